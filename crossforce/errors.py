@@ -1,0 +1,72 @@
+"""One exception tree for the whole project.
+
+Parsers and the pure core raise only these; the server maps them to gRPC status codes in one table
+(``crossforce.server.status``) and the client maps gRPC errors back to them, so callers catch one
+family whatever side of the wire they are on. Messages are written for a person and must never carry a
+raw name, date or identifier (they can reach the matcher's logs).
+"""
+
+from __future__ import annotations
+
+
+class CrossforceError(Exception):
+    """Base of every error the project raises on purpose."""
+
+
+class ValidationError(CrossforceError, ValueError):
+    """Input is malformed or out of range (gRPC INVALID_ARGUMENT)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class RecordError(ValidationError):
+    """A record in a force's file is unusable; names the file, line and field, never the value."""
+
+    def __init__(self, message: str, *, source: str, line: int, field: str | None = None) -> None:
+        where = f"{source}:{line}" + (f": {field}" if field else "")
+        CrossforceError.__init__(self, f"{where}: {message}")
+        self.field = field
+        self.source = source
+        self.line = line
+
+
+class TooLargeError(CrossforceError):
+    """A message, index or batch exceeds a named limit (gRPC RESOURCE_EXHAUSTED)."""
+
+
+class QuotaExceededError(CrossforceError):
+    """A rate or daily quota is spent (gRPC RESOURCE_EXHAUSTED); says which limit and when it resets."""
+
+
+class AuthenticationError(CrossforceError):
+    """The caller has no valid identity (gRPC UNAUTHENTICATED)."""
+
+
+class PermissionDeniedError(CrossforceError):
+    """The caller may not do this, or the object is not theirs (gRPC PERMISSION_DENIED).
+
+    "Not found" and "not yours" use the same text so nobody can probe what exists.
+    """
+
+
+class NotFoundError(CrossforceError):
+    """Something the caller owns does not exist (gRPC NOT_FOUND)."""
+
+
+class AlreadyExistsError(CrossforceError):
+    """A create collided with an existing object (gRPC ALREADY_EXISTS)."""
+
+
+class PreconditionError(CrossforceError):
+    """The system is not in a state that allows this (gRPC FAILED_PRECONDITION): rollback, replay,
+    expired index, illegal disclosure transition."""
+
+
+class VerificationError(CrossforceError):
+    """A signature, digest, proof or tree head does not verify. Always loud; never retried silently."""
+
+
+class UnavailableError(CrossforceError):
+    """Storage or a dependency is down for now (gRPC UNAVAILABLE); the caller may retry."""

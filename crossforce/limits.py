@@ -1,0 +1,49 @@
+"""Every bound the system enforces, in one frozen dataclass (named limits, no magic numbers).
+
+The server validates each RPC against these; clients read the same values so they can split work
+(batches, index chunks) before the server has to refuse it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    # --- messages ---------------------------------------------------------------------------
+    max_message_bytes: int = 8 * MIB
+    """gRPC receive limit per message; index bits travel in chunks below it."""
+    max_text_chars: int = 200
+    """Purpose, legal basis, case reference, officer id, organisation codes."""
+    max_org_chars: int = 64
+
+    # --- index publishing -------------------------------------------------------------------
+    max_index_bytes: int = 1024 * MIB
+    """Largest index a force may publish (declared size is checked before any chunk is read)."""
+    max_chunk_bytes: int = 4 * MIB
+    min_probes: int = 1
+    max_probes: int = 21
+    max_filter_fpr: float = 1e-6
+    """Ceiling on the theoretical per-token false-positive rate a published filter may have."""
+    fill_ratio_slack: float = 0.02
+    """How far the measured fill ratio may exceed the one the declared token count predicts."""
+    max_index_lifetime_s: int = 400 * 24 * 3600
+    max_clock_skew_s: int = 300
+
+    # --- checks -----------------------------------------------------------------------------
+    max_tokens_per_candidate: int = 512
+    max_batch_candidates: int = 1000
+    token_bytes: int = 32
+
+    # --- disclosure -------------------------------------------------------------------------
+    max_payload_bytes: int = 256 * 1024
+    max_list_results: int = 1000
+
+    # --- audit ------------------------------------------------------------------------------
+    max_entries_per_fetch: int = 1000
+
+
+DEFAULT_LIMITS = Limits()

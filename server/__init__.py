@@ -1,0 +1,1 @@
+"""The central matcher: gRPC servicers (thin), matching, disclosure broker, audit log, storage."""
