@@ -70,3 +70,33 @@ class VerificationError(CrossforceError):
 
 class UnavailableError(CrossforceError):
     """Storage or a dependency is down for now (gRPC UNAVAILABLE); the caller may retry."""
+
+
+GRPC_STATUS: tuple[tuple[type[CrossforceError], str], ...] = (
+    (ValidationError, "INVALID_ARGUMENT"),
+    (TooLargeError, "RESOURCE_EXHAUSTED"),
+    (QuotaExceededError, "RESOURCE_EXHAUSTED"),
+    (AuthenticationError, "UNAUTHENTICATED"),
+    (PermissionDeniedError, "PERMISSION_DENIED"),
+    (NotFoundError, "NOT_FOUND"),
+    (AlreadyExistsError, "ALREADY_EXISTS"),
+    (PreconditionError, "FAILED_PRECONDITION"),
+    (VerificationError, "INVALID_ARGUMENT"),
+    (UnavailableError, "UNAVAILABLE"),
+)
+"""The one table between this tree and gRPC status codes (by name, so this module stays grpc-free).
+The first row for a status is the error a client raises when it receives that status."""
+
+
+def status_name_for(exc: CrossforceError) -> str:
+    for kind, name in GRPC_STATUS:
+        if isinstance(exc, kind):
+            return name
+    return "INTERNAL"
+
+
+def error_for_status(name: str) -> type[CrossforceError]:
+    for kind, status in GRPC_STATUS:
+        if status == name:
+            return kind
+    return CrossforceError

@@ -1,0 +1,129 @@
+"""What a published index must satisfy before it may replace the one serving (THREAT_MODEL.md).
+
+Pure: the servicer hands in the signed header bytes, the registered key and the current version; the
+header is verified against the signature BEFORE it is parsed, and everything that can be decided from
+the header (identity, parameters, declared size, version, expiry) is decided before any chunk is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from crossforce import envelope, index
+from crossforce.errors import (
+    PermissionDeniedError,
+    PreconditionError,
+    TooLargeError,
+    ValidationError,
+)
+from crossforce.limits import Limits
+from crossforce.v1 import crossforce_pb2 as pb
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcceptedHeader:
+    org: str
+    epoch: int
+    version: int
+    params: index.IndexParams
+    token_count: int
+    record_count: int
+    bits_sha256: bytes
+    created_at_ms: int
+    expires_at_ms: int
+    header_bytes: bytes
+    signature: bytes
+
+
+def verify_header(
+    *,
+    header_bytes: bytes,
+    signature: bytes,
+    caller_org: str,
+    registered_signing_key: bytes | None,
+    current_version: int | None,
+    now_ms: int,
+    limits: Limits,
+) -> AcceptedHeader:
+    if registered_signing_key is None:
+        raise PreconditionError(f"organisation {caller_org} has not registered its keys; run register first")
+    envelope.verify(envelope.INDEX_HEADER_CONTEXT, header_bytes, signature, registered_signing_key)
+    header = pb.IndexHeader()
+    try:
+        header.ParseFromString(header_bytes)
+    except DecodeError as exc:
+        raise ValidationError("index header is not a valid IndexHeader message") from exc
+    if header.org != caller_org:
+        raise PermissionDeniedError(
+            f"certificate is for {caller_org} but the index header names another organisation"
+        )
+    if header.format_version != index.INDEX_FORMAT_VERSION:
+        raise ValidationError(
+            f"index format version {header.format_version} is not supported (expected {index.INDEX_FORMAT_VERSION})"
+        )
+    if header.epoch < 1:
+        raise ValidationError("epoch must be >= 1")
+    if header.version < 1:
+        raise ValidationError("version must be >= 1")
+    if len(header.bits_sha256) != 32:
+        raise ValidationError("bits_sha256 must be 32 bytes")
+    if not limits.min_probes <= header.num_probes <= limits.max_probes:
+        raise ValidationError(f"num_probes must be in [{limits.min_probes}, {limits.max_probes}]")
+    if header.num_blocks < 1 or header.num_blocks >= 2**32:
+        raise ValidationError("num_blocks must be in [1, 2^32)")
+    params = index.IndexParams(num_blocks=header.num_blocks, num_probes=header.num_probes)
+    if params.size_bytes > limits.max_index_bytes:
+        raise TooLargeError(
+            f"declared index of {params.size_bytes} bytes exceeds the limit of {limits.max_index_bytes} bytes"
+        )
+    if header.token_count < 1:
+        raise ValidationError("token_count must be >= 1")
+    fpr = index.theoretical_fpr(params, header.token_count)
+    if not fpr <= limits.max_filter_fpr:
+        raise ValidationError(
+            f"filter too small for {header.token_count} tokens: theoretical false-positive rate {fpr:.2e} "
+            f"exceeds the ceiling {limits.max_filter_fpr:.0e}; rebuild with crossforce's parameter choice"
+        )
+    if current_version is not None and header.version <= current_version:
+        raise PreconditionError(
+            f"index version {header.version} is not newer than the serving version {current_version} "
+            f"for epoch {header.epoch} (rollback or replay refused)"
+        )
+    if header.expires_at_ms <= now_ms:
+        raise PreconditionError("index has already expired; set an expiry in the future")
+    if header.expires_at_ms > now_ms + limits.max_index_lifetime_s * 1000:
+        raise ValidationError(f"expiry is more than {limits.max_index_lifetime_s // 86400} days ahead")
+    return AcceptedHeader(
+        org=header.org,
+        epoch=header.epoch,
+        version=header.version,
+        params=params,
+        token_count=header.token_count,
+        record_count=header.record_count,
+        bits_sha256=bytes(header.bits_sha256),
+        created_at_ms=header.created_at_ms,
+        expires_at_ms=header.expires_at_ms,
+        header_bytes=header_bytes,
+        signature=signature,
+    )
+
+
+def verify_bits(header: AcceptedHeader, bits: bytes, limits: Limits) -> index.BloomIndex:
+    """Digest, exact length and a fill ratio consistent with the declared token count."""
+    if len(bits) != header.params.size_bytes:
+        raise ValidationError(f"received {len(bits)} bytes of index bits, header declares {header.params.size_bytes}")
+    if hashlib.sha256(bits).digest() != header.bits_sha256:
+        raise ValidationError("SHA-256 of the received bits does not match the signed header")
+    bloom = index.BloomIndex.from_bytes(header.params, bits)
+    fill = bloom.fill_ratio()
+    expected = index.expected_fill(header.params, header.token_count)
+    if not math.isfinite(fill) or fill > expected + limits.fill_ratio_slack:
+        raise ValidationError(
+            f"fill ratio {fill:.4f} is above the {expected:.4f} that {header.token_count} tokens predict: "
+            "a saturated or mis-sized filter is refused"
+        )
+    return bloom

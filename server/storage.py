@@ -1,0 +1,403 @@
+"""The matcher's durable state behind one small interface, with SQLite as the embedded default.
+
+Every write that the server acknowledges commits with WAL and synchronous=FULL, and the audit event that
+records a change is appended in the same transaction as the change (ARCHITECTURE.md step 7). Index bits
+live in content-addressed files written atomically before the row that points at them commits, so a
+crash mid-publish leaves the previous index serving. Log rows are append-only: triggers refuse UPDATE
+and DELETE. Nothing stored here is a raw name, date or identifier: tokens are keyed hashes and
+disclosure payloads are ciphertext.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from crossforce.errors import AlreadyExistsError, UnavailableError
+from crossforce.fsutil import atomic_write
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orgs (
+    org TEXT PRIMARY KEY, display_name TEXT NOT NULL, signing_key BLOB NOT NULL, box_key BLOB NOT NULL,
+    key_version INTEGER NOT NULL, registered_at_ms INTEGER NOT NULL, log_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS indexes (
+    org TEXT NOT NULL, epoch INTEGER NOT NULL, version INTEGER NOT NULL, header BLOB NOT NULL,
+    signature BLOB NOT NULL, bits_sha256 TEXT NOT NULL, num_blocks INTEGER NOT NULL,
+    num_probes INTEGER NOT NULL, token_count INTEGER NOT NULL, record_count INTEGER NOT NULL,
+    published_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL, log_index INTEGER NOT NULL,
+    PRIMARY KEY (org, epoch));
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY, check_id TEXT NOT NULL, requester_org TEXT NOT NULL,
+    holder_org TEXT NOT NULL, purpose TEXT NOT NULL, legal_basis TEXT NOT NULL,
+    case_reference TEXT NOT NULL, officer_id TEXT NOT NULL, key_types TEXT NOT NULL,
+    strength INTEGER NOT NULL, tokens BLOB NOT NULL, state INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
+    refusal_reason INTEGER NOT NULL DEFAULT 0, sealed BLOB, sealed_sha256 BLOB,
+    log_index INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS requests_holder ON requests (holder_org, state);
+CREATE INDEX IF NOT EXISTS requests_requester ON requests (requester_org, state);
+CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, leaf_hash BLOB NOT NULL);
+CREATE TRIGGER IF NOT EXISTS log_no_update BEFORE UPDATE ON log
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS log_no_delete BEFORE DELETE ON log
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS heads (
+    tree_size INTEGER PRIMARY KEY, timestamp_ms INTEGER NOT NULL, root BLOB NOT NULL, signature BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgRow:
+    org: str
+    display_name: str
+    signing_key: bytes
+    box_key: bytes
+    key_version: int
+    registered_at_ms: int
+    log_index: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexRow:
+    org: str
+    epoch: int
+    version: int
+    header: bytes
+    signature: bytes
+    bits_sha256: str
+    num_blocks: int
+    num_probes: int
+    token_count: int
+    record_count: int
+    published_at_ms: int
+    expires_at_ms: int
+    log_index: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestRow:
+    request_id: str
+    check_id: str
+    requester_org: str
+    holder_org: str
+    purpose: str
+    legal_basis: str
+    case_reference: str
+    officer_id: str
+    key_types: tuple[int, ...]
+    strength: int
+    tokens: bytes
+    state: int
+    created_at_ms: int
+    deadline_ms: int
+    updated_at_ms: int
+    log_index: int
+    refusal_reason: int = 0
+    sealed: bytes | None = None
+    sealed_sha256: bytes | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadRow:
+    tree_size: int
+    timestamp_ms: int
+    root: bytes
+    signature: bytes
+
+
+@dataclass
+class Transaction:
+    """Writes gathered in one SQLite transaction; the log indexes they get are known before commit."""
+
+    conn: sqlite3.Connection
+    next_log_index: int
+    appended: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def append_log(self, entry: bytes, leaf_hash: bytes) -> int:
+        idx = self.next_log_index
+        self.conn.execute("INSERT INTO log (idx, entry, leaf_hash) VALUES (?, ?, ?)", (idx, entry, leaf_hash))
+        self.appended.append((entry, leaf_hash))
+        self.next_log_index += 1
+        return idx
+
+    def put_org(self, row: OrgRow) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO orgs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.org,
+                row.display_name,
+                row.signing_key,
+                row.box_key,
+                row.key_version,
+                row.registered_at_ms,
+                row.log_index,
+            ),
+        )
+
+    def put_index(self, row: IndexRow) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO indexes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.org,
+                row.epoch,
+                row.version,
+                row.header,
+                row.signature,
+                row.bits_sha256,
+                row.num_blocks,
+                row.num_probes,
+                row.token_count,
+                row.record_count,
+                row.published_at_ms,
+                row.expires_at_ms,
+                row.log_index,
+            ),
+        )
+
+    def delete_index(self, org: str, epoch: int) -> None:
+        self.conn.execute("DELETE FROM indexes WHERE org = ? AND epoch = ?", (org, epoch))
+
+    def insert_request(self, row: RequestRow) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _request_tuple(row),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExistsError("disclosure request id already exists") from exc
+
+    def update_request(self, row: RequestRow) -> None:
+        self.conn.execute(
+            "UPDATE requests SET state = ?, updated_at_ms = ?, refusal_reason = ?, sealed = ?, "
+            "sealed_sha256 = ?, log_index = ? WHERE request_id = ?",
+            (
+                row.state,
+                row.updated_at_ms,
+                row.refusal_reason,
+                row.sealed,
+                row.sealed_sha256,
+                row.log_index,
+                row.request_id,
+            ),
+        )
+
+    def put_head(self, row: HeadRow) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?)",
+            (row.tree_size, row.timestamp_ms, row.root, row.signature),
+        )
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def _request_tuple(row: RequestRow) -> tuple[object, ...]:
+    return (
+        row.request_id,
+        row.check_id,
+        row.requester_org,
+        row.holder_org,
+        row.purpose,
+        row.legal_basis,
+        row.case_reference,
+        row.officer_id,
+        ",".join(str(k) for k in row.key_types),
+        row.strength,
+        row.tokens,
+        row.state,
+        row.created_at_ms,
+        row.deadline_ms,
+        row.updated_at_ms,
+        row.refusal_reason,
+        row.sealed,
+        row.sealed_sha256,
+        row.log_index,
+    )
+
+
+def _request_from(r: sqlite3.Row) -> RequestRow:
+    return RequestRow(
+        request_id=r["request_id"],
+        check_id=r["check_id"],
+        requester_org=r["requester_org"],
+        holder_org=r["holder_org"],
+        purpose=r["purpose"],
+        legal_basis=r["legal_basis"],
+        case_reference=r["case_reference"],
+        officer_id=r["officer_id"],
+        key_types=tuple(int(k) for k in r["key_types"].split(",") if k),
+        strength=r["strength"],
+        tokens=r["tokens"],
+        state=r["state"],
+        created_at_ms=r["created_at_ms"],
+        deadline_ms=r["deadline_ms"],
+        updated_at_ms=r["updated_at_ms"],
+        log_index=r["log_index"],
+        refusal_reason=r["refusal_reason"],
+        sealed=r["sealed"],
+        sealed_sha256=r["sealed_sha256"],
+    )
+
+
+class Storage(Protocol):
+    """What the matcher needs from durable storage; SQLiteStorage is the embedded implementation."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[Transaction]: ...
+    def orgs(self) -> list[OrgRow]: ...
+    def indexes(self) -> list[IndexRow]: ...
+    def write_bits(self, sha256_hex: str, bits: bytes) -> None: ...
+    def read_bits(self, sha256_hex: str) -> bytes: ...
+    def request(self, request_id: str) -> RequestRow | None: ...
+    def requests(
+        self, *, holder: str | None = None, requester: str | None = None, states: Sequence[int] = (), limit: int
+    ) -> list[RequestRow]: ...
+    def open_requests_before(self, deadline_ms: int) -> list[RequestRow]: ...
+    def log_leaf_hashes(self) -> list[bytes]: ...
+    def log_entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]: ...
+    def latest_head(self) -> HeadRow | None: ...
+    def meta(self, key: str) -> str | None: ...
+    def healthy(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+class SQLiteStorage:
+    """SQLite in a data folder (WAL, synchronous=FULL), one writer at a time."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.bits_dir = data_dir / "indexes"
+        self.bits_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = data_dir / "matcher.sqlite3"
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.executescript(_SCHEMA)
+        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        row = self._conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM log").fetchone()
+        self._next_log_index = int(row[0])
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._lock:
+            tx = Transaction(conn=self._conn, next_log_index=self._next_log_index)
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise UnavailableError("storage is unavailable; retry shortly") from exc
+            try:
+                yield tx
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise UnavailableError("storage could not commit; nothing was changed") from exc
+            self._next_log_index = tx.next_log_index
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, tuple(args)).fetchall()
+            except sqlite3.Error as exc:
+                raise UnavailableError("storage is unavailable; retry shortly") from exc
+
+    def orgs(self) -> list[OrgRow]:
+        return [OrgRow(**dict(r)) for r in self._query("SELECT * FROM orgs ORDER BY org")]
+
+    def indexes(self) -> list[IndexRow]:
+        return [IndexRow(**dict(r)) for r in self._query("SELECT * FROM indexes ORDER BY org, epoch")]
+
+    def write_bits(self, sha256_hex: str, bits: bytes) -> None:
+        path = self.bits_dir / f"{sha256_hex}.bin"
+        if not path.exists():
+            atomic_write(path, bits, mode=0o600)
+
+    def read_bits(self, sha256_hex: str) -> bytes:
+        return (self.bits_dir / f"{sha256_hex}.bin").read_bytes()
+
+    def prune_bits(self) -> int:
+        """Remove index files no row points at (superseded versions); returns how many."""
+        keep = {r.bits_sha256 for r in self.indexes()}
+        removed = 0
+        for path in self.bits_dir.glob("*.bin"):
+            if path.stem not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def request(self, request_id: str) -> RequestRow | None:
+        rows = self._query("SELECT * FROM requests WHERE request_id = ?", (request_id,))
+        return _request_from(rows[0]) if rows else None
+
+    def requests(
+        self, *, holder: str | None = None, requester: str | None = None, states: Sequence[int] = (), limit: int
+    ) -> list[RequestRow]:
+        where, args = [], []
+        if holder is not None:
+            where.append("holder_org = ?")
+            args.append(holder)
+        if requester is not None:
+            where.append("requester_org = ?")
+            args.append(requester)
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args.extend(states)
+        sql = "SELECT * FROM requests" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY created_at_ms, request_id LIMIT ?"
+        return [_request_from(r) for r in self._query(sql, [*args, limit])]
+
+    def open_requests_before(self, deadline_ms: int) -> list[RequestRow]:
+        rows = self._query(
+            "SELECT * FROM requests WHERE state IN (1, 2) AND deadline_ms < ? ORDER BY deadline_ms",
+            (deadline_ms,),
+        )
+        return [_request_from(r) for r in rows]
+
+    def log_leaf_hashes(self) -> list[bytes]:
+        return [bytes(r[0]) for r in self._query("SELECT leaf_hash FROM log ORDER BY idx")]
+
+    def log_entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        rows = self._query(
+            "SELECT idx, entry, leaf_hash FROM log WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+        )
+        return [(int(r[0]), bytes(r[1]), bytes(r[2])) for r in rows]
+
+    def latest_head(self) -> HeadRow | None:
+        rows = self._query("SELECT * FROM heads ORDER BY tree_size DESC LIMIT 1")
+        return HeadRow(**dict(rows[0])) if rows else None
+
+    def meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def healthy(self) -> bool:
+        try:
+            self._query("SELECT 1")
+            probe = self.data_dir / ".health"
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.close(fd)
+        except (UnavailableError, OSError):
+            return False
+        return True
+
+    def integrity_check(self) -> str:
+        return str(self._query("PRAGMA integrity_check")[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

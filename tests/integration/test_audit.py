@@ -1,0 +1,123 @@
+"""Every publish, check and disclosure decision is in the audit log, provably, and heads stay consistent."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from crossforce import merkle, sealed, treehead
+from crossforce.client.localnet import LocalNet
+from crossforce.errors import VerificationError
+from crossforce.events import EventKind, decode_event
+from crossforce.records import Record
+from crossforce.v1 import crossforce_pb2 as pb
+from tests.integration.conftest import WHY
+
+PERSON = Record(record_id="H1", given_names="Rosalind", surname="Fairweather", date_of_birth="1991-06-21")
+
+
+def _head(msg: pb.SignedTreeHead) -> treehead.SignedTreeHead:
+    return treehead.SignedTreeHead(
+        head=treehead.TreeHead(tree_size=msg.tree_size, timestamp_ms=msg.timestamp_ms, root_hash=msg.root_hash),
+        signature=msg.signature,
+    )
+
+
+def test_every_act_is_logged_with_inclusion_proof_and_heads_consistent(net: LocalNet) -> None:
+    seen: list[pb.SignedTreeHead] = []
+    leaves: list[int] = []
+    with net.client("humberside", "force-system") as hum:
+        result = hum.publish_records([PERSON])
+        leaves.append(result.log_index)
+        seen.append(hum.call(hum.audit.GetTreeHead, pb.GetTreeHeadRequest()))
+    with net.client("dbs", "vetting-officer") as dbs:
+        req = pb.CheckRequest(
+            candidate=pb.Candidate(tokens=dbs.candidate_tokens(PERSON, [1])),
+            justification=WHY.to_pb(),
+            open_requests=True,
+        )
+        check = dbs.call(dbs.matcher.Check, req)
+        seen.append(check.tree_head)
+        request_id = check.result.hits[0].request_id
+        check_id = check.result.check_id
+    with net.client("humberside", "force-system") as hum:
+        res = hum.resolve(request_id)
+        leaves.append(res.request.log_index)
+    with net.client("humberside", "disclosure-officer") as officer:
+        approved = officer.approve(
+            request_id, sealed.DisclosurePayload(summary="s", records=(), point_of_contact="c"), officer_id="DO"
+        )
+        leaves.append(approved.log_index)
+    with net.client("dbs", "auditor") as auditor:
+        latest = auditor.call(auditor.audit.GetTreeHead, pb.GetTreeHeadRequest())
+        key = auditor.log_key()
+        treehead.verify_tree_head(_head(latest), key)
+        # Every head seen along the way is a prefix of the latest.
+        for old in seen:
+            proof = auditor.call(
+                auditor.audit.GetConsistencyProof,
+                pb.GetConsistencyProofRequest(first=old.tree_size, second=latest.tree_size),
+            )
+            merkle.verify_consistency(old.tree_size, latest.tree_size, old.root_hash, latest.root_hash, list(proof.hashes))
+        entries = list(auditor.entries(0, latest.tree_size))
+        events = [decode_event(e.entry) for e in entries]
+        check_events = [i for i, ev in enumerate(events) if ev.kind == EventKind.CHECK and ev.fields.get("check_id") == check_id]
+        assert len(check_events) == 1
+        leaves.append(check_events[0])
+        kinds = {ev.kind for ev in events}
+        assert {EventKind.REGISTRATION, EventKind.PUBLISH_ACCEPTED, EventKind.CHECK, EventKind.DISCLOSURE_TRANSITION} <= kinds
+        for leaf in leaves:
+            proof = auditor.inclusion(leaf)
+            assert proof.entry
+        # The whole log recomputes to the signed root.
+        assert merkle.root_from_leaf_hashes([merkle.leaf_hash(e.entry) for e in entries]) == latest.root_hash
+
+
+def test_other_orgs_see_only_hashes_of_events_not_theirs(net: LocalNet) -> None:
+    with net.client("humberside", "force-system") as hum:
+        hum.publish_records([PERSON])
+    with net.client("dbs", "vetting-officer") as dbs:
+        dbs.check(PERSON, WHY, open_requests=False)
+    with net.client("kent", "force-system") as kent:
+        size = kent.tree_head().head.tree_size
+        entries = list(kent.entries(0, size))
+        readable = [decode_event(e.entry) for e in entries if e.entry]
+        assert all(ev.kind in (EventKind.REGISTRATION, EventKind.KEY_CHANGE, EventKind.EPOCH_CHANGE) or "kent" in ev.concerns() for ev in readable)
+        assert any(not e.entry for e in entries)  # the DBS check is not kent's business
+
+
+def test_inconsistent_tree_head_rejected_loudly(net: LocalNet) -> None:
+    with net.client("kent", "force-system") as kent:
+        kent.tree_head()
+        last = kent.last_head()
+        assert last is not None
+        forged = pb.SignedTreeHead(
+            tree_size=last.head.tree_size + 1,
+            timestamp_ms=last.head.timestamp_ms,
+            root_hash=b"\x00" * 32,
+            signature=last.signature,
+        )
+        with pytest.raises(VerificationError):
+            kent.observe_head(forged)
+
+
+def test_server_refuses_to_start_on_altered_log(net: LocalNet) -> None:
+    with net.client("humberside", "force-system") as hum:
+        hum.publish_records([PERSON])
+    net.stop_server()
+    db = net.root / "matcher" / "matcher.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER log_no_update")
+        conn.execute("UPDATE log SET leaf_hash = ? WHERE idx = 0", (b"\x11" * 32,))
+    with pytest.raises(VerificationError):
+        net.start_server()
+
+
+def test_log_rows_cannot_be_updated_or_deleted(net: LocalNet) -> None:
+    db = net.root / "matcher" / "matcher.sqlite3"
+    with sqlite3.connect(db) as conn:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("UPDATE log SET entry = x'00' WHERE idx = 0")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM log")

@@ -1,0 +1,326 @@
+"""Audit events: one canonical encoding, a strict decoder, and who each event concerns."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crossforce.errors import ValidationError
+from crossforce.events import (
+    EVENT_FORMAT_VERSION,
+    EVENT_MAGIC,
+    MAX_EVENT_BYTES,
+    MAX_FIELDS,
+    MAX_KEY_BYTES,
+    MAX_VALUE_BYTES,
+    Event,
+    EventKind,
+    decode_event,
+    encode_event,
+    event_leaf_hash,
+)
+from crossforce.merkle import leaf_hash
+
+CHECK = Event(
+    kind=EventKind.CHECK,
+    at_ms=1_700_000_000_123,
+    actor_org="humberside",
+    actor_role="vetting",
+    fields={
+        "officer_id": "HB1234",
+        "purpose": "pre-employment vetting",
+        "legal_basis": "DPA 2018 s.35",
+        "case_reference": "VET/2024/0042",
+        "hit_orgs": "kent,west-yorkshire",
+        "request_id": "r-1",
+    },
+)
+
+
+def _text16(value: bytes) -> bytes:
+    return struct.pack(">H", len(value)) + value
+
+
+def _raw(
+    *,
+    magic: bytes = EVENT_MAGIC,
+    version: int = EVENT_FORMAT_VERSION,
+    kind: int = 5,
+    at_ms: int = 1,
+    actor_org: bytes = b"kent",
+    actor_role: bytes = b"vetting",
+    fields: list[tuple[bytes, bytes]] | None = None,
+    count: int | None = None,
+) -> bytes:
+    """Hand-assemble an event encoding, so malformed ones can be built field by field."""
+    fields = [] if fields is None else fields
+    out = struct.pack(">4sBHQ", magic, version, kind, at_ms) + _text16(actor_org) + _text16(actor_role)
+    out += struct.pack(">H", len(fields) if count is None else count)
+    for key, value in fields:
+        out += _text16(key) + struct.pack(">I", len(value)) + value
+    return out
+
+
+# --- the format -----------------------------------------------------------------------------------
+
+
+def test_encoding_is_the_documented_layout() -> None:
+    event = Event(
+        kind=EventKind.QUOTA_DENIED,
+        at_ms=258,
+        actor_org="kent",
+        actor_role="vetting",
+        fields={"z": "1", "a": "é"},
+    )
+    assert encode_event(event) == (
+        b"cfev\x01"
+        + b"\x00\x06"
+        + b"\x00\x00\x00\x00\x00\x00\x01\x02"
+        + b"\x00\x04kent"
+        + b"\x00\x07vetting"
+        + b"\x00\x02"
+        + b"\x00\x01a\x00\x00\x00\x02\xc3\xa9"
+        + b"\x00\x01z\x00\x00\x00\x011"
+    )
+    assert encode_event(event) == _raw(kind=6, at_ms=258, fields=[(b"a", "é".encode()), (b"z", b"1")])
+
+
+def test_encoding_does_not_depend_on_field_order() -> None:
+    reordered = Event(
+        kind=CHECK.kind,
+        at_ms=CHECK.at_ms,
+        actor_org=CHECK.actor_org,
+        actor_role=CHECK.actor_role,
+        fields=dict(reversed(list(CHECK.fields.items()))),
+    )
+    assert reordered == CHECK
+    assert encode_event(reordered) == encode_event(CHECK)
+    assert list(CHECK.fields) == sorted(CHECK.fields)
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_every_kind_round_trips(kind: EventKind) -> None:
+    event = Event(kind=kind, at_ms=0, actor_org="matcher", actor_role="", fields={"org": "kent"})
+    assert decode_event(encode_event(event)) == event
+
+
+def test_round_trip_of_a_check() -> None:
+    decoded = decode_event(encode_event(CHECK))
+    assert decoded == CHECK
+    assert decoded.kind is EventKind.CHECK
+    assert hash(decoded) == hash(CHECK)
+
+
+def test_leaf_hash_is_over_the_stored_bytes() -> None:
+    assert event_leaf_hash(CHECK) == leaf_hash(encode_event(CHECK))
+
+
+def test_fields_cannot_be_changed_after_construction() -> None:
+    source = {"org": "kent"}
+    event = Event(kind=EventKind.REGISTRATION, at_ms=1, actor_org="kent", actor_role="admin", fields=source)
+    source["org"] = "essex"
+    assert event.fields["org"] == "kent"
+    with pytest.raises(TypeError):
+        event.fields["org"] = "essex"  # type: ignore[index]
+
+
+# --- who an event concerns ------------------------------------------------------------------------
+
+
+def test_check_concerns_the_requester_and_every_hit() -> None:
+    assert CHECK.concerns() == {"humberside", "kent", "west-yorkshire"}
+
+
+def test_disclosure_transition_concerns_both_ends() -> None:
+    event = Event(
+        kind=EventKind.DISCLOSURE_TRANSITION,
+        at_ms=5,
+        actor_org="kent",
+        actor_role="disclosure",
+        fields={"request_id": "r-9", "state_from": "open", "state_to": "refused", "requester_org": "essex"},
+    )
+    assert event.concerns() == {"kent", "essex"}
+
+
+def test_check_without_hits_concerns_only_the_requester() -> None:
+    event = Event(
+        kind=EventKind.CHECK, at_ms=1, actor_org="kent", actor_role="vetting", fields={"hit_orgs": ""}
+    )
+    assert event.concerns() == {"kent"}
+
+
+def test_matcher_event_about_a_force() -> None:
+    event = Event(
+        kind=EventKind.EPOCH_CHANGE,
+        at_ms=1,
+        actor_org="matcher",
+        actor_role="",
+        fields={"subject_org": "dyfed-powys"},
+    )
+    assert event.concerns() == {"matcher", "dyfed-powys"}
+
+
+# --- construction rejects what could not be stored or attributed --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("unknown kind", {"kind": 999}),
+        ("negative time", {"at_ms": -1}),
+        ("time beyond u64", {"at_ms": 2**64}),
+        ("time as bool", {"at_ms": True}),
+        ("empty actor", {"actor_org": ""}),
+        ("actor with a comma", {"actor_org": "kent,essex"}),
+        ("actor with a space", {"actor_org": "kent police"}),
+        ("actor too long", {"actor_org": "k" * 65}),
+        ("role too long", {"actor_role": "r" * 65}),
+        ("lone surrogate", {"actor_role": "\udc80"}),
+        ("upper-case key", {"fields": {"Org": "kent"}}),
+        ("empty key", {"fields": {"": "x"}}),
+        ("key with a space", {"fields": {"case ref": "x"}}),
+        ("key too long", {"fields": {"k" * (MAX_KEY_BYTES + 1): "x"}}),
+        ("non-text value", {"fields": {"version": 3}}),
+        ("value too long", {"fields": {"reason": "x" * (MAX_VALUE_BYTES + 1)}}),
+        ("org field holding two orgs", {"fields": {"subject_org": "kent,essex"}}),
+        ("empty org field", {"fields": {"org": ""}}),
+        ("empty item in an org list", {"fields": {"hit_orgs": "kent,,essex"}}),
+        ("too many fields", {"fields": {f"f{i}": "x" for i in range(MAX_FIELDS + 1)}}),
+        ("fields not a mapping", {"fields": [("org", "kent")]}),
+    ],
+)
+def test_malformed_events_are_rejected(name: str, change: dict[str, object]) -> None:
+    base: dict[str, object] = {
+        "kind": EventKind.CHECK,
+        "at_ms": 1,
+        "actor_org": "kent",
+        "actor_role": "vetting",
+        "fields": {},
+    }
+    with pytest.raises(ValidationError):
+        Event(**{**base, **change})  # type: ignore[arg-type]
+
+
+def test_event_over_the_size_bound_is_rejected() -> None:
+    fields = {f"f{i}": "x" * MAX_VALUE_BYTES for i in range(MAX_FIELDS)}
+    event = Event(kind=EventKind.CHECK, at_ms=1, actor_org="kent", actor_role="vetting", fields=fields)
+    with pytest.raises(ValidationError):
+        encode_event(event)
+
+
+# --- the strict decoder ---------------------------------------------------------------------------
+
+GOOD = _raw(fields=[(b"a", b"1"), (b"b", b"2")])
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("empty", b""),
+        ("trailing byte", GOOD + b"\x00"),
+        ("bad magic", _raw(magic=b"cfex")),
+        ("unknown version", _raw(version=2)),
+        ("version 0", _raw(version=0)),
+        ("unknown kind", _raw(kind=0)),
+        ("kind past the enum", _raw(kind=0xFFFF)),
+        ("bad UTF-8 in actor", _raw(actor_org=b"k\xffnt")),
+        ("overlong UTF-8 in role", _raw(actor_role=b"\xc0\xaf")),
+        ("encoded surrogate in value", _raw(fields=[(b"a", b"\xed\xb2\x80")])),
+        ("bad UTF-8 in key", _raw(fields=[(b"\xff", b"1")])),
+        ("keys out of order", _raw(fields=[(b"b", b"2"), (b"a", b"1")])),
+        ("duplicate keys", _raw(fields=[(b"a", b"1"), (b"a", b"2")])),
+        ("count larger than fields", _raw(fields=[(b"a", b"1")], count=2)),
+        ("count smaller than fields", _raw(fields=[(b"a", b"1"), (b"b", b"2")], count=1)),
+        ("too many fields", _raw(count=MAX_FIELDS + 1)),
+        ("key too long", _raw(fields=[(b"k" * (MAX_KEY_BYTES + 1), b"1")])),
+        ("value too long", _raw(fields=[(b"a", b"x" * (MAX_VALUE_BYTES + 1))])),
+        ("bad key characters", _raw(fields=[(b"A", b"1")])),
+        ("actor org with a comma", _raw(actor_org=b"kent,essex")),
+        ("empty actor", _raw(actor_org=b"")),
+        ("value length past the end", GOOD[:-1] + b"\x00\x00\x00\x09" + b"x"),
+        ("oversized input", GOOD + bytes(MAX_EVENT_BYTES)),
+    ],
+)
+def test_malformed_bytes_are_rejected(name: str, data: bytes) -> None:
+    with pytest.raises(ValidationError):
+        decode_event(data)
+
+
+def test_every_truncation_is_rejected() -> None:
+    data = encode_event(CHECK)
+    for end in range(len(data)):
+        with pytest.raises(ValidationError):
+            decode_event(data[:end])
+
+
+def test_decode_accepts_the_hand_built_encoding() -> None:
+    assert decode_event(GOOD).fields == {"a": "1", "b": "2"}
+
+
+def test_decode_rejects_non_bytes() -> None:
+    with pytest.raises(ValidationError):
+        decode_event("cfev")  # type: ignore[arg-type]
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+_org = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters=","),
+    min_size=1,
+    max_size=16,
+).filter(lambda s: len(s.encode()) <= 64 and not any(c.isspace() for c in s))
+_key = st.from_regex(r"[a-z][a-z0-9_]{0,20}", fullmatch=True).filter(
+    lambda k: not (k == "org" or k.endswith(("_org", "_orgs")))
+)
+_value = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+_events = st.builds(
+    Event,
+    kind=st.sampled_from(list(EventKind)),
+    at_ms=st.integers(0, 2**64 - 1),
+    actor_org=_org,
+    actor_role=st.text(st.characters(blacklist_categories=("Cs",)), max_size=16).filter(
+        lambda s: len(s.encode()) <= 64
+    ),
+    fields=st.dictionaries(_key, _value, max_size=8).flatmap(
+        lambda d: st.fixed_dictionaries(
+            {},
+            optional={"subject_org": _org, "hit_orgs": st.lists(_org, max_size=4).map(",".join)},
+        ).map(lambda orgs: {**d, **orgs})
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_events)
+def test_events_round_trip(event: Event) -> None:
+    data = encode_event(event)
+    assert decode_event(data) == event
+    assert encode_event(decode_event(data)) == data
+    assert event.actor_org in event.concerns()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300))
+def test_decode_of_arbitrary_bytes_raises_only_validation_error(data: bytes) -> None:
+    try:
+        event = decode_event(data)
+    except ValidationError:
+        return
+    assert encode_event(event) == data  # anything accepted is the one canonical encoding
+
+
+@settings(max_examples=300, deadline=None)
+@given(_events, st.data())
+def test_damaged_encodings_are_rejected_or_canonical(event: Event, data: st.DataObject) -> None:
+    encoded = bytearray(encode_event(event))
+    position = data.draw(st.integers(0, len(encoded) - 1))
+    encoded[position] ^= data.draw(st.integers(1, 255))
+    try:
+        decoded = decode_event(bytes(encoded))
+    except ValidationError:
+        return
+    assert decoded != event
+    assert encode_event(decoded) == bytes(encoded)

@@ -1,0 +1,107 @@
+"""The role matrix, cell by cell, against a table written out here independently of the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crossforce import pki
+from crossforce.errors import PermissionDeniedError
+from crossforce.server import roles
+from crossforce.server.roles import ROLE_MATRIX, ROLES, authorise_rpc, rpc_name
+from crossforce.v1 import crossforce_pb2 as pb
+
+FS, VO, DO, AU, OP = "force-system", "vetting-officer", "disclosure-officer", "auditor", "operator"
+EVERYONE = {FS, VO, DO, AU, OP}
+
+EXPECTED: dict[str, set[str]] = {
+    "Registry/Register": {FS},
+    "Registry/GetOrganisation": EVERYONE,
+    "Registry/ListOrganisations": EVERYONE,
+    "Index/Publish": {FS},
+    "Index/Status": EVERYONE,
+    "Matcher/Check": {VO},
+    "Matcher/CheckBatch": {VO},
+    "Matcher/Ping": EVERYONE,
+    "Disclosure/ListRequests": EVERYONE,
+    "Disclosure/WatchRequests": {FS, DO},
+    "Disclosure/GetRequest": EVERYONE,
+    "Disclosure/Resolve": {FS, DO},
+    "Disclosure/Approve": {DO},
+    "Disclosure/Refuse": {DO},
+    "Disclosure/FetchDisclosure": {VO, FS},
+    "Disclosure/OverdueReport": EVERYONE,
+    "Audit/GetTreeHead": EVERYONE,
+    "Audit/GetConsistencyProof": EVERYONE,
+    "Audit/GetInclusionProof": EVERYONE,
+    "Audit/GetEntries": EVERYONE,
+    "Audit/GetLogKey": EVERYONE,
+    "Operations/Report": {OP, AU},
+}
+
+CELLS = [(rpc, role) for rpc in EXPECTED for role in sorted(EVERYONE)]
+
+
+@pytest.mark.parametrize(("rpc", "role"), CELLS, ids=[f"{r}-{o}" for r, o in CELLS])
+def test_matrix_cell(rpc: str, role: str) -> None:
+    if role in EXPECTED[rpc]:
+        authorise_rpc(rpc, role)
+    else:
+        with pytest.raises(PermissionDeniedError) as info:
+            authorise_rpc(rpc, role)
+        assert role in str(info.value) and rpc in str(info.value)
+
+
+def test_matrix_covers_every_rpc_in_the_proto() -> None:
+    in_proto = {f"{service.name}/{method.name}" for service in pb.DESCRIPTOR.services_by_name.values() for method in service.methods}
+    assert set(ROLE_MATRIX) == in_proto == set(EXPECTED)
+
+
+def test_roles_are_the_certificate_roles() -> None:
+    assert set(ROLES) == set(pki.ROLES) == EVERYONE
+
+
+def test_unknown_rpc_is_denied() -> None:
+    with pytest.raises(PermissionDeniedError, match="not in the role matrix"):
+        authorise_rpc("Matcher/DumpIndex", OP)
+
+
+def test_unknown_role_is_denied_everywhere() -> None:
+    for rpc in ROLE_MATRIX:
+        with pytest.raises(PermissionDeniedError, match="unknown role"):
+            authorise_rpc(rpc, "superuser")
+
+
+def test_stolen_officer_certificate_cannot_swap_the_box_key() -> None:
+    for role in (VO, DO, AU, OP):
+        with pytest.raises(PermissionDeniedError):
+            authorise_rpc(roles.REGISTER, role)
+
+
+def test_long_role_is_clipped_in_messages() -> None:
+    with pytest.raises(PermissionDeniedError) as info:
+        authorise_rpc(roles.PING, "x" * 10_000)
+    assert len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("path", "rpc"),
+    [
+        ("/crossforce.v1.Matcher/Check", "Matcher/Check"),
+        ("/crossforce.v1.Disclosure/FetchDisclosure", "Disclosure/FetchDisclosure"),
+        ("/other.v1.Matcher/Check", "/other.v1.Matcher/Check"),
+    ],
+)
+def test_rpc_name(path: str, rpc: str) -> None:
+    assert rpc_name(path) == rpc
+
+
+def test_scope_predicates() -> None:
+    assert {r for r in ROLES if roles.sees_all_requests(r)} == {OP, AU}
+    assert {r for r in ROLES if roles.sees_all_audit_entries(r)} == {AU}
+
+
+def test_docs_show_the_matrix_as_built() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "roles.md").read_text(encoding="utf-8")
+    assert roles.matrix_markdown() in doc
