@@ -245,7 +245,7 @@ NICKNAMES: Mapping[str, tuple[str, ...]] = {
     "Edward": ("Ed", "Eddie", "Ted", "Ned"),
     "Alexander": ("Alex", "Sasha", "Sandy", "Alec"),
     "Aleksander": ("Olek", "Alek"),
-    "Aleksandr": ("Sasha", "Sasha"),
+    "Aleksandr": ("Sasha",),
     "Daniel": ("Dan", "Danny"),
     "David": ("Dave", "Davey"),
     "Stephen": ("Steve", "Stevie"),

@@ -17,7 +17,8 @@ from crossforce.client.sdk import Client
 from crossforce.secrets import NetworkSecret
 
 FORCE_ROLES = ("force-system", "disclosure-officer", "auditor")
-VETTING_ROLES = ("vetting-officer", "auditor")
+VETTING_ROLES = ("force-system", "vetting-officer", "auditor")
+"""A vetting body is an organisation of the same kind: its system registers keys and fetches disclosures."""
 
 
 @dataclass
@@ -72,7 +73,7 @@ class LocalNet:
 
     def register_all(self) -> None:
         for org, prof in self.profiles.items():
-            with Client(prof, role=prof.roles()[0]) as c:
+            with Client(prof, role="force-system") as c:
                 c.register()
             del org
 
@@ -85,7 +86,9 @@ class LocalNet:
 
 
 @contextlib.contextmanager
-def running(root: Path, orgs: Sequence[tuple[str, Sequence[str]]], **server_kwargs: object) -> Iterator[LocalNet]:
+def running(
+    root: Path, orgs: Sequence[tuple[str, Sequence[str]]], **server_kwargs: object
+) -> Iterator[LocalNet]:
     net = LocalNet.create(root)
     net.start_server(**server_kwargs)
     for org, roles in orgs:

@@ -83,14 +83,23 @@ class Profile:
         )
 
     def with_server(self, server: str) -> Profile:
-        doc = {"org": self.org, "display_name": self.display_name, "server": server, "dev_plaintext": self.dev_plaintext}
+        doc = {
+            "org": self.org,
+            "display_name": self.display_name,
+            "server": server,
+            "dev_plaintext": self.dev_plaintext,
+        }
         atomic_write(self.path / PROFILE_FILE, json.dumps(doc, indent=2).encode())
         return Profile(self.path, self.org, self.display_name, server, self.dev_plaintext)
 
     # ------------------------------------------------------------------ material
     def roles(self) -> list[str]:
         certs = self.path / "certs"
-        return sorted(p.stem for p in certs.glob("*.pem") if not p.stem.endswith("-key")) if certs.exists() else []
+        return (
+            sorted(p.stem for p in certs.glob("*.pem") if not p.stem.endswith("-key"))
+            if certs.exists()
+            else []
+        )
 
     def cert_pair(self, role: str) -> pki.CertKeyPair:
         cert = self.path / "certs" / f"{role}.pem"

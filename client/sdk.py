@@ -182,7 +182,11 @@ class Client:
             state = self.profile.state()
             pins = state.setdefault("pins", {})
             pinned = pins.get(org)
-        if pinned and pinned["signing_key"] == found.signing_key.hex() and pinned["box_key"] == found.box_key.hex():
+        if (
+            pinned
+            and pinned["signing_key"] == found.signing_key.hex()
+            and pinned["box_key"] == found.box_key.hex()
+        ):
             return found
         self._verify_registration_logged(found)
         if pinned and found.key_version <= int(pinned["key_version"]):
@@ -208,7 +212,11 @@ class Client:
         if not proof.entry:
             raise VerificationError(f"the registration of {org.org} is not readable in the audit log")
         merkle.verify_inclusion(
-            merkle.leaf_hash(proof.entry), org.log_index, head.head.tree_size, list(proof.hashes), head.head.root_hash
+            merkle.leaf_hash(proof.entry),
+            org.log_index,
+            head.head.tree_size,
+            list(proof.hashes),
+            head.head.root_hash,
         )
         event = decode_event(proof.entry)
         if event.kind not in (EventKind.REGISTRATION, EventKind.KEY_CHANGE) or (
@@ -252,8 +260,13 @@ class Client:
         params = index.choose_params(len(tokens))
         bloom = index.BloomIndex.build(tokens, params)
         self.store.replace_epoch(epoch, records, triples)
-        resp = self.publish_index(bloom, epoch=epoch, token_count=len(tokens), record_count=len(records),
-                                  expires_in_days=expires_in_days)
+        resp = self.publish_index(
+            bloom,
+            epoch=epoch,
+            token_count=len(tokens),
+            record_count=len(records),
+            expires_in_days=expires_in_days,
+        )
         return PublishResult(
             org=self.profile.org,
             epoch=epoch,
@@ -266,7 +279,13 @@ class Client:
         )
 
     def signed_header(
-        self, bloom: index.BloomIndex, *, epoch: int, token_count: int, record_count: int, expires_in_days: float,
+        self,
+        bloom: index.BloomIndex,
+        *,
+        epoch: int,
+        token_count: int,
+        record_count: int,
+        expires_in_days: float,
         version: int | None = None,
     ) -> pb.SignedIndexHeader:
         now = int(time.time() * 1000)
@@ -303,8 +322,12 @@ class Client:
         version: int | None = None,
     ) -> pb.PublishResponse:
         signed = self.signed_header(
-            bloom, epoch=epoch, token_count=token_count, record_count=record_count,
-            expires_in_days=expires_in_days, version=version,
+            bloom,
+            epoch=epoch,
+            token_count=token_count,
+            record_count=record_count,
+            expires_in_days=expires_in_days,
+            version=version,
         )
         return self.publish_stream(signed, bloom.to_bytes())
 
@@ -331,7 +354,8 @@ class Client:
                 continue
             tokeniser = Tokeniser(secret=secret.secret_for(epoch), epoch=epoch)
             out.extend(
-                pb.QueryToken(key_type=kt, epoch=epoch, token=tok) for kt, tok in tokeniser.record_tokens(candidate)
+                pb.QueryToken(key_type=kt, epoch=epoch, token=tok)
+                for kt, tok in tokeniser.record_tokens(candidate)
             )
         return out
 
@@ -352,10 +376,14 @@ class Client:
     def check(self, candidate: Record, why: Why, *, open_requests: bool = True) -> CheckReport:
         tokens = self.candidate_tokens(candidate, self._epochs())
         if not tokens:
-            raise ValidationError("the candidate produced no match keys: give a surname with a forename or DOB, or an identifier")
+            raise ValidationError(
+                "the candidate produced no match keys: give a surname with a forename or DOB, or an identifier"
+            )
         resp = self.call(
             self.matcher.Check,
-            pb.CheckRequest(candidate=pb.Candidate(tokens=tokens), justification=why.to_pb(), open_requests=open_requests),
+            pb.CheckRequest(
+                candidate=pb.Candidate(tokens=tokens), justification=why.to_pb(), open_requests=open_requests
+            ),
         )
         self.observe_head(resp.tree_head)
         return _report(resp.result, resp.forces_searched, tuple(resp.stale_orgs))
@@ -376,7 +404,9 @@ class Client:
             cands = [pb.Candidate(tokens=self.candidate_tokens(c, epochs)) for c in chunk]
             resp = self.call(
                 self.matcher.CheckBatch,
-                pb.CheckBatchRequest(candidates=cands, justification=why.to_pb(), open_requests=open_requests),
+                pb.CheckBatchRequest(
+                    candidates=cands, justification=why.to_pb(), open_requests=open_requests
+                ),
             )
             self.observe_head(resp.tree_head)
             reports.extend(_report(r, resp.forces_searched, tuple(resp.stale_orgs)) for r in resp.results)
@@ -391,7 +421,9 @@ class Client:
     def list_requests(self, *, as_holder: bool, states: Sequence[int] = ()) -> list[pb.DisclosureRequest]:
         resp = self.call(
             self.disclosure.ListRequests,
-            pb.ListRequestsRequest(party=pb.HOLDER if as_holder else pb.REQUESTER, states=list(states)),
+            pb.ListRequestsRequest(
+                party=pb.HOLDER if as_holder else pb.REQUESTER, states=[pb.RequestState.ValueType(s) for s in states]
+            ),
         )
         return list(resp.requests)
 
@@ -422,7 +454,9 @@ class Client:
         found = self.store.resolve((t.key_type, t.epoch, bytes(t.token)) for t in request.matched_tokens)
         return tuple(r for rid in sorted(found) if (r := self.store.record(rid)) is not None)
 
-    def approve(self, request_id: str, payload: sealed.DisclosurePayload, *, officer_id: str) -> pb.DisclosureRequest:
+    def approve(
+        self, request_id: str, payload: sealed.DisclosurePayload, *, officer_id: str
+    ) -> pb.DisclosureRequest:
         req = self.get_request(request_id)
         requester = self.organisation_keys(req.requester_org)
         blob = sealed.seal(
@@ -440,7 +474,8 @@ class Client:
 
     def refuse(self, request_id: str, reason: int, *, officer_id: str) -> pb.DisclosureRequest:
         return self.call(
-            self.disclosure.Refuse, pb.RefuseRequest(request_id=request_id, reason=reason, officer_id=officer_id)
+            self.disclosure.Refuse,
+            pb.RefuseRequest(request_id=request_id, reason=pb.RefusalReason.ValueType(reason), officer_id=officer_id),
         )
 
     # ------------------------------------------------------------------ disclosure: requester
@@ -448,7 +483,9 @@ class Client:
         """Fetch, decrypt and verify an approved disclosure addressed to this organisation."""
         got = self.call(self.disclosure.FetchDisclosure, pb.FetchDisclosureRequest(request_id=request_id))
         if hashlib.sha256(got.sealed_payload).digest() != got.payload_sha256:
-            raise VerificationError("the disclosure's ciphertext does not match the digest the holder approved")
+            raise VerificationError(
+                "the disclosure's ciphertext does not match the digest the holder approved"
+            )
         holder = self.organisation_keys(got.holder_org)
         return sealed.open_sealed(
             sealed=bytes(got.sealed_payload),
@@ -485,7 +522,9 @@ class Client:
     def observe_head(self, msg: pb.SignedTreeHead) -> treehead.SignedTreeHead:
         """Verify a head the matcher showed us against the last one kept; keep the newer."""
         new = treehead.SignedTreeHead(
-            head=treehead.TreeHead(tree_size=msg.tree_size, timestamp_ms=msg.timestamp_ms, root_hash=bytes(msg.root_hash)),
+            head=treehead.TreeHead(
+                tree_size=msg.tree_size, timestamp_ms=msg.timestamp_ms, root_hash=bytes(msg.root_hash)
+            ),
             signature=bytes(msg.signature),
         )
         key = self.log_key()
@@ -509,7 +548,9 @@ class Client:
     def _consistency(self, first: int, second: int) -> list[bytes]:
         if first == second or first == 0:
             return []
-        resp = self.call(self.audit.GetConsistencyProof, pb.GetConsistencyProofRequest(first=first, second=second))
+        resp = self.call(
+            self.audit.GetConsistencyProof, pb.GetConsistencyProofRequest(first=first, second=second)
+        )
         return list(resp.hashes)
 
     def inclusion(self, leaf_index: int) -> pb.InclusionProof:
@@ -523,7 +564,9 @@ class Client:
         leaf = entries.entries[0].leaf_hash
         if proof.entry and merkle.leaf_hash(proof.entry) != leaf:
             raise VerificationError(f"event {leaf_index} does not hash to its leaf")
-        merkle.verify_inclusion(leaf, leaf_index, head.head.tree_size, list(proof.hashes), head.head.root_hash)
+        merkle.verify_inclusion(
+            leaf, leaf_index, head.head.tree_size, list(proof.hashes), head.head.root_hash
+        )
         return proof
 
     def entries(self, start: int, end: int, *, page: int = 1000) -> Iterator[pb.LogEntry]:

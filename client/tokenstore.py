@@ -30,7 +30,9 @@ class TokenStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)
 
-    def replace_epoch(self, epoch: int, records: Sequence[Record], tokens: Iterable[tuple[str, int, bytes]]) -> None:
+    def replace_epoch(
+        self, epoch: int, records: Sequence[Record], tokens: Iterable[tuple[str, int, bytes]]
+    ) -> None:
         """Replace what the store holds for ``epoch`` with ``records`` and their (record_id, key_type, token)."""
         with self._conn:
             self._conn.execute("DELETE FROM tokens WHERE epoch = ?", (epoch,))

@@ -46,7 +46,7 @@ _REQUIRED_COLUMNS = ("record_id", "surname")
 _SEX_VALUES = frozenset({"m", "f", "x", "u", "male", "female", "unknown"})
 
 _DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PRINTABLE_COLUMN = re.compile(r"[A-Za-z0-9_ -]{1,40}", re.ASCII)
 # Shapes only: a wrong check character is for the force's own systems to catch, not the index.
 _PNC = re.compile(r"(\d{2}|\d{4})/\d{1,7}[A-Z]", re.ASCII)
@@ -126,6 +126,13 @@ def write_records(path: Path, records: Iterable[Record], *, fmt: Format | None =
         raise
     fsync_dir(path.parent)
     return count
+
+
+def validate_record(record: Record, *, source: str = "<record>", line: int = 0) -> Record:
+    """Apply the file format's rules to a record built in memory; returns it with outer spaces trimmed."""
+    values: RowValues = {name: getattr(record, name) for name in FIELDS if name != "previous_names"}
+    values["previous_names"] = list(record.previous_names)
+    return _record_from_values(values, source, line)
 
 
 # --- reading ----------------------------------------------------------------------------------

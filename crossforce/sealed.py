@@ -92,7 +92,9 @@ class DisclosurePayload:
                 parse_int=_no_numbers,
             )
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise ValidationError(f"not canonical UTF-8 JSON ({exc.__class__.__name__})", field="payload") from exc
+            raise ValidationError(
+                f"not canonical UTF-8 JSON ({exc.__class__.__name__})", field="payload"
+            ) from exc
         if not isinstance(document, dict) or set(document) != _PAYLOAD_KEYS:
             raise ValidationError(f"must be an object with exactly {sorted(_PAYLOAD_KEYS)}", field="payload")
         records = document["records"]
@@ -122,7 +124,11 @@ def seal(
 
     TooLargeError if the result would exceed ``max_sealed_bytes`` (the matcher's ApproveRequest limit).
     """
-    for name, value in (("request_id", request_id), ("holder_org", holder_org), ("requester_org", requester_org)):
+    for name, value in (
+        ("request_id", request_id),
+        ("holder_org", holder_org),
+        ("requester_org", requester_org),
+    ):
         if not value:
             raise ValidationError("must not be empty", field=name)
     if len(requester_box_public) != BOX_KEY_BYTES:
@@ -180,7 +186,8 @@ def open_sealed(
     # Signed by the holder from here on; what remains is whether it was meant for this request.
     fields = _split(statement, 4, "signed statement")
     expected = (request_id.encode(), holder_org.encode(), requester_org.encode())
-    for got, want, what in zip(fields, expected, ("request id", "holding organisation", "requesting organisation")):
+    names = ("request id", "holding organisation", "requesting organisation")
+    for got, want, what in zip(fields[:3], expected, names, strict=True):
         if not hmac.compare_digest(got, want):
             raise VerificationError(f"disclosure was signed for a different {what} (misrouted)")
     if not hmac.compare_digest(fields[3], hashlib.sha256(body).digest()):
@@ -195,7 +202,9 @@ def signed_statement(*, request_id: str, holder_org: str, requester_org: str, pa
     """The exact bytes the holder signs (after the context string); public for test vectors."""
     if len(payload_sha256) != DIGEST_BYTES:
         raise ValidationError(f"must be {DIGEST_BYTES} bytes", field="payload_sha256")
-    return b"".join(_lp(x) for x in (request_id.encode(), holder_org.encode(), requester_org.encode(), payload_sha256))
+    return b"".join(
+        _lp(x) for x in (request_id.encode(), holder_org.encode(), requester_org.encode(), payload_sha256)
+    )
 
 
 def sealed_sha256(sealed: bytes) -> bytes:

@@ -40,8 +40,12 @@ class TreeHead:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _U64_MAX:
                 raise ValidationError("must be an unsigned 64-bit integer", field=name)
-        if not isinstance(self.root_hash, bytes) or len(self.root_hash) != merkle.HASH_BYTES:
+        if not isinstance(self.root_hash, bytes | bytearray | memoryview):
+            raise ValidationError("must be bytes", field="root_hash")
+        root = bytes(self.root_hash)
+        if len(root) != merkle.HASH_BYTES:
             raise ValidationError(f"must be {merkle.HASH_BYTES} bytes", field="root_hash")
+        object.__setattr__(self, "root_hash", root)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import threading
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import nacl.signing
@@ -69,7 +70,7 @@ def start(
     reflection: bool = False,
     deny_list: Path | None = None,
     max_workers: int = 16,
-    interceptors: tuple[grpc.ServerInterceptor, ...] = (),
+    interceptors: tuple[grpc.ServerInterceptor[Any, Any], ...] = (),
 ) -> RunningServer:
     settings = settings or ServerSettings()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +85,7 @@ def start(
             ("grpc.max_send_message_length", limit),
         ],
         maximum_concurrent_rpcs=max_workers * 8,
-        interceptors=interceptors,
+        interceptors=list(interceptors),
     )
     deny = DenyList(deny_list if deny_list is not None else (pki_dir / "revoked.txt" if pki_dir else None))
     add_all(server, matcher, IdentityResolver(deny_list=deny, dev_mode=dev_plaintext))

@@ -62,7 +62,7 @@ class IdentityResolver:
         certs = auth.get("x509_pem_cert") if auth else None
         if not certs:
             raise AuthenticationError("a client certificate is required")
-        identity = pki.identity_from_pem(certs[0])
+        identity = pki.identity_from_pem(bytes(certs[0]))
         if self.deny_list.contains(identity.fingerprint):
             raise AuthenticationError(
                 f"certificate {identity.fingerprint[:16]}… for {identity.org} ({identity.role}) has been revoked"

@@ -27,7 +27,7 @@ from crossforce.errors import (
 )
 from crossforce.events import Event, EventKind, decode_event
 from crossforce.pki import Identity
-from crossforce.server import disclosure, publish_rules
+from crossforce.server import disclosure, publish_rules, roles
 from crossforce.server.audit import AuditLog
 from crossforce.server.matching import MatchSnapshot
 from crossforce.server.quotas import QuotaBook
@@ -380,10 +380,7 @@ class Matcher:
     def validate_justification(self, who: Identity, why: Justification) -> None:
         for name in ("purpose", "legal_basis", "case_reference", "officer_id"):
             _check_text(name, getattr(why, name), self.limits.max_text_chars, required=True)
-        self.settings.purpose(why.purpose)
-        allowed = self.settings.org_purposes.get(who.org)
-        if allowed is not None and why.purpose not in allowed:
-            raise PermissionDeniedError(f"{who.org} may not make checks for purpose {why.purpose}")
+        self.settings.purpose_for(who.org, why.purpose)
 
     def validate_candidate(self, tokens: Sequence[QueryToken], position: int | None = None) -> None:
         where = "" if position is None else f"candidate {position}: "
@@ -505,7 +502,7 @@ class Matcher:
             found = snap.check(tokens)
             expired = np.array([self._index_rows[(o, epoch)].expires_at_ms <= now for o in snap.orgs], dtype=bool)
             found &= ~expired
-            cols = [col[o] for o in snap.orgs]
+            cols = np.array([col[o] for o in snap.orgs], dtype=np.int64)
             out[np.ix_(rows, cols)] |= found
         split: list[np.ndarray] = []
         start = 0
@@ -608,8 +605,8 @@ class Matcher:
     def get_request(self, who: Identity, request_id: str) -> RequestRow:
         _check_text("request_id", request_id, 64, required=True)
         row = self.storage.request(request_id)
-        if row is None or who.org not in (row.holder_org, row.requester_org):
-            raise PermissionDeniedError(disclosure.DENIED_TEXT)
+        disclosure.authorise(disclosure.Action.VIEW, self._view(row), caller_org=who.org, caller_role=who.role)
+        assert row is not None
         return row
 
     def list_requests(
@@ -672,9 +669,12 @@ class Matcher:
         return updated
 
     def fetch_disclosure(self, who: Identity, request_id: str) -> RequestRow:
-        row = self.get_request(who, request_id)
+        """Approved -> delivered on the first fetch; a repeat fetch returns the same ciphertext."""
+        _check_text("request_id", request_id, 64, required=True)
+        row = self.storage.request(request_id)
+        disclosure.authorise(disclosure.Action.FETCH, self._view(row), caller_org=who.org, caller_role=who.role)
+        assert row is not None
         if row.state == int(disclosure.State.DELIVERED):
-            disclosure.authorise(disclosure.Action.FETCH, self._view(row), caller_org=who.org, caller_role=who.role)
             return row
         return self.transition(who, request_id, disclosure.Action.FETCH)
 
@@ -692,7 +692,7 @@ class Matcher:
     # ------------------------------------------------------------------ audit reads
     def readable_entry(self, who: Identity, entry: bytes) -> bytes:
         """The event bytes if the caller may read them (auditors: all; others: their own events)."""
-        if who.role in ("auditor", "operator") or who.org in AuditLog.concerns(entry):
+        if roles.sees_all_audit_entries(who.role) or who.org in AuditLog.concerns(entry):
             return entry
         try:
             kind = decode_event(entry).kind

@@ -170,7 +170,9 @@ class QuotaBook:
             raise ValidationError("organisation and officer id are required for quotas")
         policy = self._purposes.get(purpose)
         if policy is None:
-            raise ValidationError(f"unknown purpose; allowed: {', '.join(sorted(self._purposes))}", field="purpose")
+            raise ValidationError(
+                f"unknown purpose; allowed: {', '.join(sorted(self._purposes))}", field="purpose"
+            )
         window = now_ms // self._window_ms
         self._observe(org, cost, now_ms, window)
 
@@ -185,18 +187,37 @@ class QuotaBook:
         day = now_ms // DAY_MS
         daily_key = (org, purpose)
         used_day, used = self._daily.get(daily_key, (day, 0))
-        if used_day != day:
-            used = 0
+        if day > used_day:
+            used = 0  # a new UTC day; a clock stepping back over midnight does not earn a fresh one
+        day = max(day, used_day)
 
         denials: list[QuotaDeniedError] = []
         wait = org_bucket.wait_ms(cost, now_ms)
         if wait != 0:
-            denials.append(_rate_denial(ORG_RATE, "organisation", s.org_rate_per_s, s.org_burst, cost, wait))
+            denials.append(
+                _rate_denial(
+                    ORG_RATE,
+                    "organisation",
+                    rate_per_s=s.org_rate_per_s,
+                    burst=s.org_burst,
+                    cost=cost,
+                    wait_ms=wait,
+                )
+            )
         wait = officer_bucket.wait_ms(cost, now_ms)
         if wait != 0:
-            denials.append(_rate_denial(OFFICER_RATE, "officer", s.officer_rate_per_s, s.officer_burst, cost, wait))
+            denials.append(
+                _rate_denial(
+                    OFFICER_RATE,
+                    "officer",
+                    rate_per_s=s.officer_rate_per_s,
+                    burst=s.officer_burst,
+                    cost=cost,
+                    wait_ms=wait,
+                )
+            )
         if used + cost > policy.daily_limit_per_org:
-            denials.append(_daily_denial(policy, used, cost, now_ms))
+            denials.append(_daily_denial(policy, used=used, cost=cost, day=day, now_ms=now_ms))
         if denials:
             # Report the limit that holds the caller up longest: a retry time from a shorter one would
             # only earn another refusal.
@@ -270,7 +291,7 @@ def _seconds(ms: int) -> str:
 
 
 def _rate_denial(
-    limit: str, who: str, rate_per_s: float, burst: int, cost: int, wait_ms: int | None
+    limit: str, who: str, *, rate_per_s: float, burst: int, cost: int, wait_ms: int | None
 ) -> QuotaDeniedError:
     what = f"{who} rate limit of {rate_per_s:g} checks/s (burst {burst})"
     if wait_ms is None:
@@ -279,16 +300,18 @@ def _rate_denial(
             limit=limit,
             retry_after_ms=None,
         )
-    return QuotaDeniedError(f"{what} exceeded; retry after {_seconds(wait_ms)}", limit=limit, retry_after_ms=wait_ms)
+    return QuotaDeniedError(
+        f"{what} exceeded; retry after {_seconds(wait_ms)}", limit=limit, retry_after_ms=wait_ms
+    )
 
 
-def _daily_denial(policy: PurposePolicy, used: int, cost: int, now_ms: int) -> QuotaDeniedError:
+def _daily_denial(policy: PurposePolicy, *, used: int, cost: int, day: int, now_ms: int) -> QuotaDeniedError:
     what = f"daily limit of {policy.daily_limit_per_org} checks per organisation for purpose {policy.code}"
     if cost > policy.daily_limit_per_org:
         return QuotaDeniedError(
             f"a batch of {cost} checks exceeds the {what}; split it", limit=DAILY, retry_after_ms=None
         )
-    reset_ms = (now_ms // DAY_MS + 1) * DAY_MS
+    reset_ms = (day + 1) * DAY_MS
     reset_at = datetime.fromtimestamp(reset_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return QuotaDeniedError(
         f"{what} exceeded ({used} used, {cost} requested); resets at {reset_at}, "

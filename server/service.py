@@ -93,7 +93,7 @@ def _results_pb(outcome: CheckOutcome) -> list[pb.CheckResult]:
         pb.CheckResult(
             check_id=r.check_id,
             hits=[
-                pb.ForceHit(org=h.org, strength=h.strength, key_types=list(h.key_types), request_id=h.request_id)
+                pb.ForceHit(org=h.org, strength=pb.Strength.ValueType(h.strength), key_types=list(h.key_types), request_id=h.request_id)
                 for h in r.hits
             ],
         )
@@ -231,13 +231,13 @@ def request_pb(row: RequestRow, *, for_holder: bool, overdue: bool) -> pb.Disclo
         ),
         matched_tokens=tokens,
         key_types=list(row.key_types),
-        strength=row.strength,
-        state=row.state,
+        strength=pb.Strength.ValueType(row.strength),
+        state=pb.RequestState.ValueType(row.state),
         created_at_ms=row.created_at_ms,
         deadline_ms=row.deadline_ms,
         updated_at_ms=row.updated_at_ms,
         overdue=overdue,
-        refusal_reason=row.refusal_reason,
+        refusal_reason=pb.RefusalReason.ValueType(row.refusal_reason),
         log_index=row.log_index,
     )
 
@@ -261,7 +261,7 @@ class DisclosureServicer(_Base, rpc.DisclosureServicer):
         self, request: pb.WatchRequestsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.DisclosureRequest]:
         who = self.caller(context, "Disclosure/WatchRequests")
-        states = list(request.states) or [int(disclosure.State.OPEN)]
+        states: list[int] = [int(x) for x in request.states] or [int(disclosure.State.OPEN)]
         seen: set[tuple[str, int]] = set()
         while context.is_active():
             rows = self.matcher.list_requests(who, as_holder=True, states=states, limit=0)
@@ -319,7 +319,7 @@ class DisclosureServicer(_Base, rpc.DisclosureServicer):
             holder_org=row.holder_org,
             sealed_payload=row.sealed or b"",
             payload_sha256=row.sealed_sha256 or b"",
-            state=row.state,
+            state=pb.RequestState.ValueType(row.state),
         )
 
     @status.unary
@@ -327,7 +327,7 @@ class DisclosureServicer(_Base, rpc.DisclosureServicer):
         self, request: pb.OverdueReportRequest, context: grpc.ServicerContext
     ) -> pb.OverdueReportResponse:
         who = self.caller(context, "Disclosure/OverdueReport")
-        rows = self.matcher.overdue(who, everyone=who.role in ("operator", "auditor"))
+        rows = self.matcher.overdue(who, everyone=roles.sees_all_requests(who.role))
         return pb.OverdueReportResponse(
             requests=[request_pb(r, for_holder=False, overdue=True) for r in rows],
             generated_at_ms=self.matcher.clock(),

@@ -199,7 +199,9 @@ class ServerSettings:
         """The policy for ``code``; ValidationError listing the allowed codes if there is none."""
         policy = self.purposes.get(code)
         if policy is None:
-            raise ValidationError(f"unknown purpose; allowed: {', '.join(sorted(self.purposes))}", field="purpose")
+            raise ValidationError(
+                f"unknown purpose; allowed: {', '.join(sorted(self.purposes))}", field="purpose"
+            )
         return policy
 
     def purpose_for(self, org: str, code: str) -> PurposePolicy:
@@ -246,21 +248,21 @@ class ServerSettings:
             where = f"purposes.{code}"
             if not isinstance(entry, Mapping):
                 raise ValidationError("must be a table", field=where)
-            entry = dict(entry)
-            enabled = entry.pop("enabled", True)
+            fields = dict(entry)
+            enabled = fields.pop("enabled", True)
             if not isinstance(enabled, bool):
                 raise ValidationError("must be true or false", field=f"{where}.enabled")
             if not enabled:
                 purposes.pop(code, None)
                 continue
-            if "code" in entry:
+            if "code" in fields:
                 raise ValidationError("the code is the table name; do not repeat it", field=f"{where}.code")
             base = purposes.get(code)
             if base is None:
-                if "description" not in entry:
+                if "description" not in fields:
                     raise ValidationError("a new purpose needs a description", field=where)
-                base = PurposePolicy(code=code, description=str(entry["description"]))
-            purposes[code] = _build(PurposePolicy, entry, where, base)
+                base = PurposePolicy(code=code, description=str(fields["description"]))
+            purposes[code] = _build(PurposePolicy, fields, where, base)
         org_purposes: dict[str, frozenset[str]] = {}
         for org, codes in _table(data, "org_purposes").items():
             if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):

@@ -347,7 +347,8 @@ class SQLiteStorage:
     def requests(
         self, *, holder: str | None = None, requester: str | None = None, states: Sequence[int] = (), limit: int
     ) -> list[RequestRow]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if holder is not None:
             where.append("holder_org = ?")
             args.append(holder)

@@ -72,7 +72,7 @@ def test_two_forces_one_approves_one_false_positive(net: LocalNet) -> None:
         opened = dbs.fetch_disclosure(hum_id)
         assert CANARY in opened.summary
         assert dbs.get_request(hum_id).state == pb.DELIVERED
-        with pytest.raises(PermissionDeniedError):
+        with pytest.raises(PreconditionError):
             dbs.fetch_disclosure(kent_id)  # no_match: nothing to fetch
     # The canary never reached the matcher's storage in clear.
     stored = b"".join(p.read_bytes() for p in (net.root / "matcher").rglob("*") if p.is_file())

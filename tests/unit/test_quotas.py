@@ -32,7 +32,15 @@ def _book(quotas: QuotaSettings = ORG_ONLY) -> QuotaBook:
     return QuotaBook(quotas, PURPOSES)
 
 
-def _try(book: QuotaBook, now_ms: int, *, org: str = "dbs", officer: str = "o1", cost: int = 1, purpose: str = PURPOSE) -> bool:
+def _try(
+    book: QuotaBook,
+    now_ms: int,
+    *,
+    org: str = "dbs",
+    officer: str = "o1",
+    cost: int = 1,
+    purpose: str = PURPOSE,
+) -> bool:
     try:
         book.charge(org=org, officer=officer, purpose=purpose, cost=cost, now_ms=now_ms)
     except QuotaExceededError:
@@ -113,6 +121,9 @@ def test_daily_limit_per_purpose_resets_at_utc_midnight() -> None:
     assert _try(book, noon, purpose=PURPOSE), "other purposes have their own allowance"
     assert _try(book, noon, org="essex", purpose=SMALL_DAY.code), "other organisations too"
     assert _try(book, day, purpose=SMALL_DAY.code), "a new UTC day starts afresh"
+    for _ in range(9):
+        assert _try(book, day, purpose=SMALL_DAY.code)
+    assert not _try(book, day - 1, purpose=SMALL_DAY.code), "stepping the clock back does not reopen a day"
 
 
 def test_longest_wait_is_reported_when_several_limits_bind() -> None:
@@ -214,7 +225,9 @@ def test_quota_denials_alert_once_per_window() -> None:
 
 
 def test_alerts_are_bounded() -> None:
-    book = _book(QuotaSettings(org_rate_per_s=1, org_burst=1, officer_rate_per_s=1, officer_burst=1, max_alerts=3))
+    book = _book(
+        QuotaSettings(org_rate_per_s=1, org_burst=1, officer_rate_per_s=1, officer_burst=1, max_alerts=3)
+    )
     for minute in range(10):
         _try(book, minute * 60_000, cost=2)
     assert len(book.alerts()) == 3

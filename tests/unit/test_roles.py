@@ -54,7 +54,11 @@ def test_matrix_cell(rpc: str, role: str) -> None:
 
 
 def test_matrix_covers_every_rpc_in_the_proto() -> None:
-    in_proto = {f"{service.name}/{method.name}" for service in pb.DESCRIPTOR.services_by_name.values() for method in service.methods}
+    in_proto = {
+        f"{service.name}/{method.name}"
+        for service in pb.DESCRIPTOR.services_by_name.values()
+        for method in service.methods
+    }
     assert set(ROLE_MATRIX) == in_proto == set(EXPECTED)
 
 

@@ -73,7 +73,10 @@ def test_round_trip() -> None:
 
 def test_payload_bytes_are_canonical_json() -> None:
     data = PAYLOAD.to_bytes()
-    assert data == json.dumps(json.loads(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert (
+        data
+        == json.dumps(json.loads(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
     assert DisclosurePayload.from_bytes(data) == PAYLOAD
 
 
@@ -88,7 +91,7 @@ def test_records_cannot_be_mutated_after_sealing() -> None:
     assert payload.records[0]["surname"] == "Ng"
 
 
-text = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 
 
 @settings(max_examples=50, deadline=None)

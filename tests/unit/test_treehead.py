@@ -89,13 +89,19 @@ def test_malformed_tree_head_bytes_are_rejected(name: str, data: bytes) -> None:
         {"timestamp_ms": -5},
         {"tree_size": True},
         {"root_hash": bytes(31)},
-        {"root_hash": bytearray(32)},
+        {"root_hash": "x" * 32},
     ],
 )
 def test_out_of_range_tree_heads_are_rejected(fields: dict[str, object]) -> None:
     base: dict[str, object] = {"tree_size": 1, "timestamp_ms": 1, "root_hash": bytes(32)}
     with pytest.raises(ValidationError):
         TreeHead(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_root_hash_given_as_a_buffer_is_kept_as_bytes() -> None:
+    head = TreeHead(tree_size=1, timestamp_ms=1, root_hash=memoryview(bytes(32)))  # type: ignore[arg-type]
+    assert type(head.root_hash) is bytes
+    assert head == TreeHead(tree_size=1, timestamp_ms=1, root_hash=bytes(32))
 
 
 def test_signed_tree_head_round_trips(log: Log) -> None:

@@ -1,0 +1,166 @@
+"""Matcher check cost against 1, 8 and 43 forces at real sizes, batch throughput and snapshot memory.
+
+Every force gets an index of random tokens (``--tokens-per-record`` per record, sizes split like the real
+forces by crossforce.forces.sizes_for_total) at DEFAULT_TARGET_FPR. Figures:
+
+* per-check server time for one candidate of ``--tokens`` tokens (median and p99 over many checks, each
+  with fresh tokens, so caches are as cold as in service): 1 force (the largest), the 8 largest, all 43;
+  goal: 43 forces within 3x of 1 force;
+* the same for all-hit and all-miss candidates against 43 forces (they must cost the same);
+* batch throughput: candidates/s for batches of ``--batch`` candidates against 43 forces, one thread
+  (goal >= 50,000/s), and two threads checking two batches at once (the GIL is released in the gather);
+* memory: snapshot bytes / sum of index bytes (goal <= 2), and the cost of swapping one force's index in.
+
+Usage: python -m bench.matching [--total-records 1000000]   (default: the full 10,000,000)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import threading
+import time
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crossforce.forces import sizes_for_total
+from crossforce.index import DEFAULT_TARGET_FPR, BloomIndex, choose_params
+from crossforce.server.matching import MatchSnapshot
+
+
+def random_tokens(rng: np.random.Generator, n: int) -> NDArray[np.uint8]:
+    words = rng.integers(0, 2**64 - 1, size=n * 4, dtype=np.uint64, endpoint=True)
+    return words.view(np.uint8).reshape(n, 32)
+
+
+def time_checks(snapshot: MatchSnapshot, queries: NDArray[np.uint8]) -> tuple[float, float]:
+    """Median and p99 microseconds of snapshot.check over queries (C, T, 32), after a short warm-up."""
+    for query in queries[:50]:
+        snapshot.check(query)
+    times = []
+    for query in queries:
+        start = time.perf_counter_ns()
+        snapshot.check(query)
+        times.append(time.perf_counter_ns() - start)
+    times.sort()
+    return statistics.median(times) / 1e3, times[int(0.99 * (len(times) - 1))] / 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--total-records", type=int, default=10_000_000)
+    parser.add_argument("--tokens-per-record", type=int, default=12)
+    parser.add_argument("--tokens", type=int, default=16, help="tokens per candidate")
+    parser.add_argument("--checks", type=int, default=3000, help="single checks timed per configuration")
+    parser.add_argument("--batch", type=int, default=1000, help="candidates per batch")
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=2024)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+
+    sizes = sizes_for_total(args.total_records)
+    order = sorted(sizes, key=lambda code: (-sizes[code], code))
+    indexes: dict[str, BloomIndex] = {}
+    members: dict[str, NDArray[np.uint8]] = {}
+    total_tokens = 0
+    build_start = time.perf_counter()
+    for code in order:
+        count = sizes[code] * args.tokens_per_record
+        tokens = random_tokens(rng, count)
+        indexes[code] = BloomIndex.build(tokens, choose_params(count, DEFAULT_TARGET_FPR))
+        members[code] = tokens[: args.checks * args.tokens // 8 + 1].copy()
+        total_tokens += count
+        del tokens
+    build_s = time.perf_counter() - build_start
+    index_bytes = sum(ix.params.size_bytes for ix in indexes.values())
+    probes = sorted({ix.params.num_probes for ix in indexes.values()})
+
+    snapshots = {n: MatchSnapshot.build({code: indexes[code] for code in order[:n]}) for n in (1, 8, 43)}
+    full = snapshots[43]
+    memory_ratio = full.nbytes / index_bytes
+
+    swap_start = time.perf_counter()
+    swapped = full.with_index(order[0], indexes[order[0]])
+    swap_s = time.perf_counter() - swap_start
+    del swapped
+    indexes.clear()  # the snapshots hold their own copies; the matcher need not keep BloomIndex objects
+
+    per_check: dict[int, tuple[float, float]] = {}
+    for n, snapshot in snapshots.items():
+        queries = random_tokens(rng, args.checks * args.tokens).reshape(args.checks, args.tokens, 32)
+        per_check[n] = time_checks(snapshot, queries)
+
+    # All-hit: every token is a distinct member of one of the 8 largest forces (no repeats, so no warmer
+    # caches than the all-miss run).
+    hit_pool = np.concatenate([members[code] for code in order[:8]])
+    hit_queries = hit_pool[rng.permutation(len(hit_pool))[: args.checks * args.tokens]]
+    hit_queries = hit_queries.reshape(args.checks, args.tokens, 32)
+    assert full.check(hit_queries[0]).any(axis=1).all(), "member tokens must be found"
+    miss_queries = random_tokens(rng, args.checks * args.tokens).reshape(args.checks, args.tokens, 32)
+    hit_us = time_checks(full, hit_queries)[0]
+    miss_us = time_checks(full, miss_queries)[0]
+
+    batch_tokens = args.batch * args.tokens
+    batches = [random_tokens(rng, batch_tokens) for _ in range(args.batches)]
+    full.check(batches[0])
+    batch_times = []
+    for batch in batches:
+        start = time.perf_counter()
+        full.check(batch)
+        batch_times.append(time.perf_counter() - start)
+    per_second_1 = args.batch / statistics.median(batch_times)
+
+    def worker(chunk: list[NDArray[np.uint8]]) -> None:
+        for batch in chunk:
+            full.check(batch)
+
+    threads = [threading.Thread(target=worker, args=(batches[i::2],)) for i in range(2)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    per_second_2 = args.batch * len(batches) / (time.perf_counter() - start)
+
+    print(f"records {args.total_records:,}  tokens {total_tokens:,}  forces {len(order)}  probes {probes}")
+    print(
+        f"index bytes {index_bytes / 2**20:,.1f} MiB  bits/token {index_bytes * 8 / total_tokens:.2f}  "
+        f"built in {build_s:.1f} s"
+    )
+    print()
+    print(f"{'forces':>8} {'median µs/check':>16} {'p99 µs':>10} {'vs 1 force':>11}")
+    for n, (median, p99) in per_check.items():
+        print(f"{n:>8} {median:>16.1f} {p99:>10.1f} {median / per_check[1][0]:>10.2f}x")
+    print()
+    print(f"43 forces, all-hit candidates: {hit_us:.1f} µs   all-miss: {miss_us:.1f} µs")
+    print(f"batch {args.batch} x {args.tokens} tokens vs 43 forces: {per_second_1:,.0f} candidates/s (1 thread)")
+    print(f"two batches at once on two threads: {per_second_2:,.0f} candidates/s")
+    print(f"snapshot {full.nbytes / 2**20:,.1f} MiB = {memory_ratio:.3f} x sum of index bytes")
+    print(f"with_index (replace the largest force): {swap_s * 1e3:.0f} ms")
+    result = {
+        "bench": "matching",
+        "total_records": args.total_records,
+        "total_tokens": total_tokens,
+        "index_bytes": index_bytes,
+        "bits_per_token": index_bytes * 8 / total_tokens,
+        "probes": probes,
+        "tokens_per_candidate": args.tokens,
+        "check_us_median": {str(n): round(v[0], 2) for n, v in per_check.items()},
+        "check_us_p99": {str(n): round(v[1], 2) for n, v in per_check.items()},
+        "ratio_43_vs_1": per_check[43][0] / per_check[1][0],
+        "hit_us": hit_us,
+        "miss_us": miss_us,
+        "batch_candidates_per_s_1_thread": per_second_1,
+        "batch_candidates_per_s_2_threads": per_second_2,
+        "snapshot_bytes": full.nbytes,
+        "memory_ratio": memory_ratio,
+        "with_index_s": swap_s,
+        "build_s": build_s,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
