@@ -49,7 +49,9 @@ def time_checks(snapshot: MatchSnapshot, queries: NDArray[np.uint8]) -> tuple[fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--total-records", type=int, default=10_000_000)
     parser.add_argument("--tokens-per-record", type=int, default=12)
     parser.add_argument("--tokens", type=int, default=16, help="tokens per candidate")
@@ -135,7 +137,7 @@ def main() -> None:
         print(f"{n:>8} {median:>16.1f} {p99:>10.1f} {median / per_check[1][0]:>10.2f}x")
     print()
     print(f"43 forces, all-hit candidates: {hit_us:.1f} µs   all-miss: {miss_us:.1f} µs")
-    print(f"batch {args.batch} x {args.tokens} tokens vs 43 forces: {per_second_1:,.0f} candidates/s (1 thread)")
+    print(f"batch {args.batch} x {args.tokens} tokens, 43 forces: {per_second_1:,.0f} candidates/s, 1 thread")
     print(f"two batches at once on two threads: {per_second_2:,.0f} candidates/s")
     print(f"snapshot {full.nbytes / 2**20:,.1f} MiB = {memory_ratio:.3f} x sum of index bytes")
     print(f"with_index (replace the largest force): {swap_s * 1e3:.0f} ms")

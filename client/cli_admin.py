@@ -33,20 +33,37 @@ from crossforce.secrets import NetworkSecret
 
 
 @click.command()
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the matcher's SQLite store and log signing key.")
-@click.option("--pki", "pki_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="PKI folder from `crossforce pki init` (required unless --dev-plaintext).")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the matcher's SQLite store and log signing key.",
+)
+@click.option(
+    "--pki",
+    "pki_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="PKI folder from `crossforce pki init` (required unless --dev-plaintext).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=50051, show_default=True, type=int, help="0 picks a free port.")
-@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="TOML file of server settings (purposes, quotas, limits).")
+@click.option(
+    "--settings",
+    "settings_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML file of server settings (purposes, quotas, limits).",
+)
 @click.option("--dev-plaintext", is_flag=True, help="DEVELOPMENT ONLY: no TLS, identity from a header.")
 @click.option("--reflection", is_flag=True, help="Enable gRPC server reflection (for grpcurl).")
-@click.option("--deny-list", type=click.Path(dir_okay=False, path_type=Path),
-              help="Fingerprint deny list to watch (default: PKI/revoked.txt).")
+@click.option(
+    "--deny-list",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Fingerprint deny list to watch (default: PKI/revoked.txt).",
+)
 @click.option("--workers", default=16, show_default=True, type=int, help="gRPC worker threads.")
 def serve(
+    *,
     data_dir: Path,
     pki_dir: Path | None,
     host: str,
@@ -132,8 +149,12 @@ def _install(profile_dir: Path | None, role: str, pair: pki.CertKeyPair) -> str:
 @click.option("--org", required=True, help="Organisation code, e.g. humberside.")
 @click.option("--role", required=True, type=click.Choice(ROLE_CHOICES))
 @click.option("--days", default=pki.DEFAULT_CLIENT_DAYS, show_default=True, type=int)
-@click.option("--profile", "profile_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also install the certificate and key into this profile.")
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also install the certificate and key into this profile.",
+)
 def pki_issue(directory: Path, org: str, role: str, days: int, profile_dir: Path | None) -> None:
     """Issue a first certificate for ORG/ROLE (use renew to replace one).
 
@@ -154,8 +175,12 @@ def pki_issue(directory: Path, org: str, role: str, days: int, profile_dir: Path
 @click.option("--org", required=True)
 @click.option("--role", required=True, type=click.Choice(ROLE_CHOICES))
 @click.option("--days", default=pki.DEFAULT_CLIENT_DAYS, show_default=True, type=int)
-@click.option("--profile", "profile_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also install the new certificate and key into this profile.")
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also install the new certificate and key into this profile.",
+)
 def pki_renew(directory: Path, org: str, role: str, days: int, profile_dir: Path | None) -> None:
     """Replace ORG/ROLE's certificate with one on a fresh key (revoke the old one first if compromised).
 
@@ -194,8 +219,12 @@ def _revoke_cert_file(folder: pki.PkiDir, cert_file: Path) -> pki.Identity:
 
 @pki_group.command("revoke")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--cert", "cert_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="The certificate (PEM) to deny.")
+@click.option(
+    "--cert",
+    "cert_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The certificate (PEM) to deny.",
+)
 @click.option("--org", help="Instead of --cert: deny ORG/ROLE's current certificate.")
 @click.option("--role", type=click.Choice(ROLE_CHOICES))
 def pki_revoke(directory: Path, cert_file: Path | None, org: str | None, role: str | None) -> None:
@@ -246,22 +275,33 @@ def pki_list(directory: Path, as_json: bool) -> None:
         for i in folder.issued()
     ]
     if as_json:
-        emit_json({"ca_fingerprint": pki.fingerprint(folder.ca_cert_pem()), "certificates": rows,
-                   "revoked": sorted(revoked)})
+        emit_json(
+            {
+                "ca_fingerprint": pki.fingerprint(folder.ca_cert_pem()),
+                "certificates": rows,
+                "revoked": sorted(revoked),
+            }
+        )
         return
     table = Table(title=f"certificates issued by {folder.path}", title_justify="left")
     for col in ("org", "role", "valid until (UTC)", "status", "fingerprint"):
         table.add_column(col, no_wrap=col == "fingerprint")
     for r in rows:
-        status = Text("revoked", "bold red") if r["revoked"] else Text("expired", "red") if r["expired"] else Text(
-            "valid", "green"
+        status = (
+            Text("revoked", "bold red")
+            if r["revoked"]
+            else Text("expired", "red")
+            if r["expired"]
+            else Text("valid", "green")
         )
         table.add_row(str(r["org"]), str(r["role"]), str(r["not_after"])[:16], status, str(r["fingerprint"]))
     console = make_console()
     console.print(table)
     if revoked - {str(r["fingerprint"]) for r in rows}:
-        console.print(f"{len(revoked - {str(r['fingerprint']) for r in rows})} further revoked fingerprints "
-                      "(superseded certificates)")
+        console.print(
+            f"{len(revoked - {str(r['fingerprint']) for r in rows})} further revoked fingerprints "
+            "(superseded certificates)"
+        )
 
 
 # --------------------------------------------------------------------------------------------- keys
@@ -312,7 +352,8 @@ def keys_rotate(file: Path) -> None:
     secret = NetworkSecret.load(file).rotate()
     secret.save(file)
     make_console().print(
-        f"rotated {file}: {_describe(secret)}. Distribute it, have every force republish, then retire the old epoch."
+        f"rotated {file}: {_describe(secret)}. Distribute it, have every force republish, "
+        "then retire the old epoch."
     )
 
 
@@ -339,7 +380,8 @@ def _install_secret(secret: NetworkSecret, profile_dir: Path, *, allow_older: bo
         held = None
     if held is not None and not allow_older and secret.current_epoch < held.current_epoch:
         raise ValidationError(
-            f"the file's current epoch {secret.current_epoch} is older than the profile's {held.current_epoch}; "
+            f"the file's current epoch {secret.current_epoch} is older than "
+            f"the profile's {held.current_epoch}; "
             "pass --allow-older to install it anyway"
         )
     profile.save_secret(secret)
@@ -349,8 +391,13 @@ def _install_secret(secret: NetworkSecret, profile_dir: Path, *, allow_older: bo
 
 @keys_group.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--to", "profile_dir", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="The profile folder to install the secret into.")
+@click.option(
+    "--to",
+    "profile_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The profile folder to install the secret into.",
+)
 @click.option("--allow-older", is_flag=True, help="Install even if the profile holds a newer epoch.")
 def keys_export(file: Path, profile_dir: Path, allow_older: bool) -> None:
     """Install the network secret FILE into a force's profile.
@@ -380,8 +427,12 @@ def keys_import(profile_dir: Path, file: Path, allow_older: bool) -> None:
 
 @keys_group.command("show")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--profile", "profile_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Show the secret held by this profile instead of FILE.")
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Show the secret held by this profile instead of FILE.",
+)
 @json_option
 def keys_show(file: Path | None, profile_dir: Path | None, as_json: bool) -> None:
     """Show a network secret's epochs (never the secret bytes).
@@ -423,14 +474,27 @@ def org_group() -> None:
 @click.option("--org", required=True, help="Organisation code, e.g. humberside.")
 @click.option("--name", "display_name", default="", help="Display name, e.g. 'Humberside Police'.")
 @click.option("--server", required=True, help="The matcher's host:port.")
-@click.option("--pki", "pki_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="PKI folder to issue this organisation's certificates from.")
-@click.option("--roles", default="force-system,disclosure-officer", show_default=True,
-              help="Comma-separated roles to issue certificates for.")
-@click.option("--secret", "secret_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Network secret file to install.")
+@click.option(
+    "--pki",
+    "pki_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="PKI folder to issue this organisation's certificates from.",
+)
+@click.option(
+    "--roles",
+    default="force-system,disclosure-officer",
+    show_default=True,
+    help="Comma-separated roles to issue certificates for.",
+)
+@click.option(
+    "--secret",
+    "secret_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Network secret file to install.",
+)
 @click.option("--dev-plaintext", is_flag=True, help="DEVELOPMENT ONLY: talk to a --dev-plaintext matcher.")
 def org_create(
+    *,
     profile_dir: Path,
     org: str,
     display_name: str,
@@ -506,10 +570,15 @@ def org_show(profile_dir: Path, remote: bool, as_json: bool) -> None:
     certs = []
     for role in profile.roles():
         ident = pki.identity_from_pem(profile.cert_pair(role).cert_pem)
-        certs.append({"role": role, "not_after": ident.not_after.isoformat(), "fingerprint": ident.fingerprint})
+        certs.append(
+            {"role": role, "not_after": ident.not_after.isoformat(), "fingerprint": ident.fingerprint}
+        )
     try:
         secret = profile.secret()
-        epochs: dict[str, object] = {"current_epoch": secret.current_epoch, "epochs": list(secret.active_epochs)}
+        epochs: dict[str, object] = {
+            "current_epoch": secret.current_epoch,
+            "epochs": list(secret.active_epochs),
+        }
     except Exception:
         epochs = {"current_epoch": None, "epochs": []}
     state = profile.state()
@@ -548,8 +617,10 @@ def org_show(profile_dir: Path, remote: bool, as_json: bool) -> None:
         emit_json(doc)
         return
     console = make_console()
-    console.print(f"[bold]{profile.display_name}[/] ({profile.org}) at {profile.server}"
-                  + ("  [red]DEV PLAINTEXT[/]" if profile.dev_plaintext else ""))
+    console.print(
+        f"[bold]{profile.display_name}[/] ({profile.org}) at {profile.server}"
+        + ("  [red]DEV PLAINTEXT[/]" if profile.dev_plaintext else "")
+    )
     for c in certs:
         console.print(f"  certificate {c['role']:<20} until {str(c['not_after'])[:16]}  {c['fingerprint']}")
     console.print(f"  signing key {doc['signing_key']}\n  box key     {doc['box_key']}")

@@ -86,7 +86,8 @@ def pick_role(profile: Profile, role: str | None, prefer: Sequence[str]) -> str:
         if candidate in have:
             return candidate
     raise ValidationError(
-        f"profile {profile.org} holds no certificate for {' or '.join(prefer)} (has: {', '.join(have) or 'none'}); "
+        f"profile {profile.org} holds no certificate for {' or '.join(prefer)} "
+        f"(has: {', '.join(have) or 'none'}); "
         "issue one with `crossforce pki issue` and install it with --profile"
     )
 

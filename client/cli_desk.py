@@ -62,14 +62,18 @@ def _ensure_resolved(client: Client, request_id: str) -> tuple[pb.DisclosureRequ
             )
         return res.request, res.records
     if req.state != pb.CONFIRMED:
-        raise PreconditionError(f"request {request_id} is {state_name(req.state)}; only a confirmed request can be decided")
+        raise PreconditionError(
+            f"request {request_id} is {state_name(req.state)}; only a confirmed request can be decided"
+        )
     return req, client.local_matches(req)
 
 
 @desk_group.command("list")
 @profile_option
 @role_option("disclosure-officer")
-@click.option("--state", "states", multiple=True, type=click.Choice(STATE_CHOICES), help="Only these states (repeat).")
+@click.option(
+    "--state", "states", multiple=True, type=click.Choice(STATE_CHOICES), help="Only these states (repeat)."
+)
 @json_option
 def desk_list(profile_dir: Path, role: str | None, states: tuple[str, ...], as_json: bool) -> None:
     """List disclosure requests against your force.
@@ -115,7 +119,9 @@ def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: boo
     console = make_console()
     console.print(request_panel(req))
     if records:
-        console.print(records_table([record_fields(r) for r in records], title="your records these tokens resolve to"))
+        console.print(
+            records_table([record_fields(r) for r in records], title="your records these tokens resolve to")
+        )
     else:
         console.print("[yellow]the tokens resolve to none of your records: a Bloom-filter false positive[/]")
 
@@ -135,15 +141,24 @@ def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: 
     with open_client(profile_dir, role, DESK_ROLES) as client:
         res = client.resolve(request_id)
     if as_json:
-        emit_json({"request": request_json(res.request), "confirmed": res.confirmed,
-                   "record_ids": [r.record_id for r in res.records]})
+        emit_json(
+            {
+                "request": request_json(res.request),
+                "confirmed": res.confirmed,
+                "record_ids": [r.record_id for r in res.records],
+            }
+        )
         return
     console = make_console()
     if res.confirmed:
-        console.print(f"request {request_id}: [bold]confirmed[/], {len(res.records)} local record(s): "
-                      + ", ".join(r.record_id for r in res.records))
+        console.print(
+            f"request {request_id}: [bold]confirmed[/], {len(res.records)} local record(s): "
+            + ", ".join(r.record_id for r in res.records)
+        )
     else:
-        console.print(f"request {request_id}: [bold]no match[/] (Bloom false positive); the requester is told no trace")
+        console.print(
+            f"request {request_id}: [bold]no match[/] (Bloom false positive); the requester is told no trace"
+        )
 
 
 @desk_group.command("approve")
@@ -152,13 +167,24 @@ def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: 
 @role_option("disclosure-officer")
 @click.option("--summary", required=True, help="What you disclose and why it is relevant.")
 @click.option("--contact", required=True, help="Point of contact for the requester.")
-@click.option("--include-record", "include", multiple=True,
-              help="Disclose only this local record id (repeat); default: every matched record.")
+@click.option(
+    "--include-record",
+    "include",
+    multiple=True,
+    help="Disclose only this local record id (repeat); default: every matched record.",
+)
 @click.option("--officer", required=True, help="Your collar number or staff id (logged).")
 @json_option
 def desk_approve(
-    request_id: str, profile_dir: Path, role: str | None, summary: str, contact: str, include: tuple[str, ...],
-    officer: str, as_json: bool,
+    *,
+    request_id: str,
+    profile_dir: Path,
+    role: str | None,
+    summary: str,
+    contact: str,
+    include: tuple[str, ...],
+    officer: str,
+    as_json: bool,
 ) -> None:
     """Approve a request: sign and encrypt the chosen records to the requester.
 
@@ -190,7 +216,8 @@ def desk_approve(
         emit_json({"request": request_json(done), "records_disclosed": [r.record_id for r in chosen]})
         return
     make_console().print(
-        f"request {request_id}: [bold green]approved[/] by {officer}; {len(chosen)} record(s) signed and encrypted "
+        f"request {request_id}: [bold green]approved[/] by {officer}; "
+        f"{len(chosen)} record(s) signed and encrypted "
         f"to {done.requester_org} (audit entry {done.log_index})"
     )
 
@@ -202,7 +229,9 @@ def desk_approve(
 @click.option("--reason", required=True, type=click.Choice(tuple(REFUSAL_CODES)))
 @click.option("--officer", required=True, help="Your collar number or staff id (logged).")
 @json_option
-def desk_refuse(request_id: str, profile_dir: Path, role: str | None, reason: str, officer: str, as_json: bool) -> None:
+def desk_refuse(
+    *, request_id: str, profile_dir: Path, role: str | None, reason: str, officer: str, as_json: bool
+) -> None:
     """Refuse a request with a reason (an open request is resolved first).
 
     \b
@@ -223,8 +252,12 @@ def desk_refuse(request_id: str, profile_dir: Path, role: str | None, reason: st
 @desk_group.command("watch")
 @profile_option
 @role_option("disclosure-officer")
-@click.option("--timeout", type=float, default=None, help="Stop after this many seconds (default: run until Ctrl-C).")
-@click.option("--resolve", "auto_resolve", is_flag=True, help="Resolve each new request against the token store.")
+@click.option(
+    "--timeout", type=float, default=None, help="Stop after this many seconds (default: run until Ctrl-C)."
+)
+@click.option(
+    "--resolve", "auto_resolve", is_flag=True, help="Resolve each new request against the token store."
+)
 def desk_watch(profile_dir: Path, role: str | None, timeout: float | None, auto_resolve: bool) -> None:
     """Stream requests against your force as they open (the open backlog first).
 
@@ -239,7 +272,8 @@ def desk_watch(profile_dir: Path, role: str | None, timeout: float | None, auto_
             seen += 1
             line = (
                 f"{when(req.created_at_ms)}  {req.request_id}  from {req.requester_org}  "
-                f"{req.justification.purpose}  case {req.justification.case_reference}  {strength_name(req.strength)}"
+                f"{req.justification.purpose}  case {req.justification.case_reference}  "
+                f"{strength_name(req.strength)}"
             )
             if auto_resolve and req.state == pb.OPEN:
                 res = client.resolve(req.request_id)

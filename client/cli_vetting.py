@@ -55,16 +55,32 @@ BATCH_SIZE = min(500, DEFAULT_LIMITS.max_batch_candidates)
 @click.command()
 @profile_option
 @role_option("force-system")
-@click.option("--records", "records_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="The force's record file (CSV with a header row, or JSON Lines; docs/records.md).")
+@click.option(
+    "--records",
+    "records_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The force's record file (CSV with a header row, or JSON Lines; docs/records.md).",
+)
 @click.option("--skip-bad", is_flag=True, help="Skip bad rows (each reported by line) instead of stopping.")
-@click.option("--expires-days", default=float(DEFAULT_EXPIRY_DAYS), show_default=True, type=float,
-              help="Days until the published index expires and stops matching.")
+@click.option(
+    "--expires-days",
+    default=float(DEFAULT_EXPIRY_DAYS),
+    show_default=True,
+    type=float,
+    help="Days until the published index expires and stops matching.",
+)
 @click.option("--epoch", type=int, default=None, help="Network secret epoch (default: the current one).")
 @json_option
 def publish(
-    profile_dir: Path, role: str | None, records_file: Path, skip_bad: bool, expires_days: float,
-    epoch: int | None, as_json: bool,
+    *,
+    profile_dir: Path,
+    role: str | None,
+    records_file: Path,
+    skip_bad: bool,
+    expires_days: float,
+    epoch: int | None,
+    as_json: bool,
 ) -> None:
     """Encode a record file into tokens, keep them in the local token store, publish the index.
 
@@ -91,7 +107,9 @@ def publish(
             if done >= total and "upload" not in state:
                 state["upload"] = bar.add_task("building index and publishing", total=None)
 
-        result = client.publish_records(loaded.records, epoch=epoch, expires_in_days=expires_days, progress=progress)
+        result = client.publish_records(
+            loaded.records, epoch=epoch, expires_in_days=expires_days, progress=progress
+        )
         if "upload" in state:
             bar.update(state["upload"], total=1, completed=1)
     doc = {
@@ -138,18 +156,27 @@ def _report_json(report: CheckReport, candidate_id: str | None = None) -> dict[s
 @role_option("vetting-officer")
 @click.option("--given-names", default="", help="Forenames as the candidate gives them.")
 @click.option("--surname", required=True)
-@click.option("--dob", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Date of birth, YYYY-MM-DD.")
-@click.option("--previous-name", "previous_names", multiple=True,
-              help='A previous name, "Given Surname" or a surname (repeat for each).')
+@click.option(
+    "--dob", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Date of birth, YYYY-MM-DD."
+)
+@click.option(
+    "--previous-name",
+    "previous_names",
+    multiple=True,
+    help='A previous name, "Given Surname" or a surname (repeat for each).',
+)
 @click.option("--sex", default="")
 @click.option("--pnc", default="", help="Police National Computer id, e.g. 01/123456A.")
 @click.option("--ni", default="", help="National Insurance number.")
 @click.option("--passport", default="")
 @click.option("--licence", default="", help="Driving licence number.")
 @why_options
-@click.option("--no-requests", is_flag=True, help="Only ask whether there is a trace; open no disclosure requests.")
+@click.option(
+    "--no-requests", is_flag=True, help="Only ask whether there is a trace; open no disclosure requests."
+)
 @json_option
 def check(
+    *,
     profile_dir: Path,
     role: str | None,
     given_names: str,
@@ -204,7 +231,8 @@ def check(
         console.print(f"[bold green]NO TRACE at {report.forces_searched} forces[/] (check {report.check_id})")
         return
     console.print(
-        f"[bold red]POSSIBLE TRACE at {len(report.hits)} of {report.forces_searched} forces[/] (check {report.check_id})"
+        f"[bold red]POSSIBLE TRACE at {len(report.hits)} of {report.forces_searched} forces[/] "
+        f"(check {report.check_id})"
     )
     console.print(hits_table(report.hits))
     opened = [h.request_id for h in report.hits if h.request_id]
@@ -218,14 +246,32 @@ def check(
 @click.command("check-batch")
 @profile_option
 @role_option("vetting-officer")
-@click.option("--in", "in_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Candidates in the record file format (CSV or JSON Lines); record_id is the candidate id.")
-@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Results, one JSON line per candidate.")
+@click.option(
+    "--in",
+    "in_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Candidates in the record file format (CSV or JSON Lines); record_id is the candidate id.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Results, one JSON line per candidate.",
+)
 @why_options
-@click.option("--no-requests", is_flag=True, help="Only ask whether there is a trace; open no disclosure requests.")
-@click.option("--batch-size", default=BATCH_SIZE, show_default=True, type=click.IntRange(1, DEFAULT_LIMITS.max_batch_candidates))
+@click.option(
+    "--no-requests", is_flag=True, help="Only ask whether there is a trace; open no disclosure requests."
+)
+@click.option(
+    "--batch-size",
+    default=BATCH_SIZE,
+    show_default=True,
+    type=click.IntRange(1, DEFAULT_LIMITS.max_batch_candidates),
+)
 def check_batch(
+    *,
     profile_dir: Path,
     role: str | None,
     in_file: Path,
@@ -271,7 +317,11 @@ def check_batch(
                     "candidate_id": cand.record_id,
                     "check_id": report.check_id,
                     "hits": [
-                        {"org": h.org, "strength": strength_name(h.strength), "key_types": key_type_names(h.key_types)}
+                        {
+                            "org": h.org,
+                            "strength": strength_name(h.strength),
+                            "key_types": key_type_names(h.key_types),
+                        }
                         for h in report.hits
                     ],
                     "requests": [h.request_id for h in report.hits if h.request_id],
@@ -339,8 +389,12 @@ def disclosures_list(profile_dir: Path, role: str | None, case_ref: str | None, 
 @click.argument("request_id")
 @profile_option
 @role_option("vetting-officer")
-@click.option("--save", "save_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the verified payload as JSON to this file (mode 0600).")
+@click.option(
+    "--save",
+    "save_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the verified payload as JSON to this file (mode 0600).",
+)
 @json_option
 def disclosures_open(
     request_id: str, profile_dir: Path, role: str | None, save_file: Path | None, as_json: bool
@@ -354,7 +408,9 @@ def disclosures_open(
     with open_client(profile_dir, role, ("vetting-officer", "force-system")) as client:
         req = client.get_request(request_id)
         if req.state not in (pb.APPROVED, pb.DELIVERED):
-            raise ValidationError(f"request {request_id} is {outcome_name(req)}: there is no disclosure to open")
+            raise ValidationError(
+                f"request {request_id} is {outcome_name(req)}: there is no disclosure to open"
+            )
         payload = client.fetch_disclosure(request_id)
     doc = {
         "request_id": request_id,

@@ -33,6 +33,7 @@ from rich.text import Text
 
 from crossforce.events import Event, EventKind
 from crossforce.forces import all_forces
+from crossforce.matchkeys import KEY_TYPES
 from crossforce.records import FIELDS, Record
 from crossforce.v1 import crossforce_pb2 as pb
 
@@ -41,7 +42,7 @@ PIPE_WIDTH = 160
 
 STRENGTH_NAMES = {0: "none", 1: "weak", 2: "medium", 3: "strong"}
 STRENGTH_STYLES = {1: "yellow", 2: "dark_orange", 3: "bold red"}
-STATE_NAMES = {v: k.lower() for k, v in pb.RequestState.items()}
+STATE_NAMES: dict[int, str] = {int(v): k.lower() for k, v in pb.RequestState.items()}
 REFUSAL_CODES: Mapping[str, int] = {
     "not-relevant": pb.NOT_RELEVANT,
     "legal-restriction": pb.LEGAL_RESTRICTION,
@@ -62,7 +63,7 @@ def make_console(*, stderr: bool = False) -> Console:
 
 def fail_line(message: str) -> None:
     """The one clear red line every CrossforceError becomes (stderr)."""
-    make_console(stderr=True).print(Text(f"error: {message}", style="bold red"))
+    make_console(stderr=True).print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
 
 
 def warn_line(console: Console, message: str) -> None:
@@ -83,22 +84,9 @@ def force_name(code: str) -> str:
 
 
 def key_type_name(code: int) -> str:
-    """The spec's name for a match key type (crossforce.matchkeys.KEY_TYPES), or its number."""
-    try:
-        from crossforce import matchkeys
-    except ImportError:  # pragma: no cover - only while the spec module is being written
-        return str(code)
-    table: Any = getattr(matchkeys, "KEY_TYPES", {})
-    found: Any = table.get(code) if isinstance(table, Mapping) else None
-    if found is None:
-        return str(code)
-    if isinstance(found, str):
-        return found
-    for attr in ("name", "label", "code"):
-        value = getattr(found, attr, None)
-        if isinstance(value, str):
-            return value
-    return str(found)
+    """The spec's name for a match key type (crossforce.matchkeys.KEY_TYPES), or its number if unknown."""
+    found = KEY_TYPES.get(code)
+    return found.name if found is not None else str(code)
 
 
 def key_type_names(codes: Iterable[int]) -> list[str]:
@@ -230,7 +218,8 @@ def request_panel(r: pb.DisclosureRequest) -> Panel:
         f"[bold]request[/] {r.request_id}   state: [bold]{state_name(r.state)}[/]",
         f"requester: {force_name(r.requester_org)} ({r.requester_org}), officer {j.officer_id}",
         f"purpose: {j.purpose}   legal basis: {j.legal_basis}   case ref: {j.case_reference}",
-        f"strength: {strength_name(r.strength)}   matched key types: {', '.join(key_type_names(r.key_types))}",
+        f"strength: {strength_name(r.strength)}   "
+        f"matched key types: {', '.join(key_type_names(r.key_types))}",
         f"opened: {when(r.created_at_ms)}   deadline: {when(r.deadline_ms)}"
         + ("  [bold red]OVERDUE[/]" if r.overdue else ""),
     ]
@@ -331,21 +320,27 @@ def event_summary(e: Event) -> str:
     if e.kind == EventKind.CHECK:
         hits = f.get("hit_orgs") or "no trace"
         return (
-            f"officer {f.get('officer_id', '?')} purpose {f.get('purpose', '?')} case {f.get('case_reference', '?')}"
+            f"officer {f.get('officer_id', '?')} purpose {f.get('purpose', '?')} "
+            f"case {f.get('case_reference', '?')}"
             f" basis {f.get('legal_basis', '?')} -> {hits}"
         )
     if e.kind == EventKind.DISCLOSURE_TRANSITION:
         step = f"{(f.get('state_from') or 'new').lower()} -> {f.get('state_to', '?').lower()}"
         extra = ""
         if "reason" in f:
-            extra = f" reason {REFUSAL_NAMES.get(int(f['reason']), f['reason']) if f['reason'].isdigit() else f['reason']}"
+            code = f["reason"]
+            extra = f" reason {REFUSAL_NAMES.get(int(code), code) if code.isdigit() else code}"
         if "officer_id" in f:
             extra += f" by {f['officer_id']}"
-        return f"request {f.get('request_id', '?')[:12]} {f.get('holder_org', '?')}<-{f.get('requester_org', '?')}: {step}{extra}"
+        parties = f"{f.get('holder_org', '?')}<-{f.get('requester_org', '?')}"
+        return f"request {f.get('request_id', '?')[:12]} {parties}: {step}{extra}"
     if e.kind in (EventKind.REGISTRATION, EventKind.KEY_CHANGE):
         return f"{f.get('org', '?')} keys v{f.get('key_version', '?')}"
     if e.kind == EventKind.PUBLISH_ACCEPTED:
-        return f"{f.get('org', '?')} epoch {f.get('epoch', '?')} v{f.get('version', '?')}, {f.get('record_count', '?')} records"
+        return (
+            f"{f.get('org', '?')} epoch {f.get('epoch', '?')} v{f.get('version', '?')}, "
+            f"{f.get('record_count', '?')} records"
+        )
     if e.kind == EventKind.QUOTA_DENIED:
         return f"officer {f.get('officer_id', '?')} purpose {f.get('purpose', '?')}: {f.get('limit', '')}"
     return ", ".join(f"{k}={v}" for k, v in f.items() if not k.endswith(("_key", "sha256")))

@@ -528,6 +528,7 @@ class Client:
             signature=bytes(msg.signature),
         )
         key = self.log_key()
+        treehead.verify_tree_head(new, key)
         with self._state_lock:
             last = self.last_head()
             if last is not None and new.head.tree_size < last.head.tree_size:
@@ -548,9 +549,14 @@ class Client:
     def _consistency(self, first: int, second: int) -> list[bytes]:
         if first == second or first == 0:
             return []
-        resp = self.call(
-            self.audit.GetConsistencyProof, pb.GetConsistencyProofRequest(first=first, second=second)
-        )
+        try:
+            resp = self.call(
+                self.audit.GetConsistencyProof, pb.GetConsistencyProofRequest(first=first, second=second)
+            )
+        except ValidationError as exc:
+            raise VerificationError(
+                f"the matcher signed a head of size {second} but cannot prove it consistent with size {first}"
+            ) from exc
         return list(resp.hashes)
 
     def inclusion(self, leaf_index: int) -> pb.InclusionProof:

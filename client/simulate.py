@@ -31,6 +31,7 @@ import numpy.typing as npt
 from crossforce.client import _names
 from crossforce.errors import ValidationError
 from crossforce.forces import all_forces, sizes_for_total
+from crossforce.normalise import normalise_identifier
 from crossforce.records import IDENTIFIER_FIELDS, Record
 
 Level = Literal["none", "light", "default", "heavy"]
@@ -258,6 +259,8 @@ def _pnc_id(birth_year: int, bits: int) -> str:
 def _ni_number(bits: int) -> str:
     prefix = _NI_PREFIXES[bits % len(_NI_PREFIXES)]
     digits = f"{(bits >> 10) % 1_000_000:06d}"
+    if len(set(digits)) == 1 or digits == "123456":  # read as placeholders by the spec
+        digits = digits[:5] + str((int(digits[5]) + 1) % 10)
     suffix = "ABCD"[(bits >> 30) % 4]
     if (bits >> 33) % 4 == 0:  # as printed on the card
         return f"{prefix} {digits[:2]} {digits[2:4]} {digits[4:]} {suffix}"
@@ -971,22 +974,26 @@ def missing_identifiers(record: Record, rng: random.Random) -> Record | None:
 
 
 def identifier_typo(record: Record, rng: random.Random) -> Record | None:
-    """One digit of an identifier mistyped (the shape stays valid)."""
-    options = [f for f in ("pnc_id", "ni_number", "passport_number") if getattr(record, f)]
+    """One digit of an NI or passport number mistyped (PNC IDs and licences carry check characters,
+    so a typo there is refused at entry rather than silently searched)."""
+    options = [f for f in ("ni_number", "passport_number") if getattr(record, f)]
     if not options:
         return None
     name = rng.choice(options)
     value: str = getattr(record, name)
     digits = [i for i, ch in enumerate(value) if ch.isdigit()]
-    if name == "pnc_id":
-        digits = [i for i in digits if i > value.find("/")]
     if not digits:
         return None
     i = rng.choice(digits)
     new_digit = rng.choice([d for d in "0123456789" if d != value[i]])
     if name == "passport_number" and i == 0 and new_digit == "0":
         new_digit = "9" if value[0] != "9" else "8"
-    return _with(record, {name: value[:i] + new_digit + value[i + 1 :]})
+    new = value[:i] + new_digit + value[i + 1 :]
+    try:
+        normalise_identifier(name, new)
+    except ValidationError:  # e.g. the typo made 000001 into 000000, a placeholder
+        return None
+    return _with(record, {name: new})
 
 
 @dataclass(frozen=True)

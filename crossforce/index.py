@@ -69,7 +69,7 @@ BUILD_SCRATCH_BYTES: Final = 256 * 1024 * 1024
 bytes to bits. Filters larger than this scratch / 8 are built in bands of blocks."""
 BUILD_CHUNK_TOKENS: Final = 1 << 20
 MASK_CHUNK_TOKENS: Final = 1 << 14
-"""probe_masks uses a (chunk, 512) byte scratch: 8 MiB, stays in cache."""
+"""probe_masks packs a (chunk, 512) byte scratch, 8 MiB at most (L3-resident), reused across chunks."""
 
 _WORD = np.dtype("<u8")
 _LOG_Q = math.log1p(-1.0 / BLOCK_BITS)
@@ -248,13 +248,35 @@ def check_declared(params: IndexParams, token_count: int, *, limits: Limits = DE
         )
 
 
+def implied_fpr(params: IndexParams, fill: float) -> float:
+    """The theoretical FPR of a filter whose fill ratio is ``fill``, whatever count was declared.
+
+    Inverts expected_fill for the token count n that explains the fill (n = log(1 - fill) /
+    log1p(expm1(k*log q) / B)) and evaluates theoretical_fpr's sum at that load. A full filter gives 1.0.
+    """
+    if not 0.0 <= fill <= 1.0:
+        raise ValidationError("must be in [0, 1]", field="fill")
+    if fill >= 1.0:
+        return 1.0
+    per_token = math.log1p(math.expm1(params.num_probes * _LOG_Q) / params.num_blocks)
+    count = math.log1p(-fill) / per_token
+    return float(_fpr_all_probes(count / params.num_blocks)[params.num_probes - 1])
+
+
 def check_fill(index: BloomIndex, token_count: int, *, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Refuse a filter with more bits set than ``token_count`` tokens could set (saturated, under-declared)."""
+    """Refuse a filter with more bits set than ``token_count`` tokens could set (saturated, under-declared),
+    or whose fill alone implies an FPR above max_filter_fpr (so the bound holds whatever was declared)."""
     fill = index.fill_ratio()
     ceiling = fill_ceiling(index.params, token_count, limits.fill_ratio_slack)
     if fill > ceiling:
         raise ValidationError(
             f"fill ratio {fill:.4f} exceeds {ceiling:.4f}, the most {token_count} tokens can set",
+            field="index",
+        )
+    fpr = implied_fpr(index.params, fill)
+    if fpr > limits.max_filter_fpr:
+        raise ValidationError(
+            f"fill ratio {fill:.4f} implies an FPR of {fpr:.3g}, above {limits.max_filter_fpr:.3g}",
             field="index",
         )
 
@@ -273,10 +295,14 @@ def token_array(tokens: Tokens) -> NDArray[np.uint8]:
         if len(data) % TOKEN_BYTES:
             raise ValidationError(f"length must be a multiple of {TOKEN_BYTES}", field="tokens")
     else:
-        for position, token in enumerate(tokens):
-            if not isinstance(token, bytes) or len(token) != TOKEN_BYTES:
-                raise ValidationError(f"token {position} is not {TOKEN_BYTES} bytes", field="tokens")
-        data = b"".join(tokens)
+        try:
+            data = b"".join(tokens)
+        except TypeError as exc:
+            raise ValidationError("tokens must be bytes", field="tokens") from exc
+        # Every length >= 32 and the total exactly 32 * n means every length is 32 (one pass in C).
+        if tokens and (len(data) != TOKEN_BYTES * len(tokens) or min(map(len, tokens)) != TOKEN_BYTES):
+            position = next(i for i, token in enumerate(tokens) if len(token) != TOKEN_BYTES)
+            raise ValidationError(f"token {position} is not {TOKEN_BYTES} bytes", field="tokens")
     return np.frombuffer(data, dtype=np.uint8).reshape(-1, TOKEN_BYTES)
 
 
@@ -338,11 +364,19 @@ def probe_masks(tokens: NDArray[np.uint8], num_probes: int) -> NDArray[np.uint64
     return probe_masks_levels(tokens, (num_probes,))[:, 0, :]
 
 
+_BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
 def _popcount(words: NDArray[np.uint64]) -> int:
+    """Set bits, in chunks so the temporaries stay small; np.bitwise_count needs numpy >= 2."""
     total = 0
-    step = 1 << 22
+    step = 1 << 20
     for start in range(0, len(words), step):
-        total += int(np.bitwise_count(words[start : start + step]).sum(dtype=np.int64))
+        part = words[start : start + step]
+        if hasattr(np, "bitwise_count"):
+            total += int(np.bitwise_count(part).sum(dtype=np.int64))
+        else:  # pragma: no cover - numpy 1.26
+            total += int(_BYTE_POPCOUNT[part.view(np.uint8)].sum(dtype=np.int64))
     return total
 
 
@@ -359,7 +393,7 @@ class BloomIndex:
 
     def __init__(self, *, params: IndexParams, words: NDArray[np.uint64]) -> None:
         if words.dtype != _WORD or words.ndim != 1 or len(words) != params.num_blocks * BLOCK_WORDS:
-            raise ValidationError(f"must be {params.num_blocks * BLOCK_WORDS} little-endian uint64", field="words")
+            raise ValidationError(f"must be {params.num_blocks * BLOCK_WORDS} LE uint64 words", field="words")
         view = np.ascontiguousarray(words).view()
         view.flags.writeable = False
         self.params = params
@@ -422,7 +456,7 @@ class BloomIndex:
 
     def sha256(self) -> bytes:
         """SHA-256 of the serialised bytes: the digest the signed header commits to."""
-        return hashlib.sha256(memoryview(self.words).cast("B")).digest()
+        return hashlib.sha256(self.words.data.cast("B")).digest()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BloomIndex):

@@ -506,7 +506,8 @@ def _is_placeholder(value: str) -> bool:
 
 
 def _pnc(s: str) -> str:
-    t = "".join(c for c in unicodedata.normalize("NFKC", s).upper() if c.isascii() and (c.isalnum() or c == "/"))
+    upper = unicodedata.normalize("NFKC", s).upper()
+    t = "".join(c for c in upper if c.isascii() and (c.isalnum() or c == "/"))
     if "/" not in t:
         if len(t) == 12:  # YYYYNNNNNNNC
             t = t[:4] + "/" + t[4:]
@@ -527,10 +528,10 @@ def _ni(s: str) -> str:
     t = _strip_id(s)
     match = _NI.fullmatch(t)
     if match is None:
-        raise ValidationError("NI number must be two letters, six digits and an optional A-D", field="ni_number")
+        raise ValidationError("NI number must be two letters, six digits, optional A-D", field="ni_number")
     prefix, digits = match[1], match[2]
     if prefix[0] in _NI_BAD_FIRST or prefix[1] in _NI_BAD_SECOND or prefix in _NI_BAD_PREFIXES:
-        raise ValidationError("NI number prefix is never issued (placeholder or temporary)", field="ni_number")
+        raise ValidationError("NI number prefix is never issued (placeholder)", field="ni_number")
     if len(set(digits)) == 1 or digits == "123456":
         raise ValidationError("placeholder NI number", field="ni_number")
     return prefix + digits
@@ -542,7 +543,7 @@ def _driving_licence(s: str) -> str:
         return match[1]
     if _DVA_NI.fullmatch(t) and not _is_placeholder(t):
         return t
-    raise ValidationError("driving licence must be a 16-character GB or 8-digit NI number", field="driving_licence")
+    raise ValidationError("must be a 16-character GB or 8-digit NI licence", field="driving_licence")
 
 
 def _passport(s: str) -> str:

@@ -6,7 +6,9 @@ Rules (docs/records.md is the reference for people; this module is the truth):
   error naming the column, so a misspelt column can never silently drop data from the index.
 - record_id and surname are required, plus given_names or at least one identifier; record_id is
   unique within a file (the first row keeps it, later ones are errors).
-- date_of_birth is a real calendar date written YYYY-MM-DD; identifiers are checked for shape only.
+- date_of_birth is a real date written YYYY-MM-DD, not before 1900 nor in the future; identifiers
+  must pass the spec's own rules (``crossforce.normalise.normalise_identifier``: shape, never-issued
+  NI prefixes, the PNC check letter), so a value the index would silently drop is caught here.
 - The file is UTF-8 (a leading BOM is allowed); blank lines and Windows newlines are ignored.
 - An error names the file, line and field and never the value: these messages reach logs and
   terminals, and a record file is personal data.
@@ -18,19 +20,19 @@ By default the first bad row raises (a force must not publish an index built fro
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from crossforce.errors import RecordError, ValidationError
 from crossforce.fsutil import PRIVATE_FILE_MODE, fsync_dir
+from crossforce.normalise import normalise_identifier, parse_date
 from crossforce.records import FIELDS, IDENTIFIER_FIELDS, Record
 
 Format = Literal["csv", "jsonl"]
@@ -39,7 +41,6 @@ MAX_FIELD_CHARS = 200
 """Longest value any field may hold; longer is a misaligned column, not a name."""
 MAX_PREVIOUS_NAMES = 20
 PREVIOUS_NAMES_SEPARATOR = ";"
-OLDEST_BIRTH_YEAR = 1880
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _CSV_SUFFIXES = (".csv", ".txt")
 _REQUIRED_COLUMNS = ("record_id", "surname")
@@ -48,16 +49,8 @@ _SEX_VALUES = frozenset({"m", "f", "x", "u", "male", "female", "unknown"})
 _DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PRINTABLE_COLUMN = re.compile(r"[A-Za-z0-9_ -]{1,40}", re.ASCII)
-# Shapes only: a wrong check character is for the force's own systems to catch, not the index.
-_PNC = re.compile(r"(\d{2}|\d{4})/\d{1,7}[A-Z]", re.ASCII)
-# HMRC: no D, F, I, Q, U, V first; no D, F, I, O, Q, U, V second; suffix A-D (sometimes left off).
-_NI = re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]?", re.ASCII)
-_NI_NEVER_ISSUED = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
-_PASSPORT = re.compile(r"[A-Z0-9]{6,12}", re.ASCII)
-# DVLA: 5 surname chars (9-padded), 6 date digits, 2 initials (9-padded), a digit, 2 check chars;
-# DVA Northern Ireland licences are 8 digits.
-_LICENCE = re.compile(r"[A-Z9]{5}\d{6}[A-Z9]{2}\d[A-Z0-9]{2}|\d{8}", re.ASCII)
-_POSTCODE = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?(\d[A-Z]{2})?", re.ASCII)
+_POSTCODE = re.compile(r"[A-Za-z0-9 ]{3,12}", re.ASCII)
+"""Loose on purpose, like the spec's normalise_postcode: foreign and partial postcodes are kept."""
 
 
 @dataclass
@@ -425,12 +418,18 @@ def _record_from_values(values: RowValues, source: str, line: int) -> Record:
     if not text["given_names"] and not any(text[name] for name in IDENTIFIER_FIELDS):
         raise fail("is required when the record has no identifier", "given_names")
     if text["date_of_birth"] and not _valid_date(text["date_of_birth"]):
-        raise fail("must be a real date written YYYY-MM-DD", "date_of_birth")
+        raise fail("must be a real date of birth written YYYY-MM-DD", "date_of_birth")
     if text["sex"] and text["sex"].lower() not in _SEX_VALUES:
         raise fail("must be M, F, X or U", "sex")
-    for name, shape_ok in _SHAPE_CHECKS.items():
-        if text[name] and not shape_ok(_compact(text[name])):
-            raise fail(_SHAPE_HINTS[name], name)
+    for name in IDENTIFIER_FIELDS:
+        if text[name]:
+            try:
+                normalise_identifier(name, text[name])
+            except ValidationError as exc:
+                # The spec's messages name the rule broken, never the value (crossforce.normalise).
+                raise fail(str(exc).removeprefix(f"{name}: "), name) from None
+    if text["postcode"] and not _POSTCODE.fullmatch(text["postcode"]):
+        raise fail("must be letters, digits and spaces", "postcode")
 
     return Record(
         record_id=text["record_id"],
@@ -451,38 +450,14 @@ def _has_letter(value: str) -> bool:
     return any(ch.isalpha() for ch in value)
 
 
-def _compact(value: str) -> str:
-    return re.sub(r"[\s-]", "", value).upper()
-
-
 def _valid_date(value: str) -> bool:
+    """YYYY-MM-DD only (the spec's parser is lenient; a file is not), then the spec's range rules."""
     if not _DATE_SHAPE.fullmatch(value):
         return False
     try:
-        parsed = dt.date.fromisoformat(value)
-    except ValueError:
+        return parse_date(value) is not None
+    except ValidationError:
         return False
-    return parsed.year >= OLDEST_BIRTH_YEAR and parsed <= dt.date.today()
-
-
-def _valid_ni(value: str) -> bool:
-    return bool(_NI.fullmatch(value)) and value[:2] not in _NI_NEVER_ISSUED
-
-
-_SHAPE_CHECKS: dict[str, Callable[[str], bool]] = {
-    "pnc_id": lambda v: bool(_PNC.fullmatch(v)),
-    "ni_number": _valid_ni,
-    "passport_number": lambda v: bool(_PASSPORT.fullmatch(v)),
-    "driving_licence": lambda v: bool(_LICENCE.fullmatch(v)),
-    "postcode": lambda v: bool(_POSTCODE.fullmatch(v)),
-}
-_SHAPE_HINTS = {
-    "pnc_id": "is not a PNC ID (YY/NNNNNNNA)",
-    "ni_number": "is not a National Insurance number (AB123456C)",
-    "passport_number": "is not a passport number (6 to 12 letters or digits)",
-    "driving_licence": "is not a driving licence number (16 characters, or 8 digits for DVA)",
-    "postcode": "is not a UK postcode",
-}
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ gather and the AND, while keeping numpy's per-call overhead small next to the wo
 
 _U32 = np.uint64(32)
 _WORD = np.dtype("<u8")
+_ALL_WORDS_CLEAR = np.uint64(0x0101010101010101)
+"""Eight bool bytes, all True, read as one uint64 (the same in either byte order)."""
 
 
 class MatchSnapshot:
@@ -62,7 +64,7 @@ class MatchSnapshot:
 
     @classmethod
     def build(cls, indexes: Mapping[str, BloomIndex]) -> MatchSnapshot:
-        """Copy every index into one table (orgs in sorted order); the BloomIndex objects can then be freed."""
+        """Copy every index into one table (orgs sorted); the BloomIndex objects can then be freed."""
         orgs = tuple(sorted(indexes))
         for org in orgs:
             if not isinstance(org, str) or not org:
@@ -70,10 +72,8 @@ class MatchSnapshot:
         return cls._assemble([(org, indexes[org].params, indexes[org].words, False) for org in orgs])
 
     @classmethod
-    def _assemble(
-        cls, parts: list[tuple[str, IndexParams, NDArray[np.uint64], bool]]
-    ) -> MatchSnapshot:
-        """Concatenate per-force words (``inverted`` says whether a part is already holes) into a new table."""
+    def _assemble(cls, parts: list[tuple[str, IndexParams, NDArray[np.uint64], bool]]) -> MatchSnapshot:
+        """Concatenate per-force words into a new table; ``inverted`` marks parts that are holes already."""
         total = sum(params.num_blocks for _, params, _, _ in parts)
         holes = np.empty((total, BLOCK_WORDS), dtype=_WORD)
         row = 0
@@ -104,7 +104,7 @@ class MatchSnapshot:
         return self._assemble(parts)
 
     def without(self, org: str) -> MatchSnapshot:
-        """A new snapshot without ``org`` (expired or withdrawn); idempotent, so a race to expire is harmless."""
+        """A new snapshot without ``org`` (expired, withdrawn); idempotent, so racing expiries are safe."""
         if org not in self.orgs:
             return self
         return self._assemble([part for part in self._parts() if part[0] != org])
@@ -129,7 +129,8 @@ class MatchSnapshot:
     @property
     def nbytes(self) -> int:
         """Memory held by the snapshot's arrays (the table dominates)."""
-        return int(self._holes.nbytes + self._offsets.nbytes + self._num_blocks.nbytes + self._level_of.nbytes)
+        arrays = (self._holes, self._offsets, self._num_blocks, self._level_of)
+        return sum(int(array.nbytes) for array in arrays)
 
     def check(self, tokens: Tokens) -> NDArray[np.bool_]:
         """(T, F) bool: token t is (possibly) present in force ``orgs[f]``. Same work for hits and misses."""
@@ -156,8 +157,8 @@ class MatchSnapshot:
             else:
                 chunk_masks = masks[start:stop].transpose(1, 0, 2)[self._level_of]
             np.bitwise_and(missing, chunk_masks, out=missing)
-            any_missing = missing[:, :, 0] | missing[:, :, 1]
-            for word in range(2, BLOCK_WORDS):
-                any_missing |= missing[:, :, word]
-            out[start:stop, :] = (any_missing == 0).T
+            # One byte per word (True: no probe falls in a hole); a block's 8 bytes read as one uint64
+            # are 0x0101010101010101 iff all are True. Two contiguous passes instead of seven strided ORs.
+            clear = np.equal(missing, 0)
+            out[start:stop, :] = (clear.view(np.uint64)[:, :, 0] == _ALL_WORDS_CLEAR).T
         return out

@@ -30,7 +30,7 @@ JANE = Record(
     sex="F",
     previous_names=("Jane Whitlock",),
     pnc_id="",
-    ni_number="QQ123456C",
+    ni_number="JK482913B",
 )
 # The same person at Kent, under her previous name, with a misspelt forename.
 JANE_AT_KENT = Record(
@@ -85,7 +85,7 @@ def test_check_finds_person_held_under_previous_name_at_two_forces(net: LocalNet
 def test_identifier_alone_finds_record(net: LocalNet) -> None:
     publish(net, "humberside", [JANE])
     with net.client("dbs", "vetting-officer") as c:
-        report = c.check(Record(record_id="c", surname="Unknown", ni_number="QQ 12 34 56 C"), WHY, open_requests=False)
+        report = c.check(Record(record_id="c", surname="Unknown", ni_number="jk 48 29 13 b"), WHY, open_requests=False)
     assert [h.org for h in report.hits] == ["humberside"]
     assert report.hits[0].strength == 3
 
@@ -172,7 +172,7 @@ def test_large_index_over_4mib_publishes(net: LocalNet) -> None:
     import os
 
     with net.client("kent", "force-system") as kent:
-        tokens = [os.urandom(32) for _ in range(200_000)]
+        tokens = [os.urandom(32) for _ in range(600_000)]
         params = index.choose_params(len(tokens))
         assert params.size_bytes > 4 * 1024 * 1024
         bloom = index.BloomIndex.build(tokens, params)
