@@ -385,6 +385,12 @@ def filter_events(
     until_ms: int | None = None,
     request_id: str | None = None,
 ) -> list[tuple[int, Event]]:
+    # Disclosure transitions carry no case reference; they belong to it through the check that opened them.
+    case_requests: set[str] = set()
+    if case_ref:
+        for _i, e in events:
+            if e.fields.get("case_reference") == case_ref:
+                case_requests.update(r for r in e.fields.get("requests", "").split(",") if r)
     out = []
     for i, e in events:
         f = e.fields
@@ -394,7 +400,7 @@ def filter_events(
             continue
         if purpose and f.get("purpose") != purpose:
             continue
-        if case_ref and f.get("case_reference") != case_ref:
+        if case_ref and f.get("case_reference") != case_ref and f.get("request_id") not in case_requests:
             continue
         if request_id and request_id not in (f.get("request_id"), *f.get("requests", "").split(",")):
             continue

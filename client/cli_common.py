@@ -17,7 +17,7 @@ import grpc
 from crossforce.client.profile import Profile
 from crossforce.client.render import fail_line
 from crossforce.client.sdk import Client, Why
-from crossforce.errors import CrossforceError, ValidationError
+from crossforce.errors import CrossforceError, UnavailableError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +31,8 @@ class CrossforceGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except UnavailableError as exc:
+            fail_line(f"{exc} (is the matcher running, and is the profile's server address right?)")
         except CrossforceError as exc:
             fail_line(str(exc) or type(exc).__name__)
         except grpc.RpcError as exc:  # an SDK path that did not translate (should not happen)

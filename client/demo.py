@@ -524,10 +524,12 @@ def demo(records_total: int, keep_dir: Path | None, workers: int | None) -> None
         )
         if keep_dir is not None:
             summary.add_row("kept in", str(root))
+            port = Profile.load(root / "orgs" / VETTING_BODY).server.rsplit(":", 1)[-1]
             summary.add_row(
-                "explore",
-                f"crossforce serve --data {root / 'matcher'} --pki {root / 'pki'} --port <the port in "
-                f"{root / 'orgs' / VETTING_BODY / 'profile.json'}>, then e.g. "
+                "restart", f"crossforce serve --data {root / 'matcher'} --pki {root / 'pki'} --port {port}"
+            )
+            summary.add_row(
+                "then",
                 f"crossforce audit report --profile {root / 'orgs' / VETTING_BODY} "
                 f"--case-ref {WHY.case_reference}",
             )

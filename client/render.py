@@ -38,7 +38,8 @@ from crossforce.records import FIELDS, Record
 from crossforce.v1 import crossforce_pb2 as pb
 
 PIPE_WIDTH = 160
-"""Width when output is not a terminal (tests, pipes): wide enough that ids are never cut."""
+"""Least width when output is not a terminal (tests, pipes): wide enough that ids and names are never
+cut, whatever a parent process left in COLUMNS."""
 
 STRENGTH_NAMES = {0: "none", 1: "weak", 2: "medium", 3: "strong"}
 STRENGTH_STYLES = {1: "yellow", 2: "dark_orange", 3: "bold red"}
@@ -58,7 +59,11 @@ def make_console(*, stderr: bool = False) -> Console:
     probe = Console(stderr=stderr)
     if probe.is_terminal:
         return Console(stderr=stderr, highlight=False)
-    return Console(stderr=stderr, highlight=False, width=int(os.environ.get("COLUMNS", PIPE_WIDTH)))
+    try:
+        asked = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        asked = 0
+    return Console(stderr=stderr, highlight=False, width=max(asked, PIPE_WIDTH))
 
 
 def fail_line(message: str) -> None:
@@ -169,12 +174,10 @@ def hit_json(h: Any) -> dict[str, Any]:
 def requests_table(requests: Sequence[pb.DisclosureRequest], *, as_holder: bool) -> Table:
     table = Table()
     table.add_column("request", no_wrap=True)
-    table.add_column("requester" if as_holder else "holder")
-    table.add_column("purpose")
-    table.add_column("case ref")
-    table.add_column("strength")
-    table.add_column("state" if as_holder else "outcome")
-    table.add_column("deadline")
+    for col in ("requester" if as_holder else "holder", "purpose", "case ref", "strength"):
+        table.add_column(col, overflow="fold")
+    table.add_column("state" if as_holder else "outcome", overflow="fold")
+    table.add_column("deadline", overflow="fold")
     for r in requests:
         deadline = when(r.deadline_ms) + (" OVERDUE" if r.overdue else "")
         table.add_row(
@@ -264,9 +267,8 @@ def status_table(indexes: Sequence[pb.ForceIndexStatus], now_ms: int) -> Table:
         "expires",
         "stale",
     ):
-        table.add_column(
-            col, justify="right" if col in ("records", "tokens", "index size", "epoch") else "left"
-        )
+        right = col in ("records", "tokens", "index size", "epoch")
+        table.add_column(col, justify="right" if right else "left", no_wrap=col == "force")
     for s in sorted(indexes, key=lambda s: (s.org, s.epoch)):
         stale = Text(s.stale_reason or "stale", style="bold red") if s.stale else Text("no", style="green")
         expires = when(s.expires_at_ms)

@@ -32,11 +32,15 @@ class RecordError(ValidationError):
         self.line = line
 
 
-class TooLargeError(CrossforceError):
+class ResourceExhaustedError(CrossforceError):
+    """A size limit or a quota stopped the call (gRPC RESOURCE_EXHAUSTED); the message says which."""
+
+
+class TooLargeError(ResourceExhaustedError):
     """A message, index or batch exceeds a named limit (gRPC RESOURCE_EXHAUSTED)."""
 
 
-class QuotaExceededError(CrossforceError):
+class QuotaExceededError(ResourceExhaustedError):
     """A rate or daily quota is spent (gRPC RESOURCE_EXHAUSTED); says which limit and when it resets."""
 
 
@@ -74,8 +78,7 @@ class UnavailableError(CrossforceError):
 
 GRPC_STATUS: tuple[tuple[type[CrossforceError], str], ...] = (
     (ValidationError, "INVALID_ARGUMENT"),
-    (TooLargeError, "RESOURCE_EXHAUSTED"),
-    (QuotaExceededError, "RESOURCE_EXHAUSTED"),
+    (ResourceExhaustedError, "RESOURCE_EXHAUSTED"),
     (AuthenticationError, "UNAUTHENTICATED"),
     (PermissionDeniedError, "PERMISSION_DENIED"),
     (NotFoundError, "NOT_FOUND"),

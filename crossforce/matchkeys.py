@@ -330,8 +330,8 @@ def _plan(name: NormalisedName | None) -> _NamePlan:
         first_sur = g.first + s.compact
         partial = ((PARTIAL_DOB, _header(PARTIAL_DOB, 3) + first_sur),)
         postcode = ((NAME_POSTCODE, _header(NAME_POSTCODE, 3) + first_sur),)
-    if g.initial is not None and s.soundex:
-        full.append((INITIAL_DOB, _header(INITIAL_DOB, 3) + g.initial + _field(s.soundex)))
+    if g.initial is not None:
+        full.append((INITIAL_DOB, _header(INITIAL_DOB, 3) + g.initial + s.compact))
     return _NamePlan(tuple(full), tuple(unordered), partial, postcode)
 
 
@@ -363,8 +363,10 @@ def _dob_tails(dob: str) -> tuple[bytes | None, bytes | None, tuple[bytes, ...]]
         partial.append(_field(f"{y:04d}-{m:02d}-**"))
     if y is not None and d is not None:
         partial.append(_field(f"{y:04d}-**-{d:02d}"))
-    if m is not None and d is not None and d <= _MAX_DAY[m]:
-        partial.append(_field(f"****-{m:02d}-{d:02d}"))
+    if y is not None and m is not None and d is not None and d <= _MAX_DAY[m]:
+        # Year wrong: one of its last two digits (off by one, a decade misread, a typo).
+        partial.append(_field(f"{y // 10:03d}*-{m:02d}-{d:02d}"))
+        partial.append(_field(f"{y // 100:02d}*{y % 10}-{m:02d}-{d:02d}"))
     return full, unordered, tuple(partial)
 
 

@@ -398,12 +398,15 @@ _MONTHS: Final = {
     )
     for name in names
 }
-_YMD: Final = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
-_DMY: Final = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
-_D_MON_Y: Final = re.compile(r"(\d{1,2})[-/. ]*([a-z]+)[-/. ,]*(\d{4})")
-_MON_D_Y: Final = re.compile(r"([a-z]+)[-/. ]*(\d{1,2})(?:st|nd|rd|th)?[-/. ,]*(\d{4})")
-_TIME_SUFFIX: Final = re.compile(r"(?:[t ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)$")
-_ORDINAL: Final = re.compile(r"(\d)(?:st|nd|rd|th)\b")
+_ISO: Final = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_YMD: Final = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", re.ASCII)
+_DMY: Final = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})", re.ASCII)
+_D_MON_Y: Final = re.compile(r"(\d{1,2})[-/. ]*([a-z]+)[-/. ,]*(\d{4})", re.ASCII)
+_MON_D_Y: Final = re.compile(r"([a-z]+)[-/. ]*(\d{1,2})(?:st|nd|rd|th)?[-/. ,]*(\d{4})", re.ASCII)
+_TIME_SUFFIX: Final = re.compile(
+    r"(?:[t ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)$", re.ASCII
+)
+_ORDINAL: Final = re.compile(r"(\d)(?:st|nd|rd|th)\b", re.ASCII)
 
 
 def _days_in_month(year: int, month: int) -> int:
@@ -422,9 +425,15 @@ def _real(year: int, month: int, day: int, today: datetime.date) -> bool:
 
 def _split_date(s: str) -> tuple[int, int, int] | None:
     """(year, month, day) numbers as written, before any range check; None if no format fits."""
-    t = _TIME_SUFFIX.sub("", s.strip().casefold()).strip()
-    t = _ORDINAL.sub(r"\1", t)
-    if t.isdigit() and len(t) == 8:
+    t = (s if s.isascii() else unicodedata.normalize("NFKC", s)).strip()
+    if match := _ISO.fullmatch(t):  # the common case, first
+        return int(match[1]), int(match[2]), int(match[3])
+    t = t.casefold()
+    if ":" in t:
+        t = _TIME_SUFFIX.sub("", t).strip()
+    if not t.isdigit():
+        t = _ORDINAL.sub(r"\1", t)
+    if len(t) == 8 and t.isascii() and t.isdigit():
         y, m, d = int(t[:4]), int(t[4:6]), int(t[6:])
         if MIN_BIRTH_YEAR <= y <= 2100 or not 1 <= int(t[2:4]) <= 12:
             return y, m, d
@@ -491,10 +500,11 @@ _DVLA: Final = re.compile(r"([A-Z9]{5}\d{6}[A-Z9]{2}\d[A-Z]{2})(\d{2})?")
 _DVA_NI: Final = re.compile(r"\d{8}")
 _PASSPORT: Final = re.compile(r"[A-Z0-9]{6,10}")
 _STRIP_ID: Final = re.compile(r"[^A-Z0-9]")
+_STRIP_PNC: Final = re.compile(r"[^A-Z0-9/]")
 
 
 def _strip_id(s: str) -> str:
-    return _STRIP_ID.sub("", fold_text(s).upper())
+    return _STRIP_ID.sub("", (s if s.isascii() else fold_text(s)).upper())
 
 
 def _is_placeholder(value: str) -> bool:
@@ -506,8 +516,7 @@ def _is_placeholder(value: str) -> bool:
 
 
 def _pnc(s: str) -> str:
-    upper = unicodedata.normalize("NFKC", s).upper()
-    t = "".join(c for c in upper if c.isascii() and (c.isalnum() or c == "/"))
+    t = _STRIP_PNC.sub("", unicodedata.normalize("NFKC", s).upper())
     if "/" not in t:
         if len(t) == 12:  # YYYYNNNNNNNC
             t = t[:4] + "/" + t[4:]

@@ -27,7 +27,7 @@ from crossforce.errors import (
 )
 from crossforce.events import Event, EventKind, decode_event
 from crossforce.pki import Identity
-from crossforce.server import disclosure, publish_rules, roles
+from crossforce.server import disclosure, epochs, publish_rules, roles
 from crossforce.server.audit import AuditLog
 from crossforce.server.matching import MatchSnapshot
 from crossforce.server.quotas import QuotaBook
@@ -36,6 +36,8 @@ from crossforce.server.storage import IndexRow, OrgRow, RequestRow, Storage
 from crossforce.treehead import SignedTreeHead
 
 log = logging.getLogger("crossforce.server")
+
+RETIRED_THROUGH = "retired_through"
 
 PUBLIC_EVENT_KINDS = frozenset({EventKind.REGISTRATION, EventKind.KEY_CHANGE, EventKind.EPOCH_CHANGE})
 
@@ -115,13 +117,15 @@ class Matcher:
         self.quotas = QuotaBook(settings.quotas, settings.purposes)
         self._write_lock = threading.RLock()
         self._orgs: dict[str, OrgRow] = {o.org: o for o in storage.orgs()}
+        self._retired_through = int(storage.meta(RETIRED_THROUGH) or 0)
         self._index_rows: dict[tuple[str, int], IndexRow] = {}
         self._blooms: dict[tuple[str, int], index.BloomIndex] = {}
         for row in storage.indexes():
-            bits = storage.read_bits(row.bits_sha256)
-            params = index.IndexParams(num_blocks=row.num_blocks, num_probes=row.num_probes)
             self._index_rows[(row.org, row.epoch)] = row
-            self._blooms[(row.org, row.epoch)] = index.BloomIndex.from_bytes(params, bits)
+            if row.epoch > self._retired_through:
+                bits = storage.read_bits(row.bits_sha256)
+                params = index.IndexParams(num_blocks=row.num_blocks, num_probes=row.num_probes)
+                self._blooms[(row.org, row.epoch)] = index.BloomIndex.from_bytes(params, bits)
         self._snapshots: dict[int, MatchSnapshot] = {}
         for epoch in {e for (_o, e) in self._blooms}:
             self._rebuild_snapshot(epoch)
@@ -129,9 +133,8 @@ class Matcher:
 
     # ------------------------------------------------------------------ epochs and status
     def active_epochs(self) -> tuple[int, ...]:
-        """The newest epoch any force has published under, and the one before it while still in use."""
-        epochs = sorted(self._snapshots, reverse=True)
-        return tuple(epochs[:2])
+        """The epochs checks are answered for, newest first (see ``epochs``)."""
+        return epochs.epochs_in_use(self._index_rows, self._retired_through)
 
     def current_epoch(self) -> int:
         active = self.active_epochs()
@@ -143,10 +146,14 @@ class Matcher:
         out = []
         for (org, epoch), row in sorted(self._index_rows.items()):
             reason = ""
+            if epoch not in active and any(o == org and e in active for (o, e) in self._index_rows):
+                continue  # superseded by the same force's index under a newer epoch
             if row.expires_at_ms <= now:
                 reason = "expired"
             elif epoch not in active:
-                reason = "retired epoch"
+                reason = f"retired epoch {epoch}; republish under epoch {self.current_epoch()}"
+            elif now - row.published_at_ms > self.settings.index_max_age_s * 1000:
+                reason = f"not republished for {(now - row.published_at_ms) // 86_400_000} days (still matching)"
             elif epoch != self.current_epoch():
                 reason = f"on previous epoch {epoch}; republish under epoch {self.current_epoch()}"
             out.append(
@@ -314,10 +321,10 @@ class Matcher:
                     log_index=idx,
                 )
                 tx.put_index(row)
-                retired = self._epochs_to_retire(header.org, header.epoch)
-                for (org, epoch) in retired:
-                    tx.delete_index(org, epoch)
-                if retired:
+                published = {*self._index_rows, (header.org, header.epoch)}
+                retired_through = epochs.retired_through_after(published, self._retired_through)
+                if retired_through != self._retired_through:
+                    tx.set_meta(RETIRED_THROUGH, str(retired_through))
                     self.audit.append(
                         tx,
                         Event(
@@ -325,28 +332,20 @@ class Matcher:
                             at_ms=now,
                             actor_org=who.org,
                             actor_role=who.role,
-                            fields={"retired_epochs": ",".join(sorted({str(e) for _o, e in retired}))},
+                            fields={"retired_through": str(retired_through), "current_epoch": str(max(e for _o, e in published))},
                         ),
                     )
             self._index_rows[(header.org, header.epoch)] = row
             self._blooms[(header.org, header.epoch)] = bloom
             self._rebuild_snapshot(header.epoch, changed=header.org)
-            for key in retired:
-                self._index_rows.pop(key, None)
-                self._blooms.pop(key, None)
-            for epoch in {e for _o, e in retired}:
-                self._rebuild_snapshot(epoch)
+            if retired_through != self._retired_through:
+                self._retired_through = retired_through
+                for key in [k for k in self._blooms if k[1] <= retired_through]:
+                    del self._blooms[key]
+                for epoch in [e for e in self._snapshots if e <= retired_through]:
+                    del self._snapshots[epoch]
         log.info("accepted index from %s epoch %d version %d", header.org, header.epoch, header.version)
         return row, self.audit.head
-
-    def _epochs_to_retire(self, org: str, epoch: int) -> list[tuple[str, int]]:
-        """Once every force with an index has published under the newest epoch, older epochs go."""
-        have = {o for (o, e) in self._index_rows if e >= epoch} | {org}
-        forces = {o for (o, _e) in self._index_rows} | {org}
-        if have != forces:
-            # Epochs older than the previous one are retired as soon as a newer one exists.
-            return [(o, e) for (o, e) in self._index_rows if e < epoch - 1]
-        return [(o, e) for (o, e) in self._index_rows if e < epoch]
 
     def _rebuild_snapshot(self, epoch: int, changed: str | None = None) -> None:
         blooms = {o: b for (o, e), b in self._blooms.items() if e == epoch}
@@ -486,8 +485,12 @@ class Matcher:
         its epoch, hit or miss, in one vectorised pass per epoch (no early exit)."""
         orgs = sorted({o for (o, _e) in self._index_rows})
         col = {o: i for i, o in enumerate(orgs)}
+        active = self.active_epochs()
         live = np.array(
-            [any(r.expires_at_ms > now for (o2, _e), r in self._index_rows.items() if o2 == o) for o in orgs],
+            [
+                any(r.expires_at_ms > now and e in active for (o2, e), r in self._index_rows.items() if o2 == o)
+                for o in orgs
+            ],
             dtype=bool,
         )
         stale = [o for o, ok in zip(orgs, live, strict=True) if not ok]

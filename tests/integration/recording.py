@@ -19,7 +19,9 @@ class RecordingInterceptor(grpc.ServerInterceptor):
             self.received.append(message.SerializeToString())
 
     def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler], details: grpc.HandlerCallDetails
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler],
+        details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = continuation(details)
         if handler is None:

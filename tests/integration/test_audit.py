@@ -19,7 +19,9 @@ PERSON = Record(record_id="H1", given_names="Rosalind", surname="Fairweather", d
 
 def _head(msg: pb.SignedTreeHead) -> treehead.SignedTreeHead:
     return treehead.SignedTreeHead(
-        head=treehead.TreeHead(tree_size=msg.tree_size, timestamp_ms=msg.timestamp_ms, root_hash=msg.root_hash),
+        head=treehead.TreeHead(
+            tree_size=msg.tree_size, timestamp_ms=msg.timestamp_ms, root_hash=msg.root_hash
+        ),
         signature=msg.signature,
     )
 
@@ -46,7 +48,9 @@ def test_every_act_is_logged_with_inclusion_proof_and_heads_consistent(net: Loca
         leaves.append(res.request.log_index)
     with net.client("humberside", "disclosure-officer") as officer:
         approved = officer.approve(
-            request_id, sealed.DisclosurePayload(summary="s", records=(), point_of_contact="c"), officer_id="DO"
+            request_id,
+            sealed.DisclosurePayload(summary="s", records=(), point_of_contact="c"),
+            officer_id="DO",
         )
         leaves.append(approved.log_index)
     with net.client("dbs", "auditor") as auditor:
@@ -59,14 +63,25 @@ def test_every_act_is_logged_with_inclusion_proof_and_heads_consistent(net: Loca
                 auditor.audit.GetConsistencyProof,
                 pb.GetConsistencyProofRequest(first=old.tree_size, second=latest.tree_size),
             )
-            merkle.verify_consistency(old.tree_size, latest.tree_size, old.root_hash, latest.root_hash, list(proof.hashes))
+            merkle.verify_consistency(
+                old.tree_size, latest.tree_size, old.root_hash, latest.root_hash, list(proof.hashes)
+            )
         entries = list(auditor.entries(0, latest.tree_size))
         events = [decode_event(e.entry) for e in entries]
-        check_events = [i for i, ev in enumerate(events) if ev.kind == EventKind.CHECK and ev.fields.get("check_id") == check_id]
+        check_events = [
+            i
+            for i, ev in enumerate(events)
+            if ev.kind == EventKind.CHECK and ev.fields.get("check_id") == check_id
+        ]
         assert len(check_events) == 1
         leaves.append(check_events[0])
         kinds = {ev.kind for ev in events}
-        assert {EventKind.REGISTRATION, EventKind.PUBLISH_ACCEPTED, EventKind.CHECK, EventKind.DISCLOSURE_TRANSITION} <= kinds
+        assert {
+            EventKind.REGISTRATION,
+            EventKind.PUBLISH_ACCEPTED,
+            EventKind.CHECK,
+            EventKind.DISCLOSURE_TRANSITION,
+        } <= kinds
         for leaf in leaves:
             proof = auditor.inclusion(leaf)
             assert proof.entry
@@ -83,7 +98,11 @@ def test_other_orgs_see_only_hashes_of_events_not_theirs(net: LocalNet) -> None:
         size = kent.tree_head().head.tree_size
         entries = list(kent.entries(0, size))
         readable = [decode_event(e.entry) for e in entries if e.entry]
-        assert all(ev.kind in (EventKind.REGISTRATION, EventKind.KEY_CHANGE, EventKind.EPOCH_CHANGE) or "kent" in ev.concerns() for ev in readable)
+        assert all(
+            ev.kind in (EventKind.REGISTRATION, EventKind.KEY_CHANGE, EventKind.EPOCH_CHANGE)
+            or "kent" in ev.concerns()
+            for ev in readable
+        )
         assert any(not e.entry for e in entries)  # the DBS check is not kent's business
 
 

@@ -195,6 +195,8 @@ def test_keys_create_rotate_show_export_import_never_print_secret(tmp_path: Path
         "--roles", "force-system",
     ])  # fmt: skip
     run(["keys", "export", secret, "--to", profile])
+    # nothing listens at localhost:1: one red line that says what to check, not a gRPC traceback
+    assert_one_red_line(run(["status", "--profile", profile], ok=False), "is the matcher running")
     assert run_json(["keys", "show", "--profile", profile]) == {"current_epoch": 2, "epochs": [1, 2]}
     run(["keys", "retire", secret, "1"])
     run(["keys", "import", "--profile", profile, secret])
@@ -387,6 +389,11 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     checks = [e for e in who if e["kind"] == "check"]
     # four single checks by DBS-4411 and three batch candidates by DBS-9, all under this case reference
     assert len(checks) == 7 and {e["fields"]["officer_id"] for e in checks} == {"DBS-4411", "DBS-9"}
+    # ... and the life of each request the case opened, though transitions carry no case reference
+    lifecycle = {
+        (e["fields"]["request_id"], e["fields"]["state_to"]) for e in who if e["kind"] == "disclosure"
+    }
+    assert (req_hum, "DELIVERED") in lifecycle and (req_kent, "REFUSED") in lifecycle
     assert all(e["fields"]["purpose"] == "school-staff-vetting" for e in checks)
     by_officer = run_json(
         ["audit", "report", "--profile", dbs, "--officer", "DBS-9", "--since", "2020-01-01"]

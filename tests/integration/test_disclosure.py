@@ -22,7 +22,9 @@ HELD = Record(
     date_of_birth="1979-09-04",
     previous_names=("Marcus Trelawney",),
 )
-NAMESAKE_AT_KENT = Record(record_id="KEN-9", given_names="Marcus", surname="Trelawny", date_of_birth="1979-09-04")
+NAMESAKE_AT_KENT = Record(
+    record_id="KEN-9", given_names="Marcus", surname="Trelawny", date_of_birth="1979-09-04"
+)
 
 
 def _setup(net: LocalNet) -> tuple[str, str]:
@@ -30,8 +32,13 @@ def _setup(net: LocalNet) -> tuple[str, str]:
         c.publish_records([HELD])
     with net.client("kent", "force-system") as c:
         c.publish_records([NAMESAKE_AT_KENT])
-    candidate = Record(record_id="cand", given_names="Marcus", surname="Abernethy", date_of_birth="1979-09-04",
-                       previous_names=("Marcus Trelawney",))
+    candidate = Record(
+        record_id="cand",
+        given_names="Marcus",
+        surname="Abernethy",
+        date_of_birth="1979-09-04",
+        previous_names=("Marcus Trelawney",),
+    )
     with net.client("dbs", "vetting-officer") as c:
         report = c.check(candidate, WHY, open_requests=True)
     ids = {h.org: h.request_id for h in report.hits}
@@ -93,9 +100,8 @@ def test_third_force_gets_uniform_denial(net: LocalNet) -> None:
 
 def test_illegal_transition_and_wrong_role_refused(net: LocalNet) -> None:
     hum_id, _ = _setup(net)
-    with net.client("humberside", "disclosure-officer") as officer:
-        with pytest.raises(PreconditionError):
-            officer.refuse(hum_id, pb.NOT_RELEVANT, officer_id="DO-1")  # still open: must be confirmed first
+    with net.client("humberside", "disclosure-officer") as officer, pytest.raises(PreconditionError):
+        officer.refuse(hum_id, pb.NOT_RELEVANT, officer_id="DO-1")  # still open: must be confirmed first
     with net.client("humberside", "force-system") as system:
         system.resolve(hum_id)
         with pytest.raises(PermissionDeniedError):

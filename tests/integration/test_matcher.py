@@ -10,11 +10,11 @@ import pytest
 
 from crossforce import index
 from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
-from crossforce.client.sdk import Client, Why
+from crossforce.client.sdk import Client
 from crossforce.errors import (
     PermissionDeniedError,
     PreconditionError,
-    TooLargeError,
+    ResourceExhaustedError,
     ValidationError,
 )
 from crossforce.records import Record
@@ -78,14 +78,18 @@ def test_check_finds_person_held_under_previous_name_at_two_forces(net: LocalNet
         assert by_org["humberside"].strength == 3
         assert by_org["kent"].strength >= 2
         assert report.forces_searched == 3
-        nobody = Record(record_id="c2", given_names="Xavier", surname="Quennell-Abara", date_of_birth="1959-02-28")
+        nobody = Record(
+            record_id="c2", given_names="Xavier", surname="Quennell-Abara", date_of_birth="1959-02-28"
+        )
         assert c.check(nobody, WHY, open_requests=False).no_trace
 
 
 def test_identifier_alone_finds_record(net: LocalNet) -> None:
     publish(net, "humberside", [JANE])
     with net.client("dbs", "vetting-officer") as c:
-        report = c.check(Record(record_id="c", surname="Unknown", ni_number="jk 48 29 13 b"), WHY, open_requests=False)
+        report = c.check(
+            Record(record_id="c", surname="Unknown", ni_number="jk 48 29 13 b"), WHY, open_requests=False
+        )
     assert [h.org for h in report.hits] == ["humberside"]
     assert report.hits[0].strength == 3
 
@@ -125,14 +129,20 @@ def test_publish_signature_by_another_force_refused(net: LocalNet) -> None:
 def test_publish_version_rollback_and_replay_refused(net: LocalNet) -> None:
     with net.client("kent", "force-system") as kent:
         bloom, n = _bloom(OTHERS, kent)
-        first = kent.signed_header(bloom, epoch=1, token_count=n, record_count=5, expires_in_days=1, version=10)
+        first = kent.signed_header(
+            bloom, epoch=1, token_count=n, record_count=5, expires_in_days=1, version=10
+        )
         kent.publish_stream(first, bloom.to_bytes())
         with pytest.raises(PreconditionError, match="rollback or replay"):
             kent.publish_stream(first, bloom.to_bytes())  # replay of the exact same publish
-        older = kent.signed_header(bloom, epoch=1, token_count=n, record_count=5, expires_in_days=1, version=9)
+        older = kent.signed_header(
+            bloom, epoch=1, token_count=n, record_count=5, expires_in_days=1, version=9
+        )
         with pytest.raises(PreconditionError, match="not newer"):
             kent.publish_stream(older, bloom.to_bytes())
-        equal = kent.signed_header(bloom, epoch=1, token_count=n, record_count=5, expires_in_days=1, version=10)
+        equal = kent.signed_header(
+            bloom, epoch=1, token_count=n, record_count=5, expires_in_days=1, version=10
+        )
         with pytest.raises(PreconditionError):
             kent.publish_stream(equal, bloom.to_bytes())
 
@@ -187,11 +197,17 @@ def test_restart_keeps_every_index_and_answers_the_same(net: LocalNet) -> None:
     publish(net, "kent", [JANE_AT_KENT, *OTHERS[2:]])
     queries = [JANE, JANE_AT_KENT, *OTHERS]
     with net.client("dbs", "vetting-officer") as c:
-        before = [sorted((h.org, h.strength, h.key_types) for h in c.check(q, WHY, open_requests=False).hits) for q in queries]
+        before = [
+            sorted((h.org, h.strength, h.key_types) for h in c.check(q, WHY, open_requests=False).hits)
+            for q in queries
+        ]
     net.stop_server()
     net.start_server()
     with net.client("dbs", "vetting-officer") as c:
-        after = [sorted((h.org, h.strength, h.key_types) for h in c.check(q, WHY, open_requests=False).hits) for q in queries]
+        after = [
+            sorted((h.org, h.strength, h.key_types) for h in c.check(q, WHY, open_requests=False).hits)
+            for q in queries
+        ]
     assert before == after
     assert any(before)
 
@@ -203,10 +219,18 @@ def test_restart_keeps_every_index_and_answers_the_same(net: LocalNet) -> None:
         ("unknown_key_type", lambda r: r.candidate.tokens[0].__setattr__("key_type", 999), ValidationError),
         ("missing_purpose", lambda r: r.justification.__setattr__("purpose", ""), ValidationError),
         ("unknown_purpose", lambda r: r.justification.__setattr__("purpose", "curiosity"), ValidationError),
-        ("missing_case_reference", lambda r: r.justification.__setattr__("case_reference", " "), ValidationError),
+        (
+            "missing_case_reference",
+            lambda r: r.justification.__setattr__("case_reference", " "),
+            ValidationError,
+        ),
         ("control_chars", lambda r: r.justification.__setattr__("officer_id", "a\x00b"), ValidationError),
         ("no_tokens", lambda r: r.candidate.ClearField("tokens"), ValidationError),
-        ("oversized_text", lambda r: r.justification.__setattr__("legal_basis", "x" * 10_000), TooLargeError),
+        (
+            "oversized_text",
+            lambda r: r.justification.__setattr__("legal_basis", "x" * 10_000),
+            ResourceExhaustedError,
+        ),
     ],
 )
 def test_malformed_check_refused(net: LocalNet, name: str, mutate: object, error: type[Exception]) -> None:
@@ -227,7 +251,10 @@ def test_vetting_officer_cannot_publish_and_force_cannot_register_for_another(ne
         from crossforce import orgkeys
 
         req = pb.RegisterRequest(
-            org="humberside", signing_key=keys.signing_public, box_key=keys.box_public, proof=orgkeys.sign_registration(keys)
+            org="humberside",
+            signing_key=keys.signing_public,
+            box_key=keys.box_public,
+            proof=orgkeys.sign_registration(keys),
         )
         with pytest.raises(PermissionDeniedError):
             kent.call(kent.registry.Register, req)

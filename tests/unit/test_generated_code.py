@@ -10,7 +10,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_generated_code_is_not_stale(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_proto.py"), str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_proto.py"), str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     fresh = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "crossforce").rglob("*.py*")}
     committed = {p.relative_to(ROOT): p.read_bytes() for p in (ROOT / "crossforce" / "v1").glob("*.py*")}
     assert fresh.keys() == committed.keys()

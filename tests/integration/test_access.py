@@ -1,0 +1,247 @@
+"""Access control and abuse resistance over real mTLS: roles, purposes, quotas, revocation, key epochs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
+from crossforce.client.sdk import Client, Why
+from crossforce.errors import AuthenticationError, PermissionDeniedError, ResourceExhaustedError
+from crossforce.events import EventKind, decode_event
+from crossforce.limits import Limits
+from crossforce.pki import ROLES
+from crossforce.records import Record
+from crossforce.server.roles import ROLE_MATRIX
+from crossforce.server.settings import QuotaSettings, ServerSettings
+from crossforce.v1 import crossforce_pb2 as pb
+from tests.integration.conftest import WHY
+
+ALL_ROLE_ORG = "essex"
+
+
+@pytest.fixture(scope="module")
+def matrix_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
+    net = LocalNet.create(tmp_path_factory.mktemp("matrix"))
+    net.start_server()
+    net.add_org(ALL_ROLE_ORG, roles=ROLES)
+    net.register_all()
+    try:
+        yield net
+    finally:
+        net.stop_server()
+
+
+def _calls(c: Client) -> dict[str, Callable[[], Any]]:
+    """One call per RPC, valid enough that only the role can make it fail with PERMISSION_DENIED."""
+    keys = c.profile.org_keys()
+    from crossforce import orgkeys
+
+    md = c._metadata
+    t = 2.0
+
+    def watch() -> Any:
+        stream = c.disclosure.WatchRequests(pb.WatchRequestsRequest(), timeout=0.5, metadata=md)
+        return list(stream)
+
+    token = pb.QueryToken(key_type=1, epoch=1, token=b"\x00" * 32)
+    return {
+        "Registry/Register": lambda: c.registry.Register(
+            pb.RegisterRequest(
+                org=ALL_ROLE_ORG,
+                signing_key=keys.signing_public,
+                box_key=keys.box_public,
+                proof=orgkeys.sign_registration(keys),
+            ),
+            timeout=t,
+            metadata=md,
+        ),
+        "Registry/GetOrganisation": lambda: c.registry.GetOrganisation(
+            pb.GetOrganisationRequest(org=ALL_ROLE_ORG), timeout=t, metadata=md
+        ),
+        "Registry/ListOrganisations": lambda: c.registry.ListOrganisations(
+            pb.ListOrganisationsRequest(), timeout=t, metadata=md
+        ),
+        "Index/Publish": lambda: c.index.Publish(iter([]), timeout=t, metadata=md),
+        "Index/Status": lambda: c.index.Status(pb.StatusRequest(), timeout=t, metadata=md),
+        "Matcher/Check": lambda: c.matcher.Check(
+            pb.CheckRequest(candidate=pb.Candidate(tokens=[token]), justification=WHY.to_pb()),
+            timeout=t,
+            metadata=md,
+        ),
+        "Matcher/CheckBatch": lambda: c.matcher.CheckBatch(
+            pb.CheckBatchRequest(candidates=[pb.Candidate(tokens=[token])], justification=WHY.to_pb()),
+            timeout=t,
+            metadata=md,
+        ),
+        "Matcher/Ping": lambda: c.matcher.Ping(pb.PingRequest(), timeout=t, metadata=md),
+        "Disclosure/ListRequests": lambda: c.disclosure.ListRequests(
+            pb.ListRequestsRequest(party=pb.REQUESTER), timeout=t, metadata=md
+        ),
+        "Disclosure/WatchRequests": watch,
+        "Disclosure/GetRequest": lambda: c.disclosure.GetRequest(
+            pb.GetRequestRequest(), timeout=t, metadata=md
+        ),
+        "Disclosure/Resolve": lambda: c.disclosure.Resolve(pb.ResolveRequest(), timeout=t, metadata=md),
+        "Disclosure/Approve": lambda: c.disclosure.Approve(pb.ApproveRequest(), timeout=t, metadata=md),
+        "Disclosure/Refuse": lambda: c.disclosure.Refuse(pb.RefuseRequest(), timeout=t, metadata=md),
+        "Disclosure/FetchDisclosure": lambda: c.disclosure.FetchDisclosure(
+            pb.FetchDisclosureRequest(), timeout=t, metadata=md
+        ),
+        "Disclosure/OverdueReport": lambda: c.disclosure.OverdueReport(
+            pb.OverdueReportRequest(), timeout=t, metadata=md
+        ),
+        "Audit/GetTreeHead": lambda: c.audit.GetTreeHead(pb.GetTreeHeadRequest(), timeout=t, metadata=md),
+        "Audit/GetConsistencyProof": lambda: c.audit.GetConsistencyProof(
+            pb.GetConsistencyProofRequest(first=0, second=0), timeout=t, metadata=md
+        ),
+        "Audit/GetInclusionProof": lambda: c.audit.GetInclusionProof(
+            pb.GetInclusionProofRequest(leaf_index=0, tree_size=1), timeout=t, metadata=md
+        ),
+        "Audit/GetEntries": lambda: c.audit.GetEntries(
+            pb.GetEntriesRequest(start=0, end=1), timeout=t, metadata=md
+        ),
+        "Audit/GetLogKey": lambda: c.audit.GetLogKey(pb.GetLogKeyRequest(), timeout=t, metadata=md),
+        "Operations/Report": lambda: c.operations.Report(pb.ReportRequest(), timeout=t, metadata=md),
+    }
+
+
+CELLS = [(rpc, role) for rpc in ROLE_MATRIX for role in ROLES]
+
+
+@pytest.mark.parametrize(("rpc", "role"), CELLS, ids=[f"{r}-{o}" for r, o in CELLS])
+def test_role_matrix_cell(matrix_net: LocalNet, rpc: str, role: str) -> None:
+    allowed = role in ROLE_MATRIX[rpc]
+    with matrix_net.client(ALL_ROLE_ORG, role) as c:
+        call = _calls(c)[rpc]
+        try:
+            call()
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as exc:
+            code = exc.code()
+    if allowed:
+        assert code != grpc.StatusCode.PERMISSION_DENIED, f"{role} should be allowed to call {rpc}"
+        assert code not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
+    else:
+        assert code == grpc.StatusCode.PERMISSION_DENIED, f"{role} must not call {rpc} (got {code})"
+
+
+def test_every_rpc_in_the_proto_is_in_the_matrix() -> None:
+    names = {f"{svc.name}/{m.name}" for svc in pb.DESCRIPTOR.services_by_name.values() for m in svc.methods}
+    assert names == set(ROLE_MATRIX)
+
+
+PERSON = Record(record_id="P1", given_names="Harriet", surname="Blackwood", date_of_birth="1988-08-08")
+
+
+def test_purpose_restricted_per_organisation(tmp_path: Path) -> None:
+    settings = ServerSettings(org_purposes={"dbs": frozenset({"school-staff-vetting"})})
+    net = LocalNet.create(tmp_path)
+    net.start_server(settings=settings)
+    net.add_org("kent", roles=FORCE_ROLES)
+    net.add_org("dbs", roles=VETTING_ROLES)
+    net.register_all()
+    try:
+        with net.client("kent", "force-system") as k:
+            k.publish_records([PERSON])
+        with net.client("dbs", "vetting-officer") as c:
+            assert c.check(PERSON, WHY, open_requests=False).hits
+            firearms = Why("firearms-licensing", WHY.legal_basis, WHY.case_reference, WHY.officer_id)
+            with pytest.raises(PermissionDeniedError):
+                c.check(PERSON, firearms, open_requests=False)
+    finally:
+        net.stop_server()
+
+
+def test_quota_burst_at_ten_times_rate_gets_bucket_allowance(tmp_path: Path) -> None:
+    rate, burst, seconds = 5.0, 20, 4.0
+    settings = ServerSettings(
+        limits=Limits(max_batch_candidates=10),
+        quotas=QuotaSettings(
+            org_rate_per_s=rate, org_burst=burst, officer_rate_per_s=rate * 100, officer_burst=10_000
+        ),
+    )
+    net = LocalNet.create(tmp_path)
+    net.start_server(settings=settings)
+    net.add_org("kent", roles=FORCE_ROLES)
+    net.add_org("dbs", roles=VETTING_ROLES)
+    net.add_org("ofsted", roles=VETTING_ROLES)
+    net.register_all()
+    try:
+        with net.client("kent", "force-system") as k:
+            k.publish_records([PERSON])
+        with net.client("dbs", "vetting-officer") as dbs, net.client("ofsted", "vetting-officer") as other:
+            tokens = dbs.candidate_tokens(PERSON, [1])
+            req = pb.CheckRequest(candidate=pb.Candidate(tokens=tokens), justification=WHY.to_pb())
+            ok = denied = other_ok = 0
+            start = time.monotonic()
+            interval = 1.0 / (rate * 10)
+            n = 0
+            while (elapsed := time.monotonic() - start) < seconds:
+                try:
+                    dbs.call(dbs.matcher.Check, req)
+                    ok += 1
+                except ResourceExhaustedError as exc:
+                    denied += 1
+                    assert "retry" in str(exc).lower() or "reset" in str(exc).lower()
+                n += 1
+                if n % 10 == 0:
+                    other.call(other.matcher.Check, req)  # another organisation is unaffected
+                    other_ok += 1
+                time.sleep(max(0.0, start + n * interval - time.monotonic()))
+            allowance = burst + rate * elapsed
+            assert denied > 0
+            assert abs(ok - allowance) <= 0.05 * allowance, (ok, allowance)
+            assert other_ok >= 15
+        with net.client("dbs", "auditor") as auditor:
+            size = auditor.tree_head().head.tree_size
+            kinds = [decode_event(e.entry).kind for e in auditor.entries(0, size) if e.entry]
+            assert kinds.count(EventKind.QUOTA_DENIED) == denied
+    finally:
+        net.stop_server()
+
+
+def test_revoked_certificate_refused_without_restart(net: LocalNet) -> None:
+    with net.client("dbs", "vetting-officer") as c:
+        c.ping()
+        c.status()
+        net.pki.revoke("dbs", "vetting-officer")
+        with pytest.raises(AuthenticationError, match="revoked"):
+            c.status()
+    with net.client("dbs", "auditor") as still_fine:
+        still_fine.status()
+
+
+def test_full_key_rotation_answers_checks_throughout(net: LocalNet) -> None:
+    from crossforce.client.simulate import ForceSimulator
+
+    sim = ForceSimulator(seed=7, total_records=30_000)
+    forces = ["humberside", "kent", "dyfed-powys"]
+    held = {f: sim.records_for(sim.forces[i])[:200] for i, f in enumerate(forces)}
+    for f in forces:
+        with net.client(f, "force-system") as c:
+            c.publish_records(held[f])
+    probes = [(f, held[f][i]) for f in forces for i in (0, 20, 40)]
+
+    def assert_all_found() -> None:
+        with net.client("dbs", "vetting-officer") as c:
+            for org, rec in probes:
+                assert org in {h.org for h in c.check(rec, WHY, open_requests=False).hits}
+
+    assert_all_found()
+    net.rotate_secret()
+    for i, f in enumerate(forces):
+        with net.client(f, "force-system") as c:
+            c.publish_records(held[f])  # under epoch 2
+            epochs = tuple(c.status().active_epochs)
+        assert epochs == ((2,) if i == len(forces) - 1 else (2, 1))
+        assert_all_found()
+    with net.client("dbs", "vetting-officer") as c:
+        status = c.status()
+        assert list(status.active_epochs) == [2]
+        assert all(s.epoch == 2 and not s.stale for s in status.indexes)
