@@ -30,6 +30,7 @@ from crossforce.matchkeys import derive_keys, key_bytes
 from crossforce.records import Record
 from crossforce.tokens import Tokeniser, derive_subkey
 
+
 def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())
 

@@ -261,7 +261,13 @@ def audit_head(profile_dir: Path, role: str | None, as_json: bool) -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Verify a log saved with --save instead of fetching one.",
 )
-@click.option("--log-key", help="The matcher's log public key (hex) to verify --offline against.")
+@click.option("--log-key", help="The matcher's log public key (hex) to verify --offline or --data against.")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Verify a matcher's data folder directly (operators): every stored event, leaf and signed head.",
+)
 @json_option
 def audit_verify(
     *,
@@ -270,6 +276,7 @@ def audit_verify(
     save_file: Path | None,
     offline_file: Path | None,
     log_key: str | None,
+    data_dir: Path | None,
     as_json: bool,
 ) -> None:
     """Recompute the log's root from every leaf and check it against signed heads, old and new.
@@ -279,6 +286,9 @@ def audit_verify(
       crossforce audit verify --profile ./dbs --save log.json
       crossforce audit verify --offline log.json --log-key "$(jq -r .log_key log.json)"
     """
+    if data_dir is not None:
+        _verify_data_dir(data_dir, log_key, as_json=as_json)
+        return
     if offline_file is not None:
         snap = LogSnapshot.from_json(read_limited(offline_file, MAX_LOG_FILE_BYTES))
         if log_key:
@@ -314,6 +324,36 @@ def audit_verify(
     console.print(f"[bold green]VERIFIED[/] audit log of {snap.head.head.tree_size} entries")
     for line in proved:
         console.print(f"  [green]✔[/] {line}")
+
+
+def _verify_data_dir(data_dir: Path, log_key: str | None, *, as_json: bool) -> None:
+    """Check a matcher's stored log against its signed heads without starting the matcher."""
+    from crossforce.server.audit import verify_stored_log
+    from crossforce.server.storage import SQLiteStorage
+
+    if not log_key:
+        raise ValidationError(
+            "--data needs --log-key HEX: the log public key you pinned, not one read from the data"
+        )
+    try:
+        key = bytes.fromhex(log_key)
+    except ValueError:
+        raise ValidationError("--log-key must be hex") from None
+    storage = SQLiteStorage(data_dir)
+    try:
+        head = verify_stored_log(storage, key)
+    finally:
+        storage.close()
+    size = head.head.tree_size if head else 0
+    if as_json:
+        emit_json(
+            {"verified": True, "tree_size": size, "root_hash": head.head.root_hash.hex() if head else ""}
+        )
+        return
+    make_console().print(
+        f"[bold green]VERIFIED[/] stored audit log of {size} events in {data_dir}: every event hashes to its "
+        "leaf and every stored signed head matches the leaves"
+    )
 
 
 @audit_group.command("inclusion")

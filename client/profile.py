@@ -22,7 +22,7 @@ from crossforce.secrets import NetworkSecret
 
 PROFILE_FILE = "profile.json"
 STATE_FILE = "state.json"
-SECRET_FILE = "network-secret.json"
+SECRET_FILE = "network-secret.json"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import grpc
 
 from crossforce import envelope, index, merkle, orgkeys, sealed, treehead
-from crossforce.errors import CrossforceError, ValidationError, VerificationError, error_for_status
-from crossforce.events import EventKind, decode_event
 from crossforce.client.profile import Profile
 from crossforce.client.tokenstore import TokenStore
+from crossforce.errors import CrossforceError, ValidationError, VerificationError, error_for_status
+from crossforce.events import EventKind, decode_event
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.records import Record
 from crossforce.tokens import Tokeniser
@@ -377,7 +377,8 @@ class Client:
         tokens = self.candidate_tokens(candidate, self._epochs())
         if not tokens:
             raise ValidationError(
-                "the candidate produced no match keys: give a surname with a forename or DOB, or an identifier"
+                "the candidate produced no match keys: give a surname with a forename or a date of birth, "
+                "or an identifier"
             )
         resp = self.call(
             self.matcher.Check,
@@ -422,7 +423,8 @@ class Client:
         resp = self.call(
             self.disclosure.ListRequests,
             pb.ListRequestsRequest(
-                party=pb.HOLDER if as_holder else pb.REQUESTER, states=[pb.RequestState.ValueType(s) for s in states]
+                party=pb.HOLDER if as_holder else pb.REQUESTER,
+                states=[pb.RequestState.ValueType(s) for s in states],
             ),
         )
         return list(resp.requests)
@@ -475,7 +477,9 @@ class Client:
     def refuse(self, request_id: str, reason: int, *, officer_id: str) -> pb.DisclosureRequest:
         return self.call(
             self.disclosure.Refuse,
-            pb.RefuseRequest(request_id=request_id, reason=pb.RefusalReason.ValueType(reason), officer_id=officer_id),
+            pb.RefuseRequest(
+                request_id=request_id, reason=pb.RefusalReason.ValueType(reason), officer_id=officer_id
+            ),
         )
 
     # ------------------------------------------------------------------ disclosure: requester
@@ -547,7 +551,7 @@ class Client:
             return kept
 
     def _consistency(self, first: int, second: int) -> list[bytes]:
-        if first == second or first == 0:
+        if first in (second, 0):
             return []
         try:
             resp = self.call(

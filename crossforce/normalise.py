@@ -2,7 +2,7 @@
 
 Every force and every query must turn the same person into the same bytes, whatever keyboard, code page
 or clerk produced the record, so each rule here is part of the published spec and changes only with
-``SPEC_VERSION``. The functions are pure and deterministic (the only outside input is today's date, used
+``SPEC_VERSION``. The functions are pure and deterministic (the only outside input is today's UTC date, used
 to reject births in the future) and cached, because the same names and dates recur millions of times.
 
 Errors raised here are ``ValidationError`` naming the field only: texts never carry the raw value.
@@ -468,7 +468,7 @@ def _parts(s: str, today: datetime.date) -> DateParts | None:
 
 def parse_date_parts(s: str, *, today: datetime.date | None = None) -> DateParts | None:
     """Lenient parse for keying: None for an empty field, else the plausible parts. Never raises."""
-    return _parts(s, today or datetime.date.today())
+    return _parts(s, today or datetime.datetime.now(datetime.UTC).date())
 
 
 def parse_date(s: str, *, today: datetime.date | None = None) -> NormalisedDate | None:

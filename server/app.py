@@ -97,7 +97,9 @@ def start(
         refl.enable_server_reflection((*SERVICE_NAMES, refl.SERVICE_NAME), server)
     address = f"{host}:{port}"
     if dev_plaintext:
-        log.warning("PLAINTEXT DEVELOPMENT MODE: no TLS, identity taken from a header. Never use in production.")
+        log.warning(
+            "PLAINTEXT DEVELOPMENT MODE: no TLS, identity taken from a header. Never use in production."
+        )
         bound = server.add_insecure_port(address)
     else:
         if pki_dir is None:
@@ -108,7 +110,9 @@ def start(
     server.start()
     stop_health = threading.Event()
     _watch_health(storage, health_servicer, stop_health)
-    log.info("matcher listening on %s:%d (%d indexes, log size %d)", host, bound, len(matcher.status()), audit.size)
+    log.info(
+        "matcher listening on %s:%d (%d indexes, log size %d)", host, bound, len(matcher.status()), audit.size
+    )
     return RunningServer(server, bound, matcher, storage, health_servicer, stop_health)
 
 
@@ -118,7 +122,9 @@ def _watch_health(storage: SQLiteStorage, servicer: health.HealthServicer, stop:
     def loop() -> None:
         while True:
             ok = storage.healthy()
-            state = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+            state = (
+                health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
             servicer.set("", state)
             for name in SERVICE_NAMES:
                 servicer.set(name, state)

@@ -31,23 +31,8 @@ class AuditLog:
         self._head = self._check_against_last_head()
 
     def _check_against_last_head(self) -> treehead.SignedTreeHead:
-        last = self._storage.latest_head()
-        if last is not None:
-            signed = treehead.SignedTreeHead(
-                head=treehead.TreeHead(
-                    tree_size=last.tree_size, timestamp_ms=last.timestamp_ms, root_hash=last.root
-                ),
-                signature=last.signature,
-            )
-            treehead.verify_tree_head(signed, self.public_key)
-            if last.tree_size > self._tree.size or self._tree.root_at(last.tree_size) != last.root:
-                raise VerificationError(
-                    f"stored audit log does not match the last signed tree head (size {last.tree_size}); "
-                    "the database has been altered or truncated"
-                )
-            if last.tree_size == self._tree.size:
-                return signed
-        return self._sign(self._tree.size, _now_ms())
+        last = verify_stored_log(self._storage, self.public_key, tree=self._tree)
+        return last if last is not None else self._sign(self._tree.size, _now_ms())
 
     def _sign(self, size: int, now_ms: int) -> treehead.SignedTreeHead:
         head = treehead.TreeHead(tree_size=size, timestamp_ms=now_ms, root_hash=self._tree.root_at(size))
@@ -129,3 +114,61 @@ class AuditLog:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+VERIFY_PAGE = 10_000
+
+
+def verify_stored_log(
+    storage: Storage, public_key: bytes, *, tree: merkle.MerkleTree | None = None
+) -> treehead.SignedTreeHead | None:
+    """Check what storage holds against what the matcher signed: every stored leaf hash is the hash of
+    its stored event, the last signed head verifies under ``public_key``, and the stored leaves
+    recompute exactly that head's root and size. Raises VerificationError naming the first problem.
+
+    The matcher runs this at start-up (a log that no longer matches refuses to serve); operators and
+    auditors with the database can run it offline (`crossforce audit verify --data DIR`).
+    """
+    hashes: list[bytes] = []
+    start = 0
+    while True:
+        rows = storage.log_entries(start, start + VERIFY_PAGE)
+        for idx, entry, leaf in rows:
+            if idx != len(hashes):
+                raise VerificationError(f"audit log row {len(hashes)} is missing")
+            if merkle.leaf_hash(entry) != leaf:
+                raise VerificationError(f"audit log event {idx} does not hash to its stored leaf hash")
+            hashes.append(leaf)
+        if len(rows) < VERIFY_PAGE:
+            break
+        start += VERIFY_PAGE
+    tree = tree if tree is not None else merkle.MerkleTree(hashes)
+    if tree.size != len(hashes) or (hashes and tree.leaf_hash_at(len(hashes) - 1) != hashes[-1]):
+        raise VerificationError("the in-memory tree does not match the stored leaves")
+    heads = storage.heads()
+    if not heads:
+        if hashes:
+            raise VerificationError(f"{len(hashes)} audit events are stored but no signed tree head")
+        return None
+    signed = None
+    for row in heads:
+        try:
+            signed = treehead.SignedTreeHead(
+                head=treehead.TreeHead(
+                    tree_size=row.tree_size, timestamp_ms=row.timestamp_ms, root_hash=row.root
+                ),
+                signature=row.signature,
+            )
+        except ValidationError as exc:
+            raise VerificationError(f"stored tree head of size {row.tree_size} is malformed: {exc}") from exc
+        treehead.verify_tree_head(signed, public_key)
+        if row.tree_size > len(hashes) or tree.root_at(row.tree_size) != row.root:
+            raise VerificationError(
+                f"stored audit log ({len(hashes)} events) does not match the signed tree head of size "
+                f"{row.tree_size}; the database has been altered or truncated"
+            )
+    if heads[-1].tree_size != len(hashes):
+        raise VerificationError(
+            f"{len(hashes) - heads[-1].tree_size} stored audit events are not covered by any signed tree head"
+        )
+    return signed

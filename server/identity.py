@@ -65,7 +65,8 @@ class IdentityResolver:
         identity = pki.identity_from_pem(bytes(certs[0]))
         if self.deny_list.contains(identity.fingerprint):
             raise AuthenticationError(
-                f"certificate {identity.fingerprint[:16]}… for {identity.org} ({identity.role}) has been revoked"
+                f"certificate {identity.fingerprint[:16]}… for {identity.org} ({identity.role}) "
+                "has been revoked"
             )
         return identity
 

@@ -153,7 +153,9 @@ class Matcher:
             elif epoch not in active:
                 reason = f"retired epoch {epoch}; republish under epoch {self.current_epoch()}"
             elif now - row.published_at_ms > self.settings.index_max_age_s * 1000:
-                reason = f"not republished for {(now - row.published_at_ms) // 86_400_000} days (still matching)"
+                reason = (
+                    f"not republished for {(now - row.published_at_ms) // 86_400_000} days (still matching)"
+                )
             elif epoch != self.current_epoch():
                 reason = f"on previous epoch {epoch}; republish under epoch {self.current_epoch()}"
             out.append(
@@ -239,7 +241,9 @@ class Matcher:
         return row, self.audit.head
 
     # ------------------------------------------------------------------ publishing
-    def begin_publish(self, who: Identity, header_bytes: bytes, signature: bytes) -> publish_rules.AcceptedHeader:
+    def begin_publish(
+        self, who: Identity, header_bytes: bytes, signature: bytes
+    ) -> publish_rules.AcceptedHeader:
         """Everything decidable from the header, before any chunk is read."""
         if len(header_bytes) > 4096:
             raise TooLargeError("index header is larger than 4096 bytes")
@@ -332,7 +336,10 @@ class Matcher:
                             at_ms=now,
                             actor_org=who.org,
                             actor_role=who.role,
-                            fields={"retired_through": str(retired_through), "current_epoch": str(max(e for _o, e in published))},
+                            fields={
+                                "retired_through": str(retired_through),
+                                "current_epoch": str(max(e for _o, e in published)),
+                            },
                         ),
                     )
             self._index_rows[(header.org, header.epoch)] = row
@@ -392,7 +399,9 @@ class Matcher:
         active = self.active_epochs()
         for i, t in enumerate(tokens):
             if len(t.token) != self.limits.token_bytes:
-                raise ValidationError(f"{where}token {i} is {len(t.token)} bytes; tokens are {self.limits.token_bytes}")
+                raise ValidationError(
+                    f"{where}token {i} is {len(t.token)} bytes; tokens are {self.limits.token_bytes}"
+                )
             if t.key_type not in matchkeys.KEY_TYPES:
                 raise ValidationError(f"{where}token {i} has unknown key type {t.key_type}")
             if active and t.epoch not in active:
@@ -447,8 +456,12 @@ class Matcher:
                         continue
                     request_id = ""
                     if open_requests:
-                        request_id = self._open_request(tx, who, why, check_id, org, hit_tokens, key_types, strength, now)
-                    hits.append(ForceHit(org=org, strength=strength, key_types=key_types, request_id=request_id))
+                        request_id = self._open_request(
+                            tx, who, why, check_id, org, hit_tokens, key_types, strength, now
+                        )
+                    hits.append(
+                        ForceHit(org=org, strength=strength, key_types=key_types, request_id=request_id)
+                    )
                 self.audit.append(
                     tx,
                     Event(
@@ -488,7 +501,11 @@ class Matcher:
         active = self.active_epochs()
         live = np.array(
             [
-                any(r.expires_at_ms > now and e in active for (o2, e), r in self._index_rows.items() if o2 == o)
+                any(
+                    r.expires_at_ms > now and e in active
+                    for (o2, e), r in self._index_rows.items()
+                    if o2 == o
+                )
                 for o in orgs
             ],
             dtype=bool,
@@ -503,7 +520,9 @@ class Matcher:
                 continue
             tokens = index.token_array(b"".join(flat[i].token for i in rows))
             found = snap.check(tokens)
-            expired = np.array([self._index_rows[(o, epoch)].expires_at_ms <= now for o in snap.orgs], dtype=bool)
+            expired = np.array(
+                [self._index_rows[(o, epoch)].expires_at_ms <= now for o in snap.orgs], dtype=bool
+            )
             found &= ~expired
             cols = np.array([col[o] for o in snap.orgs], dtype=np.int64)
             out[np.ix_(rows, cols)] |= found
@@ -546,7 +565,9 @@ class Matcher:
         assert isinstance(tx, Transaction)
         request_id = uuid.uuid4().hex
         packed = np.array([(t.key_type, t.epoch, t.token) for t in hit_tokens], dtype=TOKEN_RECORD).tobytes()
-        idx = self.audit.append(tx, self._transition_event(who, request_id, holder, who.org, 0, disclosure.State.OPEN, now))
+        idx = self.audit.append(
+            tx, self._transition_event(who, request_id, holder, who.org, 0, disclosure.State.OPEN, now)
+        )
         tx.insert_request(
             RequestRow(
                 request_id=request_id,
@@ -571,7 +592,14 @@ class Matcher:
 
     @staticmethod
     def _transition_event(
-        who: Identity, request_id: str, holder: str, requester: str, old: int, new: disclosure.State, now: int, **extra: str
+        who: Identity,
+        request_id: str,
+        holder: str,
+        requester: str,
+        old: int,
+        new: disclosure.State,
+        now: int,
+        **extra: str,
     ) -> Event:
         return Event(
             kind=EventKind.DISCLOSURE_TRANSITION,
@@ -608,7 +636,9 @@ class Matcher:
     def get_request(self, who: Identity, request_id: str) -> RequestRow:
         _check_text("request_id", request_id, 64, required=True)
         row = self.storage.request(request_id)
-        disclosure.authorise(disclosure.Action.VIEW, self._view(row), caller_org=who.org, caller_role=who.role)
+        disclosure.authorise(
+            disclosure.Action.VIEW, self._view(row), caller_org=who.org, caller_role=who.role
+        )
         assert row is not None
         return row
 
@@ -656,7 +686,14 @@ class Matcher:
                 idx = self.audit.append(
                     tx,
                     self._transition_event(
-                        who, row.request_id, row.holder_org, row.requester_org, row.state, new_state, now, **extra
+                        who,
+                        row.request_id,
+                        row.holder_org,
+                        row.requester_org,
+                        row.state,
+                        new_state,
+                        now,
+                        **extra,
                     ),
                 )
                 updated = replace(
@@ -675,7 +712,9 @@ class Matcher:
         """Approved -> delivered on the first fetch; a repeat fetch returns the same ciphertext."""
         _check_text("request_id", request_id, 64, required=True)
         row = self.storage.request(request_id)
-        disclosure.authorise(disclosure.Action.FETCH, self._view(row), caller_org=who.org, caller_role=who.role)
+        disclosure.authorise(
+            disclosure.Action.FETCH, self._view(row), caller_org=who.org, caller_role=who.role
+        )
         assert row is not None
         if row.state == int(disclosure.State.DELIVERED):
             return row

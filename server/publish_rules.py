@@ -63,7 +63,8 @@ def verify_header(
         )
     if header.format_version != index.INDEX_FORMAT_VERSION:
         raise ValidationError(
-            f"index format version {header.format_version} is not supported (expected {index.INDEX_FORMAT_VERSION})"
+            f"index format version {header.format_version} is not supported "
+            f"(expected {index.INDEX_FORMAT_VERSION})"
         )
     if header.epoch < 1:
         raise ValidationError("epoch must be >= 1")
@@ -115,7 +116,9 @@ def verify_header(
 def verify_bits(header: AcceptedHeader, bits: bytes, limits: Limits) -> index.BloomIndex:
     """Digest, exact length and a fill ratio consistent with the declared token count."""
     if len(bits) != header.params.size_bytes:
-        raise ValidationError(f"received {len(bits)} bytes of index bits, header declares {header.params.size_bytes}")
+        raise ValidationError(
+            f"received {len(bits)} bytes of index bits, header declares {header.params.size_bytes}"
+        )
     if hashlib.sha256(bits).digest() != header.bits_sha256:
         raise ValidationError("SHA-256 of the received bits does not match the signed header")
     bloom = index.BloomIndex.from_bytes(header.params, bits)

@@ -93,7 +93,12 @@ def _results_pb(outcome: CheckOutcome) -> list[pb.CheckResult]:
         pb.CheckResult(
             check_id=r.check_id,
             hits=[
-                pb.ForceHit(org=h.org, strength=pb.Strength.ValueType(h.strength), key_types=list(h.key_types), request_id=h.request_id)
+                pb.ForceHit(
+                    org=h.org,
+                    strength=pb.Strength.ValueType(h.strength),
+                    key_types=list(h.key_types),
+                    request_id=h.request_id,
+                )
                 for h in r.hits
             ],
         )
@@ -116,7 +121,9 @@ class RegistryServicer(_Base, rpc.RegistryServicer):
         return pb.RegisterResponse(organisation=org_pb(row), tree_head=tree_head_pb(head))
 
     @status.unary
-    def GetOrganisation(self, request: pb.GetOrganisationRequest, context: grpc.ServicerContext) -> pb.Organisation:
+    def GetOrganisation(
+        self, request: pb.GetOrganisationRequest, context: grpc.ServicerContext
+    ) -> pb.Organisation:
         self.caller(context, "Registry/GetOrganisation")
         return org_pb(self.matcher.organisation(request.org))
 
@@ -129,7 +136,9 @@ class RegistryServicer(_Base, rpc.RegistryServicer):
 
 
 class IndexServicer(_Base, rpc.IndexServicer):
-    def Publish(self, request_iterator: Iterator[pb.PublishChunk], context: grpc.ServicerContext) -> pb.PublishResponse:
+    def Publish(
+        self, request_iterator: Iterator[pb.PublishChunk], context: grpc.ServicerContext
+    ) -> pb.PublishResponse:
         try:
             return self._publish(request_iterator, context)
         except Exception as exc:
@@ -137,7 +146,9 @@ class IndexServicer(_Base, rpc.IndexServicer):
                 raise
             status.abort(context, exc)
 
-    def _publish(self, chunks: Iterator[pb.PublishChunk], context: grpc.ServicerContext) -> pb.PublishResponse:
+    def _publish(
+        self, chunks: Iterator[pb.PublishChunk], context: grpc.ServicerContext
+    ) -> pb.PublishResponse:
         who = self.caller(context, "Index/Publish")
         first = next(chunks, None)
         if first is None or first.WhichOneof("part") != "header":
@@ -156,10 +167,16 @@ class IndexServicer(_Base, rpc.IndexServicer):
             buf += chunk.bits
             digest.update(chunk.bits)
         if not context.is_active():
-            raise ValidationError("publish was cancelled before it completed; the previous index still serves")
+            raise ValidationError(
+                "publish was cancelled before it completed; the previous index still serves"
+            )
         row, head = self.matcher.finish_publish(who, header, bytes(buf))
         return pb.PublishResponse(
-            org=row.org, epoch=row.epoch, version=row.version, log_index=row.log_index, tree_head=tree_head_pb(head)
+            org=row.org,
+            epoch=row.epoch,
+            version=row.version,
+            log_index=row.log_index,
+            tree_head=tree_head_pb(head),
         )
 
     @status.unary
@@ -191,7 +208,9 @@ class MatcherServicer(_Base, rpc.MatcherServicer):
         )
 
     @status.unary
-    def CheckBatch(self, request: pb.CheckBatchRequest, context: grpc.ServicerContext) -> pb.CheckBatchResponse:
+    def CheckBatch(
+        self, request: pb.CheckBatchRequest, context: grpc.ServicerContext
+    ) -> pb.CheckBatchResponse:
         who = self.caller(context, "Matcher/CheckBatch")
         outcome = self.matcher.check(
             who,
@@ -214,7 +233,10 @@ def request_pb(row: RequestRow, *, for_holder: bool, overdue: bool) -> pb.Disclo
     from crossforce.server.matcher import Matcher as _M
 
     tokens = (
-        [pb.QueryToken(key_type=t.key_type, epoch=t.epoch, token=t.token) for t in _M.unpack_tokens(row.tokens)]
+        [
+            pb.QueryToken(key_type=t.key_type, epoch=t.epoch, token=t.token)
+            for t in _M.unpack_tokens(row.tokens)
+        ]
         if for_holder
         else []
     )
@@ -247,7 +269,9 @@ class DisclosureServicer(_Base, rpc.DisclosureServicer):
         return request_pb(row, for_holder=who.org == row.holder_org, overdue=self.matcher.is_overdue(row))
 
     @status.unary
-    def ListRequests(self, request: pb.ListRequestsRequest, context: grpc.ServicerContext) -> pb.ListRequestsResponse:
+    def ListRequests(
+        self, request: pb.ListRequestsRequest, context: grpc.ServicerContext
+    ) -> pb.ListRequestsResponse:
         who = self.caller(context, "Disclosure/ListRequests")
         if request.party not in (pb.HOLDER, pb.REQUESTER):
             raise ValidationError("party must be HOLDER or REQUESTER")
@@ -273,14 +297,18 @@ class DisclosureServicer(_Base, rpc.DisclosureServicer):
                 self.matcher.request_opened.wait(timeout=1.0)
 
     @status.unary
-    def GetRequest(self, request: pb.GetRequestRequest, context: grpc.ServicerContext) -> pb.DisclosureRequest:
+    def GetRequest(
+        self, request: pb.GetRequestRequest, context: grpc.ServicerContext
+    ) -> pb.DisclosureRequest:
         who = self.caller(context, "Disclosure/GetRequest")
         return self._pb(who, self.matcher.get_request(who, request.request_id))
 
     @status.unary
     def Resolve(self, request: pb.ResolveRequest, context: grpc.ServicerContext) -> pb.DisclosureRequest:
         who = self.caller(context, "Disclosure/Resolve")
-        action = disclosure.Action.RESOLVE_CONFIRMED if request.confirmed else disclosure.Action.RESOLVE_NO_MATCH
+        action = (
+            disclosure.Action.RESOLVE_CONFIRMED if request.confirmed else disclosure.Action.RESOLVE_NO_MATCH
+        )
         return self._pb(who, self.matcher.transition(who, request.request_id, action))
 
     @status.unary
@@ -303,7 +331,11 @@ class DisclosureServicer(_Base, rpc.DisclosureServicer):
         if request.reason not in pb.RefusalReason.values() or request.reason == pb.REFUSAL_REASON_UNSPECIFIED:
             raise ValidationError("reason must be one of " + ", ".join(pb.RefusalReason.keys()[1:]))
         row = self.matcher.transition(
-            who, request.request_id, disclosure.Action.REFUSE, refusal_reason=request.reason, officer_id=request.officer_id
+            who,
+            request.request_id,
+            disclosure.Action.REFUSE,
+            refusal_reason=request.reason,
+            officer_id=request.officer_id,
         )
         return self._pb(who, row)
 
@@ -361,7 +393,9 @@ class AuditServicer(_Base, rpc.AuditServicer):
         )
 
     @status.unary
-    def GetEntries(self, request: pb.GetEntriesRequest, context: grpc.ServicerContext) -> pb.GetEntriesResponse:
+    def GetEntries(
+        self, request: pb.GetEntriesRequest, context: grpc.ServicerContext
+    ) -> pb.GetEntriesResponse:
         who = self.caller(context, "Audit/GetEntries")
         size = self.matcher.audit.size
         if not request.start <= request.end <= size:
@@ -380,7 +414,9 @@ class AuditServicer(_Base, rpc.AuditServicer):
     @status.unary
     def GetLogKey(self, request: pb.GetLogKeyRequest, context: grpc.ServicerContext) -> pb.LogKey:
         self.caller(context, "Audit/GetLogKey")
-        return pb.LogKey(public_key=self.matcher.audit.public_key, log_id=self.matcher.audit.public_key.hex()[:16])
+        return pb.LogKey(
+            public_key=self.matcher.audit.public_key, log_id=self.matcher.audit.public_key.hex()[:16]
+        )
 
 
 class OperationsServicer(_Base, rpc.OperationsServicer):
@@ -388,7 +424,8 @@ class OperationsServicer(_Base, rpc.OperationsServicer):
     def Report(self, request: pb.ReportRequest, context: grpc.ServicerContext) -> pb.ReportResponse:
         self.caller(context, "Operations/Report")
         alerts = [
-            pb.Alert(at_ms=a.at_ms, org=a.org, kind=a.kind, detail=a.detail) for a in self.matcher.quotas.alerts()
+            pb.Alert(at_ms=a.at_ms, org=a.org, kind=a.kind, detail=a.detail)
+            for a in self.matcher.quotas.alerts()
         ]
         overdue = self.matcher.storage.open_requests_before(self.matcher.clock())
         return pb.ReportResponse(

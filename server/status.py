@@ -19,6 +19,7 @@ from crossforce import errors
 
 log = logging.getLogger("crossforce.server")
 
+
 def status_for(exc: errors.CrossforceError) -> grpc.StatusCode:
     return grpc.StatusCode[errors.status_name_for(exc)]
 

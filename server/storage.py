@@ -51,7 +51,8 @@ CREATE TRIGGER IF NOT EXISTS log_no_update BEFORE UPDATE ON log
 CREATE TRIGGER IF NOT EXISTS log_no_delete BEFORE DELETE ON log
     BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TABLE IF NOT EXISTS heads (
-    tree_size INTEGER PRIMARY KEY, timestamp_ms INTEGER NOT NULL, root BLOB NOT NULL, signature BLOB NOT NULL);
+    tree_size INTEGER PRIMARY KEY, timestamp_ms INTEGER NOT NULL, root BLOB NOT NULL,
+    signature BLOB NOT NULL);
 """
 
 
@@ -258,12 +259,18 @@ class Storage(Protocol):
     def read_bits(self, sha256_hex: str) -> bytes: ...
     def request(self, request_id: str) -> RequestRow | None: ...
     def requests(
-        self, *, holder: str | None = None, requester: str | None = None, states: Sequence[int] = (), limit: int
+        self,
+        *,
+        holder: str | None = None,
+        requester: str | None = None,
+        states: Sequence[int] = (),
+        limit: int,
     ) -> list[RequestRow]: ...
     def open_requests_before(self, deadline_ms: int) -> list[RequestRow]: ...
     def log_leaf_hashes(self) -> list[bytes]: ...
     def log_entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]: ...
     def latest_head(self) -> HeadRow | None: ...
+    def heads(self) -> list[HeadRow]: ...
     def meta(self, key: str) -> str | None: ...
     def healthy(self) -> bool: ...
     def close(self) -> None: ...
@@ -345,7 +352,12 @@ class SQLiteStorage:
         return _request_from(rows[0]) if rows else None
 
     def requests(
-        self, *, holder: str | None = None, requester: str | None = None, states: Sequence[int] = (), limit: int
+        self,
+        *,
+        holder: str | None = None,
+        requester: str | None = None,
+        states: Sequence[int] = (),
+        limit: int,
     ) -> list[RequestRow]:
         where: list[str] = []
         args: list[object] = []
@@ -381,6 +393,9 @@ class SQLiteStorage:
     def latest_head(self) -> HeadRow | None:
         rows = self._query("SELECT * FROM heads ORDER BY tree_size DESC LIMIT 1")
         return HeadRow(**dict(rows[0])) if rows else None
+
+    def heads(self) -> list[HeadRow]:
+        return [HeadRow(**dict(r)) for r in self._query("SELECT * FROM heads ORDER BY tree_size")]
 
     def meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))

@@ -1,0 +1,282 @@
+"""Write the golden encoding vectors, tests/vectors/encoding.json (docs/spec.md, sections "Normalisation"
+to "Subkeys and tokens").
+
+The vectors are the contract: another implementation conforms when it reproduces every value. Run this
+only when the spec version changes, and review the diff as a spec change.
+
+    python scripts/make_encoding_vectors.py [--out tests/vectors/encoding.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from crossforce import SPEC_VERSION
+from crossforce.errors import ValidationError
+from crossforce.matchkeys import KEY_TYPES, decode_key, derive_keys, encode_key, hit_strength, soundex
+from crossforce.normalise import (
+    IDENTIFIER_KINDS,
+    fold_text,
+    normalise_identifier,
+    normalise_name,
+    normalise_postcode,
+    normalise_previous_name,
+    parse_date_parts,
+)
+from crossforce.records import Record
+from crossforce.tokens import HKDF_INFO_PREFIX, HKDF_SALT, Tokeniser, derive_subkey
+
+SECRET = bytes(range(32))
+"""Test secret only: 00 01 02 ... 1f. Never a real network secret."""
+EPOCH = 7
+OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "encoding.json"
+
+
+def _pnc(year: int, serial: int) -> str:
+    check = "ZABCDEFGHJKLMNPQRTUVWXY"[int(f"{year % 100:02d}{serial:07d}") % 23]
+    return f"{year}/{serial:07d}{check}"
+
+
+RECORDS: list[tuple[str, Record]] = [
+    (
+        "plain record with every identifier",
+        Record(
+            record_id="v01",
+            given_names="William Henry",
+            surname="Smith",
+            date_of_birth="1980-03-05",
+            sex="M",
+            pnc_id=_pnc(2001, 123456),
+            ni_number="JK 12 34 57 D",
+            passport_number="502135326",
+            driving_licence="MORGA753116SM9IJ 35",
+            postcode="LS1 4AB",
+        ),
+    ),
+    (
+        "nickname and UK date order: Bill is William",
+        Record(record_id="v02", given_names="Bill", surname="SMITH", date_of_birth="05/03/1980"),
+    ),
+    (
+        "accents and a Spanish double surname with a conjunction",
+        Record(
+            record_id="v03", given_names="José María", surname="Núñez y García", date_of_birth="1975-11-30"
+        ),
+    ),
+    (
+        "O' prefix and an accented Irish forename",
+        Record(record_id="v04", given_names="Siobhán", surname="O’Brien", date_of_birth="1990-07-14"),
+    ),
+    (
+        "Mac prefix and compact YYYYMMDD date",
+        Record(record_id="v05", given_names="Angus", surname="Mac Donald", date_of_birth="19621201"),
+    ),
+    (
+        "hyphenated forename and surname, D-Mon-YYYY date, a maiden name",
+        Record(
+            record_id="v06",
+            given_names="Anne-Marie",
+            surname="Smith-Jones",
+            date_of_birth="1-Feb-1985",
+            previous_names=("Anne-Marie Brown",),
+        ),
+    ),
+    (
+        "particles and an impossible date (30 February): partial keys only",
+        Record(record_id="v07", given_names="Pieter", surname="van der Berg", date_of_birth="1972-02-30"),
+    ),
+    (
+        "missing date of birth: only the postcode key carries the name",
+        Record(record_id="v08", given_names="Mohammed", surname="Khan", postcode="b1 1aa"),
+    ),
+    (
+        "identifiers only",
+        Record(record_id="v09", surname="", pnc_id="85/4567Y", ni_number="AB654321"),
+    ),
+    (
+        "married name with previous names: full and surname-only",
+        Record(
+            record_id="v10",
+            given_names="Margaret",
+            surname="Jones",
+            date_of_birth="1950-06-01",
+            previous_names=("Peggy Evans", "Williams"),
+        ),
+    ),
+    (
+        "month over 12: day and month swapped in the source",
+        Record(record_id="v11", given_names="Jean-Luc", surname="Picard", date_of_birth="1963-13-07"),
+    ),
+    (
+        "initials only",
+        Record(record_id="v12", given_names="J. P.", surname="Smith", date_of_birth="1980-03-05"),
+    ),
+    (
+        "placeholders: unknown forename, N/K NI number, all-zero passport",
+        Record(
+            record_id="v13",
+            given_names="UNKNOWN",
+            surname="Smith",
+            date_of_birth="1980-03-05",
+            ni_number="N/K",
+            passport_number="000000000",
+        ),
+    ),
+    (
+        "Cyrillic name: folded, no Soundex, no phonetic key",
+        Record(record_id="v14", given_names="Иван", surname="Петров", date_of_birth="1985-04-12"),
+    ),
+    (
+        "particle surname with an accent, title and suffix",
+        Record(
+            record_id="v15",
+            given_names="Mr Ana",
+            surname="de la Cruz García Jr",
+            date_of_birth="1999-12-31T00:00:00",
+        ),
+    ),
+]
+
+FOLD_EXAMPLES = [
+    "Zoë Łukasz-O’Brien",
+    "ẞTRASSE",
+    "  Ærø  Smith--Jones ",
+    "Ŀlull Paul·la",
+    "İstanbul",
+    "ℌenry",
+    "Smi\u00adth",
+    "D'Souza",
+    "Nguyễn Thị Minh Khai",
+    "Иван Петров",
+]
+SOUNDEX_EXAMPLES = ["robert", "rupert", "ashcraft", "pfister", "tymczak", "lee", "mcdonald", "1234", "o"]
+STRENGTH_EXAMPLES = [[], [20], [18, 20], [20, 21], [16], [17, 2], [17, 19], [1, 2], [99]]
+
+
+def _name_view(given_names: str, surname: str, previous: tuple[str, ...]) -> list[dict[str, Any]]:
+    out = []
+    current = normalise_name(given_names, surname)
+    names = [("current", current)] + [
+        (f"previous: {raw}", normalise_previous_name(raw, given_names)) for raw in previous
+    ]
+    for label, name in names:
+        if name is None:
+            out.append({"name": label, "missing": True})
+            continue
+        out.append(
+            {
+                "name": label,
+                "given": list(name.given),
+                "surname": name.surname,
+                "surname_parts": list(name.surname_parts),
+                "surname_variants": list(name.surname_variants),
+            }
+        )
+    return out
+
+
+def _identifiers(record: Record) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for kind in IDENTIFIER_KINDS:
+        try:
+            out[kind] = normalise_identifier(kind, getattr(record, kind))
+        except ValidationError:
+            out[kind] = "INVALID"
+    return out
+
+
+def build() -> dict[str, Any]:
+    tokeniser = Tokeniser(secret=SECRET, epoch=EPOCH)
+    records = []
+    for description, record in RECORDS:
+        parts = parse_date_parts(record.date_of_birth)
+        keys = []
+        for key, (kt, token) in zip(derive_keys(record), tokeniser.record_tokens(record), strict=True):
+            if key.key_type != kt:
+                raise AssertionError("record_tokens and derive_keys disagree on order")
+            key_type, fields = decode_key(key.canonical)
+            keys.append(
+                {
+                    "key_type": key_type,
+                    "name": KEY_TYPES[key_type].name,
+                    "fields": list(fields),
+                    "canonical_hex": key.canonical.hex(),
+                    "token_hex": token.hex(),
+                }
+            )
+        records.append(
+            {
+                "description": description,
+                "record": {
+                    "record_id": record.record_id,
+                    "given_names": record.given_names,
+                    "surname": record.surname,
+                    "date_of_birth": record.date_of_birth,
+                    "sex": record.sex,
+                    "previous_names": list(record.previous_names),
+                    "pnc_id": record.pnc_id,
+                    "ni_number": record.ni_number,
+                    "passport_number": record.passport_number,
+                    "driving_licence": record.driving_licence,
+                    "postcode": record.postcode,
+                },
+                "normalised": {
+                    "names": _name_view(record.given_names, record.surname, record.previous_names),
+                    "date_of_birth": None
+                    if parts is None
+                    else {
+                        "year": parts.year,
+                        "month": parts.month,
+                        "day": parts.day,
+                        "valid": parts.valid,
+                        "day_month_unordered": list(parts.day_month_unordered)
+                        if parts.day_month_unordered
+                        else None,
+                    },
+                    "identifiers": _identifiers(record),
+                    "postcode": normalise_postcode(record.postcode),
+                },
+                "keys": keys,
+            }
+        )
+    return {
+        "description": "crossforce encoding golden vectors; see docs/spec.md. Test secret only.",
+        "spec_version": SPEC_VERSION,
+        "secret_hex": SECRET.hex(),
+        "epoch": EPOCH,
+        "hkdf": {"salt_ascii": HKDF_SALT.decode(), "info_prefix_hex": HKDF_INFO_PREFIX.hex()},
+        "subkeys_hex": {str(kt): derive_subkey(SECRET, kt, EPOCH).hex() for kt in sorted(KEY_TYPES)},
+        "key_types": [
+            {"code": kt.code, "name": kt.name, "strength": kt.strength, "evidence": sorted(kt.evidence)}
+            for kt in (KEY_TYPES[c] for c in sorted(KEY_TYPES))
+        ],
+        "fold_text": [{"input": s, "output": fold_text(s)} for s in FOLD_EXAMPLES],
+        "soundex": [{"input": s, "output": soundex(s)} for s in SOUNDEX_EXAMPLES],
+        "canonical_encoding": [
+            {
+                "key_type": 16,
+                "fields": ["william", "smith", "1980-03-05"],
+                "canonical_hex": encode_key(16, ["william", "smith", "1980-03-05"]).hex(),
+            },
+            {"key_type": 1, "fields": ["01/123456A"], "canonical_hex": encode_key(1, ["01/123456A"]).hex()},
+        ],
+        "hit_strength": [{"key_types": kts, "strength": hit_strength(kts)} for kts in STRENGTH_EXAMPLES],
+        "records": records,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    text = json.dumps(build(), indent=1, ensure_ascii=False) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
