@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
 from crossforce.errors import ValidationError
 from crossforce.normalise import (
@@ -136,6 +136,8 @@ def encode_key(key_type: int, fields: Sequence[str]) -> bytes:
     Length prefixes make the encoding injective: ("ab", "c") and ("a", "bc") never share bytes, and a
     key of one type can never equal a key of another. Empty or over-long fields raise ValidationError.
     """
+    if not 0 <= key_type <= 0xFF or not 0 < len(fields) <= 0xFF:
+        raise ValidationError("key type or field count out of range", field="match_key")
     return _head(key_type, len(fields), fields)
 
 
@@ -228,8 +230,7 @@ _Heads = tuple[tuple[int, bytes], ...]
 appended per record, so a name's keys are built once however many records carry it."""
 
 
-@dataclass(frozen=True, slots=True)
-class _NamePlan:
+class _NamePlan(NamedTuple):
     full: _Heads
     """Keys completed by the full date of birth (YYYY-MM-DD)."""
     unordered: _Heads
@@ -304,35 +305,53 @@ def _phonetic(a: str, b: str) -> bytes:
     return _header(PHONETIC_DOB, 3) + _field(lo) + _field(hi)
 
 
+@lru_cache(maxsize=1 << 16)
+def _first_forename_plan(
+    first: bytes | None,
+    first_pre: bytes,
+    first_suf: bytes,
+    sdx_first: str,
+    initial: bytes | None,
+    s: _Surname,
+) -> _NamePlan:
+    """Keys from the first forename, initial and surname: shared by everyone of that name whatever
+    their middle names, so cached apart from them."""
+    full: list[tuple[int, bytes]] = []
+    unordered: tuple[tuple[int, bytes], ...] = ()
+    partial: tuple[tuple[int, bytes], ...] = ()
+    postcode: tuple[tuple[int, bytes], ...] = ()
+    if first is not None:
+        head = _header(NAME_DOB, 3) + first
+        full.extend((NAME_DOB, head + v) for v in s.variants)
+        if s.pre is not None and s.suf is not None:
+            frag = _header(FRAGMENT_DOB, 4)
+            full.append((FRAGMENT_DOB, frag + _field("pp") + first_pre + s.pre))
+            full.append((FRAGMENT_DOB, frag + _field("ps") + first_pre + s.suf))
+            full.append((FRAGMENT_DOB, frag + _field("sp") + first_suf + s.pre))
+            full.append((FRAGMENT_DOB, frag + _field("ss") + first_suf + s.suf))
+        if sdx_first:
+            pairs = ([s.soundex] if s.soundex else []) + [v for v in s.variant_soundexes if v]
+            unordered = tuple((PHONETIC_DOB, _phonetic(sdx_first, v)) for v in pairs)
+        first_sur = first + s.compact
+        partial = ((PARTIAL_DOB, _header(PARTIAL_DOB, 3) + first_sur),)
+        postcode = ((NAME_POSTCODE, _header(NAME_POSTCODE, 3) + first_sur),)
+    if initial is not None:
+        full.append((INITIAL_DOB, _header(INITIAL_DOB, 3) + initial + s.compact))
+    return _NamePlan(tuple(full), unordered, partial, postcode)
+
+
 def _plan(name: NormalisedName | None) -> _NamePlan:
     """The name half of every name key; docs/spec.md "Match keys" states the same rules."""
     if name is None:
         return _EMPTY_PLAN
     g = _given_half(name.given)
     s = _surname_half(name.surname, name.surname_variants)
-    full: list[tuple[int, bytes]] = []
-    unordered: list[tuple[int, bytes]] = []
-    partial: tuple[tuple[int, bytes], ...] = ()
-    postcode: tuple[tuple[int, bytes], ...] = ()
-    if g.first is not None:
-        head = _header(NAME_DOB, 3) + g.first
-        full.extend((NAME_DOB, head + v) for v in s.variants)
-        if s.pre is not None and s.suf is not None:
-            frag = _header(FRAGMENT_DOB, 4)
-            full.append((FRAGMENT_DOB, frag + _field("pp") + g.first_pre + s.pre))
-            full.append((FRAGMENT_DOB, frag + _field("ps") + g.first_pre + s.suf))
-            full.append((FRAGMENT_DOB, frag + _field("sp") + g.first_suf + s.pre))
-            full.append((FRAGMENT_DOB, frag + _field("ss") + g.first_suf + s.suf))
-        if s.soundex:
-            unordered.extend((PHONETIC_DOB, _phonetic(f, s.soundex)) for f in g.soundexes if f)
-        if g.soundexes[0]:
-            unordered.extend((PHONETIC_DOB, _phonetic(g.soundexes[0], v)) for v in s.variant_soundexes if v)
-        first_sur = g.first + s.compact
-        partial = ((PARTIAL_DOB, _header(PARTIAL_DOB, 3) + first_sur),)
-        postcode = ((NAME_POSTCODE, _header(NAME_POSTCODE, 3) + first_sur),)
-    if g.initial is not None:
-        full.append((INITIAL_DOB, _header(INITIAL_DOB, 3) + g.initial + s.compact))
-    return _NamePlan(tuple(full), tuple(unordered), partial, postcode)
+    sdx_first = g.soundexes[0] if g.soundexes else ""
+    plan = _first_forename_plan(g.first, g.first_pre, g.first_suf, sdx_first, g.initial, s)
+    if len(g.soundexes) < 2 or not s.soundex:
+        return plan
+    others = tuple((PHONETIC_DOB, _phonetic(f, s.soundex)) for f in g.soundexes[1:] if f)
+    return _NamePlan(plan.full, plan.unordered + others, plan.partial, plan.postcode)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -345,52 +364,63 @@ def _previous_plan(raw: str, given_names: str) -> _NamePlan:
     return _plan(normalise_previous_name(raw, given_names))
 
 
+def _ascii_field(value: str) -> bytes:
+    """``_field`` for short ASCII strings that rarely repeat (dates, identifiers): no cache."""
+    return struct.pack(">H", len(value)) + value.encode("ascii")
+
+
 @lru_cache(maxsize=1 << 16)
 def _dob_tails(dob: str) -> tuple[bytes | None, bytes | None, tuple[bytes, ...]]:
     """Encoded (full date, year + unordered day/month, masked partial dates) of a date of birth."""
     parts = parse_date_parts(dob)
     if parts is None:
         return None, None, ()
-    date = parts.date()
-    full = _field(date.iso()) if date is not None else None
-    unordered = None
-    if parts.year is not None and parts.day_month_unordered is not None:
-        lo, hi = parts.day_month_unordered
-        unordered = _field(f"{parts.year:04d}-{lo:02d}-{hi:02d}")
-    partial: list[bytes] = []
     y, m, d = parts.year, parts.month, parts.day
-    if y is not None and m is not None:
-        partial.append(_field(f"{y:04d}-{m:02d}-**"))
-    if y is not None and d is not None:
-        partial.append(_field(f"{y:04d}-**-{d:02d}"))
-    if y is not None and m is not None and d is not None and d <= _MAX_DAY[m]:
+    ys = f"{y:04d}" if y is not None else ""
+    ms = f"{m:02d}" if m is not None else ""
+    ds = f"{d:02d}" if d is not None else ""
+    full = _ascii_field(f"{ys}-{ms}-{ds}") if parts.valid else None
+    unordered = None
+    if y is not None and parts.day_month_unordered is not None:
+        lo, hi = parts.day_month_unordered
+        unordered = _ascii_field(f"{ys}-{lo:02d}-{hi:02d}")
+    partial: list[bytes] = []
+    if ys and ms:
+        partial.append(_ascii_field(f"{ys}-{ms}-**"))
+    if ys and ds:
+        partial.append(_ascii_field(f"{ys}-**-{ds}"))
+    if ys and ms and ds and d is not None and m is not None and d <= _MAX_DAY[m]:
         # Year wrong: one of its last two digits (off by one, a decade misread, a typo).
-        partial.append(_field(f"{y // 10:03d}*-{m:02d}-{d:02d}"))
-        partial.append(_field(f"{y // 100:02d}*{y % 10}-{m:02d}-{d:02d}"))
+        partial.append(_ascii_field(f"{ys[:3]}*-{ms}-{ds}"))
+        partial.append(_ascii_field(f"{ys[:2]}*{ys[3]}-{ms}-{ds}"))
     return full, unordered, tuple(partial)
 
 
 _MAX_DAY: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_ID_HEADERS: Final = {kind: CANONICAL_PREFIX + struct.pack(">BB", kt, 1) for kind, kt in _ID_KEY.items()}
 
 
-@lru_cache(maxsize=1 << 14)
 def _identifier_key(kind: str, value: str) -> tuple[int, bytes] | None:
+    """Not cached: identifiers are nearly unique, so a cache would only cost."""
     try:
         canonical = normalise_identifier(kind, value)
     except ValidationError:
         return None
     if canonical is None:
         return None
-    key_type = _ID_KEY[kind]
-    return key_type, _head(key_type, 1, (canonical,))
+    return _ID_KEY[kind], _ID_HEADERS[kind] + _ascii_field(canonical)
 
 
 def key_bytes(record: Record) -> list[tuple[int, bytes]]:
     """(key_type, canonical bytes) of every key of ``record``: ``derive_keys`` without the wrapper
     objects, for the tokeniser's hot loop."""
     out: list[tuple[int, bytes]] = []
-    for kind in IDENTIFIER_KINDS:
-        value = getattr(record, kind)
+    for kind, value in (
+        ("pnc_id", record.pnc_id),
+        ("ni_number", record.ni_number),
+        ("passport_number", record.passport_number),
+        ("driving_licence", record.driving_licence),
+    ):
         if value:
             key = _identifier_key(kind, value)
             if key is not None:
@@ -399,18 +429,21 @@ def key_bytes(record: Record) -> list[tuple[int, bytes]]:
     postcode_raw = record.postcode
     postcode = normalise_postcode(postcode_raw) if postcode_raw else None
     plans = [_current_plan(record.given_names, record.surname)]
-    previous = record.previous_names[:MAX_PREVIOUS_NAMES]
-    plans.extend(_previous_plan(raw, record.given_names) for raw in previous)
-    for i, plan in enumerate(plans):
+    if record.previous_names:
+        given = record.given_names
+        plans.extend(_previous_plan(raw, given) for raw in record.previous_names[:MAX_PREVIOUS_NAMES])
+    first = True
+    for plan in plans:
         if full is not None:
-            out.extend((kt, head + full) for kt, head in plan.full)
+            out += [(kt, head + full) for kt, head in plan.full]
         if unordered is not None:
-            out.extend((kt, head + unordered) for kt, head in plan.unordered)
+            out += [(kt, head + unordered) for kt, head in plan.unordered]
         for tail in partial:
-            out.extend((kt, head + tail) for kt, head in plan.partial)
-        if postcode is not None and i == 0:
-            tail = _field(postcode)
-            out.extend((kt, head + tail) for kt, head in plan.postcode)
+            out += [(kt, head + tail) for kt, head in plan.partial]
+        if postcode is not None and first:
+            tail = _ascii_field(postcode)
+            out += [(kt, head + tail) for kt, head in plan.postcode]
+        first = False
     return sorted(set(out))
 
 

@@ -401,6 +401,8 @@ _MONTHS: Final = {
 _ISO: Final = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 _YMD: Final = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", re.ASCII)
 _DMY: Final = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})", re.ASCII)
+_YM: Final = re.compile(r"(\d{4})[-/.](\d{1,2})", re.ASCII)
+_MY: Final = re.compile(r"(\d{1,2})[-/.](\d{4})", re.ASCII)
 _D_MON_Y: Final = re.compile(r"(\d{1,2})[-/. ]*([a-z]+)[-/. ,]*(\d{4})", re.ASCII)
 _MON_D_Y: Final = re.compile(r"([a-z]+)[-/. ]*(\d{1,2})(?:st|nd|rd|th)?[-/. ,]*(\d{4})", re.ASCII)
 _TIME_SUFFIX: Final = re.compile(
@@ -446,6 +448,11 @@ def _split_date(s: str) -> tuple[int, int, int] | None:
         return int(match[3]), _MONTHS[match[2]], int(match[1])
     if (match := _MON_D_Y.fullmatch(t)) and match[1] in _MONTHS:
         return int(match[3]), _MONTHS[match[1]], int(match[2])
+    # Month and year only (day unknown): day 0, which no check accepts, so only year+month keys.
+    if match := _YM.fullmatch(t):
+        return int(match[1]), int(match[2]), 0
+    if match := _MY.fullmatch(t):
+        return int(match[2]), int(match[1]), 0
     return None
 
 
@@ -501,6 +508,8 @@ _DVA_NI: Final = re.compile(r"\d{8}")
 _PASSPORT: Final = re.compile(r"[A-Z0-9]{6,10}")
 _STRIP_ID: Final = re.compile(r"[^A-Z0-9]")
 _STRIP_PNC: Final = re.compile(r"[^A-Z0-9/]")
+_HAS_DIGIT_1_9: Final = re.compile(r"[1-9]")
+_NOT_DIGIT: Final = re.compile(r"[^0-9]")
 
 
 def _strip_id(s: str) -> str:
@@ -509,14 +518,14 @@ def _strip_id(s: str) -> str:
 
 def _is_placeholder(value: str) -> bool:
     """All one character, a run like 000000 or 999999, or a keyboard sequence like 123456789."""
-    digits = "".join(c for c in value if c.isdigit())
+    digits = _NOT_DIGIT.sub("", value)
     if len(set(value)) == 1 or (len(digits) >= 5 and len(set(digits)) == 1):
         return True
     return len(digits) >= 6 and (digits in "01234567890" or digits in "98765432109")
 
 
 def _pnc(s: str) -> str:
-    t = _STRIP_PNC.sub("", unicodedata.normalize("NFKC", s).upper())
+    t = _STRIP_PNC.sub("", (s if s.isascii() else unicodedata.normalize("NFKC", s)).upper())
     if "/" not in t:
         if len(t) == 12:  # YYYYNNNNNNNC
             t = t[:4] + "/" + t[4:]
@@ -570,7 +579,6 @@ _ID_PARSERS: Final = {
 }
 
 
-@lru_cache(maxsize=1 << 14)
 def normalise_identifier(kind: str, s: str) -> str | None:
     """Canonical form of an identifier, None when empty or a not-known placeholder.
 
@@ -582,7 +590,7 @@ def normalise_identifier(kind: str, s: str) -> str | None:
     parser = _ID_PARSERS.get(kind)
     if parser is None:
         raise ValidationError("unknown identifier kind", field="identifier")
-    if is_missing(fold_text(s)):
+    if (not _HAS_DIGIT_1_9.search(s)) and is_missing(fold_text(s)):  # placeholders have no digit 1-9
         return None
     return parser(s)
 

@@ -99,6 +99,7 @@ class Tokeniser:
         """(key_type, token) for every match key of ``record``, in ``derive_keys`` order, without repeats
         (distinct keys of one type cannot share a token short of an HMAC collision)."""
         out: list[tuple[int, bytes]] = []
+        append = out.append
         states = self._states
         for key_type, canonical in key_bytes(record):
             inner, outer = states[key_type]
@@ -106,5 +107,5 @@ class Tokeniser:
             h.update(canonical)
             o = outer.copy()
             o.update(h.digest())
-            out.append((key_type, o.digest()))
+            append((key_type, o.digest()))
         return out

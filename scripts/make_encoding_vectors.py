@@ -94,7 +94,7 @@ RECORDS: list[tuple[str, Record]] = [
     ),
     (
         "identifiers only",
-        Record(record_id="v09", surname="", pnc_id="85/4567Y", ni_number="AB654321"),
+        Record(record_id="v09", surname="", pnc_id=_pnc(1985, 4567)[2:], ni_number="AB654321"),
     ),
     (
         "married name with previous names: full and surname-only",
@@ -109,6 +109,10 @@ RECORDS: list[tuple[str, Record]] = [
     (
         "month over 12: day and month swapped in the source",
         Record(record_id="v11", given_names="Jean-Luc", surname="Picard", date_of_birth="1963-13-07"),
+    ),
+    (
+        "day unknown (00) in a legacy record: year and month keys only",
+        Record(record_id="v16", given_names="Ewa", surname="Kowalska", date_of_birth="00/03/1980"),
     ),
     (
         "initials only",

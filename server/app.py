@@ -25,12 +25,16 @@ from crossforce.server.identity import DenyList, IdentityResolver
 from crossforce.server.matcher import Matcher
 from crossforce.server.service import SERVICE_NAMES, add_all
 from crossforce.server.settings import ServerSettings
+from crossforce.server.status import DecodeGuard
 from crossforce.server.storage import SQLiteStorage
 
 log = logging.getLogger("crossforce.server")
 
 LOG_KEY_FILE = "log-signing-key"
 HEALTH_INTERVAL_S = 2.0
+STREAM_SHARE = 4
+"""Publish streams and watch streams may each hold at most 1/STREAM_SHARE of the worker threads, so
+together they never take more than half: unary calls (checks, decisions, Ping) always find a thread."""
 
 
 def load_or_create_log_key(data_dir: Path) -> nacl.signing.SigningKey:
@@ -85,10 +89,16 @@ def start(
             ("grpc.max_send_message_length", limit),
         ],
         maximum_concurrent_rpcs=max_workers * 8,
-        interceptors=list(interceptors),
+        # DecodeGuard first: it wraps every other interceptor's handler (status.DecodeGuard).
+        interceptors=[DecodeGuard(), *interceptors],
     )
     deny = DenyList(deny_list if deny_list is not None else (pki_dir / "revoked.txt" if pki_dir else None))
-    add_all(server, matcher, IdentityResolver(deny_list=deny, dev_mode=dev_plaintext))
+    add_all(
+        server,
+        matcher,
+        IdentityResolver(deny_list=deny, dev_mode=dev_plaintext),
+        stream_slots=max(1, max_workers // STREAM_SHARE),
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if reflection:

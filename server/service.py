@@ -7,12 +7,13 @@ matcher and converts back. Errors are raised, never aborted here: ``status.unary
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator, Sequence
 
 import grpc
 
 from crossforce import pki
-from crossforce.errors import TooLargeError, ValidationError
+from crossforce.errors import ResourceExhaustedError, TooLargeError, ValidationError
 from crossforce.server import disclosure, roles, status
 from crossforce.server.identity import IdentityResolver
 from crossforce.server.matcher import (
@@ -26,6 +27,25 @@ from crossforce.server.storage import OrgRow, RequestRow
 from crossforce.treehead import SignedTreeHead
 from crossforce.v1 import crossforce_pb2 as pb
 from crossforce.v1 import crossforce_pb2_grpc as rpc
+
+
+class StreamSlots:
+    """A cap on one kind of long-lived stream. Each open stream holds a worker thread for its whole life,
+    so without a cap a few slow publishers or idle watchers would leave no thread for anyone else."""
+
+    def __init__(self, kind: str, slots: int) -> None:
+        self.kind = kind
+        self.slots = slots
+        self._free = threading.BoundedSemaphore(slots)
+
+    def take(self) -> None:
+        if not self._free.acquire(blocking=False):
+            raise ResourceExhaustedError(
+                f"all {self.slots} {self.kind} streams the matcher allows at once are open; retry shortly"
+            )
+
+    def give_back(self) -> None:
+        self._free.release()
 
 
 class _Base:
@@ -136,20 +156,30 @@ class RegistryServicer(_Base, rpc.RegistryServicer):
 
 
 class IndexServicer(_Base, rpc.IndexServicer):
+    def __init__(self, matcher: Matcher, identify: IdentityResolver, *, slots: StreamSlots) -> None:
+        super().__init__(matcher, identify)
+        self.slots = slots
+
     def Publish(
         self, request_iterator: Iterator[pb.PublishChunk], context: grpc.ServicerContext
     ) -> pb.PublishResponse:
         try:
-            return self._publish(request_iterator, context)
+            who = self.caller(context, "Index/Publish")
+            self.slots.take()
+            try:
+                return self._publish(who, request_iterator, context)
+            finally:
+                self.slots.give_back()
+        except grpc.RpcError:
+            raise  # the client cancelled or its deadline passed mid-stream: nothing to answer
         except Exception as exc:
             if type(exc) is Exception and not exc.args:
                 raise
             status.abort(context, exc)
 
     def _publish(
-        self, chunks: Iterator[pb.PublishChunk], context: grpc.ServicerContext
+        self, who: pki.Identity, chunks: Iterator[pb.PublishChunk], context: grpc.ServicerContext
     ) -> pb.PublishResponse:
-        who = self.caller(context, "Index/Publish")
         first = next(chunks, None)
         if first is None or first.WhichOneof("part") != "header":
             raise ValidationError("the first message of a publish must be the signed header")
@@ -265,6 +295,10 @@ def request_pb(row: RequestRow, *, for_holder: bool, overdue: bool) -> pb.Disclo
 
 
 class DisclosureServicer(_Base, rpc.DisclosureServicer):
+    def __init__(self, matcher: Matcher, identify: IdentityResolver, *, watch_slots: StreamSlots) -> None:
+        super().__init__(matcher, identify)
+        self.watch_slots = watch_slots
+
     def _pb(self, who: pki.Identity, row: RequestRow) -> pb.DisclosureRequest:
         return request_pb(row, for_holder=who.org == row.holder_org, overdue=self.matcher.is_overdue(row))
 
@@ -276,7 +310,7 @@ class DisclosureServicer(_Base, rpc.DisclosureServicer):
         if request.party not in (pb.HOLDER, pb.REQUESTER):
             raise ValidationError("party must be HOLDER or REQUESTER")
         rows = self.matcher.list_requests(
-            who, as_holder=request.party == pb.HOLDER, states=list(request.states), limit=request.limit
+            who, as_holder=request.party == pb.HOLDER, states=sorted(set(request.states)), limit=request.limit
         )
         return pb.ListRequestsResponse(requests=[self._pb(who, r) for r in rows])
 
@@ -285,16 +319,26 @@ class DisclosureServicer(_Base, rpc.DisclosureServicer):
         self, request: pb.WatchRequestsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.DisclosureRequest]:
         who = self.caller(context, "Disclosure/WatchRequests")
-        states: list[int] = [int(x) for x in request.states] or [int(disclosure.State.OPEN)]
-        seen: set[tuple[str, int]] = set()
-        while context.is_active():
-            rows = self.matcher.list_requests(who, as_holder=True, states=states, limit=0)
-            for row in rows:
-                if (row.request_id, row.state) not in seen:
-                    seen.add((row.request_id, row.state))
-                    yield self._pb(who, row)
-            with self.matcher.request_opened:
-                self.matcher.request_opened.wait(timeout=1.0)
+        states: list[int] = sorted({int(x) for x in request.states}) or [int(disclosure.State.OPEN)]
+        self.watch_slots.take()
+        try:
+            # Wake the waiting thread the moment the call ends (cancel, deadline), not at the next poll.
+            context.add_callback(self._wake_watchers)
+            seen: set[tuple[str, int]] = set()
+            while context.is_active():
+                rows = self.matcher.list_requests(who, as_holder=True, states=states, limit=0)
+                for row in rows:
+                    if (row.request_id, row.state) not in seen:
+                        seen.add((row.request_id, row.state))
+                        yield self._pb(who, row)
+                with self.matcher.request_opened:
+                    self.matcher.request_opened.wait(timeout=1.0)
+        finally:
+            self.watch_slots.give_back()
+
+    def _wake_watchers(self) -> None:
+        with self.matcher.request_opened:
+            self.matcher.request_opened.notify_all()
 
     @status.unary
     def GetRequest(
@@ -436,11 +480,14 @@ class OperationsServicer(_Base, rpc.OperationsServicer):
         )
 
 
-def add_all(server: grpc.Server, matcher: Matcher, identify: IdentityResolver) -> None:
+def add_all(server: grpc.Server, matcher: Matcher, identify: IdentityResolver, *, stream_slots: int) -> None:
+    """Register every servicer; at most ``stream_slots`` publish and as many watch streams run at once."""
     rpc.add_RegistryServicer_to_server(RegistryServicer(matcher, identify), server)
-    rpc.add_IndexServicer_to_server(IndexServicer(matcher, identify), server)
+    publish = StreamSlots("publish", stream_slots)
+    rpc.add_IndexServicer_to_server(IndexServicer(matcher, identify, slots=publish), server)
     rpc.add_MatcherServicer_to_server(MatcherServicer(matcher, identify), server)
-    rpc.add_DisclosureServicer_to_server(DisclosureServicer(matcher, identify), server)
+    watch = StreamSlots("WatchRequests", stream_slots)
+    rpc.add_DisclosureServicer_to_server(DisclosureServicer(matcher, identify, watch_slots=watch), server)
     rpc.add_AuditServicer_to_server(AuditServicer(matcher, identify), server)
     rpc.add_OperationsServicer_to_server(OperationsServicer(matcher, identify), server)
 

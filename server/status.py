@@ -76,3 +76,97 @@ def streaming(handler: F) -> F:
 def _already_aborted(exc: BaseException) -> bool:
     # grpc's context.abort sets the status and then raises a bare Exception(); let it through.
     return type(exc) is Exception and not exc.args
+
+
+class _Undecodable:
+    """Stands in for a request message whose bytes did not parse (see ``DecodeGuard``)."""
+
+    __slots__ = ()
+
+
+_UNDECODABLE = _Undecodable()
+UNDECODABLE_DETAILS = "request is not a valid protobuf message for this method"
+
+
+def _lenient(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # DecodeError (truncation, bad UTF-8, wire type) or anything a parser raises
+            return _UNDECODABLE
+
+    return parse
+
+
+def _refuse_undecodable(context: grpc.ServicerContext) -> NoReturn:
+    log.info("rpc refused: INVALID_ARGUMENT: undecodable request message")
+    context.abort(grpc.StatusCode.INVALID_ARGUMENT, UNDECODABLE_DETAILS)
+
+
+def _checked(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+    for message in requests:
+        if message is _UNDECODABLE:
+            _refuse_undecodable(context)
+        yield message
+
+
+class DecodeGuard(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Undecodable request bytes get INVALID_ARGUMENT, not grpc-python's INTERNAL.
+
+    grpc-python aborts with INTERNAL ("Exception deserializing request!") when a request message does
+    not parse, which reads as a server fault. This wraps every handler's deserializer so a parse failure
+    yields a marker, and the behaviour refuses the marker (for a client stream, at the message that
+    failed) before any servicer code sees it. Install it first, so it wraps every other interceptor.
+    """
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        parse = _lenient(handler.request_deserializer)
+        out = handler.response_serializer
+        if handler.unary_unary is not None:
+            uu = handler.unary_unary
+
+            def unary_unary(request: Any, context: grpc.ServicerContext) -> Any:
+                if request is _UNDECODABLE:
+                    _refuse_undecodable(context)
+                return uu(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, request_deserializer=parse, response_serializer=out
+            )
+        if handler.unary_stream is not None:
+            us = handler.unary_stream
+
+            def unary_stream(request: Any, context: grpc.ServicerContext) -> Any:
+                if request is _UNDECODABLE:
+                    _refuse_undecodable(context)
+                return us(request, context)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, request_deserializer=parse, response_serializer=out
+            )
+        if handler.stream_unary is not None:
+            su = handler.stream_unary
+
+            def stream_unary(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                return su(_checked(requests, context), context)
+
+            return grpc.stream_unary_rpc_method_handler(
+                stream_unary, request_deserializer=parse, response_serializer=out
+            )
+        ss = handler.stream_stream
+        if ss is None:
+            return handler
+
+        def stream_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+            return ss(_checked(requests, context), context)
+
+        return grpc.stream_stream_rpc_method_handler(
+            stream_stream, request_deserializer=parse, response_serializer=out
+        )

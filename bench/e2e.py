@@ -1,0 +1,618 @@
+"""End-to-end matcher figures over gRPC with real mTLS, the matcher in its own process.
+
+43 forces (real names and proportional sizes, crossforce.forces) publish indexes whose record counts and
+sizes are real: each force's filter holds the tokens of a small simulated population it really holds
+(so ~7.5% of candidates hit, as in service) plus random tokens up to ``--tokens-per-record`` per record.
+Every figure is printed beside its baseline from the same run:
+
+* publish time per force vs index size, while loading and again at steady state (3 sizes), and the time to
+  build and publish a 1,000,000-record force index;
+* single-check latency p50/p99 over gRPC vs an empty RPC (Matcher/Ping) on the same channel, interleaved
+  one for one (goal: check p50 within 1.5x of Ping);
+* CheckBatch throughput over gRPC, candidates/s (goal >= 50,000/s against 43 forces);
+* single-check throughput and latency with 1, 4 and 16 concurrent callers (cost vs query rate);
+* matcher memory: RSS of the server process vs the sum of index bytes (goal <= 2x).
+
+The helpers here (MatcherProcess, settings_toml, make_population, force_index) are shared with
+loadtests/run.py so both stand on the same deployment.
+
+Usage: python -m bench.e2e [--total-records 10000000] [--quick] [--json-out out/bench/e2e.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bench.matching import random_tokens
+from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
+from crossforce.client.sdk import Client, Why
+from crossforce.client.simulate import ForceSimulator
+from crossforce.forces import all_forces, sizes_for_total
+from crossforce.index import BloomIndex, choose_params, token_array
+from crossforce.records import Record
+from crossforce.tokens import Tokeniser
+from crossforce.v1 import crossforce_pb2 as pb
+
+READY_RE = re.compile(rb"listening on port (\d+)")
+EPOCH = 1
+VETTING_ORG = "dbs"
+AUDITOR_ORG = "hmicfrs"
+AUDITOR_ROLES = ("force-system", "auditor")
+WHY = Why(
+    purpose="school-staff-vetting",
+    legal_basis="Police Act 1997 s113B",
+    case_reference="BENCH-2026-0001",
+    officer_id="BENCH-OFFICER-1",
+)
+SCREENING = Why(
+    purpose="hit-only-screening",
+    legal_basis="Police Act 1997 s113B",
+    case_reference="BENCH-2026-0002",
+    officer_id="BENCH-OFFICER-2",
+)
+
+
+# --------------------------------------------------------------------------------------- deployment
+
+
+def settings_toml(*, probe_purpose: str | None = None, probe_daily_limit: int = 200) -> str:
+    """Server settings for benchmarks and load tests: quotas far above the load, so only deliberate
+    denials happen (``probe_purpose`` gets a small daily limit so a prober can trip it on purpose)."""
+    lines = [
+        "[quotas]",
+        "org_rate_per_s = 1000000.0",
+        "org_burst = 100000000",
+        "officer_rate_per_s = 1000000.0",
+        "officer_burst = 100000000",
+    ]
+    for code in ("school-staff-vetting", "childcare-vetting", "investigation", "hit-only-screening"):
+        lines += [f"[purposes.{code}]", "daily_limit_per_org = 1000000000"]
+    if probe_purpose:
+        lines += [f"[purposes.{probe_purpose}]", f"daily_limit_per_org = {probe_daily_limit}"]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class MatcherProcess:
+    """``crossforce serve`` in a child process (its own GIL), stopped with SIGTERM."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    _log: IO[bytes]
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        data_dir: Path,
+        pki_dir: Path,
+        log_path: Path,
+        settings: Path | None = None,
+        workers: int = 16,
+        timeout_s: float = 60.0,
+    ) -> MatcherProcess:
+        cmd = [sys.executable, "-m", "crossforce.client.cli", "serve", "--data", str(data_dir)]
+        cmd += ["--pki", str(pki_dir), "--port", "0", "--workers", str(workers)]
+        if settings is not None:
+            cmd += ["--settings", str(settings)]
+        log = log_path.open("wb")
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        ports: queue.Queue[int] = queue.Queue()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                found = READY_RE.search(line)
+                if found:
+                    ports.put(int(found.group(1)))
+
+        threading.Thread(target=pump, name="matcher-log", daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                port = ports.get(timeout=0.2)
+                break
+            except queue.Empty:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    tail = log_path.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"matcher did not start (exit {proc.poll()}):\n{tail}") from None
+        return cls(proc=proc, port=port, log_path=log_path, _log=log)
+
+    def _status(self, key: str) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def rss_bytes(self) -> int:
+        """Resident set size now."""
+        return self._status("VmRSS")
+
+    def peak_rss_bytes(self) -> int:
+        """Highest resident set size so far (VmHWM)."""
+        return self._status("VmHWM")
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM (the server drains in-flight calls), then SIGKILL if it does not exit in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return int(self.proc.returncode)
+
+
+@dataclass
+class Deployment:
+    """A LocalNet (PKI, profiles with real certificates) around a matcher child process."""
+
+    net: LocalNet
+    server: MatcherProcess
+
+    @classmethod
+    def create(
+        cls,
+        root: Path,
+        *,
+        forces: Sequence[str],
+        extra_orgs: Mapping[str, Sequence[str]],
+        settings_text: str,
+        workers: int = 16,
+    ) -> Deployment:
+        net = LocalNet.create(root)
+        settings = root / "settings.toml"
+        settings.write_text(settings_text, encoding="utf-8")
+        server = MatcherProcess.start(
+            data_dir=root / "matcher",
+            pki_dir=net.pki.path,
+            log_path=root / "matcher.log",
+            settings=settings,
+            workers=workers,
+        )
+        try:
+            net.port = server.port
+            names = {f.code: f.name for f in all_forces()}
+            for code in forces:
+                net.add_org(code, display_name=names.get(code, code), roles=FORCE_ROLES)
+            for org, roles in extra_orgs.items():
+                net.add_org(org, roles=roles)
+            net.register_all()
+        except BaseException:
+            server.stop()
+            raise
+        return cls(net=net, server=server)
+
+    def stop(self) -> int:
+        return self.server.stop()
+
+
+# --------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class Population:
+    """Simulated records each force really holds (a sample), their tokens, and encoded candidates."""
+
+    records: dict[str, list[Record]]
+    triples: dict[str, list[tuple[str, int, bytes]]]
+    candidates: list[tuple[bool, list[tuple[int, bytes]]]] = field(default_factory=list)
+    """(held by some force, [(key_type, token)]) per candidate."""
+
+    def tokens_of(self, code: str) -> NDArray[np.uint8]:
+        unique = sorted({tok for _rid, _kt, tok in self.triples.get(code, [])})
+        return token_array(unique) if unique else np.empty((0, 32), dtype=np.uint8)
+
+
+def make_population(
+    net: LocalNet,
+    *,
+    real_records: int,
+    candidates: int,
+    held_share: float,
+    seed: int,
+    vetting_org: str = VETTING_ORG,
+) -> Population:
+    """Simulate ``real_records`` records over the 43 forces and ``candidates`` vetting queries, a
+    ``held_share`` of them (lightly corrupted) sightings of people some force holds."""
+    sim = ForceSimulator(seed, max(real_records, len(all_forces())))
+    tokeniser = Tokeniser(secret=net.secret.secret_for(EPOCH), epoch=EPOCH)
+    records: dict[str, list[Record]] = {}
+    triples: dict[str, list[tuple[str, int, bytes]]] = {}
+    for code in sim.forces:
+        recs = sim.records_for(code)
+        records[code] = recs
+        triples[code] = [(r.record_id, kt, tok) for r in recs for kt, tok in tokeniser.record_tokens(r)]
+    rng = random.Random(seed)
+    held_ids = list(sim.people())
+    pool: list[tuple[bool, list[tuple[int, bytes]]]] = []
+    with Client(net.profiles[vetting_org], role="vetting-officer") as officer:
+        for _ in range(candidates):
+            held = rng.random() < held_share
+            record = sim.sighting(rng.choice(held_ids), rng, "light") if held else sim.absent_person(rng)
+            toks = officer.candidate_tokens(record, [EPOCH])
+            if toks:
+                pool.append((held, [(t.key_type, bytes(t.token)) for t in toks]))
+    return Population(records=records, triples=triples, candidates=pool)
+
+
+def force_index(
+    rng: np.random.Generator, record_count: int, tokens_per_record: int, real: NDArray[np.uint8] | None = None
+) -> tuple[BloomIndex, int]:
+    """A filter at the real size for ``record_count`` records: ``real`` tokens plus random filler."""
+    real = real if real is not None else np.empty((0, 32), dtype=np.uint8)
+    filler = max(0, record_count * tokens_per_record - len(real))
+    tokens = np.concatenate([real, random_tokens(rng, filler)]) if filler else real
+    return BloomIndex.build(tokens, choose_params(len(tokens))), len(tokens)
+
+
+def candidate_pb(tokens: Sequence[tuple[int, bytes]]) -> pb.Candidate:
+    return pb.Candidate(tokens=[pb.QueryToken(key_type=kt, epoch=EPOCH, token=tok) for kt, tok in tokens])
+
+
+# --------------------------------------------------------------------------------------- timing
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * (len(sorted_values) - 1) + 0.5))]
+
+
+def summary_us(times_s: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(times_s)
+    return {
+        "p50": round(statistics.median(ordered) * 1e6, 1),
+        "p99": round(percentile(ordered, 0.99) * 1e6, 1),
+        "mean": round(statistics.fmean(ordered) * 1e6, 1),
+        "n": len(ordered),
+    }
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------------------- bench
+
+
+def publish_one(client: Client, bloom: BloomIndex, token_count: int, record_count: int) -> float:
+    return timed(
+        lambda: client.publish_index(bloom, epoch=EPOCH, token_count=token_count, record_count=record_count)
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    rng = np.random.default_rng(args.seed)
+    sizes = sizes_for_total(args.total_records)
+    order = sorted(sizes, key=lambda code: (-sizes[code], code))
+    root = Path(tempfile.mkdtemp(prefix="crossforce-e2e-"))
+    result: dict[str, Any] = {"bench": "e2e", "total_records": args.total_records, "forces": len(sizes)}
+    deploy = Deployment.create(
+        root,
+        forces=order,
+        extra_orgs={VETTING_ORG: VETTING_ROLES},
+        settings_text=settings_toml(),
+        workers=args.workers,
+    )
+    try:
+        result.update(_measure(deploy, args, rng, sizes, order))
+    finally:
+        result["server_exit_code"] = deploy.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def _measure(
+    deploy: Deployment,
+    args: argparse.Namespace,
+    rng: np.random.Generator,
+    sizes: dict[str, int],
+    order: list[str],
+) -> dict[str, Any]:
+    net, server = deploy.net, deploy.server
+    out: dict[str, Any] = {"tokens_per_record": args.tokens_per_record}
+    baseline_rss = server.rss_bytes()
+    population = make_population(
+        net,
+        real_records=min(args.real_records, args.total_records),
+        candidates=args.candidates,
+        held_share=args.held_share,
+        seed=args.seed,
+    )
+
+    # --- load every force (publish time vs size, while the table grows)
+    loading: list[dict[str, Any]] = []
+    index_bytes = 0
+    total_tokens = 0
+    for code in order:
+        build_start = time.perf_counter()
+        bloom, count = force_index(rng, sizes[code], args.tokens_per_record, population.tokens_of(code))
+        build_s = time.perf_counter() - build_start
+        with net.client(code, "force-system") as client:
+            publish_s = publish_one(client, bloom, count, sizes[code])
+        index_bytes += bloom.params.size_bytes
+        total_tokens += count
+        loading.append(
+            {
+                "org": code,
+                "records": sizes[code],
+                "index_bytes": bloom.params.size_bytes,
+                "build_s": build_s,
+                "publish_s": publish_s,
+            }
+        )
+        del bloom
+    out |= {"index_bytes": index_bytes, "total_tokens": total_tokens, "publish_loading": loading}
+    out["baseline_rss_bytes"] = baseline_rss
+    time.sleep(1.0)
+    out["rss_bytes"] = server.rss_bytes()
+    out["rss_ratio"] = out["rss_bytes"] / index_bytes
+    out["rss_peak_loading_bytes"] = server.peak_rss_bytes()
+
+    # --- steady-state republish at three sizes (small, median, largest force)
+    steady = []
+    for code in (order[-1], order[len(order) // 2], order[0]):
+        bloom, count = force_index(rng, sizes[code], args.tokens_per_record, population.tokens_of(code))
+        with net.client(code, "force-system") as client:
+            times = [publish_one(client, bloom, count, sizes[code]) for _ in range(args.republish_repeats)]
+        steady.append(
+            {
+                "org": code,
+                "records": sizes[code],
+                "index_bytes": bloom.params.size_bytes,
+                "publish_s": statistics.median(times),
+            }
+        )
+    out["publish_steady"] = steady
+
+    officer = Client(net.profiles[VETTING_ORG], role="vetting-officer")
+    try:
+        out |= _latency(officer, population, args)
+        out |= _batch(net, population, args)
+        out |= _sweep(net, population, args)
+    finally:
+        officer.close()
+
+    # --- a 1,000,000-record force index, built and published (replaces the largest force's index)
+    code = order[0]
+    records = args.million
+    build_start = time.perf_counter()
+    bloom, count = force_index(rng, records, args.tokens_per_record, population.tokens_of(code))
+    build_s = time.perf_counter() - build_start
+    with net.client(code, "force-system") as client:
+        publish_s = publish_one(client, bloom, count, records)
+    out["publish_1m"] = {
+        "org": code,
+        "records": records,
+        "tokens": count,
+        "index_bytes": bloom.params.size_bytes,
+        "build_s": build_s,
+        "publish_s": publish_s,
+        "total_s": build_s + publish_s,
+    }
+    out["rss_peak_bytes"] = server.peak_rss_bytes()
+    return out
+
+
+def _latency(officer: Client, population: Population, args: argparse.Namespace) -> dict[str, Any]:
+    """Ping and Check interleaved one for one on one channel, one call in flight (no queueing)."""
+    why = WHY.to_pb()
+    cands = [candidate_pb(toks) for _held, toks in population.candidates]
+    held = [h for h, _ in population.candidates]
+    for _ in range(50):
+        officer.ping()
+    ping: list[float] = []
+    check: list[float] = []
+    hits = 0
+    hits_held = 0
+    for i in range(args.checks):
+        ping.append(timed(officer.ping))
+        request = pb.CheckRequest(candidate=cands[i % len(cands)], justification=why, open_requests=True)
+        start = time.perf_counter()
+        resp = officer.call(officer.matcher.Check, request)
+        check.append(time.perf_counter() - start)
+        if resp.result.hits:
+            hits += 1
+            hits_held += held[i % len(cands)]
+    tokens_per_candidate = statistics.fmean(len(c.tokens) for c in cands)
+    ping_us, check_us = summary_us(ping), summary_us(check)
+    return {
+        "ping_us": ping_us,
+        "check_us": check_us,
+        "check_vs_ping_p50": check_us["p50"] / ping_us["p50"],
+        "check_hit_share": hits / args.checks,
+        "check_held_share": sum(held) / len(held),
+        "check_hits_from_held": hits_held / max(1, hits),
+        "tokens_per_candidate": tokens_per_candidate,
+    }
+
+
+def _batch(net: LocalNet, population: Population, args: argparse.Namespace) -> dict[str, Any]:
+    """CheckBatch of ``--batch`` candidates (hit-only screening: no requests opened), 1 and 2 callers."""
+    cands = [candidate_pb(toks) for _held, toks in population.candidates]
+    why = SCREENING.to_pb()
+
+    def batch(i: int) -> pb.CheckBatchRequest:
+        chosen = [cands[(i * args.batch + j) % len(cands)] for j in range(args.batch)]
+        return pb.CheckBatchRequest(candidates=chosen, justification=why, open_requests=False)
+
+    requests = [batch(i) for i in range(args.batches)]
+    with Client(net.profiles[VETTING_ORG], role="vetting-officer") as client:
+        client.call(client.matcher.CheckBatch, requests[0])
+        times = [timed(lambda r=r: client.call(client.matcher.CheckBatch, r)) for r in requests]  # type: ignore[misc]
+    one = args.batch / statistics.median(times)
+
+    clients = [Client(net.profiles[VETTING_ORG], role="vetting-officer") for _ in range(2)]
+    try:
+
+        def work(c: Client, part: list[pb.CheckBatchRequest]) -> None:
+            for r in part:
+                c.call(c.matcher.CheckBatch, r)
+
+        threads = [threading.Thread(target=work, args=(c, requests[i::2])) for i, c in enumerate(clients)]
+        elapsed = timed(lambda: [t.start() for t in threads] and [t.join() for t in threads])
+    finally:
+        for c in clients:
+            c.close()
+    two = args.batch * len(requests) / elapsed
+    return {
+        "grpc_batch_size": args.batch,
+        "grpc_batch_ms_p50": statistics.median(times) * 1e3,
+        "grpc_batch_candidates_per_s": one,
+        "grpc_batch_candidates_per_s_2_callers": two,
+    }
+
+
+def closed_loop(
+    clients: Sequence[Client], requests: Sequence[pb.CheckRequest], seconds: float
+) -> list[float]:
+    """Each client sends single checks back to back for ``seconds``; returns every call's latency."""
+    latencies: list[list[float]] = [[] for _ in clients]
+    stop = threading.Event()
+
+    def work(n: int, c: Client) -> None:
+        i = n
+        while not stop.is_set():
+            request = requests[i % len(requests)]
+            start = time.perf_counter()
+            c.call(c.matcher.Check, request)
+            latencies[n].append(time.perf_counter() - start)
+            i += len(clients)
+
+    threads = [threading.Thread(target=work, args=(n, c)) for n, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return [x for part in latencies for x in part]
+
+
+def _sweep(net: LocalNet, population: Population, args: argparse.Namespace) -> dict[str, Any]:
+    """Closed-loop single checks from 1, 4 and 16 concurrent callers (own channels) for a fixed time."""
+    why = WHY.to_pb()
+    requests = [
+        pb.CheckRequest(candidate=candidate_pb(toks), justification=why, open_requests=True)
+        for _held, toks in population.candidates
+    ]
+    rows = []
+    for callers in args.callers:
+        clients = [Client(net.profiles[VETTING_ORG], role="vetting-officer") for _ in range(callers)]
+        try:
+            for c in clients:
+                c.ping()
+            start = time.perf_counter()
+            flat = closed_loop(clients, requests, args.sweep_s)
+            elapsed = time.perf_counter() - start
+        finally:
+            for c in clients:
+                c.close()
+        rows.append({"callers": callers, "checks_per_s": len(flat) / elapsed, **summary_us(flat)})
+    return {"sweep": rows}
+
+
+def print_report(r: dict[str, Any]) -> None:
+    mib = 2**20
+    print(
+        f"records {r['total_records']:,}  forces {r['forces']}  tokens {r['total_tokens']:,}  "
+        f"index bytes {r['index_bytes'] / mib:,.1f} MiB"
+    )
+    print(
+        f"matcher RSS {r['rss_bytes'] / mib:,.0f} MiB = {r['rss_ratio']:.2f}x index bytes "
+        f"(goal <= 2x; empty server {r['baseline_rss_bytes'] / mib:.0f} MiB; "
+        f"peak {r['rss_peak_bytes'] / mib:,.0f} MiB)"
+    )
+    print(f"{'':28} {'p50 µs':>9} {'p99 µs':>9}")
+    print(f"{'Ping (empty RPC)':28} {r['ping_us']['p50']:>9.0f} {r['ping_us']['p99']:>9.0f}")
+    print(
+        f"{'Check (43 forces)':28} {r['check_us']['p50']:>9.0f} {r['check_us']['p99']:>9.0f}   "
+        f"{r['check_vs_ping_p50']:.2f}x Ping (goal <= 1.5x); hit share {r['check_hit_share']:.3f}"
+    )
+    print(
+        f"CheckBatch x{r['grpc_batch_size']}: {r['grpc_batch_candidates_per_s']:,.0f} candidates/s "
+        f"(2 callers {r['grpc_batch_candidates_per_s_2_callers']:,.0f}/s; goal >= 50,000/s)"
+    )
+    for row in r["sweep"]:
+        print(
+            f"{row['callers']:>3} callers: {row['checks_per_s']:>7,.0f} checks/s  "
+            f"p50 {row['p50'] / 1e3:.2f} ms  p99 {row['p99'] / 1e3:.2f} ms"
+        )
+    for row in r["publish_steady"]:
+        print(
+            f"republish {row['org']:<24} {row['records']:>10,} records {row['index_bytes'] / mib:>8.1f} MiB "
+            f"{row['publish_s']:>7.2f} s"
+        )
+    m = r["publish_1m"]
+    print(
+        f"1,000,000-record index ({m['index_bytes'] / mib:.0f} MiB): build {m['build_s']:.2f} s + publish "
+        f"{m['publish_s']:.2f} s = {m['total_s']:.2f} s"
+    )
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--total-records", type=int, default=10_000_000)
+    parser.add_argument("--tokens-per-record", type=int, default=12)
+    parser.add_argument("--real-records", type=int, default=20_000, help="simulated records really held")
+    parser.add_argument("--candidates", type=int, default=2000)
+    parser.add_argument("--held-share", type=float, default=0.075)
+    parser.add_argument("--checks", type=int, default=3000, help="interleaved Ping/Check pairs")
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--callers", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--sweep-s", type=float, default=10.0)
+    parser.add_argument("--republish-repeats", type=int, default=3)
+    parser.add_argument("--million", type=int, default=1_000_000, help="records in the big-force publish")
+    parser.add_argument("--workers", type=int, default=16, help="matcher gRPC worker threads")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--quick", action="store_true", help="1,000,000 records, fewer repetitions")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.total_records = min(args.total_records, 1_000_000)
+        args.checks, args.batches, args.sweep_s, args.republish_repeats = 1000, 8, 4.0, 2
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse(argv)
+    result = run(args)
+    print_report(result)
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(result, indent=1))
+    print("JSON " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,410 @@
+"""Hostile input against a live matcher (a child process, one per module): every RPC, raw bytes.
+
+For each RPC, hypothesis sends structured-but-hostile, wire-damaged and random request bytes through
+gRPC generic calls (no client-side serialisation, no client-side size limit). The matcher must answer
+every one with a deliberate status: never UNKNOWN or INTERNAL, never a crash or a hang, with bounded
+memory, and still answer Ping afterwards (THREAT_MODEL.md: "malformed or hostile RPCs").
+
+Named edge cases (a message one byte over the limit, an index whose declared size is refused before any
+chunk is read, ...) are separate tests below the fuzzers. Examples per RPC: FUZZ_EXAMPLES, or
+FUZZ_EXAMPLES_SLOW with --slow.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf.message import Message
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crossforce import envelope, index, orgkeys
+from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES
+from crossforce.orgkeys import OrgKeys
+from crossforce.server.roles import ROLE_MATRIX
+from crossforce.v1 import crossforce_pb2 as pb
+from tests.reliability.crash_harness import (
+    DISCLOSURE_OFFICER,
+    EPOCH,
+    FORCE_SYSTEM,
+    VETTING_OFFICER,
+    WHY,
+    Deployment,
+    base_records,
+    build_index,
+)
+from tests.reliability.hostile import (
+    MessageStrategies,
+    default_hints,
+    length_delimited,
+    publish_streams,
+    request_bytes,
+    tag,
+    varint,
+)
+
+FUZZ_EXAMPLES = 2000
+FUZZ_EXAMPLES_SLOW = 10_000
+UNARY_TIMEOUT_S = 20.0
+WATCH_TIMEOUT_S = 0.1
+RSS_GROWTH_BOUND = 256 * 1024 * 1024
+"""Memory the matcher may gain over the whole module (it keeps the audit tree of every refused publish
+and every check in memory, so some growth is by design)."""
+NEVER = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE})
+
+METHODS = tuple(ROLE_MATRIX)
+CALLERS = (
+    ("kent", FORCE_SYSTEM),
+    ("kent", DISCLOSURE_OFFICER),
+    ("kent", "auditor"),
+    ("humberside", FORCE_SYSTEM),
+    ("dbs", VETTING_OFFICER),
+    ("dbs", "auditor"),
+)
+
+
+@dataclass
+class Live:
+    d: Deployment
+    channels: dict[tuple[str, str], grpc.Channel]
+    values: MessageStrategies
+    publish: st.SearchStrategy[list[bytes]]
+    seeds: dict[str, bytes]
+    rss_baseline: int
+    codes: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def ping(self) -> None:
+        self.channels[("dbs", VETTING_OFFICER)].unary_unary("/crossforce.v1.Matcher/Ping")(b"", timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    root: Path = tmp_path_factory.mktemp("hostile")
+    d = Deployment.create(root, [("kent", FORCE_ROLES), ("humberside", FORCE_ROLES), ("dbs", VETTING_ROLES)])
+    try:
+        for org in ("kent", "humberside"):
+            with d.client(org, FORCE_SYSTEM) as c:
+                bloom, n = build_index(c, base_records(org))
+                c.publish_index(bloom, epoch=EPOCH, token_count=n, record_count=n, version=1)
+        request_ids: list[str] = []
+        at_kent: list[str] = []
+        with d.client("dbs", VETTING_OFFICER) as dbs:
+            for rec in base_records("kent")[:4] + base_records("humberside")[:2]:
+                for hit in dbs.check(rec, WHY, open_requests=True).hits:
+                    request_ids.append(hit.request_id)
+                    if hit.org == "kent":
+                        at_kent.append(hit.request_id)
+            tokens = [bytes(t.token) for t in dbs.candidate_tokens(base_records("kent")[0], [EPOCH])]
+        with d.client("kent", FORCE_SYSTEM) as kent:
+            kent.resolve(at_kent[0])  # requests in OPEN and CONFIRMED states for the fuzzers to reuse
+            kent.resolve(at_kent[1])
+            keys = kent.profile.org_keys()
+            big = index.BloomIndex.build(tokens, index.choose_params(len(tokens)))
+            real = kent.signed_header(
+                big, epoch=EPOCH, token_count=len(tokens), record_count=1, expires_in_days=1, version=2**40
+            )
+        other = d.net.profiles["humberside"].org_keys()
+        values = MessageStrategies(
+            default_hints(orgs=["kent", "humberside", "dbs"], request_ids=request_ids, tokens=tokens)
+        )
+        publish = publish_streams(
+            values,
+            sign=lambda b: envelope.sign(envelope.INDEX_HEADER_CONTEXT, b, keys.signing),
+            other_sign=lambda b: envelope.sign(envelope.INDEX_HEADER_CONTEXT, b, other.signing),
+            real=(real.header, big.to_bytes()),
+        )
+        channels = {c: d.channel(*c) for c in CALLERS}
+        seeds = _seeds(kent_keys=keys, tokens=tokens, open_id=at_kent[2], confirmed_id=at_kent[0])
+        live = Live(d=d, channels=channels, values=values, publish=publish, seeds=seeds, rss_baseline=0)
+        live.ping()
+        live.rss_baseline = d.server.rss_bytes()
+        yield live
+        for method, codes in sorted(live.codes.items()):
+            print(
+                f"{method}: {sum(codes.values())} examples: "
+                + ", ".join(f"{k} {v}" for k, v in codes.most_common())
+            )
+        for ch in channels.values():
+            ch.close()
+    finally:
+        d.close()
+
+
+def _seeds(*, kent_keys: OrgKeys, tokens: list[bytes], open_id: str, confirmed_id: str) -> dict[str, bytes]:
+    """One valid request per RPC (empty where the request has no fields), for near-valid mutations."""
+    candidate = pb.Candidate(
+        tokens=[
+            pb.QueryToken(key_type=kt, epoch=EPOCH, token=t)
+            for kt, t in zip((1, 2, 3, 4), tokens, strict=False)
+        ]
+    )
+    msgs: dict[str, Message] = {
+        "Registry/Register": pb.RegisterRequest(
+            org="kent",
+            signing_key=kent_keys.signing_public,
+            box_key=kent_keys.box_public,
+            proof=orgkeys.sign_registration(kent_keys),
+            display_name="Kent",
+        ),
+        "Registry/GetOrganisation": pb.GetOrganisationRequest(org="kent"),
+        "Matcher/Check": pb.CheckRequest(candidate=candidate, justification=WHY.to_pb()),
+        "Matcher/CheckBatch": pb.CheckBatchRequest(
+            candidates=[candidate, candidate], justification=WHY.to_pb()
+        ),
+        "Disclosure/ListRequests": pb.ListRequestsRequest(party=pb.HOLDER, states=[pb.OPEN]),
+        "Disclosure/WatchRequests": pb.WatchRequestsRequest(states=[pb.OPEN]),
+        "Disclosure/GetRequest": pb.GetRequestRequest(request_id=open_id),
+        "Disclosure/Resolve": pb.ResolveRequest(request_id=open_id, confirmed=True),
+        "Disclosure/Approve": pb.ApproveRequest(
+            request_id=confirmed_id, sealed_payload=b"\x01" * 200, officer_id="DO"
+        ),
+        "Disclosure/Refuse": pb.RefuseRequest(
+            request_id=confirmed_id, reason=pb.NOT_RELEVANT, officer_id="DO"
+        ),
+        "Disclosure/FetchDisclosure": pb.FetchDisclosureRequest(request_id=confirmed_id),
+        "Audit/GetConsistencyProof": pb.GetConsistencyProofRequest(first=1, second=2),
+        "Audit/GetInclusionProof": pb.GetInclusionProofRequest(leaf_index=0, tree_size=1),
+        "Audit/GetEntries": pb.GetEntriesRequest(start=0, end=2),
+    }
+    return {m: msgs[m].SerializeToString() if m in msgs else b"" for m in METHODS}
+
+
+def _call(live: Live, method: str, caller: tuple[str, str], payload: bytes | list[bytes]) -> grpc.StatusCode:
+    ch = live.channels[caller]
+    service, name = method.split("/")
+    path = f"/crossforce.v1.{service}/{name}"
+    try:
+        if method == "Index/Publish":
+            assert isinstance(payload, list)
+            ch.stream_unary(path)(iter(payload), timeout=UNARY_TIMEOUT_S)
+        elif method == "Disclosure/WatchRequests":
+            stream = ch.unary_stream(path)(payload, timeout=WATCH_TIMEOUT_S)
+            for i, _ in enumerate(stream):
+                if i >= 2:
+                    stream.cancel()
+                    break
+        else:
+            ch.unary_unary(path)(payload, timeout=UNARY_TIMEOUT_S)
+    except grpc.RpcError as exc:
+        code: grpc.StatusCode = exc.code()
+        if code == grpc.StatusCode.CANCELLED and method == "Disclosure/WatchRequests":
+            return grpc.StatusCode.OK  # we hung up after reading the backlog
+        return code
+    return grpc.StatusCode.OK
+
+
+def examples(request: pytest.FixtureRequest) -> int:
+    if os.environ.get("CROSSFORCE_FUZZ_EXAMPLES"):
+        return int(os.environ["CROSSFORCE_FUZZ_EXAMPLES"])
+    return FUZZ_EXAMPLES_SLOW if request.config.getoption("--slow") else FUZZ_EXAMPLES
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_hostile_request_bytes_get_a_deliberate_status(
+    live: Live, method: str, request: pytest.FixtureRequest
+) -> None:
+    allowed = [c for c in CALLERS if c[1] in ROLE_MATRIX[method]]
+    if method in ("Index/Publish", "Disclosure/WatchRequests", "Disclosure/Resolve"):
+        allowed = [c for c in allowed if c[0] == "kent"]  # the seeds' headers and requests are kent's
+    callers = st.sampled_from(allowed * 8 + list(CALLERS))  # mostly callers the role matrix lets through
+    payloads = (
+        live.publish if method == "Index/Publish" else request_bytes(method, live.values, live.seeds[method])
+    )
+    codes = live.codes.setdefault(method, Counter())
+    started = time.monotonic()
+
+    @settings(
+        max_examples=examples(request), deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(caller=callers, payload=payloads)
+    def fuzz(caller: tuple[str, str], payload: bytes | list[bytes]) -> None:
+        code = _call(live, method, caller, payload)
+        codes[code.name] += 1
+        assert code not in NEVER, f"{method} answered {code.name}"
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            assert method == "Disclosure/WatchRequests", f"{method} hung until its deadline"
+
+    fuzz()
+    assert live.d.server.alive, live.d.server.log_tail()
+    live.ping()
+    growth = live.d.server.rss_bytes() - live.rss_baseline
+    print(
+        f"{method}: {sum(codes.values())} examples in {time.monotonic() - started:.1f}s, "
+        f"RSS +{growth / 2**20:.0f} MiB: {dict(codes.most_common())}"
+    )
+    assert growth < RSS_GROWTH_BOUND, f"matcher RSS grew by {growth / 2**20:.0f} MiB"
+
+
+# --------------------------------------------------------------------------------------------- named cases
+
+
+def _check_request(tokens: int, token: bytes = b"\x01" * 32) -> pb.CheckRequest:
+    return pb.CheckRequest(
+        candidate=pb.Candidate(tokens=[pb.QueryToken(key_type=1, epoch=EPOCH, token=token)] * tokens),
+        justification=WHY.to_pb(),
+    )
+
+
+NAMED_BAD_REQUESTS: list[tuple[str, str, bytes, grpc.StatusCode]] = [
+    (
+        "truncated check",
+        "Matcher/Check",
+        _check_request(3).SerializeToString()[:-7],
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "bad utf-8 in purpose",
+        "Matcher/Check",
+        _check_request(1).SerializeToString() + length_delimited(2, length_delimited(1, b"\xc3\x28")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "bad utf-8 in request id",
+        "Disclosure/GetRequest",
+        length_delimited(1, b"\xed\xa0\x80"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "declared length beyond the message",
+        "Disclosure/GetRequest",
+        tag(1, 2) + varint(2**62) + b"abc",
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "varint longer than ten bytes",
+        "Audit/GetEntries",
+        tag(1, 0) + b"\xff" * 11 + b"\x01",
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "token of 31 bytes",
+        "Matcher/Check",
+        _check_request(1, b"\x01" * 31).SerializeToString(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "token of 33 bytes",
+        "Matcher/Check",
+        _check_request(1, b"\x01" * 33).SerializeToString(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "513 tokens",
+        "Matcher/Check",
+        _check_request(513).SerializeToString(),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    (
+        "unknown party",
+        "Disclosure/ListRequests",
+        pb.ListRequestsRequest(party=7).SerializeToString(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "unknown state",
+        "Disclosure/ListRequests",
+        pb.ListRequestsRequest(party=pb.REQUESTER, states=[99]).SerializeToString(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "a million duplicate states",
+        "Disclosure/ListRequests",
+        pb.ListRequestsRequest(party=pb.REQUESTER).SerializeToString()
+        + length_delimited(2, b"\x01" * 1_000_000),
+        grpc.StatusCode.OK,
+    ),
+    (
+        "request id of 65 characters",
+        "Disclosure/GetRequest",
+        pb.GetRequestRequest(request_id="a" * 65).SerializeToString(),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    (
+        "officer id of 10,000 characters",
+        "Matcher/Check",
+        _check_request(1).SerializeToString() + length_delimited(2, length_delimited(4, b"x" * 10_000)),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    (
+        "inclusion proof of the last uint64",
+        "Audit/GetInclusionProof",
+        pb.GetInclusionProofRequest(leaf_index=2**64 - 1, tree_size=2**64 - 1).SerializeToString(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "entries range past the log",
+        "Audit/GetEntries",
+        pb.GetEntriesRequest(start=0, end=2**64 - 1).SerializeToString(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "payload", "expected"), NAMED_BAD_REQUESTS, ids=[c[0] for c in NAMED_BAD_REQUESTS]
+)
+def test_named_bad_request_gets_documented_status(
+    live: Live, name: str, method: str, payload: bytes, expected: grpc.StatusCode
+) -> None:
+    caller = ("dbs", VETTING_OFFICER)
+    assert _call(live, method, caller, payload) == expected, name
+
+
+def test_message_just_over_size_limit_resource_exhausted(live: Live) -> None:
+    limit = 8 * 1024 * 1024  # crossforce.limits.Limits.max_message_bytes
+    ch = live.channels[("dbs", VETTING_OFFICER)]
+    call = ch.unary_unary("/crossforce.v1.Matcher/Ping")
+    at_limit = length_delimited(15, b"\x00" * (limit - 5))  # an unknown field, ignored by the parser
+    assert len(at_limit) == limit
+    call(at_limit, timeout=30)
+    with pytest.raises(grpc.RpcError) as over:
+        call(at_limit + b"\x00", timeout=30)
+    assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    live.ping()
+
+
+def test_declared_oversized_index_refused_before_chunks_read(live: Live) -> None:
+    keys = live.d.net.profiles["kent"].org_keys()
+    header = pb.IndexHeader(
+        format_version=index.INDEX_FORMAT_VERSION,
+        org="kent",
+        epoch=EPOCH,
+        version=2**41,
+        num_blocks=2**27,
+        num_probes=7,
+        token_count=10,
+        record_count=10,
+        bits_sha256=b"\x00" * 32,
+        created_at_ms=int(time.time() * 1000),
+        expires_at_ms=int(time.time() * 1000) + 86_400_000,
+    ).SerializeToString()  # 2**27 blocks of 64 bytes = 8 GiB declared
+    signature = envelope.sign(envelope.INDEX_HEADER_CONTEXT, header, keys.signing)
+    asked_for_bits = threading.Event()
+    release = threading.Event()
+
+    def chunks() -> Iterator[bytes]:
+        yield pb.PublishChunk(
+            header=pb.SignedIndexHeader(header=header, signature=signature)
+        ).SerializeToString()
+        asked_for_bits.set()
+        release.wait(20)  # the server must answer while we still hold the bits back
+        yield pb.PublishChunk(bits=b"\x00" * 1024).SerializeToString()
+
+    ch = live.channels[("kent", FORCE_SYSTEM)]
+    started = time.monotonic()
+    try:
+        with pytest.raises(grpc.RpcError) as refused:
+            ch.stream_unary("/crossforce.v1.Index/Publish")(chunks(), timeout=15)
+    finally:
+        release.set()
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert time.monotonic() - started < 10, "the refusal waited for index bits"
+    assert "declared index" in (refused.value.details() or "")

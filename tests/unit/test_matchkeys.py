@@ -1,0 +1,377 @@
+"""Match keys (docs/spec.md, "Match keys", "Canonical encoding"): each test is named after the real-world
+error it must survive, or the false hit it must avoid."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+
+import jellyfish
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crossforce.errors import ValidationError
+from crossforce.limits import DEFAULT_LIMITS
+from crossforce.matchkeys import (
+    FRAGMENT_DOB,
+    INITIAL_DOB,
+    KEY_TYPES,
+    NAME_DOB,
+    NAME_POSTCODE,
+    NI_NUMBER,
+    PARTIAL_DOB,
+    PHONETIC_DOB,
+    PNC_ID,
+    canonical_forename,
+    decode_key,
+    derive_keys,
+    encode_key,
+    hit_strength,
+    soundex,
+)
+from crossforce.records import Record
+
+NICKNAME_TABLE_SHA256 = "dcc7af09f6e83d9a0d9cab8395efd1156eb2a11df35249cebc16b7d0150abeab"
+
+
+def rec(given_names: str = "John", surname: str = "Smith", dob: str = "1980-03-05", **kw: object) -> Record:
+    return Record(record_id="r", given_names=given_names, surname=surname, date_of_birth=dob, **kw)  # type: ignore[arg-type]
+
+
+def shared(a: Record, b: Record) -> set[int]:
+    """Key types on which two records meet, as the matcher would see them."""
+    ka = {k.canonical: k.key_type for k in derive_keys(a)}
+    return {ka[k.canonical] for k in derive_keys(b) if k.canonical in ka}
+
+
+def strength(a: Record, b: Record) -> int:
+    return hit_strength(shared(a, b))
+
+
+def _pnc(year: int, serial: int) -> str:
+    check = "ZABCDEFGHJKLMNPQRTUVWXY"[int(f"{year % 100:02d}{serial:07d}") % 23]
+    return f"{year}/{serial:07d}{check}"
+
+
+# --- errors that must still match ------------------------------------------------------------------
+
+
+def test_identical_records_match_strongly() -> None:
+    assert strength(rec(), rec()) == 3
+
+
+def test_nickname_bill_matches_william() -> None:
+    assert NAME_DOB in shared(rec("William"), rec("Bill"))
+    assert strength(rec("William"), rec("Billy")) == 3
+
+
+@pytest.mark.parametrize(("formal", "nick"), [("Margaret", "Peggy"), ("Robert", "Bob"), ("Elizabeth", "Liz")])
+def test_common_nicknames_resolve(formal: str, nick: str) -> None:
+    assert canonical_forename(nick.lower()) == formal.lower()
+    assert NAME_DOB in shared(rec(formal), rec(nick))
+
+
+def test_muhammad_transliterations_match() -> None:
+    assert NAME_DOB in shared(rec("Muhammad", "Khan"), rec("Mohammed", "Khan"))
+    assert NAME_DOB in shared(rec("Mohamed", "Khan"), rec("Mohammad", "Khan"))
+
+
+def test_day_month_swap_still_matches() -> None:
+    assert PHONETIC_DOB in shared(rec(dob="1980-03-05"), rec(dob="1980-05-03"))
+    assert strength(rec(dob="1980-03-05"), rec(dob="03/05/1980")) == 2
+
+
+def test_month_over_twelve_from_us_order_still_matches() -> None:
+    assert PHONETIC_DOB in shared(rec(dob="1980-05-13"), rec(dob="1980-13-05"))
+
+
+def test_forename_and_surname_transposed_still_match() -> None:
+    assert PHONETIC_DOB in shared(rec("John", "Smith"), rec("Smith", "John"))
+
+
+def test_known_by_middle_name_matches() -> None:
+    assert PHONETIC_DOB in shared(rec("John Paul"), rec("Paul"))
+
+
+def test_first_and_middle_names_in_other_order_match() -> None:
+    assert PHONETIC_DOB in shared(rec("Sarah Jane"), rec("Jane Sarah"))
+
+
+def test_phonetic_misspelling_matches() -> None:
+    assert strength(rec("Stephen", "Phillips"), rec("Steven", "Philips")) >= 2
+
+
+@pytest.mark.parametrize(
+    ("right", "wrong"),
+    [
+        ("Richardson", "Richadson"),
+        ("Thompson", "Tompson"),
+        ("Featherstone", "Featherstome"),
+        ("Mitchell", "Mitcehll"),
+    ],
+)
+def test_single_typo_in_surname_matches(right: str, wrong: str) -> None:
+    assert strength(rec("Jonathan", right), rec("Jonathan", wrong)) >= 2
+
+
+def test_ocr_rn_read_as_m_matches() -> None:
+    assert strength(rec("Barnaby", "Cornwall"), rec("Barnaby", "Comwall")) >= 2
+
+
+def test_typo_in_forename_and_surname_matches_by_fragment() -> None:
+    assert FRAGMENT_DOB in shared(rec("Christopher", "Richardson"), rec("Christophr", "Ricardson"))
+
+
+def test_accents_dropped_by_other_system_match() -> None:
+    assert strength(rec("José", "Núñez"), rec("JOSE", "NUNEZ")) == 3
+
+
+def test_mac_and_mc_match() -> None:
+    assert strength(rec("Angus", "MacDonald"), rec("Angus", "McDonald")) == 3
+
+
+def test_obrien_written_without_apostrophe_matches() -> None:
+    assert strength(rec("Sean", "O'Brien"), rec("Sean", "OBRIEN")) == 3
+    assert strength(rec("Sean", "O'Brien"), rec("Sean", "O Brien")) == 3
+
+
+def test_double_barrelled_surname_matches_either_part() -> None:
+    both = rec("Mary", "Smith-Jones")
+    assert strength(both, rec("Mary", "Jones")) == 3
+    assert strength(both, rec("Mary", "Smith")) == 3
+    assert strength(both, rec("Mary", "Smith Jones")) == 3
+
+
+def test_dropped_particle_matches() -> None:
+    assert strength(rec("Pieter", "van der Berg"), rec("Pieter", "Berg")) == 3
+    assert strength(rec("Pieter", "van der Berg"), rec("Pieter", "Vanderberg")) == 3
+
+
+def test_married_name_declared_as_previous_name_matches() -> None:
+    now = rec("Mary", "Jones", previous_names=("Mary Evans",))
+    assert strength(now, rec("Mary", "Evans")) == 3
+
+
+def test_maiden_surname_alone_borrows_forenames() -> None:
+    now = rec("Margaret", "Jones", previous_names=("Evans",))
+    assert strength(now, rec("Peggy", "Evans")) == 3
+
+
+def test_year_off_by_one_matches_weakly() -> None:
+    assert shared(rec(dob="1980-03-05"), rec(dob="1981-03-05")) == {PARTIAL_DOB}
+    assert strength(rec(dob="1980-03-05"), rec(dob="1981-03-05")) == 1
+
+
+def test_decade_misread_matches_weakly() -> None:
+    assert PARTIAL_DOB in shared(rec(dob="1980-03-05"), rec(dob="1990-03-05"))
+
+
+@pytest.mark.parametrize("other", ["1980-03-15", "1980-08-05", "1980-03-50", "1980-02-05"])
+def test_wrong_day_or_month_matches_weakly(other: str) -> None:
+    assert PARTIAL_DOB in shared(rec(dob="1980-03-05"), rec(dob=other))
+
+
+def test_day_unknown_in_legacy_record_matches_weakly() -> None:
+    assert shared(rec(dob="1980-03-05"), rec(dob="00/03/1980")) == {PARTIAL_DOB}
+
+
+def test_forename_recorded_as_initial_matches_weakly() -> None:
+    assert shared(rec("John"), rec("J.")) == {INITIAL_DOB}
+
+
+def test_partial_date_and_same_postcode_make_a_medium_hit() -> None:
+    a = rec(dob="1980-03-05", postcode="LS1 4AB")
+    b = rec(dob="1981-03-05", postcode="ls14ab")
+    assert shared(a, b) == {PARTIAL_DOB, NAME_POSTCODE} and strength(a, b) == 2
+
+
+def test_missing_date_of_birth_matches_on_name_and_postcode() -> None:
+    assert shared(rec(dob="", postcode="B1 1AA"), rec(postcode="B11AA")) == {NAME_POSTCODE}
+
+
+def test_identifier_alone_is_strong_whatever_the_name() -> None:
+    a = rec("John", "Smith", ni_number="JK 12 34 57 D")
+    b = rec("Jon", "Smyth-Brown", dob="", ni_number="jk123457")
+    assert NI_NUMBER in shared(a, b) and strength(a, b) == 3
+
+
+def test_pnc_long_and_short_forms_match() -> None:
+    long_form = _pnc(1999, 4567)
+    a = Record(record_id="a", surname="", pnc_id=long_form)
+    b = Record(record_id="b", surname="", pnc_id=long_form[2:5] + "4567" + long_form[-1])
+    assert shared(a, b) == {PNC_ID}
+
+
+# --- false hits and missing data -------------------------------------------------------------------
+
+
+def test_namesake_with_different_birthday_does_not_match() -> None:
+    assert shared(rec(dob="1980-03-05"), rec(dob="1975-09-21")) == set()
+
+
+def test_twins_with_different_forenames_do_not_match_on_name() -> None:
+    assert shared(rec("James", "Smith"), rec("Sophie", "Smith")) == set()
+
+
+def test_placeholder_names_never_make_keys_together() -> None:
+    assert shared(rec("UNKNOWN", "UNKNOWN"), rec("UNKNOWN", "UNKNOWN")) == set()
+
+
+def test_missing_fields_produce_no_keys() -> None:
+    assert derive_keys(Record(record_id="r", surname="")) == []
+    assert {k.key_type for k in derive_keys(rec(dob=""))} == set()
+    assert {k.key_type for k in derive_keys(rec(given_names=""))} == set()
+
+
+def test_identifier_only_record_gives_identifier_keys() -> None:
+    keys = derive_keys(Record(record_id="r", surname="", ni_number="JK123457C", passport_number="502135326"))
+    assert [k.key_type for k in keys] == [2, 3]
+
+
+def test_garbled_identifier_is_skipped_not_fatal() -> None:
+    keys = derive_keys(rec(ni_number="not an NI number", pnc_id="2001/1234567Q"))
+    assert keys and all(k.key_type >= 16 for k in keys)
+
+
+def test_impossible_date_gives_partial_keys_only() -> None:
+    assert {k.key_type for k in derive_keys(rec(dob="1972-02-30"))} == {PARTIAL_DOB}
+
+
+def test_keys_are_sorted_deduplicated_and_deterministic() -> None:
+    r = rec("John John", "Smith-Smith", previous_names=("John Smith", "Smith"))
+    keys = derive_keys(r)
+    assert keys == sorted(keys) == derive_keys(r)
+    assert len({k.canonical for k in keys}) == len(keys)
+
+
+def test_ordinary_record_stays_within_token_budget() -> None:
+    r = rec("John Paul", ni_number="JK123457C", postcode="LS1 4AB")
+    assert 8 <= len(derive_keys(r)) <= 16
+
+
+def test_record_with_many_names_stays_within_candidate_limit() -> None:
+    previous = tuple(f"Anne-Marie Louise van der Berg-Smith{i}" for i in range(20))
+    r = rec("Anne-Marie Louise Jane", "de la Cruz-Smith", previous_names=previous, ni_number="JK123457C")
+    assert len(derive_keys(r)) <= DEFAULT_LIMITS.max_tokens_per_candidate
+
+
+# --- encoding, soundex, table, strength -------------------------------------------------------------
+
+
+def test_canonical_encoding_matches_spec_example() -> None:
+    assert encode_key(16, ["william", "smith", "1980-03-05"]).hex() == (
+        "6366311003000777696c6c69616d0005736d697468000a313938302d30332d3035"
+    )
+
+
+@given(
+    st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=4),
+    st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=4),
+)
+def test_canonical_encoding_is_injective(a: list[str], b: list[str]) -> None:
+    assert (encode_key(16, a) == encode_key(16, b)) == (a == b)
+    assert decode_key(encode_key(17, a)) == (17, tuple(a))
+
+
+def test_out_of_range_key_type_rejected() -> None:
+    with pytest.raises(ValidationError):
+        encode_key(256, ["a"])
+    with pytest.raises(ValidationError):
+        encode_key(16, [])
+
+
+def test_empty_or_overlong_field_rejected() -> None:
+    with pytest.raises(ValidationError):
+        encode_key(16, ["a", "", "b"])
+    with pytest.raises(ValidationError):
+        encode_key(16, ["x" * 70000])
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=20))
+def test_soundex_matches_jellyfish_american_soundex(word: str) -> None:
+    assert soundex(word) == jellyfish.soundex(word)
+
+
+def test_soundex_ignores_letters_outside_a_to_z() -> None:
+    assert soundex("иван") == "" and soundex("o'brien") == soundex("obrien")
+
+
+def test_nickname_table_is_the_one_the_spec_pins() -> None:
+    data = resources.files("crossforce.data").joinpath("nicknames.tsv").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == NICKNAME_TABLE_SHA256
+    rows = [line.split("\t") for line in data.decode().splitlines() if line and not line.startswith("#")]
+    variants = {v for v, _ in rows}
+    for variant, canonical in rows:
+        assert canonical not in variants, "no chains: a canonical form is never itself a variant"
+        assert variant != canonical and variant.isalpha() and canonical.isalpha()
+
+
+def test_key_type_codes_are_the_published_ones() -> None:
+    assert {c: (k.name, k.strength) for c, k in KEY_TYPES.items()} == {
+        1: ("pnc_id", 3),
+        2: ("ni_number", 3),
+        3: ("passport_number", 3),
+        4: ("driving_licence", 3),
+        16: ("name_dob", 3),
+        17: ("phonetic_dob", 2),
+        18: ("initial_dob", 1),
+        19: ("fragment_dob", 2),
+        20: ("partial_dob", 1),
+        21: ("name_postcode", 1),
+    }
+
+
+@pytest.mark.parametrize(
+    ("types", "expected"),
+    [
+        ([], 0),
+        ([PARTIAL_DOB], 1),
+        ([PARTIAL_DOB, INITIAL_DOB], 1),
+        ([PARTIAL_DOB, NAME_POSTCODE], 2),
+        ([PHONETIC_DOB, FRAGMENT_DOB], 2),
+        ([PHONETIC_DOB, NI_NUMBER], 3),
+        ([NAME_DOB], 3),
+        ([99], 0),
+    ],
+)
+def test_hit_strength_rule(types: list[int], expected: int) -> None:
+    assert hit_strength(types) == expected
+
+
+# --- properties ------------------------------------------------------------------------------------
+
+_any_text = st.text(max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    given_names=_any_text,
+    surname=_any_text,
+    dob=st.one_of(_any_text, st.dates().map(lambda d: d.isoformat())),
+    previous=st.lists(_any_text, max_size=3),
+    ids=st.lists(_any_text, min_size=5, max_size=5),
+)
+def test_derive_keys_never_raises_and_never_keys_a_blank(
+    given_names: str, surname: str, dob: str, previous: list[str], ids: list[str]
+) -> None:
+    r = Record(
+        record_id="r",
+        given_names=given_names,
+        surname=surname,
+        date_of_birth=dob,
+        previous_names=tuple(previous),
+        pnc_id=ids[0],
+        ni_number=ids[1],
+        passport_number=ids[2],
+        driving_licence=ids[3],
+        postcode=ids[4],
+    )
+    try:
+        keys = derive_keys(r)
+    except ValidationError:
+        return
+    for key in keys:
+        key_type, fields = decode_key(key.canonical)
+        assert key_type == key.key_type in KEY_TYPES
+        assert fields and all(f.strip() for f in fields)

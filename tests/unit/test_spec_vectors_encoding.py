@@ -1,0 +1,126 @@
+"""The golden encoding vectors are the contract (docs/spec.md): the code must reproduce every value.
+
+Regenerate with scripts/make_encoding_vectors.py only for a deliberate spec change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crossforce import SPEC_VERSION
+from crossforce.errors import ValidationError
+from crossforce.matchkeys import KEY_TYPES, derive_keys, encode_key, hit_strength, soundex
+from crossforce.normalise import (
+    IDENTIFIER_KINDS,
+    fold_text,
+    normalise_identifier,
+    normalise_name,
+    normalise_postcode,
+    normalise_previous_name,
+    parse_date_parts,
+)
+from crossforce.records import Record
+from crossforce.tokens import HKDF_INFO_PREFIX, HKDF_SALT, Tokeniser, derive_subkey
+
+VECTORS: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "encoding.json").read_text(encoding="utf-8")
+)
+SECRET = bytes.fromhex(VECTORS["secret_hex"])
+EPOCH = VECTORS["epoch"]
+RECORDS = VECTORS["records"]
+
+
+def _record(data: dict[str, Any]) -> Record:
+    return Record(**{**data, "previous_names": tuple(data["previous_names"])})
+
+
+def test_vectors_are_for_this_spec_version() -> None:
+    assert VECTORS["spec_version"] == SPEC_VERSION
+    assert VECTORS["hkdf"] == {"salt_ascii": HKDF_SALT.decode(), "info_prefix_hex": HKDF_INFO_PREFIX.hex()}
+
+
+def test_key_type_table() -> None:
+    assert VECTORS["key_types"] == [
+        {"code": kt.code, "name": kt.name, "strength": kt.strength, "evidence": sorted(kt.evidence)}
+        for kt in (KEY_TYPES[c] for c in sorted(KEY_TYPES))
+    ]
+
+
+def test_subkeys() -> None:
+    for code, subkey in VECTORS["subkeys_hex"].items():
+        assert derive_subkey(SECRET, int(code), EPOCH).hex() == subkey
+
+
+@pytest.mark.parametrize("case", VECTORS["fold_text"], ids=lambda c: c["input"])
+def test_fold_text_vectors(case: dict[str, str]) -> None:
+    assert fold_text(case["input"]) == case["output"]
+
+
+@pytest.mark.parametrize("case", VECTORS["soundex"], ids=lambda c: c["input"])
+def test_soundex_vectors(case: dict[str, str]) -> None:
+    assert soundex(case["input"]) == case["output"]
+
+
+@pytest.mark.parametrize("case", VECTORS["canonical_encoding"], ids=lambda c: c["canonical_hex"])
+def test_canonical_encoding_vectors(case: dict[str, Any]) -> None:
+    assert encode_key(case["key_type"], case["fields"]).hex() == case["canonical_hex"]
+
+
+@pytest.mark.parametrize("case", VECTORS["hit_strength"], ids=lambda c: str(c["key_types"]))
+def test_hit_strength_vectors(case: dict[str, Any]) -> None:
+    assert hit_strength(case["key_types"]) == case["strength"]
+
+
+@pytest.mark.parametrize("case", RECORDS, ids=lambda c: c["record"]["record_id"])
+def test_record_normalisation_vectors(case: dict[str, Any]) -> None:
+    record = _record(case["record"])
+    expected = case["normalised"]
+    names = [normalise_name(record.given_names, record.surname)] + [
+        normalise_previous_name(raw, record.given_names) for raw in record.previous_names
+    ]
+    for name, view in zip(names, expected["names"], strict=True):
+        if view.get("missing"):
+            assert name is None
+            continue
+        assert name is not None
+        assert list(name.given) == view["given"]
+        assert name.surname == view["surname"]
+        assert list(name.surname_parts) == view["surname_parts"]
+        assert list(name.surname_variants) == view["surname_variants"]
+    parts = parse_date_parts(record.date_of_birth, today=datetime.date(2025, 1, 1))
+    if expected["date_of_birth"] is None:
+        assert parts is None
+    else:
+        assert parts is not None
+        dob = expected["date_of_birth"]
+        assert (parts.year, parts.month, parts.day, parts.valid) == (
+            dob["year"],
+            dob["month"],
+            dob["day"],
+            dob["valid"],
+        )
+        unordered = list(parts.day_month_unordered) if parts.day_month_unordered else None
+        assert unordered == dob["day_month_unordered"]
+    for kind in IDENTIFIER_KINDS:
+        try:
+            value: str | None = normalise_identifier(kind, getattr(record, kind))
+        except ValidationError:
+            value = "INVALID"
+        assert value == expected["identifiers"][kind]
+    assert normalise_postcode(record.postcode) == expected["postcode"]
+
+
+@pytest.mark.parametrize("case", RECORDS, ids=lambda c: c["record"]["record_id"])
+def test_record_key_and_token_vectors(case: dict[str, Any]) -> None:
+    record = _record(case["record"])
+    keys = derive_keys(record)
+    assert [(k.key_type, k.canonical.hex()) for k in keys] == [
+        (k["key_type"], k["canonical_hex"]) for k in case["keys"]
+    ]
+    tokens = Tokeniser(secret=SECRET, epoch=EPOCH).record_tokens(record)
+    assert [(kt, t.hex()) for kt, t in tokens] == [(k["key_type"], k["token_hex"]) for k in case["keys"]]
