@@ -60,6 +60,7 @@ class RunningServer:
         self._stop_health.set()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.matcher.audit.close()
         self.storage.close()
 
 

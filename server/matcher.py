@@ -442,7 +442,7 @@ class Matcher:
             raise
         matched, orgs, stale = self._match(candidates, now)
         results: list[CheckResult] = []
-        with self._write_lock, self.audit.transaction(now) as tx:
+        with self.audit.transaction(now) as tx:
             for pos, cand in enumerate(candidates):
                 check_id = uuid.uuid4().hex
                 hits: list[ForceHit] = []
@@ -535,7 +535,7 @@ class Matcher:
 
     def _log_quota_denial(self, who: Identity, why: Justification, message: str) -> None:
         now = self.clock()
-        with self._write_lock, self.audit.transaction(now) as tx:
+        with self.audit.transaction(now) as tx:
             self.audit.append(
                 tx,
                 Event(

@@ -253,6 +253,14 @@ class Storage(Protocol):
     """What the matcher needs from durable storage; SQLiteStorage is the embedded implementation."""
 
     def transaction(self) -> contextlib.AbstractContextManager[Transaction]: ...
+    @property
+    def lock(self) -> threading.RLock: ...
+    def begin(self) -> None: ...
+    def staged(self, next_log_index: int) -> Transaction: ...
+    def keep_staged(self) -> None: ...
+    def drop_staged(self) -> None: ...
+    def commit(self, next_log_index: int) -> None: ...
+    def rollback(self) -> None: ...
     def orgs(self) -> list[OrgRow]: ...
     def indexes(self) -> list[IndexRow]: ...
     def write_bits(self, sha256_hex: str, bits: bytes) -> None: ...
@@ -315,6 +323,42 @@ class SQLiteStorage:
                     self._conn.execute("ROLLBACK")
                 raise UnavailableError("storage could not commit; nothing was changed") from exc
             self._next_log_index = tx.next_log_index
+
+    # Group commit (used by the audit log): one open transaction that many writers stage into, each in
+    # its own savepoint, committed (one fsync) by a single committer. ``self._lock`` is held by the caller.
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
+    def begin(self) -> None:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise UnavailableError("storage is unavailable; retry shortly") from exc
+
+    def staged(self, next_log_index: int) -> Transaction:
+        self._conn.execute("SAVEPOINT staged")
+        return Transaction(conn=self._conn, next_log_index=next_log_index)
+
+    def keep_staged(self) -> None:
+        self._conn.execute("RELEASE staged")
+
+    def drop_staged(self) -> None:
+        self._conn.execute("ROLLBACK TO staged")
+        self._conn.execute("RELEASE staged")
+
+    def commit(self, next_log_index: int) -> None:
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise UnavailableError("storage could not commit; nothing was changed") from exc
+        self._next_log_index = next_log_index
+
+    def rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("ROLLBACK")
 
     def _query(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -1,0 +1,27 @@
+"""An in-process deployment per test (real PKI, mTLS and SQLite), as tests/integration uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
+
+HOLDERS = ("humberside", "kent", "dyfed-powys")
+REQUESTER = "dbs"
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[LocalNet]:
+    net = LocalNet.create(tmp_path)
+    net.start_server()
+    for org in HOLDERS:
+        net.add_org(org, roles=FORCE_ROLES)
+    net.add_org(REQUESTER, roles=VETTING_ROLES)
+    net.register_all()
+    try:
+        yield net
+    finally:
+        net.stop_server()
