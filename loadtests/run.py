@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,15 @@ from crossforce.forces import all_forces, sizes_for_total
 PROBE_ORG = "quota-probe"
 PROBE_PURPOSE = "firearms-licensing"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+KINDS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "forces": lambda plan: ["Force_" + f["code"].replace("-", "_") for f in plan["forces"]],
+    "officers": lambda _plan: ["VettingOfficer"],
+    "batch": lambda _plan: ["BatchOfficer"],
+    "desks": lambda _plan: ["DisclosureDesk"],
+    "auditor": lambda _plan: ["Auditor"],
+    "prober": lambda _plan: ["QuotaProber"],
+}
+"""Locust user classes for each kind of user (``--only``)."""
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -76,6 +85,12 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-p99-ms", type=float, default=5000.0)
     p.add_argument("--publish-p99-ms", type=float, default=60000.0)
     p.add_argument("--default-p99-ms", type=float, default=1000.0)
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=["forces", "officers", "batch", "desks", "auditor", "prober"],
+        help="run only these kinds of user (to find where latency comes from)",
+    )
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--keep", action="store_true", help="keep the temp folder (profiles, matcher data)")
     args = p.parse_args(argv)
@@ -175,14 +190,24 @@ def build(args: argparse.Namespace, root: Path, out: Path) -> tuple[Deployment, 
 
 
 def run_locust(args: argparse.Namespace, plan_path: Path, plan: dict[str, Any], out: Path) -> int:
-    fixed = len(plan["forces"]) + args.batch_officers + args.desks + 1 + 1
-    users = fixed + args.officers
+    kinds = set(args.only or KINDS)
+    counts = {
+        "forces": len(plan["forces"]),
+        "officers": args.officers,
+        "batch": args.batch_officers,
+        "desks": args.desks,
+        "auditor": 1,
+        "prober": 1,
+    }
+    users = sum(n for kind, n in counts.items() if kind in kinds)
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
     cmd += ["-u", str(users), "-r", str(users), "-t", f"{round(args.duration)}s", "--stop-timeout", "20"]
     cmd += ["--csv", str(out / "locust"), "--html", str(out / "report.html"), "--only-summary"]
     cmd += ["--logfile", str(out / "locust.log"), "--loglevel", "INFO"]
     if args.processes > 1:
         cmd += ["--processes", str(args.processes)]
+    if args.only:
+        cmd += [cls for kind in sorted(kinds) for cls in KINDS[kind](plan)]
     env = dict(os.environ, CROSSFORCE_LOAD_PLAN=str(plan_path), PYTHONPATH=str(LOCUSTFILE.parent.parent))
     limit = args.duration + 300
     with (out / "locust.out").open("wb") as sink:

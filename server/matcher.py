@@ -213,12 +213,11 @@ class Matcher:
             kind = EventKind.KEY_CHANGE if existing else EventKind.REGISTRATION
             idx = self.audit.append(
                 tx,
-                Event(
-                    kind=kind,
-                    at_ms=now,
-                    actor_org=who.org,
-                    actor_role=who.role,
-                    fields={
+                _event(
+                    kind,
+                    who,
+                    now,
+                    {
                         "org": org,
                         "signing_key": signing_key.hex(),
                         "box_key": box_key.hex(),
@@ -293,12 +292,11 @@ class Matcher:
             with self.audit.transaction(now) as tx:
                 idx = self.audit.append(
                     tx,
-                    Event(
-                        kind=EventKind.PUBLISH_ACCEPTED,
-                        at_ms=now,
-                        actor_org=who.org,
-                        actor_role=who.role,
-                        fields={
+                    _event(
+                        EventKind.PUBLISH_ACCEPTED,
+                        who,
+                        now,
+                        {
                             "org": header.org,
                             "epoch": str(header.epoch),
                             "version": str(header.version),
@@ -331,12 +329,11 @@ class Matcher:
                     tx.set_meta(RETIRED_THROUGH, str(retired_through))
                     self.audit.append(
                         tx,
-                        Event(
-                            kind=EventKind.EPOCH_CHANGE,
-                            at_ms=now,
-                            actor_org=who.org,
-                            actor_role=who.role,
-                            fields={
+                        _event(
+                            EventKind.EPOCH_CHANGE,
+                            who,
+                            now,
+                            {
                                 "retired_through": str(retired_through),
                                 "current_epoch": str(max(e for _o, e in published)),
                             },
@@ -371,12 +368,11 @@ class Matcher:
             with self._write_lock, self.audit.transaction(now) as tx:
                 self.audit.append(
                     tx,
-                    Event(
-                        kind=EventKind.PUBLISH_REFUSED,
-                        at_ms=now,
-                        actor_org=who.org,
-                        actor_role=who.role,
-                        fields={"reason": reason},
+                    _event(
+                        EventKind.PUBLISH_REFUSED,
+                        who,
+                        now,
+                        {"reason": reason},
                     ),
                 )
         except Exception:  # the refusal itself must still reach the caller
@@ -464,12 +460,11 @@ class Matcher:
                     )
                 self.audit.append(
                     tx,
-                    Event(
-                        kind=EventKind.CHECK,
-                        at_ms=now,
-                        actor_org=who.org,
-                        actor_role=who.role,
-                        fields={
+                    _event(
+                        EventKind.CHECK,
+                        who,
+                        now,
+                        {
                             "check_id": check_id,
                             "officer_id": why.officer_id,
                             "purpose": why.purpose,
@@ -538,12 +533,11 @@ class Matcher:
         with self.audit.transaction(now) as tx:
             self.audit.append(
                 tx,
-                Event(
-                    kind=EventKind.QUOTA_DENIED,
-                    at_ms=now,
-                    actor_org=who.org,
-                    actor_role=who.role,
-                    fields={"officer_id": why.officer_id, "purpose": why.purpose, "limit": message[:200]},
+                _event(
+                    EventKind.QUOTA_DENIED,
+                    who,
+                    now,
+                    {"officer_id": why.officer_id, "purpose": why.purpose, "limit": message[:200]},
                 ),
             )
 
@@ -601,12 +595,11 @@ class Matcher:
         now: int,
         **extra: str,
     ) -> Event:
-        return Event(
-            kind=EventKind.DISCLOSURE_TRANSITION,
-            at_ms=now,
-            actor_org=who.org,
-            actor_role=who.role,
-            fields={
+        return _event(
+            EventKind.DISCLOSURE_TRANSITION,
+            who,
+            now,
+            {
                 "request_id": request_id,
                 "holder_org": holder,
                 "requester_org": requester,
@@ -742,6 +735,11 @@ class Matcher:
             return b""
         # Which keys an organisation registered is public: every client checks pins against it.
         return entry if kind in PUBLIC_EVENT_KINDS else b""
+
+
+def _event(kind: EventKind, who: Identity, now: int, fields: Mapping[str, str]) -> Event:
+    """An audit event by the caller (organisation and role from its certificate) at ``now``."""
+    return Event(kind=kind, at_ms=now, actor_org=who.org, actor_role=who.role, fields=fields)
 
 
 def _check_text(name: str, value: str, max_chars: int, *, required: bool) -> None:
