@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import queue
 import random
 import re
@@ -34,11 +36,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import grpc
 import numpy as np
 from numpy.typing import NDArray
 
@@ -53,6 +57,7 @@ from crossforce.tokens import Tokeniser
 from crossforce.v1 import crossforce_pb2 as pb
 
 READY_RE = re.compile(rb"listening on port (\d+)")
+REPO = Path(__file__).resolve().parent.parent
 EPOCH = 1
 VETTING_ORG = "dbs"
 AUDITOR_ORG = "hmicfrs"
@@ -91,9 +96,90 @@ def settings_toml(*, probe_purpose: str | None = None, probe_daily_limit: int = 
     return "\n".join(lines) + "\n"
 
 
+class TimingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Server-side handler time per RPC (from the handler's start to its return, lock waits included),
+    so client-side figures can be told apart from load-generator artefacts."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        """Per RPC: (wall-clock start, seconds in the handler)."""
+        self._lock = threading.Lock()
+
+    def _record(self, method: str, wall: float, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        with self._lock:
+            self.samples[method.removeprefix("/crossforce.v1.")].append((wall, elapsed))
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None or not (handler.unary_unary or handler.stream_unary):
+            return handler
+        inner = handler.unary_unary or handler.stream_unary
+        method = details.method
+
+        def timed(request: Any, context: Any) -> Any:
+            wall, started = time.time(), time.perf_counter()
+            try:
+                return inner(request, context)
+            finally:
+                self._record(method, wall, started)
+
+        unary = handler.unary_unary is not None
+        make = grpc.unary_unary_rpc_method_handler if unary else grpc.stream_unary_rpc_method_handler
+        return make(
+            timed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def summary(self, window: tuple[float, float] | None = None) -> dict[str, dict[str, float]]:
+        """p50/p99/mean µs per RPC, of the calls that started inside ``window`` (wall clock) if given."""
+        lo, hi = window or (0.0, float("inf"))
+        with self._lock:
+            picked = {m: [d for t, d in v if lo <= t <= hi] for m, v in sorted(self.samples.items())}
+        return {m: summary_us(v) for m, v in picked.items() if v}
+
+
+def serve_timed(argv: Sequence[str]) -> None:
+    """``python -m bench.e2e serve``: the matcher as ``crossforce serve`` runs it, plus a
+    TimingInterceptor whose per-RPC summary is written to ``--stats-out`` on SIGTERM."""
+    from crossforce.server.app import start
+    from crossforce.server.settings import ServerSettings
+
+    p = argparse.ArgumentParser(prog="python -m bench.e2e serve")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--pki", type=Path, required=True)
+    p.add_argument("--settings", type=Path)
+    p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--stats-out", type=Path, required=True)
+    p.add_argument("--windows", type=Path, help="JSON {name: [wall start, wall end]} read at exit")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    timing = TimingInterceptor()
+    running = start(
+        data_dir=args.data,
+        pki_dir=args.pki,
+        settings=ServerSettings.from_toml(args.settings) if args.settings else None,
+        max_workers=args.workers,
+        interceptors=(timing,),
+    )
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    print(f"crossforce matcher listening on port {running.port}", flush=True)
+    done.wait()
+    running.stop()
+    stats: dict[str, Any] = {"all": timing.summary()}
+    if args.windows and args.windows.exists():
+        for name, (lo, hi) in json.loads(args.windows.read_text()).items():
+            stats[name] = timing.summary((lo, hi))
+    args.stats_out.write_text(json.dumps(stats, indent=1))
+
+
 @dataclass
 class MatcherProcess:
-    """``crossforce serve`` in a child process (its own GIL), stopped with SIGTERM."""
+    """The matcher in a child process (its own GIL), stopped with SIGTERM: ``crossforce serve``, or
+    with ``stats_out`` the same server plus a TimingInterceptor (``python -m bench.e2e serve``)."""
 
     proc: subprocess.Popen[bytes]
     port: int
@@ -109,15 +195,21 @@ class MatcherProcess:
         log_path: Path,
         settings: Path | None = None,
         workers: int = 16,
+        stats_out: Path | None = None,
         timeout_s: float = 60.0,
     ) -> MatcherProcess:
-        cmd = [sys.executable, "-m", "crossforce.client.cli", "serve", "--data", str(data_dir)]
-        cmd += ["--pki", str(pki_dir), "--port", "0", "--workers", str(workers)]
+        if stats_out is None:
+            cmd = [sys.executable, "-m", "crossforce.client.cli", "serve", "--port", "0"]
+        else:
+            cmd = [sys.executable, "-m", "bench.e2e", "serve", "--stats-out", str(stats_out)]
+            cmd += ["--windows", str(stats_out.with_suffix(".windows.json"))]
+        cmd += ["--data", str(data_dir), "--pki", str(pki_dir), "--workers", str(workers)]
         if settings is not None:
             cmd += ["--settings", str(settings)]
         log = log_path.open("wb")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
         )
         ports: queue.Queue[int] = queue.Queue()
 
@@ -186,6 +278,7 @@ class Deployment:
         extra_orgs: Mapping[str, Sequence[str]],
         settings_text: str,
         workers: int = 16,
+        stats_out: Path | None = None,
     ) -> Deployment:
         net = LocalNet.create(root)
         settings = root / "settings.toml"
@@ -196,6 +289,7 @@ class Deployment:
             log_path=root / "matcher.log",
             settings=settings,
             workers=workers,
+            stats_out=stats_out,
         )
         try:
             net.port = server.port
@@ -265,12 +359,16 @@ def make_population(
 
 def force_index(
     rng: np.random.Generator, record_count: int, tokens_per_record: int, real: NDArray[np.uint8] | None = None
-) -> tuple[BloomIndex, int]:
-    """A filter at the real size for ``record_count`` records: ``real`` tokens plus random filler."""
+) -> tuple[BloomIndex, int, float]:
+    """A filter at the real size for ``record_count`` records: ``real`` tokens plus random filler.
+    Returns the index, its token count and the seconds BloomIndex.build took (not the token generation)."""
     real = real if real is not None else np.empty((0, 32), dtype=np.uint8)
     filler = max(0, record_count * tokens_per_record - len(real))
     tokens = np.concatenate([real, random_tokens(rng, filler)]) if filler else real
-    return BloomIndex.build(tokens, choose_params(len(tokens))), len(tokens)
+    params = choose_params(len(tokens))
+    start = time.perf_counter()
+    bloom = BloomIndex.build(tokens, params)
+    return bloom, len(tokens), time.perf_counter() - start
 
 
 def candidate_pb(tokens: Sequence[tuple[int, bytes]]) -> pb.Candidate:
@@ -321,11 +419,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         extra_orgs={VETTING_ORG: VETTING_ROLES},
         settings_text=settings_toml(),
         workers=args.workers,
+        stats_out=root / "server-stats.json",
     )
     try:
         result.update(_measure(deploy, args, rng, sizes, order))
     finally:
         result["server_exit_code"] = deploy.stop()
+        stats = (
+            json.loads((root / "server-stats.json").read_text())
+            if (root / "server-stats.json").exists()
+            else {}
+        )
+        result["server_us"] = stats.get("all", {})
+        result["server_us_latency_phase"] = stats.get("latency_phase", {})
         shutil.rmtree(root, ignore_errors=True)
     return result
 
@@ -353,9 +459,9 @@ def _measure(
     index_bytes = 0
     total_tokens = 0
     for code in order:
-        build_start = time.perf_counter()
-        bloom, count = force_index(rng, sizes[code], args.tokens_per_record, population.tokens_of(code))
-        build_s = time.perf_counter() - build_start
+        bloom, count, build_s = force_index(
+            rng, sizes[code], args.tokens_per_record, population.tokens_of(code)
+        )
         with net.client(code, "force-system") as client:
             publish_s = publish_one(client, bloom, count, sizes[code])
         index_bytes += bloom.params.size_bytes
@@ -380,7 +486,9 @@ def _measure(
     # --- steady-state republish at three sizes (small, median, largest force)
     steady = []
     for code in (order[-1], order[len(order) // 2], order[0]):
-        bloom, count = force_index(rng, sizes[code], args.tokens_per_record, population.tokens_of(code))
+        bloom, count, _build_s = force_index(
+            rng, sizes[code], args.tokens_per_record, population.tokens_of(code)
+        )
         with net.client(code, "force-system") as client:
             times = [publish_one(client, bloom, count, sizes[code]) for _ in range(args.republish_repeats)]
         steady.append(
@@ -395,7 +503,10 @@ def _measure(
 
     officer = Client(net.profiles[VETTING_ORG], role="vetting-officer")
     try:
+        started = time.time()
         out |= _latency(officer, population, args)
+        windows = {"latency_phase": [started, time.time()]}
+        (server.log_path.parent / "server-stats.windows.json").write_text(json.dumps(windows))
         out |= _batch(net, population, args)
         out |= _sweep(net, population, args)
     finally:
@@ -404,9 +515,7 @@ def _measure(
     # --- a 1,000,000-record force index, built and published (replaces the largest force's index)
     code = order[0]
     records = args.million
-    build_start = time.perf_counter()
-    bloom, count = force_index(rng, records, args.tokens_per_record, population.tokens_of(code))
-    build_s = time.perf_counter() - build_start
+    bloom, count, build_s = force_index(rng, records, args.tokens_per_record, population.tokens_of(code))
     with net.client(code, "force-system") as client:
         publish_s = publish_one(client, bloom, count, records)
     out["publish_1m"] = {
@@ -605,6 +714,10 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        serve_timed(argv[1:])
+        return
     args = parse(argv)
     result = run(args)
     print_report(result)

@@ -26,9 +26,10 @@ class Limits:
     max_chunk_bytes: int = 4 * MIB
     min_probes: int = 1
     max_probes: int = 21
-    max_filter_fpr: float = 1e-6
-    """Ceiling on the theoretical per-token false-positive rate a published filter may have."""
-    fill_ratio_slack: float = 0.02
+    max_filter_fpr: float = 5e-8
+    """Ceiling on the per-token false-positive rate a published filter may have (declared or implied by
+    its fill): 43 forces x ~32 tokens x 5e-8 keeps false hits near one in 15,000 checks at worst."""
+    fill_ratio_slack: float = 0.005
     """How far the measured fill ratio may exceed the one the declared token count predicts."""
     max_index_lifetime_s: int = 400 * 24 * 3600
     max_clock_skew_s: int = 300

@@ -109,6 +109,7 @@ def build(args: argparse.Namespace, root: Path, out: Path) -> tuple[Deployment, 
         extra_orgs={VETTING_ORG: VETTING_ROLES, AUDITOR_ORG: AUDITOR_ROLES, PROBE_ORG: VETTING_ROLES},
         settings_text=settings_toml(probe_purpose=PROBE_PURPOSE, probe_daily_limit=args.probe_limit),
         workers=args.workers,
+        stats_out=out / "server_stats.json",
     )
     try:
         net = deploy.net
@@ -123,7 +124,7 @@ def build(args: argparse.Namespace, root: Path, out: Path) -> tuple[Deployment, 
         (root / "bits").mkdir()
         forces = []
         for code, records in sizes.items():
-            bloom, tokens = force_index(rng, records, args.tokens_per_record, population.tokens_of(code))
+            bloom, tokens, _ = force_index(rng, records, args.tokens_per_record, population.tokens_of(code))
             data = bloom.to_bytes()
             path = root / "bits" / f"{code}.bin"
             path.write_bytes(data)
@@ -254,6 +255,14 @@ def report(result: dict[str, Any], summary: dict[str, Any]) -> None:
         f"(peak {result['server_peak_rss_bytes'] / 2**20:,.0f}) "
         f"for {result['index_bytes'] / 2**20:,.1f} MiB of indexes"
     )
+    server = result.get("server_handler_us", {})
+    for name in ("Matcher/Check", "Matcher/CheckBatch", "Index/Publish"):
+        if name in server:
+            row = server[name]
+            print(
+                f"server-side {name}: p50 {row['p50'] / 1e3:.2f} ms, p99 {row['p99'] / 1e3:.2f} ms "
+                f"(handler time, {row['n']:,} calls)"
+            )
     for breach in summary.get("breaches", []):
         print("BREACH:", breach)
     for err in summary.get("errors", [])[:10]:
@@ -264,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("summary.json", "run.json"):
+    for stale in ("summary.json", "run.json", "server_stats.json"):
         (out / stale).unlink(missing_ok=True)
     root = Path(tempfile.mkdtemp(prefix="crossforce-load-"))
     started = time.perf_counter()
@@ -281,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         server_exit = deploy.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    server_stats_path = out / "server_stats.json"
+    server_stats = (
+        json.loads(server_stats_path.read_text()).get("all", {}) if server_stats_path.exists() else {}
+    )
     summary_path = out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     exit_code = code if (head_ok and alive and summary) else 1
@@ -301,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "final_tree_size": tree_size,
         "exit_code": exit_code,
         "kept": str(root) if args.keep else "",
+        "server_handler_us": server_stats,
         "summary": summary,
     }
     (out / "run.json").write_text(json.dumps(result, indent=1))

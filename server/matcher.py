@@ -119,16 +119,18 @@ class Matcher:
         self._orgs: dict[str, OrgRow] = {o.org: o for o in storage.orgs()}
         self._retired_through = int(storage.meta(RETIRED_THROUGH) or 0)
         self._index_rows: dict[tuple[str, int], IndexRow] = {}
-        self._blooms: dict[tuple[str, int], index.BloomIndex] = {}
+        loaded: dict[int, dict[str, index.BloomIndex]] = {}
         for row in storage.indexes():
             self._index_rows[(row.org, row.epoch)] = row
             if row.epoch > self._retired_through:
                 bits = storage.read_bits(row.bits_sha256)
                 params = index.IndexParams(num_blocks=row.num_blocks, num_probes=row.num_probes)
-                self._blooms[(row.org, row.epoch)] = index.BloomIndex.from_bytes(params, bits)
-        self._snapshots: dict[int, MatchSnapshot] = {}
-        for epoch in {e for (_o, e) in self._blooms}:
-            self._rebuild_snapshot(epoch)
+                loaded.setdefault(row.epoch, {})[row.org] = index.BloomIndex.from_bytes(params, bits)
+        # One copy of each filter, inside its epoch's snapshot (the loaded BloomIndex objects are freed).
+        self._snapshots: dict[int, MatchSnapshot] = {
+            epoch: MatchSnapshot.build(blooms) for epoch, blooms in loaded.items()
+        }
+        del loaded
         self.request_opened = threading.Condition()
 
     # ------------------------------------------------------------------ epochs and status
@@ -340,27 +342,18 @@ class Matcher:
                         ),
                     )
             self._index_rows[(header.org, header.epoch)] = row
-            self._blooms[(header.org, header.epoch)] = bloom
-            self._rebuild_snapshot(header.epoch, changed=header.org)
+            snapshot = self._snapshots.get(header.epoch)
+            self._snapshots[header.epoch] = (
+                snapshot.with_index(header.org, bloom)
+                if snapshot is not None
+                else MatchSnapshot.build({header.org: bloom})
+            )
             if retired_through != self._retired_through:
                 self._retired_through = retired_through
-                for key in [k for k in self._blooms if k[1] <= retired_through]:
-                    del self._blooms[key]
                 for epoch in [e for e in self._snapshots if e <= retired_through]:
                     del self._snapshots[epoch]
         log.info("accepted index from %s epoch %d version %d", header.org, header.epoch, header.version)
         return row, self.audit.head
-
-    def _rebuild_snapshot(self, epoch: int, changed: str | None = None) -> None:
-        blooms = {o: b for (o, e), b in self._blooms.items() if e == epoch}
-        if not blooms:
-            self._snapshots.pop(epoch, None)
-            return
-        old = self._snapshots.get(epoch)
-        if old is not None and changed is not None and set(old.orgs) | {changed} == set(blooms):
-            self._snapshots[epoch] = old.with_index(changed, blooms[changed])
-        else:
-            self._snapshots[epoch] = MatchSnapshot.build(dict(sorted(blooms.items())))
 
     def _log_refused_publish(self, who: Identity, reason: str) -> None:
         now = self.clock()

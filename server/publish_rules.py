@@ -8,7 +8,6 @@ the header (identity, parameters, declared size, version, expiry) is decided bef
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -19,6 +18,7 @@ from crossforce.errors import (
     PreconditionError,
     TooLargeError,
     ValidationError,
+    VerificationError,
 )
 from crossforce.limits import Limits
 from crossforce.v1 import crossforce_pb2 as pb
@@ -51,7 +51,16 @@ def verify_header(
 ) -> AcceptedHeader:
     if registered_signing_key is None:
         raise PreconditionError(f"organisation {caller_org} has not registered its keys; run register first")
-    envelope.verify(envelope.INDEX_HEADER_CONTEXT, header_bytes, signature, registered_signing_key)
+    try:
+        envelope.verify(envelope.INDEX_HEADER_CONTEXT, header_bytes, signature, registered_signing_key)
+    except VerificationError:
+        # Only to choose the right refusal: a header naming another organisation is a permission
+        # problem whoever signed it (e.g. another force's key with a stolen certificate).
+        if _names_other_org(header_bytes, caller_org):
+            raise PermissionDeniedError(
+                f"certificate is for {caller_org} but the index header names another organisation"
+            ) from None
+        raise
     header = pb.IndexHeader()
     try:
         header.ParseFromString(header_bytes)
@@ -72,10 +81,10 @@ def verify_header(
         raise ValidationError("version must be >= 1")
     if len(header.bits_sha256) != 32:
         raise ValidationError("bits_sha256 must be 32 bytes")
-    if not limits.min_probes <= header.num_probes <= limits.max_probes:
-        raise ValidationError(f"num_probes must be in [{limits.min_probes}, {limits.max_probes}]")
-    if header.num_blocks < 1 or header.num_blocks >= 2**32:
-        raise ValidationError("num_blocks must be in [1, 2^32)")
+    if header.num_blocks < 1 or header.num_blocks > index.MAX_BLOCKS:
+        raise ValidationError(f"num_blocks must be in [1, {index.MAX_BLOCKS}]")
+    if not 1 <= header.num_probes <= index.MAX_PROBES:
+        raise ValidationError(f"num_probes must be in [1, {index.MAX_PROBES}]")
     params = index.IndexParams(num_blocks=header.num_blocks, num_probes=header.num_probes)
     if params.size_bytes > limits.max_index_bytes:
         raise TooLargeError(
@@ -83,12 +92,12 @@ def verify_header(
         )
     if header.token_count < 1:
         raise ValidationError("token_count must be >= 1")
-    fpr = index.theoretical_fpr(params, header.token_count)
-    if not fpr <= limits.max_filter_fpr:
+    try:
+        index.check_declared(params, header.token_count, limits=limits)
+    except ValidationError as exc:
         raise ValidationError(
-            f"filter too small for {header.token_count} tokens: theoretical false-positive rate {fpr:.2e} "
-            f"exceeds the ceiling {limits.max_filter_fpr:.0e}; rebuild with crossforce's parameter choice"
-        )
+            f"index parameters refused: {exc}; rebuild with crossforce's parameter choice"
+        ) from exc
     if current_version is not None and header.version <= current_version:
         raise PreconditionError(
             f"index version {header.version} is not newer than the serving version {current_version} "
@@ -122,11 +131,17 @@ def verify_bits(header: AcceptedHeader, bits: bytes, limits: Limits) -> index.Bl
     if hashlib.sha256(bits).digest() != header.bits_sha256:
         raise ValidationError("SHA-256 of the received bits does not match the signed header")
     bloom = index.BloomIndex.from_bytes(header.params, bits)
-    fill = bloom.fill_ratio()
-    expected = index.expected_fill(header.params, header.token_count)
-    if not math.isfinite(fill) or fill > expected + limits.fill_ratio_slack:
-        raise ValidationError(
-            f"fill ratio {fill:.4f} is above the {expected:.4f} that {header.token_count} tokens predict: "
-            "a saturated or mis-sized filter is refused"
-        )
+    try:
+        index.check_fill(bloom, header.token_count, limits=limits)
+    except ValidationError as exc:
+        raise ValidationError(f"{exc}: a saturated or mis-sized filter is refused") from exc
     return bloom
+
+
+def _names_other_org(header_bytes: bytes, caller_org: str) -> bool:
+    header = pb.IndexHeader()
+    try:
+        header.ParseFromString(header_bytes)
+    except DecodeError:
+        return False
+    return bool(header.org) and header.org != caller_org

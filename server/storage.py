@@ -376,7 +376,12 @@ class SQLiteStorage:
     def write_bits(self, sha256_hex: str, bits: bytes) -> None:
         path = self.bits_dir / f"{sha256_hex}.bin"
         if not path.exists():
-            atomic_write(path, bits, mode=0o600)
+            try:
+                atomic_write(path, bits, mode=0o600)
+            except OSError as exc:
+                raise UnavailableError(
+                    "storage cannot write the index; the previous index still serves, retry later"
+                ) from exc
 
     def read_bits(self, sha256_hex: str) -> bytes:
         return (self.bits_dir / f"{sha256_hex}.bin").read_bytes()
@@ -448,9 +453,12 @@ class SQLiteStorage:
     def healthy(self) -> bool:
         try:
             self._query("SELECT 1")
-            probe = self.data_dir / ".health"
-            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            # A new file each time: reopening an existing one succeeds on a folder that can no longer
+            # take new files (full disk, read-only remount, lost permissions).
+            probe = self.data_dir / f".health-{os.getpid()}-{threading.get_ident()}"
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.close(fd)
+            probe.unlink()
         except (UnavailableError, OSError):
             return False
         return True

@@ -488,13 +488,16 @@ class CrashReport:
     ops: Counter[str] = field(default_factory=Counter)
     requests: int = 0
     log_size: int = 0
+    leftover_temp_files: int = 0
+    """Temporary files a kill left in the index folder (atomic writes cut short); nothing removes them."""
     seed: int = 0
 
     def line(self) -> str:
         acts = ", ".join(f"{k} {v}" for k, v in sorted(self.ops.items()))
         return (
             f"{self.kills} SIGKILLs survived in {self.seconds:.1f}s (seed {self.seed}): {acts}; "
-            f"{self.requests} requests tracked; log size {self.log_size}"
+            f"{self.requests} requests tracked; log size {self.log_size}; "
+            f"{self.leftover_temp_files} temp files left by kills"
         )
 
 
@@ -549,6 +552,7 @@ def kill_at_random(
             report.ops.update(ledger.ops)
             report.requests += len(ledger.state)
             report.log_size = max(report.log_size, int(str(d.sql("SELECT COUNT(*) FROM log")[0][0])))
+            report.leftover_temp_files += len(list((d.server.data_dir / "indexes").glob("*.tmp")))
         finally:
             d.close()
     report.kills = done

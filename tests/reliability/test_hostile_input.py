@@ -358,6 +358,22 @@ def test_named_bad_request_gets_documented_status(
     assert _call(live, method, caller, payload) == expected, name
 
 
+@pytest.mark.parametrize("method", [*METHODS, "Health/Check"])
+def test_undecodable_request_is_invalid_argument_not_internal(live: Live, method: str) -> None:
+    """grpc-python answers INTERNAL when a request does not parse; status.DecodeGuard makes it the
+    caller's error, for every RPC (the health service included)."""
+    caller = next(c for c in CALLERS if method == "Health/Check" or c[1] in ROLE_MATRIX[method])
+    truncated = tag(1, 2) + varint(50) + b"short"
+    if method == "Health/Check":
+        call = live.channels[caller].unary_unary("/grpc.health.v1.Health/Check")
+        with pytest.raises(grpc.RpcError) as err:
+            call(truncated, timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        return
+    payload: bytes | list[bytes] = [truncated] if method == "Index/Publish" else truncated
+    assert _call(live, method, caller, payload) == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_message_just_over_size_limit_resource_exhausted(live: Live) -> None:
     limit = 8 * 1024 * 1024  # crossforce.limits.Limits.max_message_bytes
     ch = live.channels[("dbs", VETTING_OFFICER)]
