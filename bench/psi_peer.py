@@ -60,10 +60,11 @@ def inner(config: dict[str, Any]) -> dict[str, Any]:
     client = psi.client.CreateWithNewKey(True)
     codes = list(sets)
     per_query: list[dict[str, float]] = []
-    hits = 0
-    for _ in range(int(config["queries"])):
+    hits = held_queries = 0
+    for i in range(int(config["queries"])):
         tokens = [os.urandom(32).hex() for _ in range(query_tokens)]
-        held = rng.random() < float(config["held_share"])
+        held = i == 0 or rng.random() < float(config["held_share"])  # at least one true hit, checked
+        held_queries += held
         if held:
             holder = rng.choice(codes)
             tokens[0] = rng.choice(sets[holder])
@@ -107,6 +108,7 @@ def inner(config: dict[str, Any]) -> dict[str, Any]:
         "query_bytes": statistics.fmean(q["request_bytes"] + q["response_bytes"] for q in per_query),
         "queries": len(per_query),
         "query_hits": hits,
+        "held_queries": held_queries,
     }
 
 
