@@ -587,7 +587,12 @@ def _batch(net: LocalNet, population: Population, args: argparse.Namespace) -> d
                 c.call(c.matcher.CheckBatch, r)
 
         threads = [threading.Thread(target=work, args=(c, requests[i::2])) for i, c in enumerate(clients)]
-        elapsed = timed(lambda: [t.start() for t in threads] and [t.join() for t in threads])
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
     finally:
         for c in clients:
             c.close()

@@ -6,6 +6,8 @@ people they hold and of people nobody holds, drawn from the same name and date d
 report:
 
 - recall: (sighting, holding force) pairs where that force hit, at any strength and at strength >= 2;
+  a hit is what the matcher reports, hit_strength >= 1 (a corroboration-only key type matching on its
+  own has strength 0 and is no hit; the "any key matched" rows count those too, for comparison);
 - false-hit rate: queries that hit at least one force not holding the person (an absent person
   hitting anywhere, or a held person hitting a wrong force: a namesake);
 - per key type: how often it matched on true pairs, how often it was the only key that matched, and
@@ -72,10 +74,13 @@ def baseline_keys(record: Record) -> set[BaselineKey]:
 class _Tally:
     pairs: int = 0
     hits: int = 0
+    any_key_pairs: int = 0
+    """True pairs where some key matched, hit or not (strength 0 included)."""
     strong_hits: int = 0
     name_key_hits: int = 0
     queries: int = 0
     false_queries: int = 0
+    false_any_key_queries: int = 0
     false_strong_queries: int = 0
     absent_queries: int = 0
     absent_false: int = 0
@@ -86,8 +91,10 @@ class _Tally:
         return {
             "recall": self.hits / max(1, self.pairs),
             "recall_strong": self.strong_hits / max(1, self.pairs),
+            "recall_any_key": self.any_key_pairs / max(1, self.pairs),
             "false_hit_rate": self.false_queries / max(1, self.queries),
             "false_hit_rate_strong": self.false_strong_queries / max(1, self.queries),
+            "false_hit_rate_any_key": self.false_any_key_queries / max(1, self.queries),
             "absent_false_hit_rate": self.absent_false / max(1, self.absent_queries),
             "wrong_force_rate": self.held_wrong_force / max(1, self.held_queries),
         }
@@ -209,43 +216,48 @@ def _score(
 ) -> None:
     tokens = tokeniser.record_tokens(sighting.record)
     base_keys = baseline_keys(sighting.record)
-    false_any = false_strong = base_false = False
+    false_any = false_strong = false_key = base_false = False
     for code, index in published.items():
         matched = {kt for kt, tok in tokens if tok in index}
         strength = hit_strength(matched)
+        hit = strength >= 1  # what the matcher reports: strength 0 is no hit
         base_hit = not base_keys.isdisjoint(baseline[code])
         if code in holders:
             report.keys.pairs += 1
             report.baseline.pairs += 1
-            report.keys.hits += bool(matched)
+            report.keys.hits += hit
+            report.keys.any_key_pairs += bool(matched)
             report.keys.strong_hits += strength >= STRONG
-            report.keys.name_key_hits += bool(matched - _IDENTIFIER_KEY_TYPES)
+            report.keys.name_key_hits += hit_strength(matched - _IDENTIFIER_KEY_TYPES) >= 1
             report.baseline.hits += base_hit
             report.baseline.strong_hits += base_hit
+            report.baseline.any_key_pairs += base_hit
             report.key_matched.update(matched)
             if len(matched) == 1:
                 report.key_only.update(matched)
             for name in set(sighting.corruptions) or {"(none)"}:
                 report.corruption_pairs[name] += 1
-                report.corruption_hits[name] += bool(matched)
+                report.corruption_hits[name] += hit
                 report.corruption_baseline_hits[name] += base_hit
             if len(sighting.corruptions) == 1:
                 report.single_pairs[sighting.corruptions[0]] += 1
-                report.single_hits[sighting.corruptions[0]] += bool(matched)
-            if not matched:
+                report.single_hits[sighting.corruptions[0]] += hit
+            if not hit:
                 report.missed_by[" + ".join(sorted(sighting.corruptions)) or "(none)"] += 1
         else:
-            false_any |= bool(matched)
+            false_any |= hit
             false_strong |= strength >= STRONG
+            false_key |= bool(matched)
             base_false |= base_hit
             report.key_false.update(matched)
-    for tally, is_false, is_strong in (
-        (report.keys, false_any, false_strong),
-        (report.baseline, base_false, base_false),
+    for tally, is_false, is_strong, is_key in (
+        (report.keys, false_any, false_strong, false_key),
+        (report.baseline, base_false, base_false, base_false),
     ):
         tally.queries += 1
         tally.false_queries += is_false
         tally.false_strong_queries += is_strong
+        tally.false_any_key_queries += is_key
         if holders:
             tally.held_queries += 1
             tally.held_wrong_force += is_false
@@ -277,12 +289,16 @@ def print_report(report: Report) -> None:
         ("false-hit rate (strength >= 2)", "false_hit_rate_strong"),
         ("  absent person hits a force", "absent_false_hit_rate"),
         ("  held person hits a wrong force", "wrong_force_rate"),
+        ("recall (any key matched, strength 0 too)", "recall_any_key"),
+        ("false rate (any key matched, strength 0 too)", "false_hit_rate_any_key"),
     ):
         head.add_row(label, _pct(s[key]), _pct(base[key]))
     head.add_row("recall by name/DOB keys alone", _pct(s["recall_name_keys"]), "")
     console.print(head)
 
-    per_key = Table(title="Per key type (matched and only-match per true pair; false per query)")
+    per_key = Table(
+        title="Per key type (matched, only-match per true pair; false: matched at a wrong force, per query)"
+    )
     for column in ("key type", "strength", "matched", "only key", "false"):
         per_key.add_column(column, justify="right" if column != "key type" else "left")
     per_key_rows = s["per_key"]

@@ -5,8 +5,8 @@
 Runs, each in its own process, the colleagues' benches (bench.encoding, bench.index_build,
 bench.matching) and these (bench.e2e at three record totals, bench.psi_peer at three scaled-down sizes),
 reads the JSON line each prints, and shows every figure beside its baseline from the same run, with the
-goal and whether it was met. ``--quick`` shrinks everything (a few minutes); the full run takes about
-20-30 minutes on a 2-core machine, most of it building 10,000,000 records' indexes and PSI setup.
+goal and whether it was met. ``--quick`` shrinks everything (~4 minutes on a 2-core machine); the full
+run takes ~7 minutes, most of it building 10,000,000 records' indexes and OpenMined PSI's setup.
 """
 
 from __future__ import annotations

@@ -20,7 +20,13 @@ import grpc
 from crossforce import envelope, index, merkle, orgkeys, sealed, treehead
 from crossforce.client.profile import Profile
 from crossforce.client.tokenstore import TokenStore
-from crossforce.errors import CrossforceError, ValidationError, VerificationError, error_for_status
+from crossforce.errors import (
+    CrossforceError,
+    PreconditionError,
+    ValidationError,
+    VerificationError,
+    error_for_status,
+)
 from crossforce.events import EventKind, decode_event
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.records import Record
@@ -31,6 +37,7 @@ from crossforce.v1 import crossforce_pb2_grpc as rpc
 DEV_IDENTITY_HEADER = "x-crossforce-dev-identity"
 CHUNK_BYTES = 1024 * 1024
 DEFAULT_EXPIRY_DAYS = 30
+EPOCH_CACHE_S = 30.0
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
 
@@ -134,6 +141,7 @@ class Client:
         self.operations = rpc.OperationsStub(self.channel)
         self._state_lock = threading.Lock()
         self._store: TokenStore | None = None
+        self._epoch_cache: tuple[float, list[int]] | None = None
 
     def __enter__(self) -> Client:
         return self
@@ -359,7 +367,26 @@ class Client:
             )
         return out
 
-    def _epochs(self) -> list[int]:
+    def _epochs(self, *, refresh: bool = False) -> list[int]:
+        """Epochs to make tokens for: the matcher's epochs in use that this profile's secret holds.
+
+        Cached for EPOCH_CACHE_S; a stale cache is safe, because tokens for a retired epoch are refused
+        with FAILED_PRECONDITION and the caller refreshes and retries once.
+        """
+        cached = self._epoch_cache
+        if cached is not None and not refresh and time.monotonic() - cached[0] < EPOCH_CACHE_S:
+            return cached[1]
+        usable = self._fetch_epochs()
+        self._epoch_cache = (time.monotonic(), usable)
+        return usable
+
+    def _with_epochs(self, attempt: Callable[[list[int]], T]) -> T:
+        try:
+            return attempt(self._epochs())
+        except PreconditionError:
+            return attempt(self._epochs(refresh=True))
+
+    def _fetch_epochs(self) -> list[int]:
         status = self.status()
         active = list(status.active_epochs)
         if not active:
@@ -374,7 +401,10 @@ class Client:
         return usable
 
     def check(self, candidate: Record, why: Why, *, open_requests: bool = True) -> CheckReport:
-        tokens = self.candidate_tokens(candidate, self._epochs())
+        return self._with_epochs(lambda epochs: self._check(candidate, why, open_requests, epochs))
+
+    def _check(self, candidate: Record, why: Why, open_requests: bool, epochs: list[int]) -> CheckReport:
+        tokens = self.candidate_tokens(candidate, epochs)
         if not tokens:
             raise ValidationError(
                 "the candidate produced no match keys: give a surname with a forename or a date of birth, "
@@ -398,17 +428,18 @@ class Client:
         batch_size: int = 500,
         progress: Progress | None = None,
     ) -> list[CheckReport]:
-        epochs = self._epochs()
         reports: list[CheckReport] = []
         for start in range(0, len(candidates), batch_size):
             chunk = candidates[start : start + batch_size]
-            cands = [pb.Candidate(tokens=self.candidate_tokens(c, epochs)) for c in chunk]
-            resp = self.call(
-                self.matcher.CheckBatch,
-                pb.CheckBatchRequest(
+
+            def attempt(epochs: list[int], chunk: Sequence[Record] = chunk) -> pb.CheckBatchResponse:
+                cands = [pb.Candidate(tokens=self.candidate_tokens(c, epochs)) for c in chunk]
+                request = pb.CheckBatchRequest(
                     candidates=cands, justification=why.to_pb(), open_requests=open_requests
-                ),
-            )
+                )
+                return self.call(self.matcher.CheckBatch, request)
+
+            resp = self._with_epochs(attempt)
             self.observe_head(resp.tree_head)
             reports.extend(_report(r, resp.forces_searched, tuple(resp.stale_orgs)) for r in resp.results)
             if progress:
@@ -419,12 +450,16 @@ class Client:
         self.call(self.matcher.Ping, pb.PingRequest())
 
     # ------------------------------------------------------------------ disclosure: holder
-    def list_requests(self, *, as_holder: bool, states: Sequence[int] = ()) -> list[pb.DisclosureRequest]:
+    def list_requests(
+        self, *, as_holder: bool, states: Sequence[int] = (), limit: int = 0
+    ) -> list[pb.DisclosureRequest]:
+        """Requests against this force (``as_holder``) or opened by this organisation; 0: server maximum."""
         resp = self.call(
             self.disclosure.ListRequests,
             pb.ListRequestsRequest(
                 party=pb.HOLDER if as_holder else pb.REQUESTER,
                 states=[pb.RequestState.ValueType(s) for s in states],
+                limit=limit,
             ),
         )
         return list(resp.requests)

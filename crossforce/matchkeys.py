@@ -4,13 +4,17 @@ A record becomes several deterministic keys, each built so that one common way n
 (a nickname, a typo, a swapped day and month, a married name, a dropped particle) still leaves at least
 one key equal between two records of the same person, while keys stay specific enough that namesakes
 rarely collide among tens of millions of records. Every key is later a 32-byte token and about 40 bits
-in every index, so the list is deliberately short: about a dozen keys for an ordinary record.
+in every index, so the list is deliberately short: about sixteen keys for an ordinary record.
+
+Hot path: ``canonical_keys`` builds each record's keys from cached name halves (one per distinct given
+names, one per distinct surname) and date and postcode tails, by byte concatenation only.
 
 Codes and field layouts are part of the published spec; never renumber or reuse a code.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,12 +26,13 @@ from typing import Final, NamedTuple
 from crossforce.errors import ValidationError
 from crossforce.normalise import (
     IDENTIFIER_KINDS,
-    NormalisedName,
+    normalise_given_names,
     normalise_identifier,
-    normalise_name,
     normalise_postcode,
     normalise_previous_name,
+    normalise_surname,
     parse_date_parts,
+    postcode_district,
 )
 from crossforce.records import Record
 
@@ -39,6 +44,7 @@ __all__ = [
     "KeyType",
     "MatchKey",
     "canonical_forename",
+    "canonical_keys",
     "decode_key",
     "derive_keys",
     "encode_key",
@@ -51,7 +57,7 @@ CANONICAL_PREFIX: Final = b"cf1"
 """Spec version 1 domain tag at the start of every key's canonical bytes."""
 
 MAX_FORENAMES: Final = 3
-"""Given names that each get a phonetic key; a fourth forename is almost never the one a person uses."""
+"""Given names that each get phonetic keys; a fourth forename is almost never the one a person uses."""
 MAX_PREVIOUS_NAMES: Final = 8
 """Previous names keyed per record; bounds tokens per candidate (Limits.max_tokens_per_candidate)."""
 
@@ -61,8 +67,9 @@ class KeyType:
     code: int
     name: str
     strength: int
-    """1 weak (namesakes common: partial date, initial, postcode), 2 medium (fuzzy name, full date),
-    3 strong (exact name and date, or an identifier)."""
+    """3 strong (exact name and date, or an identifier), 2 medium (fuzzy name, full date), 1 weak
+    (namesakes possible: an initial, a postcode, one name missing), 0 corroboration only: never a hit
+    on its own (exact name with one date part wrong), but raises a hit it agrees with."""
     evidence: frozenset[str]
     """Source fields the key vouches for; ``hit_strength`` bumps a level when two matched keys vouch for
     different evidence (neither set contains the other)."""
@@ -81,8 +88,13 @@ PHONETIC_DOB: Final = 17
 INITIAL_DOB: Final = 18
 FRAGMENT_DOB: Final = 19
 PARTIAL_DOB: Final = 20
-NAME_POSTCODE: Final = 21
+# 21 (name_postcode) was withdrawn before release: fragment_postcode covers it and more.
+FRAGMENT_POSTCODE: Final = 22
+PHONETIC_POSTCODE: Final = 23
+SURNAME_DOB_AREA: Final = 24
+FORENAME_DOB_AREA: Final = 25
 
+_FULL_NAME: Final = ("forename", "surname")
 KEY_TYPES: Final[Mapping[int, KeyType]] = MappingProxyType(
     {
         kt.code: kt
@@ -91,12 +103,15 @@ KEY_TYPES: Final[Mapping[int, KeyType]] = MappingProxyType(
             _kt(NI_NUMBER, "ni_number", 3, "ni_number"),
             _kt(PASSPORT_NUMBER, "passport_number", 3, "passport_number"),
             _kt(DRIVING_LICENCE, "driving_licence", 3, "driving_licence"),
-            _kt(NAME_DOB, "name_dob", 3, "name", "dob"),
-            _kt(PHONETIC_DOB, "phonetic_dob", 2, "name", "dob"),
-            _kt(INITIAL_DOB, "initial_dob", 1, "name", "dob"),
-            _kt(FRAGMENT_DOB, "fragment_dob", 2, "name", "dob"),
-            _kt(PARTIAL_DOB, "partial_dob", 1, "name", "dob"),
-            _kt(NAME_POSTCODE, "name_postcode", 1, "name", "postcode"),
+            _kt(NAME_DOB, "name_dob", 3, *_FULL_NAME, "dob"),
+            _kt(PHONETIC_DOB, "phonetic_dob", 2, *_FULL_NAME, "dob"),
+            _kt(INITIAL_DOB, "initial_dob", 1, *_FULL_NAME, "dob"),
+            _kt(FRAGMENT_DOB, "fragment_dob", 2, *_FULL_NAME, "dob"),
+            _kt(PARTIAL_DOB, "partial_dob", 0, *_FULL_NAME, "dob"),
+            _kt(FRAGMENT_POSTCODE, "fragment_postcode", 1, *_FULL_NAME, "postcode"),
+            _kt(PHONETIC_POSTCODE, "phonetic_postcode", 1, *_FULL_NAME, "postcode"),
+            _kt(SURNAME_DOB_AREA, "surname_dob_area", 1, "surname", "dob", "postcode"),
+            _kt(FORENAME_DOB_AREA, "forename_dob_area", 1, "forename", "dob", "postcode"),
         )
     }
 )
@@ -224,56 +239,92 @@ def canonical_forename(name: str) -> str:
 
 
 # --- Key derivation ------------------------------------------------------------------------------------
+#
+# A record's keys are built in two halves. The name half (every field but the last) depends only on the
+# name, so it is encoded once per distinct name and cached; the record's date of birth and postcode,
+# encoded once per record, then complete each head by plain byte concatenation.
 
-_Heads = tuple[tuple[int, bytes], ...]
-"""(key_type, canonical bytes of every field but the last); the last field (a date or a postcode) is
-appended per record, so a name's keys are built once however many records carry it."""
-
-
-class _NamePlan(NamedTuple):
-    full: _Heads
-    """Keys completed by the full date of birth (YYYY-MM-DD)."""
-    unordered: _Heads
-    """Completed by year and unordered day/month (YYYY-LL-HH)."""
-    partial: _Heads
-    """Completed by each masked partial date."""
-    postcode: _Heads
-    """Completed by the postcode."""
+_MAX_DAY: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+"""Longest length of each month (29 for February): the masked-year partial date needs a day that some
+year's month has."""
 
 
-_EMPTY_PLAN: Final = _NamePlan((), (), (), ())
-
-
-@lru_cache(maxsize=256)
 def _header(key_type: int, field_count: int) -> bytes:
-    return CANONICAL_PREFIX + struct.pack(">BB", key_type, field_count)
+    return CANONICAL_PREFIX + bytes((key_type, field_count))
 
 
-@dataclass(frozen=True, slots=True)
-class _Given:
-    """The forename half of the name keys, encoded once per distinct set of given names."""
+_H_NAME_DOB: Final = _header(NAME_DOB, 3)
+_H_PHONETIC_DOB: Final = _header(PHONETIC_DOB, 3)
+_H_INITIAL_DOB: Final = _header(INITIAL_DOB, 3)
+_H_FRAGMENT_DOB_PREFIX: Final = _header(FRAGMENT_DOB, 4) + _field("p")
+_H_FRAGMENT_DOB_SUFFIX: Final = _header(FRAGMENT_DOB, 4) + _field("s")
+_H_PARTIAL_DOB: Final = _header(PARTIAL_DOB, 3)
+_H_FRAGMENT_POSTCODE_PREFIX: Final = _header(FRAGMENT_POSTCODE, 4) + _field("p")
+_H_FRAGMENT_POSTCODE_SUFFIX: Final = _header(FRAGMENT_POSTCODE, 4) + _field("s")
+_H_PHONETIC_POSTCODE: Final = _header(PHONETIC_POSTCODE, 3)
+_H_SURNAME_DOB_AREA: Final = _header(SURNAME_DOB_AREA, 3)
+_H_FORENAME_DOB_AREA: Final = _header(FORENAME_DOB_AREA, 3)
 
-    first: bytes | None
-    """Canonical (nickname-resolved) first full forename, encoded; None when there is none."""
-    first_pre: bytes
-    first_suf: bytes
-    soundexes: tuple[str, ...]
-    """Soundex of each canonical full forename, at most MAX_FORENAMES, empty codes kept in place."""
+
+def _pair(a: str, b: str) -> bytes:
+    """Two fields in ascending code-point order: a key on a pair of names does not care which box each
+    name was written in (forename and surname transposed, as surname-first naming often leaves them)."""
+    return _field(a) + _field(b) if a <= b else _field(b) + _field(a)
+
+
+@lru_cache(maxsize=1 << 14)
+def _forename_codes(forename: str) -> tuple[str, ...]:
+    """Soundex of a full forename as written and of its canonical form, without repeats or empties.
+
+    Both, because the nickname table and a misspelling each defeat the other: Jak and Jack share
+    J200 only as written (the table makes Jack John), Bill and William share W450 only canonically."""
+    codes = (soundex(forename), soundex(canonical_forename(forename)))
+    return tuple(c for i, c in enumerate(codes) if c and c not in codes[:i])
+
+
+class _Given(NamedTuple):
+    """The forename half of the name keys, encoded once per distinct list of given names."""
+
+    first: str | None
+    """Canonical (nickname-resolved) first full forename, ``c1``; None when there is none."""
+    first_field: bytes
+    pre: str
+    """pre(c1) and suf(c1): its first and last three code points."""
+    pre_field: bytes
+    suf: str
+    suf_field: bytes
+    codes: tuple[tuple[str, bytes], ...]
+    """(code, encoded) for the forename codes of the first MAX_FORENAMES full forenames, no repeats."""
+    first_codes: tuple[tuple[str, bytes], ...]
+    """The same for the first full forename alone."""
     initial: bytes | None
+    area_heads: tuple[bytes, ...]
+    """forename_dob_area heads (current given names only; no surname needed)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Surname:
+class _Surname(NamedTuple):
     """The surname half of the name keys, encoded once per distinct surname."""
 
-    compact: bytes
-    variants: tuple[bytes, ...]
+    compact: str
+    compact_field: bytes
+    variant_fields: tuple[bytes, ...]
     soundex: str
-    variant_soundexes: tuple[str, ...]
-    """Soundex of each surname variant after the compact one."""
-    pre: bytes | None
-    suf: bytes | None
-    """First and last three letters, None for a surname under three letters."""
+    soundex_field: bytes
+    variant_soundexes: tuple[tuple[str, bytes], ...]
+    """(code, encoded) for the non-empty Soundex of each surname variant after the compact one."""
+    pre: str
+    pre_field: bytes
+    suf: str
+    suf_field: bytes
+    area_heads: tuple[bytes, ...]
+    """surname_dob_area head, when the surname has a Soundex code."""
+
+
+def _coded(codes: Iterable[str]) -> tuple[tuple[str, bytes], ...]:
+    return tuple((c, _field(c)) for c in dict.fromkeys(codes))
+
+
+_NO_GIVEN: Final = _Given(None, b"", "", b"", "", b"", (), (), None, ())
 
 
 @lru_cache(maxsize=1 << 16)
@@ -281,126 +332,184 @@ def _given_half(given: tuple[str, ...]) -> _Given:
     full = [g for g in given if len(g) > 1]
     initial = _field(given[0][0]) if given else None
     if not full:
-        return _Given(None, b"", b"", (), initial)
+        return _NO_GIVEN._replace(initial=initial)
     first = canonical_forename(full[0])
-    codes = tuple(soundex(canonical_forename(g)) for g in full[:MAX_FORENAMES])
-    return _Given(_field(first), _field(first[:3]), _field(first[-3:]), codes, initial)
+    first_codes = _coded(_forename_codes(full[0]))
+    return _Given(
+        first=first,
+        first_field=_field(first),
+        pre=first[:3],
+        pre_field=_field(first[:3]),
+        suf=first[-3:],
+        suf_field=_field(first[-3:]),
+        codes=_coded(c for g in full[:MAX_FORENAMES] for c in _forename_codes(g)),
+        first_codes=first_codes,
+        initial=initial,
+        area_heads=tuple(_H_FORENAME_DOB_AREA + f for _, f in first_codes),
+    )
 
 
 @lru_cache(maxsize=1 << 16)
 def _surname_half(compact: str, variants: tuple[str, ...]) -> _Surname:
-    long_enough = len(compact) >= 3
+    code = soundex(compact)
+    code_field = _field(code) if code else b""
     return _Surname(
-        compact=_field(compact),
-        variants=tuple(_field(v) for v in variants),
-        soundex=soundex(compact),
-        variant_soundexes=tuple(soundex(v) for v in variants[1:]),
-        pre=_field(compact[:3]) if long_enough else None,
-        suf=_field(compact[-3:]) if long_enough else None,
+        compact=compact,
+        compact_field=_field(compact),
+        variant_fields=tuple(_field(v) for v in variants),
+        soundex=code,
+        soundex_field=code_field,
+        variant_soundexes=_coded(c for c in map(soundex, variants[1:]) if c),
+        pre=compact[:3],
+        pre_field=_field(compact[:3]),
+        suf=compact[-3:],
+        suf_field=_field(compact[-3:]),
+        area_heads=(_H_SURNAME_DOB_AREA + code_field,) if code else (),
     )
 
 
-def _phonetic(a: str, b: str) -> bytes:
-    lo, hi = (a, b) if a <= b else (b, a)
-    return _header(PHONETIC_DOB, 3) + _field(lo) + _field(hi)
+@lru_cache(maxsize=1 << 16)
+def _given_of(given_names: str) -> _Given:
+    """The current given names' half, keyed by the raw field (one cache lookup per record)."""
+    return _given_half(normalise_given_names(given_names))
 
 
 @lru_cache(maxsize=1 << 16)
-def _first_forename_plan(
-    first: bytes | None,
-    first_pre: bytes,
-    first_suf: bytes,
-    sdx_first: str,
-    initial: bytes | None,
-    s: _Surname,
-) -> _NamePlan:
-    """Keys from the first forename, initial and surname: shared by everyone of that name whatever
-    their middle names, so cached apart from them."""
-    full: list[tuple[int, bytes]] = []
-    unordered: tuple[tuple[int, bytes], ...] = ()
-    partial: tuple[tuple[int, bytes], ...] = ()
-    postcode: tuple[tuple[int, bytes], ...] = ()
-    if first is not None:
-        head = _header(NAME_DOB, 3) + first
-        full.extend((NAME_DOB, head + v) for v in s.variants)
-        if s.pre is not None and s.suf is not None:
-            frag = _header(FRAGMENT_DOB, 4)
-            full.append((FRAGMENT_DOB, frag + _field("pp") + first_pre + s.pre))
-            full.append((FRAGMENT_DOB, frag + _field("ps") + first_pre + s.suf))
-            full.append((FRAGMENT_DOB, frag + _field("sp") + first_suf + s.pre))
-            full.append((FRAGMENT_DOB, frag + _field("ss") + first_suf + s.suf))
-        if sdx_first:
-            pairs = ([s.soundex] if s.soundex else []) + [v for v in s.variant_soundexes if v]
-            unordered = tuple((PHONETIC_DOB, _phonetic(sdx_first, v)) for v in pairs)
-        first_sur = first + s.compact
-        partial = ((PARTIAL_DOB, _header(PARTIAL_DOB, 3) + first_sur),)
-        postcode = ((NAME_POSTCODE, _header(NAME_POSTCODE, 3) + first_sur),)
-    if initial is not None:
-        full.append((INITIAL_DOB, _header(INITIAL_DOB, 3) + initial + s.compact))
-    return _NamePlan(tuple(full), unordered, partial, postcode)
-
-
-def _plan(name: NormalisedName | None) -> _NamePlan:
-    """The name half of every name key; docs/spec.md "Match keys" states the same rules."""
-    if name is None:
-        return _EMPTY_PLAN
-    g = _given_half(name.given)
-    s = _surname_half(name.surname, name.surname_variants)
-    sdx_first = g.soundexes[0] if g.soundexes else ""
-    plan = _first_forename_plan(g.first, g.first_pre, g.first_suf, sdx_first, g.initial, s)
-    if len(g.soundexes) < 2 or not s.soundex:
-        return plan
-    others = tuple((PHONETIC_DOB, _phonetic(f, s.soundex)) for f in g.soundexes[1:] if f)
-    return _NamePlan(plan.full, plan.unordered + others, plan.partial, plan.postcode)
-
-
-@lru_cache(maxsize=1 << 16)
-def _current_plan(given_names: str, surname: str) -> _NamePlan:
-    return _plan(normalise_name(given_names, surname))
+def _surname_of(surname: str) -> _Surname | None:
+    """The current surname's half, keyed by the raw field; None when the surname is missing."""
+    parsed = normalise_surname(surname)
+    return None if parsed is None else _surname_half(parsed[0], parsed[2])
 
 
 @lru_cache(maxsize=1 << 14)
-def _previous_plan(raw: str, given_names: str) -> _NamePlan:
-    return _plan(normalise_previous_name(raw, given_names))
+def _previous_halves(raw: str, given_names: str) -> tuple[_Given, _Surname] | None:
+    name = normalise_previous_name(raw, given_names)
+    if name is None:
+        return None
+    return _given_half(name.given), _surname_half(name.surname, name.surname_variants)
+
+
+def _name_keys(
+    out: list[bytes],
+    g: _Given,
+    s: _Surname,
+    full: bytes | None,
+    unordered: bytes | None,
+    partial: tuple[bytes, ...],
+    area: bytes | None,
+    postcode: bytes | None,
+) -> None:
+    """Append the keys of one name (given and surname halves) completed by the record's tails; the
+    postcode keys only for the current name. docs/spec.md "Match keys" states the same rules."""
+    if area is not None:
+        out += [head + area for head in s.area_heads]
+    if full is not None and g.initial is not None:
+        out.append(_H_INITIAL_DOB + g.initial + s.compact_field + full)
+    c1 = g.first
+    if c1 is None:
+        return
+    if full is not None:
+        c1_field = g.first_field
+        out += [_H_NAME_DOB + c1_field + v + full for v in s.variant_fields]
+        pre, spre = g.pre_field, s.pre_field
+        out.append(_H_FRAGMENT_DOB_PREFIX + (pre + spre if g.pre <= s.pre else spre + pre) + full)
+        suf, ssuf = g.suf_field, s.suf_field
+        out.append(_H_FRAGMENT_DOB_SUFFIX + (suf + ssuf if g.suf <= s.suf else ssuf + suf) + full)
+    if unordered is not None:
+        code = s.soundex
+        if code:
+            code_field = s.soundex_field
+            out += [
+                _H_PHONETIC_DOB + (f + code_field if x <= code else code_field + f) + unordered
+                for x, f in g.codes
+            ]
+        for y, yf in s.variant_soundexes:
+            out += [_H_PHONETIC_DOB + (f + yf if x <= y else yf + f) + unordered for x, f in g.first_codes]
+    if partial:
+        head = _H_PARTIAL_DOB + (
+            g.first_field + s.compact_field if c1 <= s.compact else s.compact_field + g.first_field
+        )
+        out += [head + tail for tail in partial]
+    if postcode is not None:
+        pre, spre = g.pre_field, s.pre_field
+        out.append(_H_FRAGMENT_POSTCODE_PREFIX + (pre + spre if g.pre <= s.pre else spre + pre) + postcode)
+        suf, ssuf = g.suf_field, s.suf_field
+        out.append(_H_FRAGMENT_POSTCODE_SUFFIX + (suf + ssuf if g.suf <= s.suf else ssuf + suf) + postcode)
+        code = s.soundex
+        if code:
+            code_field = s.soundex_field
+            out += [
+                _H_PHONETIC_POSTCODE + (f + code_field if x <= code else code_field + f) + postcode
+                for x, f in g.codes
+            ]
 
 
 def _ascii_field(value: str) -> bytes:
     """``_field`` for short ASCII strings that rarely repeat (dates, identifiers): no cache."""
-    return struct.pack(">H", len(value)) + value.encode("ascii")
+    return len(value).to_bytes(2, "big") + value.encode("ascii")
+
+
+class _DobTails(NamedTuple):
+    full: bytes | None
+    unordered: bytes | None
+    partial: tuple[bytes, ...]
+
+
+_NO_DOB: Final = _DobTails(None, None, ())
+
+
+_DATE_LENGTH: Final = b"\x00\x0a"
+"""Length prefix of every date field: YYYY-MM-DD, YYYY-LL-HH and the masked forms are 10 characters."""
 
 
 @lru_cache(maxsize=1 << 16)
-def _dob_tails(dob: str) -> tuple[bytes | None, bytes | None, tuple[bytes, ...]]:
-    """Encoded (full date, year + unordered day/month, masked partial dates) of a date of birth."""
+def _dob_tails(dob: str) -> _DobTails:
+    """Encoded full date, year with unordered day/month, and masked partial dates of a date of birth."""
     parts = parse_date_parts(dob)
     if parts is None:
-        return None, None, ()
+        return _NO_DOB
     y, m, d = parts.year, parts.month, parts.day
     ys = f"{y:04d}" if y is not None else ""
     ms = f"{m:02d}" if m is not None else ""
     ds = f"{d:02d}" if d is not None else ""
-    full = _ascii_field(f"{ys}-{ms}-{ds}") if parts.valid else None
+    full = _DATE_LENGTH + f"{ys}-{ms}-{ds}".encode() if parts.valid else None
     unordered = None
-    if y is not None and parts.day_month_unordered is not None:
+    if ys and parts.day_month_unordered is not None:
         lo, hi = parts.day_month_unordered
-        unordered = _ascii_field(f"{ys}-{lo:02d}-{hi:02d}")
+        unordered = _DATE_LENGTH + f"{ys}-{lo:02d}-{hi:02d}".encode()
     partial: list[bytes] = []
     if ys and ms:
-        partial.append(_ascii_field(f"{ys}-{ms}-**"))
+        partial.append(_DATE_LENGTH + f"{ys}-{ms}-**".encode())
     if ys and ds:
-        partial.append(_ascii_field(f"{ys}-**-{ds}"))
-    if ys and ms and ds and d is not None and m is not None and d <= _MAX_DAY[m]:
-        # Year wrong: one of its last two digits (off by one, a decade misread, a typo).
-        partial.append(_ascii_field(f"{ys[:3]}*-{ms}-{ds}"))
-        partial.append(_ascii_field(f"{ys[:2]}*{ys[3]}-{ms}-{ds}"))
-    return full, unordered, tuple(partial)
+        partial.append(_DATE_LENGTH + f"{ys}-**-{ds}".encode())
+    if m is not None and d is not None and d <= _MAX_DAY[m]:
+        partial.append(_DATE_LENGTH + f"****-{ms}-{ds}".encode())
+    return _DobTails(full, unordered, tuple(partial))
 
 
-_MAX_DAY: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-_ID_HEADERS: Final = {kind: CANONICAL_PREFIX + struct.pack(">BB", kt, 1) for kind, kt in _ID_KEY.items()}
+_UK_POSTCODE_TEXT: Final = re.compile(
+    r"\s*([A-Za-z]{1,2}[0-9][0-9A-Za-z]?)\s*([0-9][A-Za-z]{2})\s*", re.ASCII
+)
+"""A full UK postcode as typed (any case, spaces anywhere between): the common case, normalised
+directly. It is never a placeholder, so the result is ``normalise_postcode``'s."""
 
 
-def _identifier_key(kind: str, value: str) -> tuple[int, bytes] | None:
+@lru_cache(maxsize=1 << 14)
+def _postcode_tails(raw: str) -> tuple[bytes | None, bytes | None]:
+    """Encoded postcode and postcode district, or (None, None) when the postcode is absent."""
+    if match := _UK_POSTCODE_TEXT.fullmatch(raw):
+        outward = match[1].upper()
+        return _ascii_field(outward + match[2].upper()), _ascii_field(outward)
+    postcode = normalise_postcode(raw)
+    if postcode is None:
+        return None, None
+    return _ascii_field(postcode), _ascii_field(postcode_district(postcode))
+
+
+_ID_HEADERS: Final = {kind: _header(kt, 1) for kind, kt in _ID_KEY.items()}
+
+
+def _identifier_key(kind: str, value: str) -> bytes | None:
     """Not cached: identifiers are nearly unique, so a cache would only cost."""
     try:
         canonical = normalise_identifier(kind, value)
@@ -408,43 +517,47 @@ def _identifier_key(kind: str, value: str) -> tuple[int, bytes] | None:
         return None
     if canonical is None:
         return None
-    return _ID_KEY[kind], _ID_HEADERS[kind] + _ascii_field(canonical)
+    return _ID_HEADERS[kind] + _ascii_field(canonical)
+
+
+def canonical_keys(record: Record) -> list[bytes]:
+    """The canonical bytes of every key of ``record``, deduplicated and sorted.
+
+    Sorting the bytes sorts by key type first (its byte follows the fixed prefix), so this is the
+    spec's key order; ``key[len(CANONICAL_PREFIX)]`` is each key's type. The tokeniser's hot loop.
+    """
+    out: list[bytes] = []
+    if record.pnc_id and (key := _identifier_key("pnc_id", record.pnc_id)) is not None:
+        out.append(key)
+    if record.ni_number and (key := _identifier_key("ni_number", record.ni_number)) is not None:
+        out.append(key)
+    if record.passport_number and (key := _identifier_key("passport_number", record.passport_number)):
+        out.append(key)
+    if record.driving_licence and (key := _identifier_key("driving_licence", record.driving_licence)):
+        out.append(key)
+    full, unordered, partial = _dob_tails(record.date_of_birth) if record.date_of_birth else _NO_DOB
+    postcode, district = _postcode_tails(record.postcode) if record.postcode else (None, None)
+    area = unordered + district if unordered is not None and district is not None else None
+    given_names = record.given_names
+    g = _given_of(given_names)
+    s = _surname_of(record.surname)
+    if s is not None:
+        _name_keys(out, g, s, full, unordered, partial, area, postcode)
+    if area is not None:
+        out += [head + area for head in g.area_heads]
+    for raw in record.previous_names[:MAX_PREVIOUS_NAMES]:
+        halves = _previous_halves(raw, given_names)
+        if halves is not None:
+            _name_keys(out, halves[0], halves[1], full, unordered, partial, area, None)
+    return sorted(set(out))
+
+
+_TYPE_AT: Final = len(CANONICAL_PREFIX)
 
 
 def key_bytes(record: Record) -> list[tuple[int, bytes]]:
-    """(key_type, canonical bytes) of every key of ``record``: ``derive_keys`` without the wrapper
-    objects, for the tokeniser's hot loop."""
-    out: list[tuple[int, bytes]] = []
-    for kind, value in (
-        ("pnc_id", record.pnc_id),
-        ("ni_number", record.ni_number),
-        ("passport_number", record.passport_number),
-        ("driving_licence", record.driving_licence),
-    ):
-        if value:
-            key = _identifier_key(kind, value)
-            if key is not None:
-                out.append(key)
-    full, unordered, partial = _dob_tails(record.date_of_birth)
-    postcode_raw = record.postcode
-    postcode = normalise_postcode(postcode_raw) if postcode_raw else None
-    plans = [_current_plan(record.given_names, record.surname)]
-    if record.previous_names:
-        given = record.given_names
-        plans.extend(_previous_plan(raw, given) for raw in record.previous_names[:MAX_PREVIOUS_NAMES])
-    first = True
-    for plan in plans:
-        if full is not None:
-            out += [(kt, head + full) for kt, head in plan.full]
-        if unordered is not None:
-            out += [(kt, head + unordered) for kt, head in plan.unordered]
-        for tail in partial:
-            out += [(kt, head + tail) for kt, head in plan.partial]
-        if postcode is not None and first:
-            tail = _ascii_field(postcode)
-            out += [(kt, head + tail) for kt, head in plan.postcode]
-        first = False
-    return sorted(set(out))
+    """(key_type, canonical bytes) of every key of ``record``, in ``derive_keys`` order."""
+    return [(key[_TYPE_AT], key) for key in canonical_keys(record)]
 
 
 def derive_keys(record: Record) -> list[MatchKey]:
@@ -456,15 +569,16 @@ def derive_keys(record: Record) -> list[MatchKey]:
     encode. Callers that must reject bad input (a vetting query) validate the fields first with the
     strict ``parse_date`` and ``normalise_identifier``.
     """
-    return [MatchKey(kt, canonical) for kt, canonical in key_bytes(record)]
+    return [MatchKey(key[_TYPE_AT], key) for key in canonical_keys(record)]
 
 
 def hit_strength(key_types: Collection[int]) -> int:
-    """Combined strength of the distinct key types that matched at one force: 0 if none.
+    """Combined strength of the distinct key types that matched at one force: 0 means no hit.
 
     The strongest matched type, raised one level (at most to 3) when two matched types vouch for
-    different evidence, e.g. a partial date of birth and a postcode, or a phonetic name with its date
-    and an identifier: independent fields agreeing are much less likely to be a namesake.
+    different evidence (neither's evidence set contains the other's): independent fields agreeing, a
+    partial date of birth and a postcode, or a phonetic name with its date and an identifier, are much
+    less likely to be a namesake. A corroboration-only type (strength 0, partial_dob) alone gives 0.
     """
     types = [KEY_TYPES[k] for k in set(key_types) if k in KEY_TYPES]
     if not types:

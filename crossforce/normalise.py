@@ -35,6 +35,7 @@ __all__ = [
     "normalise_surname",
     "parse_date",
     "parse_date_parts",
+    "postcode_district",
 ]
 
 # --- Text folding (spec: Normalisation, step T1-T8) ------------------------------------------------
@@ -605,3 +606,20 @@ def normalise_postcode(s: str) -> str | None:
     if len(t) < 3 or len(t) > 10 or is_missing(t.casefold()) or _is_placeholder(t):
         return None
     return t
+
+
+_UK_POSTCODE: Final = re.compile(r"[A-Z]{1,2}[0-9][0-9A-Z]?[0-9][A-Z]{2}")
+
+
+@lru_cache(maxsize=1 << 14)
+def postcode_district(postcode: str) -> str:
+    """The area part of a normalised postcode: a full UK postcode's outward code (LS14AB -> LS1,
+    SW1A1AA -> SW1A), anything else whole (a bare outward code, a ZIP code, a 4-digit Australian code).
+
+    A district holds some 10,000 addresses: shared by far fewer people of one date of birth than a
+    name is, and kept by most people who move house locally, so it anchors the keys that lack one
+    of the names (forename recorded wrongly or not at all, surname changed).
+    """
+    if _UK_POSTCODE.fullmatch(postcode):
+        return postcode[:-3]
+    return postcode

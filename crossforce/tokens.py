@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from crossforce.errors import ValidationError
-from crossforce.matchkeys import KEY_TYPES, MatchKey, key_bytes
+from crossforce.matchkeys import CANONICAL_PREFIX, KEY_TYPES, MatchKey, canonical_keys
 from crossforce.records import Record
 
 __all__ = [
@@ -62,6 +63,7 @@ class _Hash(Protocol):
 
 
 _BLOCK: Final = 64  # SHA-256 block size (RFC 2104 B)
+_TYPE_AT: Final = len(CANONICAL_PREFIX)
 
 
 def _hmac_states(subkey: bytes) -> tuple[_Hash, _Hash]:
@@ -82,7 +84,15 @@ class Tokeniser:
     def __init__(self, *, secret: bytes, epoch: int) -> None:
         self._epoch = epoch
         self._subkeys: dict[int, bytes] = {kt: derive_subkey(secret, kt, epoch) for kt in KEY_TYPES}
-        self._states = {kt: _hmac_states(k) for kt, k in self._subkeys.items()}
+        inner: list[Callable[[], _Hash] | None] = [None] * 256
+        outer: list[Callable[[], _Hash] | None] = [None] * 256
+        for kt, subkey in self._subkeys.items():
+            i, o = _hmac_states(subkey)
+            inner[kt], outer[kt] = i.copy, o.copy
+        self._inner_copy = inner
+        self._outer_copy = outer
+        """Bound ``copy`` of each key type's HMAC states, indexed by key type (the byte after the
+        canonical prefix): two list lookups per token in the hot loop."""
 
     @property
     def epoch(self) -> int:
@@ -100,12 +110,13 @@ class Tokeniser:
         (distinct keys of one type cannot share a token short of an HMAC collision)."""
         out: list[tuple[int, bytes]] = []
         append = out.append
-        states = self._states
-        for key_type, canonical in key_bytes(record):
-            inner, outer = states[key_type]
-            h = inner.copy()
+        inner, outer = self._inner_copy, self._outer_copy
+        at = _TYPE_AT
+        for canonical in canonical_keys(record):
+            key_type = canonical[at]
+            h = inner[key_type]()  # type: ignore[misc]  # every derived key type has a subkey
             h.update(canonical)
-            o = outer.copy()
+            o = outer[key_type]()  # type: ignore[misc]
             o.update(h.digest())
             append((key_type, o.digest()))
         return out

@@ -25,6 +25,7 @@ from crossforce.normalise import (
     normalise_postcode,
     normalise_previous_name,
     parse_date_parts,
+    postcode_district,
 )
 from crossforce.records import Record
 from crossforce.tokens import HKDF_INFO_PREFIX, HKDF_SALT, Tokeniser, derive_subkey
@@ -89,8 +90,25 @@ RECORDS: list[tuple[str, Record]] = [
         Record(record_id="v07", given_names="Pieter", surname="van der Berg", date_of_birth="1972-02-30"),
     ),
     (
-        "missing date of birth: only the postcode key carries the name",
+        "missing date of birth: only the postcode keys carry the name",
         Record(record_id="v08", given_names="Mohammed", surname="Khan", postcode="b1 1aa"),
+    ),
+    (
+        "surname missing: the forename keys with the date and the district of a non-UK postcode",
+        Record(
+            record_id="v17", given_names="Ava Grace", surname="", date_of_birth="19061113", postcode="2323"
+        ),
+    ),
+    (
+        "nickname spelt another way: forename codes as written and after the nickname table",
+        Record(
+            record_id="v18",
+            given_names="Jak",
+            surname="Campbell",
+            date_of_birth="1988-10-03",
+            postcode="SW1A 1AA",
+            previous_names=("Jack Campbell-Reid",),
+        ),
     ),
     (
         "identifiers only",
@@ -157,7 +175,22 @@ FOLD_EXAMPLES = [
     "Иван Петров",
 ]
 SOUNDEX_EXAMPLES = ["robert", "rupert", "ashcraft", "pfister", "tymczak", "lee", "mcdonald", "1234", "o"]
-STRENGTH_EXAMPLES = [[], [20], [18, 20], [20, 21], [16], [17, 2], [17, 19], [1, 2], [99]]
+STRENGTH_EXAMPLES = [
+    [],
+    [20],
+    [18, 20],
+    [20, 22],
+    [20, 24],
+    [24, 25],
+    [22, 23],
+    [16],
+    [17, 2],
+    [17, 19],
+    [17, 22],
+    [1, 2],
+    [21],
+    [99],
+]
 
 
 def _name_view(given_names: str, surname: str, previous: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -197,6 +230,7 @@ def build() -> dict[str, Any]:
     records = []
     for description, record in RECORDS:
         parts = parse_date_parts(record.date_of_birth)
+        postcode = normalise_postcode(record.postcode)
         keys = []
         for key, (kt, token) in zip(derive_keys(record), tokeniser.record_tokens(record), strict=True):
             if key.key_type != kt:
@@ -241,7 +275,8 @@ def build() -> dict[str, Any]:
                         else None,
                     },
                     "identifiers": _identifiers(record),
-                    "postcode": normalise_postcode(record.postcode),
+                    "postcode": postcode,
+                    "postcode_district": None if postcode is None else postcode_district(postcode),
                 },
                 "keys": keys,
             }

@@ -116,6 +116,8 @@ class Matcher:
         self.clock = clock
         self.quotas = QuotaBook(settings.quotas, settings.purposes)
         self._write_lock = threading.RLock()
+        self._publish_lock = threading.Lock()
+        """Serialises publishes, so the next snapshot is built before the write lock is taken."""
         self._orgs: dict[str, OrgRow] = {o.org: o for o in storage.orgs()}
         self._retired_through = int(storage.meta(RETIRED_THROUGH) or 0)
         self._index_rows: dict[tuple[str, int], IndexRow] = {}
@@ -284,6 +286,20 @@ class Matcher:
             raise
         sha_hex = header.bits_sha256.hex()
         self.storage.write_bits(sha_hex, bits)
+        with self._publish_lock:
+            # Copying the shared table takes seconds at 10M records: build the next snapshot before the
+            # write lock, so disclosure transitions never wait for the copy.
+            snapshot = self._snapshots.get(header.epoch)
+            fresh = (
+                snapshot.with_index(header.org, bloom)
+                if snapshot is not None
+                else MatchSnapshot.build({header.org: bloom})
+            )
+            return self._commit_publish(who, header, sha_hex, fresh)
+
+    def _commit_publish(
+        self, who: Identity, header: publish_rules.AcceptedHeader, sha_hex: str, fresh: MatchSnapshot
+    ) -> tuple[IndexRow, SignedTreeHead]:
         now = self.clock()
         with self._write_lock:
             current = self._index_rows.get((header.org, header.epoch))
@@ -342,12 +358,7 @@ class Matcher:
                         ),
                     )
             self._index_rows[(header.org, header.epoch)] = row
-            snapshot = self._snapshots.get(header.epoch)
-            self._snapshots[header.epoch] = (
-                snapshot.with_index(header.org, bloom)
-                if snapshot is not None
-                else MatchSnapshot.build({header.org: bloom})
-            )
+            self._snapshots[header.epoch] = fresh
             if retired_through != self._retired_through:
                 self._retired_through = retired_through
                 for epoch in [e for e in self._snapshots if e <= retired_through]:
@@ -484,21 +495,13 @@ class Matcher:
     ) -> tuple[list[np.ndarray], list[str], list[str]]:
         """Per candidate a (tokens x forces) bool matrix. Every token is checked against every force of
         its epoch, hit or miss, in one vectorised pass per epoch (no early exit)."""
-        orgs = sorted({o for (o, _e) in self._index_rows})
+        active = set(self.active_epochs())
+        latest: dict[str, int] = {}  # one pass over the rows, not one per force
+        for (o, e), r in self._index_rows.items():
+            latest[o] = max(latest.get(o, 0), r.expires_at_ms if e in active else 0)
+        orgs = sorted(latest)
         col = {o: i for i, o in enumerate(orgs)}
-        active = self.active_epochs()
-        live = np.array(
-            [
-                any(
-                    r.expires_at_ms > now and e in active
-                    for (o2, e), r in self._index_rows.items()
-                    if o2 == o
-                )
-                for o in orgs
-            ],
-            dtype=bool,
-        )
-        stale = [o for o, ok in zip(orgs, live, strict=True) if not ok]
+        stale = [o for o in orgs if latest[o] <= now]
         flat = [t for cand in candidates for t in cand]
         out = np.zeros((len(flat), len(orgs)), dtype=bool)
         epochs = np.array([t.epoch for t in flat], dtype=np.int64)

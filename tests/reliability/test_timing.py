@@ -131,6 +131,19 @@ def _timed(fn: Callable[..., Any], sink: list[int]) -> Callable[..., Any]:
 
 
 def test_hits_and_misses_cost_the_same_server_time(tmp_path: Path) -> None:
+    """A real difference fails every attempt; a burst of noise from a shared 2-core box (the other test
+    workers) can fail one, so a failed measurement is repeated once on a fresh matcher."""
+    failures = []
+    for attempt in range(2):
+        verdict = _measure_once(tmp_path / f"attempt-{attempt}")
+        if verdict is None:
+            return
+        failures.append(verdict)
+    pytest.fail("\n\n".join(failures))
+
+
+def _measure_once(tmp_path: Path) -> str | None:
+    tmp_path.mkdir()
     matcher, held = _matcher(tmp_path)
     who = _identity("dbs", "vetting-officer")
     why = Justification(
@@ -183,10 +196,11 @@ def test_hits_and_misses_cost_the_same_server_time(tmp_path: Path) -> None:
         )
     print("\n".join(lines))
     p, ratio = stats[0]
-    assert p > ALPHA and 1 / MAX_MEDIAN_RATIO < ratio < MAX_MEDIAN_RATIO, "\n".join(lines)
+    core_same = p > ALPHA and 1 / MAX_MEDIAN_RATIO < ratio < MAX_MEDIAN_RATIO
     # The rest of check() builds the hit list and a longer CHECK event only for hits: measurably (a few
     # percent, see docs/reliability.md) but not grossly dearer. Guard against a gross regression only.
-    assert 1 / WHOLE_CHECK_MAX_RATIO < stats[1][1] < WHOLE_CHECK_MAX_RATIO, "\n".join(lines)
+    whole_close = 1 / WHOLE_CHECK_MAX_RATIO < stats[1][1] < WHOLE_CHECK_MAX_RATIO
+    return None if core_same and whole_close else "\n".join(lines)
 
 
 def test_mann_whitney_detects_a_real_difference() -> None:

@@ -14,22 +14,28 @@ from hypothesis import strategies as st
 from crossforce.errors import ValidationError
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.matchkeys import (
+    FORENAME_DOB_AREA,
     FRAGMENT_DOB,
+    FRAGMENT_POSTCODE,
     INITIAL_DOB,
     KEY_TYPES,
     NAME_DOB,
-    NAME_POSTCODE,
     NI_NUMBER,
     PARTIAL_DOB,
     PHONETIC_DOB,
+    PHONETIC_POSTCODE,
     PNC_ID,
+    SURNAME_DOB_AREA,
+    _postcode_tails,
     canonical_forename,
+    canonical_keys,
     decode_key,
     derive_keys,
     encode_key,
     hit_strength,
     soundex,
 )
+from crossforce.normalise import normalise_postcode, postcode_district
 from crossforce.records import Record
 
 NICKNAME_TABLE_SHA256 = "dcc7af09f6e83d9a0d9cab8395efd1156eb2a11df35249cebc16b7d0150abeab"
@@ -158,36 +164,99 @@ def test_maiden_surname_alone_borrows_forenames() -> None:
     assert strength(now, rec("Peggy", "Evans")) == 3
 
 
-def test_year_off_by_one_matches_weakly() -> None:
+def test_year_off_by_one_only_corroborates() -> None:
+    """Exact name, year one out: a namesake as likely as the person, so no hit on its own (strength 0)."""
     assert shared(rec(dob="1980-03-05"), rec(dob="1981-03-05")) == {PARTIAL_DOB}
-    assert strength(rec(dob="1980-03-05"), rec(dob="1981-03-05")) == 1
+    assert strength(rec(dob="1980-03-05"), rec(dob="1981-03-05")) == 0
 
 
-def test_decade_misread_matches_weakly() -> None:
-    assert PARTIAL_DOB in shared(rec(dob="1980-03-05"), rec(dob="1990-03-05"))
-
-
-@pytest.mark.parametrize("other", ["1980-03-15", "1980-08-05", "1980-03-50", "1980-02-05"])
-def test_wrong_day_or_month_matches_weakly(other: str) -> None:
+@pytest.mark.parametrize("other", ["1990-03-05", "1979-03-05", "1908-03-05", "1890-03-05"])
+def test_any_wrong_year_keeps_a_partial_key(other: str) -> None:
+    """A decade misread, off by one across a decade, a digit typo, a year before 1900."""
     assert PARTIAL_DOB in shared(rec(dob="1980-03-05"), rec(dob=other))
 
 
-def test_day_unknown_in_legacy_record_matches_weakly() -> None:
+@pytest.mark.parametrize("other", ["1980-03-15", "1980-08-05", "1980-03-50", "1980-02-05"])
+def test_wrong_day_or_month_keeps_a_partial_key(other: str) -> None:
+    assert PARTIAL_DOB in shared(rec(dob="1980-03-05"), rec(dob=other))
+
+
+def test_day_unknown_in_legacy_record_keeps_a_partial_key() -> None:
     assert shared(rec(dob="1980-03-05"), rec(dob="00/03/1980")) == {PARTIAL_DOB}
 
 
 def test_forename_recorded_as_initial_matches_weakly() -> None:
     assert shared(rec("John"), rec("J.")) == {INITIAL_DOB}
+    assert strength(rec("John"), rec("J.")) == 1
 
 
 def test_partial_date_and_same_postcode_make_a_medium_hit() -> None:
     a = rec(dob="1980-03-05", postcode="LS1 4AB")
     b = rec(dob="1981-03-05", postcode="ls14ab")
-    assert shared(a, b) == {PARTIAL_DOB, NAME_POSTCODE} and strength(a, b) == 2
+    assert shared(a, b) == {PARTIAL_DOB, FRAGMENT_POSTCODE, PHONETIC_POSTCODE} and strength(a, b) == 2
 
 
 def test_missing_date_of_birth_matches_on_name_and_postcode() -> None:
-    assert shared(rec(dob="", postcode="B1 1AA"), rec(postcode="B11AA")) == {NAME_POSTCODE}
+    a, b = rec(dob="", postcode="B1 1AA"), rec(postcode="B11AA")
+    assert shared(a, b) == {FRAGMENT_POSTCODE, PHONETIC_POSTCODE} and strength(a, b) == 1
+
+
+@pytest.mark.parametrize(
+    ("right", "wrong"),
+    [(("James", "Wilson"), ("James", "Wison")), (("Christopher", "Hussain"), ("Christopehr", "Hussian"))],
+)
+def test_typo_with_date_missing_matches_on_postcode(right: tuple[str, str], wrong: tuple[str, str]) -> None:
+    """Slips that change the Soundex code: one fragment of the name survives with the postcode."""
+    a = rec(*right, postcode="LA6 3JA")
+    b = rec(*wrong, dob="", postcode="la6 3ja")
+    assert FRAGMENT_POSTCODE in shared(a, b) and strength(a, b) == 1
+
+
+def test_typo_and_wrong_day_together_match_on_postcode() -> None:
+    a = rec("Jonathan", "Richardson", dob="2001-06-18", postcode="DY9 4SR")
+    b = rec("Jonathon", "Ricardson", dob="2001-06-17", postcode="DY9 4SR")
+    assert shared(a, b) == {FRAGMENT_POSTCODE, PHONETIC_POSTCODE} and strength(a, b) == 1
+
+
+def test_transposed_names_with_a_typo_match() -> None:
+    a, b = rec("Jason", "Jones"), rec("Jones", "Jaspn")
+    assert FRAGMENT_DOB in shared(a, b) and strength(a, b) == 2
+
+
+def test_forename_missing_matches_on_surname_date_and_district() -> None:
+    a = rec("Samantha", "Simpson", postcode="FY17 1EQ")
+    b = rec("", "Simpsen", postcode="FY17 2AB")
+    assert shared(a, b) == {SURNAME_DOB_AREA} and strength(a, b) == 1
+
+
+def test_forename_replaced_matches_on_surname_date_and_district() -> None:
+    a = rec("William", "Millar", postcode="LS1 4AB")
+    b = rec("Jayed", "Millar", postcode="LS1 4AB")
+    assert SURNAME_DOB_AREA in shared(a, b)
+
+
+def test_married_name_undeclared_matches_on_forename_date_and_district() -> None:
+    a = rec("Pauline", "Norman", postcode="ME20 2YY")
+    b = rec("Pauline", "Williamson", dob="1980-05-03", postcode="ME20 7QQ")
+    assert shared(a, b) == {FORENAME_DOB_AREA} and strength(a, b) == 1
+
+
+def test_record_without_surname_keys_its_forename_with_date_and_district() -> None:
+    a = Record(record_id="a", given_names="Ava", surname="", date_of_birth="1980-03-05", postcode="2323")
+    b = rec("Ava", "Brown", postcode="2323")
+    assert shared(a, b) == {FORENAME_DOB_AREA}
+    assert {k.key_type for k in derive_keys(a)} == {FORENAME_DOB_AREA}
+
+
+def test_nickname_misspelt_keeps_its_phonetic_code() -> None:
+    """Jack is John to the nickname table; Jak is not, but sounds like Jack as written."""
+    assert PHONETIC_DOB in shared(rec("Jack", "Butler"), rec("Jak", "Butler"))
+
+
+def test_surname_and_forename_each_with_date_and_district_make_a_medium_hit() -> None:
+    a = rec("Samantha", "Simpson", postcode="FY17 1EQ")
+    b = rec("Samanta", "Simpsen", dob="1980-05-03", postcode="FY17 9ZZ")
+    assert {SURNAME_DOB_AREA, FORENAME_DOB_AREA} <= shared(a, b) and strength(a, b) >= 2
 
 
 def test_identifier_alone_is_strong_whatever_the_name() -> None:
@@ -238,6 +307,12 @@ def test_impossible_date_gives_partial_keys_only() -> None:
     assert {k.key_type for k in derive_keys(rec(dob="1972-02-30"))} == {PARTIAL_DOB}
 
 
+def test_namesake_in_another_district_does_not_match_on_one_name() -> None:
+    a = rec("Ann", "Smith", postcode="LS1 4AB")
+    assert shared(a, rec("Mary", "Smith", postcode="M14 5TQ")) == set()
+    assert shared(a, rec("Ann", "Jones", postcode="M14 5TQ")) == set()
+
+
 def test_keys_are_sorted_deduplicated_and_deterministic() -> None:
     r = rec("John John", "Smith-Smith", previous_names=("John Smith", "Smith"))
     keys = derive_keys(r)
@@ -247,7 +322,7 @@ def test_keys_are_sorted_deduplicated_and_deterministic() -> None:
 
 def test_ordinary_record_stays_within_token_budget() -> None:
     r = rec("John Paul", ni_number="JK123457C", postcode="LS1 4AB")
-    assert 8 <= len(derive_keys(r)) <= 16
+    assert 10 <= len(derive_keys(r)) <= 20
 
 
 def test_record_with_many_names_stays_within_candidate_limit() -> None:
@@ -317,8 +392,11 @@ def test_key_type_codes_are_the_published_ones() -> None:
         17: ("phonetic_dob", 2),
         18: ("initial_dob", 1),
         19: ("fragment_dob", 2),
-        20: ("partial_dob", 1),
-        21: ("name_postcode", 1),
+        20: ("partial_dob", 0),
+        22: ("fragment_postcode", 1),
+        23: ("phonetic_postcode", 1),
+        24: ("surname_dob_area", 1),
+        25: ("forename_dob_area", 1),
     }
 
 
@@ -326,17 +404,29 @@ def test_key_type_codes_are_the_published_ones() -> None:
     ("types", "expected"),
     [
         ([], 0),
-        ([PARTIAL_DOB], 1),
+        ([PARTIAL_DOB], 0),
         ([PARTIAL_DOB, INITIAL_DOB], 1),
-        ([PARTIAL_DOB, NAME_POSTCODE], 2),
+        ([PARTIAL_DOB, FRAGMENT_POSTCODE], 2),
+        ([PARTIAL_DOB, SURNAME_DOB_AREA], 2),
+        ([SURNAME_DOB_AREA, FORENAME_DOB_AREA], 2),
+        ([FRAGMENT_POSTCODE, PHONETIC_POSTCODE], 1),
         ([PHONETIC_DOB, FRAGMENT_DOB], 2),
         ([PHONETIC_DOB, NI_NUMBER], 3),
+        ([PHONETIC_DOB, FRAGMENT_POSTCODE], 3),
         ([NAME_DOB], 3),
         ([99], 0),
+        ([21], 0),
     ],
 )
 def test_hit_strength_rule(types: list[int], expected: int) -> None:
     assert hit_strength(types) == expected
+
+
+def test_key_bytes_carry_their_type_after_the_prefix() -> None:
+    r = rec("John Paul", ni_number="JK123457C", postcode="LS1 4AB", previous_names=("John Evans",))
+    keys = canonical_keys(r)
+    assert keys == sorted(set(keys))
+    assert [(k[3], k) for k in keys] == [(m.key_type, m.canonical) for m in derive_keys(r)]
 
 
 # --- properties ------------------------------------------------------------------------------------
@@ -375,3 +465,17 @@ def test_derive_keys_never_raises_and_never_keys_a_blank(
         key_type, fields = decode_key(key.canonical)
         assert key_type == key.key_type in KEY_TYPES
         assert fields and all(f.strip() for f in fields)
+
+
+@given(st.text(alphabet="ABCDEFGHJKLMNPRSTUWYZ0123456789 abcdefgh-", max_size=12))
+def test_uk_postcode_fast_path_agrees_with_normalise_postcode(raw: str) -> None:
+    """matchkeys reads a typed UK postcode directly; it must give what the spec's rules give."""
+    postcode = normalise_postcode(raw)
+    expected = (None, None)
+    if postcode is not None:
+        district = postcode_district(postcode)
+        expected = (
+            len(postcode).to_bytes(2, "big") + postcode.encode(),
+            len(district).to_bytes(2, "big") + district.encode(),
+        )
+    assert _postcode_tails(raw) == expected

@@ -19,6 +19,7 @@ from crossforce.normalise import (
     normalise_surname,
     parse_date,
     parse_date_parts,
+    postcode_district,
 )
 
 TODAY = datetime.date(2025, 6, 1)
@@ -300,3 +301,23 @@ def test_unknown_identifier_kind_rejected() -> None:
 def test_postcode_spacing_and_case_agree() -> None:
     assert normalise_postcode("ls1 4ab") == normalise_postcode("LS14AB") == "LS14AB"
     assert normalise_postcode("N/K") is None and normalise_postcode("XXX") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "district"),
+    [
+        ("LS1 4AB", "LS1"),
+        ("sw1a 1aa", "SW1A"),
+        ("B33 8TH", "B33"),
+        ("M1 1AE", "M1"),
+        ("EC1A1BB", "EC1A"),
+        ("LS14", "LS14"),  # a bare outward code is its own district
+        ("2615", "2615"),  # Australian
+        ("27601", "27601"),  # US ZIP
+    ],
+)
+def test_postcode_district_is_the_outward_code_of_a_uk_postcode_else_the_whole(
+    raw: str, district: str
+) -> None:
+    postcode = normalise_postcode(raw)
+    assert postcode is not None and postcode_district(postcode) == district

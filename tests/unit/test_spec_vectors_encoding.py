@@ -23,6 +23,7 @@ from crossforce.normalise import (
     normalise_postcode,
     normalise_previous_name,
     parse_date_parts,
+    postcode_district,
 )
 from crossforce.records import Record
 from crossforce.tokens import HKDF_INFO_PREFIX, HKDF_SALT, Tokeniser, derive_subkey
@@ -112,7 +113,9 @@ def test_record_normalisation_vectors(case: dict[str, Any]) -> None:
         except ValidationError:
             value = "INVALID"
         assert value == expected["identifiers"][kind]
-    assert normalise_postcode(record.postcode) == expected["postcode"]
+    postcode = normalise_postcode(record.postcode)
+    assert postcode == expected["postcode"]
+    assert (None if postcode is None else postcode_district(postcode)) == expected["postcode_district"]
 
 
 @pytest.mark.parametrize("case", RECORDS, ids=lambda c: c["record"]["record_id"])
