@@ -266,12 +266,6 @@ _H_SURNAME_DOB_AREA: Final = _header(SURNAME_DOB_AREA, 3)
 _H_FORENAME_DOB_AREA: Final = _header(FORENAME_DOB_AREA, 3)
 
 
-def _pair(a: str, b: str) -> bytes:
-    """Two fields in ascending code-point order: a key on a pair of names does not care which box each
-    name was written in (forename and surname transposed, as surname-first naming often leaves them)."""
-    return _field(a) + _field(b) if a <= b else _field(b) + _field(a)
-
-
 @lru_cache(maxsize=1 << 14)
 def _forename_codes(forename: str) -> tuple[str, ...]:
     """Soundex of a full forename as written and of its canonical form, without repeats or empties.
@@ -280,6 +274,11 @@ def _forename_codes(forename: str) -> tuple[str, ...]:
     J200 only as written (the table makes Jack John), Bill and William share W450 only canonically."""
     codes = (soundex(forename), soundex(canonical_forename(forename)))
     return tuple(c for i, c in enumerate(codes) if c and c not in codes[:i])
+
+
+# A pair of names is written in ascending code-point order (``a + b if a <= b else b + a`` below, on
+# the encoded fields): a key on a pair does not care which box each name was written in (forename and
+# surname transposed, as surname-first naming often leaves them).
 
 
 class _Given(NamedTuple):
@@ -527,9 +526,9 @@ def canonical_keys(record: Record) -> list[bytes]:
     spec's key order; ``key[len(CANONICAL_PREFIX)]`` is each key's type. The tokeniser's hot loop.
     """
     out: list[bytes] = []
-    if record.pnc_id and (key := _identifier_key("pnc_id", record.pnc_id)) is not None:
+    if record.pnc_id and (key := _identifier_key("pnc_id", record.pnc_id)):
         out.append(key)
-    if record.ni_number and (key := _identifier_key("ni_number", record.ni_number)) is not None:
+    if record.ni_number and (key := _identifier_key("ni_number", record.ni_number)):
         out.append(key)
     if record.passport_number and (key := _identifier_key("passport_number", record.passport_number)):
         out.append(key)

@@ -107,12 +107,12 @@ def default_purposes() -> Mapping[str, PurposePolicy]:
 class QuotaSettings:
     """Rates that bound how fast a key holder can enumerate a force's index (THREAT_MODEL.md)."""
 
-    org_rate_per_s: float = 20.0
+    org_rate_per_s: float = 50.0
     """Sustained checks per second per organisation (a batch costs one per candidate)."""
-    org_burst: int = 2000
-    officer_rate_per_s: float = 1.0
+    org_burst: int = 20_000
+    officer_rate_per_s: float = 10.0
     """Sustained checks per second per officer id within an organisation."""
-    officer_burst: int = 1000
+    officer_burst: int = 10_000
     anomaly_factor: float = 10.0
     """Alert when an organisation's short-window rate exceeds this multiple of its long-run average."""
     anomaly_window_s: int = 60
