@@ -291,6 +291,8 @@ class SQLiteStorage:
         self.data_dir = data_dir
         self.bits_dir = data_dir / "indexes"
         self.bits_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.bits_dir.glob(".*.tmp"):  # an index write cut short by a crash
+            leftover.unlink(missing_ok=True)
         self.db_path = data_dir / "matcher.sqlite3"
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
