@@ -8,6 +8,7 @@ name, date or identifier, and no log line or error text quotes request content.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -22,6 +23,7 @@ from crossforce import index, matchkeys, orgkeys
 from crossforce.errors import (
     PermissionDeniedError,
     PreconditionError,
+    QuotaExceededError,
     TooLargeError,
     ValidationError,
 )
@@ -38,6 +40,8 @@ from crossforce.treehead import SignedTreeHead
 log = logging.getLogger("crossforce.server")
 
 RETIRED_THROUGH = "retired_through"
+QUOTA_REPLAY_PAGE = 10_000
+DAY_MS = 86_400_000
 
 PUBLIC_EVENT_KINDS = frozenset({EventKind.REGISTRATION, EventKind.KEY_CHANGE, EventKind.EPOCH_CHANGE})
 
@@ -134,6 +138,37 @@ class Matcher:
         }
         del loaded
         self.request_opened = threading.Condition()
+        self._replay_quotas()
+
+    def _replay_quotas(self) -> None:
+        """Quotas survive a restart: re-charge the checks the audit log recorded since the start of the
+        UTC day, or within the longest bucket refill time if that reaches further back, so a crash or
+        restart never hands anyone a fresh allowance (each logged CHECK is one candidate)."""
+        now = self.clock()
+        q = self.settings.quotas
+        refill_ms = int(1000 * max(q.org_burst / q.org_rate_per_s, q.officer_burst / q.officer_rate_per_s))
+        since = min(now - now % DAY_MS, now - refill_ms)
+        checks: list[Event] = []
+        end = self.audit.size
+        while end > 0:
+            start = max(0, end - QUOTA_REPLAY_PAGE)
+            page = [decode_event(entry) for _i, entry, _leaf in self.storage.log_entries(start, end)]
+            checks[:0] = [e for e in page if e.kind == EventKind.CHECK and e.at_ms >= since]
+            if page and max(e.at_ms for e in page) < since:
+                break
+            end = start
+        for event in checks:
+            with contextlib.suppress(QuotaExceededError, ValidationError):
+                self.quotas.charge(
+                    org=event.actor_org,
+                    officer=event.fields.get("officer_id", ""),
+                    purpose=event.fields.get("purpose", ""),
+                    cost=1,
+                    now_ms=event.at_ms,
+                )
+        self.quotas.drain_alerts()
+        if checks:
+            log.info("quotas restored from %d logged checks", len(checks))
 
     # ------------------------------------------------------------------ epochs and status
     def active_epochs(self) -> tuple[int, ...]:

@@ -245,3 +245,33 @@ def test_full_key_rotation_answers_checks_throughout(net: LocalNet) -> None:
         status = c.status()
         assert list(status.active_epochs) == [2]
         assert all(s.epoch == 2 and not s.stale for s in status.indexes)
+
+
+def test_quota_survives_restart(tmp_path: Path) -> None:
+    """A restart (or a crash) must not hand anyone a fresh allowance: quotas are replayed from the log."""
+    settings = ServerSettings(
+        limits=Limits(max_batch_candidates=10),
+        quotas=QuotaSettings(org_rate_per_s=0.01, org_burst=12, officer_rate_per_s=100, officer_burst=10_000),
+    )
+    net = LocalNet.create(tmp_path)
+    net.start_server(settings=settings)
+    net.add_org("kent", roles=FORCE_ROLES)
+    net.add_org("dbs", roles=VETTING_ROLES)
+    net.register_all()
+    try:
+        with net.client("kent", "force-system") as k:
+            k.publish_records([PERSON])
+        with net.client("dbs", "vetting-officer") as c:
+            for _ in range(12):
+                c.check(PERSON, WHY, open_requests=False)
+            with pytest.raises(ResourceExhaustedError):
+                c.check(PERSON, WHY, open_requests=False)
+        net.stop_server()
+        net.start_server(settings=settings)
+        with (
+            net.client("dbs", "vetting-officer") as c,
+            pytest.raises(ResourceExhaustedError, match="organisation"),
+        ):
+            c.check(PERSON, WHY, open_requests=False)
+    finally:
+        net.stop_server()
