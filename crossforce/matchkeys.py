@@ -240,9 +240,10 @@ def canonical_forename(name: str) -> str:
 
 # --- Key derivation ------------------------------------------------------------------------------------
 #
-# A record's keys are built in two halves. The name half (every field but the last) depends only on the
-# name, so it is encoded once per distinct name and cached; the record's date of birth and postcode,
-# encoded once per record, then complete each head by plain byte concatenation.
+# Every field but the last (the date or postcode ones) depends only on the name. Its forename half is
+# encoded once per distinct given names and its surname half once per distinct surname, both cached
+# (most records' exact given-names-and-surname pair is new, each half seldom is); the record's date of
+# birth and postcode, encoded once per record, then complete the keys by plain byte concatenation.
 
 _MAX_DAY: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 """Longest length of each month (29 for February): the masked-year partial date needs a day that some
@@ -400,52 +401,60 @@ def _name_keys(
 ) -> None:
     """Append the keys of one name (given and surname halves) completed by the record's tails; the
     postcode keys only for the current name. docs/spec.md "Match keys" states the same rules."""
-    if area is not None:
-        out += [head + area for head in s.area_heads]
-    if full is not None and g.initial is not None:
-        out.append(_H_INITIAL_DOB + g.initial + s.compact_field + full)
-    c1 = g.first
+    c1, c1_field, pre, pre_field, suf, suf_field, codes, first_codes, initial, _ = g
+    (
+        sur,
+        sur_field,
+        variant_fields,
+        code,
+        code_field,
+        variant_codes,
+        spre,
+        spre_field,
+        ssuf,
+        ssuf_field,
+        heads,
+    ) = s
+    if area is not None and heads:
+        out.append(heads[0] + area)
+    if full is not None and initial is not None:
+        out.append(_H_INITIAL_DOB + initial + sur_field + full)
     if c1 is None:
         return
+    # Pairs of names in ascending code-point order, encoded once for the keys below.
+    pres = pre_field + spre_field if pre <= spre else spre_field + pre_field
+    sufs = suf_field + ssuf_field if suf <= ssuf else ssuf_field + suf_field
     if full is not None:
-        c1_field = g.first_field
-        out += [_H_NAME_DOB + c1_field + v + full for v in s.variant_fields]
-        pre, spre = g.pre_field, s.pre_field
-        out.append(_H_FRAGMENT_DOB_PREFIX + (pre + spre if g.pre <= s.pre else spre + pre) + full)
-        suf, ssuf = g.suf_field, s.suf_field
-        out.append(_H_FRAGMENT_DOB_SUFFIX + (suf + ssuf if g.suf <= s.suf else ssuf + suf) + full)
+        out += [_H_NAME_DOB + c1_field + v + full for v in variant_fields]
+        out.append(_H_FRAGMENT_DOB_PREFIX + pres + full)
+        out.append(_H_FRAGMENT_DOB_SUFFIX + sufs + full)
     if unordered is not None:
-        code = s.soundex
         if code:
-            code_field = s.soundex_field
             out += [
                 _H_PHONETIC_DOB + (f + code_field if x <= code else code_field + f) + unordered
-                for x, f in g.codes
+                for x, f in codes
             ]
-        for y, yf in s.variant_soundexes:
-            out += [_H_PHONETIC_DOB + (f + yf if x <= y else yf + f) + unordered for x, f in g.first_codes]
+        for y, yf in variant_codes:
+            out += [_H_PHONETIC_DOB + (f + yf if x <= y else yf + f) + unordered for x, f in first_codes]
     if partial:
-        head = _H_PARTIAL_DOB + (
-            g.first_field + s.compact_field if c1 <= s.compact else s.compact_field + g.first_field
-        )
+        head = _H_PARTIAL_DOB + (c1_field + sur_field if c1 <= sur else sur_field + c1_field)
         out += [head + tail for tail in partial]
     if postcode is not None:
-        pre, spre = g.pre_field, s.pre_field
-        out.append(_H_FRAGMENT_POSTCODE_PREFIX + (pre + spre if g.pre <= s.pre else spre + pre) + postcode)
-        suf, ssuf = g.suf_field, s.suf_field
-        out.append(_H_FRAGMENT_POSTCODE_SUFFIX + (suf + ssuf if g.suf <= s.suf else ssuf + suf) + postcode)
-        code = s.soundex
+        out.append(_H_FRAGMENT_POSTCODE_PREFIX + pres + postcode)
+        out.append(_H_FRAGMENT_POSTCODE_SUFFIX + sufs + postcode)
         if code:
-            code_field = s.soundex_field
             out += [
                 _H_PHONETIC_POSTCODE + (f + code_field if x <= code else code_field + f) + postcode
-                for x, f in g.codes
+                for x, f in codes
             ]
+
+
+_LENGTH_PREFIX: Final = tuple(n.to_bytes(2, "big") for n in range(64))
 
 
 def _ascii_field(value: str) -> bytes:
-    """``_field`` for short ASCII strings that rarely repeat (dates, identifiers): no cache."""
-    return len(value).to_bytes(2, "big") + value.encode("ascii")
+    """``_field`` for short ASCII strings that rarely repeat (dates, identifiers, postcodes): no cache."""
+    return _LENGTH_PREFIX[len(value)] + value.encode("ascii")
 
 
 class _DobTails(NamedTuple):
@@ -493,6 +502,9 @@ _UK_POSTCODE_TEXT: Final = re.compile(
 directly. It is never a placeholder, so the result is ``normalise_postcode``'s."""
 
 
+_NO_POSTCODE: Final[tuple[bytes | None, bytes | None]] = (None, None)
+
+
 @lru_cache(maxsize=1 << 14)
 def _postcode_tails(raw: str) -> tuple[bytes | None, bytes | None]:
     """Encoded postcode and postcode district, or (None, None) when the postcode is absent."""
@@ -501,7 +513,7 @@ def _postcode_tails(raw: str) -> tuple[bytes | None, bytes | None]:
         return _ascii_field(outward + match[2].upper()), _ascii_field(outward)
     postcode = normalise_postcode(raw)
     if postcode is None:
-        return None, None
+        return _NO_POSTCODE
     return _ascii_field(postcode), _ascii_field(postcode_district(postcode))
 
 
@@ -534,8 +546,9 @@ def canonical_keys(record: Record) -> list[bytes]:
         out.append(key)
     if record.driving_licence and (key := _identifier_key("driving_licence", record.driving_licence)):
         out.append(key)
-    full, unordered, partial = _dob_tails(record.date_of_birth) if record.date_of_birth else _NO_DOB
-    postcode, district = _postcode_tails(record.postcode) if record.postcode else (None, None)
+    dob = record.date_of_birth
+    full, unordered, partial = _dob_tails(dob) if dob else _NO_DOB
+    postcode, district = _postcode_tails(record.postcode) if record.postcode else _NO_POSTCODE
     area = unordered + district if unordered is not None and district is not None else None
     given_names = record.given_names
     g = _given_of(given_names)
@@ -544,11 +557,13 @@ def canonical_keys(record: Record) -> list[bytes]:
         _name_keys(out, g, s, full, unordered, partial, area, postcode)
     if area is not None:
         out += [head + area for head in g.area_heads]
-    for raw in record.previous_names[:MAX_PREVIOUS_NAMES]:
-        halves = _previous_halves(raw, given_names)
-        if halves is not None:
-            _name_keys(out, halves[0], halves[1], full, unordered, partial, area, None)
-    return sorted(set(out))
+    if record.previous_names:
+        for raw in record.previous_names[:MAX_PREVIOUS_NAMES]:
+            if halves := _previous_halves(raw, given_names):
+                _name_keys(out, halves[0], halves[1], full, unordered, partial, area, None)
+    out = list(set(out))
+    out.sort()
+    return out
 
 
 _TYPE_AT: Final = len(CANONICAL_PREFIX)
