@@ -20,6 +20,9 @@ from crossforce.errors import UnavailableError, ValidationError, VerificationErr
 from crossforce.events import Event, decode_event, encode_event
 from crossforce.server.storage import HeadRow, Storage, Transaction
 
+COMMIT_WAIT_S = 60.0
+"""How long a writer waits for its batch to commit before answering UNAVAILABLE (never a hang)."""
+
 
 class _Batch:
     """Writers staged into one open transaction; all learn together whether it committed."""
@@ -48,6 +51,7 @@ class AuditLog:
         self._batch_now_ms = 0
         self._wake = threading.Condition(self._lock)
         self._closing = False
+        self._broken: BaseException | None = None
         self._committer = threading.Thread(target=self._commit_loop, name="audit-commit", daemon=True)
         self._committer.start()
 
@@ -76,6 +80,10 @@ class AuditLog:
         with self._lock:
             if self._closing:
                 raise UnavailableError("the matcher is shutting down")
+            if self._broken is not None:
+                raise UnavailableError(
+                    "the audit log cannot be written since a storage failure; restart the matcher"
+                )
             if self._batch is None:
                 self._storage.begin()
                 self._batch = _Batch()
@@ -91,7 +99,8 @@ class AuditLog:
                 self._tree.append(leaf)
             self._batch_now_ms = max(self._batch_now_ms, now_ms)
             self._wake.notify()
-        batch.done.wait()
+        if not batch.done.wait(COMMIT_WAIT_S):
+            raise UnavailableError("storage did not commit in time; the change may not have been recorded")
         if batch.error is not None:
             raise UnavailableError("storage could not commit; nothing was changed") from batch.error
 
@@ -119,10 +128,14 @@ class AuditLog:
                     self._storage.commit(self._tree.size)
                     self._head = head
                 except BaseException as exc:
-                    self._storage.rollback()
-                    self._tree = merkle.MerkleTree(self._storage.log_leaf_hashes())
                     batch.error = exc
-                batch.done.set()
+                    self._storage.rollback()
+                    try:
+                        self._tree = merkle.MerkleTree(self._storage.log_leaf_hashes())
+                    except BaseException as reload_error:  # storage gone: refuse writes until restart
+                        self._broken = reload_error
+                finally:
+                    batch.done.set()
 
     def close(self) -> None:
         """Commit what is staged, then stop the committer."""

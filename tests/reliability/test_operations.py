@@ -94,8 +94,8 @@ def test_watch_stream_past_its_deadline_gets_deadline_exceeded_and_frees_its_slo
             for t in threads:
                 t.join(10)
             assert codes == [grpc.StatusCode.DEADLINE_EXCEEDED] * slots
-            assert time.monotonic() - started < 3
-            time.sleep(0.1)
+            assert time.monotonic() - started < 5
+            time.sleep(0.5)  # the server side learns of the deadline a moment after the client does
 
 
 def test_stalled_publish_stream_gets_deadline_exceeded_and_previous_index_serves(net: LocalNet) -> None:
