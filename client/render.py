@@ -320,7 +320,7 @@ def event_summary(e: Event) -> str:
     """One line on what an event says, naming who and why, never token or key bytes."""
     f = e.fields
     if e.kind == EventKind.CHECK:
-        hits = f.get("hit_orgs") or "no trace"
+        hits = f.get("hits") or "no trace"
         return (
             f"officer {f.get('officer_id', '?')} purpose {f.get('purpose', '?')} "
             f"case {f.get('case_reference', '?')}"

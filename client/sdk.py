@@ -231,6 +231,7 @@ class Client:
             event.fields.get("org") != org.org
             or event.fields.get("signing_key") != org.signing_key.hex()
             or event.fields.get("box_key") != org.box_key.hex()
+            or event.fields.get("key_version") != str(org.key_version)
         ):
             raise VerificationError(f"the keys the matcher returned for {org.org} are not the ones it logged")
 

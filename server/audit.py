@@ -84,6 +84,8 @@ class AuditLog:
                 raise UnavailableError(
                     "the audit log cannot be written since a storage failure; restart the matcher"
                 )
+            if self._batch is not None and not self._storage.in_transaction():
+                self._abort_batch(UnavailableError("the storage transaction was aborted"))
             if self._batch is None:
                 self._storage.begin()
                 self._batch = _Batch()
@@ -91,10 +93,13 @@ class AuditLog:
             tx = self._storage.staged(self._tree.size)
             try:
                 yield tx
-            except BaseException:
-                self._storage.drop_staged()
+                self._storage.keep_staged()
+            except BaseException as exc:
+                if self._storage.in_transaction():
+                    self._storage.drop_staged()  # undo this writer's work only
+                else:  # SQLite rolled back the whole transaction (e.g. disk full): fail the batch
+                    self._abort_batch(exc)
                 raise
-            self._storage.keep_staged()
             for _entry, leaf in tx.appended:
                 self._tree.append(leaf)
             self._batch_now_ms = max(self._batch_now_ms, now_ms)
@@ -136,6 +141,18 @@ class AuditLog:
                         self._broken = reload_error
                 finally:
                     batch.done.set()
+
+    def _abort_batch(self, exc: BaseException) -> None:
+        """Every writer of the open batch learns it failed; the tree drops leaves that are not durable."""
+        batch, self._batch = self._batch, None
+        self._storage.rollback()
+        try:
+            self._tree = merkle.MerkleTree(self._storage.log_leaf_hashes())
+        except BaseException as reload_error:  # storage gone: refuse writes until restart
+            self._broken = reload_error
+        if batch is not None:
+            batch.error = exc
+            batch.done.set()
 
     def close(self) -> None:
         """Commit what is staged, then stop the committer."""

@@ -173,7 +173,7 @@ class Matcher:
     # ------------------------------------------------------------------ epochs and status
     def active_epochs(self) -> tuple[int, ...]:
         """The epochs checks are answered for, newest first (see ``epochs``)."""
-        return epochs.epochs_in_use(self._index_rows, self._retired_through)
+        return epochs.epochs_in_use(list(self._index_rows), self._retired_through)
 
     def current_epoch(self) -> int:
         active = self.active_epochs()
@@ -181,11 +181,12 @@ class Matcher:
 
     def status(self) -> list[IndexStatus]:
         now = self.clock()
-        active = self.active_epochs()
+        rows_by_key = dict(self._index_rows)
+        active = epochs.epochs_in_use(list(rows_by_key), self._retired_through)
         out = []
-        for (org, epoch), row in sorted(self._index_rows.items()):
+        for (org, epoch), row in sorted(rows_by_key.items()):
             reason = ""
-            if epoch not in active and any(o == org and e in active for (o, e) in self._index_rows):
+            if epoch not in active and any(o == org and e in active for (o, e) in rows_by_key):
                 continue  # superseded by the same force's index under a newer epoch
             if row.expires_at_ms <= now:
                 reason = "expired"
@@ -295,6 +296,7 @@ class Matcher:
                 current_version=self._current_version(who.org, header_bytes),
                 now_ms=self.clock(),
                 limits=self.limits,
+                max_epoch=self.current_epoch() + 1 if self._index_rows else None,
             )
         except Exception as exc:
             self._log_refused_publish(who, type(exc).__name__)
@@ -509,7 +511,9 @@ class Matcher:
                             "purpose": why.purpose,
                             "legal_basis": why.legal_basis,
                             "case_reference": why.case_reference,
-                            "hit_orgs": ",".join(h.org for h in hits),
+                            "hits": ",".join(
+                                h.org for h in hits
+                            ),  # not "*_orgs": holders must not read others' hits
                             "requests": ",".join(h.request_id for h in hits if h.request_id),
                         },
                     ),
@@ -530,25 +534,29 @@ class Matcher:
     ) -> tuple[list[np.ndarray], list[str], list[str]]:
         """Per candidate a (tokens x forces) bool matrix. Every token is checked against every force of
         its epoch, hit or miss, in one vectorised pass per epoch (no early exit)."""
-        active = set(self.active_epochs())
+        # Snapshots first, then rows: a concurrent first publish adds its row before its snapshot, so
+        # every force in ``snaps`` is in ``rows`` (and no dict is iterated while another thread grows it).
+        snaps = dict(self._snapshots)
+        rows_by_key = dict(self._index_rows)
+        active = set(epochs.epochs_in_use(list(rows_by_key), self._retired_through))
         latest: dict[str, int] = {}  # one pass over the rows, not one per force
-        for (o, e), r in self._index_rows.items():
+        for (o, e), r in rows_by_key.items():
             latest[o] = max(latest.get(o, 0), r.expires_at_ms if e in active else 0)
         orgs = sorted(latest)
         col = {o: i for i, o in enumerate(orgs)}
         stale = [o for o in orgs if latest[o] <= now]
         flat = [t for cand in candidates for t in cand]
         out = np.zeros((len(flat), len(orgs)), dtype=bool)
-        epochs = np.array([t.epoch for t in flat], dtype=np.int64)
-        for epoch, snap in list(self._snapshots.items()):
-            rows = np.nonzero(epochs == epoch)[0]
+        token_epochs = np.array([t.epoch for t in flat], dtype=np.int64)
+        for epoch, snap in snaps.items():
+            if epoch not in active:
+                continue
+            rows = np.nonzero(token_epochs == epoch)[0]
             if rows.size == 0:
                 continue
             tokens = index.token_array(b"".join(flat[i].token for i in rows))
             found = snap.check(tokens)
-            expired = np.array(
-                [self._index_rows[(o, epoch)].expires_at_ms <= now for o in snap.orgs], dtype=bool
-            )
+            expired = np.array([rows_by_key[(o, epoch)].expires_at_ms <= now for o in snap.orgs], dtype=bool)
             found &= ~expired
             cols = np.array([col[o] for o in snap.orgs], dtype=np.int64)
             out[np.ix_(rows, cols)] |= found
@@ -750,10 +758,14 @@ class Matcher:
             return rows
         return [r for r in rows if who.org in (r.holder_org, r.requester_org)]
 
-    def is_overdue(self, row: RequestRow) -> bool:
+    def view(self, row: RequestRow) -> disclosure.RequestView:
+        """What the disclosure policy needs to know about a stored request."""
         view = self._view(row)
         assert view is not None
-        return disclosure.is_overdue(view, self.clock())
+        return view
+
+    def is_overdue(self, row: RequestRow) -> bool:
+        return disclosure.is_overdue(self.view(row), self.clock())
 
     # ------------------------------------------------------------------ audit reads
     def readable_entry(self, who: Identity, entry: bytes) -> bytes:

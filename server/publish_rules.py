@@ -48,6 +48,7 @@ def verify_header(
     current_version: int | None,
     now_ms: int,
     limits: Limits,
+    max_epoch: int | None = None,
 ) -> AcceptedHeader:
     if registered_signing_key is None:
         raise PreconditionError(f"organisation {caller_org} has not registered its keys; run register first")
@@ -77,6 +78,11 @@ def verify_header(
         )
     if header.epoch < 1:
         raise ValidationError("epoch must be >= 1")
+    if max_epoch is not None and header.epoch > max_epoch:
+        # Retirement is sticky: one force jumping far ahead would retire every other force's epoch.
+        raise PreconditionError(
+            f"epoch {header.epoch} is ahead of the network: the epochs in use allow at most {max_epoch}"
+        )
     if header.version < 1:
         raise ValidationError("version must be >= 1")
     if len(header.bits_sha256) != 32:

@@ -300,7 +300,9 @@ class DisclosureServicer(_Base, rpc.DisclosureServicer):
         self.watch_slots = watch_slots
 
     def _pb(self, who: pki.Identity, row: RequestRow) -> pb.DisclosureRequest:
-        return request_pb(row, for_holder=who.org == row.holder_org, overdue=self.matcher.is_overdue(row))
+        view = self.matcher.view(row)
+        tokens = disclosure.sees_matched_tokens(view, caller_org=who.org, caller_role=who.role)
+        return request_pb(row, for_holder=tokens, overdue=self.matcher.is_overdue(row))
 
     @status.unary
     def ListRequests(

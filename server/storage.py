@@ -123,15 +123,23 @@ class Transaction:
     next_log_index: int
     appended: list[tuple[bytes, bytes]] = field(default_factory=list)
 
+    def _exec(self, sql: str, args: tuple[object, ...]) -> None:
+        try:
+            self.conn.execute(sql, args)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise UnavailableError("storage cannot write (disk full?); nothing was changed") from exc
+
     def append_log(self, entry: bytes, leaf_hash: bytes) -> int:
         idx = self.next_log_index
-        self.conn.execute("INSERT INTO log (idx, entry, leaf_hash) VALUES (?, ?, ?)", (idx, entry, leaf_hash))
+        self._exec("INSERT INTO log (idx, entry, leaf_hash) VALUES (?, ?, ?)", (idx, entry, leaf_hash))
         self.appended.append((entry, leaf_hash))
         self.next_log_index += 1
         return idx
 
     def put_org(self, row: OrgRow) -> None:
-        self.conn.execute(
+        self._exec(
             "INSERT OR REPLACE INTO orgs VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 row.org,
@@ -145,7 +153,7 @@ class Transaction:
         )
 
     def put_index(self, row: IndexRow) -> None:
-        self.conn.execute(
+        self._exec(
             "INSERT OR REPLACE INTO indexes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.org,
@@ -165,11 +173,11 @@ class Transaction:
         )
 
     def delete_index(self, org: str, epoch: int) -> None:
-        self.conn.execute("DELETE FROM indexes WHERE org = ? AND epoch = ?", (org, epoch))
+        self._exec("DELETE FROM indexes WHERE org = ? AND epoch = ?", (org, epoch))
 
     def insert_request(self, row: RequestRow) -> None:
         try:
-            self.conn.execute(
+            self._exec(
                 "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _request_tuple(row),
             )
@@ -177,7 +185,7 @@ class Transaction:
             raise AlreadyExistsError("disclosure request id already exists") from exc
 
     def update_request(self, row: RequestRow) -> None:
-        self.conn.execute(
+        self._exec(
             "UPDATE requests SET state = ?, updated_at_ms = ?, refusal_reason = ?, sealed = ?, "
             "sealed_sha256 = ?, log_index = ? WHERE request_id = ?",
             (
@@ -192,13 +200,13 @@ class Transaction:
         )
 
     def put_head(self, row: HeadRow) -> None:
-        self.conn.execute(
+        self._exec(
             "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?)",
             (row.tree_size, row.timestamp_ms, row.root, row.signature),
         )
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self._exec("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
 
 def _request_tuple(row: RequestRow) -> tuple[object, ...]:
@@ -256,6 +264,7 @@ class Storage(Protocol):
     @property
     def lock(self) -> threading.RLock: ...
     def begin(self) -> None: ...
+    def in_transaction(self) -> bool: ...
     def staged(self, next_log_index: int) -> Transaction: ...
     def keep_staged(self) -> None: ...
     def drop_staged(self) -> None: ...
@@ -301,6 +310,11 @@ class SQLiteStorage:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(_SCHEMA)
+        # Reads use their own connection, so with WAL they see committed data only, never what writers
+        # have staged in the group-commit transaction.
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        self._reader.row_factory = sqlite3.Row
         self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         row = self._conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM log").fetchone()
         self._next_log_index = int(row[0])
@@ -338,7 +352,13 @@ class SQLiteStorage:
         except sqlite3.Error as exc:
             raise UnavailableError("storage is unavailable; retry shortly") from exc
 
+    def in_transaction(self) -> bool:
+        """False when SQLite has rolled the open transaction back by itself (e.g. SQLITE_FULL)."""
+        return self._conn.in_transaction
+
     def staged(self, next_log_index: int) -> Transaction:
+        if not self._conn.in_transaction:
+            raise UnavailableError("the storage transaction was aborted; retry")
         self._conn.execute("SAVEPOINT staged")
         return Transaction(conn=self._conn, next_log_index=next_log_index)
 
@@ -346,8 +366,9 @@ class SQLiteStorage:
         self._conn.execute("RELEASE staged")
 
     def drop_staged(self) -> None:
-        self._conn.execute("ROLLBACK TO staged")
-        self._conn.execute("RELEASE staged")
+        if self._conn.in_transaction:  # else the engine already rolled everything back
+            self._conn.execute("ROLLBACK TO staged")
+            self._conn.execute("RELEASE staged")
 
     def commit(self, next_log_index: int) -> None:
         try:
@@ -363,9 +384,9 @@ class SQLiteStorage:
             self._conn.execute("ROLLBACK")
 
     def _query(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._read_lock:
             try:
-                return self._conn.execute(sql, tuple(args)).fetchall()
+                return self._reader.execute(sql, tuple(args)).fetchall()
             except sqlite3.Error as exc:
                 raise UnavailableError("storage is unavailable; retry shortly") from exc
 
@@ -469,5 +490,6 @@ class SQLiteStorage:
         return str(self._query("PRAGMA integrity_check")[0][0])
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._reader.close()
             self._conn.close()

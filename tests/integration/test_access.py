@@ -12,7 +12,12 @@ import pytest
 
 from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.client.sdk import Client, Why
-from crossforce.errors import AuthenticationError, PermissionDeniedError, ResourceExhaustedError
+from crossforce.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    PreconditionError,
+    ResourceExhaustedError,
+)
 from crossforce.events import EventKind, decode_event
 from crossforce.limits import Limits
 from crossforce.pki import ROLES
@@ -275,3 +280,18 @@ def test_quota_survives_restart(tmp_path: Path) -> None:
             c.check(PERSON, WHY, open_requests=False)
     finally:
         net.stop_server()
+
+
+def test_publish_far_ahead_epoch_refused(net: LocalNet) -> None:
+    """One force must not retire everyone else's epoch by publishing under an absurd epoch number."""
+    with net.client("kent", "force-system") as kent:
+        kent.publish_records([PERSON])
+        triples = kent.encode_records([PERSON], epoch=1)
+        tokens = sorted({t for _r, _k, t in triples})
+        from crossforce import index
+
+        bloom = index.BloomIndex.build(tokens, index.choose_params(len(tokens)))
+        with pytest.raises(PreconditionError, match="ahead of the network"):
+            kent.publish_index(bloom, epoch=4_000_000_000, token_count=len(tokens), record_count=1)
+    with net.client("dbs", "vetting-officer") as c:
+        assert [h.org for h in c.check(PERSON, WHY, open_requests=False).hits] == ["kent"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from crossforce import merkle, sealed, treehead
 from crossforce.client.localnet import LocalNet
-from crossforce.errors import VerificationError
+from crossforce.errors import UnavailableError, VerificationError
 from crossforce.events import EventKind, decode_event
 from crossforce.records import Record
 from crossforce.v1 import crossforce_pb2 as pb
@@ -140,3 +141,41 @@ def test_log_rows_cannot_be_updated_or_deleted(net: LocalNet) -> None:
             conn.execute("UPDATE log SET entry = x'00' WHERE idx = 0")
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             conn.execute("DELETE FROM log")
+
+
+def test_disk_full_fails_writers_cleanly_and_log_stays_verifiable(tmp_path: Path) -> None:
+    """SQLITE_FULL rolls back the whole group-commit transaction: every writer of the batch is told
+    UNAVAILABLE, nothing half-written becomes durable, and the stored log still verifies."""
+    import nacl.signing
+
+    from crossforce.events import Event
+    from crossforce.server.audit import AuditLog, verify_stored_log
+    from crossforce.server.storage import SQLiteStorage
+
+    storage = SQLiteStorage(tmp_path)
+    key = nacl.signing.SigningKey.generate()
+    log = AuditLog(storage=storage, key=key)
+    pages = storage._conn.execute("PRAGMA page_count").fetchone()[0]
+    storage._conn.execute(f"PRAGMA max_page_count = {pages + 3}")
+    ok = failed = 0
+    for i in range(200):
+        try:
+            with log.transaction(i) as tx:
+                log.append(
+                    tx,
+                    Event(
+                        kind=EventKind.CHECK,
+                        at_ms=i,
+                        actor_org="kent",
+                        actor_role="vetting-officer",
+                        fields={"note": "x" * 2000},
+                    ),
+                )
+            ok += 1
+        except UnavailableError:
+            failed += 1
+    assert ok > 0 and failed > 0
+    assert log.size == ok == len(storage.log_leaf_hashes())
+    verify_stored_log(storage, bytes(key.verify_key))
+    log.close()
+    storage.close()

@@ -306,7 +306,7 @@ def test_history_rewritten_by_matcher_detected_by_client_head(net: LocalNet) -> 
                 at_ms=event.at_ms,
                 actor_org=event.actor_org,
                 actor_role=event.actor_role,
-                fields={**event.fields, "hit_orgs": "", "case_reference": "NOTHING-TO-SEE"},
+                fields={**event.fields, "hits": "", "case_reference": "NOTHING-TO-SEE"},
             )
         )
         conn.execute(
