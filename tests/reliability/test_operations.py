@@ -87,15 +87,22 @@ def test_watch_stream_past_its_deadline_gets_deadline_exceeded_and_frees_its_slo
                 except grpc.RpcError as exc:
                     out.append(exc.code())
 
-            started = time.monotonic()
-            threads = [threading.Thread(target=watch) for _ in range(slots)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(10)
+            # The server side learns of a deadline a moment after the client does (later still on a
+            # loaded box), so a slot may be busy briefly; a slot that leaked would stay busy for good.
+            give_up = time.monotonic() + 15
+            while True:
+                codes.clear()
+                started = time.monotonic()
+                threads = [threading.Thread(target=watch) for _ in range(slots)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(10)
+                if grpc.StatusCode.RESOURCE_EXHAUSTED not in codes or time.monotonic() > give_up:
+                    break
+                time.sleep(0.5)
             assert codes == [grpc.StatusCode.DEADLINE_EXCEEDED] * slots
             assert time.monotonic() - started < 5
-            time.sleep(0.5)  # the server side learns of the deadline a moment after the client does
 
 
 def test_stalled_publish_stream_gets_deadline_exceeded_and_previous_index_serves(net: LocalNet) -> None:
