@@ -130,7 +130,7 @@ class AuditLog:
                             )
                         )
                         self._storage.keep_staged()
-                    self._storage.commit(self._tree.size)
+                    self._storage.commit()
                     self._head = head
                 except BaseException as exc:
                     batch.error = exc

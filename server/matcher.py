@@ -137,6 +137,7 @@ class Matcher:
             epoch: MatchSnapshot.build(blooms) for epoch, blooms in loaded.items()
         }
         del loaded
+        storage.prune_bits()  # files of superseded versions, or of publishes a crash cut short
         self.request_opened = threading.Condition()
         self._replay_quotas()
 
@@ -322,8 +323,10 @@ class Matcher:
             self._log_refused_publish(who, type(exc).__name__)
             raise
         sha_hex = header.bits_sha256.hex()
-        self.storage.write_bits(sha_hex, bits)
         with self._publish_lock:
+            # Bits are written and superseded files pruned under one lock, so a prune can never remove
+            # the file of a publish still in flight.
+            self.storage.write_bits(sha_hex, bits)
             # Copying the shared table takes seconds at 10M records: build the next snapshot before the
             # write lock, so disclosure transitions never wait for the copy.
             snapshot = self._snapshots.get(header.epoch)
@@ -332,7 +335,9 @@ class Matcher:
                 if snapshot is not None
                 else MatchSnapshot.build({header.org: bloom})
             )
-            return self._commit_publish(who, header, sha_hex, fresh)
+            result = self._commit_publish(who, header, sha_hex, fresh)
+            self.storage.prune_bits()
+            return result
 
     def _commit_publish(
         self, who: Identity, header: publish_rules.AcceptedHeader, sha_hex: str, fresh: MatchSnapshot
@@ -792,7 +797,3 @@ def _check_text(name: str, value: str, max_chars: int, *, required: bool) -> Non
         raise TooLargeError(f"{name} is longer than {max_chars} characters")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValidationError(f"{name} contains control characters")
-
-
-def index_status_map(statuses: Sequence[IndexStatus]) -> Mapping[str, IndexStatus]:
-    return {s.org: s for s in statuses}

@@ -6,6 +6,7 @@ matcher and converts back. Errors are raised, never aborted here: ``status.unary
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
@@ -69,30 +70,11 @@ def tree_head_pb(sth: SignedTreeHead) -> pb.SignedTreeHead:
 
 
 def org_pb(row: OrgRow) -> pb.Organisation:
-    return pb.Organisation(
-        org=row.org,
-        display_name=row.display_name,
-        signing_key=row.signing_key,
-        box_key=row.box_key,
-        key_version=row.key_version,
-        registered_at_ms=row.registered_at_ms,
-        log_index=row.log_index,
-    )
+    return pb.Organisation(**dataclasses.asdict(row))  # same field names by design
 
 
 def index_status_pb(s: IndexStatus) -> pb.ForceIndexStatus:
-    return pb.ForceIndexStatus(
-        org=s.org,
-        epoch=s.epoch,
-        version=s.version,
-        record_count=s.record_count,
-        token_count=s.token_count,
-        size_bytes=s.size_bytes,
-        published_at_ms=s.published_at_ms,
-        expires_at_ms=s.expires_at_ms,
-        stale=s.stale,
-        stale_reason=s.stale_reason,
-    )
+    return pb.ForceIndexStatus(**dataclasses.asdict(s))  # same field names by design
 
 
 def _justification(msg: pb.Justification) -> Justification:

@@ -14,7 +14,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -260,7 +260,6 @@ def _request_from(r: sqlite3.Row) -> RequestRow:
 class Storage(Protocol):
     """What the matcher needs from durable storage; SQLiteStorage is the embedded implementation."""
 
-    def transaction(self) -> contextlib.AbstractContextManager[Transaction]: ...
     @property
     def lock(self) -> threading.RLock: ...
     def begin(self) -> None: ...
@@ -268,12 +267,13 @@ class Storage(Protocol):
     def staged(self, next_log_index: int) -> Transaction: ...
     def keep_staged(self) -> None: ...
     def drop_staged(self) -> None: ...
-    def commit(self, next_log_index: int) -> None: ...
+    def commit(self) -> None: ...
     def rollback(self) -> None: ...
     def orgs(self) -> list[OrgRow]: ...
     def indexes(self) -> list[IndexRow]: ...
     def write_bits(self, sha256_hex: str, bits: bytes) -> None: ...
     def read_bits(self, sha256_hex: str) -> bytes: ...
+    def prune_bits(self) -> int: ...
     def request(self, request_id: str) -> RequestRow | None: ...
     def requests(
         self,
@@ -316,29 +316,6 @@ class SQLiteStorage:
         self._reader = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         self._reader.row_factory = sqlite3.Row
         self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        row = self._conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM log").fetchone()
-        self._next_log_index = int(row[0])
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        with self._lock:
-            tx = Transaction(conn=self._conn, next_log_index=self._next_log_index)
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise UnavailableError("storage is unavailable; retry shortly") from exc
-            try:
-                yield tx
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            try:
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("ROLLBACK")
-                raise UnavailableError("storage could not commit; nothing was changed") from exc
-            self._next_log_index = tx.next_log_index
 
     # Group commit (used by the audit log): one open transaction that many writers stage into, each in
     # its own savepoint, committed (one fsync) by a single committer. ``self._lock`` is held by the caller.
@@ -370,14 +347,13 @@ class SQLiteStorage:
             self._conn.execute("ROLLBACK TO staged")
             self._conn.execute("RELEASE staged")
 
-    def commit(self, next_log_index: int) -> None:
+    def commit(self) -> None:
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
             raise UnavailableError("storage could not commit; nothing was changed") from exc
-        self._next_log_index = next_log_index
 
     def rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
