@@ -47,13 +47,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.matching import random_tokens
-from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.client.sdk import Client, Why
-from crossforce.client.simulate import ForceSimulator
+from crossforce.encoding.records import Record
+from crossforce.encoding.tokens import Tokeniser
 from crossforce.forces import all_forces, sizes_for_total
-from crossforce.index import BloomIndex, choose_params, token_array
-from crossforce.records import Record
-from crossforce.tokens import Tokeniser
+from crossforce.index.bloom import BloomIndex, choose_params, token_array
+from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
+from crossforce.testkit.simulate import ForceSimulator
 from crossforce.v1 import crossforce_pb2 as pb
 
 READY_RE = re.compile(rb"listening on port (\d+)")
@@ -199,7 +199,7 @@ class MatcherProcess:
         timeout_s: float = 60.0,
     ) -> MatcherProcess:
         if stats_out is None:
-            cmd = [sys.executable, "-m", "crossforce.client.cli", "serve", "--port", "0"]
+            cmd = [sys.executable, "-m", "crossforce.cli", "serve", "--port", "0"]
         else:
             cmd = [sys.executable, "-m", "bench.e2e", "serve", "--stats-out", str(stats_out)]
             cmd += ["--windows", str(stats_out.with_suffix(".windows.json"))]

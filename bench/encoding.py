@@ -5,7 +5,7 @@
 Records are simulated the way a force file looks: common names drawn with a skewed (Zipf-like)
 frequency, middle names, nicknames, typos, double-barrelled and particle surnames, a few previous
 names, identifiers on some records, postcodes on most. ``--source simulator`` takes the records of
-crossforce.client.simulate.ForceSimulator instead (the forces' own records, as bench.quality publishes
+crossforce.testkit.simulate.ForceSimulator instead (the forces' own records, as bench.quality publishes
 them: far more distinct names, maiden names, a postcode on every record), the harder case for the
 caches. Caches are cleared before each timed pass so the figure includes the cost of names seen for
 the first time.
@@ -28,10 +28,10 @@ import random
 import time
 from collections.abc import Callable, Sequence
 
-from crossforce import matchkeys, normalise
-from crossforce.matchkeys import derive_keys, key_bytes
-from crossforce.records import Record
-from crossforce.tokens import Tokeniser, derive_subkey
+from crossforce.encoding import matchkeys, normalise
+from crossforce.encoding.matchkeys import derive_keys, key_bytes
+from crossforce.encoding.records import Record
+from crossforce.encoding.tokens import Tokeniser, derive_subkey
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--source", choices=("synthetic", "simulator"), default="synthetic")
     args = parser.parse_args(argv)
     if args.source == "simulator":
-        from crossforce.client.simulate import ForceSimulator
+        from crossforce.testkit.simulate import ForceSimulator
 
         records = [r for _, r in ForceSimulator(args.seed, args.records).iter_records()]
     else:

@@ -2,7 +2,7 @@
 
 Same run, same 1,000,000 random 32-byte tokens, same target FPR (0.01, so the FPR is measurable):
 
-* build time: crossforce.index (from a list of bytes, the way bloom-filter2 takes them, and from an
+* build time: crossforce.index.bloom (from a list of bytes, the way bloom-filter2 takes them, and from an
   (n, 32) array) vs bloom_filter2.BloomFilter(max_elements, error_rate).add for every token (full run,
   no extrapolation); goal: ours >= 25x faster;
 * FPR of our filter over 1,000,000 absent tokens beside theoretical_fpr (goal: within 2x), plus a second
@@ -22,7 +22,7 @@ import time
 
 from bloom_filter2 import BloomFilter
 
-from crossforce.index import BloomIndex, choose_params, theoretical_fpr, token_array
+from crossforce.index.bloom import BloomIndex, choose_params, theoretical_fpr, token_array
 
 
 def best_of(runs: int, action: object) -> float:

@@ -27,8 +27,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crossforce.forces import sizes_for_total
-from crossforce.index import DEFAULT_TARGET_FPR, BloomIndex, choose_params
-from crossforce.server.matching import MatchSnapshot
+from crossforce.index.bloom import DEFAULT_TARGET_FPR, BloomIndex, choose_params
+from crossforce.index.snapshot import MatchSnapshot
 
 
 def random_tokens(rng: np.random.Generator, n: int) -> NDArray[np.uint8]:

@@ -142,8 +142,8 @@ def crossforce_baseline(sizes: dict[str, int], query_tokens: int, checks: int, s
     import numpy as np
 
     from bench.matching import random_tokens, time_checks
-    from crossforce.index import BloomIndex, choose_params
-    from crossforce.server.matching import MatchSnapshot
+    from crossforce.index.bloom import BloomIndex, choose_params
+    from crossforce.index.snapshot import MatchSnapshot
 
     rng = np.random.default_rng(seed)
     indexes = {}

@@ -32,16 +32,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from crossforce.client.simulate import LEVELS, ForceSimulator, Level, Sighting, as_query
-from crossforce.matchkeys import KEY_TYPES, hit_strength
-from crossforce.normalise import (
+from crossforce.encoding.matchkeys import KEY_TYPES, hit_strength
+from crossforce.encoding.normalise import (
     NormalisedName,
     normalise_name,
     normalise_previous_name,
     parse_date_parts,
 )
-from crossforce.records import IDENTIFIER_FIELDS, Record
-from crossforce.tokens import Tokeniser
+from crossforce.encoding.records import IDENTIFIER_FIELDS, Record
+from crossforce.encoding.tokens import Tokeniser
+from crossforce.testkit.simulate import LEVELS, ForceSimulator, Level, Sighting, as_query
 
 DEFAULT_FORCES = ("west-midlands", "kent", "lancashire", "north-wales")
 """Forces of different sizes; the largest holds about 20,000 records at the default total."""

@@ -36,11 +36,11 @@ from locust import constant, events, task
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from crossforce import treehead
+from crossforce.auditlog import treehead
 from crossforce.client.sdk import Client, Why
+from crossforce.crypto.sealed import DisclosurePayload
 from crossforce.forces import all_forces
-from crossforce.index import BloomIndex, IndexParams
-from crossforce.sealed import DisclosurePayload
+from crossforce.index.bloom import BloomIndex, IndexParams
 from crossforce.v1 import crossforce_pb2 as pb
 from loadtests.grpc_user import GRPC, QUOTA_DENIED, VERIFY, GrpcUser  # switches gRPC to gevent
 

@@ -40,10 +40,10 @@ from bench.e2e import (
     make_population,
     settings_toml,
 )
-from crossforce.client.localnet import VETTING_ROLES
 from crossforce.client.sdk import Client
 from crossforce.errors import CrossforceError
 from crossforce.forces import all_forces, sizes_for_total
+from crossforce.testkit.localnet import VETTING_ROLES
 
 PROBE_ORG = "quota-probe"
 PROBE_PURPOSE = "firearms-licensing"

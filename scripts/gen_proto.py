@@ -1,6 +1,6 @@
 """Generate the protobuf and gRPC modules (and mypy stubs) from proto/ with grpcio-tools.
 
-Usage: python scripts/gen_proto.py [OUT_DIR]   (default: the repository root, i.e. crossforce/v1/)
+Usage: python scripts/gen_proto.py [OUT_DIR]   (default: core/, i.e. core/crossforce/v1/)
 tests/unit/test_generated_code.py regenerates into a temporary folder and fails on any difference.
 """
 
@@ -41,6 +41,6 @@ def generate(out_dir: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "core"
     for path in generate(target):
         print(path.relative_to(target))

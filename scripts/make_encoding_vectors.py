@@ -14,10 +14,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from crossforce import SPEC_VERSION
-from crossforce.errors import ValidationError
-from crossforce.matchkeys import KEY_TYPES, decode_key, derive_keys, encode_key, hit_strength, soundex
-from crossforce.normalise import (
+from crossforce.encoding import SPEC_VERSION
+from crossforce.encoding.matchkeys import (
+    KEY_TYPES,
+    decode_key,
+    derive_keys,
+    encode_key,
+    hit_strength,
+    soundex,
+)
+from crossforce.encoding.normalise import (
     IDENTIFIER_KINDS,
     fold_text,
     normalise_identifier,
@@ -27,8 +33,9 @@ from crossforce.normalise import (
     parse_date_parts,
     postcode_district,
 )
-from crossforce.records import Record
-from crossforce.tokens import HKDF_INFO_PREFIX, HKDF_SALT, Tokeniser, derive_subkey
+from crossforce.encoding.records import Record
+from crossforce.encoding.tokens import HKDF_INFO_PREFIX, HKDF_SALT, Tokeniser, derive_subkey
+from crossforce.errors import ValidationError
 
 SECRET = bytes(range(32))
 """Test secret only: 00 01 02 ... 1f. Never a real network secret."""

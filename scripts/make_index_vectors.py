@@ -1,7 +1,7 @@
 """Write the golden index vectors, tests/vectors/index.json (docs/spec.md, "Index format").
 
 The vectors come from a literal, scalar transcription of the spec below (Python ints, bytearray, math,
-hashlib), so they do not depend on ``crossforce.index``: tests/unit/test_spec_vectors_index.py holds the
+hashlib), so they do not depend on ``crossforce.index.bloom``: tests/unit/test_spec_vectors_index.py holds the
 vectorised module to them. Tokens are SHA-256(b"token-<i>") and absent tokens SHA-256(b"absent-<i>"),
 plus edge tokens (all zeros, all ones, bytes 0..31) that pin byte order and the fastrange ends.
 

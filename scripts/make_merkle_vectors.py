@@ -1,8 +1,8 @@
 """Write the golden Merkle vectors in tests/vectors/merkle/ (RFC 9162 section 2.1).
 
 The vectors come from a literal, recursive transcription of the RFC definitions below, using only
-hashlib, so they do not depend on ``crossforce.merkle``: the tests hold that module to them. The first
-8 leaves and their roots are the Certificate Transparency reference set (transparency-dev/merkle
+hashlib, so they do not depend on ``crossforce.auditlog.merkle``: the tests hold that module to them. The
+first 8 leaves and their roots are the Certificate Transparency reference set (transparency-dev/merkle
 ``proof/verify_test.go``); this script refuses to write if the transcription disagrees with them.
 
 Each probe is labelled by a second, structural verifier below that rebuilds the roots by walking the

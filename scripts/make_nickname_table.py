@@ -1,5 +1,5 @@
 # ruff: noqa: E501 - the header lines are written verbatim into the table
-"""Rebuild crossforce/data/nicknames.tsv (spec v1, docs/spec.md "Nickname table") from the nicknames package.
+"""Rebuild core/crossforce/data/nicknames.tsv (spec v1, docs/spec.md "Nickname table") from `nicknames`.
 
 Usage: python scripts/make_nickname_table.py OUT.tsv   (needs `pip install nicknames==1.0.1`)
 The committed table is the contract; this script shows how it was derived so a reviewer can reproduce it.

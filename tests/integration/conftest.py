@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.client.sdk import Why
+from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 
 
 @pytest.fixture

@@ -10,20 +10,20 @@ from typing import Any
 import grpc
 import pytest
 
-from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
+from crossforce.auditlog.events import EventKind, decode_event
 from crossforce.client.sdk import Client, Why
+from crossforce.crypto.pki import ROLES
+from crossforce.encoding.records import Record
 from crossforce.errors import (
     AuthenticationError,
     PermissionDeniedError,
     PreconditionError,
     ResourceExhaustedError,
 )
-from crossforce.events import EventKind, decode_event
 from crossforce.limits import Limits
-from crossforce.pki import ROLES
-from crossforce.records import Record
 from crossforce.server.roles import ROLE_MATRIX
 from crossforce.server.settings import QuotaSettings, ServerSettings
+from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.integration.conftest import WHY
 
@@ -45,7 +45,7 @@ def matrix_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
 def _calls(c: Client) -> dict[str, Callable[[], Any]]:
     """One call per RPC, valid enough that only the role can make it fail with PERMISSION_DENIED."""
     keys = c.profile.org_keys()
-    from crossforce import orgkeys
+    from crossforce.crypto import orgkeys
 
     md = c._metadata
     t = 2.0
@@ -223,7 +223,7 @@ def test_revoked_certificate_refused_without_restart(net: LocalNet) -> None:
 
 
 def test_full_key_rotation_answers_checks_throughout(net: LocalNet) -> None:
-    from crossforce.client.simulate import ForceSimulator
+    from crossforce.testkit.simulate import ForceSimulator
 
     sim = ForceSimulator(seed=7, total_records=30_000)
     forces = ["humberside", "kent", "dyfed-powys"]
@@ -288,7 +288,7 @@ def test_publish_far_ahead_epoch_refused(net: LocalNet) -> None:
         kent.publish_records([PERSON])
         triples = kent.encode_records([PERSON], epoch=1)
         tokens = sorted({t for _r, _k, t in triples})
-        from crossforce import index
+        from crossforce.index import bloom as index
 
         bloom = index.BloomIndex.build(tokens, index.choose_params(len(tokens)))
         with pytest.raises(PreconditionError, match="ahead of the network"):

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from crossforce import merkle, sealed, treehead
-from crossforce.client.localnet import LocalNet
+from crossforce.auditlog import merkle, treehead
+from crossforce.auditlog.events import EventKind, decode_event
+from crossforce.crypto import sealed
+from crossforce.encoding.records import Record
 from crossforce.errors import UnavailableError, VerificationError
-from crossforce.events import EventKind, decode_event
-from crossforce.records import Record
+from crossforce.testkit.localnet import LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.integration.conftest import WHY
 
@@ -148,7 +149,7 @@ def test_disk_full_fails_writers_cleanly_and_log_stays_verifiable(tmp_path: Path
     UNAVAILABLE, nothing half-written becomes durable, and the stored log still verifies."""
     import nacl.signing
 
-    from crossforce.events import Event
+    from crossforce.auditlog.events import Event
     from crossforce.server.audit import AuditLog, verify_stored_log
     from crossforce.server.storage import SQLiteStorage
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import nacl.signing
 from click.testing import CliRunner
 
-from crossforce.client import cli
-from crossforce.client.localnet import LocalNet
-from crossforce.records import Record
+from crossforce.cli import main as cli
+from crossforce.encoding.records import Record
 from crossforce.server.app import LOG_KEY_FILE
 from crossforce.server.audit import verify_stored_log
 from crossforce.server.storage import SQLiteStorage
+from crossforce.testkit.localnet import LocalNet
 from tests.integration.conftest import WHY
 
 MUTATIONS = 1000

@@ -24,9 +24,9 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from crossforce.client.cli import cli
-from crossforce.recordfile import write_records
-from crossforce.records import FIELDS, Record
+from crossforce.cli.main import cli
+from crossforce.encoding.recordfile import write_records
+from crossforce.encoding.records import FIELDS, Record
 
 WHY_ARGS = [
     "--purpose", "school-staff-vetting",
@@ -417,7 +417,7 @@ def test_serve_subprocess_answers_a_check_then_stops_on_sigterm(tmp_path: Path) 
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crossforce.client.cli", "serve", "--data", str(tmp_path / "data"),
+        [sys.executable, "-m", "crossforce.cli", "serve", "--data", str(tmp_path / "data"),
          "--pki", str(pki_dir), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip

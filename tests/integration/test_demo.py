@@ -31,7 +31,7 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "crossforce.client.cli",
+            "crossforce.cli",
             "demo",
             "--records-total",
             "20000",
@@ -60,7 +60,7 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
 def test_demo_refuses_a_non_empty_keep_folder(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
     proc = subprocess.run(
-        [sys.executable, "-m", "crossforce.client.cli", "demo", "--keep", str(tmp_path)],
+        [sys.executable, "-m", "crossforce.cli", "demo", "--keep", str(tmp_path)],
         check=False,
         capture_output=True,
         text=True,

@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 
-from crossforce import sealed
-from crossforce.client.localnet import LocalNet
+from crossforce.crypto import sealed
+from crossforce.encoding.records import Record
 from crossforce.errors import PermissionDeniedError, PreconditionError, VerificationError
-from crossforce.records import Record
+from crossforce.testkit.localnet import LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.integration.conftest import WHY
 

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from crossforce import index
-from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.client.sdk import Client
+from crossforce.encoding.records import Record
 from crossforce.errors import (
     PermissionDeniedError,
     PreconditionError,
     ResourceExhaustedError,
     ValidationError,
 )
-from crossforce.records import Record
+from crossforce.index import bloom as index
+from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.integration.conftest import WHY
 from tests.integration.recording import RecordingInterceptor
@@ -107,7 +107,7 @@ def test_publish_as_another_force_refused(net: LocalNet) -> None:
         header = pb.IndexHeader.FromString(signed.header)
         header.org = "humberside"
         forged = header.SerializeToString()
-        from crossforce import envelope
+        from crossforce.crypto import envelope
 
         sig = envelope.sign(envelope.INDEX_HEADER_CONTEXT, forged, kent.profile.org_keys().signing)
         with pytest.raises(PermissionDeniedError):
@@ -118,7 +118,7 @@ def test_publish_signature_by_another_force_refused(net: LocalNet) -> None:
     with net.client("kent", "force-system") as kent:
         bloom, n = _bloom(OTHERS, kent)
         signed = kent.signed_header(bloom, epoch=1, token_count=n, record_count=5, expires_in_days=1)
-        from crossforce import envelope
+        from crossforce.crypto import envelope
 
         humberside_key = net.profiles["humberside"].org_keys().signing
         bad = envelope.sign(envelope.INDEX_HEADER_CONTEXT, signed.header, humberside_key)
@@ -248,7 +248,7 @@ def test_vetting_officer_cannot_publish_and_force_cannot_register_for_another(ne
         c.publish_records(OTHERS)
     with net.client("kent", "force-system") as kent:
         keys = kent.profile.org_keys()
-        from crossforce import orgkeys
+        from crossforce.crypto import orgkeys
 
         req = pb.RegisterRequest(
             org="humberside",

@@ -1,4 +1,4 @@
-"""Real gRPC mTLS handshakes with certificates from crossforce.pki.
+"""Real gRPC mTLS handshakes with certificates from crossforce.crypto.pki.
 
 The unit tests check what we issue; these check that gRPC's BoringSSL accepts it, that the server learns
 the caller's organisation and role from the handshake alone, and that callers without a certificate
@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from crossforce import pki
+from crossforce.crypto import pki
 from crossforce.errors import AuthenticationError
 
 SERVICE = "crossforce.test.Identity"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
+from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 
 HOLDERS = ("humberside", "kent", "dyfed-powys")
 REQUESTER = "dbs"

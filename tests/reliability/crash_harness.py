@@ -33,12 +33,14 @@ from pathlib import Path
 
 import grpc
 
-from crossforce import index, merkle, sealed, treehead
-from crossforce.client.localnet import LocalNet
+from crossforce.auditlog import merkle, treehead
+from crossforce.auditlog.events import EventKind, decode_event
 from crossforce.client.sdk import Client, Why
+from crossforce.crypto import sealed
+from crossforce.encoding.records import Record
 from crossforce.errors import CrossforceError
-from crossforce.events import EventKind, decode_event
-from crossforce.records import Record
+from crossforce.index import bloom as index
+from crossforce.testkit.localnet import LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
 
 STARTUP_TIMEOUT_S = 60.0
@@ -85,7 +87,7 @@ class MatcherProcess:
         """Start the server and return its port once it prints that it is listening."""
         if self.alive:
             raise RuntimeError("the matcher is already running")
-        cmd = [sys.executable, "-m", "crossforce.client.cli", "serve", "--data", str(self.data_dir)]
+        cmd = [sys.executable, "-m", "crossforce.cli", "serve", "--data", str(self.data_dir)]
         cmd += ["--pki", str(self.pki_dir), "--host", "127.0.0.1", "--port", "0"]
         if self.settings_file is not None:
             cmd += ["--settings", str(self.settings_file)]
@@ -516,7 +518,7 @@ def kill_at_random(
     A fresh deployment is made every ``kills_per_deployment`` kills so start-up (which re-verifies the
     whole stored log) stays short in the long run.
     """
-    from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES
+    from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES
 
     rng = random.Random(seed)
     report = CrashReport(seed=seed)

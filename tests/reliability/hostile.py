@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from hypothesis import strategies as st
 
-from crossforce import matchkeys
+from crossforce.encoding import matchkeys
 from crossforce.v1 import crossforce_pb2 as pb
 
 INT_RANGES: Mapping[int, tuple[int, int]] = {

@@ -13,18 +13,20 @@ import uuid
 import nacl.signing
 import pytest
 
-from crossforce import events, index, merkle, sealed, treehead
-from crossforce.client.localnet import LocalNet
+from crossforce.auditlog import events, merkle, treehead
+from crossforce.auditlog.events import EventKind, decode_event
+from crossforce.crypto import sealed
+from crossforce.crypto.orgkeys import OrgKeys
+from crossforce.encoding.records import Record
 from crossforce.errors import (
     AlreadyExistsError,
     PermissionDeniedError,
     PreconditionError,
     VerificationError,
 )
-from crossforce.events import EventKind, decode_event
-from crossforce.orgkeys import OrgKeys
-from crossforce.records import Record
+from crossforce.index import bloom as index
 from crossforce.server.app import LOG_KEY_FILE
+from crossforce.testkit.localnet import LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
     DISCLOSURE_OFFICER,

@@ -16,9 +16,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from crossforce import index
-from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES
 from crossforce.client.sdk import CHUNK_BYTES
+from crossforce.index import bloom as index
+from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
     EPOCH,

@@ -26,10 +26,11 @@ from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crossforce import envelope, index, orgkeys
-from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES
-from crossforce.orgkeys import OrgKeys
+from crossforce.crypto import envelope, orgkeys
+from crossforce.crypto.orgkeys import OrgKeys
+from crossforce.index import bloom as index
 from crossforce.server.roles import ROLE_MATRIX
+from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
     DISCLOSURE_OFFICER,

@@ -17,10 +17,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from crossforce.client.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.client.sdk import Client
 from crossforce.errors import CrossforceError, UnavailableError
 from crossforce.server.app import HEALTH_INTERVAL_S, STREAM_SHARE
+from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
     EPOCH,

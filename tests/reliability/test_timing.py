@@ -25,8 +25,9 @@ import nacl.signing
 import numpy as np
 import pytest
 
-from crossforce import envelope, index, orgkeys
-from crossforce.pki import Identity
+from crossforce.crypto import envelope, orgkeys
+from crossforce.crypto.pki import Identity
+from crossforce.index import bloom as index
 from crossforce.server.audit import AuditLog
 from crossforce.server.matcher import Justification, Matcher, QueryToken
 from crossforce.server.settings import QuotaSettings, ServerSettings

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce.errors import ValidationError
-from crossforce.events import (
+from crossforce.auditlog.events import (
     EVENT_FORMAT_VERSION,
     EVENT_MAGIC,
     MAX_EVENT_BYTES,
@@ -22,7 +21,8 @@ from crossforce.events import (
     encode_event,
     event_leaf_hash,
 )
-from crossforce.merkle import leaf_hash
+from crossforce.auditlog.merkle import leaf_hash
+from crossforce.errors import ValidationError
 
 CHECK = Event(
     kind=EventKind.CHECK,

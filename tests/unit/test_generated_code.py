@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "core"
 
 
 def test_generated_code_is_not_stale(tmp_path: Path) -> None:
@@ -16,7 +17,7 @@ def test_generated_code_is_not_stale(tmp_path: Path) -> None:
         capture_output=True,
     )
     fresh = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "crossforce").rglob("*.py*")}
-    committed = {p.relative_to(ROOT): p.read_bytes() for p in (ROOT / "crossforce" / "v1").glob("*.py*")}
+    committed = {p.relative_to(CORE): p.read_bytes() for p in (CORE / "crossforce" / "v1").glob("*.py*")}
     assert fresh.keys() == committed.keys()
     stale = [str(name) for name in fresh if fresh[name] != committed[name]]
     assert not stale, f"regenerate with `python scripts/gen_proto.py`: stale {stale}"

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce import index
 from crossforce.errors import TooLargeError, ValidationError
-from crossforce.index import BloomIndex, IndexParams
+from crossforce.index import bloom as index
+from crossforce.index.bloom import BloomIndex, IndexParams
 from crossforce.limits import Limits
 
 token_st = st.binary(min_size=32, max_size=32)

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce import index
 from crossforce.errors import ValidationError
-from crossforce.index import BloomIndex, IndexParams
-from crossforce.server import matching
-from crossforce.server.matching import MatchSnapshot
+from crossforce.index import bloom as index
+from crossforce.index import snapshot as matching
+from crossforce.index.bloom import BloomIndex, IndexParams
+from crossforce.index.snapshot import MatchSnapshot
 
 
 def random_tokens(n: int, seed: int) -> np.ndarray:

@@ -11,9 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce.errors import ValidationError
-from crossforce.limits import DEFAULT_LIMITS
-from crossforce.matchkeys import (
+from crossforce.encoding.matchkeys import (
     FORENAME_DOB_AREA,
     FRAGMENT_DOB,
     FRAGMENT_POSTCODE,
@@ -35,8 +33,10 @@ from crossforce.matchkeys import (
     hit_strength,
     soundex,
 )
-from crossforce.normalise import normalise_postcode, postcode_district
-from crossforce.records import Record
+from crossforce.encoding.normalise import normalise_postcode, postcode_district
+from crossforce.encoding.records import Record
+from crossforce.errors import ValidationError
+from crossforce.limits import DEFAULT_LIMITS
 
 NICKNAME_TABLE_SHA256 = "dcc7af09f6e83d9a0d9cab8395efd1156eb2a11df35249cebc16b7d0150abeab"
 

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce.errors import ValidationError, VerificationError
-from crossforce.merkle import (
+from crossforce.auditlog.merkle import (
     EMPTY_ROOT,
     HASH_BYTES,
     MerkleTree,
@@ -23,6 +22,7 @@ from crossforce.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from crossforce.errors import ValidationError, VerificationError
 
 # The Certificate Transparency reference leaves and roots (transparency-dev/merkle proof/verify_test.go).
 CT_ENTRIES = [

@@ -1,4 +1,4 @@
-"""crossforce.merkle against the golden probe files in tests/vectors/merkle/ (see make_merkle_vectors.py)."""
+"""crossforce.auditlog.merkle against the golden probe files in tests/vectors/merkle/."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from crossforce.errors import VerificationError
-from crossforce.merkle import (
+from crossforce.auditlog.merkle import (
     MerkleTree,
     consistency_proof,
     inclusion_proof,
@@ -20,6 +19,7 @@ from crossforce.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from crossforce.errors import VerificationError
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "merkle"

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce.errors import ValidationError
-from crossforce.normalise import (
+from crossforce.encoding.normalise import (
     fold_text,
     normalise_given_names,
     normalise_identifier,
@@ -21,6 +20,7 @@ from crossforce.normalise import (
     parse_date_parts,
     postcode_district,
 )
+from crossforce.errors import ValidationError
 
 TODAY = datetime.date(2025, 6, 1)
 

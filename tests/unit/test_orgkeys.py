@@ -1,4 +1,4 @@
-"""Organisation keys and their registration proof (crossforce.orgkeys)."""
+"""Organisation keys and their registration proof (crossforce.crypto.orgkeys)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crossforce import envelope
-from crossforce.errors import NotFoundError, ValidationError, VerificationError
-from crossforce.orgkeys import (
+from crossforce.crypto import envelope
+from crossforce.crypto.orgkeys import (
     KEY_FILE,
     PUBLIC_FILE,
     OrgKeys,
@@ -22,6 +21,7 @@ from crossforce.orgkeys import (
     sign_registration,
     verify_registration,
 )
+from crossforce.errors import NotFoundError, ValidationError, VerificationError
 
 
 @pytest.fixture(scope="module")

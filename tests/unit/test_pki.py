@@ -1,4 +1,4 @@
-"""The deployment CA, client identities and the PKI folder (crossforce.pki)."""
+"""The deployment CA, client identities and the PKI folder (crossforce.crypto.pki)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from crossforce import fsutil, pki
-from crossforce.errors import AlreadyExistsError, AuthenticationError, NotFoundError, ValidationError
+from crossforce import fsutil
+from crossforce.crypto import pki
+from crossforce.errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    NotFoundError,
+    ValidationError,
+)
 
 
 @pytest.fixture(scope="module")

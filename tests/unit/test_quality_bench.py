@@ -12,7 +12,7 @@ import json
 import pytest
 
 from bench import quality
-from crossforce.records import Record
+from crossforce.encoding.records import Record
 
 SMALL = ["--people", "500", "--absent", "500", "--records", "6000", "--seed", "7"]
 

@@ -14,10 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce.client.simulate import ForceSimulator
+from crossforce.encoding.recordfile import (
+    iter_records,
+    load_records,
+    validate_record,
+    write_records,
+)
+from crossforce.encoding.records import FIELDS, Record
 from crossforce.errors import RecordError, ValidationError
-from crossforce.recordfile import iter_records, load_records, validate_record, write_records
-from crossforce.records import FIELDS, Record
+from crossforce.testkit.simulate import ForceSimulator
 
 HEADER = ",".join(FIELDS)
 GOOD = "R1,Ada Mary,Lovelace,1985-12-10,F,Ada Byron,,,,,W1 1AA"

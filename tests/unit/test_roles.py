@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crossforce import pki
+from crossforce.crypto import pki
 from crossforce.errors import PermissionDeniedError
 from crossforce.server import roles
 from crossforce.server.roles import ROLE_MATRIX, ROLES, authorise_rpc, rpc_name

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce import envelope, sealed
+from crossforce.crypto import envelope, sealed
+from crossforce.crypto.sealed import DisclosurePayload, open_sealed, seal
 from crossforce.errors import TooLargeError, ValidationError, VerificationError
-from crossforce.sealed import DisclosurePayload, open_sealed, seal
 
 REQUEST_ID = "6f1c0d2e9a8b4c3d"
 HOLDER = "kent"

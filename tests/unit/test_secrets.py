@@ -1,4 +1,4 @@
-"""The network secret and its epochs (crossforce.secrets)."""
+"""The network secret and its epochs (crossforce.crypto.secrets)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crossforce.crypto.secrets import FORMAT, SECRET_BYTES, NetworkSecret
 from crossforce.errors import NotFoundError, ValidationError
-from crossforce.secrets import FORMAT, SECRET_BYTES, NetworkSecret
 
 
 def test_create_has_one_random_epoch() -> None:

@@ -8,7 +8,12 @@ import pytest
 
 from crossforce.errors import PermissionDeniedError, ValidationError
 from crossforce.limits import DEFAULT_LIMITS
-from crossforce.server.settings import DEFAULT_SETTINGS, PurposePolicy, QuotaSettings, ServerSettings
+from crossforce.server.settings import (
+    DEFAULT_SETTINGS,
+    PurposePolicy,
+    QuotaSettings,
+    ServerSettings,
+)
 
 DEFAULT_CODES = {
     "school-staff-vetting",

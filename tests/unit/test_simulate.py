@@ -16,7 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce.client.simulate import (
+from crossforce.encoding.recordfile import load_records, validate_record, write_records
+from crossforce.encoding.records import Record
+from crossforce.errors import ValidationError
+from crossforce.forces import sizes_for_total
+from crossforce.testkit.simulate import (
     CORRUPTIONS,
     ForceSimulator,
     Level,
@@ -25,10 +29,6 @@ from crossforce.client.simulate import (
     corrupt_with_log,
     fold_accents,
 )
-from crossforce.errors import ValidationError
-from crossforce.forces import sizes_for_total
-from crossforce.recordfile import load_records, validate_record, write_records
-from crossforce.records import Record
 
 SMALL = ["metropolitan", "kent", "dyfed-powys", "cumbria"]
 

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from crossforce import SPEC_VERSION
-from crossforce.errors import ValidationError
-from crossforce.matchkeys import KEY_TYPES, derive_keys, encode_key, hit_strength, soundex
-from crossforce.normalise import (
+from crossforce.encoding import SPEC_VERSION
+from crossforce.encoding.matchkeys import KEY_TYPES, derive_keys, encode_key, hit_strength, soundex
+from crossforce.encoding.normalise import (
     IDENTIFIER_KINDS,
     fold_text,
     normalise_identifier,
@@ -25,8 +24,9 @@ from crossforce.normalise import (
     parse_date_parts,
     postcode_district,
 )
-from crossforce.records import Record
-from crossforce.tokens import HKDF_INFO_PREFIX, HKDF_SALT, Tokeniser, derive_subkey
+from crossforce.encoding.records import Record
+from crossforce.encoding.tokens import HKDF_INFO_PREFIX, HKDF_SALT, Tokeniser, derive_subkey
+from crossforce.errors import ValidationError
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[1] / "vectors" / "encoding.json").read_text(encoding="utf-8")

@@ -1,7 +1,7 @@
-"""crossforce.index against the golden vectors in tests/vectors/index.json (the vectors are the contract).
+"""crossforce.index.bloom against the golden vectors in tests/vectors/index.json (the contract).
 
 The vectors come from a scalar transcription of the spec in scripts/make_index_vectors.py that does not
-import crossforce.index; the last test checks the file is exactly what that script writes.
+import crossforce.index.bloom; the last test checks the file is exactly what that script writes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from crossforce import index
+from crossforce.index import bloom as index
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS: dict[str, Any] = json.loads((ROOT / "tests" / "vectors" / "index.json").read_text(encoding="utf-8"))

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crossforce.encoding.matchkeys import KEY_TYPES, derive_keys
+from crossforce.encoding.records import Record
+from crossforce.encoding.tokens import TOKEN_BYTES, Tokeniser, derive_subkey
 from crossforce.errors import ValidationError
-from crossforce.matchkeys import KEY_TYPES, derive_keys
-from crossforce.records import Record
-from crossforce.tokens import TOKEN_BYTES, Tokeniser, derive_subkey
 
 SECRET = bytes(range(32))
 RECORD = Record(

@@ -7,10 +7,8 @@ import dataclasses
 import nacl.signing
 import pytest
 
-from crossforce import envelope
-from crossforce.errors import ValidationError, VerificationError
-from crossforce.merkle import EMPTY_ROOT, MerkleTree, leaf_hash
-from crossforce.treehead import (
+from crossforce.auditlog.merkle import EMPTY_ROOT, MerkleTree, leaf_hash
+from crossforce.auditlog.treehead import (
     SIGNED_TREE_HEAD_BYTES,
     TREE_HEAD_BYTES,
     HeadTracker,
@@ -24,6 +22,8 @@ from crossforce.treehead import (
     verify_log,
     verify_tree_head,
 )
+from crossforce.crypto import envelope
+from crossforce.errors import ValidationError, VerificationError
 
 LOG_KEY = nacl.signing.SigningKey(bytes(range(32)))
 LOG_PUBLIC = bytes(LOG_KEY.verify_key)

@@ -1,0 +1,1 @@
+"""The ``crossforce`` command line: a leaf that nothing else imports."""

@@ -1,0 +1,117 @@
+"""What every ``crossforce`` command shares: the error boundary, profile and role options, ``Why``.
+
+The error boundary is the CLI's contract with the people and scripts that run it: an error the project
+raises on purpose (``CrossforceError``) is one red line on stderr and exit code 2, never a traceback,
+because a traceback from a vetting desk is noise at best and can leak local state at worst.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import grpc
+
+from crossforce.cli.render import fail_line
+from crossforce.client.profile import Profile
+from crossforce.client.sdk import Client, Why
+from crossforce.errors import CrossforceError, UnavailableError, ValidationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_ERROR = 2
+ROLE_CHOICES = ("force-system", "vetting-officer", "disclosure-officer", "auditor", "operator")
+
+
+class CrossforceGroup(click.Group):
+    """The root group: turns the project's errors into one red line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UnavailableError as exc:
+            fail_line(f"{exc} (is the matcher running, and is the profile's server address right?)")
+        except CrossforceError as exc:
+            fail_line(str(exc) or type(exc).__name__)
+        except grpc.RpcError as exc:  # an SDK path that did not translate (should not happen)
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            fail_line(f"matcher call failed: {details}")
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            fail_line(f"{exc.strerror or exc}{where}")
+        ctx.exit(EXIT_ERROR)
+
+
+def profile_option(f: F) -> F:
+    return click.option(
+        "--profile",
+        "profile_dir",
+        required=True,
+        envvar="CROSSFORCE_PROFILE",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The organisation's profile folder (env CROSSFORCE_PROFILE).",
+    )(f)
+
+
+def role_option(default_help: str) -> Callable[[F], F]:
+    def wrap(f: F) -> F:
+        return click.option(
+            "--role",
+            type=click.Choice(ROLE_CHOICES),
+            default=None,
+            help=f"Which of the profile's certificates to use (default: {default_help}).",
+        )(f)
+
+    return wrap
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")(
+        f
+    )
+
+
+def load_profile(profile_dir: Path) -> Profile:
+    return Profile.load(profile_dir)
+
+
+def pick_role(profile: Profile, role: str | None, prefer: Sequence[str]) -> str:
+    """The explicit role, else the first preferred role the profile holds a certificate for."""
+    if role:
+        return role
+    if profile.dev_plaintext:
+        return prefer[0]
+    have = profile.roles()
+    for candidate in prefer:
+        if candidate in have:
+            return candidate
+    raise ValidationError(
+        f"profile {profile.org} holds no certificate for {' or '.join(prefer)} "
+        f"(has: {', '.join(have) or 'none'}); "
+        "issue one with `crossforce pki issue` and install it with --profile"
+    )
+
+
+def open_client(profile_dir: Path, role: str | None, prefer: Sequence[str]) -> Client:
+    profile = load_profile(profile_dir)
+    return Client(profile, role=pick_role(profile, role, prefer))
+
+
+def why_options(f: F) -> F:
+    """The justification every check carries; all four are required by the matcher."""
+    for name, help_text in reversed(
+        (
+            ("--purpose", "A configured purpose code, e.g. school-staff-vetting."),
+            ("--legal-basis", "The legal basis, e.g. 'Police Act 1997 s113B'."),
+            ("--case-ref", "Your case or application reference."),
+            ("--officer", "Your collar number or staff id."),
+        )
+    ):
+        f = click.option(name, required=True, help=help_text)(f)
+    return f
+
+
+def make_why(purpose: str, legal_basis: str, case_ref: str, officer: str) -> Why:
+    return Why(purpose=purpose, legal_basis=legal_basis, case_reference=case_ref, officer_id=officer)

@@ -1,0 +1,282 @@
+"""The holding force's disclosure desk: ``desk list|show|resolve|approve|refuse|watch``.
+
+A request carries only the tokens that matched. The desk resolves them against the force's own token
+store, which is what turns a Bloom-filter "possible trace" into "these are our records" (or into
+no_match, disclosing nothing). Approval seals the chosen records to the requester: the matcher relays
+ciphertext it cannot read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.text import Text
+
+from crossforce.cli.common import json_option, open_client, profile_option, role_option
+from crossforce.cli.render import (
+    REFUSAL_CODES,
+    emit_json,
+    make_console,
+    record_fields,
+    records_table,
+    request_json,
+    request_panel,
+    requests_table,
+    state_name,
+    strength_name,
+    when,
+)
+from crossforce.client.sdk import Client
+from crossforce.crypto.sealed import DisclosurePayload
+from crossforce.encoding.records import Record
+from crossforce.errors import PreconditionError, ValidationError
+from crossforce.v1 import crossforce_pb2 as pb
+
+DESK_ROLES = ("disclosure-officer", "force-system")
+STATE_CHOICES = ("open", "confirmed", "no_match", "approved", "refused", "delivered")
+
+
+@click.group(name="desk")
+def desk_group() -> None:
+    """The disclosure officer's desk: requests against your force, resolved against your own records.
+
+    \b
+    Example:
+      crossforce desk list --profile ./humberside
+      crossforce desk show 3f9c... --profile ./humberside
+      crossforce desk approve 3f9c... --profile ./humberside --officer HUM-DO-12 \\
+          --summary "Conviction 2009, relevant to the role" --contact "Disclosure Unit 01482 000000"
+    """
+
+
+def _ensure_resolved(client: Client, request_id: str) -> tuple[pb.DisclosureRequest, tuple[Record, ...]]:
+    """Resolve an open request first: approval and refusal both need a confirmed one."""
+    req = client.get_request(request_id)
+    if req.state == pb.OPEN:
+        res = client.resolve(request_id)
+        if not res.confirmed:
+            raise PreconditionError(
+                f"request {request_id} resolved to no match: its tokens match none of your records "
+                "(a Bloom-filter false positive); nothing to approve or refuse"
+            )
+        return res.request, res.records
+    if req.state != pb.CONFIRMED:
+        raise PreconditionError(
+            f"request {request_id} is {state_name(req.state)}; only a confirmed request can be decided"
+        )
+    return req, client.local_matches(req)
+
+
+@desk_group.command("list")
+@profile_option
+@role_option("disclosure-officer")
+@click.option(
+    "--state", "states", multiple=True, type=click.Choice(STATE_CHOICES), help="Only these states (repeat)."
+)
+@json_option
+def desk_list(profile_dir: Path, role: str | None, states: tuple[str, ...], as_json: bool) -> None:
+    """List disclosure requests against your force.
+
+    \b
+    Example:
+      crossforce desk list --profile ./humberside --state open --state confirmed
+    """
+    codes = [pb.RequestState.Value(s.upper()) for s in states]
+    with open_client(profile_dir, role, DESK_ROLES) as client:
+        found = client.list_requests(as_holder=True, states=codes)
+    if as_json:
+        emit_json([request_json(r) for r in found])
+        return
+    console = make_console()
+    if not found:
+        console.print("no disclosure requests" + (f" in state {', '.join(states)}" if states else ""))
+        return
+    console.print(requests_table(found, as_holder=True))
+    overdue = sum(r.overdue for r in found)
+    if overdue:
+        console.print(Text(f"{overdue} overdue", style="bold red"))
+
+
+@desk_group.command("show")
+@click.argument("request_id")
+@profile_option
+@role_option("disclosure-officer")
+@json_option
+def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: bool) -> None:
+    """Show a request and the local records its tokens resolve to (read only: changes no state).
+
+    \b
+    Example:
+      crossforce desk show 3f9c0d... --profile ./humberside
+    """
+    with open_client(profile_dir, role, DESK_ROLES) as client:
+        req = client.get_request(request_id)
+        records = client.local_matches(req)
+    if as_json:
+        emit_json({"request": request_json(req), "local_records": [record_fields(r) for r in records]})
+        return
+    console = make_console()
+    console.print(request_panel(req))
+    if records:
+        console.print(
+            records_table([record_fields(r) for r in records], title="your records these tokens resolve to")
+        )
+    else:
+        console.print("[yellow]the tokens resolve to none of your records: a Bloom-filter false positive[/]")
+
+
+@desk_group.command("resolve")
+@click.argument("request_id")
+@profile_option
+@role_option("disclosure-officer")
+@json_option
+def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: bool) -> None:
+    """Resolve an open request locally: confirmed (records found) or no_match (false positive).
+
+    \b
+    Example:
+      crossforce desk resolve 3f9c0d... --profile ./humberside
+    """
+    with open_client(profile_dir, role, DESK_ROLES) as client:
+        res = client.resolve(request_id)
+    if as_json:
+        emit_json(
+            {
+                "request": request_json(res.request),
+                "confirmed": res.confirmed,
+                "record_ids": [r.record_id for r in res.records],
+            }
+        )
+        return
+    console = make_console()
+    if res.confirmed:
+        console.print(
+            f"request {request_id}: [bold]confirmed[/], {len(res.records)} local record(s): "
+            + ", ".join(r.record_id for r in res.records)
+        )
+    else:
+        console.print(
+            f"request {request_id}: [bold]no match[/] (Bloom false positive); the requester is told no trace"
+        )
+
+
+@desk_group.command("approve")
+@click.argument("request_id")
+@profile_option
+@role_option("disclosure-officer")
+@click.option("--summary", required=True, help="What you disclose and why it is relevant.")
+@click.option("--contact", required=True, help="Point of contact for the requester.")
+@click.option(
+    "--include-record",
+    "include",
+    multiple=True,
+    help="Disclose only this local record id (repeat); default: every matched record.",
+)
+@click.option("--officer", required=True, help="Your collar number or staff id (logged).")
+@json_option
+def desk_approve(
+    *,
+    request_id: str,
+    profile_dir: Path,
+    role: str | None,
+    summary: str,
+    contact: str,
+    include: tuple[str, ...],
+    officer: str,
+    as_json: bool,
+) -> None:
+    """Approve a request: sign and encrypt the chosen records to the requester.
+
+    An open request is resolved first. Only records the request's tokens resolve to may be included.
+
+    \b
+    Example:
+      crossforce desk approve 3f9c0d... --profile ./humberside --officer HUM-DO-12 \\
+          --summary "Caution 2011 (theft); relevant" --contact "Disclosure Unit, 01482 000000" \\
+          --include-record HUM-000123
+    """
+    with open_client(profile_dir, role, ("disclosure-officer",)) as client:
+        _req, records = _ensure_resolved(client, request_id)
+        chosen = records
+        if include:
+            by_id = {r.record_id: r for r in records}
+            unknown = [rid for rid in include if rid not in by_id]
+            if unknown:
+                raise ValidationError(
+                    f"record(s) {', '.join(unknown)} are not among the records this request matched "
+                    f"({', '.join(by_id) or 'none'})"
+                )
+            chosen = tuple(by_id[rid] for rid in include)
+        payload = DisclosurePayload(
+            summary=summary, records=tuple(record_fields(r) for r in chosen), point_of_contact=contact
+        )
+        done = client.approve(request_id, payload, officer_id=officer)
+    if as_json:
+        emit_json({"request": request_json(done), "records_disclosed": [r.record_id for r in chosen]})
+        return
+    make_console().print(
+        f"request {request_id}: [bold green]approved[/] by {officer}; "
+        f"{len(chosen)} record(s) signed and encrypted "
+        f"to {done.requester_org} (audit entry {done.log_index})"
+    )
+
+
+@desk_group.command("refuse")
+@click.argument("request_id")
+@profile_option
+@role_option("disclosure-officer")
+@click.option("--reason", required=True, type=click.Choice(tuple(REFUSAL_CODES)))
+@click.option("--officer", required=True, help="Your collar number or staff id (logged).")
+@json_option
+def desk_refuse(
+    *, request_id: str, profile_dir: Path, role: str | None, reason: str, officer: str, as_json: bool
+) -> None:
+    """Refuse a request with a reason (an open request is resolved first).
+
+    \b
+    Example:
+      crossforce desk refuse 3f9c0d... --profile ./kent --reason legal-restriction --officer KEN-DO-7
+    """
+    with open_client(profile_dir, role, ("disclosure-officer",)) as client:
+        _ensure_resolved(client, request_id)
+        done = client.refuse(request_id, REFUSAL_CODES[reason], officer_id=officer)
+    if as_json:
+        emit_json({"request": request_json(done)})
+        return
+    make_console().print(
+        f"request {request_id}: [bold]refused[/] ({reason}) by {officer} (audit entry {done.log_index})"
+    )
+
+
+@desk_group.command("watch")
+@profile_option
+@role_option("disclosure-officer")
+@click.option(
+    "--timeout", type=float, default=None, help="Stop after this many seconds (default: run until Ctrl-C)."
+)
+@click.option(
+    "--resolve", "auto_resolve", is_flag=True, help="Resolve each new request against the token store."
+)
+def desk_watch(profile_dir: Path, role: str | None, timeout: float | None, auto_resolve: bool) -> None:
+    """Stream requests against your force as they open (the open backlog first).
+
+    \b
+    Example:
+      crossforce desk watch --profile ./humberside --resolve
+    """
+    console = make_console()
+    seen = 0
+    with open_client(profile_dir, role, DESK_ROLES) as client:
+        for req in client.watch_requests(timeout=timeout):
+            seen += 1
+            line = (
+                f"{when(req.created_at_ms)}  {req.request_id}  from {req.requester_org}  "
+                f"{req.justification.purpose}  case {req.justification.case_reference}  "
+                f"{strength_name(req.strength)}"
+            )
+            if auto_resolve and req.state == pb.OPEN:
+                res = client.resolve(req.request_id)
+                line += "  -> " + ("confirmed" if res.confirmed else "no match")
+            console.print(line)
+    console.print(f"{seen} request(s) seen")

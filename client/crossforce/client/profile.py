@@ -1,0 +1,142 @@
+"""An organisation's profile folder: everything one force or vetting body holds locally.
+
+Layout (0700): ``profile.json`` (org, display name, matcher address), ``ca.pem``, ``certs/<role>.pem`` and
+``certs/<role>-key.pem``, ``keys/`` (Ed25519 signing and X25519 box keys), ``network-secret.json``,
+``tokens.sqlite3`` (the local token store) and ``state.json`` (the last tree head seen, the matcher's log
+key, the keys pinned for other organisations, the last index version published per epoch). Nothing
+here is ever sent to the matcher except public keys, tokens and ciphertext.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crossforce.crypto import pki
+from crossforce.crypto.orgkeys import OrgKeys
+from crossforce.crypto.secrets import NetworkSecret
+from crossforce.errors import ValidationError
+from crossforce.fsutil import atomic_write, make_private_dir
+
+PROFILE_FILE = "profile.json"
+STATE_FILE = "state.json"
+SECRET_FILE = "network-secret.json"  # noqa: S105 - a file name, not a secret
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path
+    org: str
+    display_name: str
+    server: str
+    dev_plaintext: bool = False
+
+    # ------------------------------------------------------------------ creation and loading
+    @classmethod
+    def create(
+        cls,
+        path: Path,
+        *,
+        org: str,
+        display_name: str,
+        server: str,
+        pki_dir: pki.PkiDir | None,
+        roles: tuple[str, ...],
+        secret: NetworkSecret | None,
+        dev_plaintext: bool = False,
+    ) -> Profile:
+        pki.validate_org(org)
+        make_private_dir(path)
+        if (path / PROFILE_FILE).exists():
+            raise ValidationError(f"{path} already holds a profile", field="path")
+        OrgKeys.generate(org).save(path / "keys")
+        if pki_dir is not None:
+            atomic_write(path / "ca.pem", pki_dir.ca_cert_pem())
+            for role in roles:
+                pair = pki_dir.issue(org, role)
+                make_private_dir(path / "certs")
+                atomic_write(path / "certs" / f"{role}-key.pem", pair.key_pem, mode=0o600)
+                atomic_write(path / "certs" / f"{role}.pem", pair.cert_pem)
+        if secret is not None:
+            secret.save(path / SECRET_FILE)
+        doc = {"org": org, "display_name": display_name, "server": server, "dev_plaintext": dev_plaintext}
+        atomic_write(path / PROFILE_FILE, json.dumps(doc, indent=2).encode())
+        return cls.load(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Profile:
+        file = Path(path) / PROFILE_FILE
+        try:
+            doc = json.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ValidationError(f"no profile at {path}; create one with `crossforce org create`") from exc
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"{file} is not valid JSON (line {exc.lineno})") from exc
+        return cls(
+            path=Path(path),
+            org=doc["org"],
+            display_name=doc.get("display_name", doc["org"]),
+            server=doc["server"],
+            dev_plaintext=bool(doc.get("dev_plaintext", False)),
+        )
+
+    def with_server(self, server: str) -> Profile:
+        doc = {
+            "org": self.org,
+            "display_name": self.display_name,
+            "server": server,
+            "dev_plaintext": self.dev_plaintext,
+        }
+        atomic_write(self.path / PROFILE_FILE, json.dumps(doc, indent=2).encode())
+        return Profile(self.path, self.org, self.display_name, server, self.dev_plaintext)
+
+    # ------------------------------------------------------------------ material
+    def roles(self) -> list[str]:
+        certs = self.path / "certs"
+        return (
+            sorted(p.stem for p in certs.glob("*.pem") if not p.stem.endswith("-key"))
+            if certs.exists()
+            else []
+        )
+
+    def cert_pair(self, role: str) -> pki.CertKeyPair:
+        cert = self.path / "certs" / f"{role}.pem"
+        key = self.path / "certs" / f"{role}-key.pem"
+        if not cert.exists():
+            have = ", ".join(self.roles()) or "none"
+            raise ValidationError(f"profile {self.org} has no certificate for role {role} (has: {have})")
+        return pki.CertKeyPair(cert_pem=cert.read_bytes(), key_pem=key.read_bytes())
+
+    def install_cert(self, role: str, pair: pki.CertKeyPair) -> None:
+        make_private_dir(self.path / "certs")
+        atomic_write(self.path / "certs" / f"{role}-key.pem", pair.key_pem, mode=0o600)
+        atomic_write(self.path / "certs" / f"{role}.pem", pair.cert_pem)
+
+    def ca_pem(self) -> bytes:
+        return (self.path / "ca.pem").read_bytes()
+
+    def org_keys(self) -> OrgKeys:
+        return OrgKeys.load(self.path / "keys", org=self.org)
+
+    def secret(self) -> NetworkSecret:
+        return NetworkSecret.load(self.path / SECRET_FILE)
+
+    def save_secret(self, secret: NetworkSecret) -> None:
+        secret.save(self.path / SECRET_FILE)
+
+    @property
+    def token_store_path(self) -> Path:
+        return self.path / "tokens.sqlite3"
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict[str, Any]:
+        file = self.path / STATE_FILE
+        if not file.exists():
+            return {}
+        data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+        return data
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        atomic_write(self.path / STATE_FILE, json.dumps(state, indent=2, sort_keys=True).encode(), mode=0o600)

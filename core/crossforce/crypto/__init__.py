@@ -1,0 +1,3 @@
+"""Keys and signatures: the deployment PKI, organisation keys, the network secret, signed envelopes and
+sealed disclosures.
+"""

@@ -1,0 +1,161 @@
+"""Start the matcher: storage, audit log key, gRPC server with mTLS, health checking, graceful stop.
+
+`crossforce serve --data DIR --pki DIR` calls ``serve``; tests call ``start`` to get a running server on
+a free port.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import nacl.signing
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from crossforce.crypto import pki
+from crossforce.fsutil import atomic_write
+from crossforce.server.audit import AuditLog
+from crossforce.server.identity import DenyList, IdentityResolver
+from crossforce.server.matcher import Matcher
+from crossforce.server.service import SERVICE_NAMES, add_all
+from crossforce.server.settings import ServerSettings
+from crossforce.server.status import DecodeGuard
+from crossforce.server.storage import SQLiteStorage
+
+log = logging.getLogger("crossforce.server")
+
+LOG_KEY_FILE = "log-signing-key"
+HEALTH_INTERVAL_S = 2.0
+STREAM_SHARE = 4
+"""Publish streams and watch streams may each hold at most 1/STREAM_SHARE of the worker threads, so
+together they never take more than half: unary calls (checks, decisions, Ping) always find a thread."""
+
+
+def load_or_create_log_key(data_dir: Path) -> nacl.signing.SigningKey:
+    path = data_dir / LOG_KEY_FILE
+    if path.exists():
+        return nacl.signing.SigningKey(path.read_bytes())
+    key = nacl.signing.SigningKey.generate()
+    atomic_write(path, bytes(key), mode=0o600)
+    return key
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    matcher: Matcher
+    storage: SQLiteStorage
+    health: health.HealthServicer
+    _stop_health: threading.Event
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting calls, let in-flight calls finish within ``grace`` seconds, close storage."""
+        self._stop_health.set()
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.matcher.audit.close()
+        self.storage.close()
+
+
+def start(
+    *,
+    data_dir: Path,
+    pki_dir: Path | None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    settings: ServerSettings | None = None,
+    dev_plaintext: bool = False,
+    reflection: bool = False,
+    deny_list: Path | None = None,
+    max_workers: int = 16,
+    interceptors: tuple[grpc.ServerInterceptor[Any, Any], ...] = (),
+) -> RunningServer:
+    settings = settings or ServerSettings()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    storage = SQLiteStorage(data_dir)
+    audit = AuditLog(storage=storage, key=load_or_create_log_key(data_dir))
+    matcher = Matcher(storage=storage, settings=settings, audit=audit)
+    limit = settings.limits.max_message_bytes
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers),
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ],
+        maximum_concurrent_rpcs=max_workers * 8,
+        # DecodeGuard first: it wraps every other interceptor's handler (status.DecodeGuard).
+        interceptors=[DecodeGuard(), *interceptors],
+    )
+    deny = DenyList(deny_list if deny_list is not None else (pki_dir / "revoked.txt" if pki_dir else None))
+    add_all(
+        server,
+        matcher,
+        IdentityResolver(deny_list=deny, dev_mode=dev_plaintext),
+        stream_slots=max(1, max_workers // STREAM_SHARE),
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if reflection:
+        from grpc_reflection.v1alpha import reflection as refl
+
+        refl.enable_server_reflection((*SERVICE_NAMES, refl.SERVICE_NAME), server)
+    address = f"{host}:{port}"
+    if dev_plaintext:
+        log.warning(
+            "PLAINTEXT DEVELOPMENT MODE: no TLS, identity taken from a header. Never use in production."
+        )
+        bound = server.add_insecure_port(address)
+    else:
+        if pki_dir is None:
+            raise ValueError("a PKI folder is required unless dev_plaintext is set")
+        key, cert, ca = pki.server_credentials_args(pki.PkiDir(pki_dir))
+        creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+        bound = server.add_secure_port(address, creds)
+    server.start()
+    stop_health = threading.Event()
+    _watch_health(storage, health_servicer, stop_health)
+    log.info(
+        "matcher listening on %s:%d (%d indexes, log size %d)", host, bound, len(matcher.status()), audit.size
+    )
+    return RunningServer(server, bound, matcher, storage, health_servicer, stop_health)
+
+
+def _watch_health(storage: SQLiteStorage, servicer: health.HealthServicer, stop: threading.Event) -> None:
+    """NOT_SERVING while storage cannot be written, SERVING again when it recovers."""
+
+    def loop() -> None:
+        while True:
+            ok = storage.healthy()
+            state = (
+                health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            servicer.set("", state)
+            for name in SERVICE_NAMES:
+                servicer.set(name, state)
+            if stop.wait(HEALTH_INTERVAL_S):
+                return
+
+    threading.Thread(target=loop, name="health", daemon=True).start()
+
+
+def serve(**kwargs: object) -> None:
+    """Run until SIGINT/SIGTERM, then drain in-flight calls."""
+    running = start(**kwargs)  # type: ignore[arg-type]
+    done = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: draining in-flight calls", signum)
+        done.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"crossforce matcher listening on port {running.port}", flush=True)
+    done.wait()
+    running.stop()

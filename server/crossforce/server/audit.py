@@ -1,0 +1,260 @@
+"""The matcher's side of the audit log: an in-memory Merkle tree over the stored leaves, signed heads.
+
+Events are appended inside the storage transaction that makes the change they record; the tree and the
+signed head advance only after that transaction commits, so what a client is shown is always durable.
+At start-up the stored leaves are checked against the last signed head: a log that no longer matches
+what the matcher signed refuses to serve.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import nacl.signing
+
+from crossforce.auditlog import merkle, treehead
+from crossforce.auditlog.events import Event, decode_event, encode_event
+from crossforce.errors import UnavailableError, ValidationError, VerificationError
+from crossforce.server.storage import HeadRow, Storage, Transaction
+
+COMMIT_WAIT_S = 60.0
+"""How long a writer waits for its batch to commit before answering UNAVAILABLE (never a hang)."""
+
+
+class _Batch:
+    """Writers staged into one open transaction; all learn together whether it committed."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class AuditLog:
+    """Group commit: concurrent writers stage their changes and events into one open SQLite transaction
+    (each in a savepoint, so one writer's failure undoes only its own work) and wait; a committer thread
+    signs one head over everything staged, stores it and commits with a single fsync, then releases them
+    all. Nothing is acknowledged before it is durable, and a busy matcher pays one fsync per batch
+    instead of one per check.
+    """
+
+    def __init__(self, *, storage: Storage, key: nacl.signing.SigningKey) -> None:
+        self._storage = storage
+        self._key = key
+        self.public_key = bytes(key.verify_key)
+        self._lock = storage.lock
+        self._tree = merkle.MerkleTree(storage.log_leaf_hashes())
+        self._head = self._check_against_last_head()
+        self._batch: _Batch | None = None
+        self._batch_now_ms = 0
+        self._wake = threading.Condition(self._lock)
+        self._closing = False
+        self._broken: BaseException | None = None
+        self._committer = threading.Thread(target=self._commit_loop, name="audit-commit", daemon=True)
+        self._committer.start()
+
+    def _check_against_last_head(self) -> treehead.SignedTreeHead:
+        last = verify_stored_log(self._storage, self.public_key, tree=self._tree)
+        return last if last is not None else self._sign(self._tree.size, _now_ms())
+
+    def _sign(self, size: int, now_ms: int) -> treehead.SignedTreeHead:
+        head = treehead.TreeHead(tree_size=size, timestamp_ms=now_ms, root_hash=self._tree.root_at(size))
+        return treehead.sign_tree_head(head, self._key)
+
+    @staticmethod
+    def append(tx: Transaction, event: Event) -> int:
+        """Stage ``event`` in ``tx``; returns its leaf index (final once the transaction commits)."""
+        entry = encode_event(event)
+        return tx.append_log(entry, merkle.leaf_hash(entry))
+
+    @contextlib.contextmanager
+    def transaction(self, now_ms: int) -> Iterator[Transaction]:
+        """Stage a change and its events; on exit, wait until they are committed with a signed head.
+
+        If the body raises, only this writer's staged work is undone. If the commit fails, every writer
+        of the batch gets UnavailableError and the in-memory tree is rebuilt from storage, so it never
+        shows a leaf that is not durable.
+        """
+        with self._lock:
+            if self._closing:
+                raise UnavailableError("the matcher is shutting down")
+            if self._broken is not None:
+                raise UnavailableError(
+                    "the audit log cannot be written since a storage failure; restart the matcher"
+                )
+            if self._batch is not None and not self._storage.in_transaction():
+                self._abort_batch(UnavailableError("the storage transaction was aborted"))
+            if self._batch is None:
+                self._storage.begin()
+                self._batch = _Batch()
+            batch = self._batch
+            tx = self._storage.staged(self._tree.size)
+            try:
+                yield tx
+                self._storage.keep_staged()
+            except BaseException as exc:
+                if self._storage.in_transaction():
+                    self._storage.drop_staged()  # undo this writer's work only
+                else:  # SQLite rolled back the whole transaction (e.g. disk full): fail the batch
+                    self._abort_batch(exc)
+                raise
+            for _entry, leaf in tx.appended:
+                self._tree.append(leaf)
+            self._batch_now_ms = max(self._batch_now_ms, now_ms)
+            self._wake.notify()
+        if not batch.done.wait(COMMIT_WAIT_S):
+            raise UnavailableError("storage did not commit in time; the change may not have been recorded")
+        if batch.error is not None:
+            raise UnavailableError("storage could not commit; nothing was changed") from batch.error
+
+    def _commit_loop(self) -> None:
+        with self._lock:
+            while True:
+                while self._batch is None and not self._closing:
+                    self._wake.wait()
+                if self._batch is None:
+                    return
+                batch, self._batch = self._batch, None
+                try:
+                    head = self._head
+                    if self._tree.size != head.head.tree_size:
+                        head = self._sign(self._tree.size, max(self._batch_now_ms, head.head.timestamp_ms))
+                        self._storage.staged(self._tree.size).put_head(
+                            HeadRow(
+                                tree_size=head.head.tree_size,
+                                timestamp_ms=head.head.timestamp_ms,
+                                root=head.head.root_hash,
+                                signature=head.signature,
+                            )
+                        )
+                        self._storage.keep_staged()
+                    self._storage.commit()
+                    self._head = head
+                except BaseException as exc:
+                    batch.error = exc
+                    self._storage.rollback()
+                    try:
+                        self._tree = merkle.MerkleTree(self._storage.log_leaf_hashes())
+                    except BaseException as reload_error:  # storage gone: refuse writes until restart
+                        self._broken = reload_error
+                finally:
+                    batch.done.set()
+
+    def _abort_batch(self, exc: BaseException) -> None:
+        """Every writer of the open batch learns it failed; the tree drops leaves that are not durable."""
+        batch, self._batch = self._batch, None
+        self._storage.rollback()
+        try:
+            self._tree = merkle.MerkleTree(self._storage.log_leaf_hashes())
+        except BaseException as reload_error:  # storage gone: refuse writes until restart
+            self._broken = reload_error
+        if batch is not None:
+            batch.error = exc
+            batch.done.set()
+
+    def close(self) -> None:
+        """Commit what is staged, then stop the committer."""
+        with self._lock:
+            self._closing = True
+            self._wake.notify()
+        self._committer.join(timeout=10)
+
+    @property
+    def head(self) -> treehead.SignedTreeHead:
+        return self._head
+
+    @property
+    def size(self) -> int:
+        """The size of the latest signed (so durable) head; staged leaves are not yet part of the log."""
+        return self._head.head.tree_size
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        self._check_range(first, second)
+        with self._lock:
+            return self._tree.consistency_proof(first, second)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        if not 0 <= index < size:
+            raise ValidationError(f"leaf index {index} is not in a tree of size {size}")
+        self._check_range(size, size)
+        with self._lock:
+            return self._tree.inclusion_proof(index, size)
+
+    def _check_range(self, first: int, second: int) -> None:
+        size = self.size
+        if not 0 <= first <= second <= size:
+            raise ValidationError(f"sizes must satisfy 0 <= first <= second <= {size} (the current log size)")
+
+    def entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        return self._storage.log_entries(start, end)
+
+    @staticmethod
+    def concerns(entry: bytes) -> set[str]:
+        try:
+            return set(decode_event(entry).concerns())
+        except ValidationError:
+            return set()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+VERIFY_PAGE = 10_000
+
+
+def verify_stored_log(
+    storage: Storage, public_key: bytes, *, tree: merkle.MerkleTree | None = None
+) -> treehead.SignedTreeHead | None:
+    """Check what storage holds against what the matcher signed: every stored leaf hash is the hash of
+    its stored event, the last signed head verifies under ``public_key``, and the stored leaves
+    recompute exactly that head's root and size. Raises VerificationError naming the first problem.
+
+    The matcher runs this at start-up (a log that no longer matches refuses to serve); operators and
+    auditors with the database can run it offline (`crossforce audit verify --data DIR`).
+    """
+    hashes: list[bytes] = []
+    start = 0
+    while True:
+        rows = storage.log_entries(start, start + VERIFY_PAGE)
+        for idx, entry, leaf in rows:
+            if idx != len(hashes):
+                raise VerificationError(f"audit log row {len(hashes)} is missing")
+            if merkle.leaf_hash(entry) != leaf:
+                raise VerificationError(f"audit log event {idx} does not hash to its stored leaf hash")
+            hashes.append(leaf)
+        if len(rows) < VERIFY_PAGE:
+            break
+        start += VERIFY_PAGE
+    tree = tree if tree is not None else merkle.MerkleTree(hashes)
+    if tree.size != len(hashes) or (hashes and tree.leaf_hash_at(len(hashes) - 1) != hashes[-1]):
+        raise VerificationError("the in-memory tree does not match the stored leaves")
+    heads = storage.heads()
+    if not heads:
+        if hashes:
+            raise VerificationError(f"{len(hashes)} audit events are stored but no signed tree head")
+        return None
+    signed = None
+    for row in heads:
+        try:
+            signed = treehead.SignedTreeHead(
+                head=treehead.TreeHead(
+                    tree_size=row.tree_size, timestamp_ms=row.timestamp_ms, root_hash=row.root
+                ),
+                signature=row.signature,
+            )
+        except ValidationError as exc:
+            raise VerificationError(f"stored tree head of size {row.tree_size} is malformed: {exc}") from exc
+        treehead.verify_tree_head(signed, public_key)
+        if row.tree_size > len(hashes) or tree.root_at(row.tree_size) != row.root:
+            raise VerificationError(
+                f"stored audit log ({len(hashes)} events) does not match the signed tree head of size "
+                f"{row.tree_size}; the database has been altered or truncated"
+            )
+    if heads[-1].tree_size != len(hashes):
+        raise VerificationError(
+            f"{len(hashes) - heads[-1].tree_size} stored audit events are not covered by any signed tree head"
+        )
+    return signed

@@ -1,0 +1,154 @@
+"""What a published index must satisfy before it may replace the one serving (THREAT_MODEL.md).
+
+Pure: the servicer hands in the signed header bytes, the registered key and the current version; the
+header is verified against the signature BEFORE it is parsed, and everything that can be decided from
+the header (identity, parameters, declared size, version, expiry) is decided before any chunk is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from crossforce.crypto import envelope
+from crossforce.errors import (
+    PermissionDeniedError,
+    PreconditionError,
+    TooLargeError,
+    ValidationError,
+    VerificationError,
+)
+from crossforce.index import bloom as index
+from crossforce.limits import Limits
+from crossforce.v1 import crossforce_pb2 as pb
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcceptedHeader:
+    org: str
+    epoch: int
+    version: int
+    params: index.IndexParams
+    token_count: int
+    record_count: int
+    bits_sha256: bytes
+    created_at_ms: int
+    expires_at_ms: int
+    header_bytes: bytes
+    signature: bytes
+
+
+def verify_header(
+    *,
+    header_bytes: bytes,
+    signature: bytes,
+    caller_org: str,
+    registered_signing_key: bytes | None,
+    current_version: int | None,
+    now_ms: int,
+    limits: Limits,
+    max_epoch: int | None = None,
+) -> AcceptedHeader:
+    if registered_signing_key is None:
+        raise PreconditionError(f"organisation {caller_org} has not registered its keys; run register first")
+    try:
+        envelope.verify(envelope.INDEX_HEADER_CONTEXT, header_bytes, signature, registered_signing_key)
+    except VerificationError:
+        # Only to choose the right refusal: a header naming another organisation is a permission
+        # problem whoever signed it (e.g. another force's key with a stolen certificate).
+        if _names_other_org(header_bytes, caller_org):
+            raise PermissionDeniedError(
+                f"certificate is for {caller_org} but the index header names another organisation"
+            ) from None
+        raise
+    header = pb.IndexHeader()
+    try:
+        header.ParseFromString(header_bytes)
+    except DecodeError as exc:
+        raise ValidationError("index header is not a valid IndexHeader message") from exc
+    if header.org != caller_org:
+        raise PermissionDeniedError(
+            f"certificate is for {caller_org} but the index header names another organisation"
+        )
+    if header.format_version != index.INDEX_FORMAT_VERSION:
+        raise ValidationError(
+            f"index format version {header.format_version} is not supported "
+            f"(expected {index.INDEX_FORMAT_VERSION})"
+        )
+    if header.epoch < 1:
+        raise ValidationError("epoch must be >= 1")
+    if max_epoch is not None and header.epoch > max_epoch:
+        # Retirement is sticky: one force jumping far ahead would retire every other force's epoch.
+        raise PreconditionError(
+            f"epoch {header.epoch} is ahead of the network: the epochs in use allow at most {max_epoch}"
+        )
+    if header.version < 1:
+        raise ValidationError("version must be >= 1")
+    if len(header.bits_sha256) != 32:
+        raise ValidationError("bits_sha256 must be 32 bytes")
+    if header.num_blocks < 1 or header.num_blocks > index.MAX_BLOCKS:
+        raise ValidationError(f"num_blocks must be in [1, {index.MAX_BLOCKS}]")
+    if not 1 <= header.num_probes <= index.MAX_PROBES:
+        raise ValidationError(f"num_probes must be in [1, {index.MAX_PROBES}]")
+    params = index.IndexParams(num_blocks=header.num_blocks, num_probes=header.num_probes)
+    if params.size_bytes > limits.max_index_bytes:
+        raise TooLargeError(
+            f"declared index of {params.size_bytes} bytes exceeds the limit of {limits.max_index_bytes} bytes"
+        )
+    if header.token_count < 1:
+        raise ValidationError("token_count must be >= 1")
+    try:
+        index.check_declared(params, header.token_count, limits=limits)
+    except ValidationError as exc:
+        raise ValidationError(
+            f"index parameters refused: {exc}; rebuild with crossforce's parameter choice"
+        ) from exc
+    if current_version is not None and header.version <= current_version:
+        raise PreconditionError(
+            f"index version {header.version} is not newer than the serving version {current_version} "
+            f"for epoch {header.epoch} (rollback or replay refused)"
+        )
+    if header.expires_at_ms <= now_ms:
+        raise PreconditionError("index has already expired; set an expiry in the future")
+    if header.expires_at_ms > now_ms + limits.max_index_lifetime_s * 1000:
+        raise ValidationError(f"expiry is more than {limits.max_index_lifetime_s // 86400} days ahead")
+    return AcceptedHeader(
+        org=header.org,
+        epoch=header.epoch,
+        version=header.version,
+        params=params,
+        token_count=header.token_count,
+        record_count=header.record_count,
+        bits_sha256=bytes(header.bits_sha256),
+        created_at_ms=header.created_at_ms,
+        expires_at_ms=header.expires_at_ms,
+        header_bytes=header_bytes,
+        signature=signature,
+    )
+
+
+def verify_bits(header: AcceptedHeader, bits: bytes, limits: Limits) -> index.BloomIndex:
+    """Digest, exact length and a fill ratio consistent with the declared token count."""
+    if len(bits) != header.params.size_bytes:
+        raise ValidationError(
+            f"received {len(bits)} bytes of index bits, header declares {header.params.size_bytes}"
+        )
+    if hashlib.sha256(bits).digest() != header.bits_sha256:
+        raise ValidationError("SHA-256 of the received bits does not match the signed header")
+    bloom = index.BloomIndex.from_bytes(header.params, bits)
+    try:
+        index.check_fill(bloom, header.token_count, limits=limits)
+    except ValidationError as exc:
+        raise ValidationError(f"{exc}: a saturated or mis-sized filter is refused") from exc
+    return bloom
+
+
+def _names_other_org(header_bytes: bytes, caller_org: str) -> bool:
+    header = pb.IndexHeader()
+    try:
+        header.ParseFromString(header_bytes)
+    except DecodeError:
+        return False
+    return bool(header.org) and header.org != caller_org
