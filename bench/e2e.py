@@ -13,7 +13,7 @@ Every figure is printed beside its baseline from the same run:
 * single-check throughput and latency with 1, 4 and 16 concurrent callers (cost vs query rate);
 * matcher memory: RSS of the server process vs the sum of index bytes (goal <= 2x).
 
-The helpers here (MatcherProcess, settings_toml, make_population, force_index) are shared with
+The helpers here (start_matcher, settings_toml, make_population, force_index) are shared with
 loadtests/run.py so both stand on the same deployment.
 
 Usage: python -m bench.e2e [--total-records 10000000] [--quick] [--json-out out/bench/e2e.json]
@@ -24,14 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import queue
 import random
-import re
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import grpc
 import numpy as np
@@ -52,11 +48,12 @@ from crossforce.encoding.records import Record
 from crossforce.encoding.tokens import Tokeniser
 from crossforce.forces import all_forces, sizes_for_total
 from crossforce.index.bloom import BloomIndex, choose_params, token_array
+from crossforce.testkit.harness import SERVE, MatcherProcess, with_pythonpath
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.simulate import ForceSimulator
 from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.wire.common import justification_to_pb
 
-READY_RE = re.compile(rb"listening on port (\d+)")
 REPO = Path(__file__).resolve().parent.parent
 EPOCH = 1
 VETTING_ORG = "dbs"
@@ -77,6 +74,10 @@ SCREENING = Why(
 
 
 # --------------------------------------------------------------------------------------- deployment
+
+
+THREAD_JOIN_TIMEOUT_S = 600.0
+"""Every load phase ends well within this (each call has its own deadline); past it, something hung."""
 
 
 def settings_toml(*, probe_purpose: str | None = None, probe_daily_limit: int = 200) -> str:
@@ -150,6 +151,8 @@ def serve_timed(argv: Sequence[str]) -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--pki", type=Path, required=True)
     p.add_argument("--settings", type=Path)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
     p.add_argument("--workers", type=int, default=16)
     p.add_argument("--stats-out", type=Path, required=True)
     p.add_argument("--windows", type=Path, help="JSON {name: [wall start, wall end]} read at exit")
@@ -159,6 +162,8 @@ def serve_timed(argv: Sequence[str]) -> None:
     running = start(
         data_dir=args.data,
         pki_dir=args.pki,
+        host=args.host,
+        port=args.port,
         settings=ServerSettings.from_toml(args.settings) if args.settings else None,
         max_workers=args.workers,
         interceptors=(timing,),
@@ -176,90 +181,34 @@ def serve_timed(argv: Sequence[str]) -> None:
     args.stats_out.write_text(json.dumps(stats, indent=1))
 
 
-@dataclass
-class MatcherProcess:
+def start_matcher(
+    *,
+    data_dir: Path,
+    pki_dir: Path,
+    log_path: Path,
+    settings: Path | None = None,
+    workers: int = 16,
+    stats_out: Path | None = None,
+) -> MatcherProcess:
     """The matcher in a child process (its own GIL), stopped with SIGTERM: ``crossforce serve``, or
     with ``stats_out`` the same server plus a TimingInterceptor (``python -m bench.e2e serve``)."""
-
-    proc: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    _log: IO[bytes]
-
-    @classmethod
-    def start(
-        cls,
-        *,
-        data_dir: Path,
-        pki_dir: Path,
-        log_path: Path,
-        settings: Path | None = None,
-        workers: int = 16,
-        stats_out: Path | None = None,
-        timeout_s: float = 60.0,
-    ) -> MatcherProcess:
-        if stats_out is None:
-            cmd = [sys.executable, "-m", "crossforce.cli", "serve", "--port", "0"]
-        else:
-            cmd = [sys.executable, "-m", "bench.e2e", "serve", "--stats-out", str(stats_out)]
-            cmd += ["--windows", str(stats_out.with_suffix(".windows.json"))]
-        cmd += ["--data", str(data_dir), "--pki", str(pki_dir), "--workers", str(workers)]
-        if settings is not None:
-            cmd += ["--settings", str(settings)]
-        log = log_path.open("wb")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-        )
-        ports: queue.Queue[int] = queue.Queue()
-
-        def pump() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                log.flush()
-                found = READY_RE.search(line)
-                if found:
-                    ports.put(int(found.group(1)))
-
-        threading.Thread(target=pump, name="matcher-log", daemon=True).start()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                port = ports.get(timeout=0.2)
-                break
-            except queue.Empty:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    tail = log_path.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"matcher did not start (exit {proc.poll()}):\n{tail}") from None
-        return cls(proc=proc, port=port, log_path=log_path, _log=log)
-
-    def _status(self, key: str) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-        return 0
-
-    def rss_bytes(self) -> int:
-        """Resident set size now."""
-        return self._status("VmRSS")
-
-    def peak_rss_bytes(self) -> int:
-        """Highest resident set size so far (VmHWM)."""
-        return self._status("VmHWM")
-
-    def stop(self, timeout_s: float = 30.0) -> int:
-        """SIGTERM (the server drains in-flight calls), then SIGKILL if it does not exit in time."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return int(self.proc.returncode)
+    command: tuple[str, ...] = SERVE
+    extra: list[str] = []
+    if stats_out is not None:
+        command = (sys.executable, "-m", "bench.e2e", "serve")
+        extra = ["--stats-out", str(stats_out), "--windows", str(stats_out.with_suffix(".windows.json"))]
+    server = MatcherProcess(
+        data_dir=data_dir,
+        pki_dir=pki_dir,
+        log_path=log_path,
+        settings_file=settings,
+        workers=workers,
+        command=command,
+        extra_args=extra,
+        env=with_pythonpath(REPO),
+    )
+    server.start()
+    return server
 
 
 @dataclass
@@ -283,7 +232,7 @@ class Deployment:
         net = LocalNet.create(root)
         settings = root / "settings.toml"
         settings.write_text(settings_text, encoding="utf-8")
-        server = MatcherProcess.start(
+        server = start_matcher(
             data_dir=root / "matcher",
             pki_dir=net.pki.path,
             log_path=root / "matcher.log",
@@ -533,7 +482,7 @@ def _measure(
 
 def _latency(officer: Client, population: Population, args: argparse.Namespace) -> dict[str, Any]:
     """Ping and Check interleaved one for one on one channel, one call in flight (no queueing)."""
-    why = WHY.to_pb()
+    why = justification_to_pb(WHY)
     cands = [candidate_pb(toks) for _held, toks in population.candidates]
     held = [h for h, _ in population.candidates]
     for _ in range(50):
@@ -567,7 +516,7 @@ def _latency(officer: Client, population: Population, args: argparse.Namespace) 
 def _batch(net: LocalNet, population: Population, args: argparse.Namespace) -> dict[str, Any]:
     """CheckBatch of ``--batch`` candidates (hit-only screening: no requests opened), 1 and 2 callers."""
     cands = [candidate_pb(toks) for _held, toks in population.candidates]
-    why = SCREENING.to_pb()
+    why = justification_to_pb(SCREENING)
 
     def batch(i: int) -> pb.CheckBatchRequest:
         chosen = [cands[(i * args.batch + j) % len(cands)] for j in range(args.batch)]
@@ -590,8 +539,7 @@ def _batch(net: LocalNet, population: Population, args: argparse.Namespace) -> d
         start = time.perf_counter()
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        _join_all(threads)
         elapsed = time.perf_counter() - start
     finally:
         for c in clients:
@@ -626,14 +574,22 @@ def closed_loop(
         t.start()
     time.sleep(seconds)
     stop.set()
-    for t in threads:
-        t.join()
+    _join_all(threads)
     return [x for part in latencies for x in part]
+
+
+def _join_all(threads: Sequence[threading.Thread]) -> None:
+    """Wait for the load threads, bounded: a hung caller fails the benchmark instead of hanging it."""
+    deadline = time.monotonic() + THREAD_JOIN_TIMEOUT_S
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+        if t.is_alive():
+            raise RuntimeError(f"a load thread did not finish within {THREAD_JOIN_TIMEOUT_S:.0f} s")
 
 
 def _sweep(net: LocalNet, population: Population, args: argparse.Namespace) -> dict[str, Any]:
     """Closed-loop single checks from 1, 4 and 16 concurrent callers (own channels) for a fixed time."""
-    why = WHY.to_pb()
+    why = justification_to_pb(WHY)
     requests = [
         pb.CheckRequest(candidate=candidate_pb(toks), justification=why, open_requests=True)
         for _held, toks in population.candidates

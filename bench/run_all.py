@@ -58,7 +58,7 @@ def machine() -> dict[str, Any]:
 
     return {
         "git_commit": git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--", "crossforce", "server", "client")),
+        "git_dirty": bool(git("status", "--porcelain", "--", *SOURCE_ROOTS)),
         "nproc": os.cpu_count(),
         "memory_gib": round(mem_kib / 2**20, 1),
         "cpu": cpu,
@@ -68,13 +68,38 @@ def machine() -> dict[str, Any]:
     }
 
 
+SOURCE_ROOTS = ("core", "server", "client", "testkit")
+"""The installable parts whose uncommitted changes make a run "dirty"."""
+BENCH_TIMEOUT_S = 4 * 60 * 60
+"""No single benchmark may run longer than this; a hung one is reported as failed and the rest still run."""
+
+
 def run_bench(module: str, args: Sequence[str], log: Path) -> dict[str, Any]:
     """Run ``python -m module args``; its last JSON line (optionally prefixed "JSON ") is the result."""
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True, check=False
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=BENCH_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = (
+            (exc.stdout or b"").decode(errors="replace")
+            if isinstance(exc.stdout, bytes)
+            else exc.stdout or ""
+        )
+        log.write_text(out, encoding="utf-8")
+        return {
+            "failed": True,
+            "returncode": None,
+            "log": str(log),
+            "tail": f"timed out after {BENCH_TIMEOUT_S}s",
+        }
     log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
     found: dict[str, Any] | None = None
     for line in reversed(proc.stdout.splitlines()):

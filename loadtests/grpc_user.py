@@ -28,7 +28,6 @@ from locust.env import Environment  # noqa: E402
 from crossforce.client.profile import Profile  # noqa: E402
 from crossforce.client.sdk import Client  # noqa: E402
 from crossforce.errors import CrossforceError, VerificationError  # noqa: E402
-from crossforce.v1 import crossforce_pb2_grpc as rpc  # noqa: E402
 
 GRPC = "grpc"
 QUOTA_DENIED = "quota-denied"
@@ -92,13 +91,7 @@ class LocustInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClient
 
 def instrument(client: Client, environment: Environment) -> Client:
     """Route the client's stubs through a LocustInterceptor (the SDK itself is unchanged)."""
-    channel = grpc.intercept_channel(client.channel, LocustInterceptor(environment))
-    client.registry = rpc.RegistryStub(channel)
-    client.index = rpc.IndexStub(channel)
-    client.matcher = rpc.MatcherStub(channel)
-    client.disclosure = rpc.DisclosureStub(channel)
-    client.audit = rpc.AuditStub(channel)
-    client.operations = rpc.OperationsStub(channel)
+    client.rebind(grpc.intercept_channel(client.channel, LocustInterceptor(environment)))
     return client
 
 

@@ -42,6 +42,7 @@ from crossforce.crypto.sealed import DisclosurePayload
 from crossforce.forces import all_forces
 from crossforce.index.bloom import BloomIndex, IndexParams
 from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.wire.common import justification_to_pb, tree_head_from_pb
 from loadtests.grpc_user import GRPC, QUOTA_DENIED, VERIFY, GrpcUser  # switches gRPC to gevent
 
 PLAN_ENV = "CROSSFORCE_LOAD_PLAN"
@@ -75,7 +76,9 @@ def candidates() -> tuple[list[pb.Candidate], list[bool]]:
 
 def _why(purpose_basis: tuple[str, str], case: str, officer: str) -> pb.Justification:
     purpose, basis = purpose_basis
-    return Why(purpose=purpose, legal_basis=basis, case_reference=case, officer_id=officer).to_pb()
+    return justification_to_pb(
+        Why(purpose=purpose, legal_basis=basis, case_reference=case, officer_id=officer)
+    )
 
 
 # ------------------------------------------------------------------------------------------ forces
@@ -215,7 +218,7 @@ class BatchOfficer(GrpcUser):
                 pb.CheckBatchRequest(candidates=chosen, justification=why, open_requests=not screening),
                 timeout=120.0,
             )
-            self.client.observe_head(resp.tree_head)
+            self.client.observe_head(tree_head_from_pb(resp.tree_head))
 
 
 # ------------------------------------------------------------------------------------------ desks

@@ -91,15 +91,62 @@ GRPC_STATUS: tuple[tuple[type[CrossforceError], str], ...] = (
 The first row for a status is the error a client raises when it receives that status."""
 
 
-def status_name_for(exc: CrossforceError) -> str:
+def status_name_for(exc: CrossforceError | type[CrossforceError]) -> str:
+    """The gRPC status name for an error or error class (``INTERNAL`` for one the table does not name)."""
+    kind_of = exc if isinstance(exc, type) else type(exc)
     for kind, name in GRPC_STATUS:
-        if isinstance(exc, kind):
+        if issubclass(kind_of, kind):
             return name
     return "INTERNAL"
 
 
 def error_for_status(name: str) -> type[CrossforceError]:
+    """The class a client raises for a bare status (no ``crossforce-error`` trailer, e.g. from a proxy)."""
     for kind, status in GRPC_STATUS:
         if status == name:
             return kind
     return CrossforceError
+
+
+WIRE_ERRORS: tuple[type[CrossforceError], ...] = (
+    CrossforceError,
+    ValidationError,
+    ResourceExhaustedError,
+    TooLargeError,
+    QuotaExceededError,
+    AuthenticationError,
+    PermissionDeniedError,
+    NotFoundError,
+    AlreadyExistsError,
+    PreconditionError,
+    VerificationError,
+    UnavailableError,
+)
+"""Every class that keeps its identity across the wire (``crossforce.wire.errors``), by class name.
+
+``RecordError`` is not here: it names a line of a force's own file and is raised only where that file
+is read; were one ever sent, it would arrive as its parent, ``ValidationError``, with the same text.
+"""
+
+_BY_NAME = {kind.__name__: kind for kind in WIRE_ERRORS}
+
+
+def wire_name(exc: CrossforceError) -> str:
+    """The name that identifies ``exc``'s class on the wire: its own, or its nearest ``WIRE_ERRORS`` base."""
+    for kind in type(exc).__mro__:
+        if kind in WIRE_ERRORS:
+            return kind.__name__
+    return CrossforceError.__name__
+
+
+def error_named(name: str, message: str, *, status: str) -> CrossforceError:
+    """Rebuild the error a peer raised from its wire ``name``, ``message`` and the gRPC ``status`` name.
+
+    Trusts the name only when it is a known class that maps to the same status the call ended with;
+    otherwise (unknown name, a mismatch) the status alone decides, as ``error_for_status`` does. So a
+    missing or altered trailer can never turn, say, a refusal into a different kind of status.
+    """
+    kind = _BY_NAME.get(name)
+    if kind is None or status_name_for(kind) != status:
+        kind = error_for_status(status)
+    return kind(message)

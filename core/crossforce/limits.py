@@ -24,6 +24,8 @@ class Limits:
     max_index_bytes: int = 1024 * MIB
     """Largest index a force may publish (declared size is checked before any chunk is read)."""
     max_chunk_bytes: int = 4 * MIB
+    max_index_header_bytes: int = 4096
+    """Largest signed index header (checked before the signature, so before any other work)."""
     min_probes: int = 1
     max_probes: int = 21
     max_filter_fpr: float = 5e-8
@@ -41,6 +43,8 @@ class Limits:
 
     # --- disclosure -------------------------------------------------------------------------
     max_payload_bytes: int = 256 * 1024
+    max_request_id_chars: int = 64
+    """Request ids are 32 hex characters; anything longer is refused before storage is asked."""
     max_list_results: int = 1000
 
     # --- audit ------------------------------------------------------------------------------

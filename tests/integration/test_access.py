@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
-from crossforce.auditlog.events import EventKind, decode_event
+from crossforce.auditlog.events import EventKind, parse_event
 from crossforce.client.sdk import Client, Why
 from crossforce.crypto.pki import ROLES
 from crossforce.encoding.records import Record
@@ -21,10 +21,11 @@ from crossforce.errors import (
     ResourceExhaustedError,
 )
 from crossforce.limits import Limits
-from crossforce.server.roles import ROLE_MATRIX
+from crossforce.server.policy.roles import ROLE_MATRIX
 from crossforce.server.settings import QuotaSettings, ServerSettings
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.wire.common import justification_to_pb, tokens_to_pb
 from tests.integration.conftest import WHY
 
 ALL_ROLE_ORG = "essex"
@@ -75,12 +76,14 @@ def _calls(c: Client) -> dict[str, Callable[[], Any]]:
         "Index/Publish": lambda: c.index.Publish(iter([]), timeout=t, metadata=md),
         "Index/Status": lambda: c.index.Status(pb.StatusRequest(), timeout=t, metadata=md),
         "Matcher/Check": lambda: c.matcher.Check(
-            pb.CheckRequest(candidate=pb.Candidate(tokens=[token]), justification=WHY.to_pb()),
+            pb.CheckRequest(candidate=pb.Candidate(tokens=[token]), justification=justification_to_pb(WHY)),
             timeout=t,
             metadata=md,
         ),
         "Matcher/CheckBatch": lambda: c.matcher.CheckBatch(
-            pb.CheckBatchRequest(candidates=[pb.Candidate(tokens=[token])], justification=WHY.to_pb()),
+            pb.CheckBatchRequest(
+                candidates=[pb.Candidate(tokens=[token])], justification=justification_to_pb(WHY)
+            ),
             timeout=t,
             metadata=md,
         ),
@@ -181,8 +184,10 @@ def test_quota_burst_at_ten_times_rate_gets_bucket_allowance(tmp_path: Path) -> 
         with net.client("kent", "force-system") as k:
             k.publish_records([PERSON])
         with net.client("dbs", "vetting-officer") as dbs, net.client("ofsted", "vetting-officer") as other:
-            tokens = dbs.candidate_tokens(PERSON, [1])
-            req = pb.CheckRequest(candidate=pb.Candidate(tokens=tokens), justification=WHY.to_pb())
+            tokens = tokens_to_pb(dbs.candidate_tokens(PERSON, [1]))
+            req = pb.CheckRequest(
+                candidate=pb.Candidate(tokens=tokens), justification=justification_to_pb(WHY)
+            )
             ok = denied = other_ok = 0
             start = time.monotonic()
             interval = 1.0 / (rate * 10)
@@ -205,7 +210,7 @@ def test_quota_burst_at_ten_times_rate_gets_bucket_allowance(tmp_path: Path) -> 
             assert other_ok >= 15
         with net.client("dbs", "auditor") as auditor:
             size = auditor.tree_head().head.tree_size
-            kinds = [decode_event(e.entry).kind for e in auditor.entries(0, size) if e.entry]
+            kinds = [parse_event(e.entry).kind for e in auditor.entries(0, size) if e.entry]
             assert kinds.count(EventKind.QUOTA_DENIED) == denied
     finally:
         net.stop_server()

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from crossforce.auditlog import merkle, treehead
-from crossforce.auditlog.events import EventKind, decode_event
+from crossforce.auditlog.events import Check, EventKind, parse_event
 from crossforce.crypto import sealed
 from crossforce.encoding.records import Record
 from crossforce.errors import UnavailableError, VerificationError
 from crossforce.testkit.localnet import LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.wire.common import justification_to_pb, tokens_to_pb, tree_head_from_pb
 from tests.integration.conftest import WHY
 
 PERSON = Record(record_id="H1", given_names="Rosalind", surname="Fairweather", date_of_birth="1991-06-21")
@@ -37,8 +38,8 @@ def test_every_act_is_logged_with_inclusion_proof_and_heads_consistent(net: Loca
         seen.append(hum.call(hum.audit.GetTreeHead, pb.GetTreeHeadRequest()))
     with net.client("dbs", "vetting-officer") as dbs:
         req = pb.CheckRequest(
-            candidate=pb.Candidate(tokens=dbs.candidate_tokens(PERSON, [1])),
-            justification=WHY.to_pb(),
+            candidate=pb.Candidate(tokens=tokens_to_pb(dbs.candidate_tokens(PERSON, [1]))),
+            justification=justification_to_pb(WHY),
             open_requests=True,
         )
         check = dbs.call(dbs.matcher.Check, req)
@@ -69,11 +70,11 @@ def test_every_act_is_logged_with_inclusion_proof_and_heads_consistent(net: Loca
                 old.tree_size, latest.tree_size, old.root_hash, latest.root_hash, list(proof.hashes)
             )
         entries = list(auditor.entries(0, latest.tree_size))
-        events = [decode_event(e.entry) for e in entries]
+        events = [parse_event(e.entry) for e in entries]
         check_events = [
             i
             for i, ev in enumerate(events)
-            if ev.kind == EventKind.CHECK and ev.fields.get("check_id") == check_id
+            if ev.kind == EventKind.CHECK and isinstance(ev, Check) and ev.check_id == check_id
         ]
         assert len(check_events) == 1
         leaves.append(check_events[0])
@@ -99,10 +100,10 @@ def test_other_orgs_see_only_hashes_of_events_not_theirs(net: LocalNet) -> None:
     with net.client("kent", "force-system") as kent:
         size = kent.tree_head().head.tree_size
         entries = list(kent.entries(0, size))
-        readable = [decode_event(e.entry) for e in entries if e.entry]
+        readable = [parse_event(e.entry) for e in entries if e.entry]
         assert all(
             ev.kind in (EventKind.REGISTRATION, EventKind.KEY_CHANGE, EventKind.EPOCH_CHANGE)
-            or "kent" in ev.concerns()
+            or "kent" in ev.readers()
             for ev in readable
         )
         assert any(not e.entry for e in entries)  # the DBS check is not kent's business
@@ -120,7 +121,7 @@ def test_inconsistent_tree_head_rejected_loudly(net: LocalNet) -> None:
             signature=last.signature,
         )
         with pytest.raises(VerificationError):
-            kent.observe_head(forged)
+            kent.observe_head(tree_head_from_pb(forged))
 
 
 def test_server_refuses_to_start_on_altered_log(net: LocalNet) -> None:
@@ -149,9 +150,9 @@ def test_disk_full_fails_writers_cleanly_and_log_stays_verifiable(tmp_path: Path
     UNAVAILABLE, nothing half-written becomes durable, and the stored log still verifies."""
     import nacl.signing
 
-    from crossforce.auditlog.events import Event
+    from crossforce.auditlog.events import Check
     from crossforce.server.audit import AuditLog, verify_stored_log
-    from crossforce.server.storage import SQLiteStorage
+    from crossforce.server.store import SQLiteStorage
 
     storage = SQLiteStorage(tmp_path)
     key = nacl.signing.SigningKey.generate()
@@ -164,12 +165,17 @@ def test_disk_full_fails_writers_cleanly_and_log_stays_verifiable(tmp_path: Path
             with log.transaction(i) as tx:
                 log.append(
                     tx,
-                    Event(
-                        kind=EventKind.CHECK,
+                    Check(
                         at_ms=i,
                         actor_org="kent",
                         actor_role="vetting-officer",
-                        fields={"note": "x" * 2000},
+                        check_id="c",
+                        officer_id="o",
+                        purpose="p",
+                        legal_basis="l",
+                        case_reference="x" * 2000,
+                        hits=(),
+                        requests=(),
                     ),
                 )
             ok += 1

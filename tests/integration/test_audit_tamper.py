@@ -11,10 +11,11 @@ import nacl.signing
 from click.testing import CliRunner
 
 from crossforce.cli import main as cli
+from crossforce.cli.status import ExitStatus
 from crossforce.encoding.records import Record
 from crossforce.server.app import LOG_KEY_FILE
 from crossforce.server.audit import verify_stored_log
-from crossforce.server.storage import SQLiteStorage
+from crossforce.server.store import SQLiteStorage
 from crossforce.testkit.localnet import LocalNet
 from tests.integration.conftest import WHY
 
@@ -72,7 +73,7 @@ def test_every_single_byte_mutation_of_stored_log_detected(net: LocalNet, tmp_pa
             cli.cli, ["audit", "verify", "--data", str(copy), "--log-key", public_key.hex()]
         )
         try:
-            assert result.exit_code == 2, result.output
+            assert result.exit_code == ExitStatus.VERIFICATION_FAILED, result.output
             detected += 1
         finally:
             conn.execute("DROP TRIGGER IF EXISTS log_no_update")

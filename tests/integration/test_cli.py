@@ -24,8 +24,10 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
+from crossforce import errors
 from crossforce.cli.main import cli
-from crossforce.encoding.recordfile import write_records
+from crossforce.cli.status import ERROR_STATUS, ExitStatus, exit_status_for
+from crossforce.client.recordfile import write_records
 from crossforce.encoding.records import FIELDS, Record
 
 WHY_ARGS = [
@@ -75,9 +77,9 @@ def run_json(args: Sequence[str]) -> object:
     return json.loads(run([*args, "--json"]).stdout)
 
 
-def assert_one_red_line(result: Result, *fragments: str) -> None:
-    """A project error is one line on stderr, exit code 2, and never a traceback."""
-    assert result.exit_code == 2, result.output
+def assert_one_red_line(result: Result, *fragments: str, status: ExitStatus) -> None:
+    """A project error is one line on stderr, the exit status for its kind, and never a traceback."""
+    assert result.exit_code == status, f"exit {result.exit_code}, wanted {status!r}:\n{result.output}"
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
@@ -169,10 +171,69 @@ def test_every_command_has_help_with_an_example() -> None:
         assert "Example" in result.output, f"`crossforce {' '.join(path)} --help` shows no example"
 
 
-def test_project_error_is_one_red_line_and_exit_2(tmp_path: Path) -> None:
-    assert_one_red_line(run(["status", "--profile", tmp_path / "missing"], ok=False), "no profile at")
+def test_project_error_is_one_red_line_and_its_exit_status(tmp_path: Path) -> None:
+    assert_one_red_line(
+        run(["status", "--profile", tmp_path / "missing"], ok=False),
+        "no profile at",
+        status=ExitStatus.BAD_INPUT,
+    )
     run(["keys", "create", tmp_path / "s.json"])
-    assert_one_red_line(run(["keys", "create", tmp_path / "s.json"], ok=False), "already exists")
+    assert_one_red_line(
+        run(["keys", "create", tmp_path / "s.json"], ok=False), "already exists", status=ExitStatus.BAD_INPUT
+    )
+
+
+def test_usage_error_exits_2_like_every_click_program(tmp_path: Path) -> None:
+    result = run(["status", "--no-such-option"], ok=False)
+    assert result.exit_code == ExitStatus.USAGE
+    assert ExitStatus.USAGE.value == 2  # what click exits with for a usage error, whatever the table says
+    assert "No such option" in result.output and "Traceback" not in result.output
+    missing = run(["keys", "retire", tmp_path / "s.json"], ok=False)  # no EPOCH argument
+    assert missing.exit_code == ExitStatus.USAGE
+
+
+def test_bad_input_and_verification_failure_have_their_own_exit_statuses(tmp_path: Path) -> None:
+    not_a_log = tmp_path / "not-a-log.json"
+    not_a_log.write_text('{"format": "something else"}')
+    assert_one_red_line(
+        run(["audit", "verify", "--offline", not_a_log, "--log-key", "00" * 32], ok=False),
+        "not a saved audit log",
+        status=ExitStatus.BAD_INPUT,
+    )
+    empty_log = tmp_path / "empty.json"
+    empty_log.write_text(
+        json.dumps({
+            "format": "crossforce-audit-log/1", "log_key": "11" * 32, "entries": [],
+            "tree_head": {"tree_size": 0, "timestamp_ms": 0, "root_hash": "00" * 32, "signature": "00" * 64},
+        })
+    )  # fmt: skip
+    assert_one_red_line(
+        run(["audit", "verify", "--offline", empty_log, "--log-key", "zz"], ok=False),
+        "--log-key must be hex",
+        status=ExitStatus.BAD_INPUT,
+    )
+    assert_one_red_line(
+        run(["audit", "verify", "--offline", empty_log, "--log-key", "22" * 32], ok=False),
+        "different log key",
+        status=ExitStatus.VERIFICATION_FAILED,
+    )
+
+
+def test_every_error_class_maps_to_a_distinct_kind_of_failure() -> None:
+    def subclasses(kind: type[errors.CrossforceError]) -> set[type[errors.CrossforceError]]:
+        return {kind} | {s for c in kind.__subclasses__() for s in subclasses(c)}
+
+    for kind in subclasses(errors.CrossforceError) - {errors.CrossforceError}:
+        assert any(issubclass(kind, k) for k, _ in ERROR_STATUS), f"{kind.__name__} has no exit status"
+    assert exit_status_for(errors.CrossforceError("unmapped")) == ExitStatus.INTERNAL
+    assert exit_status_for(errors.VerificationError("x")) == ExitStatus.VERIFICATION_FAILED
+    assert exit_status_for(errors.UnavailableError("x")) == ExitStatus.UNREACHABLE
+    assert exit_status_for(errors.QuotaExceededError("x")) == ExitStatus.QUOTA
+    assert exit_status_for(errors.TooLargeError("x")) == ExitStatus.BAD_INPUT
+    assert exit_status_for(errors.PermissionDeniedError("x")) == ExitStatus.REFUSED
+    assert exit_status_for(FileNotFoundError(2, "No such file", "x.csv")) == ExitStatus.BAD_INPUT
+    assert exit_status_for(RuntimeError("a bug")) == ExitStatus.INTERNAL
+    assert len({s.value for s in ExitStatus}) == len(ExitStatus)
 
 
 def test_keys_create_rotate_show_export_import_never_print_secret(tmp_path: Path) -> None:
@@ -196,14 +257,20 @@ def test_keys_create_rotate_show_export_import_never_print_secret(tmp_path: Path
     ])  # fmt: skip
     run(["keys", "export", secret, "--to", profile])
     # nothing listens at localhost:1: one red line that says what to check, not a gRPC traceback
-    assert_one_red_line(run(["status", "--profile", profile], ok=False), "is the matcher running")
+    assert_one_red_line(
+        run(["status", "--profile", profile], ok=False),
+        "is the matcher running",
+        status=ExitStatus.UNREACHABLE,
+    )
     assert run_json(["keys", "show", "--profile", profile]) == {"current_epoch": 2, "epochs": [1, 2]}
     run(["keys", "retire", secret, "1"])
     run(["keys", "import", "--profile", profile, secret])
     assert run_json(["keys", "show", "--profile", profile]) == {"current_epoch": 2, "epochs": [2]}
     older = tmp_path / "older.json"
     run(["keys", "create", older])
-    assert_one_red_line(run(["keys", "import", "--profile", profile, older], ok=False), "older")
+    assert_one_red_line(
+        run(["keys", "import", "--profile", profile, older], ok=False), "older", status=ExitStatus.BAD_INPUT
+    )
 
 
 def test_pki_issue_renew_list_and_revoked_certificate_is_refused(deployment: Deployment) -> None:
@@ -226,7 +293,7 @@ def test_pki_issue_renew_list_and_revoked_certificate_is_refused(deployment: Dep
     )
     # The running matcher re-reads the deny list: the revoked certificate is refused without a restart.
     refused = run(["org", "register", "--profile", dep.profile("kent")], ok=False)
-    assert_one_red_line(refused)
+    assert_one_red_line(refused, status=ExitStatus.REFUSED)
     # A renewed certificate (fresh key) installed into the profile works again.
     run(
         ["pki", "renew", dep.pki, "--org", "kent", "--role", "force-system", "--profile", dep.profile("kent")]
@@ -245,7 +312,9 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     records_file = tmp_path / "humberside.csv"
     bad_line = write_csv_with_bad_row(records_file, [JANE, *OTHERS[:2]], bad_after=1)
     assert_one_red_line(
-        run(["publish", "--profile", hum, "--records", records_file], ok=False), f"humberside.csv:{bad_line}"
+        run(["publish", "--profile", hum, "--records", records_file], ok=False),
+        f"humberside.csv:{bad_line}",
+        status=ExitStatus.BAD_INPUT,
     )
     result = run(["publish", "--profile", hum, "--records", records_file, "--skip-bad"])
     assert f"humberside.csv:{bad_line}" in result.output
@@ -274,7 +343,11 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     clear = run_json(["check", "--profile", dbs, *nobody, *WHY_ARGS])
     assert isinstance(clear, dict) and clear["no_trace"] is True
     # a force's profile holds no vetting-officer certificate: the CLI says so instead of trying
-    assert_one_red_line(run(["check", "--profile", hum, *nobody, *WHY_ARGS], ok=False), "vetting-officer")
+    assert_one_red_line(
+        run(["check", "--profile", hum, *nobody, *WHY_ARGS], ok=False),
+        "vetting-officer",
+        status=ExitStatus.BAD_INPUT,
+    )
 
     # check-batch: a bad row is reported by line number and the others are still checked
     candidates = tmp_path / "candidates.csv"
@@ -325,7 +398,7 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
         "--summary", "s", "--contact", "c",
         "--include-record", "R0-not-matched",
     ], ok=False)  # fmt: skip
-    assert_one_red_line(rejected, "not among the records")
+    assert_one_red_line(rejected, "not among the records", status=ExitStatus.BAD_INPUT)
     out = run([
         "desk", "approve", req_hum, "--profile", hum, "--officer", "HUM-DO-1",
         "--summary", "Caution 2009; relevant to the post", "--contact", "Humberside Disclosure Unit",
@@ -340,6 +413,7 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     assert_one_red_line(
         run(["desk", "refuse", req_kent, "--profile", kent, "--reason", "other", "--officer", "K"], ok=False),
         "refused",
+        status=ExitStatus.BAD_INPUT,
     )
 
     # the requester sees the outcomes and opens the approved disclosure
@@ -350,7 +424,11 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     assert opened["records"][0]["surname"] == "Thornbury" and opened["holder_org"] == "humberside"
     assert json.loads((tmp_path / "d.json").read_text())["summary"].startswith("Caution 2009")
     assert "Humberside Disclosure Unit" in run(["disclosures", "open", req_hum, "--profile", dbs]).output
-    assert_one_red_line(run(["disclosures", "open", req_kent, "--profile", dbs], ok=False), "refused")
+    assert_one_red_line(
+        run(["disclosures", "open", req_kent, "--profile", dbs], ok=False),
+        "refused",
+        status=ExitStatus.BAD_INPUT,
+    )
 
     # audit: head, whole-log verification (live, saved, offline), inclusion, report
     head = run_json(["audit", "head", "--profile", dbs])
@@ -371,6 +449,7 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
             ok=False,
         ),
         "entry 3 does not hash to its leaf",
+        status=ExitStatus.VERIFICATION_FAILED,
     )
     tampered["entries"][3]["entry"] = ""  # a hidden, swapped leaf: the root no longer matches the signed head
     (tmp_path / "bad-log.json").write_text(json.dumps(tampered))
@@ -380,6 +459,7 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
             ok=False,
         ),
         "altered",
+        status=ExitStatus.VERIFICATION_FAILED,
     )
     inc = run_json(["audit", "inclusion", "0", "1", "--request", req_hum, "--profile", dbs])
     assert isinstance(inc, list) and all(r["included"] for r in inc) and len(inc) == 3
@@ -407,7 +487,11 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     rep = run_json(["report", "--profile", dbs])
     assert isinstance(rep, dict) and rep["log_size"] >= head["tree_size"] and rep["stale_indexes"] == []
     assert "audit log:" in run(["report", "--profile", dbs]).output
-    assert_one_red_line(run(["report", "--profile", hum, "--role", "force-system"], ok=False), "may not")
+    assert_one_red_line(
+        run(["report", "--profile", hum, "--role", "force-system"], ok=False),
+        "may not",
+        status=ExitStatus.REFUSED,
+    )
 
 
 def test_serve_subprocess_answers_a_check_then_stops_on_sigterm(tmp_path: Path) -> None:

@@ -8,17 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from crossforce.client.sdk import Client
+from crossforce.client.sdk import Client, SignedIndexHeader
 from crossforce.encoding.records import Record
 from crossforce.errors import (
     PermissionDeniedError,
     PreconditionError,
     ResourceExhaustedError,
     ValidationError,
+    VerificationError,
 )
 from crossforce.index import bloom as index
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.wire.common import justification_to_pb, tokens_to_pb
 from tests.integration.conftest import WHY
 from tests.integration.recording import RecordingInterceptor
 
@@ -111,7 +113,7 @@ def test_publish_as_another_force_refused(net: LocalNet) -> None:
 
         sig = envelope.sign(envelope.INDEX_HEADER_CONTEXT, forged, kent.profile.org_keys().signing)
         with pytest.raises(PermissionDeniedError):
-            kent.publish_stream(pb.SignedIndexHeader(header=forged, signature=sig), bloom.to_bytes())
+            kent.publish_stream(SignedIndexHeader(header=forged, signature=sig), bloom.to_bytes())
 
 
 def test_publish_signature_by_another_force_refused(net: LocalNet) -> None:
@@ -122,8 +124,8 @@ def test_publish_signature_by_another_force_refused(net: LocalNet) -> None:
 
         humberside_key = net.profiles["humberside"].org_keys().signing
         bad = envelope.sign(envelope.INDEX_HEADER_CONTEXT, signed.header, humberside_key)
-        with pytest.raises(ValidationError, match="bad signature"):
-            kent.publish_stream(pb.SignedIndexHeader(header=signed.header, signature=bad), bloom.to_bytes())
+        with pytest.raises(VerificationError, match="bad signature"):  # its exact class, since #12
+            kent.publish_stream(SignedIndexHeader(header=signed.header, signature=bad), bloom.to_bytes())
 
 
 def test_publish_version_rollback_and_replay_refused(net: LocalNet) -> None:
@@ -236,8 +238,8 @@ def test_restart_keeps_every_index_and_answers_the_same(net: LocalNet) -> None:
 def test_malformed_check_refused(net: LocalNet, name: str, mutate: object, error: type[Exception]) -> None:
     publish(net, "kent", OTHERS)
     with net.client("dbs", "vetting-officer") as c:
-        tokens = c.candidate_tokens(OTHERS[0], [1])
-        req = pb.CheckRequest(candidate=pb.Candidate(tokens=tokens), justification=WHY.to_pb())
+        tokens = tokens_to_pb(c.candidate_tokens(OTHERS[0], [1]))
+        req = pb.CheckRequest(candidate=pb.Candidate(tokens=tokens), justification=justification_to_pb(WHY))
         mutate(req)  # type: ignore[operator]
         with pytest.raises(error):
             c.call(c.matcher.Check, req)

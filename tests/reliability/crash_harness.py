@@ -17,13 +17,8 @@ mid-decision"):
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import select
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -34,16 +29,16 @@ from pathlib import Path
 import grpc
 
 from crossforce.auditlog import merkle, treehead
-from crossforce.auditlog.events import EventKind, decode_event
+from crossforce.auditlog.events import EventKind, parse_event
 from crossforce.client.sdk import Client, Why
 from crossforce.crypto import sealed
 from crossforce.encoding.records import Record
 from crossforce.errors import CrossforceError
 from crossforce.index import bloom as index
+from crossforce.testkit.harness import MatcherProcess
 from crossforce.testkit.localnet import LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
 
-STARTUP_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 20.0
 EPOCH = 1
 
@@ -69,89 +64,6 @@ VETTING_OFFICER = "vetting-officer"
 AUDITOR = "auditor"
 
 TERMINAL = frozenset({pb.NO_MATCH, pb.REFUSED, pb.DELIVERED})
-
-
-class MatcherProcess:
-    """``crossforce serve`` in a child process on 127.0.0.1 and a free port; stderr goes to a log file."""
-
-    def __init__(self, *, data_dir: Path, pki_dir: Path, settings_file: Path | None, log_path: Path) -> None:
-        self.data_dir = data_dir
-        self.pki_dir = pki_dir
-        self.settings_file = settings_file
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.starts = 0
-
-    def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> int:
-        """Start the server and return its port once it prints that it is listening."""
-        if self.alive:
-            raise RuntimeError("the matcher is already running")
-        cmd = [sys.executable, "-m", "crossforce.cli", "serve", "--data", str(self.data_dir)]
-        cmd += ["--pki", str(self.pki_dir), "--host", "127.0.0.1", "--port", "0"]
-        if self.settings_file is not None:
-            cmd += ["--settings", str(self.settings_file)]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        line = b""
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, left))
-            if not ready:
-                self.kill()
-                raise RuntimeError(f"matcher did not start within {timeout_s}s:\n{self.log_tail()}")
-            chunk = os.read(self.proc.stdout.fileno(), 256)
-            if not chunk:
-                self.proc.wait()
-                raise RuntimeError(f"matcher exited with {self.proc.returncode} at start:\n{self.log_tail()}")
-            line += chunk
-        self.port = int(line.split(b"port", 1)[1].split()[0])
-        self.starts += 1
-        return self.port
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def kill(self) -> None:
-        """SIGKILL: no handler runs, nothing is flushed that was not already durable."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self._reap()
-
-    def terminate(self, timeout_s: float = 30.0) -> int:
-        """SIGTERM (graceful: in-flight calls drain); returns the exit code."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout_s)
-        finally:
-            self.kill()
-
-    def _reap(self) -> None:
-        if self.proc is not None:
-            self.proc.wait(30)
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-
-    def rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS for the matcher process")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
 
 
 @dataclass
@@ -462,8 +374,9 @@ def verify_after_restart(d: Deployment, ledger: Ledger, *, requester: str) -> No
     for idx, kind, fields in ledger.logged:
         rows = d.sql("SELECT entry FROM log WHERE idx = ?", (idx,))
         assert rows, f"acknowledged act at log index {idx} is missing"
-        event = decode_event(bytes(rows[0][0]))  # type: ignore[arg-type]
-        assert event.kind == kind and all(event.fields.get(k) == v for k, v in fields.items()), (idx, event)
+        event = parse_event(bytes(rows[0][0]))  # type: ignore[arg-type]
+        stored = event.stored_fields()
+        assert event.kind == kind and all(stored.get(k) == v for k, v in fields.items()), (idx, event)
     ledger.logged.clear()
     with d.client(requester, AUDITOR) as auditor:
         new = auditor.tree_head()  # the SDK itself checks it against the head this profile kept

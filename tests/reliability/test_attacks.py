@@ -5,6 +5,7 @@ attack to the test that proves it, here or in tests/integration.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import sqlite3
@@ -13,8 +14,8 @@ import uuid
 import nacl.signing
 import pytest
 
-from crossforce.auditlog import events, merkle, treehead
-from crossforce.auditlog.events import EventKind, decode_event
+from crossforce.auditlog import merkle, treehead
+from crossforce.auditlog.events import Check, EventKind, KeyChange, parse_event
 from crossforce.crypto import sealed
 from crossforce.crypto.orgkeys import OrgKeys
 from crossforce.encoding.records import Record
@@ -94,7 +95,7 @@ def test_publish_header_of_another_org_over_stolen_certificate_refused(net: Loca
     with net.client("dbs", AUDITOR) as auditor:
         assert {s.org: s.version for s in auditor.status().indexes}["humberside"] == serving
         size = auditor.tree_head().head.tree_size
-        last = decode_event(next(iter(auditor.entries(size - 1, size))).entry)
+        last = parse_event(next(iter(auditor.entries(size - 1, size))).entry)
         assert last.kind == EventKind.PUBLISH_REFUSED and last.actor_org == "kent"
 
 
@@ -120,9 +121,9 @@ def test_key_change_by_owner_is_logged_and_seen_by_pinning_client(net: LocalNet)
             "key_version": 2,
         }
         entry = hum.inclusion(after.log_index).entry  # key events are public: every client may read them
-        event = decode_event(entry)
-        assert event.kind == EventKind.KEY_CHANGE
-        assert event.fields["org"] == "kent" and event.fields["signing_key"] == rotated.signing_public.hex()
+        event = parse_event(entry)
+        assert event.kind == EventKind.KEY_CHANGE and isinstance(event, KeyChange)
+        assert event.org == "kent" and event.signing_key == rotated.signing_public
 
 
 @pytest.mark.parametrize("bump_version", [False, True], ids=["same-version", "bumped-version"])
@@ -219,7 +220,7 @@ def test_request_id_collision_refused_and_whole_check_rolled_back(
     net: LocalNet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two checks get the same request id (a broken or hostile id source): the second must not merge."""
-    from crossforce.server import matcher as matcher_module
+    from crossforce.server.usecases import broker as matcher_module
 
     _publish(net, "humberside")
     fixed = uuid.uuid4()
@@ -243,13 +244,6 @@ def test_request_id_collision_refused_and_whole_check_rolled_back(
 def _log_key(net: LocalNet) -> nacl.signing.SigningKey:
     """The matcher's log signing key, as a thief of its data folder has it."""
     return nacl.signing.SigningKey((net.root / "matcher" / LOG_KEY_FILE).read_bytes())
-
-
-def _pb_head(sth: treehead.SignedTreeHead) -> pb.SignedTreeHead:
-    h = sth.head
-    return pb.SignedTreeHead(
-        tree_size=h.tree_size, timestamp_ms=h.timestamp_ms, root_hash=h.root_hash, signature=sth.signature
-    )
 
 
 FORGERIES = [
@@ -283,7 +277,7 @@ def test_inconsistent_tree_head_rejected_even_when_signed_by_log_key(net: LocalN
                 when, root = kept.timestamp_ms - 1, kept.root_hash
             head = treehead.TreeHead(tree_size=size, timestamp_ms=when, root_hash=root)
             with pytest.raises(VerificationError):
-                kent.observe_head(_pb_head(treehead.sign_tree_head(head, key)))
+                kent.observe_head(treehead.sign_tree_head(head, key))
             last = kent.last_head()
             assert last is not None and last.head == kept, "a rejected head replaced the kept one"
 
@@ -300,17 +294,8 @@ def test_history_rewritten_by_matcher_detected_by_client_head(net: LocalNet) -> 
     with _db(net) as conn:
         conn.execute("DROP TRIGGER log_no_update")
         rows = conn.execute("SELECT idx, entry FROM log ORDER BY idx").fetchall()
-        idx, entry = next((i, e) for i, e in rows if decode_event(e).kind == EventKind.CHECK)
-        event = decode_event(entry)
-        rewritten = events.encode_event(
-            events.Event(
-                kind=event.kind,
-                at_ms=event.at_ms,
-                actor_org=event.actor_org,
-                actor_role=event.actor_role,
-                fields={**event.fields, "hits": "", "case_reference": "NOTHING-TO-SEE"},
-            )
-        )
+        idx, event = next((i, e) for i, e in ((i, parse_event(e)) for i, e in rows) if isinstance(e, Check))
+        rewritten = dataclasses.replace(event, hits=(), case_reference="NOTHING-TO-SEE").encode()
         conn.execute(
             "UPDATE log SET entry = ?, leaf_hash = ? WHERE idx = ?",
             (rewritten, merkle.leaf_hash(rewritten), idx),

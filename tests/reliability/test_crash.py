@@ -82,7 +82,9 @@ def test_half_received_index_never_serves_after_sigkill_mid_stream(
             )
 
             def chunks() -> Iterator[pb.PublishChunk]:
-                yield pb.PublishChunk(header=signed)
+                yield pb.PublishChunk(
+                    header=pb.SignedIndexHeader(header=signed.header, signature=signed.signature)
+                )
                 for i, start in enumerate(range(0, len(bits), CHUNK_BYTES)):
                     if i == hold_at:
                         held.set()

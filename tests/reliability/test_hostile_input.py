@@ -29,9 +29,10 @@ from hypothesis import strategies as st
 from crossforce.crypto import envelope, orgkeys
 from crossforce.crypto.orgkeys import OrgKeys
 from crossforce.index import bloom as index
-from crossforce.server.roles import ROLE_MATRIX
+from crossforce.server.policy.roles import ROLE_MATRIX
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES
 from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.wire.common import justification_to_pb
 from tests.reliability.crash_harness import (
     DISCLOSURE_OFFICER,
     EPOCH,
@@ -156,9 +157,9 @@ def _seeds(*, kent_keys: OrgKeys, tokens: list[bytes], open_id: str, confirmed_i
             display_name="Kent",
         ),
         "Registry/GetOrganisation": pb.GetOrganisationRequest(org="kent"),
-        "Matcher/Check": pb.CheckRequest(candidate=candidate, justification=WHY.to_pb()),
+        "Matcher/Check": pb.CheckRequest(candidate=candidate, justification=justification_to_pb(WHY)),
         "Matcher/CheckBatch": pb.CheckBatchRequest(
-            candidates=[candidate, candidate], justification=WHY.to_pb()
+            candidates=[candidate, candidate], justification=justification_to_pb(WHY)
         ),
         "Disclosure/ListRequests": pb.ListRequestsRequest(party=pb.HOLDER, states=[pb.OPEN]),
         "Disclosure/WatchRequests": pb.WatchRequestsRequest(states=[pb.OPEN]),
@@ -250,7 +251,7 @@ def test_hostile_request_bytes_get_a_deliberate_status(
 def _check_request(tokens: int, token: bytes = b"\x01" * 32) -> pb.CheckRequest:
     return pb.CheckRequest(
         candidate=pb.Candidate(tokens=[pb.QueryToken(key_type=1, epoch=EPOCH, token=token)] * tokens),
-        justification=WHY.to_pb(),
+        justification=justification_to_pb(WHY),
     )
 
 

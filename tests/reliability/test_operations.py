@@ -22,6 +22,7 @@ from crossforce.errors import CrossforceError, UnavailableError
 from crossforce.server.app import HEALTH_INTERVAL_S, STREAM_SHARE
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.wire.common import justification_to_pb, tokens_to_pb
 from tests.reliability.crash_harness import (
     EPOCH,
     FORCE_SYSTEM,
@@ -47,10 +48,10 @@ def _restart_with(net: LocalNet, **kwargs: Any) -> None:
 def _batch(client: Client, records: int, *, open_requests: bool) -> pb.CheckBatchRequest:
     """A batch of ``records`` candidates, all of them Kent's (so each is a hit)."""
     people = [r for i in range(0, records, 12) for r in base_records("kent", 12)][:records]
-    tokens = [client.candidate_tokens(p, [EPOCH]) for p in people[:12]]
+    tokens = [tokens_to_pb(client.candidate_tokens(p, [EPOCH])) for p in people[:12]]
     return pb.CheckBatchRequest(
         candidates=[pb.Candidate(tokens=tokens[i % 12]) for i in range(records)],
-        justification=WHY.to_pb(),
+        justification=justification_to_pb(WHY),
         open_requests=open_requests,
     )
 
@@ -114,7 +115,9 @@ def test_stalled_publish_stream_gets_deadline_exceeded_and_previous_index_serves
         release = threading.Event()
 
         def stalled() -> Iterator[pb.PublishChunk]:
-            yield pb.PublishChunk(header=signed)
+            yield pb.PublishChunk(
+                header=pb.SignedIndexHeader(header=signed.header, signature=signed.signature)
+            )
             release.wait(20)  # a publisher that stops sending mid-stream
 
         started = time.monotonic()

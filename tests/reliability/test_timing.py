@@ -3,7 +3,7 @@
 An in-process Matcher on real SQLite storage holds several forces' indexes. Hit and miss candidates
 (fresh tokens every time, so no cache line is reused on purpose) are interleaved in random order, and
 the server-side time of each check is measured inside the process: the matching core
-(``Matcher._match``, wrapped) and the whole ``Matcher.check`` call. A two-sided Mann-Whitney U test
+(``Checking.match``, wrapped) and the whole ``Matcher.check`` call. A two-sided Mann-Whitney U test
 compares the two distributions; interleaving spreads machine noise and drift over both groups alike.
 The matching core must show no significant difference; the whole call (which, after matching, does a
 little extra bookkeeping per hit) is only bounded, and its figures are reported in docs/reliability.md.
@@ -31,7 +31,7 @@ from crossforce.index import bloom as index
 from crossforce.server.audit import AuditLog
 from crossforce.server.matcher import Justification, Matcher, QueryToken
 from crossforce.server.settings import QuotaSettings, ServerSettings
-from crossforce.server.storage import SQLiteStorage
+from crossforce.server.store import SQLiteStorage
 from crossforce.v1 import crossforce_pb2 as pb
 
 FORCES = ("avon-somerset", "humberside", "kent", "dyfed-powys")
@@ -154,7 +154,7 @@ def _measure_once(tmp_path: Path) -> str | None:
         officer_id="DBS-T",
     )
     match_ns: list[int] = []
-    matcher._match = _timed(matcher._match, match_ns)  # type: ignore[method-assign]
+    matcher.checking.match = _timed(matcher.checking.match, match_ns)  # type: ignore[method-assign]
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     fresh = {org: iter(rng.sample(range(TOKENS_PER_FORCE), TOKENS_PER_FORCE)) for org in FORCES}
 
@@ -186,7 +186,7 @@ def _measure_once(tmp_path: Path) -> str | None:
         matcher.storage.close()  # type: ignore[attr-defined]
     lines = []
     stats = {}
-    for label, k in (("matching core (_match)", 0), ("whole check()", 1)):
+    for label, k in (("matching core (match)", 0), ("whole check()", 1)):
         hits, misses = timings[True][k], timings[False][k]
         z, p = mann_whitney_u(hits, misses)
         ratio = float(np.median(hits) / np.median(misses))

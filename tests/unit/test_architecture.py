@@ -87,44 +87,6 @@ def _ids(m: Module) -> str:
     return m.name
 
 
-# Debt the redesign is paying off, rule by rule: strict xfails, so a fixed entry fails until it is removed.
-DEBT: dict[str, set[str]] = {
-    "pure": {"crossforce.encoding.recordfile"},
-    "cli-leaf": {"crossforce.testkit.demo"},
-    "cli-server": {"crossforce.cli.admin", "crossforce.cli.audit"},
-    "size": {
-        "crossforce.crypto.pki",
-        "crossforce.encoding.matchkeys",
-        "crossforce.encoding.normalise",
-        "crossforce.encoding.recordfile",
-        "crossforce.index.bloom",
-        "crossforce.server.matcher",
-        "crossforce.server.service",
-        "crossforce.server.storage",
-        "crossforce.cli.admin",
-        "crossforce.cli.audit",
-        "crossforce.cli.render",
-        "crossforce.cli.vetting",
-        "crossforce.client.sdk",
-        "crossforce.testkit._names",
-        "crossforce.testkit.demo",
-        "crossforce.testkit.simulate",
-    },
-}
-
-
-def cases(rule: str, modules: list[Module]) -> list[object]:
-    debt = DEBT.get(rule, set())
-    return [
-        pytest.param(
-            m,
-            id=m.name,
-            marks=[pytest.mark.xfail(strict=True, reason="redesign debt")] if m.name in debt else [],
-        )
-        for m in modules
-    ]
-
-
 def test_every_part_has_modules() -> None:
     for part in PARTS:
         assert any(m.path.is_relative_to(ROOT / part) for m in MODULES), part
@@ -149,7 +111,7 @@ def test_core_imports_neither_server_nor_client(m: Module) -> None:
     assert m.importing("crossforce.server", "crossforce.client", "crossforce.cli", "crossforce.testkit") == []
 
 
-@pytest.mark.parametrize("m", cases("pure", [m for m in MODULES if m.within(*PURE)]))
+@pytest.mark.parametrize("m", [m for m in MODULES if m.within(*PURE)], ids=_ids)
 def test_pure_packages_do_no_io(m: Module) -> None:
     assert m.importing(*IO_FRAMEWORKS, *FILE_IO) == []
     assert not m.calls_open
@@ -165,7 +127,7 @@ def test_sdk_imports_no_cli_ui_or_server(m: Module) -> None:
     assert m.importing("crossforce.server", "crossforce.cli", "crossforce.testkit", *UI) == []
 
 
-@pytest.mark.parametrize("m", cases("cli-leaf", [m for m in MODULES if not m.within("crossforce.cli")]))
+@pytest.mark.parametrize("m", [m for m in MODULES if not m.within("crossforce.cli")], ids=_ids)
 def test_nothing_imports_the_cli(m: Module) -> None:
     assert m.importing("crossforce.cli") == []
 
@@ -182,12 +144,12 @@ def _server_public_face() -> set[str]:
     return {"crossforce.server", *(f"crossforce.server.{name}" for name in public)}
 
 
-@pytest.mark.parametrize("m", cases("cli-server", [m for m in MODULES if m.within("crossforce.cli")]))
+@pytest.mark.parametrize("m", [m for m in MODULES if m.within("crossforce.cli")], ids=_ids)
 def test_cli_reaches_the_server_only_through_its_public_face(m: Module) -> None:
     assert set(m.importing("crossforce.server")) <= _server_public_face()
 
 
-@pytest.mark.parametrize("m", cases("size", MODULES))
+@pytest.mark.parametrize("m", MODULES, ids=_ids)
 def test_long_modules_say_why(m: Module) -> None:
     if m.lines > MAX_LINES:
         why = f"over {MAX_LINES} lines"

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 from crossforce.errors import PermissionDeniedError, PreconditionError, ValidationError
-from crossforce.server import disclosure
-from crossforce.server.disclosure import (
+from crossforce.server.policy import disclosure
+from crossforce.server.policy.disclosure import (
     DENIED_TEXT,
     TRANSITIONS,
     Action,

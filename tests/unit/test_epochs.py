@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crossforce.server.epochs import epochs_in_use, retired_through_after
+from crossforce.server.policy.epochs import epochs_in_use, retired_through_after
 
 
 def test_single_epoch_served() -> None:

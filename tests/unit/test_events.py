@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import struct
+from typing import TypedDict
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crossforce.auditlog.events import (
+    AUDIT_EVENT_TYPES,
     EVENT_FORMAT_VERSION,
     EVENT_MAGIC,
     MAX_EVENT_BYTES,
     MAX_FIELDS,
     MAX_KEY_BYTES,
     MAX_VALUE_BYTES,
+    AuditEvent,
+    Check,
+    DisclosureTransition,
+    EpochChange,
     Event,
     EventKind,
+    KeyChange,
+    PublishAccepted,
+    PublishRefused,
+    QuotaDenied,
+    Registration,
+    Revocation,
     decode_event,
     encode_event,
     event_leaf_hash,
+    parse_event,
 )
 from crossforce.auditlog.merkle import leaf_hash
 from crossforce.errors import ValidationError
@@ -322,3 +335,204 @@ def test_damaged_encodings_are_rejected_or_canonical(event: Event, data: st.Data
         return
     assert decoded != event
     assert encode_event(decoded) == bytes(encoded)
+
+
+# ------------------------------------------------------------------------------------------ typed events
+# Each kind as the matcher wrote it before events were typed (a dict of text), beside its typed form: the
+# typed form must encode to exactly those bytes, so every stored log keeps verifying.
+_AT, _SIGN, _BOX, _SHA = 1_700_000_000_123, bytes(range(32)), bytes(range(32, 64)), bytes(range(64, 96))
+
+
+class _Actor(TypedDict):
+    at_ms: int
+    actor_org: str
+    actor_role: str
+
+
+_ACTOR: _Actor = {"at_ms": _AT, "actor_org": "kent", "actor_role": "force-system"}
+LEGACY_AND_TYPED: list[tuple[dict[str, str], AuditEvent]] = [
+    (
+        {"org": "kent", "signing_key": _SIGN.hex(), "box_key": _BOX.hex(), "key_version": "1"},
+        Registration(**_ACTOR, org="kent", signing_key=_SIGN, box_key=_BOX, key_version=1),
+    ),
+    (
+        {"org": "kent", "signing_key": _SIGN.hex(), "box_key": _BOX.hex(), "key_version": "2"},
+        KeyChange(**_ACTOR, org="kent", signing_key=_SIGN, box_key=_BOX, key_version=2),
+    ),
+    (
+        {
+            "org": "kent",
+            "epoch": "3",
+            "version": "1700000000000",
+            "record_count": "12",
+            "token_count": "340",
+            "bits_sha256": _SHA.hex(),
+            "expires_at_ms": "1700086400000",
+        },
+        PublishAccepted(
+            **_ACTOR,
+            org="kent",
+            epoch=3,
+            version=1_700_000_000_000,
+            record_count=12,
+            token_count=340,
+            bits_sha256=_SHA,
+            expires_at_ms=1_700_086_400_000,
+        ),
+    ),
+    ({"reason": "VerificationError"}, PublishRefused(**_ACTOR, reason="VerificationError")),
+    (
+        {
+            "check_id": "c1",
+            "officer_id": "DBS-1",
+            "purpose": "school-staff-vetting",
+            "legal_basis": "Police Act 1997 s113B",
+            "case_reference": "VET/1",
+            "hits": "humberside,essex",
+            "requests": "r1,r2",
+        },
+        Check(
+            **_ACTOR,
+            check_id="c1",
+            officer_id="DBS-1",
+            purpose="school-staff-vetting",
+            legal_basis="Police Act 1997 s113B",
+            case_reference="VET/1",
+            hits=("humberside", "essex"),
+            requests=("r1", "r2"),
+        ),
+    ),
+    (
+        {"officer_id": "DBS-1", "purpose": "p", "limit": "org-rate: 10 checks per second"},
+        QuotaDenied(**_ACTOR, officer_id="DBS-1", purpose="p", limit="org-rate: 10 checks per second"),
+    ),
+    (
+        {
+            "request_id": "r1",
+            "holder_org": "essex",
+            "requester_org": "kent",
+            "state_from": "",
+            "state_to": "OPEN",
+        },
+        DisclosureTransition(
+            **_ACTOR,
+            request_id="r1",
+            holder_org="essex",
+            requester_org="kent",
+            state_from="",
+            state_to="OPEN",
+        ),
+    ),
+    (
+        {
+            "request_id": "r1",
+            "holder_org": "essex",
+            "requester_org": "kent",
+            "state_from": "CONFIRMED",
+            "state_to": "REFUSED",
+            "officer_id": "DO-7",
+            "reason": "2",
+        },
+        DisclosureTransition(
+            **_ACTOR,
+            request_id="r1",
+            holder_org="essex",
+            requester_org="kent",
+            state_from="CONFIRMED",
+            state_to="REFUSED",
+            officer_id="DO-7",
+            reason=2,
+        ),
+    ),
+    (
+        {
+            "request_id": "r1",
+            "holder_org": "essex",
+            "requester_org": "kent",
+            "state_from": "CONFIRMED",
+            "state_to": "APPROVED",
+            "officer_id": "DO-7",
+            "payload_sha256": _SHA.hex(),
+        },
+        DisclosureTransition(
+            **_ACTOR,
+            request_id="r1",
+            holder_org="essex",
+            requester_org="kent",
+            state_from="CONFIRMED",
+            state_to="APPROVED",
+            officer_id="DO-7",
+            payload_sha256=_SHA,
+        ),
+    ),
+    (
+        {"retired_through": "1", "current_epoch": "3"},
+        EpochChange(**_ACTOR, retired_through=1, current_epoch=3),
+    ),
+    ({"org": "essex"}, Revocation(**_ACTOR, org="essex")),
+]
+
+
+def test_every_kind_has_exactly_one_type() -> None:
+    assert set(AUDIT_EVENT_TYPES) == set(EventKind)
+    assert {t.KIND for t in AUDIT_EVENT_TYPES.values()} == set(EventKind)
+    assert {e.kind for _legacy, e in LEGACY_AND_TYPED} == set(EventKind)  # the table below covers all
+
+
+@pytest.mark.parametrize(("legacy", "typed"), LEGACY_AND_TYPED, ids=lambda v: type(v).__name__)
+def test_typed_event_stores_the_same_bytes_as_before(legacy: dict[str, str], typed: AuditEvent) -> None:
+    before = encode_event(Event(kind=typed.kind, fields=legacy, **_ACTOR))
+    assert typed.encode() == before
+    assert parse_event(before) == typed
+    assert parse_event(before).encode() == before
+    assert type(parse_event(before)) is type(typed)
+
+
+@pytest.mark.parametrize(("legacy", "typed"), LEGACY_AND_TYPED, ids=lambda v: type(v).__name__)
+def test_readers_are_the_organisations_the_event_names(legacy: dict[str, str], typed: AuditEvent) -> None:
+    # A CHECK names the forces that hit, but they are not its readers (docs/audit.md).
+    expected = {"kent"} | {legacy[k] for k in ("org", "holder_org", "requester_org") if k in legacy}
+    assert typed.readers() == expected
+    assert typed.readers() == parse_event(typed.encode()).record().concerns()
+    assert typed.readable_by("essex") == ("essex" in expected or typed.PUBLIC)
+
+
+def test_check_hits_do_not_make_the_hit_forces_readers() -> None:
+    check = next(e for _l, e in LEGACY_AND_TYPED if isinstance(e, Check))
+    assert "humberside" in check.hits and not check.readable_by("humberside")
+
+
+def test_public_kinds_are_registrations_key_changes_and_epoch_changes() -> None:
+    public = {k for k, t in AUDIT_EVENT_TYPES.items() if t.PUBLIC}
+    assert public == {EventKind.REGISTRATION, EventKind.KEY_CHANGE, EventKind.EPOCH_CHANGE}
+
+
+NON_CANONICAL = {
+    "number with a leading zero": (EventKind.KEY_CHANGE, {"key_version": "02"}),
+    "number with a sign": (EventKind.EPOCH_CHANGE, {"current_epoch": "+3"}),
+    "not a number": (EventKind.EPOCH_CHANGE, {"current_epoch": "three"}),
+    "upper-case hex": (EventKind.REGISTRATION, {"signing_key": _SIGN.hex().upper()}),
+    "odd hex": (EventKind.PUBLISH_ACCEPTED, {"bits_sha256": "abc"}),
+    "empty optional field written": (EventKind.DISCLOSURE_TRANSITION, {"officer_id": ""}),
+    "zero reason written": (EventKind.DISCLOSURE_TRANSITION, {"reason": "0"}),
+    "unknown field": (EventKind.PUBLISH_REFUSED, {"note": "x"}),
+    "empty list item": (EventKind.CHECK, {"requests": "r1,"}),
+}
+
+
+@pytest.mark.parametrize(("kind", "change"), NON_CANONICAL.values(), ids=list(NON_CANONICAL))
+def test_typed_parse_refuses_what_its_type_would_not_write(kind: EventKind, change: dict[str, str]) -> None:
+    legacy = next(dict(old) for old, e in LEGACY_AND_TYPED if e.kind == kind)
+    data = encode_event(Event(kind=kind, fields={**legacy, **change}, **_ACTOR))
+    with pytest.raises(ValidationError):
+        parse_event(data)
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_typed_parse_refuses_a_missing_field(kind: EventKind) -> None:
+    legacy, typed = next((old, e) for old, e in LEGACY_AND_TYPED if e.kind == kind)
+    dropped = next(k for k in legacy if k not in type(typed).OPTIONAL)
+    fields = {k: v for k, v in legacy.items() if k != dropped}
+    data = encode_event(Event(kind=kind, fields=fields, **_ACTOR))
+    with pytest.raises(ValidationError):
+        parse_event(data)

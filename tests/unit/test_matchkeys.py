@@ -11,12 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce.encoding.matchkeys import (
+from crossforce.encoding.keytypes import (
     FORENAME_DOB_AREA,
     FRAGMENT_DOB,
     FRAGMENT_POSTCODE,
     INITIAL_DOB,
-    KEY_TYPES,
     NAME_DOB,
     NI_NUMBER,
     PARTIAL_DOB,
@@ -24,6 +23,9 @@ from crossforce.encoding.matchkeys import (
     PHONETIC_POSTCODE,
     PNC_ID,
     SURNAME_DOB_AREA,
+)
+from crossforce.encoding.matchkeys import (
+    KEY_TYPES,
     _postcode_tails,
     canonical_forename,
     canonical_keys,

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crossforce.errors import QuotaExceededError, ValidationError
-from crossforce.server.quotas import (
+from crossforce.server.policy.quotas import (
     DAILY,
     OFFICER_RATE,
     ORG_RATE,

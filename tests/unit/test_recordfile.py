@@ -14,12 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce.encoding.recordfile import (
-    iter_records,
-    load_records,
-    validate_record,
-    write_records,
-)
+from crossforce.client.recordfile import iter_records, load_records, write_records
+from crossforce.encoding.recordrules import validate_record
 from crossforce.encoding.records import FIELDS, Record
 from crossforce.errors import RecordError, ValidationError
 from crossforce.testkit.simulate import ForceSimulator

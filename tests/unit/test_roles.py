@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from crossforce.crypto import pki
 from crossforce.errors import PermissionDeniedError
-from crossforce.server import roles
-from crossforce.server.roles import ROLE_MATRIX, ROLES, authorise_rpc, rpc_name
+from crossforce.server.policy import roles
+from crossforce.server.policy.roles import ROLE_MATRIX, ROLES, authorise_rpc, rpc_name
 from crossforce.v1 import crossforce_pb2 as pb
 
 FS, VO, DO, AU, OP = "force-system", "vetting-officer", "disclosure-officer", "auditor", "operator"
@@ -109,3 +110,23 @@ def test_scope_predicates() -> None:
 def test_docs_show_the_matrix_as_built() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "roles.md").read_text(encoding="utf-8")
     assert roles.matrix_markdown() in doc
+
+
+def test_no_handler_names_its_own_method() -> None:
+    """Authorisation happens once (``auth.Authorise``, keyed on gRPC's method path): a hand-typed
+    "Service/Method" string in a servicer would be a second, drifting copy of the table's keys."""
+    services = "|".join(pb.DESCRIPTOR.services_by_name)
+    typed = re.compile(rf"[\"'](?:/crossforce\.v1\.)?(?:{services})/\w+[\"']")
+    folder = Path(__file__).parents[2] / "server" / "crossforce" / "server" / "servicers"
+    modules = sorted(folder.glob("*.py"))
+    assert modules
+    for path in modules:
+        assert not typed.search(path.read_text(encoding="utf-8")), path.name
+
+
+def test_full_method_paths_are_authorised_like_table_keys() -> None:
+    authorise_rpc("/crossforce.v1.Matcher/Check", VO)
+    with pytest.raises(PermissionDeniedError, match="role auditor may not call Matcher/Check"):
+        authorise_rpc("/crossforce.v1.Matcher/Check", AU)
+    with pytest.raises(PermissionDeniedError, match="not in the role matrix"):
+        authorise_rpc("/other.v1.Matcher/Check", VO)

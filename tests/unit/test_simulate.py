@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce.encoding.recordfile import load_records, validate_record, write_records
+from crossforce.client.recordfile import load_records, write_records
+from crossforce.encoding.recordrules import validate_record
 from crossforce.encoding.records import Record
 from crossforce.errors import ValidationError
 from crossforce.forces import sizes_for_total

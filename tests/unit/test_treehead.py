@@ -250,3 +250,45 @@ def test_whole_log_verifies_offline(log: Log) -> None:
 def test_tampered_log_fails_the_offline_audit(log: Log, name: str, entries: list[bytes]) -> None:
     with pytest.raises(VerificationError):
         verify_log(entries, log.head(100), LOG_PUBLIC)
+
+
+# --- HeadTracker.observe: every head a client is shown ----------------------------------------------
+
+
+def test_observe_names_the_proof_it_needs(log: Log) -> None:
+    tracker = HeadTracker(log_public_key=LOG_PUBLIC)
+    assert tracker.proof_range(log.head(9)) is None
+    tracker.observe(log.head(9), [])
+    assert tracker.proof_range(log.head(9)) is None
+    assert tracker.proof_range(log.head(20)) == (9, 20)
+    assert tracker.proof_range(log.head(4)) == (4, 9)
+
+
+def test_observe_keeps_the_newer_head_when_an_older_prefix_arrives_late(log: Log) -> None:
+    tracker = HeadTracker(log_public_key=LOG_PUBLIC, last=log.head(20))
+    assert tracker.observe(log.head(8), log.proof(8, 20)) == log.head(20)
+    assert tracker.last == log.head(20)
+
+
+def test_observe_refuses_an_older_head_that_is_not_a_prefix(log: Log) -> None:
+    tracker = HeadTracker(log_public_key=LOG_PUBLIC, last=log.head(20))
+    fork = Log([*ENTRIES[:4], b"rewritten", *ENTRIES[5:]])
+    with pytest.raises(VerificationError):
+        tracker.observe(fork.head(8), fork.proof(8, 20))
+    with pytest.raises(VerificationError):
+        tracker.observe(log.head(8), [])
+    assert tracker.last == log.head(20)
+
+
+def test_observe_refuses_an_older_head_signed_by_another_key(log: Log) -> None:
+    tracker = HeadTracker(log_public_key=LOG_PUBLIC, last=log.head(20))
+    imposter = Log(ENTRIES, OTHER_KEY)
+    with pytest.raises(VerificationError):
+        tracker.observe(imposter.head(8), imposter.proof(8, 20))
+
+
+def test_observe_applies_the_accept_rules_to_a_newer_head(log: Log) -> None:
+    tracker = HeadTracker(log_public_key=LOG_PUBLIC, last=log.head(10))
+    assert tracker.observe(log.head(30), log.proof(10, 30)) == log.head(30)
+    with pytest.raises(VerificationError, match="forked"):
+        tracker.observe(Log([*ENTRIES[:29], b"x"]).head(30), [])

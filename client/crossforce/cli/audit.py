@@ -1,160 +1,45 @@
-"""Oversight commands: ``audit head|verify|inclusion|report``, ``status`` and the operator's ``report``.
+"""The auditor's commands: ``audit head|verify|inclusion|report`` over the matcher's Merkle log.
 
 ``audit verify`` does not trust the matcher's proofs alone: it fetches every leaf hash, recomputes the
 root itself, checks it against a freshly fetched signed head and against the head this profile kept
 last time (a rewritten history cannot produce both), and can save the log so anyone holding the log
-key can repeat the check offline (RFC 9162 2.1.1 hashing throughout).
+key can repeat the check offline (RFC 9162 2.1.1 hashing throughout). The checks themselves are the
+pure ``crossforce.auditlog.verify``; this module fetches, loads and prints. ``status`` and the
+operator's ``report`` are in ``crossforce.cli.oversight``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
-from rich.text import Text
 
-from crossforce.auditlog import merkle, treehead
-from crossforce.auditlog.events import Event, decode_event
+from crossforce.auditlog.events import parse_event
+from crossforce.auditlog.verify import LogSnapshot, filter_events, verify_snapshot
 from crossforce.cli.common import (
     json_option,
     load_profile,
     open_client,
-    pick_role,
     profile_option,
+    reader_options,
     role_option,
 )
-from crossforce.cli.render import (
-    emit_json,
-    event_json,
-    events_table,
-    make_console,
-    outcome_name,
-    progress_bar,
-    status_json,
-    status_table,
-    when,
-)
+from crossforce.cli.render import emit_json, make_console, progress_bar, when
+from crossforce.cli.tables import event_json, events_table
 from crossforce.client.sdk import Client
-from crossforce.errors import ValidationError, VerificationError
+from crossforce.clock import DAY_MS
+from crossforce.errors import ValidationError
 from crossforce.fsutil import atomic_write_private, read_limited
 
-LOG_FILE_FORMAT = "crossforce-audit-log/1"
 MAX_LOG_FILE_BYTES = 4 * 1024 * 1024 * 1024
 AUDIT_ROLES = ("auditor", "operator", "vetting-officer", "disclosure-officer", "force-system")
-ANY_ROLES = ("force-system", "vetting-officer", "disclosure-officer", "auditor", "operator")
-
-
-@dataclass
-class LogSnapshot:
-    """A whole log as one caller could read it: every leaf hash, the event bytes it may see, a signed head."""
-
-    head: treehead.SignedTreeHead
-    log_key: bytes
-    leaf_hashes: list[bytes]
-    entries: list[bytes]
-    """Event bytes per leaf; empty where the caller may not read the event."""
-    previous: treehead.SignedTreeHead | None = None
-    checks: list[str] = field(default_factory=list)
-
-    def events(self) -> list[tuple[int, Event]]:
-        return [(i, decode_event(e)) for i, e in enumerate(self.entries) if e]
-
-    def to_json(self) -> str:
-        return (
-            json.dumps(
-                {
-                    "format": LOG_FILE_FORMAT,
-                    "log_key": self.log_key.hex(),
-                    "tree_head": {
-                        "tree_size": self.head.head.tree_size,
-                        "timestamp_ms": self.head.head.timestamp_ms,
-                        "root_hash": self.head.head.root_hash.hex(),
-                        "signature": self.head.signature.hex(),
-                    },
-                    "entries": [
-                        {"index": i, "leaf_hash": h.hex(), "entry": e.hex()}
-                        for i, (h, e) in enumerate(zip(self.leaf_hashes, self.entries, strict=True))
-                    ],
-                },
-                indent=1,
-            )
-            + "\n"
-        )
-
-    @classmethod
-    def from_json(cls, text: bytes) -> LogSnapshot:
-        try:
-            doc = json.loads(text)
-            if doc.get("format") != LOG_FILE_FORMAT:
-                raise ValidationError(f"not a saved audit log (format must be {LOG_FILE_FORMAT})")
-            th = doc["tree_head"]
-            head = treehead.SignedTreeHead(
-                head=treehead.TreeHead(
-                    tree_size=int(th["tree_size"]),
-                    timestamp_ms=int(th["timestamp_ms"]),
-                    root_hash=bytes.fromhex(th["root_hash"]),
-                ),
-                signature=bytes.fromhex(th["signature"]),
-            )
-            rows = doc["entries"]
-            if [int(r["index"]) for r in rows] != list(range(len(rows))):
-                raise ValidationError("saved log entries are not numbered 0..n-1 in order")
-            return cls(
-                head=head,
-                log_key=bytes.fromhex(doc["log_key"]),
-                leaf_hashes=[bytes.fromhex(r["leaf_hash"]) for r in rows],
-                entries=[bytes.fromhex(r["entry"]) for r in rows],
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ValidationError):
-                raise
-            raise ValidationError(f"saved audit log is malformed ({exc.__class__.__name__}: {exc})") from None
-
-
-def verify_snapshot(snap: LogSnapshot, log_key: bytes) -> list[str]:
-    """Check a snapshot from first principles; returns what was proved, raises VerificationError."""
-    proved: list[str] = []
-    if snap.log_key != log_key:
-        raise VerificationError("the log was signed by a different log key than the one you trust")
-    treehead.verify_tree_head(snap.head, log_key)
-    proved.append(
-        f"tree head for {snap.head.head.tree_size} entries is signed by log key {log_key.hex()[:16]}..."
-    )
-    if len(snap.leaf_hashes) != snap.head.head.tree_size:
-        raise VerificationError(
-            f"the head covers {snap.head.head.tree_size} entries but {len(snap.leaf_hashes)} were supplied"
-        )
-    readable = 0
-    for i, (leaf, entry) in enumerate(zip(snap.leaf_hashes, snap.entries, strict=True)):
-        if entry:
-            if merkle.leaf_hash(entry) != leaf:
-                raise VerificationError(f"entry {i} does not hash to its leaf")
-            decode_event(entry)
-            readable += 1
-    proved.append(f"{readable} readable events hash to their leaves and decode canonically")
-    root = merkle.root_from_leaf_hashes(snap.leaf_hashes)
-    if root != snap.head.head.root_hash:
-        raise VerificationError("the leaves do not hash to the signed root: the log was altered")
-    proved.append(f"root recomputed from all {len(snap.leaf_hashes)} leaf hashes equals the signed root")
-    if snap.previous is not None:
-        size = snap.previous.head.tree_size
-        if size > len(snap.leaf_hashes):
-            raise VerificationError(
-                f"the log shrank from {size} to {len(snap.leaf_hashes)} entries since last kept"
-            )
-        if merkle.root_from_leaf_hashes(snap.leaf_hashes[:size]) != snap.previous.head.root_hash:
-            raise VerificationError(
-                f"the first {size} entries no longer match the head you kept: history was rewritten"
-            )
-        proved.append(f"the first {size} leaves still hash to the head kept earlier (append-only since then)")
-    return proved
+PROGRESS_FROM_ENTRIES = 5000
+"""Logs longer than this get a progress bar while they are fetched (shorter ones take under a second)."""
+PROGRESS_EVERY = 1000
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
 
 
 def fetch_snapshot(client: Client, *, progress: bool = False) -> LogSnapshot:
@@ -162,30 +47,30 @@ def fetch_snapshot(client: Client, *, progress: bool = False) -> LogSnapshot:
     previous = client.last_head()
     head = client.tree_head()  # signature and consistency proof from the kept head, then kept
     size = head.head.tree_size
-    leaves: list[bytes] = []
-    entries: list[bytes] = []
-    console = make_console(stderr=True)
 
-    def pull(update: Any = None) -> None:
-        for e in client.entries(0, size):
-            if e.index != len(leaves):
-                raise VerificationError(
-                    f"the matcher returned entry {e.index} where {len(leaves)} was expected"
-                )
-            leaves.append(bytes(e.leaf_hash))
-            entries.append(bytes(e.entry))
-            if update is not None and len(leaves) % 1000 == 0:
-                update(len(leaves))
+    def rows(update: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes, bytes]]:
+        for n, e in enumerate(client.entries(0, size), start=1):
+            yield int(e.index), bytes(e.leaf_hash), bytes(e.entry)
+            if update is not None and n % PROGRESS_EVERY == 0:
+                update(n)
 
-    if progress and size > 5000:
-        with progress_bar(console, transient=True) as bar:
+    if progress and size > PROGRESS_FROM_ENTRIES:
+        with progress_bar(make_console(stderr=True), transient=True) as bar:
             task = bar.add_task("fetching the log", total=size)
-            pull(lambda n: bar.update(task, completed=n))
-    else:
-        pull()
-    return LogSnapshot(
-        head=head, log_key=client.log_key(), leaf_hashes=leaves, entries=entries, previous=previous
-    )
+            return LogSnapshot.collect(
+                head=head,
+                log_key=client.log_key(),
+                entries=rows(lambda n: bar.update(task, completed=n)),
+                previous=previous,
+            )
+    return LogSnapshot.collect(head=head, log_key=client.log_key(), entries=rows(), previous=previous)
+
+
+def _hex_key(log_key: str) -> bytes:
+    try:
+        return bytes.fromhex(log_key)
+    except ValueError:
+        raise ValidationError("--log-key must be hex") from None
 
 
 @click.group(name="audit")
@@ -201,9 +86,7 @@ def audit_group() -> None:
 
 
 @audit_group.command("head")
-@profile_option
-@role_option("auditor, else any")
-@json_option
+@reader_options("auditor, else any")
 def audit_head(profile_dir: Path, role: str | None, as_json: bool) -> None:
     """Fetch the signed tree head, verify it and its consistency with the head this profile kept.
 
@@ -292,10 +175,7 @@ def audit_verify(
     if offline_file is not None:
         snap = LogSnapshot.from_json(read_limited(offline_file, MAX_LOG_FILE_BYTES))
         if log_key:
-            try:
-                key = bytes.fromhex(log_key)
-            except ValueError:
-                raise ValidationError("--log-key must be hex") from None
+            key = _hex_key(log_key)
         elif profile_dir is not None:
             key = bytes.fromhex(load_profile(profile_dir).state().get("log_key", ""))
         else:
@@ -328,22 +208,13 @@ def audit_verify(
 
 def _verify_data_dir(data_dir: Path, log_key: str | None, *, as_json: bool) -> None:
     """Check a matcher's stored log against its signed heads without starting the matcher."""
-    from crossforce.server.audit import verify_stored_log
-    from crossforce.server.storage import SQLiteStorage
+    from crossforce.server import verify_data_dir
 
     if not log_key:
         raise ValidationError(
             "--data needs --log-key HEX: the log public key you pinned, not one read from the data"
         )
-    try:
-        key = bytes.fromhex(log_key)
-    except ValueError:
-        raise ValidationError("--log-key must be hex") from None
-    storage = SQLiteStorage(data_dir)
-    try:
-        head = verify_stored_log(storage, key)
-    finally:
-        storage.close()
+    head = verify_data_dir(data_dir, _hex_key(log_key))
     size = head.head.tree_size if head else 0
     if as_json:
         emit_json(
@@ -383,7 +254,7 @@ def audit_inclusion(
             raise ValidationError("give one or more leaf indexes, or --request ID")
         for i in wanted:
             proof = client.inclusion(i)
-            event = decode_event(bytes(proof.entry)) if proof.entry else None
+            event = parse_event(bytes(proof.entry)) if proof.entry else None
             rows.append(
                 {
                     "leaf_index": i,
@@ -412,47 +283,6 @@ def _instant(value: dt.datetime | None) -> int | None:
         return None
     aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     return int(aware.timestamp() * 1000)
-
-
-def filter_events(
-    events: Sequence[tuple[int, Event]],
-    *,
-    org: str | None = None,
-    officer: str | None = None,
-    purpose: str | None = None,
-    case_ref: str | None = None,
-    since_ms: int | None = None,
-    until_ms: int | None = None,
-    request_id: str | None = None,
-) -> list[tuple[int, Event]]:
-    # Disclosure transitions carry no case reference; they belong to it through the check that opened them.
-    case_requests: set[str] = set()
-    if case_ref:
-        for _i, e in events:
-            if e.fields.get("case_reference") == case_ref:
-                case_requests.update(r for r in e.fields.get("requests", "").split(",") if r)
-    out = []
-    for i, e in events:
-        f = e.fields
-        if org and org not in e.concerns():
-            continue
-        if officer and f.get("officer_id") != officer:
-            continue
-        if purpose and f.get("purpose") != purpose:
-            continue
-        if case_ref and f.get("case_reference") != case_ref and f.get("request_id") not in case_requests:
-            continue
-        if request_id and request_id not in (f.get("request_id"), *f.get("requests", "").split(",")):
-            continue
-        if since_ms is not None and e.at_ms < since_ms:
-            continue
-        if until_ms is not None and e.at_ms > until_ms:
-            continue
-        out.append((i, e))
-    return out
-
-
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
 
 
 @audit_group.command("report")
@@ -493,7 +323,7 @@ def audit_report(
         verify_snapshot(snap, client.log_key())
     until_ms = _instant(until)
     if until is not None and until_ms is not None and (until.hour, until.minute, until.second) == (0, 0, 0):
-        until_ms += 86_400_000 - 1  # a bare date means the whole day
+        until_ms += DAY_MS - 1  # a bare date means the whole day
     rows = filter_events(
         snap.events(),
         org=org,
@@ -516,105 +346,3 @@ def audit_report(
     )
     if rows:
         console.print(events_table(rows))
-
-
-# --------------------------------------------------------------------------------------------- status, report
-
-
-@click.command()
-@profile_option
-@role_option("any held")
-@json_option
-def status(profile_dir: Path, role: str | None, as_json: bool) -> None:
-    """What each force has published: epoch, version, size, expiry, and whether it is stale.
-
-    \b
-    Example:
-      crossforce status --profile ./dbs --json
-    """
-    profile = load_profile(profile_dir)
-    role = pick_role(profile, role, ANY_ROLES)
-    with Client(profile, role=role) as client:
-        st = client.status()
-    published = {s.org for s in st.indexes}
-    missing = sorted(set(st.registered_orgs) - published)
-    if as_json:
-        emit_json(
-            {
-                "current_epoch": st.current_epoch,
-                "active_epochs": list(st.active_epochs),
-                "registered_orgs": list(st.registered_orgs),
-                "not_published": missing,
-                "indexes": [status_json(s) for s in st.indexes],
-            }
-        )
-        return
-    console = make_console()
-    now = int(time.time() * 1000)
-    console.print(status_table(st.indexes, now))
-    stale = sum(s.stale for s in st.indexes)
-    console.print(
-        f"{len(published)} forces published, {stale} stale; epochs in use: "
-        f"{', '.join(str(e) for e in st.active_epochs) or 'none'} (current {st.current_epoch}); "
-        f"{len(st.registered_orgs)} organisations registered"
-        + (f"; not yet published: {', '.join(missing)}" if missing else "")
-    )
-
-
-@click.command()
-@profile_option
-@role_option("operator, else auditor")
-@json_option
-def report(profile_dir: Path, role: str | None, as_json: bool) -> None:
-    """The operator's report: alerts (rate anomalies, quota denials), overdue requests, stale indexes.
-
-    \b
-    Example:
-      crossforce report --profile ./operator
-    """
-    with open_client(profile_dir, role, ("operator", "auditor")) as client:
-        rep = client.report()
-        overdue = client.overdue_report()
-    if as_json:
-        emit_json(
-            {
-                "log_size": rep.log_size,
-                "overdue_requests": rep.overdue_requests,
-                "alerts": [
-                    {"at_ms": a.at_ms, "org": a.org, "kind": a.kind, "detail": a.detail} for a in rep.alerts
-                ],
-                "overdue": [
-                    {
-                        "request_id": r.request_id,
-                        "holder_org": r.holder_org,
-                        "requester_org": r.requester_org,
-                        "deadline_ms": r.deadline_ms,
-                        "state": outcome_name(r),
-                    }
-                    for r in overdue.requests
-                ],
-                "stale_indexes": [s.org for s in rep.indexes if s.stale],
-            }
-        )
-        return
-    console = make_console()
-    stale = [s.org for s in rep.indexes if s.stale]
-    console.print(
-        f"audit log: {rep.log_size} entries; indexes: {len(rep.indexes)} ({len(stale)} stale"
-        + (f": {', '.join(stale)}" if stale else "")
-        + f"); overdue requests: {rep.overdue_requests}; alerts: {len(rep.alerts)}"
-    )
-    if rep.alerts:
-        table = Table(title="alerts", title_justify="left")
-        for col in ("time (UTC)", "org", "kind", "detail"):
-            table.add_column(col)
-        for a in rep.alerts:
-            table.add_row(when(a.at_ms), a.org, Text(a.kind, style="bold red"), a.detail)
-        console.print(table)
-    if overdue.requests:
-        table = Table(title="overdue disclosure requests", title_justify="left")
-        for col in ("request", "holder", "requester", "deadline (UTC)", "state"):
-            table.add_column(col, no_wrap=col == "request")
-        for r in overdue.requests:
-            table.add_row(r.request_id, r.holder_org, r.requester_org, when(r.deadline_ms), outcome_name(r))
-        console.print(table)

@@ -1,8 +1,9 @@
 """What every ``crossforce`` command shares: the error boundary, profile and role options, ``Why``.
 
 The error boundary is the CLI's contract with the people and scripts that run it: an error the project
-raises on purpose (``CrossforceError``) is one red line on stderr and exit code 2, never a traceback,
-because a traceback from a vetting desk is noise at best and can leak local state at worst.
+raises on purpose (``CrossforceError``) is one red line on stderr and an exit status that says what
+kind of failure it was (``crossforce.cli.status``), never a traceback, because a traceback from a
+vetting desk is noise at best and can leak local state at worst.
 """
 
 from __future__ import annotations
@@ -13,35 +14,55 @@ from typing import Any, TypeVar
 
 import click
 import grpc
+from rich.console import Console
 
-from crossforce.cli.render import fail_line
+from crossforce.cli.render import fail_line, warn_line
+from crossforce.cli.status import ExitStatus, exit_status_for
 from crossforce.client.profile import Profile
 from crossforce.client.sdk import Client, Why
+from crossforce.domain import ROLES
 from crossforce.errors import CrossforceError, UnavailableError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_ERROR = 2
-ROLE_CHOICES = ("force-system", "vetting-officer", "disclosure-officer", "auditor", "operator")
+MAX_ERRORS_SHOWN = 50
+"""Bad rows named one by one before the rest are only counted."""
+ROLE_CHOICES = ROLES  # every certificate role (crossforce.domain.Role)
+
+
+UNREACHABLE_RPC_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class CrossforceGroup(click.Group):
-    """The root group: turns the project's errors into one red line and exit code 2."""
+    """The root group: turns the project's errors into one red line and their exit status."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UnavailableError as exc:
             fail_line(f"{exc} (is the matcher running, and is the profile's server address right?)")
+            status = exit_status_for(exc)
         except CrossforceError as exc:
             fail_line(str(exc) or type(exc).__name__)
+            status = exit_status_for(exc)
         except grpc.RpcError as exc:  # an SDK path that did not translate (should not happen)
             details = exc.details() if hasattr(exc, "details") else str(exc)
             fail_line(f"matcher call failed: {details}")
+            code = exc.code() if hasattr(exc, "code") else None
+            status = ExitStatus.UNREACHABLE if code in UNREACHABLE_RPC_CODES else ExitStatus.INTERNAL
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             fail_line(f"{exc.strerror or exc}{where}")
-        ctx.exit(EXIT_ERROR)
+            status = exit_status_for(exc)
+        ctx.exit(int(status))
+
+
+def warn_skipped(console: Console, errors: Sequence[object]) -> None:
+    """One warning per bad row skipped, up to ``MAX_ERRORS_SHOWN``, then how many more."""
+    for err in errors[:MAX_ERRORS_SHOWN]:
+        warn_line(console, f"skipped {err}")
+    if len(errors) > MAX_ERRORS_SHOWN:
+        warn_line(console, f"... and {len(errors) - MAX_ERRORS_SHOWN} more bad rows skipped")
 
 
 def profile_option(f: F) -> F:
@@ -99,6 +120,16 @@ def open_client(profile_dir: Path, role: str | None, prefer: Sequence[str]) -> C
     return Client(profile, role=pick_role(profile, role, prefer))
 
 
+def reader_options(default_role_help: str) -> Callable[[F], F]:
+    """The stack every command that reads from the matcher and prints starts with: ``--profile``,
+    ``--role`` and ``--json``, in that order (so their help reads the same everywhere)."""
+
+    def wrap(f: F) -> F:
+        return profile_option(role_option(default_role_help)(json_option(f)))
+
+    return wrap
+
+
 def why_options(f: F) -> F:
     """The justification every check carries; all four are required by the matcher."""
     for name, help_text in reversed(
@@ -111,6 +142,13 @@ def why_options(f: F) -> F:
     ):
         f = click.option(name, required=True, help=help_text)(f)
     return f
+
+
+def no_requests_option(f: F) -> F:
+    """``check`` and ``check-batch``: ask whether there is a trace without opening requests."""
+    return click.option(
+        "--no-requests", is_flag=True, help="Only ask whether there is a trace; open no disclosure requests."
+    )(f)
 
 
 def make_why(purpose: str, legal_basis: str, case_ref: str, officer: str) -> Why:

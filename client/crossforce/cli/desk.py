@@ -13,27 +13,17 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from crossforce.cli.common import json_option, open_client, profile_option, role_option
-from crossforce.cli.render import (
-    REFUSAL_CODES,
-    emit_json,
-    make_console,
-    record_fields,
-    records_table,
-    request_json,
-    request_panel,
-    requests_table,
-    state_name,
-    strength_name,
-    when,
-)
+from crossforce.cli.common import json_option, open_client, profile_option, reader_options, role_option
+from crossforce.cli.render import REFUSAL_CODES, emit_json, make_console, state_name, strength_name, when
+from crossforce.cli.tables import record_fields, records_table, request_json, request_panel, requests_table
 from crossforce.client.sdk import Client
 from crossforce.crypto.sealed import DisclosurePayload
+from crossforce.domain import HOLDER_ROLES, DisclosureRequest, RequestState
 from crossforce.encoding.records import Record
 from crossforce.errors import PreconditionError, ValidationError
 from crossforce.v1 import crossforce_pb2 as pb
 
-DESK_ROLES = ("disclosure-officer", "force-system")
+DESK_ROLES = HOLDER_ROLES  # the roles that act for a holding force (crossforce.domain)
 STATE_CHOICES = ("open", "confirmed", "no_match", "approved", "refused", "delivered")
 
 
@@ -50,10 +40,10 @@ def desk_group() -> None:
     """
 
 
-def _ensure_resolved(client: Client, request_id: str) -> tuple[pb.DisclosureRequest, tuple[Record, ...]]:
+def _ensure_resolved(client: Client, request_id: str) -> tuple[DisclosureRequest, tuple[Record, ...]]:
     """Resolve an open request first: approval and refusal both need a confirmed one."""
     req = client.get_request(request_id)
-    if req.state == pb.OPEN:
+    if req.state == RequestState.OPEN:
         res = client.resolve(request_id)
         if not res.confirmed:
             raise PreconditionError(
@@ -61,7 +51,7 @@ def _ensure_resolved(client: Client, request_id: str) -> tuple[pb.DisclosureRequ
                 "(a Bloom-filter false positive); nothing to approve or refuse"
             )
         return res.request, res.records
-    if req.state != pb.CONFIRMED:
+    if req.state != RequestState.CONFIRMED:
         raise PreconditionError(
             f"request {request_id} is {state_name(req.state)}; only a confirmed request can be decided"
         )
@@ -100,9 +90,7 @@ def desk_list(profile_dir: Path, role: str | None, states: tuple[str, ...], as_j
 
 @desk_group.command("show")
 @click.argument("request_id")
-@profile_option
-@role_option("disclosure-officer")
-@json_option
+@reader_options("disclosure-officer")
 def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: bool) -> None:
     """Show a request and the local records its tokens resolve to (read only: changes no state).
 
@@ -128,9 +116,7 @@ def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: boo
 
 @desk_group.command("resolve")
 @click.argument("request_id")
-@profile_option
-@role_option("disclosure-officer")
-@json_option
+@reader_options("disclosure-officer")
 def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: bool) -> None:
     """Resolve an open request locally: confirmed (records found) or no_match (false positive).
 
@@ -275,7 +261,7 @@ def desk_watch(profile_dir: Path, role: str | None, timeout: float | None, auto_
                 f"{req.justification.purpose}  case {req.justification.case_reference}  "
                 f"{strength_name(req.strength)}"
             )
-            if auto_resolve and req.state == pb.OPEN:
+            if auto_resolve and req.state == RequestState.OPEN:
                 res = client.resolve(req.request_id)
                 line += "  -> " + ("confirmed" if res.confirmed else "no match")
             console.print(line)

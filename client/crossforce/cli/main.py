@@ -1,27 +1,28 @@
 """The ``crossforce`` command line: one entry point for the matcher, forces, vetting desks and auditors.
 
-Commands live in ``cli_admin`` (serve, pki, keys, org), ``cli_vetting`` (publish, check, check-batch,
-disclosures), ``cli_desk`` (desk), ``cli_audit`` (audit, status, report) and ``demo``; this module
-only assembles them under the root group, whose error boundary is in ``cli_common``.
+One module per command or command group, named after it: ``serve``, ``pki``, ``keys``, ``org``
+(deployment), ``publish``, ``check`` (check, check-batch), ``disclosures``, ``desk`` (a force's
+disclosure desk), ``audit``, ``oversight`` (status, report) and ``demo``. This module only assembles
+them under the root group, whose error boundary and exit statuses are in ``common`` and ``status``.
+The CLI is a leaf: nothing else in the project imports it.
 """
 
 from __future__ import annotations
 
 import click
 
-from crossforce.cli import (
-    admin as cli_admin,
-)
-from crossforce.cli import (
-    audit as cli_audit,
-)
-from crossforce.cli import (
-    desk as cli_desk,
-)
-from crossforce.cli import (
-    vetting as cli_vetting,
-)
+from crossforce.cli.audit import audit_group
+from crossforce.cli.check import check, check_batch
 from crossforce.cli.common import CrossforceGroup
+from crossforce.cli.demo import demo
+from crossforce.cli.desk import desk_group
+from crossforce.cli.disclosures import disclosures_group
+from crossforce.cli.keys import keys_group
+from crossforce.cli.org import org_group
+from crossforce.cli.oversight import report, status
+from crossforce.cli.pki import pki_group
+from crossforce.cli.publish import publish
+from crossforce.cli.serve import serve
 
 
 @click.group(
@@ -42,25 +43,22 @@ def cli() -> None:
     """
 
 
-def _demo_command() -> click.Command:
-    from crossforce.testkit.demo import demo
-
-    return demo
-
-
-cli.add_command(cli_admin.serve)
-cli.add_command(cli_admin.pki_group)
-cli.add_command(cli_admin.keys_group)
-cli.add_command(cli_admin.org_group)
-cli.add_command(cli_vetting.publish)
-cli.add_command(cli_vetting.check)
-cli.add_command(cli_vetting.check_batch)
-cli.add_command(cli_vetting.disclosures_group)
-cli.add_command(cli_desk.desk_group)
-cli.add_command(cli_audit.audit_group)
-cli.add_command(cli_audit.status)
-cli.add_command(cli_audit.report)
-cli.add_command(_demo_command())
+for command in (
+    serve,
+    pki_group,
+    keys_group,
+    org_group,
+    publish,
+    check,
+    check_batch,
+    disclosures_group,
+    desk_group,
+    audit_group,
+    status,
+    report,
+    demo,
+):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -2,8 +2,9 @@
 
 Layout (0700): ``profile.json`` (org, display name, matcher address), ``ca.pem``, ``certs/<role>.pem`` and
 ``certs/<role>-key.pem``, ``keys/`` (Ed25519 signing and X25519 box keys), ``network-secret.json``,
-``tokens.sqlite3`` (the local token store) and ``state.json`` (the last tree head seen, the matcher's log
-key, the keys pinned for other organisations, the last index version published per epoch). Nothing
+``tokens.sqlite3`` (the local token store) and ``state.json`` (the trust state, ``crossforce.client.trust``:
+the last tree head seen, the matcher's log key, the keys pinned for other organisations, the last index
+version published per epoch; changed only under its lock file, ``crossforce.client.truststore``). Nothing
 here is ever sent to the matcher except public keys, tokens and ciphertext.
 """
 
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crossforce.client.trust import encode_state
+from crossforce.client.truststore import TrustStore
 from crossforce.crypto import pki
 from crossforce.crypto.orgkeys import OrgKeys
 from crossforce.crypto.secrets import NetworkSecret
@@ -131,12 +134,14 @@ class Profile:
         return self.path / "tokens.sqlite3"
 
     # ------------------------------------------------------------------ state
-    def state(self) -> dict[str, Any]:
-        file = self.path / STATE_FILE
-        if not file.exists():
-            return {}
-        data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
-        return data
+    def trust_store(self) -> TrustStore:
+        """The profile's trust state (pins, log key, last head, index versions), file-locked."""
+        return TrustStore(self.path / STATE_FILE)
 
-    def save_state(self, state: dict[str, Any]) -> None:
-        atomic_write(self.path / STATE_FILE, json.dumps(state, indent=2, sort_keys=True).encode(), mode=0o600)
+    def state(self) -> dict[str, Any]:
+        """The trust state as its JSON document (format 2, migrated if older), for display only.
+
+        Code that decides anything reads the typed ``trust_store().load()`` instead.
+        """
+        data: dict[str, Any] = json.loads(encode_state(self.trust_store().load()))
+        return data

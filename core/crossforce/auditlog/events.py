@@ -1,229 +1,342 @@
-"""Audit events: the entries of the matcher's Merkle log (pure).
+"""Typed audit events: one frozen dataclass per kind, produced and read through the same type (pure).
 
-An event is stored exactly as the bytes that were hashed into the log (RFC 9162 2.1.1: the leaf is
-SHA-256(0x00 || entry)), so the encoding must be deterministic and the decoder strict: one event has
-exactly one encoding, and any other byte string is a ValidationError, never a second reading.
+Why: events used to be ``dict[str, str]`` whose readability rested on a key-suffix convention. Here each
+kind is a class whose fields are typed (ints, bytes, tuples), and which organisations may read an event
+is an explicit property of its type:
 
-Encoding (big-endian; layout repeated in docs/audit.md)::
+- ``readers()``: the organisations an event of this kind concerns (always the actor; plus the named
+  organisation for registrations and publishes; plus both parties for a disclosure transition). A CHECK
+  names the forces that hit, but they are *not* readers: a holding force learns of a check through the
+  request opened to it, never which other forces also hit.
+- ``PUBLIC``: kinds every organisation may read (registrations, key changes, epoch changes: clients
+  check pinned keys against them).
 
-    magic "cfev" || version u8 (= 1) || kind u16 || at_ms u64
-    || actor_org (u16 length || UTF-8) || actor_role (u16 length || UTF-8)
-    || field count u16 || fields sorted by the UTF-8 bytes of the key, keys unique:
-       key (u16 length || UTF-8) || value (u32 length || UTF-8)
-
-Which organisations an event concerns is readable without knowing its kind: the actor, the value of a
-field named ``org`` or ending in ``_org``, and each comma-separated item of a field ending in ``_orgs``.
-The matcher shows an organisation only the events that concern it; an auditor can recompute that.
+The bytes are those of ``crossforce.auditlog.record`` (docs/audit.md), unchanged: a typed event converts
+to exactly the record the matcher has always written, and ``parse_event`` accepts a record only if
+converting it back gives the same record, so ``encode(parse_event(b)) == b`` for every accepted ``b``.
+Field conventions inside the record: ints as decimal text, bytes as lower-case hex,
+lists (non-empty items, no commas) comma-joined, optional fields (``OPTIONAL``) omitted when empty or
+zero.
 """
 
 from __future__ import annotations
 
-import enum
-import re
-import struct
+import dataclasses
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
+from typing import Any, ClassVar, TypeVar, get_type_hints
 
-from crossforce.auditlog import merkle
+from crossforce.auditlog.record import (
+    EVENT_FORMAT_VERSION,
+    EVENT_MAGIC,
+    MAX_EVENT_BYTES,
+    MAX_FIELDS,
+    MAX_KEY_BYTES,
+    MAX_ORG_BYTES,
+    MAX_ROLE_BYTES,
+    MAX_VALUE_BYTES,
+    Event,
+    EventKind,
+    decode_event,
+    encode_event,
+    event_leaf_hash,
+    split_orgs,
+)
 from crossforce.errors import ValidationError
 
-EVENT_FORMAT_VERSION = 1
-EVENT_MAGIC = b"cfev"
+__all__ = [
+    "AUDIT_EVENT_TYPES",
+    "EVENT_FORMAT_VERSION",
+    "EVENT_MAGIC",
+    "MAX_EVENT_BYTES",
+    "MAX_FIELDS",
+    "MAX_KEY_BYTES",
+    "MAX_ORG_BYTES",
+    "MAX_ROLE_BYTES",
+    "MAX_VALUE_BYTES",
+    "AuditEvent",
+    "Check",
+    "DisclosureTransition",
+    "EpochChange",
+    "Event",
+    "EventKind",
+    "KeyChange",
+    "PublishAccepted",
+    "PublishRefused",
+    "QuotaDenied",
+    "Registration",
+    "Revocation",
+    "decode_event",
+    "encode_event",
+    "event_leaf_hash",
+    "from_record",
+    "parse_event",
+    "split_orgs",
+]
 
-MAX_EVENT_BYTES = 64 * 1024
-MAX_FIELDS = 32
-MAX_KEY_BYTES = 64
-MAX_VALUE_BYTES = 8 * 1024
-MAX_ORG_BYTES = 64
-MAX_ROLE_BYTES = 64
-_U64_MAX = 2**64 - 1
-
-_PREFIX = struct.Struct(">4sBHQ")
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
-_KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
-_ORG_RE = re.compile(r"[^\s,\x00-\x1f\x7f]+")
-"""An organisation code: no whitespace, commas or control characters (commas separate lists)."""
-
-ORG_FIELD = "org"
-ORG_FIELD_SUFFIX = "_org"
-ORG_LIST_FIELD_SUFFIX = "_orgs"
-
-
-class EventKind(enum.IntEnum):
-    """What happened. Values are part of the format: never renumber, only append."""
-
-    REGISTRATION = 1
-    KEY_CHANGE = 2
-    PUBLISH_ACCEPTED = 3
-    PUBLISH_REFUSED = 4
-    CHECK = 5
-    QUOTA_DENIED = 6
-    DISCLOSURE_TRANSITION = 7
-    EPOCH_CHANGE = 8
-    REVOCATION = 9
+_E = TypeVar("_E", bound="AuditEvent")
+_COMMON = ("at_ms", "actor_org", "actor_role")
 
 
-def _is_org_field(key: str) -> bool:
-    return key == ORG_FIELD or key.endswith(ORG_FIELD_SUFFIX)
+@dataclass(frozen=True, kw_only=True)
+class AuditEvent:
+    """What every event records: when, and who acted (organisation and role from its certificate)."""
 
+    KIND: ClassVar[EventKind]
+    PUBLIC: ClassVar[bool] = False
+    """Readable by every organisation."""
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
+    """Fields left out of the record when empty or zero."""
 
-def _utf8(value: object, field: str, limit: int) -> bytes:
-    if not isinstance(value, str):
-        raise ValidationError("must be text", field=field)
-    try:
-        raw = value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationError("must be valid Unicode text", field=field) from exc
-    if len(raw) > limit:
-        raise ValidationError(f"must be at most {limit} bytes of UTF-8", field=field)
-    return raw
-
-
-def _check_org(value: str, field: str) -> None:
-    if not _ORG_RE.fullmatch(value) or len(value.encode("utf-8")) > MAX_ORG_BYTES:
-        raise ValidationError(
-            f"must be an organisation code (at most {MAX_ORG_BYTES} bytes, no spaces or commas)", field=field
-        )
-
-
-def split_orgs(value: str) -> list[str]:
-    """The organisation codes in a ``*_orgs`` field (the empty string names none)."""
-    return value.split(",") if value else []
-
-
-@dataclass(frozen=True)
-class Event:
-    """One audit event. ``fields`` is text only; it is copied into a read-only mapping sorted by key."""
-
-    kind: EventKind
     at_ms: int
     actor_org: str
     actor_role: str
-    fields: Mapping[str, str]
 
-    def __post_init__(self) -> None:
-        try:
-            kind = EventKind(self.kind)
-        except ValueError as exc:
-            raise ValidationError(f"unknown event kind {self.kind!r}", field="kind") from exc
-        if isinstance(self.at_ms, bool) or not isinstance(self.at_ms, int) or not 0 <= self.at_ms <= _U64_MAX:
-            raise ValidationError("must be an unsigned 64-bit integer", field="at_ms")
-        _utf8(self.actor_org, "actor_org", MAX_ORG_BYTES)
-        _check_org(self.actor_org, "actor_org")
-        _utf8(self.actor_role, "actor_role", MAX_ROLE_BYTES)
-        if not isinstance(self.fields, Mapping):
-            raise ValidationError("must be a mapping of text to text", field="fields")
-        if len(self.fields) > MAX_FIELDS:
-            raise ValidationError(f"at most {MAX_FIELDS} fields", field="fields")
-        items: list[tuple[bytes, str, str]] = []
-        for key, value in self.fields.items():
-            raw_key = _utf8(key, "fields", MAX_KEY_BYTES)
-            if not _KEY_RE.fullmatch(key):
-                raise ValidationError("keys must be lower-case ASCII words ([a-z][a-z0-9_]*)", field="fields")
-            _utf8(value, key, MAX_VALUE_BYTES)
-            if _is_org_field(key):
-                _check_org(value, key)
-            elif key.endswith(ORG_LIST_FIELD_SUFFIX):
-                for org in split_orgs(value):
-                    _check_org(org, key)
-            items.append((raw_key, key, value))
-        items.sort()
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "fields", MappingProxyType({key: value for _, key, value in items}))
+    def readers(self) -> frozenset[str]:
+        """The organisations this event concerns (auditors read every event; see ``PUBLIC``)."""
+        return frozenset({self.actor_org})
 
-    def __hash__(self) -> int:
-        return hash((self.kind, self.at_ms, self.actor_org, self.actor_role, tuple(self.fields.items())))
+    def readable_by(self, org: str) -> bool:
+        return self.PUBLIC or org in self.readers()
 
-    def concerns(self) -> frozenset[str]:
-        """Every organisation this event names: the actor, ``org``/``*_org`` fields, ``*_orgs`` items."""
-        orgs = {self.actor_org}
-        for key, value in self.fields.items():
-            if _is_org_field(key):
-                orgs.add(value)
-            elif key.endswith(ORG_LIST_FIELD_SUFFIX):
-                orgs.update(split_orgs(value))
-        return frozenset(orgs)
+    @property
+    def kind(self) -> EventKind:
+        return self.KIND
 
+    def record(self) -> Event:
+        """The record this event is stored as (validates every value against the record format)."""
+        fields: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            if f.name in _COMMON:
+                continue
+            value = getattr(self, f.name)
+            if f.name in self.OPTIONAL and not value:
+                continue
+            fields[f.name] = _to_text(value, f.name)
+        return Event(
+            kind=self.KIND,
+            at_ms=self.at_ms,
+            actor_org=self.actor_org,
+            actor_role=self.actor_role,
+            fields=fields,
+        )
 
-def encode_event(e: Event) -> bytes:
-    """The canonical bytes of ``e``: what is stored and what the log hashes."""
-    parts = [_PREFIX.pack(EVENT_MAGIC, EVENT_FORMAT_VERSION, e.kind, e.at_ms)]
-    for text in (e.actor_org, e.actor_role):
-        raw = text.encode("utf-8")
-        parts += (_U16.pack(len(raw)), raw)
-    parts.append(_U16.pack(len(e.fields)))
-    for key, value in e.fields.items():  # already sorted by UTF-8 key bytes
-        raw_key, raw_value = key.encode("utf-8"), value.encode("utf-8")
-        parts += (_U16.pack(len(raw_key)), raw_key, _U32.pack(len(raw_value)), raw_value)
-    data = b"".join(parts)
-    if len(data) > MAX_EVENT_BYTES:
-        raise ValidationError(f"encoded event is {len(data)} bytes, more than {MAX_EVENT_BYTES}")
-    return data
+    def stored_fields(self) -> Mapping[str, str]:
+        """The fields as the record stores them (text, sorted by key): for export and display only."""
+        return self.record().fields
+
+    def encode(self) -> bytes:
+        """The canonical bytes stored in the log and hashed into its leaf."""
+        return encode_event(self.record())
+
+    @classmethod
+    def from_record(cls: type[_E], record: Event) -> _E:
+        """The typed event of ``record``; ValidationError unless it is exactly what this type writes."""
+        if record.kind != cls.KIND:
+            raise ValidationError(f"a {record.kind.name} record is not a {cls.KIND.name} event", field="kind")
+        hints = get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls) if f.name not in _COMMON]
+        unknown = set(record.fields) - set(names)
+        if unknown:
+            raise ValidationError(f"unexpected {cls.KIND.name} field {sorted(unknown)[0]}", field="fields")
+        values: dict[str, Any] = {}
+        for name in names:
+            if name in record.fields:
+                values[name] = _from_text(record.fields[name], hints[name], name)
+            elif name not in cls.OPTIONAL:
+                raise ValidationError(f"{cls.KIND.name} event lacks its {name} field", field=name)
+        event = cls(at_ms=record.at_ms, actor_org=record.actor_org, actor_role=record.actor_role, **values)
+        if event.record() != record:
+            raise ValidationError(f"not the canonical form of a {cls.KIND.name} event", field="fields")
+        return event
 
 
-def event_leaf_hash(e: Event) -> bytes:
-    """The Merkle leaf hash of ``e`` (RFC 9162 2.1.1)."""
-    return merkle.leaf_hash(encode_event(e))
+def _to_text(value: object, name: str) -> str:
+    if isinstance(value, bool):
+        raise ValidationError("a flag is not an event field", field=name)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, tuple):
+        if any(not item or "," in item for item in value):
+            raise ValidationError("list items must be non-empty and contain no comma", field=name)
+        return ",".join(value)
+    if isinstance(value, str):
+        return value
+    raise ValidationError(f"cannot store a {type(value).__name__} in an event", field=name)
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._at = 0
-
-    def take(self, n: int, what: str) -> bytes:
-        if n > len(self._data) - self._at:
-            raise ValidationError(f"event truncated in {what}")
-        chunk = self._data[self._at : self._at + n]
-        self._at += n
-        return chunk
-
-    def text(self, length: struct.Struct, limit: int, what: str) -> tuple[bytes, str]:
-        (n,) = length.unpack(self.take(length.size, what))
-        if n > limit:
-            raise ValidationError(f"{what} is {n} bytes, more than {limit}")
-        raw = self.take(n, what)
-        try:
-            return raw, raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValidationError(f"{what} is not valid UTF-8") from exc
-
-    def done(self) -> bool:
-        return self._at == len(self._data)
-
-
-def decode_event(b: bytes) -> Event:
-    """Parse an encoded event; anything but the one canonical encoding is a ValidationError."""
-    if not isinstance(b, bytes | bytearray | memoryview):
-        raise ValidationError("an event must be bytes")
-    data = bytes(b)
-    if len(data) > MAX_EVENT_BYTES:
-        raise ValidationError(f"event is {len(data)} bytes, more than {MAX_EVENT_BYTES}")
-    reader = _Reader(data)
-    magic, version, kind_value, at_ms = _PREFIX.unpack(reader.take(_PREFIX.size, "header"))
-    if magic != EVENT_MAGIC:
-        raise ValidationError("not an audit event (bad magic)")
-    if version != EVENT_FORMAT_VERSION:
-        raise ValidationError(f"unknown event format version {version}")
+def _from_text(text: str, typ: object, name: str) -> object:
     try:
-        kind = EventKind(kind_value)
+        if typ is int:
+            return int(text)
+        if typ is bytes:
+            return bytes.fromhex(text)
+        if typ == tuple[str, ...]:
+            items = tuple(text.split(",")) if text else ()
+            if not all(items):
+                raise ValidationError(f"{name} has an empty list item", field=name)
+            return items
     except ValueError as exc:
-        raise ValidationError(f"unknown event kind {kind_value}", field="kind") from exc
-    _, actor_org = reader.text(_U16, MAX_ORG_BYTES, "actor_org")
-    _, actor_role = reader.text(_U16, MAX_ROLE_BYTES, "actor_role")
-    (count,) = _U16.unpack(reader.take(_U16.size, "field count"))
-    if count > MAX_FIELDS:
-        raise ValidationError(f"event has {count} fields, more than {MAX_FIELDS}")
-    fields: dict[str, str] = {}
-    previous: bytes | None = None
-    for _ in range(count):
-        raw_key, key = reader.text(_U16, MAX_KEY_BYTES, "field key")
-        if previous is not None and raw_key <= previous:
-            raise ValidationError("event fields are not in strictly increasing key order")
-        previous = raw_key
-        _, fields[key] = reader.text(_U32, MAX_VALUE_BYTES, "field value")
-    if not reader.done():
-        raise ValidationError("trailing bytes after the event")
-    return Event(kind=kind, at_ms=at_ms, actor_org=actor_org, actor_role=actor_role, fields=fields)
+        raise ValidationError(f"{name} is not in its stored form", field=name) from exc
+    return text
+
+
+def _parties(*orgs: str) -> frozenset[str]:
+    return frozenset(o for o in orgs if o)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Registration(AuditEvent):
+    """An organisation registered its public keys (version 1). Public: clients pin keys against it."""
+
+    KIND = EventKind.REGISTRATION
+    PUBLIC = True
+
+    org: str
+    signing_key: bytes
+    box_key: bytes
+    key_version: int
+
+    def readers(self) -> frozenset[str]:
+        return _parties(self.actor_org, self.org)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyChange(Registration):
+    """An organisation replaced its registered keys (``key_version`` > 1). Public, like a registration."""
+
+    KIND = EventKind.KEY_CHANGE
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishAccepted(AuditEvent):
+    """A force's index replaced the one serving for its epoch."""
+
+    KIND = EventKind.PUBLISH_ACCEPTED
+
+    org: str
+    epoch: int
+    version: int
+    record_count: int
+    token_count: int
+    bits_sha256: bytes
+    expires_at_ms: int
+
+    def readers(self) -> frozenset[str]:
+        return _parties(self.actor_org, self.org)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishRefused(AuditEvent):
+    """A publish was refused; ``reason`` is the error's class name, never request content."""
+
+    KIND = EventKind.PUBLISH_REFUSED
+
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check(AuditEvent):
+    """One candidate checked. ``hits`` names the forces that matched, who are not its readers."""
+
+    KIND = EventKind.CHECK
+
+    check_id: str
+    officer_id: str
+    purpose: str
+    legal_basis: str
+    case_reference: str
+    hits: tuple[str, ...]
+    requests: tuple[str, ...]
+    """Ids of the disclosure requests opened for the hits."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotaDenied(AuditEvent):
+    """A check refused by a quota; ``limit`` is the refusal text (bounded, no request content)."""
+
+    KIND = EventKind.QUOTA_DENIED
+
+    officer_id: str
+    purpose: str
+    limit: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisclosureTransition(AuditEvent):
+    """A disclosure request opened (``state_from`` empty) or moved; both parties may read it."""
+
+    KIND = EventKind.DISCLOSURE_TRANSITION
+    OPTIONAL = frozenset({"officer_id", "reason", "payload_sha256"})
+
+    request_id: str
+    holder_org: str
+    requester_org: str
+    state_from: str
+    """The state's name (``OPEN``...), empty when the request is opened."""
+    state_to: str
+    officer_id: str = ""
+    reason: int = 0
+    """The refusal reason's number (proto ``RefusalReason``), 0 when not a refusal."""
+    payload_sha256: bytes = b""
+    """SHA-256 of the sealed payload, on approval."""
+
+    def readers(self) -> frozenset[str]:
+        return _parties(self.actor_org, self.holder_org, self.requester_org)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochChange(AuditEvent):
+    """Older network-secret epochs were retired. Public: every force must republish under the current."""
+
+    KIND = EventKind.EPOCH_CHANGE
+    PUBLIC = True
+
+    retired_through: int
+    current_epoch: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Revocation(AuditEvent):
+    """A certificate or organisation was revoked (reserved: the matcher does not write it yet)."""
+
+    KIND = EventKind.REVOCATION
+    OPTIONAL = frozenset({"reason"})
+
+    org: str
+    reason: str = ""
+
+    def readers(self) -> frozenset[str]:
+        return _parties(self.actor_org, self.org)
+
+
+AUDIT_EVENT_TYPES: Mapping[EventKind, type[AuditEvent]] = types.MappingProxyType(
+    {
+        cls.KIND: cls
+        for cls in (
+            Registration,
+            KeyChange,
+            PublishAccepted,
+            PublishRefused,
+            Check,
+            QuotaDenied,
+            DisclosureTransition,
+            EpochChange,
+            Revocation,
+        )
+    }
+)
+"""The one type of each kind; every ``EventKind`` has exactly one."""
+
+
+def from_record(record: Event) -> AuditEvent:
+    """The typed event of a decoded record (ValidationError if it is not what its kind writes)."""
+    return AUDIT_EVENT_TYPES[record.kind].from_record(record)
+
+
+def parse_event(entry: bytes) -> AuditEvent:
+    """The typed event stored as ``entry``; ValidationError for anything else."""
+    return from_record(decode_event(entry))

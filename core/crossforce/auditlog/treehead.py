@@ -113,6 +113,11 @@ class HeadTracker:
       (RFC 9162 2.1.4.2); a same-size head must have the same root (else the log forked);
     - timestamps never go backwards (a replayed old head is a rollback).
     With no kept head the first one is trusted on first use, with a proof from the empty tree (empty).
+
+    ``observe`` is the one entry point a client uses for every head it is shown: a head smaller than the
+    kept one is not a rollback when it is a prefix of the kept head (responses to concurrent calls can
+    arrive out of order), so it is checked with a proof from it to the kept head and the kept head stays.
+    ``proof_range`` names the consistency proof ``observe`` needs, so the caller fetches exactly that.
     """
 
     def __init__(self, *, log_public_key: bytes, last: SignedTreeHead | None = None) -> None:
@@ -146,3 +151,28 @@ class HeadTracker:
         merkle.verify_consistency(old.tree_size, head.tree_size, old.root_hash, head.root_hash, consistency)
         self._last = new
         return new
+
+    def proof_range(self, new: SignedTreeHead) -> tuple[int, int] | None:
+        """The (first, second) tree sizes of the consistency proof ``observe(new, ...)`` needs, or None.
+
+        None when the proof is empty by definition: from the empty tree, or between equal sizes.
+        """
+        last = self._last.head.tree_size if self._last is not None else 0
+        first, second = sorted((last, new.head.tree_size))
+        return None if first in (0, second) else (first, second)
+
+    def observe(self, new: SignedTreeHead, consistency: Sequence[bytes]) -> SignedTreeHead:
+        """Verify any head the log showed us; return the head kept afterwards (``new`` or the kept one).
+
+        A head at least as large as the kept one goes through ``accept``. A smaller one must be signed
+        and ``consistency`` must prove it a prefix of the kept head (RFC 9162 2.1.4.2), else
+        VerificationError; the kept head is unchanged either way.
+        """
+        if self._last is None or new.head.tree_size >= self._last.head.tree_size:
+            return self.accept(new, consistency)
+        verify_tree_head(new, self._key)
+        kept = self._last.head
+        merkle.verify_consistency(
+            new.head.tree_size, kept.tree_size, new.head.root_hash, kept.root_hash, consistency
+        )
+        return self._last

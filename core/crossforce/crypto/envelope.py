@@ -10,7 +10,7 @@ from __future__ import annotations
 import nacl.exceptions
 import nacl.signing
 
-from crossforce.errors import VerificationError
+from crossforce.errors import ValidationError, VerificationError
 
 INDEX_HEADER_CONTEXT = b"crossforce/v1/index-header"
 REGISTRATION_CONTEXT = b"crossforce/v1/registration"
@@ -23,7 +23,7 @@ PUBLIC_KEY_BYTES = 32
 
 def _framed(context: bytes, payload: bytes) -> bytes:
     if b"\x00" in context:
-        raise ValueError("context strings must not contain NUL")
+        raise ValidationError("context strings must not contain NUL", field="context")
     return context + b"\x00" + payload
 
 

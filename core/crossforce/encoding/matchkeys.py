@@ -1,30 +1,50 @@
 """Match keys: the second half of the Encode step (docs/spec.md, "Match keys", "Canonical encoding").
 
-A record becomes several deterministic keys, each built so that one common way nominal data goes wrong
-(a nickname, a typo, a swapped day and month, a married name, a dropped particle) still leaves at least
-one key equal between two records of the same person, while keys stay specific enough that namesakes
-rarely collide among tens of millions of records. Every key is later a 32-byte token and about 40 bits
-in every index, so the list is deliberately short: about sixteen keys for an ordinary record.
+This module derives a record's keys; the key types, their strengths and canonical encoding are in
+``crossforce.encoding.keytypes`` and the phonetic code and nickname table in ``phonetic`` (all
+re-exported here). A record becomes several deterministic keys, each built so that one common way
+nominal data goes wrong (a nickname, a typo, a swapped day and month, a married name, a dropped
+particle) still leaves at least one key equal between two records of the same person, while keys stay
+specific enough that namesakes rarely collide among tens of millions of records. Every key is later a
+32-byte token and about 40 bits in every index, so the list is deliberately short: about sixteen keys
+for an ordinary record.
 
 Hot path: ``canonical_keys`` builds each record's keys from cached name halves (one per distinct given
-names, one per distinct surname) and date and postcode tails, by byte concatenation only.
-
-Codes and field layouts are part of the published spec; never renumber or reuse a code.
+names, one per distinct surname) and date and postcode tails, by byte concatenation only. The module is
+over 400 lines because that hot path is one piece: the cached halves and tails share private types, and
+splitting them would spread one spec section over several modules.
 """
 
 from __future__ import annotations
 
 import re
-import struct
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from functools import lru_cache
-from importlib import resources
-from types import MappingProxyType
 from typing import Final, NamedTuple
 
+from crossforce.encoding.keytypes import (
+    CANONICAL_PREFIX,
+    FORENAME_DOB_AREA,
+    FRAGMENT_DOB,
+    FRAGMENT_POSTCODE,
+    ID_KEY_TYPES,
+    INITIAL_DOB,
+    KEY_TYPES,
+    MAX_FORENAMES,
+    MAX_PREVIOUS_NAMES,
+    NAME_DOB,
+    PARTIAL_DOB,
+    PHONETIC_DOB,
+    PHONETIC_POSTCODE,
+    SURNAME_DOB_AREA,
+    KeyType,
+    MatchKey,
+    decode_key,
+    encode_key,
+    field_bytes,
+    hit_strength,
+)
 from crossforce.encoding.normalise import (
-    IDENTIFIER_KINDS,
     normalise_given_names,
     normalise_identifier,
     normalise_postcode,
@@ -33,6 +53,7 @@ from crossforce.encoding.normalise import (
     parse_date_parts,
     postcode_district,
 )
+from crossforce.encoding.phonetic import canonical_forename, soundex
 from crossforce.encoding.records import Record
 from crossforce.errors import ValidationError
 
@@ -52,190 +73,6 @@ __all__ = [
     "key_bytes",
     "soundex",
 ]
-
-CANONICAL_PREFIX: Final = b"cf1"
-"""Spec version 1 domain tag at the start of every key's canonical bytes."""
-
-MAX_FORENAMES: Final = 3
-"""Given names that each get phonetic keys; a fourth forename is almost never the one a person uses."""
-MAX_PREVIOUS_NAMES: Final = 8
-"""Previous names keyed per record; bounds tokens per candidate (Limits.max_tokens_per_candidate)."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyType:
-    code: int
-    name: str
-    strength: int
-    """3 strong (exact name and date, or an identifier), 2 medium (fuzzy name, full date), 1 weak
-    (namesakes possible: an initial, a postcode, one name missing), 0 corroboration only: never a hit
-    on its own (exact name with one date part wrong), but raises a hit it agrees with."""
-    evidence: frozenset[str]
-    """Source fields the key vouches for; ``hit_strength`` bumps a level when two matched keys vouch for
-    different evidence (neither set contains the other)."""
-
-
-def _kt(code: int, name: str, strength: int, *evidence: str) -> KeyType:
-    return KeyType(code, name, strength, frozenset(evidence))
-
-
-PNC_ID: Final = 1
-NI_NUMBER: Final = 2
-PASSPORT_NUMBER: Final = 3
-DRIVING_LICENCE: Final = 4
-NAME_DOB: Final = 16
-PHONETIC_DOB: Final = 17
-INITIAL_DOB: Final = 18
-FRAGMENT_DOB: Final = 19
-PARTIAL_DOB: Final = 20
-# 21 (name_postcode) was withdrawn before release: fragment_postcode covers it and more.
-FRAGMENT_POSTCODE: Final = 22
-PHONETIC_POSTCODE: Final = 23
-SURNAME_DOB_AREA: Final = 24
-FORENAME_DOB_AREA: Final = 25
-
-_FULL_NAME: Final = ("forename", "surname")
-KEY_TYPES: Final[Mapping[int, KeyType]] = MappingProxyType(
-    {
-        kt.code: kt
-        for kt in (
-            _kt(PNC_ID, "pnc_id", 3, "pnc_id"),
-            _kt(NI_NUMBER, "ni_number", 3, "ni_number"),
-            _kt(PASSPORT_NUMBER, "passport_number", 3, "passport_number"),
-            _kt(DRIVING_LICENCE, "driving_licence", 3, "driving_licence"),
-            _kt(NAME_DOB, "name_dob", 3, *_FULL_NAME, "dob"),
-            _kt(PHONETIC_DOB, "phonetic_dob", 2, *_FULL_NAME, "dob"),
-            _kt(INITIAL_DOB, "initial_dob", 1, *_FULL_NAME, "dob"),
-            _kt(FRAGMENT_DOB, "fragment_dob", 2, *_FULL_NAME, "dob"),
-            _kt(PARTIAL_DOB, "partial_dob", 0, *_FULL_NAME, "dob"),
-            _kt(FRAGMENT_POSTCODE, "fragment_postcode", 1, *_FULL_NAME, "postcode"),
-            _kt(PHONETIC_POSTCODE, "phonetic_postcode", 1, *_FULL_NAME, "postcode"),
-            _kt(SURNAME_DOB_AREA, "surname_dob_area", 1, "surname", "dob", "postcode"),
-            _kt(FORENAME_DOB_AREA, "forename_dob_area", 1, "forename", "dob", "postcode"),
-        )
-    }
-)
-_ID_KEY: Final = dict(
-    zip(IDENTIFIER_KINDS, (PNC_ID, NI_NUMBER, PASSPORT_NUMBER, DRIVING_LICENCE), strict=True)
-)
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class MatchKey:
-    key_type: int
-    canonical: bytes
-
-
-# --- Canonical encoding ------------------------------------------------------------------------------
-
-MAX_FIELD_BYTES: Final = 0xFFFF
-
-
-@lru_cache(maxsize=1 << 16)
-def _field(value: str) -> bytes:
-    data = value.encode("utf-8")
-    if not data:
-        raise ValidationError("a match key field is empty", field="match_key")
-    if len(data) > MAX_FIELD_BYTES:
-        raise ValidationError("a match key field is too long", field="match_key")
-    return struct.pack(">H", len(data)) + data
-
-
-def _head(key_type: int, field_count: int, fields: Iterable[str]) -> bytes:
-    return CANONICAL_PREFIX + struct.pack(">BB", key_type, field_count) + b"".join(map(_field, fields))
-
-
-def encode_key(key_type: int, fields: Sequence[str]) -> bytes:
-    """``cf1`` | key_type u8 | field count u8 | per field: length u16 big-endian | UTF-8 bytes.
-
-    Length prefixes make the encoding injective: ("ab", "c") and ("a", "bc") never share bytes, and a
-    key of one type can never equal a key of another. Empty or over-long fields raise ValidationError.
-    """
-    if not 0 <= key_type <= 0xFF or not 0 < len(fields) <= 0xFF:
-        raise ValidationError("key type or field count out of range", field="match_key")
-    return _head(key_type, len(fields), fields)
-
-
-def decode_key(canonical: bytes) -> tuple[int, tuple[str, ...]]:
-    """Inverse of ``encode_key``: (key_type, fields). For tests, vectors and debugging at a force."""
-    if not canonical.startswith(CANONICAL_PREFIX) or len(canonical) < len(CANONICAL_PREFIX) + 2:
-        raise ValidationError("not a canonical match key", field="match_key")
-    pos = len(CANONICAL_PREFIX)
-    key_type, count = canonical[pos], canonical[pos + 1]
-    pos += 2
-    fields: list[str] = []
-    for _ in range(count):
-        if pos + 2 > len(canonical):
-            raise ValidationError("truncated match key", field="match_key")
-        (size,) = struct.unpack_from(">H", canonical, pos)
-        pos += 2
-        if pos + size > len(canonical):
-            raise ValidationError("truncated match key", field="match_key")
-        try:
-            fields.append(canonical[pos : pos + size].decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise ValidationError("match key field is not UTF-8", field="match_key") from exc
-        pos += size
-    if pos != len(canonical):
-        raise ValidationError("trailing bytes after match key", field="match_key")
-    return key_type, tuple(fields)
-
-
-# --- Phonetic code and nickname table ------------------------------------------------------------------
-
-_SOUNDEX_CODES: Final = {
-    **dict.fromkeys("bfpv", "1"),
-    **dict.fromkeys("cgjkqsxz", "2"),
-    **dict.fromkeys("dt", "3"),
-    "l": "4",
-    **dict.fromkeys("mn", "5"),
-    "r": "6",
-    **dict.fromkeys("aeiouy", ""),
-}
-
-
-@lru_cache(maxsize=1 << 16)
-def soundex(word: str) -> str:
-    """American Soundex (US National Archives rules, H and W transparent) of the a-z letters of ``word``.
-
-    Returns "" when ``word`` has no a-z letter. Chosen over NYSIIS and Metaphone because typos, the
-    commonest error in keyed records, keep the Soundex code about twice as often, and keys that use it
-    also carry a full date of birth, so its coarser codes cost little precision.
-    """
-    letters = [c for c in word if "a" <= c <= "z"]
-    if not letters:
-        return ""
-    first = letters[0]
-    out = [first.upper()]
-    last = _SOUNDEX_CODES.get(first, "")
-    for c in letters[1:]:
-        if c in "hw":
-            continue
-        code = _SOUNDEX_CODES[c]
-        if code and code != last:
-            out.append(code)
-            if len(out) == 4:
-                break
-        last = code
-    return "".join(out).ljust(4, "0")
-
-
-def _load_nicknames() -> Mapping[str, str]:
-    table: dict[str, str] = {}
-    text = resources.files("crossforce.data").joinpath("nicknames.tsv").read_text(encoding="utf-8")
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            variant, canonical = line.split("\t")
-            table[variant] = canonical
-    return MappingProxyType(table)
-
-
-_NICKNAMES: Final = _load_nicknames()
-
-
-def canonical_forename(name: str) -> str:
-    """The nickname table's canonical form of a folded forename (Bill, Billy, Will -> william)."""
-    return _NICKNAMES.get(name, name)
 
 
 # --- Key derivation ------------------------------------------------------------------------------------
@@ -257,11 +94,11 @@ def _header(key_type: int, field_count: int) -> bytes:
 _H_NAME_DOB: Final = _header(NAME_DOB, 3)
 _H_PHONETIC_DOB: Final = _header(PHONETIC_DOB, 3)
 _H_INITIAL_DOB: Final = _header(INITIAL_DOB, 3)
-_H_FRAGMENT_DOB_PREFIX: Final = _header(FRAGMENT_DOB, 4) + _field("p")
-_H_FRAGMENT_DOB_SUFFIX: Final = _header(FRAGMENT_DOB, 4) + _field("s")
+_H_FRAGMENT_DOB_PREFIX: Final = _header(FRAGMENT_DOB, 4) + field_bytes("p")
+_H_FRAGMENT_DOB_SUFFIX: Final = _header(FRAGMENT_DOB, 4) + field_bytes("s")
 _H_PARTIAL_DOB: Final = _header(PARTIAL_DOB, 3)
-_H_FRAGMENT_POSTCODE_PREFIX: Final = _header(FRAGMENT_POSTCODE, 4) + _field("p")
-_H_FRAGMENT_POSTCODE_SUFFIX: Final = _header(FRAGMENT_POSTCODE, 4) + _field("s")
+_H_FRAGMENT_POSTCODE_PREFIX: Final = _header(FRAGMENT_POSTCODE, 4) + field_bytes("p")
+_H_FRAGMENT_POSTCODE_SUFFIX: Final = _header(FRAGMENT_POSTCODE, 4) + field_bytes("s")
 _H_PHONETIC_POSTCODE: Final = _header(PHONETIC_POSTCODE, 3)
 _H_SURNAME_DOB_AREA: Final = _header(SURNAME_DOB_AREA, 3)
 _H_FORENAME_DOB_AREA: Final = _header(FORENAME_DOB_AREA, 3)
@@ -321,7 +158,7 @@ class _Surname(NamedTuple):
 
 
 def _coded(codes: Iterable[str]) -> tuple[tuple[str, bytes], ...]:
-    return tuple((c, _field(c)) for c in dict.fromkeys(codes))
+    return tuple((c, field_bytes(c)) for c in dict.fromkeys(codes))
 
 
 _NO_GIVEN: Final = _Given(None, b"", "", b"", "", b"", (), (), None, ())
@@ -330,18 +167,18 @@ _NO_GIVEN: Final = _Given(None, b"", "", b"", "", b"", (), (), None, ())
 @lru_cache(maxsize=1 << 16)
 def _given_half(given: tuple[str, ...]) -> _Given:
     full = [g for g in given if len(g) > 1]
-    initial = _field(given[0][0]) if given else None
+    initial = field_bytes(given[0][0]) if given else None
     if not full:
         return _NO_GIVEN._replace(initial=initial)
     first = canonical_forename(full[0])
     first_codes = _coded(_forename_codes(full[0]))
     return _Given(
         first=first,
-        first_field=_field(first),
+        first_field=field_bytes(first),
         pre=first[:3],
-        pre_field=_field(first[:3]),
+        pre_field=field_bytes(first[:3]),
         suf=first[-3:],
-        suf_field=_field(first[-3:]),
+        suf_field=field_bytes(first[-3:]),
         codes=_coded(c for g in full[:MAX_FORENAMES] for c in _forename_codes(g)),
         first_codes=first_codes,
         initial=initial,
@@ -352,18 +189,18 @@ def _given_half(given: tuple[str, ...]) -> _Given:
 @lru_cache(maxsize=1 << 16)
 def _surname_half(compact: str, variants: tuple[str, ...]) -> _Surname:
     code = soundex(compact)
-    code_field = _field(code) if code else b""
+    code_field = field_bytes(code) if code else b""
     return _Surname(
         compact=compact,
-        compact_field=_field(compact),
-        variant_fields=tuple(_field(v) for v in variants),
+        compact_field=field_bytes(compact),
+        variant_fields=tuple(field_bytes(v) for v in variants),
         soundex=code,
         soundex_field=code_field,
         variant_soundexes=_coded(c for c in map(soundex, variants[1:]) if c),
         pre=compact[:3],
-        pre_field=_field(compact[:3]),
+        pre_field=field_bytes(compact[:3]),
         suf=compact[-3:],
-        suf_field=_field(compact[-3:]),
+        suf_field=field_bytes(compact[-3:]),
         area_heads=(_H_SURNAME_DOB_AREA + code_field,) if code else (),
     )
 
@@ -517,7 +354,7 @@ def _postcode_tails(raw: str) -> tuple[bytes | None, bytes | None]:
     return _ascii_field(postcode), _ascii_field(postcode_district(postcode))
 
 
-_ID_HEADERS: Final = {kind: _header(kt, 1) for kind, kt in _ID_KEY.items()}
+_ID_HEADERS: Final = {kind: _header(kt, 1) for kind, kt in ID_KEY_TYPES.items()}
 
 
 def _identifier_key(kind: str, value: str) -> bytes | None:
@@ -584,23 +421,3 @@ def derive_keys(record: Record) -> list[MatchKey]:
     strict ``parse_date`` and ``normalise_identifier``.
     """
     return [MatchKey(key[_TYPE_AT], key) for key in canonical_keys(record)]
-
-
-def hit_strength(key_types: Collection[int]) -> int:
-    """Combined strength of the distinct key types that matched at one force: 0 means no hit.
-
-    The strongest matched type, raised one level (at most to 3) when two matched types vouch for
-    different evidence (neither's evidence set contains the other's): independent fields agreeing, a
-    partial date of birth and a postcode, or a phonetic name with its date and an identifier, are much
-    less likely to be a namesake. A corroboration-only type (strength 0, partial_dob) alone gives 0.
-    """
-    types = [KEY_TYPES[k] for k in set(key_types) if k in KEY_TYPES]
-    if not types:
-        return 0
-    best = max(t.strength for t in types)
-    evidence = {t.evidence for t in types}
-    for a in evidence:
-        for b in evidence:
-            if not (a <= b or b <= a):
-                return min(3, best + 1)
-    return best

@@ -1,1 +1,39 @@
-"""The central matcher: gRPC servicers (thin), matching, disclosure broker, audit log, storage."""
+"""The central matcher: gRPC servicers (thin), use cases, pure policy, audit log, storage.
+
+This module is the server's public face: the CLI (and anything else outside the server) imports only
+the names in ``__all__`` (tests/unit/test_architecture.py enforces it for the CLI). They are loaded on
+first use (PEP 562), so importing a pure subpackage such as ``crossforce.server.policy`` does not start
+gRPC or open storage.
+
+- ``serve``: run the matcher until SIGINT/SIGTERM (``crossforce serve``).
+- ``start`` / ``RunningServer``: a running matcher on a port, for tests, local deployments and benches.
+- ``ServerSettings``: every server setting and limit, with ``ServerSettings.from_toml``.
+- ``verify_data_dir``: verify a stored audit log offline, without starting the matcher.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crossforce.server.app import RunningServer, serve, start
+    from crossforce.server.offline import verify_data_dir
+    from crossforce.server.settings import ServerSettings
+
+__all__ = ["RunningServer", "ServerSettings", "serve", "start", "verify_data_dir"]
+
+_HOMES = {
+    "RunningServer": "crossforce.server.app",
+    "serve": "crossforce.server.app",
+    "start": "crossforce.server.app",
+    "ServerSettings": "crossforce.server.settings",
+    "verify_data_dir": "crossforce.server.offline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'crossforce.server' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -19,19 +19,23 @@ import nacl.signing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from crossforce.crypto import pki
+from crossforce.errors import ValidationError
 from crossforce.fsutil import atomic_write
 from crossforce.server.audit import AuditLog
+from crossforce.server.auth import Authorise
 from crossforce.server.identity import DenyList, IdentityResolver
 from crossforce.server.matcher import Matcher
-from crossforce.server.service import SERVICE_NAMES, add_all
+from crossforce.server.servicers import SERVICE_NAMES, add_all
 from crossforce.server.settings import ServerSettings
 from crossforce.server.status import DecodeGuard
-from crossforce.server.storage import SQLiteStorage
+from crossforce.server.store import SQLiteStorage
 
 log = logging.getLogger("crossforce.server")
 
 LOG_KEY_FILE = "log-signing-key"
 HEALTH_INTERVAL_S = 2.0
+QUEUED_PER_WORKER = 8
+"""Calls admitted per worker thread (running or queued); beyond that gRPC answers RESOURCE_EXHAUSTED."""
 STREAM_SHARE = 4
 """Publish streams and watch streams may each hold at most 1/STREAM_SHARE of the worker threads, so
 together they never take more than half: unary calls (checks, decisions, Ping) always find a thread."""
@@ -77,11 +81,20 @@ def start(
     max_workers: int = 16,
     interceptors: tuple[grpc.ServerInterceptor[Any, Any], ...] = (),
 ) -> RunningServer:
+    creds: grpc.ServerCredentials | None = None
+    if not dev_plaintext:
+        # Before storage is opened: a deployment without its PKI must not start (nor leave files open).
+        if pki_dir is None:
+            raise ValidationError("a PKI folder is required unless dev_plaintext is set")
+        key, cert, ca = pki.server_credentials_args(pki.PkiDir(pki_dir))
+        creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
     settings = settings or ServerSettings()
     data_dir.mkdir(parents=True, exist_ok=True)
     storage = SQLiteStorage(data_dir)
     audit = AuditLog(storage=storage, key=load_or_create_log_key(data_dir))
     matcher = Matcher(storage=storage, settings=settings, audit=audit)
+    deny = DenyList(deny_list if deny_list is not None else (pki_dir / "revoked.txt" if pki_dir else None))
+    authorise = Authorise(IdentityResolver(deny_list=deny, dev_mode=dev_plaintext))
     limit = settings.limits.max_message_bytes
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
@@ -89,17 +102,12 @@ def start(
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
         ],
-        maximum_concurrent_rpcs=max_workers * 8,
-        # DecodeGuard first: it wraps every other interceptor's handler (status.DecodeGuard).
-        interceptors=[DecodeGuard(), *interceptors],
+        maximum_concurrent_rpcs=max_workers * QUEUED_PER_WORKER,
+        # DecodeGuard first: it wraps every other interceptor's handler (status.DecodeGuard). Authorise
+        # last: interceptors see the call as sent, servicers only ever see an authorised caller.
+        interceptors=[DecodeGuard(), *interceptors, authorise],
     )
-    deny = DenyList(deny_list if deny_list is not None else (pki_dir / "revoked.txt" if pki_dir else None))
-    add_all(
-        server,
-        matcher,
-        IdentityResolver(deny_list=deny, dev_mode=dev_plaintext),
-        stream_slots=max(1, max_workers // STREAM_SHARE),
-    )
+    add_all(server, matcher, stream_slots=max(1, max_workers // STREAM_SHARE))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if reflection:
@@ -107,16 +115,12 @@ def start(
 
         refl.enable_server_reflection((*SERVICE_NAMES, refl.SERVICE_NAME), server)
     address = f"{host}:{port}"
-    if dev_plaintext:
+    if creds is None:
         log.warning(
             "PLAINTEXT DEVELOPMENT MODE: no TLS, identity taken from a header. Never use in production."
         )
         bound = server.add_insecure_port(address)
     else:
-        if pki_dir is None:
-            raise ValueError("a PKI folder is required unless dev_plaintext is set")
-        key, cert, ca = pki.server_credentials_args(pki.PkiDir(pki_dir))
-        creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
         bound = server.add_secure_port(address, creds)
     server.start()
     stop_health = threading.Event()
@@ -145,9 +149,9 @@ def _watch_health(storage: SQLiteStorage, servicer: health.HealthServicer, stop:
     threading.Thread(target=loop, name="health", daemon=True).start()
 
 
-def serve(**kwargs: object) -> None:
-    """Run until SIGINT/SIGTERM, then drain in-flight calls."""
-    running = start(**kwargs)  # type: ignore[arg-type]
+def serve(**kwargs: Any) -> None:
+    """Run until SIGINT/SIGTERM, then drain in-flight calls; ``kwargs`` are ``start``'s (keyword-only)."""
+    running = start(**kwargs)
     done = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

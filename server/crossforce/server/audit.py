@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 
 import nacl.signing
 
-from crossforce.auditlog import merkle, treehead
-from crossforce.auditlog.events import Event, decode_event, encode_event
-from crossforce.errors import UnavailableError, ValidationError, VerificationError
-from crossforce.server.storage import HeadRow, Storage, Transaction
+from crossforce import clock
+from crossforce.auditlog import merkle, treehead, verify
+from crossforce.auditlog.events import AuditEvent
+from crossforce.errors import UnavailableError, ValidationError
+from crossforce.server.store.protocols import AuditStore, LogReads, Transaction
+from crossforce.server.store.rows import HeadRow
 
 COMMIT_WAIT_S = 60.0
 """How long a writer waits for its batch to commit before answering UNAVAILABLE (never a hang)."""
@@ -40,7 +41,7 @@ class AuditLog:
     instead of one per check.
     """
 
-    def __init__(self, *, storage: Storage, key: nacl.signing.SigningKey) -> None:
+    def __init__(self, *, storage: AuditStore, key: nacl.signing.SigningKey) -> None:
         self._storage = storage
         self._key = key
         self.public_key = bytes(key.verify_key)
@@ -57,16 +58,16 @@ class AuditLog:
 
     def _check_against_last_head(self) -> treehead.SignedTreeHead:
         last = verify_stored_log(self._storage, self.public_key, tree=self._tree)
-        return last if last is not None else self._sign(self._tree.size, _now_ms())
+        return last if last is not None else self._sign(self._tree.size, clock.now_ms())
 
     def _sign(self, size: int, now_ms: int) -> treehead.SignedTreeHead:
         head = treehead.TreeHead(tree_size=size, timestamp_ms=now_ms, root_hash=self._tree.root_at(size))
         return treehead.sign_tree_head(head, self._key)
 
     @staticmethod
-    def append(tx: Transaction, event: Event) -> int:
+    def append(tx: Transaction, event: AuditEvent) -> int:
         """Stage ``event`` in ``tx``; returns its leaf index (final once the transaction commits)."""
-        entry = encode_event(event)
+        entry = event.encode()
         return tx.append_log(entry, merkle.leaf_hash(entry))
 
     @contextlib.contextmanager
@@ -100,7 +101,7 @@ class AuditLog:
                 else:  # SQLite rolled back the whole transaction (e.g. disk full): fail the batch
                     self._abort_batch(exc)
                 raise
-            for _entry, leaf in tx.appended:
+            for leaf in tx.appended_leaves:
                 self._tree.append(leaf)
             self._batch_now_ms = max(self._batch_now_ms, now_ms)
             self._wake.notify()
@@ -190,71 +191,36 @@ class AuditLog:
     def entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
         return self._storage.log_entries(start, end)
 
-    @staticmethod
-    def concerns(entry: bytes) -> set[str]:
-        try:
-            return set(decode_event(entry).concerns())
-        except ValidationError:
-            return set()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
 
 VERIFY_PAGE = 10_000
+"""Log rows read per storage call while verifying: bounds memory for the event bytes."""
 
 
-def verify_stored_log(
-    storage: Storage, public_key: bytes, *, tree: merkle.MerkleTree | None = None
-) -> treehead.SignedTreeHead | None:
-    """Check what storage holds against what the matcher signed: every stored leaf hash is the hash of
-    its stored event, the last signed head verifies under ``public_key``, and the stored leaves
-    recompute exactly that head's root and size. Raises VerificationError naming the first problem.
-
-    The matcher runs this at start-up (a log that no longer matches refuses to serve); operators and
-    auditors with the database can run it offline (`crossforce audit verify --data DIR`).
-    """
-    hashes: list[bytes] = []
+def _stored_rows(storage: LogReads) -> Iterator[tuple[int, bytes, bytes]]:
     start = 0
     while True:
         rows = storage.log_entries(start, start + VERIFY_PAGE)
-        for idx, entry, leaf in rows:
-            if idx != len(hashes):
-                raise VerificationError(f"audit log row {len(hashes)} is missing")
-            if merkle.leaf_hash(entry) != leaf:
-                raise VerificationError(f"audit log event {idx} does not hash to its stored leaf hash")
-            hashes.append(leaf)
+        yield from rows
         if len(rows) < VERIFY_PAGE:
-            break
+            return
         start += VERIFY_PAGE
-    tree = tree if tree is not None else merkle.MerkleTree(hashes)
-    if tree.size != len(hashes) or (hashes and tree.leaf_hash_at(len(hashes) - 1) != hashes[-1]):
-        raise VerificationError("the in-memory tree does not match the stored leaves")
-    heads = storage.heads()
-    if not heads:
-        if hashes:
-            raise VerificationError(f"{len(hashes)} audit events are stored but no signed tree head")
-        return None
-    signed = None
-    for row in heads:
-        try:
-            signed = treehead.SignedTreeHead(
-                head=treehead.TreeHead(
-                    tree_size=row.tree_size, timestamp_ms=row.timestamp_ms, root_hash=row.root
-                ),
-                signature=row.signature,
-            )
-        except ValidationError as exc:
-            raise VerificationError(f"stored tree head of size {row.tree_size} is malformed: {exc}") from exc
-        treehead.verify_tree_head(signed, public_key)
-        if row.tree_size > len(hashes) or tree.root_at(row.tree_size) != row.root:
-            raise VerificationError(
-                f"stored audit log ({len(hashes)} events) does not match the signed tree head of size "
-                f"{row.tree_size}; the database has been altered or truncated"
-            )
-    if heads[-1].tree_size != len(hashes):
-        raise VerificationError(
-            f"{len(hashes) - heads[-1].tree_size} stored audit events are not covered by any signed tree head"
+
+
+def verify_stored_log(
+    storage: LogReads, public_key: bytes, *, tree: merkle.MerkleTree | None = None
+) -> treehead.SignedTreeHead | None:
+    """Check what storage holds against what the matcher signed, with the one pure verifier
+    (``crossforce.auditlog.verify.verify_stored_log``): every stored leaf hash is the hash of its stored
+    event, every signed head verifies under ``public_key``, and the stored leaves recompute exactly the
+    last head's root and size. Raises VerificationError naming the first problem.
+
+    The matcher runs this at start-up (a log that no longer matches refuses to serve); operators and
+    auditors run the same verifier offline (``crossforce.server.offline.verify_data_dir``).
+    """
+    heads = [
+        verify.StoredHead(
+            tree_size=h.tree_size, timestamp_ms=h.timestamp_ms, root=h.root, signature=h.signature
         )
-    return signed
+        for h in storage.heads()
+    ]
+    return verify.verify_stored_log(_stored_rows(storage), heads, public_key, tree=tree)

@@ -15,11 +15,11 @@ from pathlib import Path
 import grpc
 
 from crossforce.crypto import pki
+from crossforce.domain import ROLES
 from crossforce.errors import AuthenticationError
+from crossforce.wire.metadata import DEV_IDENTITY_HEADER
 
 log = logging.getLogger("crossforce.server")
-
-DEV_IDENTITY_HEADER = "x-crossforce-dev-identity"
 
 
 class DenyList:
@@ -76,7 +76,7 @@ class IdentityResolver:
             if key == DEV_IDENTITY_HEADER:
                 text = value if isinstance(value, str) else value.decode()
                 org, _, role = text.partition(":")
-                if not pki.ORG_CODE_RE.fullmatch(org) or role not in pki.ROLES:
+                if not pki.ORG_CODE_RE.fullmatch(org) or role not in ROLES:
                     raise AuthenticationError(f"{DEV_IDENTITY_HEADER} must be 'org:role' with a known role")
                 return pki.Identity(org=org, role=role, fingerprint="dev", not_after=None)  # type: ignore[arg-type]
         raise AuthenticationError(f"development mode: send the {DEV_IDENTITY_HEADER} metadata header")

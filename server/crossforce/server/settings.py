@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
+from crossforce.clock import DAY_MS, DAY_S
 from crossforce.errors import PermissionDeniedError, ValidationError
 from crossforce.limits import DEFAULT_LIMITS, Limits
 
-DAY_S = 24 * 3600
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 """Purpose and organisation codes: lower-case, digits and hyphens (they appear in logs and certificates)."""
 
@@ -55,7 +55,7 @@ class PurposePolicy:
 
     @property
     def deadline_ms(self) -> int:
-        return round(self.deadline_days * DAY_S * 1000)
+        return round(self.deadline_days * DAY_MS)
 
 
 def default_purposes() -> Mapping[str, PurposePolicy]:

@@ -1,8 +1,11 @@
 """The one place where project errors become gRPC status codes.
 
-Servicers raise ``crossforce.errors`` exceptions and never call ``context.abort`` themselves; the
-``rpc`` decorator authorises the caller's role, maps errors through STATUS_FOR and turns anything
-unexpected into INTERNAL with a reference, never a stack trace or request content.
+Servicers and the ``Authorise`` interceptor raise ``crossforce.errors`` exceptions and never call
+``context.abort`` themselves; ``unary``/``streaming`` (and ``abort`` for the publish stream) map them
+through the one status table (``crossforce.errors.GRPC_STATUS``, applied by ``crossforce.wire.errors``)
+and send the exact error class in the ``crossforce-error`` trailer, so a client raises the class the
+server raised (``crossforce.wire.errors.error_from_rpc``). Anything unexpected becomes INTERNAL with a
+reference, never a stack trace or request content.
 """
 
 from __future__ import annotations
@@ -16,21 +19,22 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 
 from crossforce import errors
+from crossforce.wire.errors import error_trailer, status_code_for
 
 log = logging.getLogger("crossforce.server")
 
-
-def status_for(exc: errors.CrossforceError) -> grpc.StatusCode:
-    return grpc.StatusCode[errors.status_name_for(exc)]
+REFERENCE_HEX_CHARS = 12
+"""Length of the reference an INTERNAL answer quotes, which the operator finds in the log."""
 
 
 def abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
-    """Abort the call with the status and message a person can act on."""
+    """Abort the call with the status and message a person can act on, and the error's class."""
     if isinstance(exc, errors.CrossforceError):
-        code = status_for(exc)
+        code = status_code_for(exc)
         log.info("rpc refused: %s: %s", code.name, exc)
+        context.set_trailing_metadata(error_trailer(exc))
         context.abort(code, str(exc))
-    ref = uuid.uuid4().hex[:12]
+    ref = uuid.uuid4().hex[:REFERENCE_HEX_CHARS]
     # Log the type only: an exception's text could quote request content.
     log.error("internal error %s: %s", ref, type(exc).__name__)
     context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {ref}); the operator can look it up")
@@ -49,7 +53,7 @@ def unary(handler: F) -> F:
         except grpc.RpcError:
             raise
         except Exception as exc:
-            if _already_aborted(exc):
+            if already_aborted(exc):
                 raise
             abort(context, exc)
 
@@ -66,14 +70,14 @@ def streaming(handler: F) -> F:
         except grpc.RpcError:
             raise
         except Exception as exc:
-            if _already_aborted(exc):
+            if already_aborted(exc):
                 raise
             abort(context, exc)
 
     return wrapper  # type: ignore[return-value]
 
 
-def _already_aborted(exc: BaseException) -> bool:
+def already_aborted(exc: BaseException) -> bool:
     # grpc's context.abort sets the status and then raises a bare Exception(); let it through.
     return type(exc) is Exception and not exc.args
 

@@ -5,6 +5,9 @@ and Wales, not exact counts: what matters to the matcher is a realistic skew (ma
 a long tail of rare names), realistic spelling families, and the origins a British nominal index
 actually holds. Each table is a compact "name weight" string parsed once at import, so it stays
 readable and cheap to edit.
+
+This module is over 400 lines because it is data, not logic: one table per community and kind of
+name, which reads best whole and splitting would only scatter.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""The matcher's durable state behind one small interface, with SQLite as the embedded default.
+"""The embedded store: SQLite in a data folder (WAL, synchronous=FULL), implementing every protocol of
+``store.protocols``.
 
 Every write that the server acknowledges commits with WAL and synchronous=FULL, and the audit event that
-records a change is appended in the same transaction as the change (ARCHITECTURE.md step 7). Index bits
-live in content-addressed files written atomically before the row that points at them commits, so a
-crash mid-publish leaves the previous index serving. Log rows are append-only: triggers refuse UPDATE
+records a change is appended in the same transaction as the change (docs/architecture.md, audit). Index
+bits live in content-addressed files written atomically before the row that points at them commits, so
+a crash mid-publish leaves the previous index serving. Log rows are append-only: triggers refuse UPDATE
 and DELETE. Nothing stored here is a raw name, date or identifier: tokens are keyed hashes and
-disclosure payloads are ciphertext.
+disclosure payloads are ciphertext. No connection leaves this module.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from crossforce.errors import AlreadyExistsError, UnavailableError
 from crossforce.fsutil import atomic_write
+from crossforce.server.store.rows import HeadRow, IndexRow, OrgRow, RequestRow
 
 SCHEMA_VERSION = 1
+DB_FILE = "matcher.sqlite3"
+BITS_DIR = "indexes"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,72 +59,13 @@ CREATE TABLE IF NOT EXISTS heads (
 """
 
 
-@dataclass(frozen=True, kw_only=True)
-class OrgRow:
-    org: str
-    display_name: str
-    signing_key: bytes
-    box_key: bytes
-    key_version: int
-    registered_at_ms: int
-    log_index: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class IndexRow:
-    org: str
-    epoch: int
-    version: int
-    header: bytes
-    signature: bytes
-    bits_sha256: str
-    num_blocks: int
-    num_probes: int
-    token_count: int
-    record_count: int
-    published_at_ms: int
-    expires_at_ms: int
-    log_index: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class RequestRow:
-    request_id: str
-    check_id: str
-    requester_org: str
-    holder_org: str
-    purpose: str
-    legal_basis: str
-    case_reference: str
-    officer_id: str
-    key_types: tuple[int, ...]
-    strength: int
-    tokens: bytes
-    state: int
-    created_at_ms: int
-    deadline_ms: int
-    updated_at_ms: int
-    log_index: int
-    refusal_reason: int = 0
-    sealed: bytes | None = None
-    sealed_sha256: bytes | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class HeadRow:
-    tree_size: int
-    timestamp_ms: int
-    root: bytes
-    signature: bytes
-
-
 @dataclass
-class Transaction:
+class SQLiteTransaction:
     """Writes gathered in one SQLite transaction; the log indexes they get are known before commit."""
 
     conn: sqlite3.Connection
     next_log_index: int
-    appended: list[tuple[bytes, bytes]] = field(default_factory=list)
+    appended_leaves: list[bytes] = field(default_factory=list)
 
     def _exec(self, sql: str, args: tuple[object, ...]) -> None:
         try:
@@ -134,7 +78,7 @@ class Transaction:
     def append_log(self, entry: bytes, leaf_hash: bytes) -> int:
         idx = self.next_log_index
         self._exec("INSERT INTO log (idx, entry, leaf_hash) VALUES (?, ?, ?)", (idx, entry, leaf_hash))
-        self.appended.append((entry, leaf_hash))
+        self.appended_leaves.append(leaf_hash)
         self.next_log_index += 1
         return idx
 
@@ -171,9 +115,6 @@ class Transaction:
                 row.log_index,
             ),
         )
-
-    def delete_index(self, org: str, epoch: int) -> None:
-        self._exec("DELETE FROM indexes WHERE org = ? AND epoch = ?", (org, epoch))
 
     def insert_request(self, row: RequestRow) -> None:
         try:
@@ -257,52 +198,16 @@ def _request_from(r: sqlite3.Row) -> RequestRow:
     )
 
 
-class Storage(Protocol):
-    """What the matcher needs from durable storage; SQLiteStorage is the embedded implementation."""
-
-    @property
-    def lock(self) -> threading.RLock: ...
-    def begin(self) -> None: ...
-    def in_transaction(self) -> bool: ...
-    def staged(self, next_log_index: int) -> Transaction: ...
-    def keep_staged(self) -> None: ...
-    def drop_staged(self) -> None: ...
-    def commit(self) -> None: ...
-    def rollback(self) -> None: ...
-    def orgs(self) -> list[OrgRow]: ...
-    def indexes(self) -> list[IndexRow]: ...
-    def write_bits(self, sha256_hex: str, bits: bytes) -> None: ...
-    def read_bits(self, sha256_hex: str) -> bytes: ...
-    def prune_bits(self) -> int: ...
-    def request(self, request_id: str) -> RequestRow | None: ...
-    def requests(
-        self,
-        *,
-        holder: str | None = None,
-        requester: str | None = None,
-        states: Sequence[int] = (),
-        limit: int,
-    ) -> list[RequestRow]: ...
-    def open_requests_before(self, deadline_ms: int) -> list[RequestRow]: ...
-    def log_leaf_hashes(self) -> list[bytes]: ...
-    def log_entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]: ...
-    def latest_head(self) -> HeadRow | None: ...
-    def heads(self) -> list[HeadRow]: ...
-    def meta(self, key: str) -> str | None: ...
-    def healthy(self) -> bool: ...
-    def close(self) -> None: ...
-
-
 class SQLiteStorage:
     """SQLite in a data folder (WAL, synchronous=FULL), one writer at a time."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.bits_dir = data_dir / "indexes"
+        self.bits_dir = data_dir / BITS_DIR
         self.bits_dir.mkdir(parents=True, exist_ok=True)
         for leftover in self.bits_dir.glob(".*.tmp"):  # an index write cut short by a crash
             leftover.unlink(missing_ok=True)
-        self.db_path = data_dir / "matcher.sqlite3"
+        self.db_path = data_dir / DB_FILE
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
@@ -333,11 +238,11 @@ class SQLiteStorage:
         """False when SQLite has rolled the open transaction back by itself (e.g. SQLITE_FULL)."""
         return self._conn.in_transaction
 
-    def staged(self, next_log_index: int) -> Transaction:
+    def staged(self, next_log_index: int) -> SQLiteTransaction:
         if not self._conn.in_transaction:
             raise UnavailableError("the storage transaction was aborted; retry")
         self._conn.execute("SAVEPOINT staged")
-        return Transaction(conn=self._conn, next_log_index=next_log_index)
+        return SQLiteTransaction(conn=self._conn, next_log_index=next_log_index)
 
     def keep_staged(self) -> None:
         self._conn.execute("RELEASE staged")
@@ -422,10 +327,13 @@ class SQLiteStorage:
         sql += " ORDER BY created_at_ms, request_id LIMIT ?"
         return [_request_from(r) for r in self._query(sql, [*args, limit])]
 
-    def open_requests_before(self, deadline_ms: int) -> list[RequestRow]:
+    def requests_due_before(self, deadline_ms: int, states: Sequence[int]) -> list[RequestRow]:
+        if not states:
+            return []
         rows = self._query(
-            "SELECT * FROM requests WHERE state IN (1, 2) AND deadline_ms < ? ORDER BY deadline_ms",
-            (deadline_ms,),
+            f"SELECT * FROM requests WHERE state IN ({','.join('?' * len(states))}) AND deadline_ms < ? "
+            "ORDER BY deadline_ms",
+            [*states, deadline_ms],
         )
         return [_request_from(r) for r in rows]
 

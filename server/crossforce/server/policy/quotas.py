@@ -3,7 +3,7 @@ anomaly alarm, all pure (the caller passes ``now_ms``).
 
 Why: a holder of the network secret can compute the token of any name and date of birth, and the
 name x DOB space is small, so the only brake on enumerating a force's index is how many checks a caller
-may make (THREAT_MODEL.md). ``QuotaBook.charge`` is therefore called before any index is read, charges a
+may make (docs/threat-model.md). ``QuotaBook.charge`` is therefore called before any index is read, charges a
 batch its full candidate count, and is all-or-nothing: a refused charge leaves every counter as it was,
 so a caller cannot spend part of a batch and probe with the rest.
 
@@ -17,13 +17,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from crossforce.clock import DAY_MS, SECOND_MS
+from crossforce.domain import Alert
 from crossforce.errors import QuotaExceededError, ValidationError
 from crossforce.server.settings import PurposePolicy, QuotaSettings
-
-DAY_MS = 24 * 3600 * 1000
 
 RATE_ANOMALY = "rate-anomaly"
 QUOTA_DENIED = "quota-denied"
@@ -31,17 +30,6 @@ QUOTA_DENIED = "quota-denied"
 ORG_RATE = "org-rate"
 OFFICER_RATE = "officer-rate"
 DAILY = "daily"
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One line of the operator's report (proto ``Alert``); never carries personal data."""
-
-    at_ms: int
-    org: str
-    kind: str
-    """``rate-anomaly`` or ``quota-denied`` (the disclosure broker adds ``overdue``)."""
-    detail: str
 
 
 class QuotaDeniedError(QuotaExceededError):
@@ -74,7 +62,7 @@ class TokenBucket:
     def level(self, now_ms: int) -> float:
         """Tokens available at ``now_ms`` (without changing the bucket)."""
         elapsed_ms = max(0, now_ms - self._at_ms)
-        return min(float(self.capacity), self._tokens + elapsed_ms * self.rate_per_s / 1000)
+        return min(float(self.capacity), self._tokens + elapsed_ms * self.rate_per_s / SECOND_MS)
 
     def wait_ms(self, cost: int, now_ms: int) -> int | None:
         """Milliseconds until ``cost`` tokens are available: 0 if now, None if never."""
@@ -85,7 +73,7 @@ class TokenBucket:
         short = cost - self.level(ref_ms)
         if short <= 0 and ref_ms == now_ms:
             return 0
-        return ref_ms - now_ms + max(0, math.ceil(short * 1000 / self.rate_per_s))
+        return ref_ms - now_ms + max(0, math.ceil(short * SECOND_MS / self.rate_per_s))
 
     def take(self, cost: int, now_ms: int) -> None:
         """Remove ``cost`` tokens; the caller has checked ``wait_ms`` is 0."""
@@ -153,7 +141,7 @@ class QuotaBook:
         self._trackers: dict[str, _RateTracker] = {}
         self._denied_window: dict[tuple[str, str], int] = {}
         self._alerts: deque[Alert] = deque(maxlen=settings.max_alerts)
-        self._window_ms = settings.anomaly_window_s * 1000
+        self._window_ms = settings.anomaly_window_s * SECOND_MS
         self._alpha_min = settings.anomaly_window_s / settings.anomaly_baseline_s
 
     # --- public ---------------------------------------------------------------------------------
@@ -252,7 +240,7 @@ class QuotaBook:
             tracker = self._trackers[org] = _RateTracker(now_ms, window)
         tracker.advance(window, self._alpha_min)
         tracker.count += cost
-        warmed = tracker.n_windows > 0 and now_ms - tracker.first_ms >= s.anomaly_warmup_s * 1000
+        warmed = tracker.n_windows > 0 and now_ms - tracker.first_ms >= s.anomaly_warmup_s * SECOND_MS
         if not warmed or tracker.last_alert_window == tracker.window:
             return
         threshold = max(s.anomaly_factor * tracker.average, float(s.anomaly_min_checks))
@@ -312,7 +300,7 @@ def _daily_denial(policy: PurposePolicy, *, used: int, cost: int, day: int, now_
             f"a batch of {cost} checks exceeds the {what}; split it", limit=DAILY, retry_after_ms=None
         )
     reset_ms = (day + 1) * DAY_MS
-    reset_at = datetime.fromtimestamp(reset_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reset_at = datetime.fromtimestamp(reset_ms / SECOND_MS, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return QuotaDeniedError(
         f"{what} exceeded ({used} used, {cost} requested); resets at {reset_at}, "
         f"retry after {_seconds(reset_ms - now_ms)}",

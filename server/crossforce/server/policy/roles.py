@@ -1,9 +1,14 @@
-"""Which role may call which RPC: one table, deny by default.
+"""Which role may call which RPC: the one role table, deny by default (pure).
 
 The role comes from the caller's mTLS certificate (never a message body). This table is the first gate
-every call passes; finer checks (is this request yours, which audit entries may you read) follow in the
-handlers and use the scope predicates below. docs/roles.md shows the same table and explains each
-choice; ``matrix_markdown`` renders it so a test can keep the two in step.
+every call passes, applied once for every method by ``crossforce.server.auth.Authorise`` (keyed on the
+method's full gRPC name); no handler names a method or checks a role list itself. Finer checks (is this
+request yours, which audit entries may you read) follow in the use cases and use the scope predicates
+below. docs/roles.md shows the same table and explains each choice; ``matrix_markdown`` renders it so a
+test can keep the two in step, and tests/unit/test_roles.py checks it covers exactly the proto's RPCs.
+
+Role names and the groups the table uses (``HOLDER_ROLES``, ``DECIDER_ROLES``, ...) are defined once in
+``crossforce.domain``, shared with the PKI and the clients; this module only says which RPC each opens to.
 """
 
 from __future__ import annotations
@@ -11,18 +16,15 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 
+from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, OVERSIGHT_ROLES, REQUESTER_ROLES, ROLES, Role
 from crossforce.errors import PermissionDeniedError
 
-FORCE_SYSTEM = "force-system"
-"""A force's (or vetting body's) own server: holds its keys, publishes, resolves tokens."""
-VETTING_OFFICER = "vetting-officer"
-DISCLOSURE_OFFICER = "disclosure-officer"
-AUDITOR = "auditor"
-"""Oversight (e.g. an inspectorate): reads the whole log and every request's metadata, never payloads."""
-OPERATOR = "operator"
-"""Runs the matcher: health, reports, overdue requests."""
+FORCE_SYSTEM: str = Role.FORCE_SYSTEM.value
+VETTING_OFFICER: str = Role.VETTING_OFFICER.value
+DISCLOSURE_OFFICER: str = Role.DISCLOSURE_OFFICER.value
+AUDITOR: str = Role.AUDITOR.value
+OPERATOR: str = Role.OPERATOR.value
 
-ROLES: tuple[str, ...] = (FORCE_SYSTEM, VETTING_OFFICER, DISCLOSURE_OFFICER, AUDITOR, OPERATOR)
 ALL_ROLES = frozenset(ROLES)
 
 # --- every RPC in proto/crossforce/v1/crossforce.proto, as "Service/Method" ---------------------------
@@ -51,8 +53,10 @@ REPORT = "Operations/Report"
 
 PROTO_PACKAGE = "crossforce.v1"
 
-_HOLDER = frozenset({FORCE_SYSTEM, DISCLOSURE_OFFICER})
-_PARTIES = frozenset({FORCE_SYSTEM, VETTING_OFFICER, DISCLOSURE_OFFICER})
+_HOLDER = frozenset(HOLDER_ROLES)
+_DECIDER = frozenset(DECIDER_ROLES)
+_REQUESTER = frozenset(REQUESTER_ROLES)
+_OVERSIGHT = frozenset(OVERSIGHT_ROLES)
 
 ROLE_MATRIX: Mapping[str, frozenset[str]] = types.MappingProxyType(
     {
@@ -73,16 +77,16 @@ ROLE_MATRIX: Mapping[str, frozenset[str]] = types.MappingProxyType(
         GET_REQUEST: ALL_ROLES,
         WATCH_REQUESTS: _HOLDER,
         RESOLVE: _HOLDER,
-        APPROVE: frozenset({DISCLOSURE_OFFICER}),
-        REFUSE: frozenset({DISCLOSURE_OFFICER}),
-        FETCH_DISCLOSURE: frozenset({VETTING_OFFICER, FORCE_SYSTEM}),
+        APPROVE: _DECIDER,
+        REFUSE: _DECIDER,
+        FETCH_DISCLOSURE: _REQUESTER,
         OVERDUE_REPORT: ALL_ROLES,
         GET_TREE_HEAD: ALL_ROLES,
         GET_CONSISTENCY_PROOF: ALL_ROLES,
         GET_INCLUSION_PROOF: ALL_ROLES,
         GET_ENTRIES: ALL_ROLES,
         GET_LOG_KEY: ALL_ROLES,
-        REPORT: frozenset({OPERATOR, AUDITOR}),
+        REPORT: _OVERSIGHT,
     }
 )
 RPCS: tuple[str, ...] = tuple(ROLE_MATRIX)
@@ -98,9 +102,11 @@ def _shown(text: str) -> str:
 def authorise_rpc(rpc: str, role: str) -> None:
     """Raise PermissionDeniedError naming the role and RPC unless ``role`` may call ``rpc``.
 
-    Unknown RPCs and unknown roles are denied: a method added to the proto is closed until this table
-    says who may call it.
+    ``rpc`` is "Service/Method" or gRPC's full method path ("/crossforce.v1.Service/Method"). Unknown
+    RPCs and unknown roles are denied: a method added to the proto is closed until this table says who
+    may call it.
     """
+    rpc = rpc_name(rpc)
     allowed = ROLE_MATRIX.get(rpc)
     if allowed is None:
         raise PermissionDeniedError(f"RPC {_shown(rpc)} is not in the role matrix")
@@ -118,9 +124,14 @@ def rpc_name(full_method: str) -> str:
     return full_method[len(prefix) :] if full_method.startswith(prefix) else full_method
 
 
+def is_api_method(full_method: str) -> bool:
+    """Whether a gRPC method path belongs to this API (health checks and reflection do not)."""
+    return full_method.startswith(f"/{PROTO_PACKAGE}.")
+
+
 def sees_all_requests(role: str) -> bool:
     """Operators and auditors list and read every request's metadata (proto: OverdueReport)."""
-    return role in (OPERATOR, AUDITOR)
+    return role in _OVERSIGHT
 
 
 def sees_all_audit_entries(role: str) -> bool:

@@ -1,17 +1,10 @@
 """The record file format a force hands to its client: CSV with a header row, or JSON Lines.
 
-Rules (docs/records.md is the reference for people; this module is the truth):
-
-- Columns are exactly the names in ``crossforce.encoding.records.FIELDS``; a header or key outside them is an
-  error naming the column, so a misspelt column can never silently drop data from the index.
-- record_id and surname are required, plus given_names or at least one identifier; record_id is
-  unique within a file (the first row keeps it, later ones are errors).
-- date_of_birth is a real date written YYYY-MM-DD, not before 1900 nor in the future; identifiers
-  must pass the spec's own rules (``crossforce.encoding.normalise.normalise_identifier``: shape, never-issued
-  NI prefixes, the PNC check letter), so a value the index would silently drop is caught here.
-- The file is UTF-8 (a leading BOM is allowed); blank lines and Windows newlines are ignored.
-- An error names the file, line and field and never the value: these messages reach logs and
-  terminals, and a record file is personal data.
+Columns are exactly the names in ``crossforce.encoding.records.FIELDS``; a header or key outside them is an
+error naming the column, so a misspelt column can never silently drop data from the index. The file is
+UTF-8 (a leading BOM is allowed); blank lines and Windows newlines are ignored; record_id is unique within
+a file (the first row keeps it, later ones are errors). Each row then passes the one set of row rules in
+``crossforce.encoding.recordrules``. An error names the file, line and field and never the value.
 
 By default the first bad row raises (a force must not publish an index built from half a file);
 ``skip_bad`` collects every error and keeps the good rows for a force that wants to publish anyway.
@@ -30,27 +23,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from crossforce.encoding.normalise import normalise_identifier, parse_date
-from crossforce.encoding.records import FIELDS, IDENTIFIER_FIELDS, Record
+from crossforce.encoding.recordrules import (
+    PREVIOUS_NAMES_SEPARATOR,
+    REQUIRED_COLUMNS,
+    RowValues,
+    csv_cells,
+    json_object,
+    record_from_values,
+)
+from crossforce.encoding.records import FIELDS, Record
 from crossforce.errors import RecordError, ValidationError
 from crossforce.fsutil import PRIVATE_FILE_MODE, fsync_dir
 
 Format = Literal["csv", "jsonl"]
 
-MAX_FIELD_CHARS = 200
-"""Longest value any field may hold; longer is a misaligned column, not a name."""
-MAX_PREVIOUS_NAMES = 20
-PREVIOUS_NAMES_SEPARATOR = ";"
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _CSV_SUFFIXES = (".csv", ".txt")
-_REQUIRED_COLUMNS = ("record_id", "surname")
-_SEX_VALUES = frozenset({"m", "f", "x", "u", "male", "female", "unknown"})
-
-_DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PRINTABLE_COLUMN = re.compile(r"[A-Za-z0-9_ -]{1,40}", re.ASCII)
-_POSTCODE = re.compile(r"[A-Za-z0-9 ]{3,12}", re.ASCII)
-"""Loose on purpose, like the spec's normalise_postcode: foreign and partial postcodes are kept."""
 
 
 @dataclass
@@ -105,11 +94,11 @@ def write_records(path: Path, records: Iterable[Record], *, fmt: Format | None =
                 writer = csv.writer(handle, lineterminator="\n")
                 writer.writerow(FIELDS)
                 for record in records:
-                    writer.writerow(_csv_cells(record))
+                    writer.writerow(csv_cells(record))
                     count += 1
             else:
                 for record in records:
-                    handle.write(json.dumps(_json_object(record), ensure_ascii=False) + "\n")
+                    handle.write(json.dumps(json_object(record), ensure_ascii=False) + "\n")
                     count += 1
             handle.flush()
             os.fsync(handle.fileno())
@@ -119,13 +108,6 @@ def write_records(path: Path, records: Iterable[Record], *, fmt: Format | None =
         raise
     fsync_dir(path.parent)
     return count
-
-
-def validate_record(record: Record, *, source: str = "<record>", line: int = 0) -> Record:
-    """Apply the file format's rules to a record built in memory; returns it with outer spaces trimmed."""
-    values: RowValues = {name: getattr(record, name) for name in FIELDS if name != "previous_names"}
-    values["previous_names"] = list(record.previous_names)
-    return _record_from_values(values, source, line)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -159,7 +141,7 @@ def _iter_rows(path: Path, fmt: Format | None) -> Iterator[Record | RecordError]
                 yield item
                 continue
             try:
-                record = _record_from_values(item, source, line)
+                record = record_from_values(item, source, line)
             except RecordError as exc:
                 yield exc
                 continue
@@ -227,9 +209,6 @@ class _DecodedLines:
         return None
 
 
-RowValues = dict[str, str | list[str]]
-
-
 def _is_blank(cells: list[str]) -> bool:
     return all(not cell.strip() for cell in cells)
 
@@ -281,9 +260,7 @@ def _csv_rows(lines: _DecodedLines, source: str) -> Iterator[tuple[int, RowValue
             yield first, RecordError(message, source=source, line=first)
             continue
         values: RowValues = dict(zip(header, cells, strict=True))
-        previous = values.get("previous_names", "")
-        assert isinstance(previous, str)
-        values["previous_names"] = previous.split(PREVIOUS_NAMES_SEPARATOR)
+        values["previous_names"] = str(values.get("previous_names", "")).split(PREVIOUS_NAMES_SEPARATOR)
         yield first, values
     if header is None and lines.count == 0:
         yield 1, RecordError("file is empty; a header row is required", source=source, line=1)
@@ -301,7 +278,7 @@ def _parse_header(cells: list[str], source: str, line: int) -> list[str]:
             raise RecordError(f"unknown column {label}", source=source, line=line, field=column or None)
         if columns.index(column) != position - 1:
             raise RecordError("column appears twice", source=source, line=line, field=column)
-    for required in _REQUIRED_COLUMNS:
+    for required in REQUIRED_COLUMNS:
         if required not in columns:
             raise RecordError("required column is missing", source=source, line=line, field=required)
     return columns
@@ -368,124 +345,7 @@ def _json_values(obj: dict[str, object], source: str, line: int) -> RowValues:
             values[key] = str(value)
         else:
             raise RecordError("must be a string", source=source, line=line, field=key)
-    for required in _REQUIRED_COLUMNS:
+    for required in REQUIRED_COLUMNS:
         if required not in values:
             raise RecordError("required key is missing", source=source, line=line, field=required)
     return values
-
-
-# --- validating -------------------------------------------------------------------------------
-
-
-def _record_from_values(values: RowValues, source: str, line: int) -> Record:
-    """Check one row's values and build its Record (values kept raw apart from outer whitespace)."""
-
-    def fail(message: str, name: str) -> RecordError:
-        return RecordError(message, source=source, line=line, field=name)
-
-    text: dict[str, str] = {}
-    for name in FIELDS:
-        if name == "previous_names":
-            continue
-        raw = values.get(name, "")
-        assert isinstance(raw, str)
-        value = raw.strip()
-        if len(value) > MAX_FIELD_CHARS:
-            raise fail(f"longer than {MAX_FIELD_CHARS} characters", name)
-        if _CONTROL.search(value) or "\ufffd" in value:
-            raise fail("contains control or unreadable characters", name)
-        text[name] = value
-
-    previous_raw = values.get("previous_names", [])
-    assert isinstance(previous_raw, list)
-    previous = tuple(name.strip() for name in previous_raw if name.strip())
-    if len(previous) > MAX_PREVIOUS_NAMES:
-        raise fail(f"more than {MAX_PREVIOUS_NAMES} previous names", "previous_names")
-    for name in previous:
-        if len(name) > MAX_FIELD_CHARS or _CONTROL.search(name) or "\ufffd" in name:
-            raise fail("a previous name is too long or holds control characters", "previous_names")
-        if not _has_letter(name):
-            raise fail("a previous name has no letters", "previous_names")
-
-    if not text["record_id"]:
-        raise fail("is required", "record_id")
-    if not text["surname"]:
-        raise fail("is required", "surname")
-    if not _has_letter(text["surname"]):
-        raise fail("has no letters", "surname")
-    if text["given_names"] and not _has_letter(text["given_names"]):
-        raise fail("has no letters", "given_names")
-    if not text["given_names"] and not any(text[name] for name in IDENTIFIER_FIELDS):
-        raise fail("is required when the record has no identifier", "given_names")
-    if text["date_of_birth"] and not _valid_date(text["date_of_birth"]):
-        raise fail("must be a real date of birth written YYYY-MM-DD", "date_of_birth")
-    if text["sex"] and text["sex"].lower() not in _SEX_VALUES:
-        raise fail("must be M, F, X or U", "sex")
-    for name in IDENTIFIER_FIELDS:
-        if text[name]:
-            try:
-                normalise_identifier(name, text[name])
-            except ValidationError as exc:
-                # The spec's messages name the rule broken, never the value (crossforce.encoding.normalise).
-                raise fail(str(exc).removeprefix(f"{name}: "), name) from None
-    if text["postcode"] and not _POSTCODE.fullmatch(text["postcode"]):
-        raise fail("must be letters, digits and spaces", "postcode")
-
-    return Record(
-        record_id=text["record_id"],
-        surname=text["surname"],
-        given_names=text["given_names"],
-        date_of_birth=text["date_of_birth"],
-        sex=text["sex"],
-        previous_names=previous,
-        pnc_id=text["pnc_id"],
-        ni_number=text["ni_number"],
-        passport_number=text["passport_number"],
-        driving_licence=text["driving_licence"],
-        postcode=text["postcode"],
-    )
-
-
-def _has_letter(value: str) -> bool:
-    return any(ch.isalpha() for ch in value)
-
-
-def _valid_date(value: str) -> bool:
-    """YYYY-MM-DD only (the spec's parser is lenient; a file is not), then the spec's range rules."""
-    if not _DATE_SHAPE.fullmatch(value):
-        return False
-    try:
-        return parse_date(value) is not None
-    except ValidationError:
-        return False
-
-
-# --- writing ----------------------------------------------------------------------------------
-
-
-def _check_writable(record: Record) -> None:
-    for name in record.previous_names:
-        if PREVIOUS_NAMES_SEPARATOR in name:
-            raise ValidationError("a previous name contains ';'", field="previous_names")
-
-
-def _csv_cells(record: Record) -> list[str]:
-    _check_writable(record)
-    return [
-        PREVIOUS_NAMES_SEPARATOR.join(record.previous_names)
-        if name == "previous_names"
-        else getattr(record, name)
-        for name in FIELDS
-    ]
-
-
-def _json_object(record: Record) -> dict[str, str | list[str]]:
-    _check_writable(record)
-    obj: dict[str, str | list[str]] = {}
-    for name, value in zip(FIELDS, _csv_cells(record), strict=True):
-        if name == "previous_names":
-            if record.previous_names:
-                obj[name] = list(record.previous_names)
-        elif value:
-            obj[name] = value
-    return obj

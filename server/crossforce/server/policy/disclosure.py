@@ -1,6 +1,6 @@
 """The disclosure request state machine and who may move it: pure policy, no storage.
 
-Rules (ARCHITECTURE.md step 6, THREAT_MODEL.md):
+Rules (docs/architecture.md, disclose; docs/threat-model.md):
 
 - States: open -> confirmed | no_match; confirmed -> approved | refused; approved -> delivered. No_match,
   refused and delivered are final. Nothing else is a transition, and nothing is ever deleted.
@@ -25,38 +25,13 @@ import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, REQUESTER_ROLES, RefusalReason, RequestState
 from crossforce.errors import PermissionDeniedError, PreconditionError, ValidationError
-from crossforce.server.roles import (
-    ALL_ROLES,
-    DISCLOSURE_OFFICER,
-    FORCE_SYSTEM,
-    VETTING_OFFICER,
-    sees_all_requests,
-)
+from crossforce.server.policy.roles import ALL_ROLES, sees_all_requests
 from crossforce.server.settings import ServerSettings
 
-
-class State(enum.IntEnum):
-    """Numbers match proto ``RequestState``."""
-
-    OPEN = 1
-    CONFIRMED = 2
-    NO_MATCH = 3
-    APPROVED = 4
-    REFUSED = 5
-    DELIVERED = 6
-
-
-class RefusalReason(enum.IntEnum):
-    """Numbers match proto ``RefusalReason``."""
-
-    UNSPECIFIED = 0
-    NOT_RELEVANT = 1
-    LEGAL_RESTRICTION = 2
-    INSUFFICIENT_BASIS = 3
-    REFER_TO_FORCE = 4
-    OTHER = 5
-
+State = RequestState
+"""The request states are the domain's (``crossforce.domain.RequestState``; numbers match the proto)."""
 
 TRANSITIONS: Mapping[State, frozenset[State]] = types.MappingProxyType(
     {
@@ -95,11 +70,11 @@ ACTION_TARGET: Mapping[Action, State] = types.MappingProxyType(
 
 ACTION_ROLES: Mapping[Action, frozenset[str]] = types.MappingProxyType(
     {
-        Action.RESOLVE_CONFIRMED: frozenset({FORCE_SYSTEM, DISCLOSURE_OFFICER}),
-        Action.RESOLVE_NO_MATCH: frozenset({FORCE_SYSTEM, DISCLOSURE_OFFICER}),
-        Action.APPROVE: frozenset({DISCLOSURE_OFFICER}),
-        Action.REFUSE: frozenset({DISCLOSURE_OFFICER}),
-        Action.FETCH: frozenset({VETTING_OFFICER, FORCE_SYSTEM}),
+        Action.RESOLVE_CONFIRMED: frozenset(HOLDER_ROLES),
+        Action.RESOLVE_NO_MATCH: frozenset(HOLDER_ROLES),
+        Action.APPROVE: frozenset(DECIDER_ROLES),
+        Action.REFUSE: frozenset(DECIDER_ROLES),
+        Action.FETCH: frozenset(REQUESTER_ROLES),
         Action.VIEW: ALL_ROLES,
     }
 )
@@ -128,8 +103,10 @@ class RequestView:
         return is_overdue(self, now_ms)
 
 
-def authorise(action: Action, request: RequestView | None, *, caller_org: str, caller_role: str) -> None:
-    """Raise PermissionDeniedError unless the caller may take ``action`` on ``request``.
+def authorise(
+    action: Action, request: RequestView | None, *, caller_org: str, caller_role: str
+) -> RequestView:
+    """Raise PermissionDeniedError unless the caller may take ``action`` on ``request``; returns it.
 
     ``request`` is None when the id is unknown; that case and "not yours" raise the same DENIED_TEXT.
     """
@@ -145,6 +122,7 @@ def authorise(action: Action, request: RequestView | None, *, caller_org: str, c
         allowed = caller_org in (request.holder_org, request.requester_org) or sees_all_requests(caller_role)
     if not allowed:
         raise PermissionDeniedError(DENIED_TEXT)
+    return request
 
 
 def may_view(request: RequestView, *, caller_org: str, caller_role: str) -> bool:
@@ -190,9 +168,12 @@ def apply(
     now_ms: int,
     refusal_reason: RefusalReason | None = None,
 ) -> RequestView:
-    """Authorise, then move ``request``; returns the updated view (the caller stores and logs it)."""
-    authorise(action, request, caller_org=caller_org, caller_role=caller_role)
-    assert request is not None  # authorise refuses None
+    """Authorise, then move ``request``; returns the updated view (the caller stores and logs it).
+
+    Returns ``request`` itself (the same object) when nothing changes (a repeat fetch, a view), so the
+    caller can tell that there is nothing to store or log.
+    """
+    request = authorise(action, request, caller_org=caller_org, caller_role=caller_role)
     if action is Action.REFUSE:
         if refusal_reason is None or refusal_reason is RefusalReason.UNSPECIFIED:
             raise ValidationError("a refusal needs a reason", field="reason")

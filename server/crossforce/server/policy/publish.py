@@ -1,17 +1,18 @@
-"""What a published index must satisfy before it may replace the one serving (THREAT_MODEL.md).
+"""What a published index must satisfy before it may replace the one serving (docs/threat-model.md).
 
-Pure: the servicer hands in the signed header bytes, the registered key and the current version; the
-header is verified against the signature BEFORE it is parsed, and everything that can be decided from
-the header (identity, parameters, declared size, version, expiry) is decided before any chunk is read.
+Pure: the publishing use case hands in the signed header bytes, the registered key, the current version
+and the header's fields (parsed by ``crossforce.wire.index_header`` only after ``verify_signature``
+passed). Everything that can be decided from the header (identity, parameters, declared size, version,
+expiry) is decided here, before any chunk is read; ``verify_bits`` decides the rest once the bits are in.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 
-from google.protobuf.message import DecodeError
-
+from crossforce.clock import DAY_S, SECOND_MS
 from crossforce.crypto import envelope
 from crossforce.errors import (
     PermissionDeniedError,
@@ -22,7 +23,35 @@ from crossforce.errors import (
 )
 from crossforce.index import bloom as index
 from crossforce.limits import Limits
-from crossforce.v1 import crossforce_pb2 as pb
+
+BITS_SHA256_BYTES = 32
+
+
+class HeaderFields(Protocol):
+    """What a signed index header declares (``crossforce.wire.index_header.IndexHeaderFields``)."""
+
+    @property
+    def format_version(self) -> int: ...
+    @property
+    def org(self) -> str: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def num_blocks(self) -> int: ...
+    @property
+    def num_probes(self) -> int: ...
+    @property
+    def token_count(self) -> int: ...
+    @property
+    def record_count(self) -> int: ...
+    @property
+    def bits_sha256(self) -> bytes: ...
+    @property
+    def created_at_ms(self) -> int: ...
+    @property
+    def expires_at_ms(self) -> int: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,34 +69,50 @@ class AcceptedHeader:
     signature: bytes
 
 
-def verify_header(
+def check_header_size(header_bytes: bytes, limits: Limits) -> None:
+    """Refuse an oversized header before anything else is done with it (it is not even logged)."""
+    if len(header_bytes) > limits.max_index_header_bytes:
+        raise TooLargeError(f"index header is larger than {limits.max_index_header_bytes} bytes")
+
+
+def verify_signature(
     *,
     header_bytes: bytes,
     signature: bytes,
     caller_org: str,
     registered_signing_key: bytes | None,
-    current_version: int | None,
-    now_ms: int,
-    limits: Limits,
-    max_epoch: int | None = None,
-) -> AcceptedHeader:
+    declared_org: str | None,
+) -> None:
+    """The header bytes are signed by the caller's registered key; raise otherwise.
+
+    ``declared_org`` is the organisation the unverified header names (None if it does not parse); it only
+    chooses the refusal: a header naming another organisation is a permission problem whoever signed it
+    (e.g. another force's key with a stolen certificate).
+    """
     if registered_signing_key is None:
         raise PreconditionError(f"organisation {caller_org} has not registered its keys; run register first")
     try:
         envelope.verify(envelope.INDEX_HEADER_CONTEXT, header_bytes, signature, registered_signing_key)
     except VerificationError:
-        # Only to choose the right refusal: a header naming another organisation is a permission
-        # problem whoever signed it (e.g. another force's key with a stolen certificate).
-        if _names_other_org(header_bytes, caller_org):
+        if declared_org and declared_org != caller_org:
             raise PermissionDeniedError(
                 f"certificate is for {caller_org} but the index header names another organisation"
             ) from None
         raise
-    header = pb.IndexHeader()
-    try:
-        header.ParseFromString(header_bytes)
-    except DecodeError as exc:
-        raise ValidationError("index header is not a valid IndexHeader message") from exc
+
+
+def accept_header(
+    header: HeaderFields,
+    *,
+    header_bytes: bytes,
+    signature: bytes,
+    caller_org: str,
+    current_version: int | None,
+    now_ms: int,
+    limits: Limits,
+    max_epoch: int | None = None,
+) -> AcceptedHeader:
+    """Every rule decidable from a header whose signature ``verify_signature`` accepted."""
     if header.org != caller_org:
         raise PermissionDeniedError(
             f"certificate is for {caller_org} but the index header names another organisation"
@@ -86,7 +131,7 @@ def verify_header(
         )
     if header.version < 1:
         raise ValidationError("version must be >= 1")
-    if len(header.bits_sha256) != 32:
+    if len(header.bits_sha256) != BITS_SHA256_BYTES:
         raise ValidationError("bits_sha256 must be 32 bytes")
     if header.num_blocks < 1 or header.num_blocks > index.MAX_BLOCKS:
         raise ValidationError(f"num_blocks must be in [1, {index.MAX_BLOCKS}]")
@@ -112,8 +157,8 @@ def verify_header(
         )
     if header.expires_at_ms <= now_ms:
         raise PreconditionError("index has already expired; set an expiry in the future")
-    if header.expires_at_ms > now_ms + limits.max_index_lifetime_s * 1000:
-        raise ValidationError(f"expiry is more than {limits.max_index_lifetime_s // 86400} days ahead")
+    if header.expires_at_ms > now_ms + limits.max_index_lifetime_s * SECOND_MS:
+        raise ValidationError(f"expiry is more than {limits.max_index_lifetime_s // DAY_S} days ahead")
     return AcceptedHeader(
         org=header.org,
         epoch=header.epoch,
@@ -121,7 +166,7 @@ def verify_header(
         params=params,
         token_count=header.token_count,
         record_count=header.record_count,
-        bits_sha256=bytes(header.bits_sha256),
+        bits_sha256=header.bits_sha256,
         created_at_ms=header.created_at_ms,
         expires_at_ms=header.expires_at_ms,
         header_bytes=header_bytes,
@@ -143,12 +188,3 @@ def verify_bits(header: AcceptedHeader, bits: bytes, limits: Limits) -> index.Bl
     except ValidationError as exc:
         raise ValidationError(f"{exc}: a saturated or mis-sized filter is refused") from exc
     return bloom
-
-
-def _names_other_org(header_bytes: bytes, caller_org: str) -> bool:
-    header = pb.IndexHeader()
-    try:
-        header.ParseFromString(header_bytes)
-    except DecodeError:
-        return False
-    return bool(header.org) and header.org != caller_org

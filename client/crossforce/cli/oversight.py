@@ -1,0 +1,122 @@
+"""What the matcher holds and how it is doing: ``status`` (every force's index) and the operator's ``report``.
+
+Both only read: index status, alerts (rate anomalies, quota denials), overdue disclosure requests. They
+print organisation codes, counts and times, never a token or anything personal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from crossforce.cli.common import (
+    ROLE_CHOICES,
+    load_profile,
+    open_client,
+    pick_role,
+    reader_options,
+)
+from crossforce.cli.render import emit_json, make_console, outcome_name, when
+from crossforce.cli.tables import status_json, status_table
+from crossforce.client.sdk import Client
+from crossforce.clock import now_ms
+
+ANY_ROLES = ROLE_CHOICES
+
+
+@click.command()
+@reader_options("any held")
+def status(profile_dir: Path, role: str | None, as_json: bool) -> None:
+    """What each force has published: epoch, version, size, expiry, and whether it is stale.
+
+    \b
+    Example:
+      crossforce status --profile ./dbs --json
+    """
+    profile = load_profile(profile_dir)
+    role = pick_role(profile, role, ANY_ROLES)
+    with Client(profile, role=role) as client:
+        st = client.status()
+    published = {s.org for s in st.indexes}
+    missing = sorted(set(st.registered_orgs) - published)
+    if as_json:
+        emit_json(
+            {
+                "current_epoch": st.current_epoch,
+                "active_epochs": list(st.active_epochs),
+                "registered_orgs": list(st.registered_orgs),
+                "not_published": missing,
+                "indexes": [status_json(s) for s in st.indexes],
+            }
+        )
+        return
+    console = make_console()
+    now = now_ms()
+    console.print(status_table(st.indexes, now))
+    stale = sum(s.stale for s in st.indexes)
+    console.print(
+        f"{len(published)} forces published, {stale} stale; epochs in use: "
+        f"{', '.join(str(e) for e in st.active_epochs) or 'none'} (current {st.current_epoch}); "
+        f"{len(st.registered_orgs)} organisations registered"
+        + (f"; not yet published: {', '.join(missing)}" if missing else "")
+    )
+
+
+@click.command()
+@reader_options("operator, else auditor")
+def report(profile_dir: Path, role: str | None, as_json: bool) -> None:
+    """The operator's report: alerts (rate anomalies, quota denials), overdue requests, stale indexes.
+
+    \b
+    Example:
+      crossforce report --profile ./operator
+    """
+    with open_client(profile_dir, role, ("operator", "auditor")) as client:
+        rep = client.report()
+        overdue = client.overdue_report()
+    if as_json:
+        emit_json(
+            {
+                "log_size": rep.log_size,
+                "overdue_requests": rep.overdue_requests,
+                "alerts": [
+                    {"at_ms": a.at_ms, "org": a.org, "kind": a.kind, "detail": a.detail} for a in rep.alerts
+                ],
+                "overdue": [
+                    {
+                        "request_id": r.request_id,
+                        "holder_org": r.holder_org,
+                        "requester_org": r.requester_org,
+                        "deadline_ms": r.deadline_ms,
+                        "state": outcome_name(r),
+                    }
+                    for r in overdue.requests
+                ],
+                "stale_indexes": [s.org for s in rep.indexes if s.stale],
+            }
+        )
+        return
+    console = make_console()
+    stale = [s.org for s in rep.indexes if s.stale]
+    console.print(
+        f"audit log: {rep.log_size} entries; indexes: {len(rep.indexes)} ({len(stale)} stale"
+        + (f": {', '.join(stale)}" if stale else "")
+        + f"); overdue requests: {rep.overdue_requests}; alerts: {len(rep.alerts)}"
+    )
+    if rep.alerts:
+        table = Table(title="alerts", title_justify="left")
+        for col in ("time (UTC)", "org", "kind", "detail"):
+            table.add_column(col)
+        for a in rep.alerts:
+            table.add_row(when(a.at_ms), a.org, Text(a.kind, style="bold red"), a.detail)
+        console.print(table)
+    if overdue.requests:
+        table = Table(title="overdue disclosure requests", title_justify="left")
+        for col in ("request", "holder", "requester", "deadline (UTC)", "state"):
+            table.add_column(col, no_wrap=col == "request")
+        for r in overdue.requests:
+            table.add_row(r.request_id, r.holder_org, r.requester_org, when(r.deadline_ms), outcome_name(r))
+        console.print(table)

@@ -1,0 +1,229 @@
+"""``crossforce pki``: the deployment's certificate authority, one certificate per organisation and role.
+
+These touch key material, so they print fingerprints and validity, never a private key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from crossforce.cli.common import (
+    ROLE_CHOICES,
+    F,
+    json_option,
+    load_profile,
+)
+from crossforce.cli.render import emit_json, make_console
+from crossforce.crypto import pki
+from crossforce.errors import ValidationError
+from crossforce.fsutil import atomic_write, read_limited
+
+
+@click.group(name="pki")
+def pki_group() -> None:
+    """The deployment's certificate authority: one client certificate per organisation and role.
+
+    \b
+    Example:
+      crossforce pki init ./pki --name "crossforce-prod"
+      crossforce pki issue ./pki --org humberside --role force-system --profile ./humberside
+    """
+
+
+def certificate_options(*, org_help: str | None, profile_help: str) -> Callable[[F], F]:
+    """The options ``issue`` and ``renew`` share: the PKI folder, whose certificate, for how long, and
+    the profile to install it into (datasette's shared option stacks)."""
+
+    def wrap(f: F) -> F:
+        f = click.option(
+            "--profile",
+            "profile_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help=profile_help,
+        )(f)
+        f = click.option("--days", default=pki.DEFAULT_CLIENT_DAYS, show_default=True, type=int)(f)
+        f = click.option("--role", required=True, type=click.Choice(ROLE_CHOICES))(f)
+        f = click.option("--org", required=True, help=org_help)(f)
+        return click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))(f)
+
+    return wrap
+
+
+@pki_group.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default="crossforce", show_default=True, help="The CA's common name.")
+@click.option("--hostname", "hostnames", multiple=True, help="Server DNS name (repeat; default localhost).")
+@click.option("--ip", "ips", multiple=True, help="Server IP address (repeat; default 127.0.0.1).")
+def pki_init(directory: Path, name: str, hostnames: tuple[str, ...], ips: tuple[str, ...]) -> None:
+    """Make a new CA and the matcher's server certificate in DIRECTORY (refuses to overwrite a CA).
+
+    \b
+    Example:
+      crossforce pki init ./pki --name crossforce-local --hostname matcher.example --ip 10.0.0.5
+    """
+    folder = pki.PkiDir.create(
+        directory, name=name, hostnames=hostnames or ("localhost",), ips=ips or ("127.0.0.1",)
+    )
+    ca = pki.fingerprint(folder.ca_cert_pem())
+    make_console().print(f"CA [bold]{name}[/] created in {folder.path}\nCA fingerprint (SHA-256): {ca}")
+
+
+def _install(profile_dir: Path | None, role: str, pair: pki.CertKeyPair) -> str:
+    if profile_dir is None:
+        return ""
+    profile = load_profile(profile_dir)
+    profile.install_cert(role, pair)
+    return f"; installed in profile {profile.path}"
+
+
+@pki_group.command("issue")
+@certificate_options(
+    org_help="Organisation code, e.g. humberside.",
+    profile_help="Also install the certificate and key into this profile.",
+)
+def pki_issue(directory: Path, org: str, role: str, days: int, profile_dir: Path | None) -> None:
+    """Issue a first certificate for ORG/ROLE (use renew to replace one).
+
+    \b
+    Example:
+      crossforce pki issue ./pki --org kent --role disclosure-officer --days 30 --profile ./kent
+    """
+    pair = pki.PkiDir(directory).issue(org, role, valid_days=days)
+    ident = pki.identity_from_pem(pair.cert_pem)
+    make_console().print(
+        f"issued {org}/{role} until {ident.not_after:%Y-%m-%d %H:%M} UTC, fingerprint {ident.fingerprint}"
+        + _install(profile_dir, role, pair)
+    )
+
+
+@pki_group.command("renew")
+@certificate_options(
+    org_help=None, profile_help="Also install the new certificate and key into this profile."
+)
+def pki_renew(directory: Path, org: str, role: str, days: int, profile_dir: Path | None) -> None:
+    """Replace ORG/ROLE's certificate with one on a fresh key (revoke the old one first if compromised).
+
+    \b
+    Example:
+      crossforce pki renew ./pki --org kent --role force-system --profile ./kent
+    """
+    pair = pki.PkiDir(directory).renew(org, role, valid_days=days)
+    ident = pki.identity_from_pem(pair.cert_pem)
+    make_console().print(
+        f"renewed {org}/{role} until {ident.not_after:%Y-%m-%d %H:%M} UTC, fingerprint {ident.fingerprint}"
+        + _install(profile_dir, role, pair)
+    )
+
+
+def _revoke_cert_file(folder: pki.PkiDir, cert_file: Path) -> pki.Identity:
+    """Append a certificate's fingerprint to the deny list the matcher re-reads on change."""
+    cert_pem = read_limited(cert_file, pki.MAX_PEM_BYTES)
+    ident = pki.identity_from_pem(cert_pem)
+    # Only certificates this CA issued belong in its deny list; check at a moment inside their validity
+    # so that revoking an already expired certificate still works.
+    pki.verify_chain(folder.ca_cert_pem(), cert_pem, at=ident.not_after - dt.timedelta(seconds=1))
+    if ident.fingerprint in folder.revoked_fingerprints():
+        return ident
+    path = folder.path / folder.REVOKED
+    try:
+        existing = read_limited(path, 16 * 1024 * 1024)
+    except FileNotFoundError:
+        existing = b""
+    if existing and not existing.endswith(b"\n"):
+        existing += b"\n"
+    line = f"{ident.fingerprint}  # {ident.org}/{ident.role} until {ident.not_after:%Y-%m-%dT%H:%M:%SZ}\n"
+    atomic_write(path, existing + line.encode(), mode=0o644)
+    return ident
+
+
+@pki_group.command("revoke")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--cert",
+    "cert_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The certificate (PEM) to deny.",
+)
+@click.option("--org", help="Instead of --cert: deny ORG/ROLE's current certificate.")
+@click.option("--role", type=click.Choice(ROLE_CHOICES))
+def pki_revoke(directory: Path, cert_file: Path | None, org: str | None, role: str | None) -> None:
+    """Deny a certificate before its expiry: its fingerprint goes into DIRECTORY/revoked.txt.
+
+    A running matcher re-reads the file on change and refuses the certificate on its next call.
+
+    \b
+    Example:
+      crossforce pki revoke ./pki --cert ./kent/certs/force-system.pem
+      crossforce pki revoke ./pki --org kent --role force-system
+    """
+    folder = pki.PkiDir(directory)
+    if cert_file is not None:
+        ident = _revoke_cert_file(folder, cert_file)
+    elif org and role:
+        ident = folder.revoke(org, role)
+    else:
+        raise ValidationError("give --cert FILE, or --org and --role")
+    make_console().print(
+        f"revoked {ident.org}/{ident.role} fingerprint {ident.fingerprint}; "
+        f"the matcher refuses it from its next call"
+    )
+
+
+@pki_group.command("list")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@json_option
+def pki_list(directory: Path, as_json: bool) -> None:
+    """List the certificates issued from DIRECTORY, with expiry and revocation.
+
+    \b
+    Example:
+      crossforce pki list ./pki --json
+    """
+    folder = pki.PkiDir(directory)
+    revoked = folder.revoked_fingerprints()
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "org": i.org,
+            "role": i.role,
+            "fingerprint": i.fingerprint,
+            "not_after": i.not_after.isoformat(),
+            "expired": i.not_after <= now,
+            "revoked": i.fingerprint in revoked,
+        }
+        for i in folder.issued()
+    ]
+    if as_json:
+        emit_json(
+            {
+                "ca_fingerprint": pki.fingerprint(folder.ca_cert_pem()),
+                "certificates": rows,
+                "revoked": sorted(revoked),
+            }
+        )
+        return
+    table = Table(title=f"certificates issued by {folder.path}", title_justify="left")
+    for col in ("org", "role", "valid until (UTC)", "status", "fingerprint"):
+        table.add_column(col, no_wrap=col == "fingerprint")
+    for r in rows:
+        status = (
+            Text("revoked", "bold red")
+            if r["revoked"]
+            else Text("expired", "red")
+            if r["expired"]
+            else Text("valid", "green")
+        )
+        table.add_row(str(r["org"]), str(r["role"]), str(r["not_after"])[:16], status, str(r["fingerprint"]))
+    console = make_console()
+    console.print(table)
+    if revoked - {str(r["fingerprint"]) for r in rows}:
+        console.print(
+            f"{len(revoked - {str(r['fingerprint']) for r in rows})} further revoked fingerprints "
+            "(superseded certificates)"
+        )

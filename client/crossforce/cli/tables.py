@@ -1,0 +1,265 @@
+"""Tables and JSON shapes for what the CLI shows: hits, disclosure requests, records, index status, events.
+
+One place per kind of thing, so every command shows it the same way and the wording a test or a script
+greps for lives here. Names and styles (force names, strengths, states) come from ``render``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from crossforce.auditlog.events import (
+    AuditEvent,
+    Check,
+    DisclosureTransition,
+    EventKind,
+    PublishAccepted,
+    QuotaDenied,
+    Registration,
+)
+from crossforce.cli.render import (
+    REFUSAL_NAMES,
+    STATE_NAMES,
+    force_name,
+    key_type_names,
+    outcome_name,
+    size,
+    state_name,
+    strength_name,
+    strength_text,
+    when,
+)
+from crossforce.clock import DAY_MS
+from crossforce.domain import DisclosureRequest, IndexStatus
+from crossforce.encoding.records import FIELDS, Record
+
+
+def hits_table(hits: Sequence[Any], *, title: str = "") -> Table:
+    """Hits of one check (sdk.Hit): force, strength, key types, request opened."""
+    table = Table(title=title or None, title_justify="left")
+    table.add_column("force")
+    table.add_column("code", style="dim")
+    table.add_column("strength")
+    table.add_column("matched key types")
+    table.add_column("disclosure request", no_wrap=True)
+    for h in hits:
+        table.add_row(
+            force_name(h.org),
+            h.org,
+            strength_text(h.strength),
+            ", ".join(key_type_names(h.key_types)),
+            h.request_id or "-",
+        )
+    return table
+
+
+def hit_json(h: Any) -> dict[str, Any]:
+    return {
+        "org": h.org,
+        "strength": strength_name(h.strength),
+        "key_types": key_type_names(h.key_types),
+        "request_id": h.request_id,
+    }
+
+
+def requests_table(requests: Sequence[DisclosureRequest], *, as_holder: bool) -> Table:
+    table = Table()
+    table.add_column("request", no_wrap=True)
+    for col in ("requester" if as_holder else "holder", "purpose", "case ref", "strength"):
+        table.add_column(col, overflow="fold")
+    table.add_column("state" if as_holder else "outcome", overflow="fold")
+    table.add_column("deadline", overflow="fold")
+    for r in requests:
+        deadline = when(r.deadline_ms) + (" OVERDUE" if r.overdue else "")
+        table.add_row(
+            r.request_id,
+            r.requester_org if as_holder else r.holder_org,
+            r.justification.purpose,
+            r.justification.case_reference,
+            strength_text(r.strength),
+            state_name(r.state) if as_holder else outcome_name(r),
+            Text(deadline, style="bold red" if r.overdue else ""),
+        )
+    return table
+
+
+def request_json(r: DisclosureRequest) -> dict[str, Any]:
+    return {
+        "request_id": r.request_id,
+        "check_id": r.check_id,
+        "requester_org": r.requester_org,
+        "holder_org": r.holder_org,
+        "purpose": r.justification.purpose,
+        "legal_basis": r.justification.legal_basis,
+        "case_reference": r.justification.case_reference,
+        "officer_id": r.justification.officer_id,
+        "strength": strength_name(r.strength),
+        "key_types": key_type_names(r.key_types),
+        "state": STATE_NAMES.get(r.state, str(r.state)),
+        "outcome": outcome_name(r),
+        "refusal_reason": REFUSAL_NAMES.get(r.refusal_reason, "") if r.refusal_reason else "",
+        "created_at_ms": r.created_at_ms,
+        "deadline_ms": r.deadline_ms,
+        "updated_at_ms": r.updated_at_ms,
+        "overdue": r.overdue,
+        "log_index": r.log_index,
+    }
+
+
+def request_panel(r: DisclosureRequest) -> Panel:
+    j = r.justification
+    lines = [
+        f"[bold]request[/] {r.request_id}   state: [bold]{state_name(r.state)}[/]",
+        f"requester: {force_name(r.requester_org)} ({r.requester_org}), officer {j.officer_id}",
+        f"purpose: {j.purpose}   legal basis: {j.legal_basis}   case ref: {j.case_reference}",
+        f"strength: {strength_name(r.strength)}   "
+        f"matched key types: {', '.join(key_type_names(r.key_types))}",
+        f"opened: {when(r.created_at_ms)}   deadline: {when(r.deadline_ms)}"
+        + ("  [bold red]OVERDUE[/]" if r.overdue else ""),
+    ]
+    if r.refusal_reason:
+        lines.append(f"refusal reason: {REFUSAL_NAMES.get(r.refusal_reason, 'other')}")
+    return Panel("\n".join(lines), title="disclosure request", title_align="left")
+
+
+def record_fields(record: Record) -> dict[str, str]:
+    """A record as the non-empty text fields a disclosure payload carries."""
+    out: dict[str, str] = {}
+    for name in FIELDS:
+        value = getattr(record, name)
+        text = "; ".join(value) if isinstance(value, tuple) else str(value)
+        if text:
+            out[name] = text
+    return out
+
+
+def records_table(records: Iterable[Mapping[str, str]], *, title: str = "") -> Table:
+    rows = list(records)
+    cols = [f for f in FIELDS if any(r.get(f) for r in rows)]
+    extra = sorted({k for r in rows for k in r} - set(FIELDS))
+    table = Table(title=title or None, title_justify="left")
+    for c in (*cols, *extra):
+        table.add_column(c.replace("_", " "), no_wrap=c == "record_id")
+    for r in rows:
+        table.add_row(*(r.get(c, "") for c in (*cols, *extra)))
+    return table
+
+
+def status_table(indexes: Sequence[IndexStatus], now_ms: int) -> Table:
+    table = Table()
+    for col in (
+        "force",
+        "epoch",
+        "version",
+        "records",
+        "tokens",
+        "index size",
+        "published",
+        "expires",
+        "stale",
+    ):
+        right = col in ("records", "tokens", "index size", "epoch")
+        table.add_column(col, justify="right" if right else "left", no_wrap=col == "force")
+    for s in sorted(indexes, key=lambda s: (s.org, s.epoch)):
+        stale = Text(s.stale_reason or "stale", style="bold red") if s.stale else Text("no", style="green")
+        expires = when(s.expires_at_ms)
+        if not s.stale and s.expires_at_ms and s.expires_at_ms - now_ms < DAY_MS:
+            expires += " (soon)"
+        table.add_row(
+            s.org,
+            str(s.epoch),
+            str(s.version),
+            f"{s.record_count:,}",
+            f"{s.token_count:,}",
+            size(s.size_bytes),
+            when(s.published_at_ms),
+            expires,
+            stale,
+        )
+    return table
+
+
+def status_json(s: IndexStatus) -> dict[str, Any]:
+    return {
+        "org": s.org,
+        "epoch": s.epoch,
+        "version": s.version,
+        "record_count": s.record_count,
+        "token_count": s.token_count,
+        "size_bytes": s.size_bytes,
+        "published_at_ms": s.published_at_ms,
+        "expires_at_ms": s.expires_at_ms,
+        "stale": s.stale,
+        "stale_reason": s.stale_reason,
+    }
+
+
+EVENT_LABELS = {
+    EventKind.REGISTRATION: "registration",
+    EventKind.KEY_CHANGE: "key change",
+    EventKind.PUBLISH_ACCEPTED: "publish",
+    EventKind.PUBLISH_REFUSED: "publish refused",
+    EventKind.CHECK: "check",
+    EventKind.QUOTA_DENIED: "quota denied",
+    EventKind.DISCLOSURE_TRANSITION: "disclosure",
+    EventKind.EPOCH_CHANGE: "epoch change",
+    EventKind.REVOCATION: "revocation",
+}
+
+
+def event_summary(e: AuditEvent) -> str:
+    """One line on what an event says, naming who and why, never token or key bytes."""
+    if isinstance(e, Check):
+        hits = ",".join(e.hits) or "no trace"
+        return (
+            f"officer {e.officer_id} purpose {e.purpose} case {e.case_reference}"
+            f" basis {e.legal_basis} -> {hits}"
+        )
+    if isinstance(e, DisclosureTransition):
+        step = f"{(e.state_from or 'new').lower()} -> {e.state_to.lower()}"
+        extra = f" reason {REFUSAL_NAMES.get(e.reason, str(e.reason))}" if e.reason else ""
+        if e.officer_id:
+            extra += f" by {e.officer_id}"
+        return f"request {e.request_id[:12]} {e.holder_org}<-{e.requester_org}: {step}{extra}"
+    if isinstance(e, Registration):  # and KeyChange
+        return f"{e.org} keys v{e.key_version}"
+    if isinstance(e, PublishAccepted):
+        return f"{e.org} epoch {e.epoch} v{e.version}, {e.record_count} records"
+    if isinstance(e, QuotaDenied):
+        return f"officer {e.officer_id} purpose {e.purpose}: {e.limit}"
+    fields = e.stored_fields()
+    return ", ".join(f"{k}={v}" for k, v in fields.items() if not k.endswith(("_key", "sha256")))
+
+
+def events_table(rows: Sequence[tuple[int, AuditEvent]]) -> Table:
+    table = Table()
+    table.add_column("#", justify="right")
+    table.add_column("time (UTC)")
+    table.add_column("event")
+    table.add_column("by")
+    table.add_column("details")
+    for i, e in rows:
+        table.add_row(
+            str(i),
+            when(e.at_ms),
+            EVENT_LABELS.get(e.kind, str(e.kind)),
+            f"{e.actor_org}/{e.actor_role}",
+            event_summary(e),
+        )
+    return table
+
+
+def event_json(i: int, e: AuditEvent) -> dict[str, Any]:
+    return {
+        "index": i,
+        "at_ms": e.at_ms,
+        "kind": EVENT_LABELS.get(e.kind, str(e.kind)),
+        "actor_org": e.actor_org,
+        "actor_role": e.actor_role,
+        "fields": dict(e.stored_fields()),
+    }

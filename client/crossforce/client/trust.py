@@ -1,0 +1,261 @@
+"""The client's trust state and the rules that change it (pure: bytes in, a new state or an exception out).
+
+What a client trusts about one deployment, kept between runs in its profile:
+
+- the matcher's log key, pinned on first sight (a different key later is refused, never re-pinned);
+- the last signed tree head it verified: every head it is shown goes through ``treehead.HeadTracker``
+  (``observe``), so a rollback, a fork or a split view is refused (RFC 9162 2.1.4, 8.1.4);
+- each other organisation's signing and box keys, pinned on first sight, and re-pinned only when the log
+  proves the change: the new keys' REGISTRATION or KEY_CHANGE event is included under a head signed by
+  the pinned log key, and its key version is newer than the pinned one;
+- the last index version this organisation published per epoch (so versions only ever grow).
+
+This module does no I/O (python-tuf's ``TrustedMetadataSet`` against its ``Updater``): the SDK fetches
+bytes, hands them here, and persists what comes back through ``crossforce.client.truststore`` under a file
+lock. Every rule returns a new ``TrustState`` and never changes the one it was given, so a rule that
+raises leaves the caller's state exactly as it was.
+
+The state is persisted as JSON (``encode_state`` / ``decode_state``) with a format version. Format 1 is
+the unversioned document earlier SDKs wrote; it is migrated on read. A newer format is refused, so an old
+SDK never silently drops trust a newer one recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from crossforce.auditlog import merkle, treehead
+from crossforce.auditlog.events import Registration, parse_event
+from crossforce.auditlog.treehead import HeadTracker, SignedTreeHead
+from crossforce.crypto import envelope
+from crossforce.errors import ValidationError, VerificationError
+
+TRUST_FORMAT_VERSION = 2
+"""2: typed, versioned document. 1: the unversioned dict of earlier SDKs (read and migrated)."""
+LEGACY_FORMAT_VERSION = 1
+FORMAT_KEY = "format_version"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """Another organisation's public keys as this client pinned them, with the key version logged."""
+
+    signing_key: bytes
+    box_key: bytes
+    key_version: int
+
+    def same_keys(self, other: Pin) -> bool:
+        return self.signing_key == other.signing_key and self.box_key == other.box_key
+
+
+@dataclass(frozen=True)
+class KeyEvidence:
+    """What the log shows about an organisation's keys: one entry, its inclusion proof, the head proved.
+
+    ``head`` must be signed by the pinned log key; ``entry`` must hash to leaf ``leaf_index`` of it.
+    """
+
+    head: SignedTreeHead
+    leaf_index: int
+    entry: bytes
+    hashes: tuple[bytes, ...]
+
+
+def _frozen_map(items: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    return MappingProxyType(dict(items))
+
+
+@dataclass(frozen=True)
+class TrustState:
+    """Everything a client trusts about one deployment; immutable, changed only by the rules below."""
+
+    log_key: bytes | None = None
+    head: SignedTreeHead | None = None
+    pins: Mapping[str, Pin] = field(default_factory=lambda: _frozen_map({}))
+    index_versions: Mapping[int, int] = field(default_factory=lambda: _frozen_map({}))
+
+    def __post_init__(self) -> None:
+        if self.log_key is not None and len(self.log_key) != envelope.PUBLIC_KEY_BYTES:
+            raise ValidationError(f"must be {envelope.PUBLIC_KEY_BYTES} bytes", field="log_key")
+        if self.head is not None and self.log_key is None:
+            raise ValidationError("a tree head is kept but no log key is pinned", field="head")
+        object.__setattr__(self, "pins", _frozen_map(self.pins))
+        object.__setattr__(self, "index_versions", _frozen_map(self.index_versions))
+
+
+# ---------------------------------------------------------------------------------------------- log key
+def pin_log_key(state: TrustState, key: bytes) -> TrustState:
+    """Pin the matcher's log key on first sight; the same key again is a no-op, another is refused."""
+    key = bytes(key)
+    if len(key) != envelope.PUBLIC_KEY_BYTES:
+        raise VerificationError(f"the matcher's log key must be {envelope.PUBLIC_KEY_BYTES} bytes")
+    if state.log_key is None:
+        return replace(state, log_key=key)
+    if state.log_key != key:
+        raise VerificationError("the matcher presented a different log key from the one this profile pinned")
+    return state
+
+
+def _tracker(state: TrustState) -> HeadTracker:
+    if state.log_key is None:
+        raise VerificationError("no log key is pinned: fetch and pin the matcher's log key first")
+    return HeadTracker(log_public_key=state.log_key, last=state.head)
+
+
+# ---------------------------------------------------------------------------------------------- heads
+def head_proof_range(state: TrustState, new: SignedTreeHead) -> tuple[int, int] | None:
+    """The consistency proof (first, second) ``observe_head`` needs for ``new``; None if it is empty."""
+    return _tracker(state).proof_range(new)
+
+
+def observe_head(state: TrustState, new: SignedTreeHead, consistency: Sequence[bytes]) -> TrustState:
+    """Verify a head the matcher showed us against the kept one (``HeadTracker.observe``); keep the newer.
+
+    ``consistency`` is the proof for ``head_proof_range(state, new)``. Raises VerificationError on a bad
+    signature, a rollback, a fork or a proof that does not verify.
+    """
+    kept = _tracker(state).observe(new, consistency)
+    return state if kept == state.head else replace(state, head=kept)
+
+
+# ---------------------------------------------------------------------------------------------- pins
+def pinned_keys_match(state: TrustState, org: str, seen: Pin) -> bool:
+    """True when ``org`` is pinned with exactly these keys, so no log evidence is needed."""
+    pinned = state.pins.get(org)
+    return pinned is not None and pinned.same_keys(seen)
+
+
+def pin_org_keys(state: TrustState, org: str, seen: Pin, evidence: KeyEvidence) -> TrustState:
+    """Pin ``org``'s keys as ``seen``, on the log's word: the first sight, or a logged, newer key change.
+
+    Refused (VerificationError) unless: ``evidence.head`` is signed by the pinned log key; the entry is
+    included at ``evidence.leaf_index`` under it; the entry is a REGISTRATION or KEY_CHANGE of ``org``
+    naming exactly these keys and key version; and, if keys are pinned already, the version is newer.
+    """
+    if pinned_keys_match(state, org, seen):
+        return state
+    if state.log_key is None:
+        raise VerificationError("no log key is pinned: fetch and pin the matcher's log key first")
+    treehead.verify_tree_head(evidence.head, state.log_key)
+    if not evidence.entry:
+        raise VerificationError(f"the registration of {org} is not readable in the audit log")
+    head = evidence.head.head
+    merkle.verify_inclusion(
+        merkle.leaf_hash(evidence.entry),
+        evidence.leaf_index,
+        head.tree_size,
+        list(evidence.hashes),
+        head.root_hash,
+    )
+    if not _logged_keys_match(evidence.entry, org, seen):
+        raise VerificationError(f"the keys the matcher returned for {org} are not the ones it logged")
+    pinned = state.pins.get(org)
+    if pinned is not None and seen.key_version <= pinned.key_version:
+        raise VerificationError(
+            f"the matcher returned different keys for {org} without a newer logged key version"
+        )
+    return replace(state, pins={**state.pins, org: seen})
+
+
+def _logged_keys_match(entry: bytes, org: str, seen: Pin) -> bool:
+    """The logged event is a key event of ``org`` naming exactly ``seen`` (an undecodable entry is not)."""
+    try:
+        event = parse_event(entry)
+    except ValidationError:
+        return False
+    return isinstance(event, Registration) and (  # a KeyChange is a Registration too
+        event.org == org
+        and event.signing_key == seen.signing_key
+        and event.box_key == seen.box_key
+        and event.key_version == seen.key_version
+    )
+
+
+# ---------------------------------------------------------------------------------------------- versions
+def next_index_version(state: TrustState, epoch: int, *, now_ms: int, asked: int | None = None) -> TrustState:
+    """Record the version of this organisation's next index for ``epoch``: ``asked``, else one past the
+    last (and at least ``now_ms``, so a profile restored from backup still moves forward)."""
+    last = state.index_versions.get(epoch, 0)
+    version = asked or max(last + 1, now_ms)
+    return replace(state, index_versions={**state.index_versions, epoch: version})
+
+
+# ---------------------------------------------------------------------------------------------- encoding
+def encode_state(state: TrustState) -> bytes:
+    """The persisted document (format 2): stable key order, hex for bytes, heads in their signed encoding."""
+    doc: dict[str, Any] = {FORMAT_KEY: TRUST_FORMAT_VERSION}
+    if state.log_key is not None:
+        doc["log_key"] = state.log_key.hex()
+    if state.head is not None:
+        doc["tree_head"] = treehead.encode_signed_tree_head(state.head).hex()
+    doc["pins"] = {
+        org: {"signing_key": p.signing_key.hex(), "box_key": p.box_key.hex(), "key_version": p.key_version}
+        for org, p in sorted(state.pins.items())
+    }
+    doc["index_versions"] = {str(e): v for e, v in sorted(state.index_versions.items())}
+    return json.dumps(doc, indent=2, sort_keys=True).encode()
+
+
+def decode_state(data: bytes) -> TrustState:
+    """Strict inverse of ``encode_state``; also reads format 1. Anything else is a ValidationError."""
+    if not data.strip():
+        return TrustState()
+    try:
+        doc = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError("the trust state file is not valid JSON") from exc
+    if not isinstance(doc, dict):
+        raise ValidationError("the trust state file must hold a JSON object")
+    version = doc.get(FORMAT_KEY, LEGACY_FORMAT_VERSION)
+    if version == LEGACY_FORMAT_VERSION:
+        doc = _migrate_legacy(doc)
+    elif version != TRUST_FORMAT_VERSION:
+        raise ValidationError(
+            f"the trust state file has format {version!r}; this SDK reads formats up to "
+            f"{TRUST_FORMAT_VERSION}: upgrade the SDK"
+        )
+    known = {FORMAT_KEY, "log_key", "tree_head", "pins", "index_versions"}
+    if unknown := set(doc) - known:
+        raise ValidationError(f"the trust state file has unknown fields: {', '.join(sorted(unknown))}")
+    try:
+        return TrustState(
+            log_key=bytes.fromhex(doc["log_key"]) if "log_key" in doc else None,
+            head=treehead.decode_signed_tree_head(bytes.fromhex(doc["tree_head"]))
+            if "tree_head" in doc
+            else None,
+            pins={str(org): _pin(p) for org, p in dict(doc.get("pins", {})).items()},
+            index_versions={int(e): _count(v) for e, v in dict(doc.get("index_versions", {})).items()},
+        )
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError(f"the trust state file is malformed ({type(exc).__name__})") from exc
+
+
+def _migrate_legacy(doc: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 had the same fields, with index versions under ``versions``; anything else was never
+    written by an SDK and is refused by the caller."""
+    out = {k: v for k, v in doc.items() if k != "versions"}
+    if "versions" in doc:
+        out["index_versions"] = doc["versions"]
+    return out
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError("must be a non-negative integer")
+    return value
+
+
+def _pin(doc: object) -> Pin:
+    if not isinstance(doc, dict):
+        raise ValidationError("a pin must be a JSON object")
+    return Pin(
+        signing_key=bytes.fromhex(doc["signing_key"]),
+        box_key=bytes.fromhex(doc["box_key"]),
+        key_version=_count(doc["key_version"]),
+    )

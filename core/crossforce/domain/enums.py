@@ -1,0 +1,97 @@
+"""Enumerations of the domain: roles, hit strength, request states, refusal reasons, parties.
+
+Numbers are the proto enum numbers; role names are the certificate role texts."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    """The roles a certificate can carry (its SAN URI ``crossforce://<org>/<role>``); defined only here.
+
+    Members are ``str``, so they compare and hash equal to the role text a certificate carries. Which
+    role may call which RPC is the matcher's role table (``crossforce.server.policy.roles``).
+    """
+
+    FORCE_SYSTEM = "force-system"
+    """A force's (or vetting body's) own server: holds its keys, publishes, resolves tokens."""
+    VETTING_OFFICER = "vetting-officer"
+    DISCLOSURE_OFFICER = "disclosure-officer"
+    AUDITOR = "auditor"
+    """Oversight (e.g. an inspectorate): reads the whole log and every request's metadata, never payloads."""
+    OPERATOR = "operator"
+    """Runs the matcher: health, reports, overdue requests."""
+
+
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+"""Every role, in the order tables and help text show them."""
+
+# Groups of roles with one meaning each, ordered by preference (a person before the force's server), so
+# the matcher's role table and a client choosing which certificate to use read the same definition.
+HOLDER_ROLES: tuple[str, ...] = (Role.DISCLOSURE_OFFICER.value, Role.FORCE_SYSTEM.value)
+"""Act for the holding force on its requests: watch them, resolve their tokens."""
+DECIDER_ROLES: tuple[str, ...] = (Role.DISCLOSURE_OFFICER.value,)
+"""Decide a disclosure (approve, refuse): only a person, never the force's server."""
+REQUESTER_ROLES: tuple[str, ...] = (Role.VETTING_OFFICER.value, Role.FORCE_SYSTEM.value)
+"""Receive a disclosure for the requesting organisation (fetch and open it)."""
+OVERSIGHT_ROLES: tuple[str, ...] = (Role.AUDITOR.value, Role.OPERATOR.value)
+"""See every request's metadata (never payloads) and the operator's report."""
+
+
+class Strength(enum.IntEnum):
+    """How strongly a force matched (proto ``Strength``); 0 means no hit (``matchkeys.hit_strength``)."""
+
+    NONE = 0
+    WEAK = 1
+    MEDIUM = 2
+    STRONG = 3
+
+    @property
+    def label(self) -> str:
+        """Lower-case name for people: ``none``, ``weak``, ``medium``, ``strong``."""
+        return self.name.lower()
+
+
+def strength_label(value: int) -> str:
+    """The label of a strength number; an unknown number is shown as itself (never raises)."""
+    try:
+        return Strength(value).label
+    except ValueError:
+        return str(value)
+
+
+class RequestState(enum.IntEnum):
+    """Disclosure request states (proto ``RequestState``; 0, unspecified, is never a state)."""
+
+    OPEN = 1
+    CONFIRMED = 2
+    NO_MATCH = 3
+    APPROVED = 4
+    REFUSED = 5
+    DELIVERED = 6
+
+    @property
+    def label(self) -> str:
+        """Lower-case name for people and files: ``open``, ``no_match``, ..."""
+        return self.name.lower()
+
+
+class RefusalReason(enum.IntEnum):
+    """Why a holder refused (proto ``RefusalReason``); UNSPECIFIED means "not refused"."""
+
+    UNSPECIFIED = 0
+    NOT_RELEVANT = 1
+    LEGAL_RESTRICTION = 2
+    INSUFFICIENT_BASIS = 3
+    REFER_TO_FORCE = 4
+    OTHER = 5
+
+
+class Party(enum.IntEnum):
+    """Which side of a request the caller lists (proto ``Party``)."""
+
+    HOLDER = 1
+    """Requests against the caller's force."""
+    REQUESTER = 2
+    """Requests the caller's organisation opened."""

@@ -1,0 +1,165 @@
+"""Key types and their canonical encoding (docs/spec.md, "Match keys", "Canonical encoding").
+
+The table of key types (code, name, strength, the evidence each stands for) and the injective byte
+encoding every key is hashed from. Codes and field layouts are part of the published spec; never renumber
+or reuse a code.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Final
+
+from crossforce.encoding.identifiers import IDENTIFIER_KINDS
+from crossforce.errors import ValidationError
+
+CANONICAL_PREFIX: Final = b"cf1"
+"""Spec version 1 domain tag at the start of every key's canonical bytes."""
+
+MAX_FORENAMES: Final = 3
+"""Given names that each get phonetic keys; a fourth forename is almost never the one a person uses."""
+MAX_PREVIOUS_NAMES: Final = 8
+"""Previous names keyed per record; bounds tokens per candidate (Limits.max_tokens_per_candidate)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyType:
+    code: int
+    name: str
+    strength: int
+    """3 strong (exact name and date, or an identifier), 2 medium (fuzzy name, full date), 1 weak
+    (namesakes possible: an initial, a postcode, one name missing), 0 corroboration only: never a hit
+    on its own (exact name with one date part wrong), but raises a hit it agrees with."""
+    evidence: frozenset[str]
+    """Source fields the key vouches for; ``hit_strength`` bumps a level when two matched keys vouch for
+    different evidence (neither set contains the other)."""
+
+
+def _kt(code: int, name: str, strength: int, *evidence: str) -> KeyType:
+    return KeyType(code, name, strength, frozenset(evidence))
+
+
+PNC_ID: Final = 1
+NI_NUMBER: Final = 2
+PASSPORT_NUMBER: Final = 3
+DRIVING_LICENCE: Final = 4
+NAME_DOB: Final = 16
+PHONETIC_DOB: Final = 17
+INITIAL_DOB: Final = 18
+FRAGMENT_DOB: Final = 19
+PARTIAL_DOB: Final = 20
+# 21 (name_postcode) was withdrawn before release: fragment_postcode covers it and more.
+FRAGMENT_POSTCODE: Final = 22
+PHONETIC_POSTCODE: Final = 23
+SURNAME_DOB_AREA: Final = 24
+FORENAME_DOB_AREA: Final = 25
+
+_FULL_NAME: Final = ("forename", "surname")
+KEY_TYPES: Final[Mapping[int, KeyType]] = MappingProxyType(
+    {
+        kt.code: kt
+        for kt in (
+            _kt(PNC_ID, "pnc_id", 3, "pnc_id"),
+            _kt(NI_NUMBER, "ni_number", 3, "ni_number"),
+            _kt(PASSPORT_NUMBER, "passport_number", 3, "passport_number"),
+            _kt(DRIVING_LICENCE, "driving_licence", 3, "driving_licence"),
+            _kt(NAME_DOB, "name_dob", 3, *_FULL_NAME, "dob"),
+            _kt(PHONETIC_DOB, "phonetic_dob", 2, *_FULL_NAME, "dob"),
+            _kt(INITIAL_DOB, "initial_dob", 1, *_FULL_NAME, "dob"),
+            _kt(FRAGMENT_DOB, "fragment_dob", 2, *_FULL_NAME, "dob"),
+            _kt(PARTIAL_DOB, "partial_dob", 0, *_FULL_NAME, "dob"),
+            _kt(FRAGMENT_POSTCODE, "fragment_postcode", 1, *_FULL_NAME, "postcode"),
+            _kt(PHONETIC_POSTCODE, "phonetic_postcode", 1, *_FULL_NAME, "postcode"),
+            _kt(SURNAME_DOB_AREA, "surname_dob_area", 1, "surname", "dob", "postcode"),
+            _kt(FORENAME_DOB_AREA, "forename_dob_area", 1, "forename", "dob", "postcode"),
+        )
+    }
+)
+ID_KEY_TYPES: Final = dict(
+    zip(IDENTIFIER_KINDS, (PNC_ID, NI_NUMBER, PASSPORT_NUMBER, DRIVING_LICENCE), strict=True)
+)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class MatchKey:
+    key_type: int
+    canonical: bytes
+
+
+# --- Canonical encoding ------------------------------------------------------------------------------
+
+MAX_FIELD_BYTES: Final = 0xFFFF
+
+
+@lru_cache(maxsize=1 << 16)
+def field_bytes(value: str) -> bytes:
+    data = value.encode("utf-8")
+    if not data:
+        raise ValidationError("a match key field is empty", field="match_key")
+    if len(data) > MAX_FIELD_BYTES:
+        raise ValidationError("a match key field is too long", field="match_key")
+    return struct.pack(">H", len(data)) + data
+
+
+def _head(key_type: int, field_count: int, fields: Iterable[str]) -> bytes:
+    return CANONICAL_PREFIX + struct.pack(">BB", key_type, field_count) + b"".join(map(field_bytes, fields))
+
+
+def encode_key(key_type: int, fields: Sequence[str]) -> bytes:
+    """``cf1`` | key_type u8 | field count u8 | per field: length u16 big-endian | UTF-8 bytes.
+
+    Length prefixes make the encoding injective: ("ab", "c") and ("a", "bc") never share bytes, and a
+    key of one type can never equal a key of another. Empty or over-long fields raise ValidationError.
+    """
+    if not 0 <= key_type <= 0xFF or not 0 < len(fields) <= 0xFF:
+        raise ValidationError("key type or field count out of range", field="match_key")
+    return _head(key_type, len(fields), fields)
+
+
+def decode_key(canonical: bytes) -> tuple[int, tuple[str, ...]]:
+    """Inverse of ``encode_key``: (key_type, fields). For tests, vectors and debugging at a force."""
+    if not canonical.startswith(CANONICAL_PREFIX) or len(canonical) < len(CANONICAL_PREFIX) + 2:
+        raise ValidationError("not a canonical match key", field="match_key")
+    pos = len(CANONICAL_PREFIX)
+    key_type, count = canonical[pos], canonical[pos + 1]
+    pos += 2
+    fields: list[str] = []
+    for _ in range(count):
+        if pos + 2 > len(canonical):
+            raise ValidationError("truncated match key", field="match_key")
+        (size,) = struct.unpack_from(">H", canonical, pos)
+        pos += 2
+        if pos + size > len(canonical):
+            raise ValidationError("truncated match key", field="match_key")
+        try:
+            fields.append(canonical[pos : pos + size].decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ValidationError("match key field is not UTF-8", field="match_key") from exc
+        pos += size
+    if pos != len(canonical):
+        raise ValidationError("trailing bytes after match key", field="match_key")
+    return key_type, tuple(fields)
+
+
+def hit_strength(key_types: Collection[int]) -> int:
+    """Combined strength of the distinct key types that matched at one force: 0 means no hit.
+
+    The strongest matched type, raised one level (at most to 3) when two matched types vouch for
+    different evidence (neither's evidence set contains the other's): independent fields agreeing, a
+    partial date of birth and a postcode, or a phonetic name with its date and an identifier, are much
+    less likely to be a namesake. A corroboration-only type (strength 0, partial_dob) alone gives 0.
+    """
+    types = [KEY_TYPES[k] for k in set(key_types) if k in KEY_TYPES]
+    if not types:
+        return 0
+    best = max(t.strength for t in types)
+    evidence = {t.evidence for t in types}
+    for a in evidence:
+        for b in evidence:
+            if not (a <= b or b <= a):
+                return min(3, best + 1)
+    return best

@@ -1,0 +1,86 @@
+"""The signed index header: the exact bytes a force signs, to and from a plain frozen value.
+
+Why here: the header is a protobuf message (``crossforce.v1.IndexHeader``), and only ``crossforce.wire``
+may touch protobuf. The publish rules (``crossforce.server.policy.publish``) receive ``IndexHeaderFields``
+and never see a message. Invariants:
+
+- ``parse_index_header`` is called on bytes whose signature has already been verified (sign bytes, never
+  re-serialised messages); ``peek_index_header`` is the one exception, for choosing which refusal to give
+  and for routing, and its answer is never trusted.
+- Parsing raises only ``ValidationError``, never ``DecodeError`` or ``ValueError``.
+- ``encode_index_header(parse_index_header(b))`` need not equal ``b`` (protobuf is not canonical), which
+  is why the signed bytes, not the value, are what is stored and verified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from crossforce.errors import ValidationError
+from crossforce.v1 import crossforce_pb2 as pb
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexHeaderFields:
+    """What an index header declares (proto ``IndexHeader``, field for field)."""
+
+    format_version: int
+    org: str
+    epoch: int
+    version: int
+    num_blocks: int
+    num_probes: int
+    token_count: int
+    record_count: int
+    bits_sha256: bytes
+    created_at_ms: int
+    expires_at_ms: int
+
+
+def parse_index_header(header_bytes: bytes) -> IndexHeaderFields:
+    """The fields of a serialised ``IndexHeader``; ValidationError if the bytes are not one."""
+    msg = pb.IndexHeader()
+    try:
+        msg.ParseFromString(header_bytes)
+    except DecodeError as exc:
+        raise ValidationError("index header is not a valid IndexHeader message") from exc
+    return IndexHeaderFields(
+        format_version=msg.format_version,
+        org=msg.org,
+        epoch=msg.epoch,
+        version=msg.version,
+        num_blocks=msg.num_blocks,
+        num_probes=msg.num_probes,
+        token_count=msg.token_count,
+        record_count=msg.record_count,
+        bits_sha256=bytes(msg.bits_sha256),
+        created_at_ms=msg.created_at_ms,
+        expires_at_ms=msg.expires_at_ms,
+    )
+
+
+def peek_index_header(header_bytes: bytes) -> IndexHeaderFields | None:
+    """The fields of unverified header bytes, or None if they do not parse. Never trust the answer."""
+    try:
+        return parse_index_header(header_bytes)
+    except ValidationError:
+        return None
+
+
+def encode_index_header(fields: IndexHeaderFields) -> bytes:
+    """The bytes a force signs for ``fields``."""
+    return pb.IndexHeader(
+        format_version=fields.format_version,
+        org=fields.org,
+        epoch=fields.epoch,
+        version=fields.version,
+        num_blocks=fields.num_blocks,
+        num_probes=fields.num_probes,
+        token_count=fields.token_count,
+        record_count=fields.record_count,
+        bits_sha256=fields.bits_sha256,
+        created_at_ms=fields.created_at_ms,
+        expires_at_ms=fields.expires_at_ms,
+    ).SerializeToString()

@@ -1,0 +1,114 @@
+"""Matcher service messages: candidate checks (single and batch) and their outcomes.
+
+A single ``Check`` is a batch of one in the domain (``CheckQuery`` with one candidate, ``CheckOutcome``
+with one result), so the matcher has one check path whichever RPC was called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from crossforce.domain import CheckOutcome, CheckQuery, CheckResult, ForceHit, QueryToken
+from crossforce.errors import ValidationError
+from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.wire.common import (
+    justification_from_pb,
+    justification_to_pb,
+    strength_to_pb,
+    tokens_from_pb,
+    tokens_to_pb,
+    tree_head_from_pb,
+    tree_head_to_pb,
+)
+
+
+def candidate_to_pb(tokens: Iterable[QueryToken]) -> pb.Candidate:
+    return pb.Candidate(tokens=tokens_to_pb(tokens))
+
+
+def check_request_to_pb(query: CheckQuery) -> pb.CheckRequest:
+    """A single check; a query of any other size is a ValidationError (use ``check_batch_request_to_pb``)."""
+    if len(query.candidates) != 1:
+        raise ValidationError(f"a single check carries one candidate, not {len(query.candidates)}")
+    return pb.CheckRequest(
+        candidate=candidate_to_pb(query.candidates[0]),
+        justification=justification_to_pb(query.justification),
+        open_requests=query.open_requests,
+    )
+
+
+def check_batch_request_to_pb(query: CheckQuery) -> pb.CheckBatchRequest:
+    return pb.CheckBatchRequest(
+        candidates=[candidate_to_pb(c) for c in query.candidates],
+        justification=justification_to_pb(query.justification),
+        open_requests=query.open_requests,
+    )
+
+
+def check_query_from_pb(msg: pb.CheckRequest | pb.CheckBatchRequest) -> CheckQuery:
+    """Either check request as a query; a single ``Check`` becomes a batch of one."""
+    cands = [msg.candidate] if isinstance(msg, pb.CheckRequest) else list(msg.candidates)
+    return CheckQuery(
+        candidates=tuple(tokens_from_pb(c.tokens) for c in cands),
+        justification=justification_from_pb(msg.justification),
+        open_requests=msg.open_requests,
+    )
+
+
+def hit_to_pb(hit: ForceHit) -> pb.ForceHit:
+    return pb.ForceHit(
+        org=hit.org,
+        strength=strength_to_pb(hit.strength),
+        key_types=list(hit.key_types),
+        request_id=hit.request_id,
+    )
+
+
+def hit_from_pb(msg: pb.ForceHit) -> ForceHit:
+    return ForceHit(
+        org=msg.org, strength=int(msg.strength), key_types=tuple(msg.key_types), request_id=msg.request_id
+    )
+
+
+def check_result_to_pb(result: CheckResult) -> pb.CheckResult:
+    return pb.CheckResult(check_id=result.check_id, hits=[hit_to_pb(h) for h in result.hits])
+
+
+def check_result_from_pb(msg: pb.CheckResult) -> CheckResult:
+    return CheckResult(check_id=msg.check_id, hits=tuple(hit_from_pb(h) for h in msg.hits))
+
+
+def check_response_to_pb(outcome: CheckOutcome) -> pb.CheckResponse:
+    """The answer to a single ``Check``: the outcome must hold exactly one result."""
+    if len(outcome.results) != 1:
+        raise ValidationError(f"a single check answers one result, not {len(outcome.results)}")
+    return pb.CheckResponse(
+        result=check_result_to_pb(outcome.results[0]),
+        forces_searched=outcome.forces_searched,
+        stale_orgs=list(outcome.stale_orgs),
+        tree_head=tree_head_to_pb(outcome.tree_head),
+    )
+
+
+def check_batch_response_to_pb(outcome: CheckOutcome) -> pb.CheckBatchResponse:
+    return pb.CheckBatchResponse(
+        results=[check_result_to_pb(r) for r in outcome.results],
+        forces_searched=outcome.forces_searched,
+        stale_orgs=list(outcome.stale_orgs),
+        tree_head=tree_head_to_pb(outcome.tree_head),
+    )
+
+
+def check_outcome_from_pb(msg: pb.CheckResponse | pb.CheckBatchResponse) -> CheckOutcome:
+    """Either check response as an outcome (a single ``Check`` has one result)."""
+    results = [msg.result] if isinstance(msg, pb.CheckResponse) else list(msg.results)
+    return CheckOutcome(
+        results=tuple(check_result_from_pb(r) for r in results),
+        forces_searched=msg.forces_searched,
+        stale_orgs=tuple(msg.stale_orgs),
+        tree_head=tree_head_from_pb(msg.tree_head),
+    )
+
+
+def ping_request() -> pb.PingRequest:
+    return pb.PingRequest()

@@ -1,0 +1,37 @@
+"""Matcher service: candidate checks, single and batch, and the empty round trip."""
+
+from __future__ import annotations
+
+import grpc
+
+from crossforce.domain import CheckOutcome, CheckQuery
+from crossforce.server import status
+from crossforce.server.auth import caller
+from crossforce.server.matcher import Matcher
+from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v1 import crossforce_pb2_grpc as rpc
+from crossforce.wire import matching as wire
+
+
+class MatcherServicer(rpc.MatcherServicer):
+    def __init__(self, matcher: Matcher) -> None:
+        self.matcher = matcher
+
+    def _check(self, query: CheckQuery, context: grpc.ServicerContext) -> CheckOutcome:
+        return self.matcher.check(
+            caller(context), query.candidates, query.justification, open_requests=query.open_requests
+        )
+
+    @status.unary
+    def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
+        return wire.check_response_to_pb(self._check(wire.check_query_from_pb(request), context))
+
+    @status.unary
+    def CheckBatch(
+        self, request: pb.CheckBatchRequest, context: grpc.ServicerContext
+    ) -> pb.CheckBatchResponse:
+        return wire.check_batch_response_to_pb(self._check(wire.check_query_from_pb(request), context))
+
+    @status.unary
+    def Ping(self, request: pb.PingRequest, context: grpc.ServicerContext) -> pb.PingResponse:
+        return pb.PingResponse()

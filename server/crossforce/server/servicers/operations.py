@@ -1,0 +1,28 @@
+"""Operations service: the operator's report."""
+
+from __future__ import annotations
+
+import grpc
+
+from crossforce.domain import OperatorReport
+from crossforce.server import status
+from crossforce.server.matcher import Matcher
+from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v1 import crossforce_pb2_grpc as rpc
+from crossforce.wire import operations as wire
+
+
+class OperationsServicer(rpc.OperationsServicer):
+    def __init__(self, matcher: Matcher) -> None:
+        self.matcher = matcher
+
+    @status.unary
+    def Report(self, request: pb.ReportRequest, context: grpc.ServicerContext) -> pb.ReportResponse:
+        return wire.operator_report_to_pb(
+            OperatorReport(
+                alerts=tuple(self.matcher.quotas.alerts()),
+                overdue_requests=self.matcher.overdue_count(),
+                log_size=self.matcher.audit.size,
+                indexes=tuple(self.matcher.status()),
+            )
+        )

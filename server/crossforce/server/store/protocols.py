@@ -1,0 +1,121 @@
+"""What the matcher needs from durable storage, one small protocol per concern.
+
+Why split: the use cases each need one concern (the registry its organisations, publishing its index
+generations, the broker its requests, the audit log its entries and heads), and a second backend
+(PostgreSQL) must implement exactly these. ``Storage`` is the whole set, as one backend provides it.
+
+Invariants every backend keeps:
+
+- A change and the audit event that records it are written through one ``Transaction`` and commit
+  together or not at all (the audit log's group commit opens, stages and commits it).
+- Reads see committed data only, never what is staged in an open transaction.
+- Log rows are append-only; nothing stored is a raw name, date or identifier.
+- No connection, cursor or driver type crosses these protocols: values are the rows of ``store.rows``,
+  bytes, ints and text.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from crossforce.server.store.rows import HeadRow, IndexRow, OrgRow, RequestRow
+
+
+class Transaction(Protocol):
+    """Writes staged in the open transaction; log indexes are known before it commits."""
+
+    @property
+    def appended_leaves(self) -> Sequence[bytes]:
+        """Leaf hashes appended through this transaction, in order."""
+        ...
+
+    def append_log(self, entry: bytes, leaf_hash: bytes) -> int: ...
+    def put_org(self, row: OrgRow) -> None: ...
+    def put_index(self, row: IndexRow) -> None: ...
+    def insert_request(self, row: RequestRow) -> None:
+        """AlreadyExistsError if the request id exists (the whole transaction body must then fail)."""
+        ...
+
+    def update_request(self, row: RequestRow) -> None: ...
+    def put_head(self, row: HeadRow) -> None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+
+
+class OrgStore(Protocol):
+    """Organisations and their registered public keys."""
+
+    def orgs(self) -> list[OrgRow]: ...
+
+
+class IndexStore(Protocol):
+    """Index generations: one row per (organisation, epoch) and content-addressed bits beside it."""
+
+    def indexes(self) -> list[IndexRow]: ...
+    def write_bits(self, sha256_hex: str, bits: bytes) -> None:
+        """Durable before the row that points at it commits; UnavailableError if it cannot be written."""
+        ...
+
+    def read_bits(self, sha256_hex: str) -> bytes: ...
+    def prune_bits(self) -> int:
+        """Remove bits no row points at; returns how many."""
+        ...
+
+    def meta(self, key: str) -> str | None: ...
+
+
+class RequestStore(Protocol):
+    """Disclosure requests."""
+
+    def request(self, request_id: str) -> RequestRow | None: ...
+    def requests(
+        self,
+        *,
+        holder: str | None = None,
+        requester: str | None = None,
+        states: Sequence[int] = (),
+        limit: int,
+    ) -> list[RequestRow]: ...
+    def requests_due_before(self, deadline_ms: int, states: Sequence[int]) -> list[RequestRow]:
+        """Requests in ``states`` whose deadline is before ``deadline_ms``, earliest deadline first."""
+        ...
+
+
+class LogReads(Protocol):
+    """The stored audit log as plain values: what an offline verifier needs, and nothing else."""
+
+    def log_entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        """``(index, entry, leaf_hash)`` for stored entries ``start <= index < end``, in order."""
+        ...
+
+    def heads(self) -> list[HeadRow]:
+        """Every stored signed head, smallest tree first."""
+        ...
+
+
+class AuditStore(LogReads, Protocol):
+    """The audit log's group commit: one open transaction that many writers stage into, each in a
+    savepoint, committed by a single committer. The caller holds ``lock`` around all of it."""
+
+    @property
+    def lock(self) -> threading.RLock: ...
+    def begin(self) -> None: ...
+    def in_transaction(self) -> bool:
+        """False when the engine has rolled the open transaction back by itself (e.g. disk full)."""
+        ...
+
+    def staged(self, next_log_index: int) -> Transaction: ...
+    def keep_staged(self) -> None: ...
+    def drop_staged(self) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def log_leaf_hashes(self) -> list[bytes]: ...
+    def latest_head(self) -> HeadRow | None: ...
+
+
+class Storage(OrgStore, IndexStore, RequestStore, AuditStore, Protocol):
+    """Every concern, as one backend (``SQLiteStorage``) provides them."""
+
+    def healthy(self) -> bool: ...
+    def close(self) -> None: ...

@@ -1,0 +1,267 @@
+"""The disclosure broker: opens requests for hits, moves them through the pure state machine, relays
+sealed payloads.
+
+Invariants: every state change is decided by ``policy.disclosure`` (``open_request``, ``apply``,
+``authorise``, ``overdue_requests``, ``may_view``); this module loads the request, calls the rule,
+and stores the result together with its DISCLOSURE_TRANSITION event in one transaction. A move that
+changes nothing (a repeat fetch) stores and logs nothing. Unknown and not-yours requests get the same
+answer. The matcher relays only ciphertext and its SHA-256: it never sees a disclosure in the clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from crossforce.auditlog.events import DisclosureTransition
+from crossforce.clock import Clock
+from crossforce.crypto.pki import Identity
+from crossforce.domain import Justification, QueryToken, RefusalReason
+from crossforce.errors import PermissionDeniedError, TooLargeError, ValidationError
+from crossforce.limits import Limits
+from crossforce.server.audit import AuditLog
+from crossforce.server.policy import disclosure
+from crossforce.server.policy.disclosure import Action, RequestView, State
+from crossforce.server.settings import ServerSettings
+from crossforce.server.store.protocols import RequestStore, Transaction
+from crossforce.server.store.rows import RequestRow
+from crossforce.server.usecases.common import check_text
+
+TOKEN_RECORD = np.dtype([("key_type", ">u2"), ("epoch", ">u4"), ("token", "S32")])
+"""How matched tokens are packed into a disclosure request row (fixed width, no raw data)."""
+
+PENDING_STATE_NUMBERS = tuple(sorted(int(s) for s in disclosure.PENDING_STATES))
+STATE_NUMBERS = frozenset(int(s) for s in State)
+
+
+def pack_tokens(tokens: Sequence[QueryToken]) -> bytes:
+    return np.array([(t.key_type, t.epoch, t.token) for t in tokens], dtype=TOKEN_RECORD).tobytes()
+
+
+def unpack_tokens(packed: bytes) -> list[QueryToken]:
+    arr = np.frombuffer(packed, dtype=TOKEN_RECORD)
+    return [QueryToken(int(r["key_type"]), int(r["epoch"]), bytes(r["token"])) for r in arr]
+
+
+def view_of(row: RequestRow) -> RequestView:
+    """What the disclosure policy needs to know about a stored request."""
+    return RequestView(
+        request_id=row.request_id,
+        requester_org=row.requester_org,
+        holder_org=row.holder_org,
+        state=State(row.state),
+        created_at_ms=row.created_at_ms,
+        deadline_ms=row.deadline_ms,
+        purpose=row.purpose,
+        check_id=row.check_id,
+        updated_at_ms=row.updated_at_ms,
+        refusal_reason=RefusalReason(row.refusal_reason),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Opening:
+    """A hit that becomes a disclosure request to its holding force (tokens only, never raw data)."""
+
+    requester: Identity
+    why: Justification
+    check_id: str
+    holder_org: str
+    tokens: tuple[QueryToken, ...]
+    key_types: tuple[int, ...]
+    strength: int
+    now_ms: int
+
+
+class Broker:
+    def __init__(
+        self,
+        *,
+        store: RequestStore,
+        audit: AuditLog,
+        settings: ServerSettings,
+        clock: Clock,
+        write_lock: threading.RLock,
+    ) -> None:
+        self._store = store
+        self._audit = audit
+        self._settings = settings
+        self._limits: Limits = settings.limits
+        self._clock = clock
+        self._write_lock = write_lock
+        self.request_opened = threading.Condition()
+        """Notified when a check opened requests (and when a watcher's call ends)."""
+
+    def notify_opened(self) -> None:
+        with self.request_opened:
+            self.request_opened.notify_all()
+
+    def open_request(self, tx: Transaction, opening: Opening) -> str:
+        """Stage a new OPEN request and its event in ``tx`` (the check's transaction); returns its id."""
+        who, why, now = opening.requester, opening.why, opening.now_ms
+        view = disclosure.open_request(
+            request_id=uuid.uuid4().hex,
+            check_id=opening.check_id,
+            requester_org=who.org,
+            holder_org=opening.holder_org,
+            purpose=why.purpose,
+            created_at_ms=now,
+            settings=self._settings,
+        )
+        idx = self._audit.append(tx, self._event(who, now, view, state_from=""))
+        tx.insert_request(
+            RequestRow(
+                request_id=view.request_id,
+                check_id=view.check_id,
+                requester_org=view.requester_org,
+                holder_org=view.holder_org,
+                purpose=why.purpose,
+                legal_basis=why.legal_basis,
+                case_reference=why.case_reference,
+                officer_id=why.officer_id,
+                key_types=opening.key_types,
+                strength=opening.strength,
+                tokens=pack_tokens(opening.tokens),
+                state=int(view.state),
+                created_at_ms=now,
+                deadline_ms=view.deadline_ms,
+                updated_at_ms=now,
+                log_index=idx,
+            )
+        )
+        return view.request_id
+
+    def _load(self, who: Identity, action: Action, request_id: str) -> RequestRow:
+        """The stored request, if the caller may take ``action`` on it; the uniform denial otherwise."""
+        check_text("request_id", request_id, self._limits.max_request_id_chars, required=True)
+        row = self._store.request(request_id)
+        if row is None:
+            disclosure.authorise(action, None, caller_org=who.org, caller_role=who.role)  # always raises
+            raise PermissionDeniedError(disclosure.DENIED_TEXT)
+        disclosure.authorise(action, view_of(row), caller_org=who.org, caller_role=who.role)
+        return row
+
+    def get_request(self, who: Identity, request_id: str) -> RequestRow:
+        return self._load(who, Action.VIEW, request_id)
+
+    def list_requests(
+        self, who: Identity, *, as_holder: bool, states: Sequence[int], limit: int
+    ) -> list[RequestRow]:
+        for s in states:
+            if s not in STATE_NUMBERS:
+                raise ValidationError(f"unknown request state {s}")
+        limit = min(limit or self._limits.max_list_results, self._limits.max_list_results)
+        if as_holder:
+            return self._store.requests(holder=who.org, states=states, limit=limit)
+        return self._store.requests(requester=who.org, states=states, limit=limit)
+
+    def transition(
+        self,
+        who: Identity,
+        request_id: str,
+        action: Action,
+        *,
+        sealed: bytes | None = None,
+        refusal_reason: int = 0,
+        officer_id: str = "",
+    ) -> RequestRow:
+        check_text("request_id", request_id, self._limits.max_request_id_chars, required=True)
+        if officer_id:
+            check_text("officer_id", officer_id, self._limits.max_text_chars, required=False)
+        if sealed is not None and len(sealed) > self._limits.max_payload_bytes:
+            raise TooLargeError(f"sealed payload exceeds {self._limits.max_payload_bytes} bytes")
+        reason = _refusal_reason(refusal_reason)
+        now = self._clock()
+        with self._write_lock:
+            row = self._load(who, action, request_id)
+            before = view_of(row)
+            after = disclosure.apply(
+                action, before, caller_org=who.org, caller_role=who.role, now_ms=now, refusal_reason=reason
+            )
+            if after is before:
+                return row
+            payload_sha = hashlib.sha256(sealed).digest() if sealed is not None else b""
+            with self._audit.transaction(now) as tx:
+                event = self._event(
+                    who,
+                    now,
+                    after,
+                    state_from=before.state.name,
+                    officer_id=officer_id,
+                    reason=int(reason or 0),
+                    payload_sha256=payload_sha,
+                )
+                updated = replace(
+                    row,
+                    state=int(after.state),
+                    updated_at_ms=after.updated_at_ms,
+                    log_index=self._audit.append(tx, event),
+                    refusal_reason=int(after.refusal_reason),
+                    sealed=sealed if sealed is not None else row.sealed,
+                    sealed_sha256=payload_sha or row.sealed_sha256,
+                )
+                tx.update_request(updated)
+        return updated
+
+    def fetch_disclosure(self, who: Identity, request_id: str) -> RequestRow:
+        """Approved -> delivered on the first fetch; a repeat fetch returns the same ciphertext."""
+        return self.transition(who, request_id, Action.FETCH)
+
+    def overdue(self, who: Identity, *, everyone: bool) -> list[RequestRow]:
+        """Requests past their deadline and still waiting on the holder, most overdue first; only the
+        caller's own unless ``everyone``."""
+        now = self._clock()
+        rows = {r.request_id: r for r in self._store.requests_due_before(now, PENDING_STATE_NUMBERS)}
+        due = disclosure.overdue_requests([view_of(r) for r in rows.values()], now)
+        return [
+            rows[v.request_id]
+            for v in due
+            if everyone or disclosure.may_view(v, caller_org=who.org, caller_role=who.role)
+        ]
+
+    def overdue_count(self) -> int:
+        now = self._clock()
+        rows = self._store.requests_due_before(now, PENDING_STATE_NUMBERS)
+        return len(disclosure.overdue_requests([view_of(r) for r in rows], now))
+
+    def is_overdue(self, row: RequestRow) -> bool:
+        return disclosure.is_overdue(view_of(row), self._clock())
+
+    @staticmethod
+    def _event(
+        who: Identity,
+        now: int,
+        view: RequestView,
+        *,
+        state_from: str,
+        officer_id: str = "",
+        reason: int = 0,
+        payload_sha256: bytes = b"",
+    ) -> DisclosureTransition:
+        return DisclosureTransition(
+            at_ms=now,
+            actor_org=who.org,
+            actor_role=who.role,
+            request_id=view.request_id,
+            holder_org=view.holder_org,
+            requester_org=view.requester_org,
+            state_from=state_from,
+            state_to=view.state.name,
+            officer_id=officer_id,
+            reason=reason,
+            payload_sha256=payload_sha256,
+        )
+
+
+def _refusal_reason(number: int) -> RefusalReason | None:
+    if not number:
+        return None
+    try:
+        return RefusalReason(number)
+    except ValueError as exc:
+        raise ValidationError(f"unknown refusal reason {number}", field="reason") from exc

@@ -1,0 +1,173 @@
+"""Publishing: a force replaces its serving index with a newer signed generation.
+
+Invariants (docs/architecture.md, publish; the rules are ``policy.publish``): the header is verified
+against the registered key before it is parsed, and everything decidable from it is decided before any
+chunk is read; bits must match the signed digest and a plausible fill. Versions strictly increase per
+(organisation, epoch), re-checked under the write lock, so no rollback or replay. Bits are written and
+superseded files pruned under one publish lock, so a prune never removes the file of a publish in
+flight; the next snapshot is built before the write lock is taken (copying the shared table takes
+seconds at 10M records), so disclosure transitions never wait for the copy. Every refusal after the
+size check is logged as PUBLISH_REFUSED with the error's class name only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from crossforce.auditlog.events import EpochChange, PublishAccepted, PublishRefused
+from crossforce.auditlog.treehead import SignedTreeHead
+from crossforce.clock import Clock
+from crossforce.crypto.pki import Identity
+from crossforce.errors import PreconditionError
+from crossforce.index.snapshot import MatchSnapshot
+from crossforce.limits import Limits
+from crossforce.server.audit import AuditLog
+from crossforce.server.policy import epochs, publish
+from crossforce.server.policy.publish import AcceptedHeader
+from crossforce.server.store.protocols import IndexStore
+from crossforce.server.store.rows import IndexRow
+from crossforce.server.usecases.registry import Registry
+from crossforce.server.usecases.serving import RETIRED_THROUGH, IndexTable
+from crossforce.wire.index_header import parse_index_header, peek_index_header
+
+log = logging.getLogger("crossforce.server")
+
+
+class Publishing:
+    def __init__(
+        self,
+        *,
+        store: IndexStore,
+        table: IndexTable,
+        registry: Registry,
+        audit: AuditLog,
+        limits: Limits,
+        clock: Clock,
+        write_lock: threading.RLock,
+    ) -> None:
+        self._store = store
+        self._table = table
+        self._registry = registry
+        self._audit = audit
+        self._limits = limits
+        self._clock = clock
+        self._write_lock = write_lock
+        self._publish_lock = threading.Lock()
+
+    def begin(self, who: Identity, header_bytes: bytes, signature: bytes) -> AcceptedHeader:
+        """Everything decidable from the header, before any chunk is read."""
+        publish.check_header_size(header_bytes, self._limits)
+        declared = peek_index_header(header_bytes)  # unverified: only to choose a refusal
+        try:
+            publish.verify_signature(
+                header_bytes=header_bytes,
+                signature=signature,
+                caller_org=who.org,
+                registered_signing_key=self._registry.signing_key(who.org),
+                declared_org=declared.org if declared else None,
+            )
+            fields = parse_index_header(header_bytes)
+            serving = self._table.row(who.org, fields.epoch)
+            return publish.accept_header(
+                fields,
+                header_bytes=header_bytes,
+                signature=signature,
+                caller_org=who.org,
+                current_version=serving.version if serving else None,
+                now_ms=self._clock(),
+                limits=self._limits,
+                max_epoch=self._table.current_epoch() + 1 if self._table.keys() else None,
+            )
+        except Exception as exc:
+            self._log_refused(who, type(exc).__name__)
+            raise
+
+    def finish(self, who: Identity, header: AcceptedHeader, bits: bytes) -> tuple[IndexRow, SignedTreeHead]:
+        try:
+            bloom = publish.verify_bits(header, bits, self._limits)
+        except Exception as exc:
+            self._log_refused(who, type(exc).__name__)
+            raise
+        sha_hex = header.bits_sha256.hex()
+        with self._publish_lock:
+            self._store.write_bits(sha_hex, bits)
+            snapshot = self._table.snapshot(header.epoch)
+            fresh = (
+                snapshot.with_index(header.org, bloom)
+                if snapshot is not None
+                else MatchSnapshot.build({header.org: bloom})
+            )
+            result = self._commit(who, header, sha_hex, fresh)
+            self._store.prune_bits()
+            return result
+
+    def _commit(
+        self, who: Identity, header: AcceptedHeader, sha_hex: str, fresh: MatchSnapshot
+    ) -> tuple[IndexRow, SignedTreeHead]:
+        now = self._clock()
+        with self._write_lock:
+            current = self._table.row(header.org, header.epoch)
+            if current is not None and header.version <= current.version:
+                raise PreconditionError(
+                    f"index version {header.version} is not newer than the serving version {current.version}"
+                )
+            published = {*self._table.keys(), (header.org, header.epoch)}
+            retired_through = epochs.retired_through_after(published, self._table.retired_through)
+            with self._audit.transaction(now) as tx:
+                idx = self._audit.append(
+                    tx,
+                    PublishAccepted(
+                        at_ms=now,
+                        actor_org=who.org,
+                        actor_role=who.role,
+                        org=header.org,
+                        epoch=header.epoch,
+                        version=header.version,
+                        record_count=header.record_count,
+                        token_count=header.token_count,
+                        bits_sha256=header.bits_sha256,
+                        expires_at_ms=header.expires_at_ms,
+                    ),
+                )
+                row = IndexRow(
+                    org=header.org,
+                    epoch=header.epoch,
+                    version=header.version,
+                    header=header.header_bytes,
+                    signature=header.signature,
+                    bits_sha256=sha_hex,
+                    num_blocks=header.params.num_blocks,
+                    num_probes=header.params.num_probes,
+                    token_count=header.token_count,
+                    record_count=header.record_count,
+                    published_at_ms=now,
+                    expires_at_ms=header.expires_at_ms,
+                    log_index=idx,
+                )
+                tx.put_index(row)
+                if retired_through != self._table.retired_through:
+                    tx.set_meta(RETIRED_THROUGH, str(retired_through))
+                    self._audit.append(
+                        tx,
+                        EpochChange(
+                            at_ms=now,
+                            actor_org=who.org,
+                            actor_role=who.role,
+                            retired_through=retired_through,
+                            current_epoch=max(e for _o, e in published),
+                        ),
+                    )
+            self._table.install(row, fresh, retired_through)
+        log.info("accepted index from %s epoch %d version %d", header.org, header.epoch, header.version)
+        return row, self._audit.head
+
+    def _log_refused(self, who: Identity, reason: str) -> None:
+        now = self._clock()
+        try:
+            with self._write_lock, self._audit.transaction(now) as tx:
+                self._audit.append(
+                    tx, PublishRefused(at_ms=now, actor_org=who.org, actor_role=who.role, reason=reason)
+                )
+        except Exception:  # the refusal itself must still reach the caller
+            log.warning("could not log a refused publish by %s", who.org)

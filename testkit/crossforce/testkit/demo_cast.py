@@ -1,0 +1,178 @@
+"""The demo's world: its fictional people, and every force publishing a simulated index in parallel.
+
+The person at the centre of the story is fictional: known to the vetting body by her married name,
+held at Humberside under her previous (maiden) name and at Kent with her forename misspelt. Everyone
+else is drawn by the seeded ``ForceSimulator``, so a run is the same on any machine.
+
+Publishing runs one process per worker (``spawn``, never ``fork``: the calling process runs the
+matcher's gRPC threads, which must not be forked); each worker builds the simulator once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crossforce.client.profile import Profile
+from crossforce.client.sdk import Client, PublishResult, Why
+from crossforce.encoding.records import FIELDS, Record
+from crossforce.forces import sizes_for_total
+from crossforce.testkit.localnet import LocalNet
+
+if TYPE_CHECKING:
+    from crossforce.testkit.simulate import ForceSimulator
+
+SEED = 20260301
+VETTING_BODY = "dbs"
+VETTING_NAME = "Disclosure and Barring Service"
+FORCE_A = "humberside"
+FORCE_B = "kent"
+INDEX_EXPIRY_DAYS = 7
+POLL_S = 0.2
+"""How often the parent drains workers' progress while it waits for a force to finish."""
+PUBLISH_ALL_TIMEOUT_S = 30 * 60.0
+"""Bounds the whole parallel publish (about a minute at the default size): a stuck worker fails the demo."""
+
+CANDIDATE = Record(
+    record_id="APPLICANT-1",
+    given_names="Rowena Alys",
+    surname="Pendleford",
+    date_of_birth="1986-04-09",
+    sex="F",
+    previous_names=("Rowena Gatcombe",),
+)
+HELD_AT_A = Record(
+    record_id="planted",
+    given_names="Rowena",
+    surname="Gatcombe",
+    date_of_birth="1986-04-09",
+    sex="F",
+    postcode="HU5 3QT",
+)
+HELD_AT_B = Record(
+    record_id="planted",
+    given_names="Rowenna",
+    surname="Pendleford",
+    date_of_birth="1986-04-09",
+    sex="F",
+    postcode="CT1 2NB",
+)
+NOBODY = Record(
+    record_id="APPLICANT-2", given_names="Peregrine", surname="Quillfeather", date_of_birth="1990-02-14"
+)
+WHY = Why(
+    purpose="school-staff-vetting",
+    legal_basis="Police Act 1997 s113B (enhanced criminal record certificate)",
+    case_reference="DBS-APP-2026-004417",
+    officer_id="DBS-VO-2291",
+)
+OFFICER_A = "HUM-DO-0412"
+OFFICER_B = "KEN-DO-1187"
+PLAINTEXT_PROBES = (b"Pendleford", b"Gatcombe", b"Rowena", b"1986-04-09")
+"""Bytes of the person's names and date of birth that must never appear in the matcher's files."""
+
+Progress = Callable[[str, float], AbstractContextManager[Callable[[float], None]]]
+"""``progress(description, total)`` opens a progress display and yields ``advance(amount)``."""
+
+
+def payload_fields(record: Record) -> dict[str, str]:
+    """A record as the non-empty text fields a disclosure payload carries."""
+    out: dict[str, str] = {}
+    for name in FIELDS:
+        value = getattr(record, name)
+        text = "; ".join(value) if isinstance(value, tuple) else str(value)
+        if text:
+            out[name] = text
+    return out
+
+
+def make_simulator(total: int) -> ForceSimulator:
+    """The seeded simulator with the story's person planted at two forces (one record each)."""
+    from crossforce.testkit.simulate import ForceSimulator  # numpy: only when the demo runs
+
+    sim = ForceSimulator(SEED, total)
+    sim.plant(HELD_AT_A, [FORCE_A])
+    sim.plant(HELD_AT_B, [FORCE_B])
+    return sim
+
+
+_WORKER_SIM: ForceSimulator | None = None
+
+
+def _init_worker(total: int) -> None:
+    global _WORKER_SIM  # noqa: PLW0603 - one simulator per worker process, built once
+    _WORKER_SIM = make_simulator(total)
+
+
+def publish_force(
+    profile_dir: Path, code: str, sim: ForceSimulator | None = None, ticks: Any = None
+) -> PublishResult:
+    """Simulate one force's records, encode them, keep the token store, publish the index.
+
+    ``ticks`` (a queue, or None) receives how many more records have been encoded, for the progress bar.
+    """
+    source = sim if sim is not None else _WORKER_SIM
+    if source is None:
+        raise RuntimeError("publish_force in a worker needs _init_worker to have run")
+    records = source.records_for(code)
+    sent = 0
+
+    def progress(done: int, _total: int) -> None:
+        nonlocal sent
+        if ticks is not None and done > sent:
+            ticks.put(done - sent)
+            sent = done
+
+    with Client(Profile.load(profile_dir), role="force-system") as client:
+        return client.publish_records(records, expires_in_days=INDEX_EXPIRY_DAYS, progress=progress)
+
+
+def publish_all(
+    net: LocalNet, codes: Sequence[str], total: int, workers: int, progress: Progress
+) -> list[PublishResult]:
+    """Publish every force with a progress display; forces are independent, so use several processes.
+
+    A record counts half when it is encoded and half when its force's index is stored and published
+    (the token store and upload take about as long as encoding).
+    """
+    sizes = sizes_for_total(total)
+    results: list[PublishResult] = []
+    description = f"simulating, encoding and publishing {len(codes)} forces"
+    with progress(description, float(sum(sizes.values()))) as advance:
+        if workers <= 1:
+            sim = make_simulator(total)
+            for code in codes:
+                result = publish_force(net.profiles[code].path, code, sim)
+                results.append(result)
+                advance(result.record_count)
+            return results
+        ctx = multiprocessing.get_context("spawn")
+        with (
+            ctx.Manager() as manager,
+            ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(total,)) as pool,
+        ):
+            ticks = manager.Queue()
+            # Largest first, so the slowest force never starts last.
+            order = sorted(codes, key=lambda c: -sizes.get(c, 0))
+            pending = {pool.submit(publish_force, net.profiles[c].path, c, None, ticks) for c in order}
+            deadline = time.monotonic() + PUBLISH_ALL_TIMEOUT_S
+            while pending:
+                if time.monotonic() > deadline:
+                    for fut in pending:
+                        fut.cancel()
+                    raise TimeoutError(
+                        f"{len(pending)} forces did not publish within {PUBLISH_ALL_TIMEOUT_S:.0f} s"
+                    )
+                done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                while not ticks.empty():
+                    advance(ticks.get() / 2)
+                for fut in done:
+                    result = fut.result()
+                    results.append(result)
+                    advance(result.record_count / 2)
+    return results
