@@ -17,6 +17,12 @@ The helpers here (start_matcher, settings_toml, make_population, force_index) ar
 loadtests/run.py so both stand on the same deployment.
 
 Usage: python -m bench.e2e [--total-records 10000000] [--quick] [--json-out out/bench/e2e.json]
+
+Why one file, over 400 lines: the deployment helpers above are the shared fixture of this bench and
+the load test, and each measurement reads its baseline from the same run on the same channel (check vs
+Ping interleaved one for one, batch vs single, RSS vs index bytes); keeping the measurements, the
+deployment they run against and the report that pairs them in one module keeps every figure next to
+the baseline it is judged by.
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.matching import random_tokens
-from crossforce.client.sdk import Client, Why
+from crossforce.client.sdk import Client
+from crossforce.domain import Justification, Role
 from crossforce.encoding.records import Record
 from crossforce.encoding.tokens import Tokeniser
 from crossforce.forces import all_forces, sizes_for_total
@@ -58,14 +65,15 @@ REPO = Path(__file__).resolve().parent.parent
 EPOCH = 1
 VETTING_ORG = "dbs"
 AUDITOR_ORG = "hmicfrs"
-AUDITOR_ROLES = ("force-system", "auditor")
-WHY = Why(
+AUDITOR_ROLES = (Role.FORCE_SYSTEM, Role.AUDITOR)
+"""An oversight body's certificates: its system registers its keys, its auditor reads the log."""
+WHY = Justification(
     purpose="school-staff-vetting",
     legal_basis="Police Act 1997 s113B",
     case_reference="BENCH-2026-0001",
     officer_id="BENCH-OFFICER-1",
 )
-SCREENING = Why(
+SCREENING = Justification(
     purpose="hit-only-screening",
     legal_basis="Police Act 1997 s113B",
     case_reference="BENCH-2026-0002",
@@ -145,7 +153,7 @@ def serve_timed(argv: Sequence[str]) -> None:
     """``python -m bench.e2e serve``: the matcher as ``crossforce serve`` runs it, plus a
     TimingInterceptor whose per-RPC summary is written to ``--stats-out`` on SIGTERM."""
     from crossforce.server.app import start
-    from crossforce.server.settings import ServerSettings
+    from crossforce.server.settings import load_settings
 
     p = argparse.ArgumentParser(prog="python -m bench.e2e serve")
     p.add_argument("--data", type=Path, required=True)
@@ -164,7 +172,7 @@ def serve_timed(argv: Sequence[str]) -> None:
         pki_dir=args.pki,
         host=args.host,
         port=args.port,
-        settings=ServerSettings.from_toml(args.settings) if args.settings else None,
+        settings=load_settings(args.settings) if args.settings else None,
         max_workers=args.workers,
         interceptors=(timing,),
     )
@@ -296,7 +304,7 @@ def make_population(
     rng = random.Random(seed)
     held_ids = list(sim.people())
     pool: list[tuple[bool, list[tuple[int, bytes]]]] = []
-    with Client(net.profiles[vetting_org], role="vetting-officer") as officer:
+    with Client(net.profiles[vetting_org], role=Role.VETTING_OFFICER) as officer:
         for _ in range(candidates):
             held = rng.random() < held_share
             record = sim.sighting(rng.choice(held_ids), rng, "light") if held else sim.absent_person(rng)
@@ -411,7 +419,7 @@ def _measure(
         bloom, count, build_s = force_index(
             rng, sizes[code], args.tokens_per_record, population.tokens_of(code)
         )
-        with net.client(code, "force-system") as client:
+        with net.client(code, Role.FORCE_SYSTEM) as client:
             publish_s = publish_one(client, bloom, count, sizes[code])
         index_bytes += bloom.params.size_bytes
         total_tokens += count
@@ -438,7 +446,7 @@ def _measure(
         bloom, count, _build_s = force_index(
             rng, sizes[code], args.tokens_per_record, population.tokens_of(code)
         )
-        with net.client(code, "force-system") as client:
+        with net.client(code, Role.FORCE_SYSTEM) as client:
             times = [publish_one(client, bloom, count, sizes[code]) for _ in range(args.republish_repeats)]
         steady.append(
             {
@@ -450,7 +458,7 @@ def _measure(
         )
     out["publish_steady"] = steady
 
-    officer = Client(net.profiles[VETTING_ORG], role="vetting-officer")
+    officer = Client(net.profiles[VETTING_ORG], role=Role.VETTING_OFFICER)
     try:
         started = time.time()
         out |= _latency(officer, population, args)
@@ -465,7 +473,7 @@ def _measure(
     code = order[0]
     records = args.million
     bloom, count, build_s = force_index(rng, records, args.tokens_per_record, population.tokens_of(code))
-    with net.client(code, "force-system") as client:
+    with net.client(code, Role.FORCE_SYSTEM) as client:
         publish_s = publish_one(client, bloom, count, records)
     out["publish_1m"] = {
         "org": code,
@@ -495,7 +503,7 @@ def _latency(officer: Client, population: Population, args: argparse.Namespace) 
         ping.append(timed(officer.ping))
         request = pb.CheckRequest(candidate=cands[i % len(cands)], justification=why, open_requests=True)
         start = time.perf_counter()
-        resp = officer.call(officer.matcher.Check, request)
+        resp = officer.connection.call(officer.connection.matcher.Check, request)
         check.append(time.perf_counter() - start)
         if resp.result.hits:
             hits += 1
@@ -523,17 +531,20 @@ def _batch(net: LocalNet, population: Population, args: argparse.Namespace) -> d
         return pb.CheckBatchRequest(candidates=chosen, justification=why, open_requests=False)
 
     requests = [batch(i) for i in range(args.batches)]
-    with Client(net.profiles[VETTING_ORG], role="vetting-officer") as client:
-        client.call(client.matcher.CheckBatch, requests[0])
-        times = [timed(lambda r=r: client.call(client.matcher.CheckBatch, r)) for r in requests]  # type: ignore[misc]
+    with Client(net.profiles[VETTING_ORG], role=Role.VETTING_OFFICER) as client:
+        client.connection.call(client.connection.matcher.CheckBatch, requests[0])
+        times = [
+            timed(lambda r=r: client.connection.call(client.connection.matcher.CheckBatch, r))
+            for r in requests
+        ]  # type: ignore[misc]
     one = args.batch / statistics.median(times)
 
-    clients = [Client(net.profiles[VETTING_ORG], role="vetting-officer") for _ in range(2)]
+    clients = [Client(net.profiles[VETTING_ORG], role=Role.VETTING_OFFICER) for _ in range(2)]
     try:
 
         def work(c: Client, part: list[pb.CheckBatchRequest]) -> None:
             for r in part:
-                c.call(c.matcher.CheckBatch, r)
+                c.connection.call(c.connection.matcher.CheckBatch, r)
 
         threads = [threading.Thread(target=work, args=(c, requests[i::2])) for i, c in enumerate(clients)]
         start = time.perf_counter()
@@ -565,7 +576,7 @@ def closed_loop(
         while not stop.is_set():
             request = requests[i % len(requests)]
             start = time.perf_counter()
-            c.call(c.matcher.Check, request)
+            c.connection.call(c.connection.matcher.Check, request)
             latencies[n].append(time.perf_counter() - start)
             i += len(clients)
 
@@ -596,7 +607,7 @@ def _sweep(net: LocalNet, population: Population, args: argparse.Namespace) -> d
     ]
     rows = []
     for callers in args.callers:
-        clients = [Client(net.profiles[VETTING_ORG], role="vetting-officer") for _ in range(callers)]
+        clients = [Client(net.profiles[VETTING_ORG], role=Role.VETTING_OFFICER) for _ in range(callers)]
         try:
             for c in clients:
                 c.ping()

@@ -91,7 +91,9 @@ class LocustInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClient
 
 def instrument(client: Client, environment: Environment) -> Client:
     """Route the client's stubs through a LocustInterceptor (the SDK itself is unchanged)."""
-    client.rebind(grpc.intercept_channel(client.channel, LocustInterceptor(environment)))
+    client.connection.rebind(
+        grpc.intercept_channel(client.connection.channel, LocustInterceptor(environment))
+    )
     return client
 
 

@@ -19,6 +19,10 @@ Users (each with the mTLS identity of its organisation and role, from the LocalN
 
 Thresholds (plan ``thresholds``: error rate, p99 per RPC) decide the exit code at ``quitting``, and a JSON
 summary is written beside locust's CSV files.
+
+Why one file, over 400 lines: ``locust -f`` takes one file and discovers the user classes and event hooks
+defined in it, so the six user classes, the plan they share and the hooks that judge the run stay
+together; the deployment and plan building that can live elsewhere already does (loadtests/run.py).
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from crossforce.auditlog import treehead
-from crossforce.client.sdk import Client, Why
+from crossforce.client.sdk import Client
 from crossforce.crypto.sealed import DisclosurePayload
+from crossforce.domain import Justification, Role
 from crossforce.forces import all_forces
 from crossforce.index.bloom import BloomIndex, IndexParams
 from crossforce.v1 import crossforce_pb2 as pb
@@ -77,7 +82,7 @@ def candidates() -> tuple[list[pb.Candidate], list[bool]]:
 def _why(purpose_basis: tuple[str, str], case: str, officer: str) -> pb.Justification:
     purpose, basis = purpose_basis
     return justification_to_pb(
-        Why(purpose=purpose, legal_basis=basis, case_reference=case, officer_id=officer)
+        Justification(purpose=purpose, legal_basis=basis, case_reference=case, officer_id=officer)
     )
 
 
@@ -116,7 +121,7 @@ class ForceSystem(GrpcUser):
     def on_start(self) -> None:
         meta = next(f for f in plan()["forces"] if f["code"] == self.force_code)
         self.meta = meta
-        self.client = self.client_for(self.force_code, "force-system", timeout=600.0)
+        self.client = self.client_for(self.force_code, Role.FORCE_SYSTEM, timeout=600.0)
         params = IndexParams(num_blocks=meta["num_blocks"], num_probes=meta["num_probes"])
         data = gevent.get_hub().threadpool.apply(Path(meta["bits"]).read_bytes)
         self.index = PrebuiltIndex(params=params, data=data, digest=bytes.fromhex(meta["sha256"]))
@@ -157,7 +162,7 @@ class VettingOfficer(GrpcUser):
     def on_start(self) -> None:
         VettingOfficer._serial += 1
         self.officer_id = f"DBS-{os.getpid() % 1000:03d}-{VettingOfficer._serial:04d}"
-        self.client = self.client_for(plan()["vetting_org"], "vetting-officer")
+        self.client = self.client_for(plan()["vetting_org"], Role.VETTING_OFFICER)
         self.why = _why(CHECK_WHY, f"APP-{self.officer_id}", self.officer_id)
         self.log_key = self.client.log_key()
         self.pool, _held = candidates()
@@ -167,14 +172,14 @@ class VettingOfficer(GrpcUser):
         with self.reported("check"):
             candidate = random.choice(self.pool)
             request = pb.CheckRequest(candidate=candidate, justification=self.why, open_requests=True)
-            resp = self.client.call(self.client.matcher.Check, request)
+            resp = self.client.connection.call(self.client.connection.matcher.Check, request)
             self._verify_head(resp.tree_head)
 
     @task(1)
     def fetch_disclosure(self) -> None:
         with self.reported("fetch-disclosure"):
-            approved = self.client.call(
-                self.client.disclosure.ListRequests,
+            approved = self.client.connection.call(
+                self.client.connection.disclosure.ListRequests,
                 pb.ListRequestsRequest(party=pb.REQUESTER, states=[pb.APPROVED], limit=5),
             ).requests
             if approved:
@@ -201,7 +206,7 @@ class BatchOfficer(GrpcUser):
     wait_time = constant(0)
 
     def on_start(self) -> None:
-        self.client = self.client_for(plan()["vetting_org"], "vetting-officer")
+        self.client = self.client_for(plan()["vetting_org"], Role.VETTING_OFFICER)
         self.officer_id = f"DBS-BATCH-{os.getpid() % 1000:03d}-{random.randrange(10**6):06d}"
         self.pool, _held = candidates()
 
@@ -213,8 +218,8 @@ class BatchOfficer(GrpcUser):
         screening = random.random() < 0.5
         why = _why(SCREENING_WHY if screening else CHECK_WHY, f"BATCH-{self.officer_id}", self.officer_id)
         with self.reported("check-batch"):
-            resp = self.client.call(
-                self.client.matcher.CheckBatch,
+            resp = self.client.connection.call(
+                self.client.connection.matcher.CheckBatch,
                 pb.CheckBatchRequest(candidates=chosen, justification=why, open_requests=not screening),
                 timeout=120.0,
             )
@@ -246,10 +251,10 @@ class DisclosureDesk(GrpcUser):
     def answer(self) -> None:
         code = self.forces[self.turn % len(self.forces)]
         self.turn += 1
-        client = self.client_for(code, "disclosure-officer")
+        client = self.client_for(code, Role.DISCLOSURE_OFFICER)
         with self.reported("desk-list"):
-            open_requests = client.call(
-                client.disclosure.ListRequests,
+            open_requests = client.connection.call(
+                client.connection.disclosure.ListRequests,
                 pb.ListRequestsRequest(
                     party=pb.HOLDER, states=[pb.OPEN], limit=int(plan()["desk"]["max_per_pass"])
                 ),
@@ -288,7 +293,7 @@ class Auditor(GrpcUser):
         return float(plan()["auditor"]["every_s"])
 
     def on_start(self) -> None:
-        self.client = self.client_for(plan()["auditor_org"], "auditor")
+        self.client = self.client_for(plan()["auditor_org"], Role.AUDITOR)
         self.rounds = 0
 
     @task
@@ -314,7 +319,7 @@ class QuotaProber(GrpcUser):
         return float(plan()["prober"]["every_s"])
 
     def on_start(self) -> None:
-        self.client = self.client_for(plan()["probe_org"], "vetting-officer")
+        self.client = self.client_for(plan()["probe_org"], Role.VETTING_OFFICER)
         self.why = _why((plan()["probe_purpose"], "Firearms Act 1968 s27"), "FAC-PROBE", "PROBE-0001")
         self.pool, _held = candidates()
 
@@ -323,7 +328,7 @@ class QuotaProber(GrpcUser):
         with self.reported("probe"):
             candidate = random.choice(self.pool)
             request = pb.CheckRequest(candidate=candidate, justification=self.why, open_requests=False)
-            self.client.call(self.client.matcher.Check, request)
+            self.client.connection.call(self.client.connection.matcher.Check, request)
 
 
 # ------------------------------------------------------------------------------------------ setup

@@ -13,6 +13,11 @@ shape, which is why a verifier must take the size and root from one signed tree 
 
     python scripts/make_merkle_vectors.py          # rewrite the files
     python scripts/make_merkle_vectors.py --check  # exit 1 if the files differ from what it would write
+
+Why one file, over 400 lines: the script is a reviewable, self-contained transcription of the RFC that
+must not import the code it checks, so the two independent verifiers (the RFC's recursive definitions
+and the structural walk), the probe generators and the writer cannot be shared with, or split into,
+the package; one file is also what a reviewer reads side by side with RFC 9162.
 """
 
 from __future__ import annotations

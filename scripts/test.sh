@@ -3,6 +3,8 @@
 # Extra arguments go to pytest (e.g. --slow for the long soak, fuzz and crash versions).
 set -euo pipefail
 . "$(dirname "$0")/_venv.sh"
-echo "== ruff"; ruff check . && ruff format --check .
+echo "== ruff"
+ruff check .
+ruff format --check .
 echo "== mypy"; bash scripts/typecheck.sh
 echo "== pytest"; python -m pytest -n 2 "$@"

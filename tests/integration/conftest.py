@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crossforce.client.sdk import Why
+from crossforce.domain import Justification
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 
 
@@ -25,7 +25,7 @@ def net(tmp_path: Path) -> Iterator[LocalNet]:
         net.stop_server()
 
 
-WHY = Why(
+WHY = Justification(
     purpose="school-staff-vetting",
     legal_basis="Police Act 1997 s113B",
     case_reference="APP-2026-0001",

@@ -11,8 +11,9 @@ import grpc
 import pytest
 
 from crossforce.auditlog.events import EventKind, parse_event
-from crossforce.client.sdk import Client, Why
+from crossforce.client.sdk import Client
 from crossforce.crypto.pki import ROLES
+from crossforce.domain import Justification
 from crossforce.encoding.records import Record
 from crossforce.errors import (
     AuthenticationError,
@@ -48,16 +49,16 @@ def _calls(c: Client) -> dict[str, Callable[[], Any]]:
     keys = c.profile.org_keys()
     from crossforce.crypto import orgkeys
 
-    md = c._metadata
+    md = c.connection.metadata
     t = 2.0
 
     def watch() -> Any:
-        stream = c.disclosure.WatchRequests(pb.WatchRequestsRequest(), timeout=0.5, metadata=md)
+        stream = c.connection.disclosure.WatchRequests(pb.WatchRequestsRequest(), timeout=0.5, metadata=md)
         return list(stream)
 
     token = pb.QueryToken(key_type=1, epoch=1, token=b"\x00" * 32)
     return {
-        "Registry/Register": lambda: c.registry.Register(
+        "Registry/Register": lambda: c.connection.registry.Register(
             pb.RegisterRequest(
                 org=ALL_ROLE_ORG,
                 signing_key=keys.signing_public,
@@ -67,55 +68,67 @@ def _calls(c: Client) -> dict[str, Callable[[], Any]]:
             timeout=t,
             metadata=md,
         ),
-        "Registry/GetOrganisation": lambda: c.registry.GetOrganisation(
+        "Registry/GetOrganisation": lambda: c.connection.registry.GetOrganisation(
             pb.GetOrganisationRequest(org=ALL_ROLE_ORG), timeout=t, metadata=md
         ),
-        "Registry/ListOrganisations": lambda: c.registry.ListOrganisations(
+        "Registry/ListOrganisations": lambda: c.connection.registry.ListOrganisations(
             pb.ListOrganisationsRequest(), timeout=t, metadata=md
         ),
-        "Index/Publish": lambda: c.index.Publish(iter([]), timeout=t, metadata=md),
-        "Index/Status": lambda: c.index.Status(pb.StatusRequest(), timeout=t, metadata=md),
-        "Matcher/Check": lambda: c.matcher.Check(
+        "Index/Publish": lambda: c.connection.index.Publish(iter([]), timeout=t, metadata=md),
+        "Index/Status": lambda: c.connection.index.Status(pb.StatusRequest(), timeout=t, metadata=md),
+        "Matcher/Check": lambda: c.connection.matcher.Check(
             pb.CheckRequest(candidate=pb.Candidate(tokens=[token]), justification=justification_to_pb(WHY)),
             timeout=t,
             metadata=md,
         ),
-        "Matcher/CheckBatch": lambda: c.matcher.CheckBatch(
+        "Matcher/CheckBatch": lambda: c.connection.matcher.CheckBatch(
             pb.CheckBatchRequest(
                 candidates=[pb.Candidate(tokens=[token])], justification=justification_to_pb(WHY)
             ),
             timeout=t,
             metadata=md,
         ),
-        "Matcher/Ping": lambda: c.matcher.Ping(pb.PingRequest(), timeout=t, metadata=md),
-        "Disclosure/ListRequests": lambda: c.disclosure.ListRequests(
+        "Matcher/Ping": lambda: c.connection.matcher.Ping(pb.PingRequest(), timeout=t, metadata=md),
+        "Disclosure/ListRequests": lambda: c.connection.disclosure.ListRequests(
             pb.ListRequestsRequest(party=pb.REQUESTER), timeout=t, metadata=md
         ),
         "Disclosure/WatchRequests": watch,
-        "Disclosure/GetRequest": lambda: c.disclosure.GetRequest(
+        "Disclosure/GetRequest": lambda: c.connection.disclosure.GetRequest(
             pb.GetRequestRequest(), timeout=t, metadata=md
         ),
-        "Disclosure/Resolve": lambda: c.disclosure.Resolve(pb.ResolveRequest(), timeout=t, metadata=md),
-        "Disclosure/Approve": lambda: c.disclosure.Approve(pb.ApproveRequest(), timeout=t, metadata=md),
-        "Disclosure/Refuse": lambda: c.disclosure.Refuse(pb.RefuseRequest(), timeout=t, metadata=md),
-        "Disclosure/FetchDisclosure": lambda: c.disclosure.FetchDisclosure(
+        "Disclosure/Resolve": lambda: c.connection.disclosure.Resolve(
+            pb.ResolveRequest(), timeout=t, metadata=md
+        ),
+        "Disclosure/Approve": lambda: c.connection.disclosure.Approve(
+            pb.ApproveRequest(), timeout=t, metadata=md
+        ),
+        "Disclosure/Refuse": lambda: c.connection.disclosure.Refuse(
+            pb.RefuseRequest(), timeout=t, metadata=md
+        ),
+        "Disclosure/FetchDisclosure": lambda: c.connection.disclosure.FetchDisclosure(
             pb.FetchDisclosureRequest(), timeout=t, metadata=md
         ),
-        "Disclosure/OverdueReport": lambda: c.disclosure.OverdueReport(
+        "Disclosure/OverdueReport": lambda: c.connection.disclosure.OverdueReport(
             pb.OverdueReportRequest(), timeout=t, metadata=md
         ),
-        "Audit/GetTreeHead": lambda: c.audit.GetTreeHead(pb.GetTreeHeadRequest(), timeout=t, metadata=md),
-        "Audit/GetConsistencyProof": lambda: c.audit.GetConsistencyProof(
+        "Audit/GetTreeHead": lambda: c.connection.audit.GetTreeHead(
+            pb.GetTreeHeadRequest(), timeout=t, metadata=md
+        ),
+        "Audit/GetConsistencyProof": lambda: c.connection.audit.GetConsistencyProof(
             pb.GetConsistencyProofRequest(first=0, second=0), timeout=t, metadata=md
         ),
-        "Audit/GetInclusionProof": lambda: c.audit.GetInclusionProof(
+        "Audit/GetInclusionProof": lambda: c.connection.audit.GetInclusionProof(
             pb.GetInclusionProofRequest(leaf_index=0, tree_size=1), timeout=t, metadata=md
         ),
-        "Audit/GetEntries": lambda: c.audit.GetEntries(
+        "Audit/GetEntries": lambda: c.connection.audit.GetEntries(
             pb.GetEntriesRequest(start=0, end=1), timeout=t, metadata=md
         ),
-        "Audit/GetLogKey": lambda: c.audit.GetLogKey(pb.GetLogKeyRequest(), timeout=t, metadata=md),
-        "Operations/Report": lambda: c.operations.Report(pb.ReportRequest(), timeout=t, metadata=md),
+        "Audit/GetLogKey": lambda: c.connection.audit.GetLogKey(
+            pb.GetLogKeyRequest(), timeout=t, metadata=md
+        ),
+        "Operations/Report": lambda: c.connection.operations.Report(
+            pb.ReportRequest(), timeout=t, metadata=md
+        ),
     }
 
 
@@ -159,7 +172,9 @@ def test_purpose_restricted_per_organisation(tmp_path: Path) -> None:
             k.publish_records([PERSON])
         with net.client("dbs", "vetting-officer") as c:
             assert c.check(PERSON, WHY, open_requests=False).hits
-            firearms = Why("firearms-licensing", WHY.legal_basis, WHY.case_reference, WHY.officer_id)
+            firearms = Justification(
+                "firearms-licensing", WHY.legal_basis, WHY.case_reference, WHY.officer_id
+            )
             with pytest.raises(PermissionDeniedError):
                 c.check(PERSON, firearms, open_requests=False)
     finally:
@@ -194,14 +209,16 @@ def test_quota_burst_at_ten_times_rate_gets_bucket_allowance(tmp_path: Path) -> 
             n = 0
             while (elapsed := time.monotonic() - start) < seconds:
                 try:
-                    dbs.call(dbs.matcher.Check, req)
+                    dbs.connection.call(dbs.connection.matcher.Check, req)
                     ok += 1
                 except ResourceExhaustedError as exc:
                     denied += 1
                     assert "retry" in str(exc).lower() or "reset" in str(exc).lower()
                 n += 1
                 if n % 10 == 0:
-                    other.call(other.matcher.Check, req)  # another organisation is unaffected
+                    other.connection.call(
+                        other.connection.matcher.Check, req
+                    )  # another organisation is unaffected
                     other_ok += 1
                 time.sleep(max(0.0, start + n * interval - time.monotonic()))
             allowance = burst + rate * elapsed

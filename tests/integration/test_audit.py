@@ -35,14 +35,14 @@ def test_every_act_is_logged_with_inclusion_proof_and_heads_consistent(net: Loca
     with net.client("humberside", "force-system") as hum:
         result = hum.publish_records([PERSON])
         leaves.append(result.log_index)
-        seen.append(hum.call(hum.audit.GetTreeHead, pb.GetTreeHeadRequest()))
+        seen.append(hum.connection.call(hum.connection.audit.GetTreeHead, pb.GetTreeHeadRequest()))
     with net.client("dbs", "vetting-officer") as dbs:
         req = pb.CheckRequest(
             candidate=pb.Candidate(tokens=tokens_to_pb(dbs.candidate_tokens(PERSON, [1]))),
             justification=justification_to_pb(WHY),
             open_requests=True,
         )
-        check = dbs.call(dbs.matcher.Check, req)
+        check = dbs.connection.call(dbs.connection.matcher.Check, req)
         seen.append(check.tree_head)
         request_id = check.result.hits[0].request_id
         check_id = check.result.check_id
@@ -57,13 +57,13 @@ def test_every_act_is_logged_with_inclusion_proof_and_heads_consistent(net: Loca
         )
         leaves.append(approved.log_index)
     with net.client("dbs", "auditor") as auditor:
-        latest = auditor.call(auditor.audit.GetTreeHead, pb.GetTreeHeadRequest())
+        latest = auditor.connection.call(auditor.connection.audit.GetTreeHead, pb.GetTreeHeadRequest())
         key = auditor.log_key()
         treehead.verify_tree_head(_head(latest), key)
         # Every head seen along the way is a prefix of the latest.
         for old in seen:
-            proof = auditor.call(
-                auditor.audit.GetConsistencyProof,
+            proof = auditor.connection.call(
+                auditor.connection.audit.GetConsistencyProof,
                 pb.GetConsistencyProofRequest(first=old.tree_size, second=latest.tree_size),
             )
             merkle.verify_consistency(

@@ -6,9 +6,10 @@ import sqlite3
 
 import pytest
 
+from crossforce.clock import now_ms
 from crossforce.crypto import sealed
 from crossforce.encoding.records import Record
-from crossforce.errors import PermissionDeniedError, PreconditionError, VerificationError
+from crossforce.errors import PermissionDeniedError, PreconditionError, ValidationError, VerificationError
 from crossforce.testkit.localnet import LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.integration.conftest import WHY
@@ -95,7 +96,9 @@ def test_third_force_gets_uniform_denial(net: LocalNet) -> None:
             other.get_request("0" * 32)
         assert str(real.value) == str(missing.value)
         with pytest.raises(PermissionDeniedError):
-            other.call(other.disclosure.Resolve, pb.ResolveRequest(request_id=hum_id, confirmed=True))
+            other.connection.call(
+                other.connection.disclosure.Resolve, pb.ResolveRequest(request_id=hum_id, confirmed=True)
+            )
 
 
 def test_illegal_transition_and_wrong_role_refused(net: LocalNet) -> None:
@@ -106,6 +109,12 @@ def test_illegal_transition_and_wrong_role_refused(net: LocalNet) -> None:
         system.resolve(hum_id)
         with pytest.raises(PermissionDeniedError):
             system.refuse(hum_id, pb.NOT_RELEVANT, officer_id="DO-1")  # only a disclosure officer decides
+    with net.client("humberside", "disclosure-officer") as officer:
+        with pytest.raises(ValidationError, match=r"^sealed_payload is required to approve "):
+            officer.connection.call(  # an approval with nothing to relay
+                officer.connection.disclosure.Approve, pb.ApproveRequest(request_id=hum_id, officer_id="DO-1")
+            )
+        assert officer.get_request(hum_id).state == pb.CONFIRMED
 
 
 def test_tampered_ciphertext_rejected_by_requester(net: LocalNet) -> None:
@@ -130,9 +139,7 @@ def test_tampered_ciphertext_rejected_by_requester(net: LocalNet) -> None:
 
 def test_overdue_requests_reported(net: LocalNet) -> None:
     _setup(net)
-    matcher = net.server.matcher  # type: ignore[attr-defined]
-    real_clock = matcher.clock
-    matcher.clock = lambda: real_clock() + 30 * 86_400_000
+    net.running_server.set_clock(lambda: now_ms() + 30 * 86_400_000)
     with net.client("humberside", "force-system") as hum:
         report = hum.overdue_report()
         assert len(report.requests) == 1

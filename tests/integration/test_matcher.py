@@ -242,7 +242,7 @@ def test_malformed_check_refused(net: LocalNet, name: str, mutate: object, error
         req = pb.CheckRequest(candidate=pb.Candidate(tokens=tokens), justification=justification_to_pb(WHY))
         mutate(req)  # type: ignore[operator]
         with pytest.raises(error):
-            c.call(c.matcher.Check, req)
+            c.connection.call(c.connection.matcher.Check, req)
 
 
 def test_vetting_officer_cannot_publish_and_force_cannot_register_for_another(net: LocalNet) -> None:
@@ -259,7 +259,7 @@ def test_vetting_officer_cannot_publish_and_force_cannot_register_for_another(ne
             proof=orgkeys.sign_registration(keys),
         )
         with pytest.raises(PermissionDeniedError):
-            kent.call(kent.registry.Register, req)
+            kent.connection.call(kent.connection.registry.Register, req)
 
 
 def test_matcher_never_sees_raw_values(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -18,8 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from crossforce.crypto import pki
 from crossforce.errors import AuthenticationError
+from crossforce.keystore import pki
 
 SERVICE = "crossforce.test.Identity"
 METHOD = f"/{SERVICE}/WhoAmI"

@@ -4,7 +4,7 @@ acknowledged, and the checks that every acknowledged write survived.
 ``test_crash.py`` drives this with SIGKILL at random moments; ``test_hostile_input.py`` uses the same
 child process so a crash, a leak or a hang is seen from outside, as an operator would see it.
 
-Rules the verification enforces after each restart (THREAT_MODEL.md, "crash mid-publish or
+Rules the verification enforces after each restart (docs/threat-model.md, "crash mid-publish or
 mid-decision"):
 
 * every acknowledged publish serves (its version or a newer one that was in flight at the kill);
@@ -12,6 +12,11 @@ mid-decision"):
 * every acknowledged act is in the audit log at the index the matcher returned for it;
 * every tree head a client was shown before the kill is a prefix of the new head (consistency proofs);
 * ``PRAGMA integrity_check`` is ``ok``.
+
+Why one file, over 400 lines: the workload records exactly what the matcher acknowledged, and
+``verify_after_restart`` checks those records against the restarted matcher; the ledger's shape is the
+contract between the two, so the child-process deployment, the workload, the ledger and the checks are
+kept in one module where a change to one is seen beside the others.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ import grpc
 
 from crossforce.auditlog import merkle, treehead
 from crossforce.auditlog.events import EventKind, parse_event
-from crossforce.client.sdk import Client, Why
+from crossforce.client.sdk import Client
 from crossforce.crypto import sealed
+from crossforce.domain import Justification, Role
 from crossforce.encoding.records import Record
 from crossforce.errors import CrossforceError
 from crossforce.index import bloom as index
@@ -51,17 +57,13 @@ officer_rate_per_s = 1000000.0
 officer_burst = 10000000
 """
 
-WHY = Why(
+WHY = Justification(
     purpose="school-staff-vetting",
     legal_basis="Police Act 1997 s113B",
     case_reference="CRASH-0001",
     officer_id="DBS-CRASH",
 )
 
-FORCE_SYSTEM = "force-system"
-DISCLOSURE_OFFICER = "disclosure-officer"
-VETTING_OFFICER = "vetting-officer"
-AUDITOR = "auditor"
 
 TERMINAL = frozenset({pb.NO_MATCH, pb.REFUSED, pb.DELIVERED})
 
@@ -255,7 +257,7 @@ class Workload:
     # ------------------------------------------------------------------ acts
     def publish(self) -> None:
         org = self.rng.choice(self.holders)
-        c = self._client(org, FORCE_SYSTEM)
+        c = self._client(org, Role.FORCE_SYSTEM)
         version = self.ledger.next_version.get(org, 1)
         self.ledger.next_version[org] = version + 1  # taken even if never acknowledged
         bloom, n = build_index(c, [*base_records(org), marker_record(org, version)])
@@ -273,7 +275,7 @@ class Workload:
         served = [o for o in self.holders if o in self.ledger.acked_version]
         if not served:
             return self.publish()
-        c = self._client(self.requester, VETTING_OFFICER)
+        c = self._client(self.requester, Role.VETTING_OFFICER)
         org = self.rng.choice(served)
         if self.rng.random() < 0.75:
             candidate = self.rng.choice(base_records(org))
@@ -299,23 +301,23 @@ class Workload:
         state = self.ledger.state[rid]
         holder = self._holder_of(rid)
         if state == pb.OPEN:
-            c = self._client(holder, FORCE_SYSTEM)
+            c = self._client(holder, Role.FORCE_SYSTEM)
             self.ledger.pending[rid] = {pb.CONFIRMED, pb.NO_MATCH}
             got = c.resolve(rid).request
             kind = "resolve"
         elif state == pb.CONFIRMED and self.rng.random() < 0.7:
-            c = self._client(holder, DISCLOSURE_OFFICER)
+            c = self._client(holder, Role.DISCLOSURE_OFFICER)
             self.ledger.pending[rid] = {pb.APPROVED}
             payload = sealed.DisclosurePayload(summary="held", records=(), point_of_contact="desk")
             got = c.approve(rid, payload, officer_id="DO-CRASH")
             kind = "approve"
         elif state == pb.CONFIRMED:
-            c = self._client(holder, DISCLOSURE_OFFICER)
+            c = self._client(holder, Role.DISCLOSURE_OFFICER)
             self.ledger.pending[rid] = {pb.REFUSED}
             got = c.refuse(rid, pb.NOT_RELEVANT, officer_id="DO-CRASH")
             kind = "refuse"
         else:  # APPROVED
-            c = self._client(self.requester, VETTING_OFFICER)
+            c = self._client(self.requester, Role.VETTING_OFFICER)
             self.ledger.pending[rid] = {pb.DELIVERED}
             c.fetch_disclosure(rid)
             got = c.get_request(rid)
@@ -333,7 +335,7 @@ class Workload:
         self.ledger.ops[kind] += 1
 
     def head(self) -> None:
-        c = self._client(self.requester, AUDITOR)
+        c = self._client(self.requester, Role.AUDITOR)
         self.ledger.saw(c.tree_head())
         self.ledger.ops["tree-head"] += 1
 
@@ -378,16 +380,13 @@ def verify_after_restart(d: Deployment, ledger: Ledger, *, requester: str) -> No
         stored = event.stored_fields()
         assert event.kind == kind and all(stored.get(k) == v for k, v in fields.items()), (idx, event)
     ledger.logged.clear()
-    with d.client(requester, AUDITOR) as auditor:
+    with d.client(requester, Role.AUDITOR) as auditor:
         new = auditor.tree_head()  # the SDK itself checks it against the head this profile kept
         key = auditor.log_key()
         for size, old in sorted(ledger.heads.items()):
             treehead.verify_tree_head(old, key)
             assert size <= new.head.tree_size, f"log shrank below a head a client was shown ({size})"
-            proof = auditor.call(
-                auditor.audit.GetConsistencyProof,
-                pb.GetConsistencyProofRequest(first=size, second=new.head.tree_size),
-            )
+            proof = auditor.consistency_proof(size, new.head.tree_size)
             merkle.verify_consistency(
                 size, new.head.tree_size, old.head.root_hash, new.head.root_hash, list(proof.hashes)
             )
@@ -459,7 +458,7 @@ def kill_at_random(
                 done += 1
                 d.start()
                 verify_after_restart(d, ledger, requester=requester)
-            with d.client(requester, VETTING_OFFICER) as c:
+            with d.client(requester, Role.VETTING_OFFICER) as c:
                 for org, version in ledger.acked_version.items():
                     assert org in strong_hits(c, marker_record(org, version)), (
                         f"{org} v{version} does not serve"

@@ -1,4 +1,4 @@
-"""Named attacks from THREAT_MODEL.md not already proved in tests/integration, one test each, with the
+"""Named attacks from docs/threat-model.md not already proved in tests/integration, one test each, with the
 status code (or client-side VerificationError) the defence owes. docs/reliability.md maps every named
 attack to the test that proves it, here or in tests/integration.
 """
@@ -18,6 +18,7 @@ from crossforce.auditlog import merkle, treehead
 from crossforce.auditlog.events import Check, EventKind, KeyChange, parse_event
 from crossforce.crypto import sealed
 from crossforce.crypto.orgkeys import OrgKeys
+from crossforce.domain import Role
 from crossforce.encoding.records import Record
 from crossforce.errors import (
     AlreadyExistsError,
@@ -26,31 +27,28 @@ from crossforce.errors import (
     VerificationError,
 )
 from crossforce.index import bloom as index
+from crossforce.keystore import save_org_keys
 from crossforce.server.app import LOG_KEY_FILE
 from crossforce.testkit.localnet import LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
-    DISCLOSURE_OFFICER,
     EPOCH,
-    FORCE_SYSTEM,
-    VETTING_OFFICER,
     WHY,
     base_records,
 )
 
-AUDITOR = "auditor"
 PAYLOAD = sealed.DisclosurePayload(summary="held: 2019 intelligence", records=(), point_of_contact="desk 1")
 
 
 def _publish(net: LocalNet, org: str, records: list[Record] | None = None) -> None:
-    with net.client(org, FORCE_SYSTEM) as c:
+    with net.client(org, Role.FORCE_SYSTEM) as c:
         c.publish_records(records or base_records(org))
 
 
 def _requests_at(net: LocalNet, holder: str, count: int) -> list[str]:
     """Open ``count`` disclosure requests against ``holder`` (one check per held record)."""
     ids: list[str] = []
-    with net.client("dbs", VETTING_OFFICER) as dbs:
+    with net.client("dbs", Role.VETTING_OFFICER) as dbs:
         for rec in base_records(holder)[:count]:
             ids += [h.request_id for h in dbs.check(rec, WHY, open_requests=True).hits if h.org == holder]
     assert len(ids) == count
@@ -60,9 +58,9 @@ def _requests_at(net: LocalNet, holder: str, count: int) -> list[str]:
 def _approve(
     net: LocalNet, holder: str, request_id: str, payload: sealed.DisclosurePayload = PAYLOAD
 ) -> None:
-    with net.client(holder, FORCE_SYSTEM) as system:
+    with net.client(holder, Role.FORCE_SYSTEM) as system:
         assert system.resolve(request_id).confirmed
-    with net.client(holder, DISCLOSURE_OFFICER) as officer:
+    with net.client(holder, Role.DISCLOSURE_OFFICER) as officer:
         officer.approve(request_id, payload, officer_id="DO-1")
 
 
@@ -71,7 +69,7 @@ def _db(net: LocalNet) -> sqlite3.Connection:
 
 
 def _log_size(net: LocalNet) -> int:
-    with net.client("dbs", AUDITOR) as auditor:
+    with net.client("dbs", Role.AUDITOR) as auditor:
         return auditor.tree_head().head.tree_size
 
 
@@ -81,7 +79,7 @@ def _log_size(net: LocalNet) -> int:
 def test_publish_header_of_another_org_over_stolen_certificate_refused(net: LocalNet) -> None:
     """Kent's mTLS certificate carries Humberside's genuine header, signed with Humberside's key."""
     _publish(net, "humberside")
-    with net.client("humberside", FORCE_SYSTEM) as hum:
+    with net.client("humberside", Role.FORCE_SYSTEM) as hum:
         records = [*base_records("humberside"), Record(record_id="x", given_names="Ann", surname="Planted")]
         triples = hum.encode_records(records, epoch=EPOCH)
         tokens = sorted({t for _r, _k, t in triples})
@@ -90,9 +88,9 @@ def test_publish_header_of_another_org_over_stolen_certificate_refused(net: Loca
             bloom, epoch=EPOCH, token_count=len(tokens), record_count=len(records), expires_in_days=1
         )
         serving = {s.org: s.version for s in hum.status().indexes}["humberside"]
-    with net.client("kent", FORCE_SYSTEM) as stolen, pytest.raises(PermissionDeniedError):
+    with net.client("kent", Role.FORCE_SYSTEM) as stolen, pytest.raises(PermissionDeniedError):
         stolen.publish_stream(signed, bloom.to_bytes())
-    with net.client("dbs", AUDITOR) as auditor:
+    with net.client("dbs", Role.AUDITOR) as auditor:
         assert {s.org: s.version for s in auditor.status().indexes}["humberside"] == serving
         size = auditor.tree_head().head.tree_size
         last = parse_event(next(iter(auditor.entries(size - 1, size))).entry)
@@ -103,15 +101,15 @@ def test_publish_header_of_another_org_over_stolen_certificate_refused(net: Loca
 
 
 def test_key_change_by_owner_is_logged_and_seen_by_pinning_client(net: LocalNet) -> None:
-    with net.client("humberside", FORCE_SYSTEM) as hum:
+    with net.client("humberside", Role.FORCE_SYSTEM) as hum:
         before = hum.organisation_keys("kent")
         assert before.key_version == 1
     rotated = OrgKeys.generate("kent")
-    rotated.save(net.profiles["kent"].path / "keys")
-    with net.client("kent", FORCE_SYSTEM) as kent:
+    save_org_keys(rotated, net.profiles["kent"].path / "keys")
+    with net.client("kent", Role.FORCE_SYSTEM) as kent:
         registered = kent.register()
     assert registered.key_version == 2
-    with net.client("humberside", FORCE_SYSTEM) as hum:
+    with net.client("humberside", Role.FORCE_SYSTEM) as hum:
         after = hum.organisation_keys("kent")  # verifies the KEY_CHANGE leaf before re-pinning
         assert after.key_version == 2 and bytes(after.signing_key) == rotated.signing_public
         pin = hum.profile.state()["pins"]["kent"]
@@ -129,7 +127,7 @@ def test_key_change_by_owner_is_logged_and_seen_by_pinning_client(net: LocalNet)
 @pytest.mark.parametrize("bump_version", [False, True], ids=["same-version", "bumped-version"])
 def test_public_key_swap_by_matcher_detected_by_pinning_client(net: LocalNet, bump_version: bool) -> None:
     """The matcher (or a thief of its database) swaps Kent's keys for its own without a log entry."""
-    with net.client("humberside", FORCE_SYSTEM) as hum:
+    with net.client("humberside", Role.FORCE_SYSTEM) as hum:
         hum.organisation_keys("kent")
     attacker = OrgKeys.generate("kent")
     net.stop_server()
@@ -139,9 +137,9 @@ def test_public_key_swap_by_matcher_detected_by_pinning_client(net: LocalNet, bu
             (attacker.signing_public, attacker.box_public, int(bump_version)),
         )
     net.start_server()
-    with net.client("humberside", FORCE_SYSTEM) as pinned, pytest.raises(VerificationError):
+    with net.client("humberside", Role.FORCE_SYSTEM) as pinned, pytest.raises(VerificationError):
         pinned.organisation_keys("kent")
-    with net.client("dyfed-powys", FORCE_SYSTEM) as fresh, pytest.raises(VerificationError):
+    with net.client("dyfed-powys", Role.FORCE_SYSTEM) as fresh, pytest.raises(VerificationError):
         fresh.organisation_keys("kent")  # no pin yet, but the log does not record these keys
 
 
@@ -152,15 +150,18 @@ def test_disclosure_fetched_by_third_force_refused(net: LocalNet) -> None:
     _publish(net, "humberside")
     (rid,) = _requests_at(net, "humberside", 1)
     _approve(net, "humberside", rid)
-    with net.client("dyfed-powys", FORCE_SYSTEM) as third:
+    with net.client("dyfed-powys", Role.FORCE_SYSTEM) as third:
         with pytest.raises(PermissionDeniedError) as real:
-            third.call(third.disclosure.FetchDisclosure, pb.FetchDisclosureRequest(request_id=rid))
+            third.connection.call(
+                third.connection.disclosure.FetchDisclosure, pb.FetchDisclosureRequest(request_id=rid)
+            )
         with pytest.raises(PermissionDeniedError) as missing:
-            third.call(
-                third.disclosure.FetchDisclosure, pb.FetchDisclosureRequest(request_id=uuid.uuid4().hex)
+            third.connection.call(
+                third.connection.disclosure.FetchDisclosure,
+                pb.FetchDisclosureRequest(request_id=uuid.uuid4().hex),
             )
     assert str(real.value) == str(missing.value)  # "not yours" reads exactly like "not found"
-    with net.client("dbs", VETTING_OFFICER) as dbs:
+    with net.client("dbs", Role.VETTING_OFFICER) as dbs:
         assert dbs.get_request(rid).state == pb.APPROVED  # the refused fetch changed nothing
         assert dbs.fetch_disclosure(rid).summary == PAYLOAD.summary
 
@@ -191,27 +192,33 @@ def test_disclosure_tampered_in_storage_rejected_even_with_digest_recomputed(
             "UPDATE requests SET sealed = ?, sealed_sha256 = ? WHERE request_id = ?",
             (blob, hashlib.sha256(blob).digest(), first),
         )
-    with net.client("dbs", VETTING_OFFICER) as dbs, pytest.raises(VerificationError):
+    with net.client("dbs", Role.VETTING_OFFICER) as dbs, pytest.raises(VerificationError):
         dbs.fetch_disclosure(first)
 
 
 def test_request_id_reuse_for_a_second_decision_refused(net: LocalNet) -> None:
     _publish(net, "humberside")
     (rid,) = _requests_at(net, "humberside", 1)
-    with net.client("humberside", FORCE_SYSTEM) as system:
+    with net.client("humberside", Role.FORCE_SYSTEM) as system:
         system.resolve(rid)
         with pytest.raises(PreconditionError):
-            system.call(system.disclosure.Resolve, pb.ResolveRequest(request_id=rid, confirmed=False))
-    with net.client("humberside", DISCLOSURE_OFFICER) as officer:
+            system.connection.call(
+                system.connection.disclosure.Resolve, pb.ResolveRequest(request_id=rid, confirmed=False)
+            )
+    with net.client("humberside", Role.DISCLOSURE_OFFICER) as officer:
         officer.approve(rid, PAYLOAD, officer_id="DO-1")
         with pytest.raises(PreconditionError):
             officer.approve(rid, PAYLOAD, officer_id="DO-1")
         with pytest.raises(PreconditionError):
             officer.refuse(rid, pb.NOT_RELEVANT, officer_id="DO-1")
-    with net.client("dbs", VETTING_OFFICER) as dbs:
-        first = dbs.call(dbs.disclosure.FetchDisclosure, pb.FetchDisclosureRequest(request_id=rid))
+    with net.client("dbs", Role.VETTING_OFFICER) as dbs:
+        first = dbs.connection.call(
+            dbs.connection.disclosure.FetchDisclosure, pb.FetchDisclosureRequest(request_id=rid)
+        )
         size = _log_size(net)
-        again = dbs.call(dbs.disclosure.FetchDisclosure, pb.FetchDisclosureRequest(request_id=rid))
+        again = dbs.connection.call(
+            dbs.connection.disclosure.FetchDisclosure, pb.FetchDisclosureRequest(request_id=rid)
+        )
         assert again.sealed_payload == first.sealed_payload and again.state == pb.DELIVERED
         assert _log_size(net) == size  # a repeat fetch is not a new transition
 
@@ -226,7 +233,7 @@ def test_request_id_collision_refused_and_whole_check_rolled_back(
     fixed = uuid.uuid4()
     monkeypatch.setattr(matcher_module, "uuid", type("FixedUuid", (), {"uuid4": staticmethod(lambda: fixed)}))
     record = base_records("humberside")[0]
-    with net.client("dbs", VETTING_OFFICER) as dbs:
+    with net.client("dbs", Role.VETTING_OFFICER) as dbs:
         assert dbs.check(record, WHY, open_requests=True).hits[0].request_id == fixed.hex
         size = _log_size(net)
         with pytest.raises(AlreadyExistsError):
@@ -259,9 +266,9 @@ FORGERIES = [
 def test_inconsistent_tree_head_rejected_even_when_signed_by_log_key(net: LocalNet, forgery: str) -> None:
     """Heads a client is shown must extend the one it kept; a stolen log key does not change that."""
     _publish(net, "kent")
-    with net.client("dbs", VETTING_OFFICER) as dbs:
+    with net.client("dbs", Role.VETTING_OFFICER) as dbs:
         dbs.check(base_records("kent")[0], WHY, open_requests=False)
-        with net.client("kent", FORCE_SYSTEM) as kent:
+        with net.client("kent", Role.FORCE_SYSTEM) as kent:
             kept = kent.tree_head().head
             key = nacl.signing.SigningKey.generate() if forgery == "signed-by-another-key" else _log_key(net)
             size, when, root = kept.tree_size, kept.timestamp_ms + 1, os.urandom(32)
@@ -269,7 +276,9 @@ def test_inconsistent_tree_head_rejected_even_when_signed_by_log_key(net: LocalN
                 when, root = kept.timestamp_ms, kept.root_hash
             elif forgery == "grown-but-not-extending":
                 dbs.check(base_records("kent")[1], WHY, open_requests=False)  # the real log grows
-                size = kent.call(kent.audit.GetTreeHead, pb.GetTreeHeadRequest()).tree_size
+                size = kent.connection.call(
+                    kent.connection.audit.GetTreeHead, pb.GetTreeHeadRequest()
+                ).tree_size
                 assert size > kept.tree_size
             elif forgery == "rolled-back":
                 size = kept.tree_size - 2
@@ -285,9 +294,9 @@ def test_inconsistent_tree_head_rejected_even_when_signed_by_log_key(net: LocalN
 def test_history_rewritten_by_matcher_detected_by_client_head(net: LocalNet) -> None:
     """A thief of the data folder (log key included) rewrites a check and re-signs every head."""
     _publish(net, "kent")
-    with net.client("dbs", VETTING_OFFICER) as dbs:
+    with net.client("dbs", Role.VETTING_OFFICER) as dbs:
         dbs.check(base_records("kent")[0], WHY, open_requests=False)
-    with net.client("dbs", AUDITOR) as auditor:
+    with net.client("dbs", Role.AUDITOR) as auditor:
         kept = auditor.tree_head()
     net.stop_server()
     key = _log_key(net)
@@ -315,5 +324,5 @@ def test_history_rewritten_by_matcher_detected_by_client_head(net: LocalNet) -> 
             (head.head.tree_size, head.head.timestamp_ms, head.head.root_hash, head.signature),
         )
     net.start_server()  # the rewritten store is self-consistent, so the matcher serves it
-    with net.client("dbs", AUDITOR) as auditor, pytest.raises(VerificationError):
+    with net.client("dbs", Role.AUDITOR) as auditor, pytest.raises(VerificationError):
         auditor.tree_head()

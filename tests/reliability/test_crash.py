@@ -2,7 +2,7 @@
 
 After every restart, everything the matcher acknowledged is there, the log is a superset of every head a
 client was shown, the database passes ``PRAGMA integrity_check``, and a half-received index never serves
-(THREAT_MODEL.md: "crash mid-publish or mid-decision"). Set CROSSFORCE_CRASH_SEED to replay a run.
+(docs/threat-model.md: "crash mid-publish or mid-decision"). Set CROSSFORCE_CRASH_SEED to replay a run.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ import grpc
 import pytest
 
 from crossforce.client.sdk import CHUNK_BYTES
+from crossforce.domain import Role
 from crossforce.index import bloom as index
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
     EPOCH,
-    FORCE_SYSTEM,
-    VETTING_OFFICER,
     Deployment,
     base_records,
     build_index,
@@ -59,7 +58,7 @@ def test_half_received_index_never_serves_after_sigkill_mid_stream(
 ) -> None:
     d = Deployment.create(tmp_path, [("kent", FORCE_ROLES), ("dbs", VETTING_ROLES)])
     try:
-        with d.client("kent", FORCE_SYSTEM) as kent:
+        with d.client("kent", Role.FORCE_SYSTEM) as kent:
             bloom, n = build_index(kent, [*base_records("kent"), marker_record("kent", 1)])
             kent.publish_index(bloom, epoch=EPOCH, token_count=n, record_count=n, version=1)
             records = [*base_records("kent"), marker_record("kent", 2)]
@@ -97,7 +96,9 @@ def test_half_received_index_never_serves_after_sigkill_mid_stream(
 
             def send() -> None:
                 try:
-                    outcome.append(kent.index.Publish(chunks(), timeout=60, metadata=kent._metadata))
+                    outcome.append(
+                        kent.connection.index.Publish(chunks(), timeout=60, metadata=kent.connection.metadata)
+                    )
                 except grpc.RpcError as exc:
                     outcome.append(exc.code())
 
@@ -115,7 +116,7 @@ def test_half_received_index_never_serves_after_sigkill_mid_stream(
             assert serving["kent"] == 1, "a half-received index is serving"
         # Killed after the last chunk, the publish may have committed; then it must be whole.
         assert serving["kent"] in (1, 2)
-        with d.client("dbs", VETTING_OFFICER) as dbs:
+        with d.client("dbs", Role.VETTING_OFFICER) as dbs:
             assert "kent" in strong_hits(dbs, marker_record("kent", serving["kent"]))
             assert "kent" not in strong_hits(dbs, marker_record("kent", 3 - serving["kent"]))
             assert {s.org: s.version for s in dbs.status().indexes} == {"kent": serving["kent"]}

@@ -3,7 +3,7 @@
 For each RPC, hypothesis sends structured-but-hostile, wire-damaged and random request bytes through
 gRPC generic calls (no client-side serialisation, no client-side size limit). The matcher must answer
 every one with a deliberate status: never UNKNOWN or INTERNAL, never a crash or a hang, with bounded
-memory, and still answer Ping afterwards (THREAT_MODEL.md: "malformed or hostile RPCs").
+memory, and still answer Ping afterwards (docs/threat-model.md: "malformed or hostile RPCs").
 
 Named edge cases (a message one byte over the limit, an index whose declared size is refused before any
 chunk is read, ...) are separate tests below the fuzzers. Examples per RPC: FUZZ_EXAMPLES, or
@@ -28,16 +28,14 @@ from hypothesis import strategies as st
 
 from crossforce.crypto import envelope, orgkeys
 from crossforce.crypto.orgkeys import OrgKeys
+from crossforce.domain import Role
 from crossforce.index import bloom as index
 from crossforce.server.policy.roles import ROLE_MATRIX
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES
 from crossforce.v1 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb
 from tests.reliability.crash_harness import (
-    DISCLOSURE_OFFICER,
     EPOCH,
-    FORCE_SYSTEM,
-    VETTING_OFFICER,
     WHY,
     Deployment,
     base_records,
@@ -64,11 +62,11 @@ NEVER = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.Statu
 
 METHODS = tuple(ROLE_MATRIX)
 CALLERS = (
-    ("kent", FORCE_SYSTEM),
-    ("kent", DISCLOSURE_OFFICER),
+    ("kent", Role.FORCE_SYSTEM),
+    ("kent", Role.DISCLOSURE_OFFICER),
     ("kent", "auditor"),
-    ("humberside", FORCE_SYSTEM),
-    ("dbs", VETTING_OFFICER),
+    ("humberside", Role.FORCE_SYSTEM),
+    ("dbs", Role.VETTING_OFFICER),
     ("dbs", "auditor"),
 )
 
@@ -84,7 +82,9 @@ class Live:
     codes: dict[str, Counter[str]] = field(default_factory=dict)
 
     def ping(self) -> None:
-        self.channels[("dbs", VETTING_OFFICER)].unary_unary("/crossforce.v1.Matcher/Ping")(b"", timeout=10)
+        self.channels[("dbs", Role.VETTING_OFFICER)].unary_unary("/crossforce.v1.Matcher/Ping")(
+            b"", timeout=10
+        )
 
 
 @pytest.fixture(scope="module")
@@ -93,19 +93,19 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     d = Deployment.create(root, [("kent", FORCE_ROLES), ("humberside", FORCE_ROLES), ("dbs", VETTING_ROLES)])
     try:
         for org in ("kent", "humberside"):
-            with d.client(org, FORCE_SYSTEM) as c:
+            with d.client(org, Role.FORCE_SYSTEM) as c:
                 bloom, n = build_index(c, base_records(org))
                 c.publish_index(bloom, epoch=EPOCH, token_count=n, record_count=n, version=1)
         request_ids: list[str] = []
         at_kent: list[str] = []
-        with d.client("dbs", VETTING_OFFICER) as dbs:
+        with d.client("dbs", Role.VETTING_OFFICER) as dbs:
             for rec in base_records("kent")[:4] + base_records("humberside")[:2]:
                 for hit in dbs.check(rec, WHY, open_requests=True).hits:
                     request_ids.append(hit.request_id)
                     if hit.org == "kent":
                         at_kent.append(hit.request_id)
             tokens = [bytes(t.token) for t in dbs.candidate_tokens(base_records("kent")[0], [EPOCH])]
-        with d.client("kent", FORCE_SYSTEM) as kent:
+        with d.client("kent", Role.FORCE_SYSTEM) as kent:
             kent.resolve(at_kent[0])  # requests in OPEN and CONFIRMED states for the fuzzers to reuse
             kent.resolve(at_kent[1])
             keys = kent.profile.org_keys()
@@ -356,7 +356,7 @@ NAMED_BAD_REQUESTS: list[tuple[str, str, bytes, grpc.StatusCode]] = [
 def test_named_bad_request_gets_documented_status(
     live: Live, name: str, method: str, payload: bytes, expected: grpc.StatusCode
 ) -> None:
-    caller = ("dbs", VETTING_OFFICER)
+    caller = ("dbs", Role.VETTING_OFFICER)
     assert _call(live, method, caller, payload) == expected, name
 
 
@@ -378,7 +378,7 @@ def test_undecodable_request_is_invalid_argument_not_internal(live: Live, method
 
 def test_message_just_over_size_limit_resource_exhausted(live: Live) -> None:
     limit = 8 * 1024 * 1024  # crossforce.limits.Limits.max_message_bytes
-    ch = live.channels[("dbs", VETTING_OFFICER)]
+    ch = live.channels[("dbs", Role.VETTING_OFFICER)]
     call = ch.unary_unary("/crossforce.v1.Matcher/Ping")
     at_limit = length_delimited(15, b"\x00" * (limit - 5))  # an unknown field, ignored by the parser
     assert len(at_limit) == limit
@@ -416,7 +416,7 @@ def test_declared_oversized_index_refused_before_chunks_read(live: Live) -> None
         release.wait(20)  # the server must answer while we still hold the bits back
         yield pb.PublishChunk(bits=b"\x00" * 1024).SerializeToString()
 
-    ch = live.channels[("kent", FORCE_SYSTEM)]
+    ch = live.channels[("kent", Role.FORCE_SYSTEM)]
     started = time.monotonic()
     try:
         with pytest.raises(grpc.RpcError) as refused:

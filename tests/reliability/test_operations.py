@@ -1,5 +1,5 @@
 """Operations: deadlines instead of hangs, streams that cannot starve the worker pool, graceful stop,
-and health that follows the storage (THREAT_MODEL.md: "never a crash, never a hang").
+and health that follows the storage (docs/threat-model.md: "never a crash, never a hang").
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crossforce.client.sdk import Client
+from crossforce.domain import Role
 from crossforce.errors import CrossforceError, UnavailableError
 from crossforce.server.app import HEALTH_INTERVAL_S, STREAM_SHARE
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
@@ -25,8 +26,6 @@ from crossforce.v1 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb, tokens_to_pb
 from tests.reliability.crash_harness import (
     EPOCH,
-    FORCE_SYSTEM,
-    VETTING_OFFICER,
     WHY,
     Deployment,
     base_records,
@@ -57,14 +56,14 @@ def _batch(client: Client, records: int, *, open_requests: bool) -> pb.CheckBatc
 
 
 def _publish_kent(net: LocalNet) -> None:
-    with net.client("kent", FORCE_SYSTEM) as kent:
+    with net.client("kent", Role.FORCE_SYSTEM) as kent:
         bloom, n = build_index(kent, base_records("kent"))
         kent.publish_index(bloom, epoch=EPOCH, token_count=n, record_count=n, version=1)
 
 
 def _ping_seconds(client: Client) -> float:
     started = time.monotonic()
-    client.call(client.matcher.Ping, pb.PingRequest(), timeout=5)
+    client.connection.call(client.connection.matcher.Ping, pb.PingRequest(), timeout=5)
     return time.monotonic() - started
 
 
@@ -74,15 +73,15 @@ def _ping_seconds(client: Client) -> float:
 def test_watch_stream_past_its_deadline_gets_deadline_exceeded_and_frees_its_slot(net: LocalNet) -> None:
     _restart_with(net, max_workers=SMALL_POOL)
     slots = SMALL_POOL // STREAM_SHARE
-    with net.client("kent", FORCE_SYSTEM) as kent:
+    with net.client("kent", Role.FORCE_SYSTEM) as kent:
         for _round in range(3):  # a slot that outlived its stream would refuse the next round
             codes: list[grpc.StatusCode] = []
 
             def watch(out: list[grpc.StatusCode] = codes) -> None:
                 try:
                     list(
-                        kent.disclosure.WatchRequests(
-                            pb.WatchRequestsRequest(), timeout=0.5, metadata=kent._metadata
+                        kent.connection.disclosure.WatchRequests(
+                            pb.WatchRequestsRequest(), timeout=0.5, metadata=kent.connection.metadata
                         )
                     )
                 except grpc.RpcError as exc:
@@ -108,7 +107,7 @@ def test_watch_stream_past_its_deadline_gets_deadline_exceeded_and_frees_its_slo
 
 def test_stalled_publish_stream_gets_deadline_exceeded_and_previous_index_serves(net: LocalNet) -> None:
     _publish_kent(net)
-    with net.client("kent", FORCE_SYSTEM) as kent:
+    with net.client("kent", Role.FORCE_SYSTEM) as kent:
         records = [*base_records("kent"), *base_records("kent-b")]
         bloom, n = build_index(kent, records)
         signed = kent.signed_header(bloom, epoch=EPOCH, token_count=n, record_count=n, expires_in_days=1)
@@ -122,22 +121,22 @@ def test_stalled_publish_stream_gets_deadline_exceeded_and_previous_index_serves
 
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as err:
-            kent.index.Publish(stalled(), timeout=1.0, metadata=kent._metadata)
+            kent.connection.index.Publish(stalled(), timeout=1.0, metadata=kent.connection.metadata)
         release.set()
         assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert time.monotonic() - started < 5
         assert {s.org: s.version for s in kent.status().indexes}["kent"] == 1
         kent.publish_index(bloom, epoch=EPOCH, token_count=n, record_count=n)  # the slot was given back
-    with net.client("dbs", VETTING_OFFICER) as dbs:
+    with net.client("dbs", Role.VETTING_OFFICER) as dbs:
         assert "kent" in strong_hits(dbs, base_records("kent-b")[0])
 
 
 def test_check_with_deadline_shorter_than_its_work_gets_deadline_exceeded(net: LocalNet) -> None:
     _publish_kent(net)
-    with net.client("dbs", VETTING_OFFICER) as dbs:
+    with net.client("dbs", Role.VETTING_OFFICER) as dbs:
         batch = _batch(dbs, 500, open_requests=False)  # it still runs (and is charged): half the burst
         with pytest.raises(grpc.RpcError) as err:
-            dbs.matcher.CheckBatch(batch, timeout=0.005, metadata=dbs._metadata)
+            dbs.connection.matcher.CheckBatch(batch, timeout=0.005, metadata=dbs.connection.metadata)
         assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert _ping_seconds(dbs) < 2
         assert "kent" in strong_hits(dbs, base_records("kent")[0])
@@ -154,19 +153,23 @@ def test_long_lived_streams_cannot_starve_other_calls(net: LocalNet, kind: str) 
     slots = SMALL_POOL // STREAM_SHARE
     release = threading.Event()
     codes: list[grpc.StatusCode] = []
-    clients = [net.client(org, FORCE_SYSTEM) for org in ("kent", "humberside", "dyfed-powys")]
+    clients = [net.client(org, Role.FORCE_SYSTEM) for org in ("kent", "humberside", "dyfed-powys")]
 
     def open_stream(c: Client) -> None:
         try:
             if kind == "idle-watchers":
-                list(c.disclosure.WatchRequests(pb.WatchRequestsRequest(), timeout=15, metadata=c._metadata))
+                list(
+                    c.connection.disclosure.WatchRequests(
+                        pb.WatchRequestsRequest(), timeout=15, metadata=c.connection.metadata
+                    )
+                )
             else:
 
                 def stalled() -> Iterator[pb.PublishChunk]:
                     release.wait(15)  # opens the call, then sends nothing
                     yield pb.PublishChunk(bits=b"")
 
-                c.index.Publish(stalled(), timeout=15, metadata=c._metadata)
+                c.connection.index.Publish(stalled(), timeout=15, metadata=c.connection.metadata)
         except grpc.RpcError as exc:
             codes.append(exc.code())
 
@@ -179,7 +182,7 @@ def test_long_lived_streams_cannot_starve_other_calls(net: LocalNet, kind: str) 
         deadline = time.monotonic() + 5
         while len(codes) < SMALL_POOL - slots and time.monotonic() < deadline:
             time.sleep(0.05)
-        with net.client("dbs", VETTING_OFFICER) as dbs:
+        with net.client("dbs", Role.VETTING_OFFICER) as dbs:
             assert _ping_seconds(dbs) < 2, "the streams starved the worker pool"
             assert "kent" in strong_hits(dbs, base_records("kent")[0])
         assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * (SMALL_POOL - slots)
@@ -230,12 +233,12 @@ def test_graceful_stop_finishes_in_flight_batch_check(tmp_path: Path) -> None:
     try:
         _publish_kent(net)
         results: list[object] = []
-        with net.client("dbs", VETTING_OFFICER) as dbs:
+        with net.client("dbs", Role.VETTING_OFFICER) as dbs:
             batch = _batch(dbs, 1000, open_requests=True)
 
             def run() -> None:
                 try:
-                    results.append(dbs.call(dbs.matcher.CheckBatch, batch, timeout=60))
+                    results.append(dbs.connection.call(dbs.connection.matcher.CheckBatch, batch, timeout=60))
                 except CrossforceError as exc:
                     results.append(exc)
 
@@ -252,7 +255,7 @@ def test_graceful_stop_finishes_in_flight_batch_check(tmp_path: Path) -> None:
             assert len(resp.results) == 1000 and all(r.hits for r in resp.results)
             assert stopped_in >= 0.3, "stop() returned before the in-flight call finished"
             with pytest.raises(CrossforceError):
-                dbs.call(dbs.matcher.Ping, pb.PingRequest(), timeout=2)
+                dbs.connection.call(dbs.connection.matcher.Ping, pb.PingRequest(), timeout=2)
     finally:
         net.stop_server(0)
 
@@ -260,17 +263,19 @@ def test_graceful_stop_finishes_in_flight_batch_check(tmp_path: Path) -> None:
 def test_sigterm_drains_in_flight_batch_check_and_exits_cleanly(tmp_path: Path) -> None:
     d = Deployment.create(tmp_path, [("kent", FORCE_ROLES), ("dbs", VETTING_ROLES)])
     try:
-        with d.client("kent", FORCE_SYSTEM) as kent:
+        with d.client("kent", Role.FORCE_SYSTEM) as kent:
             bloom, n = build_index(kent, base_records("kent"))
             kent.publish_index(bloom, epoch=EPOCH, token_count=n, record_count=n, version=1)
-        with d.client("dbs", VETTING_OFFICER) as dbs:
+        with d.client("dbs", Role.VETTING_OFFICER) as dbs:
             batch = _batch(dbs, 1000, open_requests=True)
             started = time.monotonic()
-            dbs.call(dbs.matcher.CheckBatch, batch, timeout=60)
+            dbs.connection.call(dbs.connection.matcher.CheckBatch, batch, timeout=60)
             took = time.monotonic() - started
             results: list[object] = []
             caller = threading.Thread(
-                target=lambda: results.append(dbs.call(dbs.matcher.CheckBatch, batch, timeout=60))
+                target=lambda: results.append(
+                    dbs.connection.call(dbs.connection.matcher.CheckBatch, batch, timeout=60)
+                )
             )
             caller.start()
             time.sleep(min(0.3, took / 3))
@@ -357,7 +362,7 @@ def test_health_not_serving_when_data_dir_cannot_take_new_files(
 def test_publish_while_storage_cannot_write_is_unavailable_not_internal(
     net: LocalNet, immutable_data_dir: Path
 ) -> None:
-    with net.client("kent", FORCE_SYSTEM) as kent:
+    with net.client("kent", Role.FORCE_SYSTEM) as kent:
         bloom, n = build_index(kent, base_records("kent"))
         signed = kent.signed_header(bloom, epoch=EPOCH, token_count=n, record_count=n, expires_in_days=1)
         with pytest.raises(UnavailableError):

@@ -1,4 +1,4 @@
-"""Query timing must not reveal hits (THREAT_MODEL.md: "hits and misses do the same work").
+"""Query timing must not reveal hits (docs/threat-model.md: "hits and misses do the same work").
 
 An in-process Matcher on real SQLite storage holds several forces' indexes. Hit and miss candidates
 (fresh tokens every time, so no cache line is reused on purpose) are interleaved in random order, and
@@ -183,7 +183,7 @@ def _measure_once(tmp_path: Path) -> str | None:
                 timings[hit][1].append(total)
     finally:
         gc.enable()
-        matcher.storage.close()  # type: ignore[attr-defined]
+        matcher.close()
     lines = []
     stats = {}
     for label, k in (("matching core (match)", 0), ("whole check()", 1)):

@@ -28,10 +28,12 @@ from crossforce.server.policy.disclosure import (
     open_request,
     overdue_requests,
 )
-from crossforce.server.settings import DEFAULT_SETTINGS
+from crossforce.server.settings import ServerSettings
 from crossforce.v1 import crossforce_pb2 as pb
 
 DAY_MS = 86_400_000
+SEALED = b"\x01" * 32
+"""Stands in for an approval's ciphertext (the policy checks only that there is one)."""
 ORGS = ("kent", "essex", "dbs", "humberside")
 ROLES = ("force-system", "vetting-officer", "disclosure-officer", "auditor", "operator", "intruder")
 
@@ -103,7 +105,7 @@ class DisclosureMachine(RuleBasedStateMachine):
         target=requests,
         orgs=st.lists(st.sampled_from(ORGS), min_size=2, max_size=2, unique=True),
         purpose=st.sampled_from(
-            sorted(c for c, p in DEFAULT_SETTINGS.purposes.items() if p.allows_disclosure)
+            sorted(c for c, p in ServerSettings().purposes.items() if p.allows_disclosure)
         ),
     )
     def open(self, orgs: list[str], purpose: str) -> str:
@@ -115,10 +117,10 @@ class DisclosureMachine(RuleBasedStateMachine):
             holder_org=orgs[1],
             purpose=purpose,
             created_at_ms=self.now,
-            settings=DEFAULT_SETTINGS,
+            settings=ServerSettings(),
         )
         assert view.state is State.OPEN
-        assert view.deadline_ms == self.now + DEFAULT_SETTINGS.purpose(purpose).deadline_ms
+        assert view.deadline_ms == self.now + ServerSettings().purpose(purpose).deadline_ms
         self.store[request_id] = view
         self.history[request_id] = [State.OPEN]
         return request_id
@@ -138,9 +140,16 @@ class DisclosureMachine(RuleBasedStateMachine):
     def act(self, request_id: str, action: Action, org: str, role: str, reason: RefusalReason) -> None:
         before = self.store.get(request_id)
         refusal = reason if action is Action.REFUSE else None
+        sealed = SEALED if action is Action.APPROVE else None
         try:
             after = apply(
-                action, before, caller_org=org, caller_role=role, now_ms=self.now, refusal_reason=refusal
+                action,
+                before,
+                caller_org=org,
+                caller_role=role,
+                now_ms=self.now,
+                refusal_reason=refusal,
+                sealed=sealed,
             )
         except PermissionDeniedError as exc:
             text = str(exc)
@@ -322,7 +331,7 @@ def test_refusal_needs_a_reason_and_only_refusals_carry_one() -> None:
                 now_ms=1,
                 refusal_reason=reason,
             )
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="only a refusal"):
         apply(
             Action.APPROVE,
             view,
@@ -330,7 +339,49 @@ def test_refusal_needs_a_reason_and_only_refusals_carry_one() -> None:
             caller_role="disclosure-officer",
             now_ms=1,
             refusal_reason=RefusalReason.OTHER,
+            sealed=SEALED,
         )
+
+
+def test_approval_needs_a_sealed_payload_and_only_approvals_carry_one() -> None:
+    view = _view(State.CONFIRMED)
+    for sealed in (None, b""):
+        with pytest.raises(ValidationError) as caught:
+            apply(
+                Action.APPROVE,
+                view,
+                caller_org="kent",
+                caller_role="disclosure-officer",
+                now_ms=1,
+                sealed=sealed,
+            )
+        assert str(caught.value) == "sealed_payload is required to approve"
+    approved = apply(
+        Action.APPROVE, view, caller_org="kent", caller_role="disclosure-officer", now_ms=1, sealed=SEALED
+    )
+    assert approved.state is State.APPROVED
+    with pytest.raises(ValidationError, match="only an approval"):
+        apply(
+            Action.REFUSE,
+            view,
+            caller_org="kent",
+            caller_role="disclosure-officer",
+            now_ms=1,
+            refusal_reason=RefusalReason.OTHER,
+            sealed=SEALED,
+        )
+    with pytest.raises(ValidationError, match="only an approval"):
+        apply(
+            Action.FETCH,
+            _view(State.APPROVED),
+            caller_org="dbs",
+            caller_role="vetting-officer",
+            now_ms=1,
+            sealed=SEALED,
+        )
+    # A caller who may not approve is denied before the payload is looked at.
+    with pytest.raises(PermissionDeniedError):
+        apply(Action.APPROVE, view, caller_org="dbs", caller_role="disclosure-officer", now_ms=1)
 
 
 def test_refetch_of_delivered_changes_nothing() -> None:
@@ -361,17 +412,17 @@ def test_may_view() -> None:
     [("school-staff-vetting", 14), ("safeguarding-referral", 2), ("childcare-vetting", 14)],
 )
 def test_deadline_for(purpose: str, days: int) -> None:
-    assert deadline_for(purpose, 1000, DEFAULT_SETTINGS) == 1000 + days * DAY_MS
+    assert deadline_for(purpose, 1000, ServerSettings()) == 1000 + days * DAY_MS
 
 
 def test_hit_only_purpose_never_opens_a_request() -> None:
     with pytest.raises(PreconditionError, match="hit-only-screening"):
-        deadline_for("hit-only-screening", 0, DEFAULT_SETTINGS)
+        deadline_for("hit-only-screening", 0, ServerSettings())
 
 
 def test_unknown_purpose_lists_the_allowed_ones() -> None:
     with pytest.raises(ValidationError, match="school-staff-vetting"):
-        deadline_for("fishing-expedition", 0, DEFAULT_SETTINGS)
+        deadline_for("fishing-expedition", 0, ServerSettings())
 
 
 @pytest.mark.parametrize("state", list(State))

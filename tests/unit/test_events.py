@@ -140,42 +140,6 @@ def test_fields_cannot_be_changed_after_construction() -> None:
         event.fields["org"] = "essex"  # type: ignore[index]
 
 
-# --- who an event concerns ------------------------------------------------------------------------
-
-
-def test_check_concerns_the_requester_and_every_hit() -> None:
-    assert CHECK.concerns() == {"humberside", "kent", "west-yorkshire"}
-
-
-def test_disclosure_transition_concerns_both_ends() -> None:
-    event = Event(
-        kind=EventKind.DISCLOSURE_TRANSITION,
-        at_ms=5,
-        actor_org="kent",
-        actor_role="disclosure",
-        fields={"request_id": "r-9", "state_from": "open", "state_to": "refused", "requester_org": "essex"},
-    )
-    assert event.concerns() == {"kent", "essex"}
-
-
-def test_check_without_hits_concerns_only_the_requester() -> None:
-    event = Event(
-        kind=EventKind.CHECK, at_ms=1, actor_org="kent", actor_role="vetting", fields={"hit_orgs": ""}
-    )
-    assert event.concerns() == {"kent"}
-
-
-def test_matcher_event_about_a_force() -> None:
-    event = Event(
-        kind=EventKind.EPOCH_CHANGE,
-        at_ms=1,
-        actor_org="matcher",
-        actor_role="",
-        fields={"subject_org": "dyfed-powys"},
-    )
-    assert event.concerns() == {"matcher", "dyfed-powys"}
-
-
 # --- construction rejects what could not be stored or attributed --------------------------------
 
 
@@ -310,7 +274,6 @@ def test_events_round_trip(event: Event) -> None:
     data = encode_event(event)
     assert decode_event(data) == event
     assert encode_event(decode_event(data)) == data
-    assert event.actor_org in event.concerns()
 
 
 @settings(max_examples=500, deadline=None)
@@ -493,7 +456,7 @@ def test_readers_are_the_organisations_the_event_names(legacy: dict[str, str], t
     # A CHECK names the forces that hit, but they are not its readers (docs/audit.md).
     expected = {"kent"} | {legacy[k] for k in ("org", "holder_org", "requester_org") if k in legacy}
     assert typed.readers() == expected
-    assert typed.readers() == parse_event(typed.encode()).record().concerns()
+    assert parse_event(typed.encode()).readers() == expected
     assert typed.readable_by("essex") == ("essex" in expected or typed.PUBLIC)
 
 

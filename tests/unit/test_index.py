@@ -233,7 +233,7 @@ def test_theoretical_fpr_limits() -> None:
     assert rates == sorted(rates) and 0 < rates[0] < rates[-1] <= 1
 
 
-# --- refusing saturated and mis-sized filters (THREAT_MODEL: hit on everyone) -------------------------
+# --- refusing saturated and mis-sized filters (docs/threat-model.md: hit on everyone) -----------------
 
 LIMITS = Limits()
 

@@ -1,4 +1,5 @@
-"""Organisation keys and their registration proof (crossforce.crypto.orgkeys)."""
+"""Organisation keys and their registration proof (crossforce.crypto.orgkeys), and their key files
+(crossforce.keystore)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from hypothesis import strategies as st
 
 from crossforce.crypto import envelope
 from crossforce.crypto.orgkeys import (
-    KEY_FILE,
-    PUBLIC_FILE,
     OrgKeys,
     registration_payload,
     sign_registration,
     verify_registration,
 )
 from crossforce.errors import NotFoundError, ValidationError, VerificationError
+from crossforce.keystore import KEY_FILE, PUBLIC_FILE, load_org_keys, save_org_keys
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,8 @@ def _flip(data: bytes, index: int = 0) -> bytes:
 
 
 def test_save_load_round_trip(tmp_path: Path, keys: OrgKeys) -> None:
-    keys.save(tmp_path / "keys")
-    loaded = OrgKeys.load(tmp_path / "keys")
+    save_org_keys(keys, tmp_path / "keys")
+    loaded = load_org_keys(tmp_path / "keys")
     assert loaded.org == "humberside"
     assert loaded.signing_public == keys.signing_public
     assert loaded.box_public == keys.box_public
@@ -44,7 +44,7 @@ def test_save_load_round_trip(tmp_path: Path, keys: OrgKeys) -> None:
 
 
 def test_key_file_is_private_and_public_file_has_no_secrets(tmp_path: Path, keys: OrgKeys) -> None:
-    keys.save(tmp_path / "keys")
+    save_org_keys(keys, tmp_path / "keys")
     assert stat.S_IMODE((tmp_path / "keys" / KEY_FILE).stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
     public = json.loads((tmp_path / "keys" / PUBLIC_FILE).read_text())
@@ -56,9 +56,9 @@ def test_key_file_is_private_and_public_file_has_no_secrets(tmp_path: Path, keys
 
 
 def test_save_overwrites_atomically(tmp_path: Path, keys: OrgKeys) -> None:
-    OrgKeys.generate("humberside").save(tmp_path)
-    keys.save(tmp_path)
-    assert OrgKeys.load(tmp_path).signing_public == keys.signing_public
+    save_org_keys(OrgKeys.generate("humberside"), tmp_path)
+    save_org_keys(keys, tmp_path)
+    assert load_org_keys(tmp_path).signing_public == keys.signing_public
     assert not list(tmp_path.glob("*.tmp"))
 
 
@@ -70,15 +70,15 @@ def test_repr_hides_private_keys(keys: OrgKeys) -> None:
 
 
 def test_load_expected_org(tmp_path: Path, keys: OrgKeys) -> None:
-    keys.save(tmp_path)
-    assert OrgKeys.load(tmp_path, org="humberside").org == "humberside"
+    save_org_keys(keys, tmp_path)
+    assert load_org_keys(tmp_path, org="humberside").org == "humberside"
     with pytest.raises(ValidationError, match="belong"):
-        OrgKeys.load(tmp_path, org="kent")
+        load_org_keys(tmp_path, org="kent")
 
 
 def test_load_missing(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
-        OrgKeys.load(tmp_path)
+        load_org_keys(tmp_path)
 
 
 BAD_KEY_FILES: dict[str, Callable[[dict[str, str]], str]] = {
@@ -94,11 +94,11 @@ BAD_KEY_FILES: dict[str, Callable[[dict[str, str]], str]] = {
 
 @pytest.mark.parametrize("case", sorted(BAD_KEY_FILES))
 def test_bad_key_file_refused_without_echoing_secrets(tmp_path: Path, keys: OrgKeys, case: str) -> None:
-    keys.save(tmp_path)
+    save_org_keys(keys, tmp_path)
     good = json.loads((tmp_path / KEY_FILE).read_text())
     (tmp_path / KEY_FILE).write_text(BAD_KEY_FILES[case](good))
     with pytest.raises(ValidationError) as info:
-        OrgKeys.load(tmp_path)
+        load_org_keys(tmp_path)
     assert good["signing_seed"][:16] not in str(info.value)
     assert good["box_private"][2:18] not in str(info.value)
 

@@ -1,4 +1,5 @@
-"""The deployment CA, client identities and the PKI folder (crossforce.crypto.pki)."""
+"""The deployment CA and client identities (crossforce.crypto.pki), and the PKI folder
+(crossforce.keystore.pki)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from crossforce import fsutil
-from crossforce.crypto import pki
 from crossforce.errors import (
     AlreadyExistsError,
     AuthenticationError,
     NotFoundError,
     ValidationError,
 )
+from crossforce.keystore import pki
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from crossforce.server.policy.quotas import (
     QuotaDeniedError,
     TokenBucket,
 )
-from crossforce.server.settings import DEFAULT_SETTINGS, PurposePolicy, QuotaSettings
+from crossforce.server.settings import PurposePolicy, QuotaSettings, ServerSettings
 
 PURPOSE = "school-staff-vetting"
 UNLIMITED = PurposePolicy(code=PURPOSE, description="test", daily_limit_per_org=10**12)
@@ -297,7 +297,7 @@ def test_never_more_than_burst_plus_refill(steps: list[tuple[int, int]]) -> None
 
 
 def test_default_settings_charge() -> None:
-    book = QuotaBook(DEFAULT_SETTINGS.quotas, DEFAULT_SETTINGS.purposes)
+    book = QuotaBook(ServerSettings().quotas, ServerSettings().purposes)
     book.charge(
-        org="dbs", officer="o1", purpose=PURPOSE, cost=DEFAULT_SETTINGS.limits.max_batch_candidates, now_ms=0
+        org="dbs", officer="o1", purpose=PURPOSE, cost=ServerSettings().limits.max_batch_candidates, now_ms=0
     )

@@ -9,6 +9,7 @@ import pytest
 
 from crossforce.crypto import pki
 from crossforce.errors import PermissionDeniedError
+from crossforce.server.auth import api_rpcs
 from crossforce.server.policy import roles
 from crossforce.server.policy.roles import ROLE_MATRIX, ROLES, authorise_rpc, rpc_name
 from crossforce.v1 import crossforce_pb2 as pb
@@ -63,6 +64,24 @@ def test_matrix_covers_every_rpc_in_the_proto() -> None:
     assert set(ROLE_MATRIX) == in_proto == set(EXPECTED)
 
 
+def test_every_rpc_of_the_descriptor_has_exactly_one_row() -> None:
+    rows = [rpc for rpc, _ in roles.ROLE_TABLE]
+    for service in pb.DESCRIPTOR.services_by_name.values():
+        for method in service.methods:
+            assert rows.count(f"{service.name}/{method.name}") == 1, method.full_name
+    assert len(rows) == len(EXPECTED)
+    roles.check_against_api(api_rpcs())
+
+
+def test_a_table_that_disagrees_with_the_api_is_refused() -> None:
+    with pytest.raises(ValueError, match="no row for"):
+        roles.check_against_api([*api_rpcs(), "Matcher/DumpIndex"])
+    with pytest.raises(ValueError, match="rows for no RPC"):
+        roles.check_against_api(api_rpcs()[1:])
+    with pytest.raises(ValueError, match="more than once"):
+        roles.check_against_api([*api_rpcs(), api_rpcs()[0]])
+
+
 def test_roles_are_the_certificate_roles() -> None:
     assert set(ROLES) == set(pki.ROLES) == EVERYONE
 
@@ -81,12 +100,12 @@ def test_unknown_role_is_denied_everywhere() -> None:
 def test_stolen_officer_certificate_cannot_swap_the_box_key() -> None:
     for role in (VO, DO, AU, OP):
         with pytest.raises(PermissionDeniedError):
-            authorise_rpc(roles.REGISTER, role)
+            authorise_rpc("Registry/Register", role)
 
 
 def test_long_role_is_clipped_in_messages() -> None:
     with pytest.raises(PermissionDeniedError) as info:
-        authorise_rpc(roles.PING, "x" * 10_000)
+        authorise_rpc("Matcher/Ping", "x" * 10_000)
     assert len(str(info.value)) < 200
 
 

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from google.protobuf.message import Message
 
+import crossforce.client
+import crossforce.client.sdk
+from crossforce.auditlog import merkle
 from crossforce.client import Client, Profile
 from crossforce.crypto.sealed import DisclosurePayload
 from crossforce.crypto.secrets import NetworkSecret
@@ -145,3 +148,27 @@ def test_registration_leaf_is_readable_and_included(client_for: ClientFor) -> No
     _no_protobuf(proof)
     entries = list(dbs.entries(0, dbs.tree_head().head.tree_size))
     assert entries[kent.log_index].entry == proof.entry
+
+
+def test_consistency_proof_is_a_domain_value_that_verifies(client_for: ClientFor) -> None:
+    dbs = client_for("dbs", "auditor")
+    first = dbs.tree_head()
+    client_for("kent", "force-system").publish_records([JANE])
+    second = dbs.tree_head()
+    assert second.head.tree_size > first.head.tree_size
+    proof = dbs.consistency_proof(first.head.tree_size, second.head.tree_size)
+    _no_protobuf(proof)
+    merkle.verify_consistency(
+        first.head.tree_size,
+        second.head.tree_size,
+        first.head.root_hash,
+        second.head.root_hash,
+        list(proof.hashes),
+    )
+
+
+def test_the_facade_exposes_no_wire_and_one_name_per_thing() -> None:
+    """Raw RPCs go through ``client.connection``; the domain names are the only names."""
+    wire = ("call", "rebind", "channel", "_metadata", "registry", "index", "matcher", "disclosure", "audit")
+    assert [name for name in (*wire, "operations") if hasattr(Client, name)] == []
+    assert not {"Why", "Hit"} & set(dir(crossforce.client) + dir(crossforce.client.sdk))

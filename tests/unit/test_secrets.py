@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from crossforce.crypto.secrets import FORMAT, SECRET_BYTES, NetworkSecret
 from crossforce.errors import NotFoundError, ValidationError
+from crossforce.keystore import load_network_secret, save_network_secret
 
 
 def test_create_has_one_random_epoch() -> None:
@@ -123,24 +124,24 @@ def test_json_round_trip_property(epochs: dict[int, bytes], data: st.DataObject)
 def test_save_load_round_trip_private_mode(tmp_path: Path) -> None:
     secret = NetworkSecret.create().rotate()
     path = tmp_path / "network-secret.json"
-    secret.save(path)
+    save_network_secret(secret, path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert NetworkSecret.load(path) == secret
-    secret.rotate().save(path)
-    assert NetworkSecret.load(path).current_epoch == 3
+    assert load_network_secret(path) == secret
+    save_network_secret(secret.rotate(), path)
+    assert load_network_secret(path).current_epoch == 3
     assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_load_missing_file(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
-        NetworkSecret.load(tmp_path / "absent.json")
+        load_network_secret(tmp_path / "absent.json")
 
 
 def test_load_error_names_path(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     path.write_text("[]")
     with pytest.raises(ValidationError, match=r"s\.json: expected a JSON object"):
-        NetworkSecret.load(path)
+        load_network_secret(path)
 
 
 HEX_A = "a1" * 32

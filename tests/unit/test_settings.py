@@ -9,11 +9,13 @@ import pytest
 from crossforce.errors import PermissionDeniedError, ValidationError
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.server.settings import (
-    DEFAULT_SETTINGS,
     PurposePolicy,
     QuotaSettings,
     ServerSettings,
+    load_settings,
 )
+
+DEFAULT_SETTINGS = ServerSettings()
 
 DEFAULT_CODES = {
     "school-staff-vetting",
@@ -85,7 +87,7 @@ ofsted = ["childcare-vetting", "school-staff-vetting"]
 def test_toml_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "matcher.toml"
     path.write_text(FULL, encoding="utf-8")
-    s = ServerSettings.from_toml(path)
+    s = load_settings(path)
     assert s.index_max_age_s == 86400
     assert s.limits.max_batch_candidates == 500 and s.limits.max_filter_fpr == 1e-7
     assert s.limits.max_tokens_per_candidate == DEFAULT_LIMITS.max_tokens_per_candidate
@@ -145,12 +147,12 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[quotas]\nnope = 1\n", encoding="utf-8")
     with pytest.raises(ValidationError, match=r"bad\.toml: quotas\.nope: unknown setting"):
-        ServerSettings.from_toml(path)
+        load_settings(path)
     path.write_text("[quotas\n", encoding="utf-8")
     with pytest.raises(ValidationError, match="not valid TOML"):
-        ServerSettings.from_toml(path)
+        load_settings(path)
     with pytest.raises(ValidationError, match="cannot read"):
-        ServerSettings.from_toml(tmp_path / "missing.toml")
+        load_settings(tmp_path / "missing.toml")
 
 
 def test_org_purpose_restriction() -> None:

@@ -19,9 +19,9 @@ from crossforce.auditlog.treehead import (
     encode_signed_tree_head,
     encode_tree_head,
     sign_tree_head,
-    verify_log,
     verify_tree_head,
 )
+from crossforce.auditlog.verify import StoredHead, verify_stored_log
 from crossforce.crypto import envelope
 from crossforce.errors import ValidationError, VerificationError
 
@@ -230,6 +230,18 @@ def test_tracker_needs_a_32_byte_key() -> None:
 
 
 # --- offline audit --------------------------------------------------------------------------------
+
+
+def verify_log(entries: list[bytes], sth: SignedTreeHead, public_key: bytes) -> None:
+    """The offline audit of a whole log (crossforce.auditlog.verify.verify_stored_log) over bare entries."""
+    rows = [(i, entry, leaf_hash(entry)) for i, entry in enumerate(entries)]
+    head = StoredHead(
+        tree_size=sth.head.tree_size,
+        timestamp_ms=sth.head.timestamp_ms,
+        root=sth.head.root_hash,
+        signature=sth.signature,
+    )
+    verify_stored_log(rows, [head], public_key)
 
 
 def test_whole_log_verifies_offline(log: Log) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from crossforce.auditlog.treehead import SignedTreeHead, TreeHead, encode_signed
 from crossforce.client import trust
 from crossforce.client.trust import KeyEvidence, Pin, TrustState
 from crossforce.client.truststore import TrustStore
+from crossforce.domain import InclusionProof, LogEntry
 from crossforce.errors import PreconditionError, ValidationError, VerificationError
 
 LOG_KEY = nacl.signing.SigningKey(bytes(range(32)))
@@ -354,3 +356,48 @@ def test_a_profile_written_by_an_earlier_sdk_loads_and_is_upgraded_on_the_next_c
         txn.state = observed(txn.state, log, 9)
     assert json.loads(store.raw())["format_version"] == trust.TRUST_FORMAT_VERSION
     assert store.load() == TrustState(log_key=LOG_PUBLIC, head=log.head(9), index_versions={1: 5})
+
+
+# --- inclusion and hostile state files --------------------------------------------------------------
+
+
+def _inclusion(log: Log, leaf: int, size: int) -> tuple[list[LogEntry], InclusionProof]:
+    entries = [LogEntry(index=leaf, leaf_hash=leaf_hash(log.entries[leaf]), entry=log.entries[leaf])]
+    proof = InclusionProof(
+        leaf_index=leaf, tree_size=size, hashes=tuple(log.tree.inclusion_proof(leaf, size)), entry=b""
+    )
+    return entries, proof
+
+
+def test_inclusion_of_a_logged_event_verifies(log: Log) -> None:
+    entries, proof = _inclusion(log, KENT_LEAF, len(ENTRIES))
+    trust.verify_inclusion(log.head(len(ENTRIES)), KENT_LEAF, entries, proof)
+    readable = InclusionProof(proof.leaf_index, proof.tree_size, proof.hashes, entry=ENTRIES[KENT_LEAF])
+    trust.verify_inclusion(log.head(len(ENTRIES)), KENT_LEAF, entries, readable)
+
+
+@pytest.mark.parametrize("answer", ["empty", "another-index"])
+def test_inclusion_without_the_asked_entry_is_refused_not_an_index_error(log: Log, answer: str) -> None:
+    entries, proof = _inclusion(log, KENT_LEAF, len(ENTRIES))
+    given = [] if answer == "empty" else [LogEntry(KENT_LEAF + 1, entries[0].leaf_hash, b"")]
+    with pytest.raises(VerificationError, match="did not return log entry"):
+        trust.verify_inclusion(log.head(len(ENTRIES)), KENT_LEAF, given, proof)
+
+
+def test_inclusion_of_an_event_that_is_not_its_leaf_is_refused(log: Log) -> None:
+    entries, proof = _inclusion(log, KENT_LEAF, len(ENTRIES))
+    swapped = InclusionProof(proof.leaf_index, proof.tree_size, proof.hashes, entry=ENTRIES[0])
+    with pytest.raises(VerificationError, match="does not hash to its leaf"):
+        trust.verify_inclusion(log.head(len(ENTRIES)), KENT_LEAF, entries, swapped)
+
+
+def test_inclusion_under_another_head_is_refused(log: Log) -> None:
+    entries, proof = _inclusion(log, KENT_LEAF, len(ENTRIES))
+    with pytest.raises(VerificationError):
+        trust.verify_inclusion(log.head(len(ENTRIES) - 1), KENT_LEAF, entries, proof)
+
+
+def test_deeply_nested_state_is_refused_as_malformed_not_a_recursion_error() -> None:
+    depth = sys.getrecursionlimit() * 10
+    with pytest.raises(ValidationError, match="not valid JSON"):
+        trust.decode_state(b"[" * depth + b"]" * depth)

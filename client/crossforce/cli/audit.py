@@ -26,16 +26,19 @@ from crossforce.cli.common import (
     profile_option,
     reader_options,
     role_option,
+    server_part,
 )
 from crossforce.cli.render import emit_json, make_console, progress_bar, when
 from crossforce.cli.tables import event_json, events_table
 from crossforce.client.sdk import Client
 from crossforce.clock import DAY_MS
+from crossforce.domain import Role
 from crossforce.errors import ValidationError
 from crossforce.fsutil import atomic_write_private, read_limited
 
 MAX_LOG_FILE_BYTES = 4 * 1024 * 1024 * 1024
-AUDIT_ROLES = ("auditor", "operator", "vetting-officer", "disclosure-officer", "force-system")
+AUDIT_ROLES = (Role.AUDITOR, Role.OPERATOR, Role.VETTING_OFFICER, Role.DISCLOSURE_OFFICER, Role.FORCE_SYSTEM)
+"""Which of a profile's certificates reads the log, in order of preference: an auditor reads every event."""
 PROGRESS_FROM_ENTRIES = 5000
 """Logs longer than this get a progress bar while they are fetched (shorter ones take under a second)."""
 PROGRESS_EVERY = 1000
@@ -208,13 +211,12 @@ def audit_verify(
 
 def _verify_data_dir(data_dir: Path, log_key: str | None, *, as_json: bool) -> None:
     """Check a matcher's stored log against its signed heads without starting the matcher."""
-    from crossforce.server import verify_data_dir
-
+    server = server_part()
     if not log_key:
         raise ValidationError(
             "--data needs --log-key HEX: the log public key you pinned, not one read from the data"
         )
-    head = verify_data_dir(data_dir, _hex_key(log_key))
+    head = server.verify_data_dir(data_dir, _hex_key(log_key))
     size = head.head.tree_size if head else 0
     if as_json:
         emit_json(

@@ -34,6 +34,7 @@ from crossforce.cli.render import (
 from crossforce.cli.tables import hit_json, hits_table
 from crossforce.client.recordfile import load_records
 from crossforce.client.sdk import CheckReport
+from crossforce.domain import Role
 from crossforce.encoding.records import Record
 from crossforce.limits import DEFAULT_LIMITS
 
@@ -57,7 +58,7 @@ def _report_json(report: CheckReport, candidate_id: str | None = None) -> dict[s
 
 @click.command()
 @profile_option
-@role_option("vetting-officer")
+@role_option(Role.VETTING_OFFICER)
 @click.option("--given-names", default="", help="Forenames as the candidate gives them.")
 @click.option("--surname", required=True)
 @click.option(
@@ -121,7 +122,7 @@ def check(
         driving_licence=licence,
     )
     why = make_why(purpose, legal_basis, case_ref, officer)
-    with open_client(profile_dir, role, ("vetting-officer",)) as client:
+    with open_client(profile_dir, role, (Role.VETTING_OFFICER,)) as client:
         report = client.check(candidate, why, open_requests=not no_requests)
     if as_json:
         emit_json(_report_json(report))
@@ -147,7 +148,7 @@ def check(
 
 @click.command("check-batch")
 @profile_option
-@role_option("vetting-officer")
+@role_option(Role.VETTING_OFFICER)
 @click.option(
     "--in",
     "in_file",
@@ -201,7 +202,7 @@ def check_batch(
     started = time.perf_counter()
     hits = requests = 0
     with (
-        open_client(profile_dir, role, ("vetting-officer",)) as client,
+        open_client(profile_dir, role, (Role.VETTING_OFFICER,)) as client,
         out_file.open("w", encoding="utf-8") as out,
         progress_bar(console) as bar,
     ):

@@ -1,4 +1,4 @@
-"""What every ``crossforce`` command shares: the error boundary, profile and role options, ``Why``.
+"""What every ``crossforce`` command shares: the error boundary, profile and role options, the justification.
 
 The error boundary is the CLI's contract with the people and scripts that run it: an error the project
 raises on purpose (``CrossforceError``) is one red line on stderr and an exit status that says what
@@ -8,8 +8,10 @@ vetting desk is noise at best and can leak local state at worst.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import click
@@ -19,15 +21,14 @@ from rich.console import Console
 from crossforce.cli.render import fail_line, warn_line
 from crossforce.cli.status import ExitStatus, exit_status_for
 from crossforce.client.profile import Profile
-from crossforce.client.sdk import Client, Why
-from crossforce.domain import ROLES
+from crossforce.client.sdk import Client
+from crossforce.domain import ROLES, Justification
 from crossforce.errors import CrossforceError, UnavailableError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_ERRORS_SHOWN = 50
 """Bad rows named one by one before the rest are only counted."""
-ROLE_CHOICES = ROLES  # every certificate role (crossforce.domain.Role)
 
 
 UNREACHABLE_RPC_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -80,7 +81,7 @@ def role_option(default_help: str) -> Callable[[F], F]:
     def wrap(f: F) -> F:
         return click.option(
             "--role",
-            type=click.Choice(ROLE_CHOICES),
+            type=click.Choice(ROLES),
             default=None,
             help=f"Which of the profile's certificates to use (default: {default_help}).",
         )(f)
@@ -92,6 +93,21 @@ def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")(
         f
     )
+
+
+SERVER_PART = "crossforce.server"
+NEEDS_SERVER = "this command runs the matcher, which is not installed here: pip install crossforce-server"
+
+
+def server_part() -> ModuleType:
+    """The matcher's public face, imported only by the commands that run it: a force installs the client
+    alone, and then ``crossforce serve`` says what to install instead of printing an import traceback."""
+    try:
+        return importlib.import_module(SERVER_PART)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (exc.name == SERVER_PART or exc.name.startswith(SERVER_PART + ".")):
+            raise ValidationError(NEEDS_SERVER) from None
+        raise
 
 
 def load_profile(profile_dir: Path) -> Profile:
@@ -151,5 +167,7 @@ def no_requests_option(f: F) -> F:
     )(f)
 
 
-def make_why(purpose: str, legal_basis: str, case_ref: str, officer: str) -> Why:
-    return Why(purpose=purpose, legal_basis=legal_basis, case_reference=case_ref, officer_id=officer)
+def make_why(purpose: str, legal_basis: str, case_ref: str, officer: str) -> Justification:
+    return Justification(
+        purpose=purpose, legal_basis=legal_basis, case_reference=case_ref, officer_id=officer
+    )

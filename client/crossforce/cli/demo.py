@@ -2,6 +2,10 @@
 
 The story itself (``crossforce.testkit.demo``) builds the deployment, drives the SDK and checks every
 claim it makes; this module owns only the command line, the working folder and how each step looks.
+
+The test kit (which brings the matcher, ``crossforce-server``) is imported only when the command runs:
+a force installs ``crossforce-client`` without the matcher, and every other command must work there;
+``crossforce demo`` then says what to install instead of failing at import.
 """
 
 from __future__ import annotations
@@ -31,11 +35,19 @@ from crossforce.cli.render import (
 )
 from crossforce.cli.tables import events_table, hits_table, records_table, requests_table
 from crossforce.client.profile import Profile
-from crossforce.testkit.demo import DEFAULT_TOTAL, run_demo
-from crossforce.testkit.demo_cast import VETTING_BODY, WHY
+from crossforce.errors import PreconditionError
 
+DEFAULT_TOTAL = 200_000
+"""Simulated records across the 43 forces unless ``--records-total`` says otherwise."""
 MAX_DEFAULT_WORKERS = 4
 MIN_RECORDS = 1000
+NEEDS_TESTKIT = (
+    "crossforce demo needs the test kit, which is not installed here: "
+    "pip install crossforce-testkit (it brings the matcher, crossforce-server)"
+)
+"""The one line ``crossforce demo`` prints where only the client (the SDK and CLI) is installed."""
+TESTKIT_PACKAGES = ("crossforce.testkit", "crossforce.server")
+"""A missing module under these means the test kit (or the matcher it needs) is not installed."""
 
 
 class RichDemoView:
@@ -118,6 +130,11 @@ def demo(records_total: int, keep_dir: Path | None, workers: int | None) -> None
       crossforce demo
       crossforce demo --records-total 20000 --keep ./demo-net
     """
+    try:  # here, not at the top: a client-only install has no test kit (see the module docstring)
+        from crossforce.testkit.demo import run_demo
+        from crossforce.testkit.demo_cast import VETTING_BODY, WHY
+    except ModuleNotFoundError as exc:
+        raise _testkit_missing(exc) from exc
     total = records_total
     console = make_console()
     workers = workers or max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
@@ -141,6 +158,14 @@ def demo(records_total: int, keep_dir: Path | None, workers: int | None) -> None
                 f"--case-ref {WHY.case_reference}",
             )
         console.print(summary)
+
+
+def _testkit_missing(exc: ModuleNotFoundError) -> PreconditionError:
+    """The one-line error for a client-only install; any other missing module is a real bug, re-raised."""
+    missing = exc.name or ""
+    if not any(missing == p or missing.startswith(p + ".") for p in TESTKIT_PACKAGES):
+        raise exc
+    return PreconditionError(NEEDS_TESTKIT)
 
 
 @contextlib.contextmanager

@@ -18,13 +18,12 @@ from crossforce.cli.render import REFUSAL_CODES, emit_json, make_console, state_
 from crossforce.cli.tables import record_fields, records_table, request_json, request_panel, requests_table
 from crossforce.client.sdk import Client
 from crossforce.crypto.sealed import DisclosurePayload
-from crossforce.domain import HOLDER_ROLES, DisclosureRequest, RequestState
+from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, DisclosureRequest, RequestState, Role
 from crossforce.encoding.records import Record
 from crossforce.errors import PreconditionError, ValidationError
-from crossforce.v1 import crossforce_pb2 as pb
 
-DESK_ROLES = HOLDER_ROLES  # the roles that act for a holding force (crossforce.domain)
-STATE_CHOICES = ("open", "confirmed", "no_match", "approved", "refused", "delivered")
+STATE_CHOICES = tuple(s.label for s in RequestState)
+"""The ``--state`` words: the domain's state labels (``open``, ``confirmed``, ``no_match``, ...)."""
 
 
 @click.group(name="desk")
@@ -60,7 +59,7 @@ def _ensure_resolved(client: Client, request_id: str) -> tuple[DisclosureRequest
 
 @desk_group.command("list")
 @profile_option
-@role_option("disclosure-officer")
+@role_option(Role.DISCLOSURE_OFFICER)
 @click.option(
     "--state", "states", multiple=True, type=click.Choice(STATE_CHOICES), help="Only these states (repeat)."
 )
@@ -72,8 +71,8 @@ def desk_list(profile_dir: Path, role: str | None, states: tuple[str, ...], as_j
     Example:
       crossforce desk list --profile ./humberside --state open --state confirmed
     """
-    codes = [pb.RequestState.Value(s.upper()) for s in states]
-    with open_client(profile_dir, role, DESK_ROLES) as client:
+    codes = [RequestState[s.upper()] for s in states]
+    with open_client(profile_dir, role, HOLDER_ROLES) as client:
         found = client.list_requests(as_holder=True, states=codes)
     if as_json:
         emit_json([request_json(r) for r in found])
@@ -90,7 +89,7 @@ def desk_list(profile_dir: Path, role: str | None, states: tuple[str, ...], as_j
 
 @desk_group.command("show")
 @click.argument("request_id")
-@reader_options("disclosure-officer")
+@reader_options(Role.DISCLOSURE_OFFICER)
 def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: bool) -> None:
     """Show a request and the local records its tokens resolve to (read only: changes no state).
 
@@ -98,7 +97,7 @@ def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: boo
     Example:
       crossforce desk show 3f9c0d... --profile ./humberside
     """
-    with open_client(profile_dir, role, DESK_ROLES) as client:
+    with open_client(profile_dir, role, HOLDER_ROLES) as client:
         req = client.get_request(request_id)
         records = client.local_matches(req)
     if as_json:
@@ -116,7 +115,7 @@ def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: boo
 
 @desk_group.command("resolve")
 @click.argument("request_id")
-@reader_options("disclosure-officer")
+@reader_options(Role.DISCLOSURE_OFFICER)
 def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: bool) -> None:
     """Resolve an open request locally: confirmed (records found) or no_match (false positive).
 
@@ -124,7 +123,7 @@ def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: 
     Example:
       crossforce desk resolve 3f9c0d... --profile ./humberside
     """
-    with open_client(profile_dir, role, DESK_ROLES) as client:
+    with open_client(profile_dir, role, HOLDER_ROLES) as client:
         res = client.resolve(request_id)
     if as_json:
         emit_json(
@@ -150,7 +149,7 @@ def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: 
 @desk_group.command("approve")
 @click.argument("request_id")
 @profile_option
-@role_option("disclosure-officer")
+@role_option(Role.DISCLOSURE_OFFICER)
 @click.option("--summary", required=True, help="What you disclose and why it is relevant.")
 @click.option("--contact", required=True, help="Point of contact for the requester.")
 @click.option(
@@ -182,7 +181,7 @@ def desk_approve(
           --summary "Caution 2011 (theft); relevant" --contact "Disclosure Unit, 01482 000000" \\
           --include-record HUM-000123
     """
-    with open_client(profile_dir, role, ("disclosure-officer",)) as client:
+    with open_client(profile_dir, role, DECIDER_ROLES) as client:
         _req, records = _ensure_resolved(client, request_id)
         chosen = records
         if include:
@@ -211,7 +210,7 @@ def desk_approve(
 @desk_group.command("refuse")
 @click.argument("request_id")
 @profile_option
-@role_option("disclosure-officer")
+@role_option(Role.DISCLOSURE_OFFICER)
 @click.option("--reason", required=True, type=click.Choice(tuple(REFUSAL_CODES)))
 @click.option("--officer", required=True, help="Your collar number or staff id (logged).")
 @json_option
@@ -224,7 +223,7 @@ def desk_refuse(
     Example:
       crossforce desk refuse 3f9c0d... --profile ./kent --reason legal-restriction --officer KEN-DO-7
     """
-    with open_client(profile_dir, role, ("disclosure-officer",)) as client:
+    with open_client(profile_dir, role, DECIDER_ROLES) as client:
         _ensure_resolved(client, request_id)
         done = client.refuse(request_id, REFUSAL_CODES[reason], officer_id=officer)
     if as_json:
@@ -237,7 +236,7 @@ def desk_refuse(
 
 @desk_group.command("watch")
 @profile_option
-@role_option("disclosure-officer")
+@role_option(Role.DISCLOSURE_OFFICER)
 @click.option(
     "--timeout", type=float, default=None, help="Stop after this many seconds (default: run until Ctrl-C)."
 )
@@ -253,7 +252,7 @@ def desk_watch(profile_dir: Path, role: str | None, timeout: float | None, auto_
     """
     console = make_console()
     seen = 0
-    with open_client(profile_dir, role, DESK_ROLES) as client:
+    with open_client(profile_dir, role, HOLDER_ROLES) as client:
         for req in client.watch_requests(timeout=timeout):
             seen += 1
             line = (

@@ -20,7 +20,7 @@ from crossforce.cli.common import (
 )
 from crossforce.cli.render import emit_json, force_name, make_console, outcome_name
 from crossforce.cli.tables import records_table, request_json, requests_table
-from crossforce.domain import REQUESTER_ROLES, RequestState
+from crossforce.domain import REQUESTER_ROLES, RequestState, Role
 from crossforce.errors import ValidationError
 
 
@@ -37,7 +37,7 @@ def disclosures_group() -> None:
 
 @disclosures_group.command("list")
 @profile_option
-@role_option("vetting-officer")
+@role_option(Role.VETTING_OFFICER)
 @click.option("--case-ref", default=None, help="Only requests opened under this case reference.")
 @json_option
 def disclosures_list(profile_dir: Path, role: str | None, case_ref: str | None, as_json: bool) -> None:
@@ -69,7 +69,7 @@ def disclosures_list(profile_dir: Path, role: str | None, case_ref: str | None, 
 @disclosures_group.command("open")
 @click.argument("request_id")
 @profile_option
-@role_option("vetting-officer")
+@role_option(Role.VETTING_OFFICER)
 @click.option(
     "--save",
     "save_file",

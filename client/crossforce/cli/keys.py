@@ -18,6 +18,7 @@ from crossforce.cli.common import (
 from crossforce.cli.render import emit_json, make_console
 from crossforce.crypto.secrets import NetworkSecret
 from crossforce.errors import AlreadyExistsError, ValidationError
+from crossforce.keystore import load_network_secret, save_network_secret
 
 
 def allow_older_option(f: F) -> F:
@@ -56,7 +57,7 @@ def keys_create(file: Path) -> None:
     if file.exists():
         raise AlreadyExistsError(f"{file} already exists; rotate it instead of replacing it")
     secret = NetworkSecret.create()
-    secret.save(file)
+    save_network_secret(secret, file)
     make_console().print(f"network secret written to {file} (mode 0600): {_describe(secret)}")
 
 
@@ -69,8 +70,8 @@ def keys_rotate(file: Path) -> None:
     Example:
       crossforce keys rotate ./network-secret.json
     """
-    secret = NetworkSecret.load(file).rotate()
-    secret.save(file)
+    secret = load_network_secret(file).rotate()
+    save_network_secret(secret, file)
     make_console().print(
         f"rotated {file}: {_describe(secret)}. Distribute it, have every force republish, "
         "then retire the old epoch."
@@ -87,8 +88,8 @@ def keys_retire(file: Path, epoch: int) -> None:
     Example:
       crossforce keys retire ./network-secret.json 1
     """
-    secret = NetworkSecret.load(file).retire(epoch)
-    secret.save(file)
+    secret = load_network_secret(file).retire(epoch)
+    save_network_secret(secret, file)
     make_console().print(f"retired epoch {epoch} in {file}: {_describe(secret)}")
 
 
@@ -126,7 +127,7 @@ def keys_export(file: Path, profile_dir: Path, allow_older: bool) -> None:
     Example:
       crossforce keys export ./network-secret.json --to ./humberside
     """
-    message = _install_secret(NetworkSecret.load(file), profile_dir, allow_older=allow_older)
+    message = _install_secret(load_network_secret(file), profile_dir, allow_older=allow_older)
     make_console().print(f"installed {file}: {message}")
 
 
@@ -141,7 +142,7 @@ def keys_import(profile_dir: Path, file: Path, allow_older: bool) -> None:
     Example:
       crossforce keys import --profile ./kent ./network-secret-epoch2.json
     """
-    message = _install_secret(NetworkSecret.load(file), profile_dir, allow_older=allow_older)
+    message = _install_secret(load_network_secret(file), profile_dir, allow_older=allow_older)
     make_console().print(f"imported {file}: {message}")
 
 
@@ -162,7 +163,7 @@ def keys_show(file: Path | None, profile_dir: Path | None, as_json: bool) -> Non
       crossforce keys show ./network-secret.json
     """
     if file is not None:
-        secret = NetworkSecret.load(file)
+        secret = load_network_secret(file)
     elif profile_dir is not None:
         secret = load_profile(profile_dir).secret()
     else:

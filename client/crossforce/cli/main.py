@@ -28,7 +28,7 @@ from crossforce.cli.serve import serve
 @click.group(
     cls=CrossforceGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
 )
-@click.version_option(package_name="crossforce")
+@click.version_option(package_name="crossforce-client")
 def cli() -> None:
     """Privacy-preserving cross-force nominal search for the police forces of England and Wales.
 

@@ -19,9 +19,9 @@ from crossforce.cli.common import (
 )
 from crossforce.cli.render import emit_json, make_console, when
 from crossforce.client.profile import Profile
-from crossforce.crypto import pki
-from crossforce.crypto.secrets import NetworkSecret
+from crossforce.domain import Role
 from crossforce.errors import ValidationError
+from crossforce.keystore import load_network_secret, pki
 
 
 @click.group(name="org")
@@ -92,7 +92,7 @@ def org_create(
         server=server,
         pki_dir=pki.PkiDir(pki_dir) if pki_dir is not None else None,
         roles=role_list,
-        secret=NetworkSecret.load(secret_file) if secret_file else None,
+        secret=load_network_secret(secret_file) if secret_file else None,
         dev_plaintext=dev_plaintext,
     )
     keys = profile.org_keys()
@@ -106,7 +106,7 @@ def org_create(
 
 @org_group.command("register")
 @profile_option
-@role_option("force-system")
+@role_option(Role.FORCE_SYSTEM)
 def org_register(profile_dir: Path, role: str | None) -> None:
     """Register (or rotate) this organisation's public keys with the matcher; logged in the audit log.
 
@@ -114,7 +114,7 @@ def org_register(profile_dir: Path, role: str | None) -> None:
     Example:
       crossforce org register --profile ./humberside
     """
-    with open_client(profile_dir, role, ("force-system",)) as client:
+    with open_client(profile_dir, role, (Role.FORCE_SYSTEM,)) as client:
         org = client.register()
     make_console().print(
         f"registered [bold]{org.org}[/] ({org.display_name}): key version {org.key_version}, "
@@ -172,7 +172,7 @@ def org_show(profile_dir: Path, remote: bool, as_json: bool) -> None:
             store.close()
         doc["token_store"] = {"records": records, "tokens": tokens}
     if remote:
-        with open_client(profile_dir, None, (*profile.roles(), "force-system")) as client:
+        with open_client(profile_dir, None, (*profile.roles(), Role.FORCE_SYSTEM)) as client:
             found = client.organisation_keys(profile.org)
         doc["registered"] = {
             "key_version": found.key_version,

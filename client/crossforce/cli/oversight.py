@@ -13,7 +13,6 @@ from rich.table import Table
 from rich.text import Text
 
 from crossforce.cli.common import (
-    ROLE_CHOICES,
     load_profile,
     open_client,
     pick_role,
@@ -23,8 +22,10 @@ from crossforce.cli.render import emit_json, make_console, outcome_name, when
 from crossforce.cli.tables import status_json, status_table
 from crossforce.client.sdk import Client
 from crossforce.clock import now_ms
+from crossforce.domain import ROLES, Role
 
-ANY_ROLES = ROLE_CHOICES
+REPORT_ROLES = (Role.OPERATOR, Role.AUDITOR)
+"""The oversight roles (``crossforce.domain.OVERSIGHT_ROLES``), the operator's first: the report is theirs."""
 
 
 @click.command()
@@ -37,7 +38,7 @@ def status(profile_dir: Path, role: str | None, as_json: bool) -> None:
       crossforce status --profile ./dbs --json
     """
     profile = load_profile(profile_dir)
-    role = pick_role(profile, role, ANY_ROLES)
+    role = pick_role(profile, role, ROLES)
     with Client(profile, role=role) as client:
         st = client.status()
     published = {s.org for s in st.indexes}
@@ -74,7 +75,7 @@ def report(profile_dir: Path, role: str | None, as_json: bool) -> None:
     Example:
       crossforce report --profile ./operator
     """
-    with open_client(profile_dir, role, ("operator", "auditor")) as client:
+    with open_client(profile_dir, role, REPORT_ROLES) as client:
         rep = client.report()
         overdue = client.overdue_report()
     if as_json:

@@ -14,15 +14,16 @@ from rich.table import Table
 from rich.text import Text
 
 from crossforce.cli.common import (
-    ROLE_CHOICES,
     F,
     json_option,
     load_profile,
 )
 from crossforce.cli.render import emit_json, make_console
-from crossforce.crypto import pki
+from crossforce.clock import utc_now
+from crossforce.domain import ROLES
 from crossforce.errors import ValidationError
 from crossforce.fsutil import atomic_write, read_limited
+from crossforce.keystore import pki
 
 
 @click.group(name="pki")
@@ -48,7 +49,7 @@ def certificate_options(*, org_help: str | None, profile_help: str) -> Callable[
             help=profile_help,
         )(f)
         f = click.option("--days", default=pki.DEFAULT_CLIENT_DAYS, show_default=True, type=int)(f)
-        f = click.option("--role", required=True, type=click.Choice(ROLE_CHOICES))(f)
+        f = click.option("--role", required=True, type=click.Choice(ROLES))(f)
         f = click.option("--org", required=True, help=org_help)(f)
         return click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))(f)
 
@@ -151,7 +152,7 @@ def _revoke_cert_file(folder: pki.PkiDir, cert_file: Path) -> pki.Identity:
     help="The certificate (PEM) to deny.",
 )
 @click.option("--org", help="Instead of --cert: deny ORG/ROLE's current certificate.")
-@click.option("--role", type=click.Choice(ROLE_CHOICES))
+@click.option("--role", type=click.Choice(ROLES))
 def pki_revoke(directory: Path, cert_file: Path | None, org: str | None, role: str | None) -> None:
     """Deny a certificate before its expiry: its fingerprint goes into DIRECTORY/revoked.txt.
 
@@ -187,7 +188,7 @@ def pki_list(directory: Path, as_json: bool) -> None:
     """
     folder = pki.PkiDir(directory)
     revoked = folder.revoked_fingerprints()
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     rows = [
         {
             "org": i.org,

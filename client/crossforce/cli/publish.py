@@ -21,12 +21,13 @@ from crossforce.cli.common import (
 from crossforce.cli.render import emit_json, make_console, progress_bar, size
 from crossforce.client.recordfile import load_records
 from crossforce.client.sdk import DEFAULT_EXPIRY_DAYS
+from crossforce.domain import Role
 from crossforce.errors import ValidationError
 
 
 @click.command()
 @profile_option
-@role_option("force-system")
+@role_option(Role.FORCE_SYSTEM)
 @click.option(
     "--records",
     "records_file",
@@ -67,7 +68,7 @@ def publish(
     warn_skipped(console, loaded.errors)
     if not loaded.records:
         raise ValidationError(f"{records_file} holds no usable records")
-    with open_client(profile_dir, role, ("force-system",)) as client, progress_bar(console) as bar:
+    with open_client(profile_dir, role, (Role.FORCE_SYSTEM,)) as client, progress_bar(console) as bar:
         encoding = bar.add_task("encoding records into tokens", total=len(loaded.records))
         state: dict[str, Any] = {}
 

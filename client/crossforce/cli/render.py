@@ -31,26 +31,24 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from crossforce.domain import DisclosureRequest, RequestState
+from crossforce.domain import DisclosureRequest, RefusalReason, RequestState, Strength, strength_label
 from crossforce.encoding.matchkeys import KEY_TYPES
 from crossforce.forces import all_forces
-from crossforce.v1 import crossforce_pb2 as pb
 
 PIPE_WIDTH = 160
 """Least width when output is not a terminal (tests, pipes): wide enough that ids and names are never
 cut, whatever a parent process left in COLUMNS."""
 
-STRENGTH_NAMES = {0: "none", 1: "weak", 2: "medium", 3: "strong"}
-STRENGTH_STYLES = {1: "yellow", 2: "dark_orange", 3: "bold red"}
-STATE_NAMES: dict[int, str] = {int(v): k.lower() for k, v in pb.RequestState.items()}
-REFUSAL_CODES: Mapping[str, int] = {
-    "not-relevant": pb.NOT_RELEVANT,
-    "legal-restriction": pb.LEGAL_RESTRICTION,
-    "insufficient-basis": pb.INSUFFICIENT_BASIS,
-    "refer-to-force": pb.REFER_TO_FORCE,
-    "other": pb.OTHER,
+STRENGTH_STYLES: Mapping[int, str] = {
+    Strength.WEAK: "yellow",
+    Strength.MEDIUM: "dark_orange",
+    Strength.STRONG: "bold red",
 }
-REFUSAL_NAMES = {v: k for k, v in REFUSAL_CODES.items()}
+REFUSAL_CODES: Mapping[str, RefusalReason] = {
+    r.name.lower().replace("_", "-"): r for r in RefusalReason if r != RefusalReason.UNSPECIFIED
+}
+"""The ``--reason`` words a desk officer types (``not-relevant``, ...), in the domain's order."""
+REFUSAL_NAMES: Mapping[int, str] = {v: k for k, v in REFUSAL_CODES.items()}
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -98,15 +96,23 @@ def key_type_names(codes: Iterable[int]) -> list[str]:
 
 
 def strength_name(strength: int) -> str:
-    return STRENGTH_NAMES.get(strength, str(strength))
+    return strength_label(strength)
 
 
 def strength_text(strength: int) -> Text:
     return Text(strength_name(strength), style=STRENGTH_STYLES.get(strength, ""))
 
 
+def state_label(state: int) -> str:
+    """The domain's label of a request state (``open``, ``no_match``, ...); an unknown number as itself."""
+    try:
+        return RequestState(state).label
+    except ValueError:
+        return str(state)
+
+
 def state_name(state: int) -> str:
-    return STATE_NAMES.get(state, str(state)).replace("_", " ")
+    return state_label(state).replace("_", " ")
 
 
 def outcome_name(req: DisclosureRequest) -> str:

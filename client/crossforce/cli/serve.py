@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from crossforce.cli.common import server_part
 from crossforce.errors import ValidationError
 
 
@@ -65,14 +66,12 @@ def serve(
     Example:
       crossforce serve --data /srv/crossforce --pki /etc/crossforce/pki --port 50051
     """
-    from crossforce.server import ServerSettings
-    from crossforce.server import serve as run
-
+    server = server_part()
     if pki_dir is None and not dev_plaintext:
         raise ValidationError("--pki is required (or --dev-plaintext for local development)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = ServerSettings.from_toml(settings_file) if settings_file else None
-    run(
+    settings = server.load_settings(settings_file) if settings_file else None
+    server.serve(
         data_dir=data_dir,
         pki_dir=pki_dir,
         host=host,

@@ -24,11 +24,11 @@ from crossforce.auditlog.events import (
 )
 from crossforce.cli.render import (
     REFUSAL_NAMES,
-    STATE_NAMES,
     force_name,
     key_type_names,
     outcome_name,
     size,
+    state_label,
     state_name,
     strength_name,
     strength_text,
@@ -40,7 +40,7 @@ from crossforce.encoding.records import FIELDS, Record
 
 
 def hits_table(hits: Sequence[Any], *, title: str = "") -> Table:
-    """Hits of one check (sdk.Hit): force, strength, key types, request opened."""
+    """Hits of one check (domain ``ForceHit``): force, strength, key types, request opened."""
     table = Table(title=title or None, title_justify="left")
     table.add_column("force")
     table.add_column("code", style="dim")
@@ -100,7 +100,7 @@ def request_json(r: DisclosureRequest) -> dict[str, Any]:
         "officer_id": r.justification.officer_id,
         "strength": strength_name(r.strength),
         "key_types": key_type_names(r.key_types),
-        "state": STATE_NAMES.get(r.state, str(r.state)),
+        "state": state_label(r.state),
         "outcome": outcome_name(r),
         "refusal_reason": REFUSAL_NAMES.get(r.refusal_reason, "") if r.refusal_reason else "",
         "created_at_ms": r.created_at_ms,

@@ -12,7 +12,7 @@ The SDK imports no click, rich, server, CLI or test-kit code (tests/unit/test_ar
 from __future__ import annotations
 
 from crossforce.client.profile import Profile
-from crossforce.client.sdk import CHUNK_BYTES, DEFAULT_EXPIRY_DAYS, Client, Hit, SignedIndexHeader, Why
+from crossforce.client.sdk import CHUNK_BYTES, DEFAULT_EXPIRY_DAYS, Client, SignedIndexHeader
 from crossforce.client.trust import TrustState
 from crossforce.crypto.sealed import DisclosurePayload
 from crossforce.domain import (
@@ -35,7 +35,6 @@ __all__ = [
     "DisclosurePayload",
     "DisclosureRequest",
     "ForceHit",
-    "Hit",
     "Justification",
     "Organisation",
     "Profile",
@@ -45,5 +44,4 @@ __all__ = [
     "Resolution",
     "SignedIndexHeader",
     "TrustState",
-    "Why",
 ]

@@ -7,6 +7,7 @@ This is the I/O shell of ``crossforce.client.trust`` (python-tuf's ``Updater`` a
 - ``observe_head`` is the one path for every signed tree head the matcher shows (answers to registration,
   publish and checks, and ``tree_head``): a head is kept only through ``HeadTracker.observe``, and an
   inconsistent one raises VerificationError, loudly.
+- ``inclusion`` fetches a leaf and its proof and lets ``trust.verify_inclusion`` decide.
 - ``organisation_keys`` pins another organisation's keys on first sight and re-pins them only on the log's
   evidence of a newer key change (``trust.pin_org_keys``).
 """
@@ -15,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from crossforce.auditlog import merkle, treehead
+from crossforce.auditlog import treehead
 from crossforce.client import trust
 from crossforce.client.connection import Connection
 from crossforce.client.truststore import TrustStore
-from crossforce.domain import InclusionProof, LogEntry, Organisation, SignedTreeHead
+from crossforce.domain import ConsistencyProof, InclusionProof, LogEntry, Organisation, SignedTreeHead
 from crossforce.errors import ValidationError, VerificationError
 from crossforce.wire import audit as wire_audit
 from crossforce.wire import registry as wire_registry
@@ -75,31 +76,32 @@ class AuditReader:
             raise VerificationError("no tree head was kept")
         return kept
 
+    def consistency_proof(self, first: int, second: int) -> ConsistencyProof:
+        """The matcher's proof that its tree of size ``first`` is a prefix of the one of size ``second``,
+        as sent (the caller checks it, e.g. with ``merkle.verify_consistency``)."""
+        resp = self._conn.call(
+            self._conn.audit.GetConsistencyProof, wire_audit.consistency_proof_request(first, second)
+        )
+        return wire_audit.consistency_proof_from_pb(resp)
+
     def _consistency(self, first: int, second: int) -> list[bytes]:
         try:
-            resp = self._conn.call(
-                self._conn.audit.GetConsistencyProof, wire_audit.consistency_proof_request(first, second)
-            )
+            proof = self.consistency_proof(first, second)
         except ValidationError as exc:
             raise VerificationError(
                 f"the matcher signed a head of size {second} but cannot prove it consistent with size {first}"
             ) from exc
-        return list(wire_audit.consistency_proof_from_pb(resp).hashes)
+        return list(proof.hashes)
 
     # ------------------------------------------------------------------ entries
     def inclusion(self, leaf_index: int) -> InclusionProof:
         """Fetch and verify the inclusion of one event in the latest head; returns the proof."""
         head = self.tree_head()
         proof = self._inclusion_proof(leaf_index, head.head.tree_size)
-        entries = self._conn.call(
+        msg = self._conn.call(
             self._conn.audit.GetEntries, wire_audit.entries_request(leaf_index, leaf_index + 1)
         )
-        leaf = wire_audit.entries_from_pb(entries)[0].leaf_hash
-        if proof.entry and merkle.leaf_hash(proof.entry) != leaf:
-            raise VerificationError(f"event {leaf_index} does not hash to its leaf")
-        merkle.verify_inclusion(
-            leaf, leaf_index, head.head.tree_size, list(proof.hashes), head.head.root_hash
-        )
+        trust.verify_inclusion(head, leaf_index, wire_audit.entries_from_pb(msg), proof)
         return proof
 
     def _inclusion_proof(self, leaf_index: int, tree_size: int) -> InclusionProof:

@@ -17,11 +17,11 @@ from typing import Any
 
 from crossforce.client.trust import encode_state
 from crossforce.client.truststore import TrustStore
-from crossforce.crypto import pki
 from crossforce.crypto.orgkeys import OrgKeys
 from crossforce.crypto.secrets import NetworkSecret
 from crossforce.errors import ValidationError
-from crossforce.fsutil import atomic_write, make_private_dir
+from crossforce.fsutil import atomic_write, atomic_write_private, make_private_dir
+from crossforce.keystore import load_network_secret, load_org_keys, pki, save_network_secret, save_org_keys
 
 PROFILE_FILE = "profile.json"
 STATE_FILE = "state.json"
@@ -54,16 +54,16 @@ class Profile:
         make_private_dir(path)
         if (path / PROFILE_FILE).exists():
             raise ValidationError(f"{path} already holds a profile", field="path")
-        OrgKeys.generate(org).save(path / "keys")
+        save_org_keys(OrgKeys.generate(org), path / "keys")
         if pki_dir is not None:
             atomic_write(path / "ca.pem", pki_dir.ca_cert_pem())
             for role in roles:
                 pair = pki_dir.issue(org, role)
                 make_private_dir(path / "certs")
-                atomic_write(path / "certs" / f"{role}-key.pem", pair.key_pem, mode=0o600)
+                atomic_write_private(path / "certs" / f"{role}-key.pem", pair.key_pem)
                 atomic_write(path / "certs" / f"{role}.pem", pair.cert_pem)
         if secret is not None:
-            secret.save(path / SECRET_FILE)
+            save_network_secret(secret, path / SECRET_FILE)
         doc = {"org": org, "display_name": display_name, "server": server, "dev_plaintext": dev_plaintext}
         atomic_write(path / PROFILE_FILE, json.dumps(doc, indent=2).encode())
         return cls.load(path)
@@ -114,20 +114,20 @@ class Profile:
 
     def install_cert(self, role: str, pair: pki.CertKeyPair) -> None:
         make_private_dir(self.path / "certs")
-        atomic_write(self.path / "certs" / f"{role}-key.pem", pair.key_pem, mode=0o600)
+        atomic_write_private(self.path / "certs" / f"{role}-key.pem", pair.key_pem)
         atomic_write(self.path / "certs" / f"{role}.pem", pair.cert_pem)
 
     def ca_pem(self) -> bytes:
         return (self.path / "ca.pem").read_bytes()
 
     def org_keys(self) -> OrgKeys:
-        return OrgKeys.load(self.path / "keys", org=self.org)
+        return load_org_keys(self.path / "keys", org=self.org)
 
     def secret(self) -> NetworkSecret:
-        return NetworkSecret.load(self.path / SECRET_FILE)
+        return load_network_secret(self.path / SECRET_FILE)
 
     def save_secret(self, secret: NetworkSecret) -> None:
-        secret.save(self.path / SECRET_FILE)
+        save_network_secret(secret, self.path / SECRET_FILE)
 
     @property
     def token_store_path(self) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from crossforce import clock
 from crossforce.client import trust
@@ -20,33 +19,30 @@ from crossforce.client.profile import Profile
 from crossforce.client.tokenstore import TokenStore
 from crossforce.client.truststore import TrustStore
 from crossforce.crypto import envelope
-from crossforce.domain import MatcherStatus, PublishReceipt, PublishResult
+from crossforce.domain import (
+    IndexHeaderFields,
+    MatcherStatus,
+    PublishReceipt,
+    PublishResult,
+    SignedIndexHeader,
+)
 from crossforce.encoding.records import Record
 from crossforce.encoding.tokens import Tokeniser
 from crossforce.errors import ValidationError
 from crossforce.index import bloom as index
 from crossforce.wire import index as wire_index
-from crossforce.wire.index_header import IndexHeaderFields, encode_index_header
+from crossforce.wire.index_header import encode_index_header
 
 CHUNK_BYTES = 1024 * 1024
 """Index bits per publish-stream message (well under the message size limit)."""
 DEFAULT_EXPIRY_DAYS = 30
 PUBLISH_TIMEOUT_S = 600.0
 """A publish streams up to hundreds of MB; it gets at least this long whatever the client's timeout."""
-MS_PER_DAY = clock.DAY_MS
 PROGRESS_STEPS = 100
 """How many progress callbacks an encode makes at most (plus the final one)."""
 Progress = Callable[[int, int], None]
 TokenTriple = tuple[str, int, bytes]
 """(record_id, key_type, token)."""
-
-
-@dataclass(frozen=True)
-class SignedIndexHeader:
-    """An index header's exact bytes and the force's signature over them (sent first in a publish)."""
-
-    header: bytes
-    signature: bytes
 
 
 class Publisher:
@@ -146,7 +142,7 @@ class Publisher:
                 record_count=record_count,
                 bits_sha256=bloom.sha256(),
                 created_at_ms=now,
-                expires_at_ms=now + int(expires_in_days * MS_PER_DAY),
+                expires_at_ms=now + int(expires_in_days * clock.DAY_MS),
             )
         )
         signature = envelope.sign(envelope.INDEX_HEADER_CONTEXT, header, self._profile.org_keys().signing)

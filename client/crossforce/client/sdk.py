@@ -15,14 +15,14 @@ Each job lives in its own module and the facade only wires them together:
 - ``checking``: candidates -> tokens -> checks;
 - ``desk``: the disclosure desk, holder and requester sides.
 
-The stubs, ``call`` and ``channel`` stay reachable for tests and load tools that speak the wire directly
-(hostile inputs, timing); SDK code itself never hands protobuf to a caller.
+The facade itself speaks no protobuf. Tests and load tools that must speak the wire directly (hostile
+inputs, timing, interception) do it through ``client.connection`` (``Connection``: the channel, the stubs,
+``call``, ``stream``, ``rebind``), which is the SDK's inside rather than its public face.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterator, Sequence
 
 import grpc
 
@@ -36,13 +36,13 @@ from crossforce.client.publishing import (
     DEFAULT_EXPIRY_DAYS,
     Progress,
     Publisher,
-    SignedIndexHeader,
     TokenTriple,
 )
 from crossforce.client.tokenstore import TokenStore
 from crossforce.crypto import orgkeys, sealed
 from crossforce.domain import (
     CheckReport,
+    ConsistencyProof,
     DisclosureRequest,
     ForceHit,
     InclusionProof,
@@ -59,11 +59,11 @@ from crossforce.domain import (
     RefusalReason,
     RequestState,
     Resolution,
+    SignedIndexHeader,
     SignedTreeHead,
 )
 from crossforce.encoding.records import Record
 from crossforce.index.bloom import BloomIndex
-from crossforce.v1 import crossforce_pb2_grpc as rpc
 from crossforce.wire import operations as wire_operations
 from crossforce.wire import registry as wire_registry
 
@@ -72,18 +72,12 @@ __all__ = [
     "DEFAULT_EXPIRY_DAYS",
     "CheckReport",
     "Client",
-    "Hit",
+    "ForceHit",
+    "Justification",
     "PublishResult",
     "Resolution",
     "SignedIndexHeader",
-    "Why",
 ]
-
-Why = Justification
-"""The justification every check carries (the domain's ``Justification``; the SDK's earlier name)."""
-Hit = ForceHit
-"""One force's hit in a check report (the domain's ``ForceHit``; the SDK's earlier name)."""
-T = TypeVar("T")
 
 
 class Client:
@@ -142,47 +136,6 @@ class Client:
             self._store = TokenStore(self.profile.token_store_path)
         return self._store
 
-    # ------------------------------------------------------------------ the wire, for tests and tools
-    @property
-    def channel(self) -> grpc.Channel:
-        return self.connection.channel
-
-    @property
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
-        return self.connection.metadata
-
-    def call(self, method: Callable[..., T], request: Any, *, timeout: float | None = None) -> T:
-        """Invoke a raw RPC (protobuf in and out), with the project's errors."""
-        return self.connection.call(method, request, timeout=timeout)
-
-    def rebind(self, channel: grpc.Channel) -> None:
-        """Route every call through ``channel`` (an intercepted copy of ``self.channel``, say)."""
-        self.connection.rebind(channel)
-
-    @property
-    def registry(self) -> rpc.RegistryStub:
-        return self.connection.registry
-
-    @property
-    def index(self) -> rpc.IndexStub:
-        return self.connection.index
-
-    @property
-    def matcher(self) -> rpc.MatcherStub:
-        return self.connection.matcher
-
-    @property
-    def disclosure(self) -> rpc.DisclosureStub:
-        return self.connection.disclosure
-
-    @property
-    def audit(self) -> rpc.AuditStub:
-        return self.connection.audit
-
-    @property
-    def operations(self) -> rpc.OperationsStub:
-        return self.connection.operations
-
     # ------------------------------------------------------------------ registry and keys
     def register(self) -> Organisation:
         """Register (or re-register, rotating) this organisation's public keys; returns them as stored."""
@@ -194,7 +147,9 @@ class Client:
             proof=orgkeys.sign_registration(keys),
             display_name=self.profile.display_name,
         )
-        msg = self.call(self.connection.registry.Register, wire_registry.key_registration_to_pb(request))
+        msg = self.connection.call(
+            self.connection.registry.Register, wire_registry.key_registration_to_pb(request)
+        )
         registered = wire_registry.registered_from_pb(msg)
         self._audit.observe_head(registered.tree_head)
         return registered.organisation
@@ -332,6 +287,11 @@ class Client:
     def observe_head(self, head: SignedTreeHead) -> SignedTreeHead:
         return self._audit.observe_head(head)
 
+    def consistency_proof(self, first: int, second: int) -> ConsistencyProof:
+        """The matcher's proof that its log of size ``first`` is a prefix of the one of size ``second``
+        (returned as sent; verify it with ``crossforce.auditlog.merkle.verify_consistency``)."""
+        return self._audit.consistency_proof(first, second)
+
     def inclusion(self, leaf_index: int) -> InclusionProof:
         return self._audit.inclusion(leaf_index)
 
@@ -339,5 +299,5 @@ class Client:
         return self._audit.entries(start, end, page=page)
 
     def report(self) -> OperatorReport:
-        msg = self.call(self.connection.operations.Report, wire_operations.report_request())
+        msg = self.connection.call(self.connection.operations.Report, wire_operations.report_request())
         return wire_operations.operator_report_from_pb(msg)

@@ -32,6 +32,7 @@ from crossforce.auditlog import merkle, treehead
 from crossforce.auditlog.events import Registration, parse_event
 from crossforce.auditlog.treehead import HeadTracker, SignedTreeHead
 from crossforce.crypto import envelope
+from crossforce.domain import InclusionProof, LogEntry
 from crossforce.errors import ValidationError, VerificationError
 
 TRUST_FORMAT_VERSION = 2
@@ -122,6 +123,26 @@ def observe_head(state: TrustState, new: SignedTreeHead, consistency: Sequence[b
     return state if kept == state.head else replace(state, head=kept)
 
 
+# ---------------------------------------------------------------------------------------------- inclusion
+def verify_inclusion(
+    head: SignedTreeHead, leaf_index: int, entries: Sequence[LogEntry], proof: InclusionProof
+) -> None:
+    """Refuse (VerificationError) unless leaf ``leaf_index`` is included under ``head``.
+
+    ``entries`` is the matcher's answer for that one leaf and ``proof`` its inclusion proof against
+    ``head``'s size. The leaf hash is the one the log lists for that index; when the caller may read the
+    event (``proof.entry`` is not empty) it must also hash to that leaf. An empty answer, or one for another
+    index, proves nothing and is refused. ``head`` must already be verified (``observe_head``).
+    """
+    found = [e for e in entries if e.index == leaf_index]
+    if not found:
+        raise VerificationError(f"the matcher did not return log entry {leaf_index}")
+    leaf = found[0].leaf_hash
+    if proof.entry and merkle.leaf_hash(proof.entry) != leaf:
+        raise VerificationError(f"event {leaf_index} does not hash to its leaf")
+    merkle.verify_inclusion(leaf, leaf_index, head.head.tree_size, list(proof.hashes), head.head.root_hash)
+
+
 # ---------------------------------------------------------------------------------------------- pins
 def pinned_keys_match(state: TrustState, org: str, seen: Pin) -> bool:
     """True when ``org`` is pinned with exactly these keys, so no log evidence is needed."""
@@ -206,7 +227,8 @@ def decode_state(data: bytes) -> TrustState:
         return TrustState()
     try:
         doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the parser's stack; no state file this SDK wrote.
         raise ValidationError("the trust state file is not valid JSON") from exc
     if not isinstance(doc, dict):
         raise ValidationError("the trust state file must hold a JSON object")

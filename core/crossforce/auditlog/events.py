@@ -41,7 +41,6 @@ from crossforce.auditlog.record import (
     decode_event,
     encode_event,
     event_leaf_hash,
-    split_orgs,
 )
 from crossforce.errors import ValidationError
 
@@ -72,7 +71,6 @@ __all__ = [
     "event_leaf_hash",
     "from_record",
     "parse_event",
-    "split_orgs",
 ]
 
 _E = TypeVar("_E", bound="AuditEvent")

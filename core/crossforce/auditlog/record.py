@@ -16,9 +16,7 @@ Encoding (big-endian; layout repeated in docs/audit.md)::
 
 Fields named ``org``, ending in ``_org`` or in ``_orgs`` (a comma-separated list) must hold organisation
 codes: that is part of what the strict decoder accepts. Who may *read* an event is not read from these
-names: it is a property of the event's type (``AuditEvent.readers``). ``Event.concerns`` is the
-kind-blind reading of the same names, kept for auditors of raw records and agreeing with ``readers``
-for every kind the matcher produces (tests/unit/test_events.py).
+names: it is a property of the event's type (``AuditEvent.readers``).
 """
 
 from __future__ import annotations
@@ -140,16 +138,6 @@ class Event:
 
     def __hash__(self) -> int:
         return hash((self.kind, self.at_ms, self.actor_org, self.actor_role, tuple(self.fields.items())))
-
-    def concerns(self) -> frozenset[str]:
-        """Every organisation this event names: the actor, ``org``/``*_org`` fields, ``*_orgs`` items."""
-        orgs = {self.actor_org}
-        for key, value in self.fields.items():
-            if _is_org_field(key):
-                orgs.add(value)
-            elif key.endswith(ORG_LIST_FIELD_SUFFIX):
-                orgs.update(split_orgs(value))
-        return frozenset(orgs)
 
 
 def encode_event(e: Event) -> bytes:

@@ -94,16 +94,6 @@ def verify_tree_head(sth: SignedTreeHead, public_key: bytes) -> None:
     envelope.verify(envelope.TREE_HEAD_CONTEXT, encode_tree_head(sth.head), sth.signature, public_key)
 
 
-def verify_log(entries: Sequence[bytes], sth: SignedTreeHead, public_key: bytes) -> None:
-    """Offline audit: the signed head covers exactly these entries, in this order (RFC 9162 2.1.1)."""
-    verify_tree_head(sth, public_key)
-    if len(entries) != sth.head.tree_size:
-        raise VerificationError(f"head covers {sth.head.tree_size} entries, the log has {len(entries)}")
-    tree = merkle.MerkleTree(merkle.leaf_hash(e) for e in entries)
-    if tree.root() != sth.head.root_hash:
-        raise VerificationError(f"entries do not hash to the signed root for tree size {sth.head.tree_size}")
-
-
 class HeadTracker:
     """The last tree head a client verified for one deployment; persistence is the caller's.
 

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from crossforce.clock import utc_now
 from crossforce.domain import ROLES  # role names are defined once, in the domain
 from crossforce.errors import (
     AuthenticationError,
@@ -98,10 +99,6 @@ def validate_days(valid_days: int) -> int:
 
 
 # --- parsing helpers ----------------------------------------------------------------------------
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def load_cert(cert_pem: bytes) -> x509.Certificate:

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from crossforce.clock import utc_now
 from crossforce.crypto.certificates import (
     BACKDATE,
     CA_ORGANISATION,
@@ -21,7 +22,6 @@ from crossforce.crypto.certificates import (
     CertKeyPair,
     PrivateKey,
     check_pair,
-    utc_now,
     validate_days,
     validate_org,
     validate_role,

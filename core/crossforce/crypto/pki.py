@@ -11,14 +11,15 @@ name in a message. The invariants this module keeps:
   and no organisation, so it can never pass as a caller;
 * client certificates are short-lived (30 days by default): there is no CRL, and expiry plus renewal is
   the revocation story. Renewal makes a fresh key, so the fingerprint changes and the identity does not;
-* keys are EC P-256 (accepted by gRPC's BoringSSL everywhere), written 0600 through ``atomic_write``.
+* keys are EC P-256 (accepted by gRPC's BoringSSL everywhere), written 0600 by ``crossforce.keystore``.
 
-Nothing here imports grpc: ``server_credentials_args``, ``client_credentials_args`` and
+Nothing here imports grpc or touches a file: ``client_credentials_args`` and
 ``identity_from_auth_context`` give the grpc-importing code exactly the bytes and the identity it needs.
 
-The code is in three modules, one job each: ``certificates`` (parsing, validation, identity, chain
-checks), ``issuing`` (the CA and what it signs) and ``pkidir`` (the folder on disk); this module is the
-one import for all of them.
+The code is in two modules, one job each: ``certificates`` (parsing, validation, identity, chain
+checks) and ``issuing`` (the CA and what it signs); this module is the one import for both. The folder
+on disk (``PkiDir``, ``server_credentials_args``) is I/O and lives in ``crossforce.keystore``;
+``crossforce.keystore.pki`` offers this module's names plus the folder.
 """
 
 from crossforce.crypto.certificates import (
@@ -47,7 +48,6 @@ from crossforce.crypto.issuing import (
     issue_server_certificate,
     san_uri,
 )
-from crossforce.crypto.pkidir import PkiDir, server_credentials_args
 from crossforce.domain import ROLES  # the roles a certificate may name; defined once, in the domain
 
 __all__ = [
@@ -62,7 +62,6 @@ __all__ = [
     "SAN_URI_SCHEME",
     "CertKeyPair",
     "Identity",
-    "PkiDir",
     "client_credentials_args",
     "create_ca",
     "fingerprint",
@@ -71,7 +70,6 @@ __all__ = [
     "issue_client_certificate",
     "issue_server_certificate",
     "san_uri",
-    "server_credentials_args",
     "validate_org",
     "validate_role",
     "verify_chain",

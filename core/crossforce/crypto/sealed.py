@@ -1,7 +1,7 @@
 """Sealed disclosures: signed by the holding force, then encrypted to the requester.
 
 The matcher stores and relays a disclosure but must never read it or be able to alter it undetected
-(THREAT_MODEL.md: "the matcher tampers with or forges a disclosure"). So the holder:
+(docs/threat-model.md: "the matcher tampers with or forges a disclosure"). So the holder:
 
 1. serialises the payload canonically (``DisclosurePayload.to_bytes``);
 2. signs a statement binding it to this request and these two parties, with the disclosure context:

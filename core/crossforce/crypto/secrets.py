@@ -5,7 +5,8 @@ store). Epochs let the network rotate it: ``rotate`` adds epoch max+1 and makes 
 earlier epochs stay usable until ``retire``, so forces can republish under the new epoch before the old
 one stops matching. Epoch numbers only grow; a retired epoch number is never reused.
 
-Export format (``to_json``), the file forces receive and ``save``/``load`` read and write (0600)::
+Export format (``to_json``/``from_json``), the file forces receive; ``crossforce.keystore`` reads and
+writes it (0600), this module never touches a file::
 
     {"format": "crossforce-network-secret/1",
      "current_epoch": 2,
@@ -18,20 +19,17 @@ field that is wrong and never echo secret material; ``repr`` shows epoch numbers
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from secrets import token_bytes  # the standard library's CSPRNG (absolute import, not this module)
 from types import MappingProxyType
 from typing import Any
 
-from crossforce.errors import NotFoundError, ValidationError
-from crossforce.fsutil import atomic_write_private, read_limited
+from crossforce.errors import ValidationError
 
 FORMAT = "crossforce-network-secret/1"
 SECRET_BYTES = 32
-MAX_FILE_BYTES = 1024 * 1024
 _EPOCH_KEY_RE = re.compile(r"[1-9][0-9]{0,9}")
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -67,13 +65,13 @@ class NetworkSecret:
     @classmethod
     def create(cls) -> NetworkSecret:
         """A new network secret with a single random epoch, 1."""
-        return cls(epochs={1: os.urandom(SECRET_BYTES)}, current_epoch=1)
+        return cls(epochs={1: token_bytes(SECRET_BYTES)}, current_epoch=1)
 
     def rotate(self) -> NetworkSecret:
         """Add epoch max+1 with fresh random bytes and make it current; earlier epochs are kept."""
         new_epoch = max(self.epochs) + 1
         return NetworkSecret(
-            epochs={**self.epochs, new_epoch: os.urandom(SECRET_BYTES)}, current_epoch=new_epoch
+            epochs={**self.epochs, new_epoch: token_bytes(SECRET_BYTES)}, current_epoch=new_epoch
         )
 
     def retire(self, epoch: int) -> NetworkSecret:
@@ -149,25 +147,6 @@ class NetworkSecret:
         if current not in epochs:
             raise ValidationError(f"epoch {current} is not among the epochs", field="current_epoch")
         return cls(epochs=epochs, current_epoch=current)
-
-    def save(self, path: Path) -> None:
-        """Write the export format atomically, mode 0600."""
-        atomic_write_private(Path(path), self.to_json().encode())
-
-    @classmethod
-    def load(cls, path: Path) -> NetworkSecret:
-        """Read a file written by ``save`` (or distributed in the same format)."""
-        path = Path(path)
-        try:
-            raw = read_limited(path, MAX_FILE_BYTES)
-        except FileNotFoundError:
-            raise NotFoundError(f"network secret file not found at {path}") from None
-        except IsADirectoryError:
-            raise ValidationError(f"network secret path {path} is a folder") from None
-        try:
-            return cls.from_json(raw)
-        except ValidationError as exc:
-            raise ValidationError(f"{path}: {exc}") from None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -45,7 +45,14 @@ from crossforce.domain.enums import (
     Strength,
     strength_label,
 )
-from crossforce.domain.index import IndexStatus, MatcherStatus, PublishReceipt, PublishResult
+from crossforce.domain.index import (
+    IndexHeaderFields,
+    IndexStatus,
+    MatcherStatus,
+    PublishReceipt,
+    PublishResult,
+    SignedIndexHeader,
+)
 from crossforce.domain.operations import Alert, OperatorReport
 from crossforce.domain.registry import KeyRegistration, Organisation, Registered
 
@@ -64,6 +71,7 @@ __all__ = [
     "DisclosureRequest",
     "ForceHit",
     "InclusionProof",
+    "IndexHeaderFields",
     "IndexStatus",
     "Justification",
     "KeyRegistration",
@@ -83,6 +91,7 @@ __all__ = [
     "Resolution",
     "Role",
     "SealedDisclosure",
+    "SignedIndexHeader",
     "SignedTreeHead",
     "Strength",
     "TreeHead",

@@ -1,10 +1,44 @@
-"""Index: publishing and every force's index status."""
+"""Index: the signed index header, publishing and every force's index status.
+
+The header has one shape here, shared by the force that signs it, the wire conversion
+(``crossforce.wire.index_header``) and the matcher's publish rules (``crossforce.server.policy.publish``):
+``IndexHeaderFields`` is what a header declares, ``SignedIndexHeader`` its exact bytes and signature.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from crossforce.auditlog.treehead import SignedTreeHead
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexHeaderFields:
+    """What an index header declares (proto ``IndexHeader``, field for field).
+
+    A value, not the signed bytes: protobuf is not canonical, so the bytes a force signed, never a
+    re-encoding of this value, are what is stored and verified.
+    """
+
+    format_version: int
+    org: str
+    epoch: int
+    version: int
+    num_blocks: int
+    num_probes: int
+    token_count: int
+    record_count: int
+    bits_sha256: bytes
+    created_at_ms: int
+    expires_at_ms: int
+
+
+@dataclass(frozen=True)
+class SignedIndexHeader:
+    """An index header's exact bytes and the force's signature over them (sent first in a publish)."""
+
+    header: bytes
+    signature: bytes
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 A lenient parse for keying (``parse_date_parts``: what parts are plausible, day and month possibly swapped)
 and a strict one for record files (``parse_date``). The only outside input is today's UTC date, used to
-reject births in the future. Errors are ``ValidationError`` naming the field, never the value.
+reject births in the future; by default it comes from ``crossforce.clock.utc_today`` (the one clock).
+Errors are ``ValidationError`` naming the field, never the value.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+from crossforce.clock import utc_today
 from crossforce.errors import ValidationError
 
 # --- Dates -------------------------------------------------------------------------------------------
@@ -150,7 +152,7 @@ def _parts(s: str, today: datetime.date) -> DateParts | None:
 
 def parse_date_parts(s: str, *, today: datetime.date | None = None) -> DateParts | None:
     """Lenient parse for keying: None for an empty field, else the plausible parts. Never raises."""
-    return _parts(s, today or datetime.datetime.now(datetime.UTC).date())
+    return _parts(s, today or utc_today())
 
 
 def parse_date(s: str, *, today: datetime.date | None = None) -> NormalisedDate | None:

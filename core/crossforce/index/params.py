@@ -38,7 +38,8 @@ DEFAULT_TARGET_FPR: Final = 1e-8
 
 A query carries up to ~32 tokens (key types x declared names) and is checked against 43 filters: about
 1,400 token-filter tests, so at 1e-8 the expected number of false hits is ~1.4e-5 per query, one in about
-70,000 queries: "well under one in 10,000" (ARCHITECTURE step 3) with a 7x margin for larger queries.
+70,000 queries: "well under one in 10,000" (docs/architecture.md, "Scale") with a 7x margin for larger
+queries.
 """
 
 FPR_TAIL_SIGMAS: Final = 14.0

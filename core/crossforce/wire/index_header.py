@@ -1,8 +1,8 @@
 """The signed index header: the exact bytes a force signs, to and from a plain frozen value.
 
 Why here: the header is a protobuf message (``crossforce.v1.IndexHeader``), and only ``crossforce.wire``
-may touch protobuf. The publish rules (``crossforce.server.policy.publish``) receive ``IndexHeaderFields``
-and never see a message. Invariants:
+may touch protobuf. The publish rules (``crossforce.server.policy.publish``) receive the domain's
+``IndexHeaderFields`` and never see a message. Invariants:
 
 - ``parse_index_header`` is called on bytes whose signature has already been verified (sign bytes, never
   re-serialised messages); ``peek_index_header`` is the one exception, for choosing which refusal to give
@@ -14,29 +14,11 @@ and never see a message. Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from google.protobuf.message import DecodeError
 
+from crossforce.domain import IndexHeaderFields
 from crossforce.errors import ValidationError
 from crossforce.v1 import crossforce_pb2 as pb
-
-
-@dataclass(frozen=True, kw_only=True)
-class IndexHeaderFields:
-    """What an index header declares (proto ``IndexHeader``, field for field)."""
-
-    format_version: int
-    org: str
-    epoch: int
-    version: int
-    num_blocks: int
-    num_probes: int
-    token_count: int
-    record_count: int
-    bits_sha256: bytes
-    created_at_ms: int
-    expires_at_ms: int
 
 
 def parse_index_header(header_bytes: bytes) -> IndexHeaderFields:

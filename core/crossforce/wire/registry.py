@@ -67,13 +67,5 @@ def get_organisation_request(org: str) -> pb.GetOrganisationRequest:
     return pb.GetOrganisationRequest(org=org)
 
 
-def list_organisations_request() -> pb.ListOrganisationsRequest:
-    return pb.ListOrganisationsRequest()
-
-
 def organisations_to_pb(orgs: tuple[Organisation, ...] | list[Organisation]) -> pb.ListOrganisationsResponse:
     return pb.ListOrganisationsResponse(organisations=[organisation_to_pb(o) for o in orgs])
-
-
-def organisations_from_pb(msg: pb.ListOrganisationsResponse) -> tuple[Organisation, ...]:
-    return tuple(organisation_from_pb(o) for o in msg.organisations)

@@ -7,7 +7,7 @@ gRPC or open storage.
 
 - ``serve``: run the matcher until SIGINT/SIGTERM (``crossforce serve``).
 - ``start`` / ``RunningServer``: a running matcher on a port, for tests, local deployments and benches.
-- ``ServerSettings``: every server setting and limit, with ``ServerSettings.from_toml``.
+- ``ServerSettings`` / ``load_settings``: every server setting and limit, and reading them from a TOML file.
 - ``verify_data_dir``: verify a stored audit log offline, without starting the matcher.
 """
 
@@ -19,15 +19,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from crossforce.server.app import RunningServer, serve, start
     from crossforce.server.offline import verify_data_dir
-    from crossforce.server.settings import ServerSettings
+    from crossforce.server.settings import ServerSettings, load_settings
 
-__all__ = ["RunningServer", "ServerSettings", "serve", "start", "verify_data_dir"]
+__all__ = ["RunningServer", "ServerSettings", "load_settings", "serve", "start", "verify_data_dir"]
 
 _HOMES = {
     "RunningServer": "crossforce.server.app",
     "serve": "crossforce.server.app",
     "start": "crossforce.server.app",
     "ServerSettings": "crossforce.server.settings",
+    "load_settings": "crossforce.server.settings",
     "verify_data_dir": "crossforce.server.offline",
 }
 

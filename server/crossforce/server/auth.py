@@ -10,6 +10,8 @@ Invariants:
 
 - Deny by default: a method missing from the role table, an unknown role, a missing or revoked
   certificate are refused before the request is looked at.
+- The role table matches the API: ``Authorise`` refuses to be built unless the table has exactly one
+  row for every RPC of the proto descriptor (``api_rpcs``) and none extra.
 - Fail closed: ``caller`` raises if the interceptor did not run (a servicer registered without it can
   never serve an unauthenticated call).
 - Methods outside the API (gRPC health checks, reflection) pass through untouched, as before.
@@ -28,6 +30,7 @@ from crossforce.errors import AuthenticationError
 from crossforce.server import status
 from crossforce.server.identity import IdentityResolver
 from crossforce.server.policy import roles
+from crossforce.v1 import crossforce_pb2 as pb
 
 
 class AuthorisedContext(grpc.ServicerContext):
@@ -103,6 +106,15 @@ def caller(context: grpc.ServicerContext) -> pki.Identity:
     raise AuthenticationError("this call was not authenticated; the matcher refuses it")
 
 
+def api_rpcs() -> tuple[str, ...]:
+    """Every RPC of the ``crossforce.v1`` API as "Service/Method", read from the proto descriptor."""
+    return tuple(
+        f"{service.name}/{method.name}"
+        for service in pb.DESCRIPTOR.services_by_name.values()
+        for method in service.methods
+    )
+
+
 class Authorise(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """Resolve and authorise the caller of every API method before its handler runs.
 
@@ -111,6 +123,7 @@ class Authorise(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """
 
     def __init__(self, identify: IdentityResolver) -> None:
+        roles.check_against_api(api_rpcs())  # ValueError: the matcher must not start with a stale table
         self._identify = identify
 
     def _admit(self, method: str, context: grpc.ServicerContext) -> AuthorisedContext:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -20,6 +21,12 @@ from crossforce.errors import AuthenticationError
 from crossforce.wire.metadata import DEV_IDENTITY_HEADER
 
 log = logging.getLogger("crossforce.server")
+
+DEV_FINGERPRINT = "dev"
+"""The fingerprint of every development-mode identity (there is no certificate to hash)."""
+DEV_NOT_AFTER = datetime.max.replace(tzinfo=UTC)
+"""A development-mode identity has no certificate, so nothing expires it: the latest aware datetime.
+It is a real ``datetime`` so every reader of ``Identity.not_after`` can compare and format it."""
 
 
 class DenyList:
@@ -78,5 +85,5 @@ class IdentityResolver:
                 org, _, role = text.partition(":")
                 if not pki.ORG_CODE_RE.fullmatch(org) or role not in ROLES:
                     raise AuthenticationError(f"{DEV_IDENTITY_HEADER} must be 'org:role' with a known role")
-                return pki.Identity(org=org, role=role, fingerprint="dev", not_after=None)  # type: ignore[arg-type]
+                return pki.Identity(org=org, role=role, fingerprint=DEV_FINGERPRINT, not_after=DEV_NOT_AFTER)
         raise AuthenticationError(f"development mode: send the {DEV_IDENTITY_HEADER} metadata header")

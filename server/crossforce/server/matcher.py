@@ -2,11 +2,13 @@
 
 Each service's behaviour lives in its own use case (``crossforce.server.usecases``): ``Registry``,
 ``Publishing`` (over the ``IndexTable`` that serves checks), ``Checking``, ``Broker`` (disclosure
-requests) and ``auditreads``. This class decides nothing: it builds them over one store, one audit log,
-one clock and one write lock, and forwards each public method. Everything acknowledged has been
-committed, with its audit event in the same transaction, before the method returns. The matcher holds
-only keyed-hash tokens, Bloom filters, routing metadata and ciphertext: no method here receives a raw
-name, date or identifier, and no log line or error text quotes request content.
+requests) and ``AuditReads``. This class decides nothing: it builds them over one store, one audit log,
+one clock and one write lock, and forwards each public method, taking and returning domain values (no
+store rows, no protobuf); the store, the log and the quota book are its own, reached only through these
+methods. Everything acknowledged has been committed, with its audit event in the same transaction,
+before the method returns. The matcher holds only keyed-hash tokens, Bloom filters, routing metadata and
+ciphertext: no method here receives a raw name, date or identifier, and no log line or error text quotes
+request content.
 """
 
 from __future__ import annotations
@@ -17,20 +19,36 @@ from collections.abc import Sequence
 from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock, now_ms
 from crossforce.crypto.pki import Identity
-from crossforce.domain import CheckOutcome, IndexStatus, Justification, QueryToken
+from crossforce.domain import (
+    CheckOutcome,
+    ConsistencyProof,
+    DisclosureRequest,
+    InclusionProof,
+    IndexStatus,
+    Justification,
+    LogEntry,
+    LogKey,
+    MatcherStatus,
+    OperatorReport,
+    Organisation,
+    OverdueReport,
+    PublishReceipt,
+    QueryToken,
+    Registered,
+    SealedDisclosure,
+)
 from crossforce.server.audit import AuditLog
 from crossforce.server.policy import disclosure
 from crossforce.server.policy.publish import AcceptedHeader
 from crossforce.server.policy.quotas import QuotaBook
 from crossforce.server.settings import ServerSettings
 from crossforce.server.store.protocols import Storage
-from crossforce.server.store.rows import IndexRow, OrgRow, RequestRow
-from crossforce.server.usecases import auditreads, broker
-from crossforce.server.usecases.broker import Broker
+from crossforce.server.usecases.auditreads import AuditReads
+from crossforce.server.usecases.broker import Broker, sealed_disclosure
 from crossforce.server.usecases.checking import Checking
 from crossforce.server.usecases.publishing import Publishing
 from crossforce.server.usecases.quotareplay import replay_quotas
-from crossforce.server.usecases.registry import Registry
+from crossforce.server.usecases.registry import Registry, organisation_of
 from crossforce.server.usecases.serving import IndexTable
 
 
@@ -43,25 +61,26 @@ class Matcher:
         audit: AuditLog,
         clock: Clock = now_ms,
     ) -> None:
-        self.storage = storage
-        self.settings = settings
-        self.limits = settings.limits
-        self.audit = audit
+        self._storage = storage
+        self._settings = settings
+        self._audit = audit
         self.clock = clock
-        self.quotas = QuotaBook(settings.quotas, settings.purposes)
+        """Replaceable (tests move time): every use case reads the time through the facade."""
+        self._quotas = QuotaBook(settings.quotas, settings.purposes)
+        limits = settings.limits
         clock = self._now  # read through the facade: replacing ``self.clock`` moves every use case
         write_lock = threading.RLock()
         """One writer at a time for changes decided on in-memory state (versions, request states)."""
         self.registry = Registry(
-            store=storage, audit=audit, limits=self.limits, clock=clock, write_lock=write_lock
+            store=storage, audit=audit, limits=limits, clock=clock, write_lock=write_lock
         )
-        self.table = IndexTable.load(storage)
+        self._table = IndexTable.load(storage)
         self.publishing = Publishing(
             store=storage,
-            table=self.table,
+            table=self._table,
             registry=self.registry,
             audit=audit,
-            limits=self.limits,
+            limits=limits,
             clock=clock,
             write_lock=write_lock,
         )
@@ -69,38 +88,62 @@ class Matcher:
             store=storage, audit=audit, settings=settings, clock=clock, write_lock=write_lock
         )
         self.checking = Checking(
-            table=self.table,
+            table=self._table,
             broker=self.broker,
-            quotas=self.quotas,
+            quotas=self._quotas,
             audit=audit,
             settings=settings,
             clock=clock,
         )
-        self.request_opened = self.broker.request_opened
-        replay_quotas(self.quotas, settings.quotas, storage, size=audit.size, now_ms=clock())
+        self.audit_reads = AuditReads(audit=audit, limits=limits)
+        replay_quotas(self._quotas, settings.quotas, storage, size=audit.size, now_ms=clock())
 
     def _now(self) -> int:
         return self.clock()
 
+    def close(self) -> None:
+        """Commit what the audit log has staged, stop its committer, then close the store; call once,
+        after the server has stopped taking calls."""
+        self._audit.close()
+        self._storage.close()
+
     # ------------------------------------------------------------------ epochs and status
     def active_epochs(self) -> tuple[int, ...]:
-        return self.table.active_epochs()
+        return self._table.active_epochs()
 
     def current_epoch(self) -> int:
-        return self.table.current_epoch()
+        return self._table.current_epoch()
 
     def status(self) -> list[IndexStatus]:
-        return self.table.status(self.clock(), max_age_s=self.settings.index_max_age_s)
+        return self._table.status(self.clock(), max_age_s=self._settings.index_max_age_s)
+
+    def matcher_status(self) -> MatcherStatus:
+        """Every force's index, the epochs in use and who has registered."""
+        return MatcherStatus(
+            indexes=tuple(self.status()),
+            current_epoch=self.current_epoch(),
+            active_epochs=tuple(self.active_epochs()),
+            registered_orgs=tuple(self.registered_orgs()),
+        )
+
+    def operator_report(self) -> OperatorReport:
+        """Quota alerts, overdue requests (whoever they belong to), log size and index status."""
+        return OperatorReport(
+            alerts=tuple(self._quotas.alerts()),
+            overdue_requests=self.broker.overdue_count(),
+            log_size=self.audit_reads.size(),
+            indexes=tuple(self.status()),
+        )
 
     # ------------------------------------------------------------------ registration
     def registered_orgs(self) -> list[str]:
         return self.registry.registered_orgs()
 
-    def organisation(self, org: str) -> OrgRow:
-        return self.registry.organisation(org)
+    def organisation(self, org: str) -> Organisation:
+        return organisation_of(self.registry.organisation(org))
 
-    def organisations(self) -> list[OrgRow]:
-        return self.registry.organisations()
+    def organisations(self) -> list[Organisation]:
+        return [organisation_of(r) for r in self.registry.organisations()]
 
     def register(
         self,
@@ -111,19 +154,25 @@ class Matcher:
         box_key: bytes,
         proof: bytes,
         display_name: str,
-    ) -> tuple[OrgRow, SignedTreeHead]:
-        return self.registry.register(
+    ) -> Registered:
+        row, head = self.registry.register(
             who, org=org, signing_key=signing_key, box_key=box_key, proof=proof, display_name=display_name
         )
+        return Registered(organisation=organisation_of(row), tree_head=head)
 
     # ------------------------------------------------------------------ publishing
     def begin_publish(self, who: Identity, header_bytes: bytes, signature: bytes) -> AcceptedHeader:
         return self.publishing.begin(who, header_bytes, signature)
 
-    def finish_publish(
-        self, who: Identity, header: AcceptedHeader, bits: bytes
-    ) -> tuple[IndexRow, SignedTreeHead]:
-        return self.publishing.finish(who, header, bits)
+    def check_publish_chunk(self, header: AcceptedHeader, received: int, bits: bytes) -> None:
+        """Refuse a chunk that is too large, or that overruns the header's size after ``received`` bytes."""
+        self.publishing.check_chunk(header, received, bits)
+
+    def finish_publish(self, who: Identity, header: AcceptedHeader, bits: bytes) -> PublishReceipt:
+        row, head = self.publishing.finish(who, header, bits)
+        return PublishReceipt(
+            org=row.org, epoch=row.epoch, version=row.version, log_index=row.log_index, tree_head=head
+        )
 
     # ------------------------------------------------------------------ checks
     def validate_justification(self, who: Identity, why: Justification) -> None:
@@ -143,17 +192,14 @@ class Matcher:
         return self.checking.check(who, candidates, why, open_requests=open_requests)
 
     # ------------------------------------------------------------------ disclosure
-    @staticmethod
-    def unpack_tokens(packed: bytes) -> list[QueryToken]:
-        return broker.unpack_tokens(packed)
-
-    def get_request(self, who: Identity, request_id: str) -> RequestRow:
-        return self.broker.get_request(who, request_id)
+    def get_request(self, who: Identity, request_id: str) -> DisclosureRequest:
+        return self.broker.shown(who, self.broker.get_request(who, request_id))
 
     def list_requests(
         self, who: Identity, *, as_holder: bool, states: Sequence[int], limit: int
-    ) -> list[RequestRow]:
-        return self.broker.list_requests(who, as_holder=as_holder, states=states, limit=limit)
+    ) -> list[DisclosureRequest]:
+        rows = self.broker.list_requests(who, as_holder=as_holder, states=states, limit=limit)
+        return [self.broker.shown(who, r) for r in rows]
 
     def transition(
         self,
@@ -164,29 +210,41 @@ class Matcher:
         sealed: bytes | None = None,
         refusal_reason: int = 0,
         officer_id: str = "",
-    ) -> RequestRow:
-        return self.broker.transition(
+    ) -> DisclosureRequest:
+        row = self.broker.transition(
             who, request_id, action, sealed=sealed, refusal_reason=refusal_reason, officer_id=officer_id
         )
+        return self.broker.shown(who, row)
 
-    def fetch_disclosure(self, who: Identity, request_id: str) -> RequestRow:
-        return self.broker.fetch_disclosure(who, request_id)
+    def fetch_disclosure(self, who: Identity, request_id: str) -> SealedDisclosure:
+        return sealed_disclosure(self.broker.fetch_disclosure(who, request_id))
 
-    def overdue(self, who: Identity, *, everyone: bool) -> list[RequestRow]:
-        return self.broker.overdue(who, everyone=everyone)
+    def overdue_report(self, who: Identity) -> OverdueReport:
+        return self.broker.overdue_report(who)
 
-    def overdue_count(self) -> int:
-        """How many requests are overdue, whoever they belong to (the operator's report)."""
-        return self.broker.overdue_count()
+    def wait_for_new_request(self, timeout_s: float) -> None:
+        """Block until a check opens requests, ``wake_watchers`` is called, or ``timeout_s`` passes."""
+        self.broker.wait_for_new_request(timeout_s)
 
-    def view(self, row: RequestRow) -> disclosure.RequestView:
-        """What the disclosure policy needs to know about a stored request."""
-        return broker.view_of(row)
-
-    def is_overdue(self, row: RequestRow) -> bool:
-        return self.broker.is_overdue(row)
+    def wake_watchers(self) -> None:
+        """Wake every ``wait_for_new_request`` at once (a watcher's call ended: it must not wait a poll)."""
+        self.broker.notify_opened()
 
     # ------------------------------------------------------------------ audit reads
-    def readable_entry(self, who: Identity, entry: bytes) -> bytes:
-        """The event bytes if the caller may read them (auditors: all; others: their own events)."""
-        return auditreads.readable_entry(who, entry)
+    def tree_head(self) -> SignedTreeHead:
+        return self.audit_reads.head()
+
+    def log_size(self) -> int:
+        return self.audit_reads.size()
+
+    def log_key(self) -> LogKey:
+        return self.audit_reads.log_key()
+
+    def consistency_proof(self, first: int, second: int) -> ConsistencyProof:
+        return self.audit_reads.consistency_proof(first, second)
+
+    def inclusion_proof(self, who: Identity, leaf_index: int, tree_size: int) -> InclusionProof:
+        return self.audit_reads.inclusion_proof(who, leaf_index, tree_size)
+
+    def log_entries(self, who: Identity, start: int, end: int) -> list[LogEntry]:
+        return self.audit_reads.entries(who, start, end)

@@ -1,7 +1,7 @@
 """The one place where project errors become gRPC status codes.
 
 Servicers and the ``Authorise`` interceptor raise ``crossforce.errors`` exceptions and never call
-``context.abort`` themselves; ``unary``/``streaming`` (and ``abort`` for the publish stream) map them
+``context.abort`` themselves; ``unary``/``stream_unary``/``streaming`` map them (through ``abort``)
 through the one status table (``crossforce.errors.GRPC_STATUS``, applied by ``crossforce.wire.errors``)
 and send the exact error class in the ``crossforce-error`` trailer, so a client raises the class the
 server raised (``crossforce.wire.errors.error_from_rpc``). Anything unexpected becomes INTERNAL with a
@@ -51,13 +51,23 @@ def unary(handler: F) -> F:
         try:
             return handler(self, request, context)
         except grpc.RpcError:
-            raise
+            raise  # the client cancelled or its deadline passed: there is no one to answer
         except Exception as exc:
             if already_aborted(exc):
                 raise
             abort(context, exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def stream_unary(handler: F) -> F:
+    """Wrap a client-streaming servicer method (it gets the request iterator, returns one answer).
+
+    The same mapping as ``unary``: the handler's one result is returned, and an error raised while it
+    reads the stream (including a cancel or deadline mid-stream, which surfaces as ``grpc.RpcError`` and
+    is let through) is mapped exactly as a unary call's would be.
+    """
+    return unary(handler)
 
 
 def streaming(handler: F) -> F:

@@ -31,7 +31,7 @@ from crossforce.auditlog.events import (
 from crossforce.auditlog.verify import LogSnapshot, filter_events, verify_snapshot
 from crossforce.client.sdk import Client
 from crossforce.crypto.sealed import DisclosurePayload
-from crossforce.domain import RequestState
+from crossforce.domain import RefusalReason, RequestState, Role
 from crossforce.errors import CrossforceError, VerificationError
 from crossforce.forces import all_forces
 from crossforce.testkit.demo_cast import (
@@ -49,9 +49,7 @@ from crossforce.testkit.demo_cast import (
     publish_all,
 )
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
-from crossforce.v1 import crossforce_pb2 as pb
 
-DEFAULT_TOTAL = 200_000
 MIN_TRANSITIONS_LOGGED = 7
 """The story's two requests: opened, confirmed, approved, delivered at one force (4 transitions);
 opened, confirmed, refused at the other (3)."""
@@ -139,7 +137,7 @@ def _story(story: Story, net: LocalNet, *, forces: list[str], total: int, worker
         net.add_org(code, display_name=names[code], roles=FORCE_ROLES)
     net.add_org(VETTING_BODY, display_name=VETTING_NAME, roles=VETTING_ROLES)
     net.register_all()
-    with net.client(VETTING_BODY, "force-system") as dbs_sys:
+    with net.client(VETTING_BODY, Role.FORCE_SYSTEM) as dbs_sys:
         first_head = dbs_sys.tree_head()
         a_keys = dbs_sys.organisation_keys(FORCE_A)
         b_keys = dbs_sys.organisation_keys(FORCE_B)
@@ -166,7 +164,7 @@ def _story(story: Story, net: LocalNet, *, forces: list[str], total: int, worker
     records = sum(r.record_count for r in results)
     tokens = sum(r.token_count for r in results)
     index_bytes = sum(r.index_bytes for r in results)
-    with net.client(VETTING_BODY, "vetting-officer") as vo:
+    with net.client(VETTING_BODY, Role.VETTING_OFFICER) as vo:
         st = vo.status()
     live = [s for s in st.indexes if not s.stale]
     _require(len(live) == len(forces), f"all {len(forces)} indexes are live (got {len(live)})")
@@ -192,7 +190,7 @@ def _story(story: Story, net: LocalNet, *, forces: list[str], total: int, worker
         f"[bold]{CANDIDATE.given_names} {CANDIDATE.surname}[/], born {CANDIDATE.date_of_birth}, "
         f"previously [bold]{CANDIDATE.previous_names[0]}[/] (a fictional person), purpose {WHY.purpose}"
     )
-    with net.client(VETTING_BODY, "vetting-officer") as vo:
+    with net.client(VETTING_BODY, Role.VETTING_OFFICER) as vo:
         report = vo.check(CANDIDATE, WHY, open_requests=True)
         clear = vo.check(
             NOBODY, dataclasses.replace(WHY, case_reference="DBS-APP-2026-004418"), open_requests=True
@@ -229,8 +227,8 @@ def _story(story: Story, net: LocalNet, *, forces: list[str], total: int, worker
 
     # 5 ---------------------------------------------------------------------------------------
     story.begin(f"{view.force_name(FORCE_A)}: confirm locally, approve a disclosure")
-    with net.client(FORCE_A, "disclosure-officer") as do_a:
-        mine = do_a.list_requests(as_holder=True, states=[pb.OPEN])
+    with net.client(FORCE_A, Role.DISCLOSURE_OFFICER) as do_a:
+        mine = do_a.list_requests(as_holder=True, states=[RequestState.OPEN])
         _require(any(r.request_id == req_a for r in mine), f"{FORCE_A} sees the open request")
         resolution = do_a.resolve(req_a)
         _require(resolution.confirmed, f"{FORCE_A}'s token store resolves the request to a record")
@@ -260,10 +258,10 @@ def _story(story: Story, net: LocalNet, *, forces: list[str], total: int, worker
 
     # 6 ---------------------------------------------------------------------------------------
     story.begin(f"{view.force_name(FORCE_B)}: confirm locally, refuse with a reason")
-    with net.client(FORCE_B, "disclosure-officer") as do_b:
+    with net.client(FORCE_B, Role.DISCLOSURE_OFFICER) as do_b:
         resolution_b = do_b.resolve(req_b)
         _require(resolution_b.confirmed, f"{FORCE_B}'s token store resolves the request to a record")
-        refused = do_b.refuse(req_b, pb.LEGAL_RESTRICTION, officer_id=OFFICER_B)
+        refused = do_b.refuse(req_b, RefusalReason.LEGAL_RESTRICTION, officer_id=OFFICER_B)
     _require(refused.state == RequestState.REFUSED, "the request is refused")
     story.proved(
         "Refused: nothing disclosed, reason recorded",
@@ -277,7 +275,7 @@ def _story(story: Story, net: LocalNet, *, forces: list[str], total: int, worker
 
     # 7 ---------------------------------------------------------------------------------------
     story.begin(f"{VETTING_NAME}: collect the outcomes")
-    with net.client(VETTING_BODY, "vetting-officer") as vo:
+    with net.client(VETTING_BODY, Role.VETTING_OFFICER) as vo:
         outcomes = [
             r
             for r in vo.list_requests(as_holder=False)
@@ -309,14 +307,11 @@ def _story(story: Story, net: LocalNet, *, forces: list[str], total: int, worker
 
     # 8 ---------------------------------------------------------------------------------------
     story.begin("Audit: the log holds every step and has not been rewritten")
-    with net.client(VETTING_BODY, "auditor") as aud:
+    with net.client(VETTING_BODY, Role.AUDITOR) as aud:
         snap = _snapshot(aud)
         snap.previous = first_head
         proved = verify_snapshot(snap, aud.log_key())
-        proof = aud.call(
-            aud.audit.GetConsistencyProof,
-            pb.GetConsistencyProofRequest(first=first_head.head.tree_size, second=snap.head.head.tree_size),
-        )
+        proof = aud.consistency_proof(first_head.head.tree_size, snap.head.head.tree_size)
         merkle.verify_consistency(
             first_head.head.tree_size,
             snap.head.head.tree_size,

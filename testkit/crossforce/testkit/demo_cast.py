@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crossforce.client.profile import Profile
-from crossforce.client.sdk import Client, PublishResult, Why
+from crossforce.client.sdk import Client
+from crossforce.domain import Justification, PublishResult, Role
 from crossforce.encoding.records import FIELDS, Record
 from crossforce.forces import sizes_for_total
 from crossforce.testkit.localnet import LocalNet
@@ -65,7 +66,7 @@ HELD_AT_B = Record(
 NOBODY = Record(
     record_id="APPLICANT-2", given_names="Peregrine", surname="Quillfeather", date_of_birth="1990-02-14"
 )
-WHY = Why(
+WHY = Justification(
     purpose="school-staff-vetting",
     legal_basis="Police Act 1997 s113B (enhanced criminal record certificate)",
     case_reference="DBS-APP-2026-004417",
@@ -128,7 +129,7 @@ def publish_force(
             ticks.put(done - sent)
             sent = done
 
-    with Client(Profile.load(profile_dir), role="force-system") as client:
+    with Client(Profile.load(profile_dir), role=Role.FORCE_SYSTEM) as client:
         return client.publish_records(records, expires_in_days=INDEX_EXPIRY_DAYS, progress=progress)
 
 

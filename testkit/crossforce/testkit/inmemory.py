@@ -4,8 +4,10 @@ python-tuf's ``repository_simulator.py`` serves a real repository through the up
 interface, in memory. This does the same for the SDK: ``InMemoryMatcher`` holds a real matcher (SQLite
 storage in a folder, its log key, every servicer) and dispatches each call the way a gRPC server does,
 through the same server interceptors (``DecodeGuard`` first, ``Authorise`` last) to the same method
-handlers, with requests and responses serialised to bytes and back. ``channel(org, role)`` gives a
-``grpc.Channel`` for one caller identity, which ``Client(profile, role=..., channel=...)`` takes.
+handlers, with requests and responses serialised to bytes and back. The matcher and the interceptors
+come from ``crossforce.server.app.assemble``, the function the real server is built with.
+``channel(org, role)`` gives a ``grpc.Channel`` for one caller identity, which
+``Client(profile, role=..., channel=...)`` takes.
 
 What is not exercised: TLS and certificates (the identity is given per channel, through the development
 mode's identity header, which the server's own ``IdentityResolver`` reads), message size limits, worker
@@ -21,19 +23,13 @@ from typing import Any, NoReturn, cast
 
 import grpc
 
-from crossforce.server.app import STREAM_SHARE, load_or_create_log_key
-from crossforce.server.audit import AuditLog
-from crossforce.server.auth import Authorise
-from crossforce.server.identity import DenyList, IdentityResolver
-from crossforce.server.matcher import Matcher
-from crossforce.server.servicers import add_all
+from crossforce.server.app import DEFAULT_MAX_WORKERS, STREAM_SHARE, assemble
+from crossforce.server.identity import DenyList
 from crossforce.server.settings import ServerSettings
-from crossforce.server.status import DecodeGuard
-from crossforce.server.store import SQLiteStorage
 from crossforce.wire.metadata import DEV_IDENTITY_HEADER
 
-DEFAULT_STREAM_SLOTS = 16 // STREAM_SHARE
-"""Publish and watch streams allowed at once, as a 16-worker server would."""
+DEFAULT_STREAM_SLOTS = DEFAULT_MAX_WORKERS // STREAM_SHARE
+"""Publish and watch streams allowed at once, as a server started with the default workers would."""
 Metadata = tuple[tuple[str, str | bytes], ...]
 
 
@@ -189,23 +185,23 @@ class InMemoryMatcher:
         settings: ServerSettings | None = None,
         stream_slots: int = DEFAULT_STREAM_SLOTS,
     ) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.storage = SQLiteStorage(data_dir)
-        self.audit = AuditLog(storage=self.storage, key=load_or_create_log_key(data_dir))
-        self.matcher = Matcher(storage=self.storage, settings=settings or ServerSettings(), audit=self.audit)
+        # Built exactly as ``crossforce.server.app.start`` builds it, in development mode (no deny list).
+        self._assembly = assemble(
+            data_dir=data_dir, settings=settings or ServerSettings(), deny_list=DenyList(None), dev_mode=True
+        )
+        self.matcher = self._assembly.matcher
         collector = _HandlerCollector()
-        add_all(cast(grpc.Server, collector), self.matcher, stream_slots=stream_slots)
+        self._assembly.add_servicers(cast(grpc.Server, collector), stream_slots=stream_slots)
         self._handlers = collector.handlers
-        authorise = Authorise(IdentityResolver(deny_list=DenyList(None), dev_mode=True))
-        self._interceptors: tuple[grpc.ServerInterceptor[Any, Any], ...] = (DecodeGuard(), authorise)
+        self._interceptors = self._assembly.interceptors
 
     def channel(self, org: str, role: str) -> InMemoryChannel:
         """A channel whose every call comes from ``org`` acting as ``role``."""
         return InMemoryChannel(self, ((DEV_IDENTITY_HEADER, f"{org}:{role}"),))
 
     def close(self) -> None:
-        self.audit.close()
-        self.storage.close()
+        """Close the audit log, then storage (``Assembly.close``)."""
+        self._assembly.close()
 
     def __enter__(self) -> InMemoryMatcher:
         return self

@@ -7,17 +7,26 @@ exercises the same real path: real certificates, real mTLS, a real gRPC server a
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import grpc
+
+    from crossforce.server import RunningServer, ServerSettings
 
 from crossforce.client.profile import Profile
 from crossforce.client.sdk import Client
-from crossforce.crypto import pki
 from crossforce.crypto.secrets import NetworkSecret
+from crossforce.domain import Role
+from crossforce.keystore import pki
 
-FORCE_ROLES = ("force-system", "disclosure-officer", "auditor")
-VETTING_ROLES = ("force-system", "vetting-officer", "auditor")
+FORCE_ROLES: tuple[Role, ...] = (Role.FORCE_SYSTEM, Role.DISCLOSURE_OFFICER, Role.AUDITOR)
+"""The certificates a test force holds: its system, its disclosure desk and its own auditor."""
+VETTING_ROLES: tuple[Role, ...] = (Role.FORCE_SYSTEM, Role.VETTING_OFFICER, Role.AUDITOR)
 """A vetting body is an organisation of the same kind: its system registers keys and fetches disclosures."""
 
 
@@ -27,7 +36,8 @@ class LocalNet:
     pki: pki.PkiDir
     secret: NetworkSecret
     profiles: dict[str, Profile] = field(default_factory=dict)
-    server: object | None = None
+    server: RunningServer | None = None
+    """The in-process matcher ``start_server`` started, or None (stopped, or a matcher run elsewhere)."""
     port: int = 0
 
     @classmethod
@@ -41,10 +51,32 @@ class LocalNet:
     def address(self) -> str:
         return f"localhost:{self.port}"
 
-    def start_server(self, **kwargs: object) -> None:
-        from crossforce.server.app import start
+    @property
+    def running_server(self) -> RunningServer:
+        """The matcher ``start_server`` started; a RuntimeError (a test's own mistake) if none runs."""
+        if self.server is None:
+            raise RuntimeError("no matcher is running: call start_server() first")
+        return self.server
 
-        running = start(data_dir=self.root / "matcher", pki_dir=self.pki.path, **kwargs)  # type: ignore[arg-type]
+    def start_server(
+        self,
+        *,
+        settings: ServerSettings | None = None,
+        interceptors: tuple[grpc.ServerInterceptor[Any, Any], ...] = (),
+        max_workers: int | None = None,
+    ) -> None:
+        """Start the matcher in this process on a free port, over this deployment's PKI, and point every
+        profile at it. ``max_workers``: the server's default unless given (tests shrink the pool)."""
+        from crossforce.server import start  # the matcher: imported only by the deployments that run one
+
+        launch = functools.partial(
+            start,
+            data_dir=self.root / "matcher",
+            pki_dir=self.pki.path,
+            settings=settings,
+            interceptors=interceptors,
+        )
+        running = launch() if max_workers is None else launch(max_workers=max_workers)
         self.server = running
         self.port = running.port
         for org, prof in list(self.profiles.items()):
@@ -52,7 +84,7 @@ class LocalNet:
 
     def stop_server(self, grace: float = 2.0) -> None:
         if self.server is not None:
-            self.server.stop(grace)  # type: ignore[attr-defined]
+            self.server.stop(grace)
             self.server = None
 
     def add_org(self, org: str, *, display_name: str = "", roles: Sequence[str] = FORCE_ROLES) -> Profile:
@@ -73,7 +105,7 @@ class LocalNet:
 
     def register_all(self) -> None:
         for org, prof in self.profiles.items():
-            with Client(prof, role="force-system") as c:
+            with Client(prof, role=Role.FORCE_SYSTEM) as c:
                 c.register()
             del org
 
@@ -87,10 +119,11 @@ class LocalNet:
 
 @contextlib.contextmanager
 def running(
-    root: Path, orgs: Sequence[tuple[str, Sequence[str]]], **server_kwargs: object
+    root: Path, orgs: Sequence[tuple[str, Sequence[str]]], *, settings: ServerSettings | None = None
 ) -> Iterator[LocalNet]:
+    """A started matcher with ``orgs`` (name, roles) created and registered; stopped on exit."""
     net = LocalNet.create(root)
-    net.start_server(**server_kwargs)
+    net.start_server(settings=settings)
     for org, roles in orgs:
         net.add_org(org, roles=roles)
     net.register_all()

@@ -10,6 +10,8 @@ Rules (docs/architecture.md, disclose; docs/threat-model.md):
 - Anyone else gets ``DENIED_TEXT``, word for word the same whether the request exists or not, so request
   ids cannot be probed. A role that may never take an action is refused before the request is looked
   at, so that refusal cannot depend on the request either.
+- An approval carries the sealed disclosure (non-empty ciphertext); no other action carries one. The
+  matcher relays that ciphertext on fetch, so an approval without it would deliver nothing.
 - Open or confirmed past the deadline is *overdue*: a flag for the report and escalation, never a state
   that drops the request.
 
@@ -25,10 +27,10 @@ import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, REQUESTER_ROLES, RefusalReason, RequestState
+from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, REQUESTER_ROLES, ROLES, RefusalReason, RequestState
 from crossforce.errors import PermissionDeniedError, PreconditionError, ValidationError
-from crossforce.server.policy.roles import ALL_ROLES, sees_all_requests
-from crossforce.server.settings import ServerSettings
+from crossforce.server.policy.roles import sees_all_requests
+from crossforce.server.policy.settings import ServerSettings
 
 State = RequestState
 """The request states are the domain's (``crossforce.domain.RequestState``; numbers match the proto)."""
@@ -43,7 +45,6 @@ TRANSITIONS: Mapping[State, frozenset[State]] = types.MappingProxyType(
         State.DELIVERED: frozenset(),
     }
 )
-FINAL_STATES = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 PENDING_STATES = frozenset({State.OPEN, State.CONFIRMED})
 """Waiting on the holding force: these, and only these, can become overdue."""
 
@@ -75,10 +76,13 @@ ACTION_ROLES: Mapping[Action, frozenset[str]] = types.MappingProxyType(
         Action.APPROVE: frozenset(DECIDER_ROLES),
         Action.REFUSE: frozenset(DECIDER_ROLES),
         Action.FETCH: frozenset(REQUESTER_ROLES),
-        Action.VIEW: ALL_ROLES,
+        Action.VIEW: frozenset(ROLES),
     }
 )
 HOLDER_ACTIONS = frozenset({Action.RESOLVE_CONFIRMED, Action.RESOLVE_NO_MATCH, Action.APPROVE, Action.REFUSE})
+
+SEALED_REQUIRED_TEXT = "sealed_payload is required to approve"
+"""The answer to an approval without a sealed payload (an empty one counts as none)."""
 
 DENIED_TEXT = "request not found or not yours"
 """The one answer for a request that does not exist and for one that is not the caller's."""
@@ -167,8 +171,13 @@ def apply(
     caller_role: str,
     now_ms: int,
     refusal_reason: RefusalReason | None = None,
+    sealed: bytes | None = None,
 ) -> RequestView:
     """Authorise, then move ``request``; returns the updated view (the caller stores and logs it).
+
+    ``sealed`` is the approval's ciphertext: required (non-empty) for APPROVE, refused for any other
+    action, as ``refusal_reason`` is for REFUSE. Both are checked after ``authorise``, so a caller who
+    may not act learns nothing about what the action needs.
 
     Returns ``request`` itself (the same object) when nothing changes (a repeat fetch, a view), so the
     caller can tell that there is nothing to store or log.
@@ -179,6 +188,11 @@ def apply(
             raise ValidationError("a refusal needs a reason", field="reason")
     elif refusal_reason is not None:
         raise ValidationError("only a refusal carries a reason", field="reason")
+    if action is Action.APPROVE:
+        if not sealed:
+            raise ValidationError(SEALED_REQUIRED_TEXT)
+    elif sealed is not None:
+        raise ValidationError("only an approval carries a sealed payload", field="sealed_payload")
     state = next_state(action, request.state)
     if state is request.state:
         return request

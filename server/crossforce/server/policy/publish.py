@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
 
 from crossforce.clock import DAY_S, SECOND_MS
 from crossforce.crypto import envelope
+from crossforce.domain import IndexHeaderFields
 from crossforce.errors import (
     PermissionDeniedError,
     PreconditionError,
@@ -25,33 +25,6 @@ from crossforce.index import bloom as index
 from crossforce.limits import Limits
 
 BITS_SHA256_BYTES = 32
-
-
-class HeaderFields(Protocol):
-    """What a signed index header declares (``crossforce.wire.index_header.IndexHeaderFields``)."""
-
-    @property
-    def format_version(self) -> int: ...
-    @property
-    def org(self) -> str: ...
-    @property
-    def epoch(self) -> int: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def num_blocks(self) -> int: ...
-    @property
-    def num_probes(self) -> int: ...
-    @property
-    def token_count(self) -> int: ...
-    @property
-    def record_count(self) -> int: ...
-    @property
-    def bits_sha256(self) -> bytes: ...
-    @property
-    def created_at_ms(self) -> int: ...
-    @property
-    def expires_at_ms(self) -> int: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +75,7 @@ def verify_signature(
 
 
 def accept_header(
-    header: HeaderFields,
+    header: IndexHeaderFields,
     *,
     header_bytes: bytes,
     signature: bytes,

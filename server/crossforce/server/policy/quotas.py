@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from crossforce.clock import DAY_MS, SECOND_MS
 from crossforce.domain import Alert
 from crossforce.errors import QuotaExceededError, ValidationError
-from crossforce.server.settings import PurposePolicy, QuotaSettings
+from crossforce.server.policy.settings import PurposePolicy, QuotaSettings
 
 RATE_ANOMALY = "rate-anomaly"
 QUOTA_DENIED = "quota-denied"

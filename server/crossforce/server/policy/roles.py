@@ -5,7 +5,8 @@ every call passes, applied once for every method by ``crossforce.server.auth.Aut
 method's full gRPC name); no handler names a method or checks a role list itself. Finer checks (is this
 request yours, which audit entries may you read) follow in the use cases and use the scope predicates
 below. docs/roles.md shows the same table and explains each choice; ``matrix_markdown`` renders it so a
-test can keep the two in step, and tests/unit/test_roles.py checks it covers exactly the proto's RPCs.
+test can keep the two in step. The table's keys are checked against the proto descriptor
+(``check_against_api``): every RPC exactly once, none extra, or the matcher does not start.
 
 Role names and the groups the table uses (``HOLDER_ROLES``, ``DECIDER_ROLES``, ...) are defined once in
 ``crossforce.domain``, shared with the PKI and the clients; this module only says which RPC each opens to.
@@ -14,82 +15,90 @@ Role names and the groups the table uses (``HOLDER_ROLES``, ``DECIDER_ROLES``, .
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
 from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, OVERSIGHT_ROLES, REQUESTER_ROLES, ROLES, Role
 from crossforce.errors import PermissionDeniedError
 
-FORCE_SYSTEM: str = Role.FORCE_SYSTEM.value
-VETTING_OFFICER: str = Role.VETTING_OFFICER.value
-DISCLOSURE_OFFICER: str = Role.DISCLOSURE_OFFICER.value
-AUDITOR: str = Role.AUDITOR.value
-OPERATOR: str = Role.OPERATOR.value
-
-ALL_ROLES = frozenset(ROLES)
-
-# --- every RPC in proto/crossforce/v1/crossforce.proto, as "Service/Method" ---------------------------
-REGISTER = "Registry/Register"
-GET_ORGANISATION = "Registry/GetOrganisation"
-LIST_ORGANISATIONS = "Registry/ListOrganisations"
-PUBLISH = "Index/Publish"
-INDEX_STATUS = "Index/Status"
-CHECK = "Matcher/Check"
-CHECK_BATCH = "Matcher/CheckBatch"
-PING = "Matcher/Ping"
-LIST_REQUESTS = "Disclosure/ListRequests"
-WATCH_REQUESTS = "Disclosure/WatchRequests"
-GET_REQUEST = "Disclosure/GetRequest"
-RESOLVE = "Disclosure/Resolve"
-APPROVE = "Disclosure/Approve"
-REFUSE = "Disclosure/Refuse"
-FETCH_DISCLOSURE = "Disclosure/FetchDisclosure"
-OVERDUE_REPORT = "Disclosure/OverdueReport"
-GET_TREE_HEAD = "Audit/GetTreeHead"
-GET_CONSISTENCY_PROOF = "Audit/GetConsistencyProof"
-GET_INCLUSION_PROOF = "Audit/GetInclusionProof"
-GET_ENTRIES = "Audit/GetEntries"
-GET_LOG_KEY = "Audit/GetLogKey"
-REPORT = "Operations/Report"
-
 PROTO_PACKAGE = "crossforce.v1"
 
+_EVERYONE = frozenset(ROLES)
 _HOLDER = frozenset(HOLDER_ROLES)
 _DECIDER = frozenset(DECIDER_ROLES)
 _REQUESTER = frozenset(REQUESTER_ROLES)
 _OVERSIGHT = frozenset(OVERSIGHT_ROLES)
 
-ROLE_MATRIX: Mapping[str, frozenset[str]] = types.MappingProxyType(
-    {
-        # Only the machine that holds the organisation's private keys registers or rotates them: an
-        # officer's stolen certificate must not be able to swap the box key and read its disclosures.
-        REGISTER: frozenset({FORCE_SYSTEM}),
-        GET_ORGANISATION: ALL_ROLES,
-        LIST_ORGANISATIONS: ALL_ROLES,
-        PUBLISH: frozenset({FORCE_SYSTEM}),
-        INDEX_STATUS: ALL_ROLES,
-        # Checks are made by a person with a purpose, never by the force's server: the machine that
-        # builds the index already holds the secret and would otherwise be an unattended search oracle.
-        CHECK: frozenset({VETTING_OFFICER}),
-        CHECK_BATCH: frozenset({VETTING_OFFICER}),
-        PING: ALL_ROLES,
-        # Listing and reading are scoped per request (parties; operator and auditor see metadata of all).
-        LIST_REQUESTS: ALL_ROLES,
-        GET_REQUEST: ALL_ROLES,
-        WATCH_REQUESTS: _HOLDER,
-        RESOLVE: _HOLDER,
-        APPROVE: _DECIDER,
-        REFUSE: _DECIDER,
-        FETCH_DISCLOSURE: _REQUESTER,
-        OVERDUE_REPORT: ALL_ROLES,
-        GET_TREE_HEAD: ALL_ROLES,
-        GET_CONSISTENCY_PROOF: ALL_ROLES,
-        GET_INCLUSION_PROOF: ALL_ROLES,
-        GET_ENTRIES: ALL_ROLES,
-        GET_LOG_KEY: ALL_ROLES,
-        REPORT: _OVERSIGHT,
-    }
+ROLE_TABLE: tuple[tuple[str, frozenset[str]], ...] = (
+    # One row per RPC of proto/crossforce/v1/crossforce.proto, as "Service/Method", in docs/roles.md's order.
+    # ``check_against_api`` (run by ``crossforce.server.auth.Authorise`` at start-up, and by
+    # tests/unit/test_roles.py) proves the rows name every RPC of the descriptor exactly once, none extra.
+    #
+    # Only the machine that holds the organisation's private keys registers or rotates them: an
+    # officer's stolen certificate must not be able to swap the box key and read its disclosures.
+    ("Registry/Register", frozenset({Role.FORCE_SYSTEM})),
+    ("Registry/GetOrganisation", _EVERYONE),
+    ("Registry/ListOrganisations", _EVERYONE),
+    ("Index/Publish", frozenset({Role.FORCE_SYSTEM})),
+    ("Index/Status", _EVERYONE),
+    # Checks are made by a person with a purpose, never by the force's server: the machine that
+    # builds the index already holds the secret and would otherwise be an unattended search oracle.
+    ("Matcher/Check", frozenset({Role.VETTING_OFFICER})),
+    ("Matcher/CheckBatch", frozenset({Role.VETTING_OFFICER})),
+    ("Matcher/Ping", _EVERYONE),
+    # Listing and reading are scoped per request (parties; operator and auditor see metadata of all).
+    ("Disclosure/ListRequests", _EVERYONE),
+    ("Disclosure/GetRequest", _EVERYONE),
+    ("Disclosure/WatchRequests", _HOLDER),
+    ("Disclosure/Resolve", _HOLDER),
+    ("Disclosure/Approve", _DECIDER),
+    ("Disclosure/Refuse", _DECIDER),
+    ("Disclosure/FetchDisclosure", _REQUESTER),
+    ("Disclosure/OverdueReport", _EVERYONE),
+    ("Audit/GetTreeHead", _EVERYONE),
+    ("Audit/GetConsistencyProof", _EVERYONE),
+    ("Audit/GetInclusionProof", _EVERYONE),
+    ("Audit/GetEntries", _EVERYONE),
+    ("Audit/GetLogKey", _EVERYONE),
+    ("Operations/Report", _OVERSIGHT),
 )
-RPCS: tuple[str, ...] = tuple(ROLE_MATRIX)
+"""Who may call each RPC: rows rather than a dict literal, so a repeated RPC is an error, not a silent
+overwrite of the earlier row."""
+
+
+def _duplicates(names: Iterable[str]) -> list[str]:
+    return sorted(name for name, count in Counter(names).items() if count > 1)
+
+
+def _matrix(rows: tuple[tuple[str, frozenset[str]], ...]) -> Mapping[str, frozenset[str]]:
+    repeated = _duplicates(rpc for rpc, _ in rows)
+    if repeated:
+        raise ValueError(f"role table names {', '.join(repeated)} more than once")
+    return types.MappingProxyType(dict(rows))
+
+
+ROLE_MATRIX: Mapping[str, frozenset[str]] = _matrix(ROLE_TABLE)
+"""``ROLE_TABLE`` keyed by "Service/Method" (each RPC exactly once)."""
+
+
+def check_against_api(api_rpcs: Iterable[str]) -> None:
+    """Raise ValueError unless the role table has exactly one row for each of ``api_rpcs`` and no other.
+
+    ``api_rpcs`` are the "Service/Method" names of the proto descriptor (this pure module cannot import
+    protobuf; ``crossforce.server.auth`` passes them in). A method added to the proto without a row is
+    still denied by ``authorise_rpc``; this makes the mismatch a start-up error instead of a surprise.
+    """
+    listed = list(api_rpcs)
+    repeated = _duplicates(listed)
+    if repeated:
+        raise ValueError(f"the API lists {', '.join(repeated)} more than once")
+    missing = sorted(set(listed) - ROLE_MATRIX.keys())
+    extra = sorted(ROLE_MATRIX.keys() - set(listed))
+    if missing or extra:
+        raise ValueError(
+            f"role table and API disagree: no row for {missing or 'none'}; rows for no RPC: {extra or 'none'}"
+        )
+
 
 _SHOWN_CHARS = 64
 
@@ -110,7 +119,7 @@ def authorise_rpc(rpc: str, role: str) -> None:
     allowed = ROLE_MATRIX.get(rpc)
     if allowed is None:
         raise PermissionDeniedError(f"RPC {_shown(rpc)} is not in the role matrix")
-    if role not in ALL_ROLES:
+    if role not in ROLES:
         raise PermissionDeniedError(f"unknown role {_shown(role)!r} may not call {rpc}")
     if role not in allowed:
         raise PermissionDeniedError(
@@ -136,7 +145,7 @@ def sees_all_requests(role: str) -> bool:
 
 def sees_all_audit_entries(role: str) -> bool:
     """Only auditors get full event bytes for every log entry; others get their own events in full."""
-    return role == AUDITOR
+    return role == Role.AUDITOR
 
 
 def matrix_markdown() -> str:

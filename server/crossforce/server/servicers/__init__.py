@@ -3,7 +3,8 @@ facade, convert back.
 
 Who may call what is decided before any servicer runs (``crossforce.server.auth.Authorise``, against
 ``crossforce.server.policy.roles``); servicers read the caller with ``auth.caller(context)``. Errors are
-raised, never aborted here: ``status.unary``/``streaming`` map them through the one status table.
+raised, never aborted here: ``status.unary``/``stream_unary``/``streaming`` map them through the one
+status table.
 """
 
 from __future__ import annotations

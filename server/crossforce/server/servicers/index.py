@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import grpc
 
 from crossforce.crypto import pki
-from crossforce.domain import MatcherStatus, PublishReceipt
-from crossforce.errors import TooLargeError, ValidationError
+from crossforce.errors import ValidationError
 from crossforce.server import status
 from crossforce.server.auth import caller
 from crossforce.server.matcher import Matcher
@@ -23,56 +22,33 @@ class IndexServicer(rpc.IndexServicer):
         self.matcher = matcher
         self.slots = slots
 
+    @status.stream_unary
     def Publish(
         self, request_iterator: Iterator[pb.PublishChunk], context: grpc.ServicerContext
     ) -> pb.PublishResponse:
+        who = caller(context)
+        self.slots.take()
         try:
-            who = caller(context)
-            self.slots.take()
-            try:
-                return self._publish(who, request_iterator, context)
-            finally:
-                self.slots.give_back()
-        except grpc.RpcError:
-            raise  # the client cancelled or its deadline passed mid-stream: nothing to answer
-        except Exception as exc:
-            if status.already_aborted(exc):
-                raise
-            status.abort(context, exc)
+            return self._publish(who, request_iterator, context)
+        finally:
+            self.slots.give_back()
 
     def _publish(
         self, who: pki.Identity, chunks: Iterator[pb.PublishChunk], context: grpc.ServicerContext
     ) -> pb.PublishResponse:
         header_bytes, signature = wire.signed_header_from_chunk(next(chunks, None))
         header = self.matcher.begin_publish(who, header_bytes, signature)
-        expected = header.params.size_bytes
-        max_chunk = self.matcher.limits.max_chunk_bytes
         buf = bytearray()
         for chunk in chunks:
             bits = wire.bits_from_chunk(chunk)
-            if len(bits) > max_chunk:
-                raise TooLargeError(f"chunk exceeds {max_chunk} bytes")
-            if len(buf) + len(bits) > expected:
-                raise ValidationError(f"more index bits than the {expected} bytes the header declares")
+            self.matcher.check_publish_chunk(header, len(buf), bits)
             buf += bits
         if not context.is_active():
             raise ValidationError(
                 "publish was cancelled before it completed; the previous index still serves"
             )
-        row, head = self.matcher.finish_publish(who, header, bytes(buf))
-        return wire.publish_receipt_to_pb(
-            PublishReceipt(
-                org=row.org, epoch=row.epoch, version=row.version, log_index=row.log_index, tree_head=head
-            )
-        )
+        return wire.publish_receipt_to_pb(self.matcher.finish_publish(who, header, bytes(buf)))
 
     @status.unary
     def Status(self, request: pb.StatusRequest, context: grpc.ServicerContext) -> pb.StatusResponse:
-        return wire.matcher_status_to_pb(
-            MatcherStatus(
-                indexes=tuple(self.matcher.status()),
-                current_epoch=self.matcher.current_epoch(),
-                active_epochs=tuple(self.matcher.active_epochs()),
-                registered_orgs=tuple(self.matcher.registered_orgs()),
-            )
-        )
+        return wire.matcher_status_to_pb(self.matcher.matcher_status())

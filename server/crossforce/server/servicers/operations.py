@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 
-from crossforce.domain import OperatorReport
 from crossforce.server import status
 from crossforce.server.matcher import Matcher
 from crossforce.v1 import crossforce_pb2 as pb
@@ -18,11 +17,4 @@ class OperationsServicer(rpc.OperationsServicer):
 
     @status.unary
     def Report(self, request: pb.ReportRequest, context: grpc.ServicerContext) -> pb.ReportResponse:
-        return wire.operator_report_to_pb(
-            OperatorReport(
-                alerts=tuple(self.matcher.quotas.alerts()),
-                overdue_requests=self.matcher.overdue_count(),
-                log_size=self.matcher.audit.size,
-                indexes=tuple(self.matcher.status()),
-            )
-        )
+        return wire.operator_report_to_pb(self.matcher.operator_report())

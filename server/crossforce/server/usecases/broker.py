@@ -21,11 +21,19 @@ import numpy as np
 from crossforce.auditlog.events import DisclosureTransition
 from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
-from crossforce.domain import Justification, QueryToken, RefusalReason
+from crossforce.domain import (
+    DisclosureRequest,
+    Justification,
+    OverdueReport,
+    QueryToken,
+    RefusalReason,
+    RequestState,
+    SealedDisclosure,
+)
 from crossforce.errors import PermissionDeniedError, TooLargeError, ValidationError
 from crossforce.limits import Limits
 from crossforce.server.audit import AuditLog
-from crossforce.server.policy import disclosure
+from crossforce.server.policy import disclosure, roles
 from crossforce.server.policy.disclosure import Action, RequestView, State
 from crossforce.server.settings import ServerSettings
 from crossforce.server.store.protocols import RequestStore, Transaction
@@ -64,6 +72,44 @@ def view_of(row: RequestRow) -> RequestView:
     )
 
 
+def request_view(row: RequestRow, *, for_holder: bool, overdue: bool) -> DisclosureRequest:
+    """A stored request as a party sees it; ``for_holder`` decides whether the matched tokens are shown."""
+    return DisclosureRequest(
+        request_id=row.request_id,
+        check_id=row.check_id,
+        requester_org=row.requester_org,
+        holder_org=row.holder_org,
+        justification=Justification(
+            purpose=row.purpose,
+            legal_basis=row.legal_basis,
+            case_reference=row.case_reference,
+            officer_id=row.officer_id,
+        ),
+        matched_tokens=tuple(unpack_tokens(row.tokens)) if for_holder else (),
+        key_types=tuple(row.key_types),
+        strength=row.strength,
+        state=RequestState(row.state),
+        created_at_ms=row.created_at_ms,
+        deadline_ms=row.deadline_ms,
+        updated_at_ms=row.updated_at_ms,
+        overdue=overdue,
+        refusal_reason=RefusalReason(row.refusal_reason),
+        log_index=row.log_index,
+    )
+
+
+def sealed_disclosure(row: RequestRow) -> SealedDisclosure:
+    """The ciphertext a stored request relays, with its digest (empty until approved)."""
+    return SealedDisclosure(
+        request_id=row.request_id,
+        requester_org=row.requester_org,
+        holder_org=row.holder_org,
+        sealed_payload=row.sealed or b"",
+        payload_sha256=row.sealed_sha256 or b"",
+        state=RequestState(row.state),
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Opening:
     """A hit that becomes a disclosure request to its holding force (tokens only, never raw data)."""
@@ -94,12 +140,23 @@ class Broker:
         self._limits: Limits = settings.limits
         self._clock = clock
         self._write_lock = write_lock
-        self.request_opened = threading.Condition()
+        self._request_opened = threading.Condition()
         """Notified when a check opened requests (and when a watcher's call ends)."""
 
     def notify_opened(self) -> None:
-        with self.request_opened:
-            self.request_opened.notify_all()
+        """Wake every ``wait_for_new_request`` now (a check opened requests, or a watcher's call ended)."""
+        with self._request_opened:
+            self._request_opened.notify_all()
+
+    def wait_for_new_request(self, timeout_s: float) -> None:
+        """Block until the next ``notify_opened`` or for ``timeout_s`` seconds, whichever comes first."""
+        with self._request_opened:
+            self._request_opened.wait(timeout=timeout_s)
+
+    def shown(self, who: Identity, row: RequestRow) -> DisclosureRequest:
+        """``row`` as ``who`` sees it: the matched tokens only if the policy shows them to this caller."""
+        tokens = disclosure.sees_matched_tokens(view_of(row), caller_org=who.org, caller_role=who.role)
+        return request_view(row, for_holder=tokens, overdue=self.is_overdue(row))
 
     def open_request(self, tx: Transaction, opening: Opening) -> str:
         """Stage a new OPEN request and its event in ``tx`` (the check's transaction); returns its id."""
@@ -181,7 +238,13 @@ class Broker:
             row = self._load(who, action, request_id)
             before = view_of(row)
             after = disclosure.apply(
-                action, before, caller_org=who.org, caller_role=who.role, now_ms=now, refusal_reason=reason
+                action,
+                before,
+                caller_org=who.org,
+                caller_role=who.role,
+                now_ms=now,
+                refusal_reason=reason,
+                sealed=sealed,
             )
             if after is before:
                 return row
@@ -223,6 +286,14 @@ class Broker:
             for v in due
             if everyone or disclosure.may_view(v, caller_org=who.org, caller_role=who.role)
         ]
+
+    def overdue_report(self, who: Identity) -> OverdueReport:
+        """The caller's overdue requests (everyone's for a role that sees all requests), no tokens shown."""
+        rows = self.overdue(who, everyone=roles.sees_all_requests(who.role))
+        return OverdueReport(
+            requests=tuple(request_view(r, for_holder=False, overdue=True) for r in rows),
+            generated_at_ms=self._clock(),
+        )
 
     def overdue_count(self) -> int:
         now = self._clock()

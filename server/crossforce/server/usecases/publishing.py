@@ -19,7 +19,7 @@ from crossforce.auditlog.events import EpochChange, PublishAccepted, PublishRefu
 from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
-from crossforce.errors import PreconditionError
+from crossforce.errors import PreconditionError, TooLargeError, ValidationError
 from crossforce.index.snapshot import MatchSnapshot
 from crossforce.limits import Limits
 from crossforce.server.audit import AuditLog
@@ -161,6 +161,16 @@ class Publishing:
             self._table.install(row, fresh, retired_through)
         log.info("accepted index from %s epoch %d version %d", header.org, header.epoch, header.version)
         return row, self._audit.head
+
+    def check_chunk(self, header: AcceptedHeader, received: int, bits: bytes) -> None:
+        """Refuse a chunk over the chunk limit, or one that would take the bits past the size the header
+        declares (``received`` bytes so far); checked as each chunk arrives, not logged."""
+        max_chunk = self._limits.max_chunk_bytes
+        if len(bits) > max_chunk:
+            raise TooLargeError(f"chunk exceeds {max_chunk} bytes")
+        expected = header.params.size_bytes
+        if received + len(bits) > expected:
+            raise ValidationError(f"more index bits than the {expected} bytes the header declares")
 
     def _log_refused(self, who: Identity, reason: str) -> None:
         now = self._clock()

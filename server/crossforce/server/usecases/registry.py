@@ -16,6 +16,7 @@ from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock
 from crossforce.crypto import orgkeys
 from crossforce.crypto.pki import Identity
+from crossforce.domain import Organisation
 from crossforce.errors import PermissionDeniedError, ValidationError
 from crossforce.limits import Limits
 from crossforce.server.audit import AuditLog
@@ -26,6 +27,19 @@ from crossforce.server.usecases.common import check_text
 log = logging.getLogger("crossforce.server")
 
 FIRST_KEY_VERSION = 1
+
+
+def organisation_of(row: OrgRow) -> Organisation:
+    """A stored organisation as the domain value (same fields by design)."""
+    return Organisation(
+        org=row.org,
+        display_name=row.display_name,
+        signing_key=row.signing_key,
+        box_key=row.box_key,
+        key_version=row.key_version,
+        registered_at_ms=row.registered_at_ms,
+        log_index=row.log_index,
+    )
 
 
 class Registry:

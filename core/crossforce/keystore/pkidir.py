@@ -1,4 +1,10 @@
-"""The deployment's PKI folder on disk: the CA, the server and every issued identity (0700/0600)."""
+"""The deployment's PKI folder on disk: the CA, the server and every issued identity (0700/0600).
+
+Why here and not in ``crossforce.crypto``: the crypto package is pure (certificates and keys as bytes);
+everything that reads or writes the folder lives in ``crossforce.keystore``. Invariants: keys are written
+before their certificate, 0600 inside 0700 folders, always through ``atomic_write``; every load checks
+that key and certificate belong together.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +33,11 @@ from crossforce.errors import (
     ValidationError,
 )
 from crossforce.fsutil import atomic_write, atomic_write_private, make_private_dir, read_limited
+
+PUBLIC_FILE_MODE = 0o644
+"""Certificates and the revocation list are public: anyone on the host may read them."""
+MAX_REVOKED_BYTES = 16 * 1024 * 1024
+"""Bound on ``revoked.txt``: a SHA-256 line is ~100 bytes, so this holds over 100,000 revocations."""
 
 # --- the PKI folder -----------------------------------------------------------------------------
 
@@ -134,7 +145,7 @@ class PkiDir:
     @staticmethod
     def _write_pair(cert_path: Path, key_path: Path, pair: CertKeyPair) -> None:
         atomic_write_private(key_path, pair.key_pem)
-        atomic_write(cert_path, pair.cert_pem, mode=0o644)
+        atomic_write(cert_path, pair.cert_pem, mode=PUBLIC_FILE_MODE)
 
     def issue(self, org: str, role: str, valid_days: int = DEFAULT_CLIENT_DAYS) -> CertKeyPair:
         """Issue and write a first certificate for ``org``/``role``; AlreadyExistsError if one exists."""
@@ -176,7 +187,7 @@ class PkiDir:
     def revoked_fingerprints(self) -> frozenset[str]:
         """Fingerprints in ``revoked.txt`` (empty if the file does not exist)."""
         try:
-            text = read_limited(self.path / self.REVOKED, 16 * 1024 * 1024).decode("utf-8")
+            text = read_limited(self.path / self.REVOKED, MAX_REVOKED_BYTES).decode("utf-8")
         except FileNotFoundError:
             return frozenset()
         entries = (line.split("#", 1)[0].strip().lower() for line in text.splitlines())
@@ -191,7 +202,7 @@ class PkiDir:
         identity = identity_from_pem(self._read(self.client_cert_path(org, role), "client certificate"))
         path = self.path / self.REVOKED
         try:
-            existing = read_limited(path, 16 * 1024 * 1024)
+            existing = read_limited(path, MAX_REVOKED_BYTES)
         except FileNotFoundError:
             existing = b""
         if identity.fingerprint in self.revoked_fingerprints():
@@ -199,7 +210,7 @@ class PkiDir:
         if existing and not existing.endswith(b"\n"):
             existing += b"\n"
         line = f"{identity.fingerprint}  # {org}/{role} until {identity.not_after:%Y-%m-%dT%H:%M:%SZ}\n"
-        atomic_write(path, existing + line.encode(), mode=0o644)
+        atomic_write(path, existing + line.encode(), mode=PUBLIC_FILE_MODE)
         return identity
 
 

@@ -1,0 +1,318 @@
+"""Every policy the matcher enforces, as frozen dataclasses with sensible defaults (pure).
+
+Handlers read named settings, never literals, so one TOML file changes a deployment's behaviour and a
+reviewer can see every bound in one place. Parsing is strict: an unknown key or a value of the wrong type
+is a ValidationError naming the key, because a misspelt limit that silently keeps its default is how
+quotas quietly stop working.
+
+Why in the policy package: the pure rules (``disclosure``, ``quotas``) read these values, and a pure
+package may only import pure modules (tests/unit/test_architecture.py follows the imports). So this
+module parses TOML *text* (``ServerSettings.from_toml_text``) and never touches a file; reading the file
+is ``crossforce.server.settings.load_settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, get_type_hints
+
+from crossforce.clock import DAY_MS, DAY_S
+from crossforce.errors import PermissionDeniedError, ValidationError
+from crossforce.limits import DEFAULT_LIMITS, Limits
+
+_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+"""Purpose and organisation codes: lower-case, digits and hyphens (they appear in logs and certificates)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurposePolicy:
+    """Why a check may be made, and what follows from a hit for that reason."""
+
+    code: str
+    description: str
+    allows_disclosure: bool = True
+    """False for hit-only purposes: the requester learns "possible trace" and no request is opened."""
+    deadline_days: float = 14.0
+    """How long the holding force has to resolve and decide before the request is reported overdue."""
+    daily_limit_per_org: int = 20_000
+    """Checks (candidates) per organisation per UTC day for this purpose."""
+    urgent: bool = False
+    """Shown to disclosure officers so they triage it first (safeguarding)."""
+
+    def __post_init__(self) -> None:
+        if not _CODE_RE.fullmatch(self.code):
+            raise ValidationError("must be lower-case letters, digits and hyphens", field="purpose code")
+        if not self.description.strip():
+            raise ValidationError(f"purpose {self.code} needs a description", field="description")
+        if self.allows_disclosure and not self.deadline_days > 0:
+            raise ValidationError(f"purpose {self.code}: must be positive", field="deadline_days")
+        if self.deadline_days < 0:
+            raise ValidationError(f"purpose {self.code}: must not be negative", field="deadline_days")
+        if self.daily_limit_per_org < 1:
+            raise ValidationError(f"purpose {self.code}: must be at least 1", field="daily_limit_per_org")
+
+    @property
+    def deadline_ms(self) -> int:
+        return round(self.deadline_days * DAY_MS)
+
+
+def default_purposes() -> Mapping[str, PurposePolicy]:
+    """The purposes a fresh deployment recognises; a TOML file may override or disable each."""
+    policies = (
+        PurposePolicy(
+            code="school-staff-vetting",
+            description="Enhanced vetting of staff and volunteers working in schools",
+            deadline_days=14,
+            daily_limit_per_org=20_000,
+        ),
+        PurposePolicy(
+            code="childcare-vetting",
+            description="Vetting of childminders, nursery and other childcare staff",
+            deadline_days=14,
+            daily_limit_per_org=20_000,
+        ),
+        PurposePolicy(
+            code="firearms-licensing",
+            description="Suitability checks for firearm and shotgun certificates",
+            deadline_days=28,
+            daily_limit_per_org=5_000,
+        ),
+        PurposePolicy(
+            code="safeguarding-referral",
+            description="A person who may pose a risk to a child or vulnerable adult (urgent)",
+            deadline_days=2,
+            daily_limit_per_org=5_000,
+            urgent=True,
+        ),
+        PurposePolicy(
+            code="investigation",
+            description="A named suspect, witness or victim in a live investigation",
+            deadline_days=7,
+            daily_limit_per_org=10_000,
+        ),
+        PurposePolicy(
+            code="hit-only-screening",
+            description="Screening that needs only 'possible trace' or 'no trace'; never opens a request",
+            allows_disclosure=False,
+            deadline_days=0,
+            daily_limit_per_org=50_000,
+        ),
+    )
+    return types.MappingProxyType({p.code: p for p in policies})
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotaSettings:
+    """Rates that bound how fast a key holder can enumerate a force's index (docs/threat-model.md)."""
+
+    org_rate_per_s: float = 50.0
+    """Sustained checks per second per organisation (a batch costs one per candidate)."""
+    org_burst: int = 20_000
+    officer_rate_per_s: float = 10.0
+    """Sustained checks per second per officer id within an organisation."""
+    officer_burst: int = 10_000
+    anomaly_factor: float = 10.0
+    """Alert when an organisation's short-window rate exceeds this multiple of its long-run average."""
+    anomaly_window_s: int = 60
+    anomaly_baseline_s: int = DAY_S
+    """Time constant of the long-run (exponentially weighted) average the short window is compared to."""
+    anomaly_warmup_s: int = 3600
+    """No anomaly alerts until an organisation has this much history (its average means nothing yet)."""
+    anomaly_min_checks: int = 100
+    """A window with fewer checks than this is never anomalous, so a quiet organisation's first few
+    checks of the day do not page anyone."""
+    max_alerts: int = 10_000
+    """Alerts kept in memory for the operator's report (oldest dropped first)."""
+    officer_prune_threshold: int = 100_000
+    """Above this many tracked officers, buckets that have refilled completely are forgotten (losslessly:
+    a full bucket is the same as a new one)."""
+
+    def __post_init__(self) -> None:
+        for name in ("org_rate_per_s", "officer_rate_per_s"):
+            if not getattr(self, name) > 0:
+                raise ValidationError("must be positive", field=f"quotas.{name}")
+        for name in (
+            "org_burst",
+            "officer_burst",
+            "anomaly_window_s",
+            "anomaly_warmup_s",
+            "anomaly_min_checks",
+            "max_alerts",
+            "officer_prune_threshold",
+        ):
+            if getattr(self, name) < 1:
+                raise ValidationError("must be at least 1", field=f"quotas.{name}")
+        if not self.anomaly_factor > 1:
+            raise ValidationError("must be greater than 1", field="quotas.anomaly_factor")
+        if self.anomaly_baseline_s < self.anomaly_window_s:
+            raise ValidationError("must be at least anomaly_window_s", field="quotas.anomaly_baseline_s")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSettings:
+    """The whole policy of one matcher deployment."""
+
+    limits: Limits = DEFAULT_LIMITS
+    purposes: Mapping[str, PurposePolicy] = field(default_factory=default_purposes)
+    org_purposes: Mapping[str, frozenset[str]] = field(default_factory=lambda: types.MappingProxyType({}))
+    """Optional restriction: an organisation listed here may check only for these purposes
+    (e.g. a childcare regulator only for childcare-vetting). Organisations not listed may use any."""
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    index_max_age_s: int = 7 * DAY_S
+    """An index not republished for this long is reported stale (it still matches until it expires)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "purposes", types.MappingProxyType(dict(self.purposes)))
+        object.__setattr__(
+            self,
+            "org_purposes",
+            types.MappingProxyType({k: frozenset(v) for k, v in self.org_purposes.items()}),
+        )
+        if not self.purposes:
+            raise ValidationError("at least one purpose must be configured", field="purposes")
+        for code, policy in self.purposes.items():
+            if code != policy.code:
+                raise ValidationError(f"key {code} holds a policy for {policy.code}", field="purposes")
+        for org, codes in self.org_purposes.items():
+            if not _CODE_RE.fullmatch(org):
+                raise ValidationError("organisation codes are lower-case, digits and hyphens", field=org)
+            unknown = sorted(codes - self.purposes.keys())
+            if unknown:
+                raise ValidationError(
+                    f"unknown purposes {', '.join(unknown)}; known: {', '.join(sorted(self.purposes))}",
+                    field=f"org_purposes.{org}",
+                )
+        biggest = self.limits.max_batch_candidates
+        for name in ("org_burst", "officer_burst"):
+            if getattr(self.quotas, name) < biggest:
+                # A batch is charged all at once, so a burst smaller than the largest batch would make
+                # the largest legal batch impossible forever: better refused at start-up.
+                raise ValidationError(
+                    f"must be at least limits.max_batch_candidates ({biggest})", field=f"quotas.{name}"
+                )
+        if self.index_max_age_s < 1:
+            raise ValidationError("must be at least 1", field="index_max_age_s")
+
+    def purpose(self, code: str) -> PurposePolicy:
+        """The policy for ``code``; ValidationError listing the allowed codes if there is none."""
+        policy = self.purposes.get(code)
+        if policy is None:
+            raise ValidationError(
+                f"unknown purpose; allowed: {', '.join(sorted(self.purposes))}", field="purpose"
+            )
+        return policy
+
+    def purpose_for(self, org: str, code: str) -> PurposePolicy:
+        """As ``purpose``, and PermissionDeniedError if ``org`` is restricted to other purposes."""
+        policy = self.purpose(code)
+        allowed = self.org_purposes.get(org)
+        if allowed is not None and code not in allowed:
+            raise PermissionDeniedError(
+                f"organisation {org} may not check for purpose {code}; allowed: {', '.join(sorted(allowed))}"
+            )
+        return policy
+
+    # --- loading --------------------------------------------------------------------------------
+
+    @classmethod
+    def from_toml_text(cls, text: str) -> ServerSettings:
+        """Parse the text of a settings file; ValidationError names the key (or says the TOML is bad)."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationError(f"not valid TOML: {exc}") from exc
+        return cls.from_mapping(data)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ServerSettings:
+        """Build from parsed TOML. Tables override defaults key by key; unknown keys are errors."""
+        _reject_unknown(data, {"limits", "quotas", "purposes", "org_purposes", "index_max_age_s"}, "")
+        limits = _build(Limits, _table(data, "limits"), "limits", DEFAULT_LIMITS)
+        quotas = _build(QuotaSettings, _table(data, "quotas"), "quotas", QuotaSettings())
+        purposes = dict(default_purposes())
+        for code, entry in _table(data, "purposes").items():
+            where = f"purposes.{code}"
+            if not isinstance(entry, Mapping):
+                raise ValidationError("must be a table", field=where)
+            fields = dict(entry)
+            enabled = fields.pop("enabled", True)
+            if not isinstance(enabled, bool):
+                raise ValidationError("must be true or false", field=f"{where}.enabled")
+            if not enabled:
+                purposes.pop(code, None)
+                continue
+            if "code" in fields:
+                raise ValidationError("the code is the table name; do not repeat it", field=f"{where}.code")
+            base = purposes.get(code)
+            if base is None:
+                if "description" not in fields:
+                    raise ValidationError("a new purpose needs a description", field=where)
+                base = PurposePolicy(code=code, description=str(fields["description"]))
+            purposes[code] = _build(PurposePolicy, fields, where, base)
+        org_purposes: dict[str, frozenset[str]] = {}
+        for org, codes in _table(data, "org_purposes").items():
+            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+                raise ValidationError("must be a list of purpose codes", field=f"org_purposes.{org}")
+            org_purposes[org] = frozenset(codes)
+        kwargs: dict[str, Any] = {}
+        if "index_max_age_s" in data:
+            kwargs["index_max_age_s"] = _coerce(data["index_max_age_s"], int, "index_max_age_s")
+        return cls(limits=limits, quotas=quotas, purposes=purposes, org_purposes=org_purposes, **kwargs)
+
+
+_T = TypeVar("_T")
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ValidationError("must be a table", field=key)
+    return value
+
+
+def _reject_unknown(data: Mapping[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ValidationError(
+            f"unknown setting; known keys here: {', '.join(sorted(known))}", field=prefix + unknown[0]
+        )
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    # bool is a subclass of int in Python; TOML keeps them apart and so do we.
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValidationError("must be true or false", field=where)
+    if typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ValidationError("must be an integer", field=where)
+    if typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ValidationError("must be a number", field=where)
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise ValidationError("must be a string", field=where)
+    raise ValidationError("cannot be set from TOML", field=where)
+
+
+def _build(cls: type[_T], table: Mapping[str, Any], where: str, base: _T) -> _T:
+    """``base`` with the scalar fields in ``table`` replaced, type-checked and re-validated."""
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    _reject_unknown(table, names, where)
+    changes = {key: _coerce(value, hints[key], f"{where}.{key}") for key, value in table.items()}
+    if cls is Limits:
+        for key, value in changes.items():
+            if value < 0:
+                raise ValidationError("must not be negative", field=f"{where}.{key}")
+    return dataclasses.replace(base, **changes)  # type: ignore[type-var]
