@@ -21,7 +21,7 @@ import nacl.signing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from crossforce.clock import Clock
-from crossforce.errors import ValidationError
+from crossforce.errors import PreconditionError, ValidationError
 from crossforce.fsutil import atomic_write
 from crossforce.keystore import pki
 from crossforce.server.audit import AuditLog
@@ -174,6 +174,8 @@ def start(
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
+            # A second matcher on the same port must fail to bind, not silently take part of the traffic.
+            ("grpc.so_reuseport", 0),
         ],
         maximum_concurrent_rpcs=max_workers * QUEUED_PER_WORKER,
         interceptors=list(built.interceptors),
@@ -190,9 +192,15 @@ def start(
         log.warning(
             "PLAINTEXT DEVELOPMENT MODE: no TLS, identity taken from a header. Never use in production."
         )
-        bound = server.add_insecure_port(address)
-    else:
-        bound = server.add_secure_port(address, creds)
+    try:
+        bound = server.add_insecure_port(address) if creds is None else server.add_secure_port(address, creds)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        built.close()
+        raise PreconditionError(
+            f"cannot listen on {address}: the port is in use (another matcher?) or not ours"
+        )
     server.start()
     stop_health = threading.Event()
     _watch_health(storage, health_servicer, stop_health)

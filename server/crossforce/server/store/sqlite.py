@@ -21,6 +21,7 @@ from pathlib import Path
 
 from crossforce.errors import AlreadyExistsError, UnavailableError
 from crossforce.fsutil import atomic_write
+from crossforce.server.store.folderlock import lock_data_folder
 from crossforce.server.store.rows import HeadRow, IndexRow, OrgRow, RequestRow
 
 SCHEMA_VERSION = 1
@@ -203,6 +204,7 @@ class SQLiteStorage:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
+        self._folder_lock = lock_data_folder(data_dir)
         self.bits_dir = data_dir / BITS_DIR
         self.bits_dir.mkdir(parents=True, exist_ok=True)
         for leftover in self.bits_dir.glob(".*.tmp"):  # an index write cut short by a crash
@@ -377,3 +379,4 @@ class SQLiteStorage:
         with self._lock, self._read_lock:
             self._reader.close()
             self._conn.close()
+            os.close(self._folder_lock)  # releases the data folder for the next matcher
