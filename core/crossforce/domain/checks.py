@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crossforce.auditlog.treehead import SignedTreeHead
-from crossforce.domain.enums import strength_label
+from crossforce.domain.enums import NotSearchedReason, strength_label
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,65 @@ class ForceHit:
 
 
 @dataclass(frozen=True)
+class SearchedForce:
+    """A force a check searched, and the index (epoch, version) it was searched against."""
+
+    org: str
+    epoch: int
+    version: int
+    published_at_ms: int
+    expires_at_ms: int
+
+
+@dataclass(frozen=True)
+class UnsearchedForce:
+    """An expected force a check did not search, and why."""
+
+    org: str
+    reason: NotSearchedReason
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which expected forces a check searched and which it did not.
+
+    Why this exists: "no trace" is only true of the forces searched. An answer that hides a force that
+    never published or whose index expired tells a vetting officer "nothing known" when a force may hold
+    a record (the Bichard inquiry). ``complete`` is the one test for printing NO TRACE.
+    """
+
+    searched: tuple[SearchedForce, ...] = ()
+    not_searched: tuple[UnsearchedForce, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """True when every expected force was searched (and at least one force was)."""
+        return bool(self.searched) and not self.not_searched
+
+    @property
+    def expected(self) -> int:
+        return len(self.searched) + len(self.not_searched)
+
+
+@dataclass(frozen=True)
+class CandidateError:
+    """Why one candidate of a check was refused (a gRPC status name and a message with no raw value)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class CheckResult:
-    """The hits for one ``check_id`` of a batch (empty ``hits`` means no force matched)."""
+    """The hits for one ``check_id`` of a batch (empty ``hits`` means no force matched).
+
+    ``error`` is set (and ``check_id`` empty) when this candidate alone was refused; nothing was charged
+    or logged for it and the other candidates of the batch were checked as usual.
+    """
 
     check_id: str
     hits: tuple[ForceHit, ...]
+    error: CandidateError | None = None
 
 
 @dataclass(frozen=True)
@@ -72,10 +126,18 @@ class CheckReport:
     hits: tuple[ForceHit, ...]
     forces_searched: int
     stale_orgs: tuple[str, ...]
+    coverage: Coverage = Coverage()
+    error: CandidateError | None = None
 
     @property
     def no_trace(self) -> bool:
-        return not self.hits
+        """No hit at any force searched and nothing refused (says nothing of forces not searched)."""
+        return not self.hits and self.error is None
+
+    @property
+    def complete(self) -> bool:
+        """Every expected force was searched: only then is ``no_trace`` an answer of "nothing known"."""
+        return self.error is None and self.coverage.complete
 
 
 @dataclass(frozen=True)
@@ -86,6 +148,7 @@ class CheckOutcome:
     forces_searched: int
     stale_orgs: tuple[str, ...]
     tree_head: SignedTreeHead
+    coverage: Coverage = Coverage()
 
     def reports(self) -> tuple[CheckReport, ...]:
         """One report per candidate, in the order the candidates were sent."""
@@ -95,6 +158,8 @@ class CheckOutcome:
                 hits=r.hits,
                 forces_searched=self.forces_searched,
                 stale_orgs=self.stale_orgs,
+                coverage=self.coverage,
+                error=r.error,
             )
             for r in self.results
         )

@@ -10,6 +10,14 @@ from crossforce.encoding.records import Record
 
 
 @dataclass(frozen=True)
+class IndexRef:
+    """One published index of a force: the (epoch, version) a hit matched."""
+
+    epoch: int
+    version: int
+
+
+@dataclass(frozen=True)
 class DisclosureRequest:
     """A disclosure request as a party sees it (proto ``DisclosureRequest``).
 
@@ -32,6 +40,9 @@ class DisclosureRequest:
     overdue: bool
     refusal_reason: RefusalReason
     log_index: int
+    matched_indexes: tuple[IndexRef, ...] = ()
+    """The holder's index versions the hit matched (one per epoch); empty for requests opened before
+    the matcher recorded them. The holder resolves against the token generation of that version."""
 
 
 @dataclass(frozen=True)

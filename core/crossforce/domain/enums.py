@@ -95,3 +95,31 @@ class Party(enum.IntEnum):
     """Requests against the caller's force."""
     REQUESTER = 2
     """Requests the caller's organisation opened."""
+
+
+class NotSearchedReason(enum.IntEnum):
+    """Why an expected force was not searched by a check (proto ``NotSearchedReason``)."""
+
+    UNSPECIFIED = 0
+    NEVER_PUBLISHED = 1
+    """Expected, but the matcher holds no index from it."""
+    EXPIRED = 2
+    """Its newest index is past its expiry date."""
+    RETIRED_EPOCH_ONLY = 3
+    """Its only index is under a network-secret epoch that is no longer in use."""
+    NO_TOKENS_FOR_EPOCH = 4
+    """The check carried no token for the epoch of its index (the requester lacks that epoch's secret)."""
+
+    @property
+    def label(self) -> str:
+        """Words for people: ``never published``, ``expired``, ..."""
+        return _NOT_SEARCHED_LABELS[self]
+
+
+_NOT_SEARCHED_LABELS = {
+    NotSearchedReason.UNSPECIFIED: "not searched",
+    NotSearchedReason.NEVER_PUBLISHED: "never published",
+    NotSearchedReason.EXPIRED: "index expired",
+    NotSearchedReason.RETIRED_EPOCH_ONLY: "index only under a retired epoch",
+    NotSearchedReason.NO_TOKENS_FOR_EPOCH: "no tokens for its epoch",
+}

@@ -65,6 +65,8 @@ class MatcherStatus:
     current_epoch: int
     active_epochs: tuple[int, ...]
     registered_orgs: tuple[str, ...]
+    expected_orgs: tuple[str, ...] = ()
+    """The forces every check is expected to search (settings, plus every force that has published)."""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,36 @@ STRONG: Strength.ValueType  # 3
 """exact name and date of birth, or an identifier"""
 Global___Strength: _TypeAlias = Strength  # noqa: Y015
 
+class _NotSearchedReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _NotSearchedReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_NotSearchedReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    NOT_SEARCHED_REASON_UNSPECIFIED: _NotSearchedReason.ValueType  # 0
+    NEVER_PUBLISHED: _NotSearchedReason.ValueType  # 1
+    """expected, but the matcher holds no index from it"""
+    EXPIRED: _NotSearchedReason.ValueType  # 2
+    """its newest index is past its expiry"""
+    RETIRED_EPOCH_ONLY: _NotSearchedReason.ValueType  # 3
+    """it holds an index only under an epoch no longer in use"""
+    NO_TOKENS_FOR_EPOCH: _NotSearchedReason.ValueType  # 4
+    """the check carried no token for the epoch of its index"""
+
+class NotSearchedReason(_NotSearchedReason, metaclass=_NotSearchedReasonEnumTypeWrapper):
+    """Why an expected force was not searched by a check."""
+
+NOT_SEARCHED_REASON_UNSPECIFIED: NotSearchedReason.ValueType  # 0
+NEVER_PUBLISHED: NotSearchedReason.ValueType  # 1
+"""expected, but the matcher holds no index from it"""
+EXPIRED: NotSearchedReason.ValueType  # 2
+"""its newest index is past its expiry"""
+RETIRED_EPOCH_ONLY: NotSearchedReason.ValueType  # 3
+"""it holds an index only under an epoch no longer in use"""
+NO_TOKENS_FOR_EPOCH: NotSearchedReason.ValueType  # 4
+"""the check carried no token for the epoch of its index"""
+Global___NotSearchedReason: _TypeAlias = NotSearchedReason  # noqa: Y015
+
 class _RequestState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -587,6 +617,7 @@ class StatusResponse(_message.Message):
     CURRENT_EPOCH_FIELD_NUMBER: _builtins.int
     ACTIVE_EPOCHS_FIELD_NUMBER: _builtins.int
     REGISTERED_ORGS_FIELD_NUMBER: _builtins.int
+    EXPECTED_ORGS_FIELD_NUMBER: _builtins.int
     current_epoch: _builtins.int
     @_builtins.property
     def indexes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForceIndexStatus]: ...
@@ -594,6 +625,12 @@ class StatusResponse(_message.Message):
     def active_epochs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     @_builtins.property
     def registered_orgs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def expected_orgs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The forces every check is expected to search (the matcher's settings, plus any organisation that
+        has published). A check that could not search one of them is INCOMPLETE, never "no trace".
+        """
+
     def __init__(
         self,
         *,
@@ -601,10 +638,11 @@ class StatusResponse(_message.Message):
         current_epoch: _builtins.int = ...,
         active_epochs: _abc.Iterable[_builtins.int] | None = ...,
         registered_orgs: _abc.Iterable[_builtins.str] | None = ...,
+        expected_orgs: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_epochs", b"active_epochs", "current_epoch", b"current_epoch", "indexes", b"indexes", "registered_orgs", b"registered_orgs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_epochs", b"active_epochs", "current_epoch", b"current_epoch", "expected_orgs", b"expected_orgs", "indexes", b"indexes", "registered_orgs", b"registered_orgs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -659,6 +697,115 @@ class CheckRequest(_message.Message):
 Global___CheckRequest: _TypeAlias = CheckRequest  # noqa: Y015
 
 @_typing.final
+class SearchedForce(_message.Message):
+    """A force a check searched: the index it was searched against."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    PUBLISHED_AT_MS_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    org: _builtins.str
+    epoch: _builtins.int
+    version: _builtins.int
+    published_at_ms: _builtins.int
+    expires_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        org: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+        version: _builtins.int = ...,
+        published_at_ms: _builtins.int = ...,
+        expires_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "expires_at_ms", b"expires_at_ms", "org", b"org", "published_at_ms", b"published_at_ms", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchedForce: _TypeAlias = SearchedForce  # noqa: Y015
+
+@_typing.final
+class UnsearchedForce(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    org: _builtins.str
+    reason: Global___NotSearchedReason.ValueType
+    def __init__(
+        self,
+        *,
+        org: _builtins.str = ...,
+        reason: Global___NotSearchedReason.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org", b"org", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnsearchedForce: _TypeAlias = UnsearchedForce  # noqa: Y015
+
+@_typing.final
+class Coverage(_message.Message):
+    """Which of the expected forces a check searched, and which it did not and why. "No trace" is an honest
+    answer only when not_searched is empty.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEARCHED_FIELD_NUMBER: _builtins.int
+    NOT_SEARCHED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def searched(self) -> _containers.RepeatedCompositeFieldContainer[Global___SearchedForce]: ...
+    @_builtins.property
+    def not_searched(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnsearchedForce]: ...
+    def __init__(
+        self,
+        *,
+        searched: _abc.Iterable[Global___SearchedForce] | None = ...,
+        not_searched: _abc.Iterable[Global___UnsearchedForce] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["not_searched", b"not_searched", "searched", b"searched"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Coverage: _TypeAlias = Coverage  # noqa: Y015
+
+@_typing.final
+class CandidateError(_message.Message):
+    """Why one candidate of a check was not checked. The other candidates are unaffected."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """a gRPC status name, e.g. "INVALID_ARGUMENT" """
+    message: _builtins.str
+    """what is wrong, naming the token slot; never a raw value"""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CandidateError: _TypeAlias = CandidateError  # noqa: Y015
+
+@_typing.final
 class ForceHit(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -696,20 +843,27 @@ class CheckResult(_message.Message):
 
     CHECK_ID_FIELD_NUMBER: _builtins.int
     HITS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
     check_id: _builtins.str
+    """empty when error is set"""
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForceHit]:
-        """empty means "no trace" at every force searched"""
+        """empty means "no trace" at every force searched (see Coverage)"""
+
+    @_builtins.property
+    def error(self) -> Global___CandidateError:
+        """set when this candidate was refused; nothing was charged or logged for it"""
 
     def __init__(
         self,
         *,
         check_id: _builtins.str = ...,
         hits: _abc.Iterable[Global___ForceHit] | None = ...,
+        error: Global___CandidateError | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "hits", b"hits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "error", b"error", "hits", b"hits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -723,6 +877,7 @@ class CheckResponse(_message.Message):
     FORCES_SEARCHED_FIELD_NUMBER: _builtins.int
     STALE_ORGS_FIELD_NUMBER: _builtins.int
     TREE_HEAD_FIELD_NUMBER: _builtins.int
+    COVERAGE_FIELD_NUMBER: _builtins.int
     forces_searched: _builtins.int
     @_builtins.property
     def result(self) -> Global___CheckResult: ...
@@ -732,6 +887,8 @@ class CheckResponse(_message.Message):
 
     @_builtins.property
     def tree_head(self) -> Global___SignedTreeHead: ...
+    @_builtins.property
+    def coverage(self) -> Global___Coverage: ...
     def __init__(
         self,
         *,
@@ -739,10 +896,11 @@ class CheckResponse(_message.Message):
         forces_searched: _builtins.int = ...,
         stale_orgs: _abc.Iterable[_builtins.str] | None = ...,
         tree_head: Global___SignedTreeHead | None = ...,
+        coverage: Global___Coverage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result", "tree_head", b"tree_head"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "result", b"result", "tree_head", b"tree_head"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["forces_searched", b"forces_searched", "result", b"result", "stale_orgs", b"stale_orgs", "tree_head", b"tree_head"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "forces_searched", b"forces_searched", "result", b"result", "stale_orgs", b"stale_orgs", "tree_head", b"tree_head"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -783,6 +941,7 @@ class CheckBatchResponse(_message.Message):
     FORCES_SEARCHED_FIELD_NUMBER: _builtins.int
     STALE_ORGS_FIELD_NUMBER: _builtins.int
     TREE_HEAD_FIELD_NUMBER: _builtins.int
+    COVERAGE_FIELD_NUMBER: _builtins.int
     forces_searched: _builtins.int
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckResult]:
@@ -792,6 +951,10 @@ class CheckBatchResponse(_message.Message):
     def stale_orgs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def tree_head(self) -> Global___SignedTreeHead: ...
+    @_builtins.property
+    def coverage(self) -> Global___Coverage:
+        """the same for every candidate of the batch"""
+
     def __init__(
         self,
         *,
@@ -799,10 +962,11 @@ class CheckBatchResponse(_message.Message):
         forces_searched: _builtins.int = ...,
         stale_orgs: _abc.Iterable[_builtins.str] | None = ...,
         tree_head: Global___SignedTreeHead | None = ...,
+        coverage: Global___Coverage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["tree_head", b"tree_head"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "tree_head", b"tree_head"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["forces_searched", b"forces_searched", "results", b"results", "stale_orgs", b"stale_orgs", "tree_head", b"tree_head"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "forces_searched", b"forces_searched", "results", b"results", "stale_orgs", b"stale_orgs", "tree_head", b"tree_head"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -857,6 +1021,7 @@ class DisclosureRequest(_message.Message):
     OVERDUE_FIELD_NUMBER: _builtins.int
     REFUSAL_REASON_FIELD_NUMBER: _builtins.int
     LOG_INDEX_FIELD_NUMBER: _builtins.int
+    MATCHED_INDEXES_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     check_id: _builtins.str
     requester_org: _builtins.str
@@ -878,6 +1043,12 @@ class DisclosureRequest(_message.Message):
 
     @_builtins.property
     def key_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def matched_indexes(self) -> _containers.RepeatedCompositeFieldContainer[Global___IndexRef]:
+        """The holder's index versions the hit matched, one per epoch of the matched tokens: the holder
+        resolves the request against the token generation it published as that version.
+        """
+
     def __init__(
         self,
         *,
@@ -896,14 +1067,37 @@ class DisclosureRequest(_message.Message):
         overdue: _builtins.bool = ...,
         refusal_reason: Global___RefusalReason.ValueType = ...,
         log_index: _builtins.int = ...,
+        matched_indexes: _abc.Iterable[Global___IndexRef] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["justification", b"justification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "created_at_ms", b"created_at_ms", "deadline_ms", b"deadline_ms", "holder_org", b"holder_org", "justification", b"justification", "key_types", b"key_types", "log_index", b"log_index", "matched_tokens", b"matched_tokens", "overdue", b"overdue", "refusal_reason", b"refusal_reason", "request_id", b"request_id", "requester_org", b"requester_org", "state", b"state", "strength", b"strength", "updated_at_ms", b"updated_at_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "created_at_ms", b"created_at_ms", "deadline_ms", b"deadline_ms", "holder_org", b"holder_org", "justification", b"justification", "key_types", b"key_types", "log_index", b"log_index", "matched_indexes", b"matched_indexes", "matched_tokens", b"matched_tokens", "overdue", b"overdue", "refusal_reason", b"refusal_reason", "request_id", b"request_id", "requester_org", b"requester_org", "state", b"state", "strength", b"strength", "updated_at_ms", b"updated_at_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DisclosureRequest: _TypeAlias = DisclosureRequest  # noqa: Y015
+
+@_typing.final
+class IndexRef(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    version: _builtins.int
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.int = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IndexRef: _TypeAlias = IndexRef  # noqa: Y015
 
 @_typing.final
 class ListRequestsRequest(_message.Message):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from crossforce.domain import (
     DisclosureRequest,
+    IndexRef,
     OverdueReport,
     Party,
     RefusalReason,
@@ -51,6 +52,7 @@ def disclosure_request_to_pb(req: DisclosureRequest) -> pb.DisclosureRequest:
         overdue=req.overdue,
         refusal_reason=refusal_reason_to_pb(req.refusal_reason),
         log_index=req.log_index,
+        matched_indexes=[pb.IndexRef(epoch=r.epoch, version=r.version) for r in req.matched_indexes],
     )
 
 
@@ -71,6 +73,7 @@ def disclosure_request_from_pb(msg: pb.DisclosureRequest) -> DisclosureRequest:
         overdue=msg.overdue,
         refusal_reason=refusal_reason_from_pb(msg.refusal_reason),
         log_index=msg.log_index,
+        matched_indexes=tuple(IndexRef(epoch=r.epoch, version=r.version) for r in msg.matched_indexes),
     )
 
 

@@ -102,6 +102,7 @@ def matcher_status_to_pb(status: MatcherStatus) -> pb.StatusResponse:
         current_epoch=status.current_epoch,
         active_epochs=list(status.active_epochs),
         registered_orgs=list(status.registered_orgs),
+        expected_orgs=list(status.expected_orgs),
     )
 
 
@@ -111,4 +112,5 @@ def matcher_status_from_pb(msg: pb.StatusResponse) -> MatcherStatus:
         current_epoch=msg.current_epoch,
         active_epochs=tuple(msg.active_epochs),
         registered_orgs=tuple(msg.registered_orgs),
+        expected_orgs=tuple(msg.expected_orgs),
     )

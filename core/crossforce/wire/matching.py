@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from crossforce.domain import CheckOutcome, CheckQuery, CheckResult, ForceHit, QueryToken
+from crossforce.domain import (
+    CandidateError,
+    CheckOutcome,
+    CheckQuery,
+    CheckResult,
+    Coverage,
+    ForceHit,
+    NotSearchedReason,
+    QueryToken,
+    SearchedForce,
+    UnsearchedForce,
+)
 from crossforce.errors import ValidationError
 from crossforce.v1 import crossforce_pb2 as pb
 from crossforce.wire.common import (
@@ -71,11 +82,60 @@ def hit_from_pb(msg: pb.ForceHit) -> ForceHit:
 
 
 def check_result_to_pb(result: CheckResult) -> pb.CheckResult:
-    return pb.CheckResult(check_id=result.check_id, hits=[hit_to_pb(h) for h in result.hits])
+    msg = pb.CheckResult(check_id=result.check_id, hits=[hit_to_pb(h) for h in result.hits])
+    if result.error is not None:
+        msg.error.CopyFrom(pb.CandidateError(code=result.error.code, message=result.error.message))
+    return msg
 
 
 def check_result_from_pb(msg: pb.CheckResult) -> CheckResult:
-    return CheckResult(check_id=msg.check_id, hits=tuple(hit_from_pb(h) for h in msg.hits))
+    error = CandidateError(code=msg.error.code, message=msg.error.message) if msg.HasField("error") else None
+    return CheckResult(check_id=msg.check_id, hits=tuple(hit_from_pb(h) for h in msg.hits), error=error)
+
+
+def coverage_to_pb(coverage: Coverage) -> pb.Coverage:
+    return pb.Coverage(
+        searched=[
+            pb.SearchedForce(
+                org=f.org,
+                epoch=f.epoch,
+                version=f.version,
+                published_at_ms=f.published_at_ms,
+                expires_at_ms=f.expires_at_ms,
+            )
+            for f in coverage.searched
+        ],
+        not_searched=[
+            pb.UnsearchedForce(org=f.org, reason=pb.NotSearchedReason.ValueType(int(f.reason)))
+            for f in coverage.not_searched
+        ],
+    )
+
+
+def _reason_from_pb(value: int) -> NotSearchedReason:
+    """An unknown reason number (from a newer matcher) still means "not searched", never "searched"."""
+    try:
+        return NotSearchedReason(value)
+    except ValueError:
+        return NotSearchedReason.UNSPECIFIED
+
+
+def coverage_from_pb(msg: pb.Coverage) -> Coverage:
+    return Coverage(
+        searched=tuple(
+            SearchedForce(
+                org=f.org,
+                epoch=f.epoch,
+                version=f.version,
+                published_at_ms=f.published_at_ms,
+                expires_at_ms=f.expires_at_ms,
+            )
+            for f in msg.searched
+        ),
+        not_searched=tuple(
+            UnsearchedForce(org=f.org, reason=_reason_from_pb(f.reason)) for f in msg.not_searched
+        ),
+    )
 
 
 def check_response_to_pb(outcome: CheckOutcome) -> pb.CheckResponse:
@@ -87,6 +147,7 @@ def check_response_to_pb(outcome: CheckOutcome) -> pb.CheckResponse:
         forces_searched=outcome.forces_searched,
         stale_orgs=list(outcome.stale_orgs),
         tree_head=tree_head_to_pb(outcome.tree_head),
+        coverage=coverage_to_pb(outcome.coverage),
     )
 
 
@@ -96,6 +157,7 @@ def check_batch_response_to_pb(outcome: CheckOutcome) -> pb.CheckBatchResponse:
         forces_searched=outcome.forces_searched,
         stale_orgs=list(outcome.stale_orgs),
         tree_head=tree_head_to_pb(outcome.tree_head),
+        coverage=coverage_to_pb(outcome.coverage),
     )
 
 
@@ -107,6 +169,7 @@ def check_outcome_from_pb(msg: pb.CheckResponse | pb.CheckBatchResponse) -> Chec
         forces_searched=msg.forces_searched,
         stale_orgs=tuple(msg.stale_orgs),
         tree_head=tree_head_from_pb(msg.tree_head),
+        coverage=coverage_from_pb(msg.coverage),
     )
 
 
