@@ -41,7 +41,16 @@ class TooLargeError(ResourceExhaustedError):
 
 
 class QuotaExceededError(ResourceExhaustedError):
-    """A rate or daily quota is spent (gRPC RESOURCE_EXHAUSTED); says which limit and when it resets."""
+    """A rate or daily quota is spent (gRPC RESOURCE_EXHAUSTED); says which limit and when it resets.
+
+    ``retry_after_s`` is how long until the refused charge would fit, or None when it never will (a
+    batch bigger than the limit itself: split it). It crosses the wire in its own trailer
+    (``crossforce.wire.errors``), so a batch run can wait exactly that long and carry on.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class AuthenticationError(CrossforceError):
@@ -139,14 +148,19 @@ def wire_name(exc: CrossforceError) -> str:
     return CrossforceError.__name__
 
 
-def error_named(name: str, message: str, *, status: str) -> CrossforceError:
+def error_named(
+    name: str, message: str, *, status: str, retry_after_s: float | None = None
+) -> CrossforceError:
     """Rebuild the error a peer raised from its wire ``name``, ``message`` and the gRPC ``status`` name.
 
     Trusts the name only when it is a known class that maps to the same status the call ended with;
     otherwise (unknown name, a mismatch) the status alone decides, as ``error_for_status`` does. So a
     missing or altered trailer can never turn, say, a refusal into a different kind of status.
+    ``retry_after_s`` is kept only on a ``QuotaExceededError`` (the one class that carries it).
     """
     kind = _BY_NAME.get(name)
     if kind is None or status_name_for(kind) != status:
         kind = error_for_status(status)
+    if issubclass(kind, QuotaExceededError):
+        return kind(message, retry_after_s=retry_after_s)
     return kind(message)

@@ -117,12 +117,16 @@ class Deployment:
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
     """PKI and secret made by the CLI, a matcher on a free port, three organisations enrolled."""
+    from crossforce.server import ServerSettings
     from crossforce.server.app import start
 
     pki_dir, secret = tmp_path / "pki", tmp_path / "network-secret.json"
     run(["pki", "init", pki_dir, "--name", "crossforce-test"])
     run(["keys", "create", secret])
-    server = start(data_dir=tmp_path / "matcher", pki_dir=pki_dir)
+    # Only the forces that publish are expected, so a check can be complete in a three-organisation test.
+    server = start(
+        data_dir=tmp_path / "matcher", pki_dir=pki_dir, settings=ServerSettings(expected_forces=())
+    )
     dep = Deployment(root=tmp_path, pki=pki_dir, secret=secret, server=f"localhost:{server.port}")
     try:
         dep.enrol("humberside", "force-system,disclosure-officer,auditor", "Humberside Police")
@@ -339,9 +343,9 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     strong = next(h for h in hit["hits"] if h["org"] == "humberside")
     assert strong["strength"] == "strong" and "name_dob" in strong["key_types"]
     nobody = ["--given-names", "Peregrine", "--surname", "Quillfeather", "--dob", "1990-02-14"]
-    assert "NO TRACE at 2 forces" in run(["check", "--profile", dbs, *nobody, *WHY_ARGS]).output
+    assert "NO TRACE at all 2 expected forces" in run(["check", "--profile", dbs, *nobody, *WHY_ARGS]).output
     clear = run_json(["check", "--profile", dbs, *nobody, *WHY_ARGS])
-    assert isinstance(clear, dict) and clear["no_trace"] is True
+    assert isinstance(clear, dict) and clear["no_trace"] is True and clear["complete"] is True
     # a force's profile holds no vetting-officer certificate: the CLI says so instead of trying
     assert_one_red_line(
         run(["check", "--profile", hum, *nobody, *WHY_ARGS], ok=False),
@@ -349,7 +353,8 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
         status=ExitStatus.BAD_INPUT,
     )
 
-    # check-batch: a bad row is reported by line number and the others are still checked
+    # check-batch: a bad row is reported by line number, in the results file too, and the others are
+    # still checked; the exit status says a row was not checked
     candidates = tmp_path / "candidates.csv"
     batch = [
         Record(record_id="C1", given_names="Jane", surname="Thornbury", date_of_birth="1984-03-17"),
@@ -358,16 +363,23 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     ]
     bad_line = write_csv_with_bad_row(candidates, batch, bad_after=1)
     results = tmp_path / "results.jsonl"
-    out = run([
+    ran = run([
         "check-batch", "--profile", dbs, "--in", candidates, "--out", results,
         *WHY_ARGS[:-2], "--officer", "DBS-9",
         "--no-requests",
-    ]).output  # fmt: skip
+    ], ok=False)  # fmt: skip
+    out = ran.output
+    assert ran.exit_code == ExitStatus.BAD_INPUT, out
     assert f"candidates.csv:{bad_line}" in out
-    assert "checked 3 candidates" in out and "candidates/s" in out
+    assert "checked 3 candidates" in out and "candidates/s" in out and "1 errors" in out
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     by_id = {line["candidate_id"]: line for line in lines}
-    assert set(by_id) == {"C1", "C2", "C3"}
+    assert set(by_id) == {"C1", "BAD-1", "C2", "C3"}
+    assert (
+        by_id["BAD-1"]["source"] == f"candidates.csv:{bad_line}"
+        and "surname" in by_id["BAD-1"]["error"]["message"]
+    )
+    assert all(by_id[c]["complete"] is True and by_id[c]["not_searched"] == [] for c in ("C1", "C2", "C3"))
     assert [h["org"] for h in by_id["C1"]["hits"]] == ["humberside"]
     assert by_id["C2"]["hits"] == [] and by_id["C2"]["requests"] == []
     assert [h["org"] for h in by_id["C3"]["hits"]] == ["kent"]
@@ -517,8 +529,14 @@ def test_serve_subprocess_answers_a_check_then_stops_on_sigterm(tmp_path: Path) 
         dep.enrol("dyfed-powys", "force-system", "Dyfed-Powys Police")
         dbs = dep.enrol("dbs", "force-system,vetting-officer", "DBS")
         publish(dep, "dyfed-powys", [JANE, *OTHERS])
-        hit = run_json(["check", "--profile", dbs, *CANDIDATE_ARGS, *WHY_ARGS, "--no-requests"])
+        # A real deployment expects all 43 forces; one has published, so the hit is an incomplete answer.
+        answer = run(
+            ["check", "--profile", dbs, *CANDIDATE_ARGS, *WHY_ARGS, "--no-requests", "--json"], ok=False
+        )
+        assert answer.exit_code == ExitStatus.INCOMPLETE_SEARCH, answer.output
+        hit = json.loads(answer.stdout)
         assert isinstance(hit, dict) and [h["org"] for h in hit["hits"]] == ["dyfed-powys"]
+        assert hit["complete"] is False and hit["forces_expected"] == 43
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

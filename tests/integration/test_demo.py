@@ -13,7 +13,7 @@ KEY_LINES = (
     "2. Enrolled with real certificates",
     "3. 43 indexes published",
     "POSSIBLE TRACE at 2 of 43 forces",
-    "NO TRACE at 43 forces",
+    "NO TRACE at all 43 expected forces",
     "4. Found at both forces",
     "5. Confirmed against the force's own records and approved",
     "6. Refused",

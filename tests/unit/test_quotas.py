@@ -72,6 +72,7 @@ def test_denial_names_the_limit_and_when_it_resets() -> None:
     assert "organisation rate limit of 20 checks/s" in str(denial)
     assert "retry after 0.5 s" in str(denial)
     assert denial.retry_after_ms == 500
+    assert isinstance(denial, QuotaExceededError) and denial.retry_after_s == 0.5  # what crosses the wire
     assert not _try(book, denial.retry_after_ms - 1, cost=10)
     assert _try(book, denial.retry_after_ms, cost=10)
 
@@ -104,6 +105,7 @@ def test_batch_larger_than_any_bucket_can_never_pass() -> None:
     with pytest.raises(QuotaDeniedError, match="split it into batches of at most 100") as info:
         book.charge(org="dbs", officer="o1", purpose=PURPOSE, cost=101, now_ms=0)
     assert info.value.retry_after_ms is None
+    assert info.value.retry_after_s is None  # never: waiting will not help
 
 
 def test_daily_limit_per_purpose_resets_at_utc_midnight() -> None:

@@ -6,6 +6,7 @@ personal data and error messages end up in logs and terminals.
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossforce.client.recordfile import iter_records, load_records, write_records
-from crossforce.encoding.recordrules import validate_record
+from crossforce.client.recordfile import iter_records, load_records, read_rows, write_records
+from crossforce.encoding.matchkeys import key_bytes
+from crossforce.encoding.recordrules import (
+    PLACEHOLDER_DATES,
+    PLACEHOLDER_MESSAGE,
+    check_record,
+    is_placeholder_name,
+    record_from_fields,
+    validate_record,
+)
 from crossforce.encoding.records import FIELDS, Record
 from crossforce.errors import RecordError, ValidationError
 from crossforce.testkit.simulate import ForceSimulator
@@ -308,9 +317,16 @@ _NAME_TEXT = st.text(
 
 
 @given(
-    given_names=_NAME_TEXT,
-    surname=_NAME_TEXT.filter(lambda s: any(ch.isalpha() for ch in s)),
-    previous=st.lists(_NAME_TEXT.filter(lambda s: ";" not in s and any(c.isalpha() for c in s)), max_size=3),
+    given_names=_NAME_TEXT.filter(lambda s: not is_placeholder_name(s)),
+    surname=_NAME_TEXT.filter(
+        lambda s: any(ch.isalpha() for ch in s) and not is_placeholder_name(s, surname=True)
+    ),
+    previous=st.lists(
+        _NAME_TEXT.filter(
+            lambda s: ";" not in s and any(c.isalpha() for c in s) and not is_placeholder_name(s)
+        ),
+        max_size=3,
+    ),
     suffix=st.sampled_from([".csv", ".jsonl"]),
 )
 @settings(max_examples=60, deadline=None)
@@ -339,3 +355,131 @@ def test_examples_in_the_format_doc_load(tmp_path: Path, fence: str, suffix: str
     records = load_records(path).records
     assert [r.record_id for r in records][:2] == ["KE-0000001", "KE-0000002"]
     assert records[0].previous_names == ("Sarah Jane Whitlock",)
+
+
+# --- whole-file errors are fatal, even with skip_bad (issue 13 item 5) ---------------------------------
+
+WHOLE_FILE_ERRORS = [
+    pytest.param(".csv", b"", 1, "file is empty", id="empty-file"),
+    pytest.param(".csv", (HEADER + "\n").encode(), 1, "holds no records", id="header-only"),
+    pytest.param(
+        ".csv", (HEADER.replace(",", ";") + "\nR1;Ada;Lovelace;;;;;;;;\n").encode(), 1, "';'", id="semicolons"
+    ),
+    pytest.param(
+        ".csv", (HEADER.replace(",", "\t") + "\nR1\tAda\tLovelace\n").encode(), 1, "a tab", id="tabs"
+    ),
+    pytest.param(
+        ".csv", b"record_id,given_names\nR1,Ada\n", 1, "required column", id="missing-surname-column"
+    ),
+    pytest.param(".csv", b"Ada,Lovelace,1985-12-10\n", 1, "not a header", id="no-header"),
+    pytest.param(".jsonl", b"\n\n", 2, "no records", id="jsonl-nothing"),
+]
+
+
+@pytest.mark.parametrize(("suffix", "content", "line", "says"), WHOLE_FILE_ERRORS)
+def test_whole_file_error_is_fatal_even_when_skipping_bad_rows(
+    tmp_path: Path, suffix: str, content: bytes, line: int, says: str
+) -> None:
+    path = tmp_path / f"candidates{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(RecordError) as caught:
+        load_records(path, skip_bad=True)
+    assert caught.value.line == line and says in str(caught.value)
+    assert str(caught.value).startswith(f"{path.name}:{line}")
+    assert "Lovelace" not in str(caught.value)
+
+
+def test_read_rows_gives_every_row_with_its_line_record_id_and_warnings(tmp_path: Path) -> None:
+    path = tmp_path / "candidates.csv"
+    path.write_bytes(_csv(GOOD, "R2,Zebedee,,1990-01-01,M,,,,,,", "R3,Unk,Quill,1900-01-01,,,,,,,", GOOD))
+    rows = list(read_rows(path))
+    assert [(r.line, r.record_id, r.record is not None) for r in rows] == [
+        (2, "R1", True),
+        (3, "R2", False),
+        (4, "R3", True),
+        (5, "R1", False),
+    ]
+    assert (
+        rows[1].error is not None and rows[1].error.field == "surname" and rows[1].where == "candidates.csv:3"
+    )
+    assert rows[3].error is not None and "duplicate" in str(rows[3].error)
+    assert [(w.field, w.line) for w in rows[2].warnings] == [("given_names", 4), ("date_of_birth", 4)]
+    assert all("Unk" not in str(w) and "1900" not in str(w) for w in rows[2].warnings)
+    loaded = load_records(path, skip_bad=True)
+    assert [w.record_id for w in loaded.warnings] == ["R3", "R3"]
+
+
+# --- placeholders are missing values, at every door (issue 13 item 7) ----------------------------------
+
+NAME_PLACEHOLDERS = [
+    "Unknown", "UNK", "unk", "NK", "N/K", "NFA", "Not Known", "None", "Male", "Female", "Female Child",
+    "Male Child", "Baby", "Child", "Infant", "Person", "XX", "ZZ", "Of The House", "N/A", "  unknown  ",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", NAME_PLACEHOLDERS)
+@pytest.mark.parametrize("field", ["given_names", "surname"])
+def test_placeholder_name_becomes_missing_with_a_warning(field: str, value: str) -> None:
+    record = Record(record_id="R1", given_names="Ada", surname="Lovelace", date_of_birth="1985-12-10")
+    checked = check_record(dataclasses.replace(record, **{field: value}), source="f.csv", line=7)
+    assert getattr(checked.record, field) == ""
+    (warning,) = checked.warnings
+    assert (warning.field, warning.line, warning.record_id) == (field, 7, "R1")
+    assert str(warning) == f"f.csv:7: R1: {field}: {PLACEHOLDER_MESSAGE}"
+    assert value.strip() not in str(warning)
+
+
+@pytest.mark.parametrize("value", ["Q", "q", "?", "-", "Q."])
+def test_one_letter_or_no_letter_surname_is_a_placeholder_but_a_forename_initial_is_kept(value: str) -> None:
+    checked = check_record(Record(record_id="R1", given_names="A", surname=value, date_of_birth="1985-12-10"))
+    assert checked.record.surname == "" and checked.record.given_names == "A"
+    assert [w.field for w in checked.warnings] == ["surname"]
+
+
+@pytest.mark.parametrize("value", sorted(PLACEHOLDER_DATES))
+def test_placeholder_date_of_birth_becomes_missing_with_a_warning(value: str) -> None:
+    checked = check_record(Record(record_id="R1", given_names="Ada", surname="Lovelace", date_of_birth=value))
+    assert checked.record.date_of_birth == ""
+    assert [w.field for w in checked.warnings] == ["date_of_birth"]
+
+
+def test_placeholder_previous_names_are_dropped_and_real_ones_kept() -> None:
+    record = Record(
+        record_id="R1", given_names="Ada", surname="Lovelace", previous_names=("Unknown", "Ada Byron")
+    )
+    checked = check_record(record)
+    assert checked.record.previous_names == ("Ada Byron",)
+    assert [w.field for w in checked.warnings] == ["previous_names"]
+
+
+@pytest.mark.parametrize(
+    "value", ["Baby Jane", "Childs", "Maleki", "Person-Smith", "Xu", "Of", "Unknown Smith", "Ng", "Li"]
+)
+def test_names_that_only_contain_a_placeholder_are_real_names(value: str) -> None:
+    checked = check_record(
+        Record(record_id="R1", given_names=value, surname=value, date_of_birth="1985-12-10")
+    )
+    assert (checked.record.given_names, checked.record.surname) == (value, value)
+    assert checked.warnings == ()
+
+
+def test_unk_smith_keys_only_on_what_is_real() -> None:
+    placeholder = check_record(
+        Record(record_id="R1", given_names="Unk", surname="Smith", date_of_birth="1985-12-10")
+    )
+    real = Record(record_id="R1", surname="Smith", date_of_birth="1985-12-10")
+    assert key_bytes(placeholder.record) == key_bytes(real)
+    both = check_record(Record(record_id="R2", given_names="Unk", surname="Unk", date_of_birth="1985-12-10"))
+    assert key_bytes(both.record) == []  # no key: a vetting check refuses it as keyless
+
+
+def test_options_door_names_the_option_for_errors_and_warnings() -> None:
+    labels = {"date_of_birth": "--dob", "surname": "--surname", "sex": "--sex"}
+    values: dict[str, str | list[str]] = {"record_id": "c", "given_names": "Ada", "surname": "Lovelace"}
+    with pytest.raises(ValidationError) as caught:
+        record_from_fields({**values, "date_of_birth": "2999-01-01"}, labels=labels)
+    assert str(caught.value).startswith("--dob: ") and "2999" not in str(caught.value)
+    with pytest.raises(ValidationError, match=r"^--sex: "):
+        record_from_fields({**values, "sex": "banana"}, labels=labels)
+    checked = record_from_fields({**values, "surname": "Unk", "date_of_birth": "1985-12-10"}, labels=labels)
+    assert [w.field for w in checked.warnings] == ["--surname"] and checked.record.surname == ""

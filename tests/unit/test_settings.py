@@ -129,6 +129,10 @@ def test_empty_toml_is_the_defaults() -> None:
         ("[org_purposes]\nofsted = 'childcare-vetting'", "org_purposes.ofsted"),
         ("limits = 3", "limits"),
         ("index_max_age_s = 0", "index_max_age_s"),
+        ("expected_forces = 'kent'", "expected_forces"),
+        ("expected_forces = [1]", "expected_forces"),
+        ("expected_forces = ['Kent']", "expected_forces"),
+        ("expected_forces = ['kent', '']", "expected_forces"),
     ],
 )
 def test_bad_toml_names_the_key(text: str, field: str) -> None:
@@ -170,3 +174,20 @@ def test_purpose_policy_validation() -> None:
         PurposePolicy(code="x", description="d", daily_limit_per_org=0)
     assert PurposePolicy(code="x", description="d", allows_disclosure=False, deadline_days=0).deadline_ms == 0
     assert PurposePolicy(code="x", description="d", deadline_days=0.5).deadline_ms == 43_200_000
+
+
+def test_expected_forces_default_to_the_43_territorial_forces() -> None:
+    from crossforce.forces import all_forces
+    from crossforce.server.policy.settings import TERRITORIAL_FORCES
+
+    codes = tuple(sorted(f.code for f in all_forces()))
+    assert len(codes) == 43
+    assert codes == TERRITORIAL_FORCES  # the pure copy never drifts from the forces data file
+    assert DEFAULT_SETTINGS.expected_forces == codes
+
+
+def test_expected_forces_from_toml_are_sorted_without_repeats() -> None:
+    s = ServerSettings.from_toml_text("expected_forces = ['kent', 'nca', 'essex', 'kent']")
+    assert s.expected_forces == ("essex", "kent", "nca")
+    assert ServerSettings.from_toml_text("expected_forces = []").expected_forces == ()
+    assert ServerSettings(expected_forces=("kent", "essex")).expected_forces == ("essex", "kent")

@@ -1,15 +1,26 @@
-"""The store seams: the SQLite backend keeps a change and its audit entry in one transaction, and a data
-folder's log can be read back read-only as plain values for the offline verifier."""
+"""The store seams: the SQLite backend keeps a change and its audit entry in one transaction, a data
+folder's log can be read back read-only as plain values for the offline verifier, and a folder written
+by an older schema version is upgraded when it is opened (one from a newer matcher is refused)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from crossforce.errors import AlreadyExistsError, UnavailableError
-from crossforce.server.store import HeadRow, OrgRow, RequestRow, SQLiteStorage, Storage, open_stored_log
+from crossforce.errors import AlreadyExistsError, PreconditionError, UnavailableError
+from crossforce.server.store import (
+    HeadRow,
+    OrgRow,
+    RequestRow,
+    SQLiteStorage,
+    Storage,
+    open_stored_log,
+    schema,
+)
+from crossforce.server.store.sqlite import DB_FILE
 
 ORG = OrgRow(
     org="kent",
@@ -115,3 +126,88 @@ def test_a_folder_without_a_matcher_database_is_not_a_new_empty_log(tmp_path: Pa
     with pytest.raises(UnavailableError), open_stored_log(tmp_path):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ schema versions
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE orgs (
+    org TEXT PRIMARY KEY, display_name TEXT NOT NULL, signing_key BLOB NOT NULL, box_key BLOB NOT NULL,
+    key_version INTEGER NOT NULL, registered_at_ms INTEGER NOT NULL, log_index INTEGER NOT NULL);
+CREATE TABLE indexes (
+    org TEXT NOT NULL, epoch INTEGER NOT NULL, version INTEGER NOT NULL, header BLOB NOT NULL,
+    signature BLOB NOT NULL, bits_sha256 TEXT NOT NULL, num_blocks INTEGER NOT NULL,
+    num_probes INTEGER NOT NULL, token_count INTEGER NOT NULL, record_count INTEGER NOT NULL,
+    published_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL, log_index INTEGER NOT NULL,
+    PRIMARY KEY (org, epoch));
+CREATE TABLE requests (
+    request_id TEXT PRIMARY KEY, check_id TEXT NOT NULL, requester_org TEXT NOT NULL,
+    holder_org TEXT NOT NULL, purpose TEXT NOT NULL, legal_basis TEXT NOT NULL,
+    case_reference TEXT NOT NULL, officer_id TEXT NOT NULL, key_types TEXT NOT NULL,
+    strength INTEGER NOT NULL, tokens BLOB NOT NULL, state INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
+    refusal_reason INTEGER NOT NULL DEFAULT 0, sealed BLOB, sealed_sha256 BLOB,
+    log_index INTEGER NOT NULL);
+CREATE INDEX requests_holder ON requests (holder_org, state);
+CREATE INDEX requests_requester ON requests (requester_org, state);
+CREATE TABLE log (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, leaf_hash BLOB NOT NULL);
+CREATE TABLE heads (
+    tree_size INTEGER PRIMARY KEY, timestamp_ms INTEGER NOT NULL, root BLOB NOT NULL,
+    signature BLOB NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO requests VALUES ('old', 'c', 'dbs', 'kent', 'p', 'l', 'r', 'o', '1,2', 2, x'', 1, 0, 99, 0,
+    0, NULL, NULL, 3);
+"""
+"""A data folder as schema version 1 wrote it (before requests recorded the indexes they matched)."""
+
+
+def _v1_folder(path: Path) -> None:
+    conn = sqlite3.connect(path / DB_FILE)
+    conn.executescript(V1_SCHEMA)
+    conn.close()
+
+
+def test_a_version_1_folder_is_upgraded_when_opened(tmp_path: Path) -> None:
+    _v1_folder(tmp_path)
+    storage = SQLiteStorage(tmp_path)
+    assert storage.schema_version == schema.SCHEMA_VERSION == 2
+    old = storage.request("old")
+    assert old is not None and old.matched_indexes == ()  # the matcher did not record them then
+    assert (old.deadline_ms, old.key_types, old.log_index) == (99, (1, 2), 3)
+    new = dataclasses.replace(_request("new", state=1, deadline_ms=5), matched_indexes=((1, 7), (2, 9)))
+    _commit(storage, new)
+    assert storage.request("new") == new
+    storage.close()
+    reopened = SQLiteStorage(tmp_path)  # a second open finds nothing to upgrade
+    assert reopened.schema_version == 2 and reopened.request("new") == new
+    reopened.close()
+
+
+def test_a_new_folder_starts_at_the_current_version_and_keeps_matched_indexes(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    assert storage.schema_version == schema.SCHEMA_VERSION
+    row = dataclasses.replace(_request("r", state=1, deadline_ms=5), matched_indexes=((3, 1),))
+    _commit(storage, row)
+    assert storage.request("r") == row
+    storage.close()
+
+
+def test_a_folder_from_a_newer_matcher_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    SQLiteStorage(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / DB_FILE)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(PreconditionError, match="schema version 99, written by a newer matcher"):
+        SQLiteStorage(tmp_path)
+    conn = sqlite3.connect(tmp_path / DB_FILE)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("99",)
+    conn.close()
+    # The same refusal again, not "in use by another matcher": the failed open let go of the folder.
+    with pytest.raises(PreconditionError, match="newer matcher"):
+        SQLiteStorage(tmp_path)
+
+
+@pytest.mark.parametrize("refs", [(), ((1, 2),), ((1, 1796036380728), (2, 5))])
+def test_matched_indexes_text_round_trips(refs: tuple[tuple[int, int], ...]) -> None:
+    assert schema.decode_matched(schema.encode_matched(refs)) == refs

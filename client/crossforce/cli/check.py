@@ -2,17 +2,21 @@
 
 Names, dates of birth and identifiers become keyed-hash tokens in this process; the matcher sees
 tokens and the justification. Outputs name forces, strengths and key types only.
+
+Every answer says how complete it was (issue 13): "nothing known" is printed only when every expected
+force was searched (``render.check_answer``), otherwise the answer is INCOMPLETE and names the forces not
+searched, and the exit status says so. Both commands build candidates through the one set of record
+rules (``crossforce.encoding.recordrules``), so ``check`` refuses what a record file would refuse.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
+from crossforce.cli.batchreport import ResultWriter, Tally, summary, warn_rows
 from crossforce.cli.common import (
     json_option,
     make_why,
@@ -20,40 +24,43 @@ from crossforce.cli.common import (
     open_client,
     profile_option,
     role_option,
-    warn_skipped,
     why_options,
 )
+from crossforce.cli.interrupts import INTERRUPTED_EXIT, deferred_interrupt
 from crossforce.cli.render import (
+    check_answer,
     emit_json,
-    key_type_names,
     make_console,
     progress_bar,
-    strength_name,
     warn_line,
 )
-from crossforce.cli.tables import hit_json, hits_table
-from crossforce.client.recordfile import load_records
-from crossforce.client.sdk import CheckReport
+from crossforce.cli.resultsfile import check_out_options, done_keys, open_results, result_key
+from crossforce.cli.status import ExitStatus
+from crossforce.cli.tables import hits_table, report_json
+from crossforce.client.checking import DEFAULT_MAX_WAIT_S
+from crossforce.client.recordfile import Row, read_rows
+from crossforce.clock import now_ms
 from crossforce.domain import Role
-from crossforce.encoding.records import Record
+from crossforce.encoding.recordrules import record_from_fields
+from crossforce.errors import CrossforceError
 from crossforce.limits import DEFAULT_LIMITS
 
 DEFAULT_BATCH = 500
 BATCH_SIZE = min(DEFAULT_BATCH, DEFAULT_LIMITS.max_batch_candidates)
-
-
-def _report_json(report: CheckReport, candidate_id: str | None = None) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "check_id": report.check_id,
-        "no_trace": report.no_trace,
-        "forces_searched": report.forces_searched,
-        "stale_forces": list(report.stale_orgs),
-        "hits": [hit_json(h) for h in report.hits],
-        "requests": [h.request_id for h in report.hits if h.request_id],
-    }
-    if candidate_id is not None:
-        doc = {"candidate_id": candidate_id, **doc}
-    return doc
+OPTION_LABELS = {
+    "record_id": "candidate id",
+    "given_names": "--given-names",
+    "surname": "--surname",
+    "date_of_birth": "--dob",
+    "sex": "--sex",
+    "previous_names": "--previous-name",
+    "pnc_id": "--pnc",
+    "ni_number": "--ni",
+    "passport_number": "--passport",
+    "driving_licence": "--licence",
+    "postcode": "--postcode",
+}
+"""Each record field as the option that sets it, so an error says which option to fix."""
 
 
 @click.command()
@@ -61,36 +68,38 @@ def _report_json(report: CheckReport, candidate_id: str | None = None) -> dict[s
 @role_option(Role.VETTING_OFFICER)
 @click.option("--given-names", default="", help="Forenames as the candidate gives them.")
 @click.option("--surname", required=True)
-@click.option(
-    "--dob", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Date of birth, YYYY-MM-DD."
-)
+@click.option("--dob", default="", help="Date of birth, YYYY-MM-DD (not in the future).")
 @click.option(
     "--previous-name",
     "previous_names",
     multiple=True,
     help='A previous name, "Given Surname" or a surname (repeat for each).',
 )
-@click.option("--sex", default="")
+@click.option("--sex", default="", help="M, F, X or U.")
 @click.option("--pnc", default="", help="Police National Computer id, e.g. 01/123456A.")
 @click.option("--ni", default="", help="National Insurance number.")
 @click.option("--passport", default="")
 @click.option("--licence", default="", help="Driving licence number.")
+@click.option("--postcode", default="", help="Postcode of the candidate's address.")
 @why_options
 @no_requests_option
 @json_option
+@click.pass_context
 def check(
+    ctx: click.Context,
     *,
     profile_dir: Path,
     role: str | None,
     given_names: str,
     surname: str,
-    dob: Any,
+    dob: str,
     previous_names: tuple[str, ...],
     sex: str,
     pnc: str,
     ni: str,
     passport: str,
     licence: str,
+    postcode: str,
     purpose: str,
     legal_basis: str,
     case_ref: str,
@@ -101,7 +110,12 @@ def check(
     """Check one candidate against every force's index; opens disclosure requests for hits.
 
     The name, date of birth and identifiers are turned into keyed-hash tokens here; the matcher sees
-    only tokens and the justification, which it logs.
+    only tokens and the justification, which it logs. The options pass the same rules as a record
+    file's rows: a bad value is refused naming the option, and a placeholder ("Unk", 1900-01-01) is
+    treated as missing, with a warning.
+
+    "No trace" is printed only when every force the matcher expects was searched; otherwise the answer
+    is INCOMPLETE, names the forces not searched and why, and the exit status is 8 (incomplete search).
 
     \b
     Example:
@@ -109,41 +123,46 @@ def check(
           --dob 1984-03-17 --previous-name "Jane Whitlock" --purpose school-staff-vetting \\
           --legal-basis "Police Act 1997 s113B" --case-ref APP-2026-0001 --officer DBS-4411
     """
-    candidate = Record(
-        record_id="candidate",
-        given_names=given_names,
-        surname=surname,
-        date_of_birth=dob.strftime("%Y-%m-%d") if dob else "",
-        sex=sex,
-        previous_names=tuple(previous_names),
-        pnc_id=pnc,
-        ni_number=ni,
-        passport_number=passport,
-        driving_licence=licence,
+    checked = record_from_fields(
+        {
+            "record_id": "candidate",
+            "given_names": given_names,
+            "surname": surname,
+            "date_of_birth": dob,
+            "sex": sex,
+            "previous_names": list(previous_names),
+            "pnc_id": pnc,
+            "ni_number": ni,
+            "passport_number": passport,
+            "driving_licence": licence,
+            "postcode": postcode,
+        },
+        labels=OPTION_LABELS,
     )
+    console = make_console(stderr=as_json)
+    for warning in checked.warnings:
+        warn_line(console, f"{warning.field} {warning.message}")
     why = make_why(purpose, legal_basis, case_ref, officer)
     with open_client(profile_dir, role, (Role.VETTING_OFFICER,)) as client:
-        report = client.check(candidate, why, open_requests=not no_requests)
+        report = client.check(checked.record, why, open_requests=not no_requests)
     if as_json:
-        emit_json(_report_json(report))
-        return
-    console = make_console()
-    if report.stale_orgs:
-        warn_line(console, f"not searched (stale index): {', '.join(report.stale_orgs)}")
-    if report.no_trace:
-        console.print(f"[bold green]NO TRACE at {report.forces_searched} forces[/] (check {report.check_id})")
-        return
-    console.print(
-        f"[bold red]POSSIBLE TRACE at {len(report.hits)} of {report.forces_searched} forces[/] "
-        f"(check {report.check_id})"
-    )
-    console.print(hits_table(report.hits))
-    opened = [h.request_id for h in report.hits if h.request_id]
-    if opened:
-        console.print(f"disclosure requests opened: {', '.join(opened)}")
-        console.print("follow them with: crossforce disclosures list --profile " + str(profile_dir))
-    elif no_requests:
-        console.print("no disclosure requests opened (--no-requests)")
+        emit_json(report_json(report, now_ms()))
+    else:
+        for line in check_answer(report):
+            console.print(line, soft_wrap=True)
+        if report.hits:
+            console.print(hits_table(report.hits))
+            opened = [h.request_id for h in report.hits if h.request_id]
+            if opened:
+                console.print(f"disclosure requests opened: {', '.join(opened)}")
+                console.print("follow them with: crossforce disclosures list --profile " + str(profile_dir))
+            elif no_requests:
+                console.print("no disclosure requests opened (--no-requests)")
+    if not report.complete:
+        ctx.exit(int(ExitStatus.INCOMPLETE_SEARCH))
+
+
+# --------------------------------------------------------------------------------------------- check-batch
 
 
 @click.command("check-batch")
@@ -161,7 +180,7 @@ def check(
     "out_file",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Results, one JSON line per candidate.",
+    help="Results, one JSON line per candidate (never overwritten without --force).",
 )
 @why_options
 @no_requests_option
@@ -171,7 +190,19 @@ def check(
     show_default=True,
     type=click.IntRange(1, DEFAULT_LIMITS.max_batch_candidates),
 )
+@click.option("--resume", is_flag=True, help="Skip candidates already in --out and append the rest.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option(
+    "--max-wait",
+    default=DEFAULT_MAX_WAIT_S,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds a sub-batch may wait, in total, for a quota to refill before the run stops.",
+)
+@json_option
+@click.pass_context
 def check_batch(
+    ctx: click.Context,
     *,
     profile_dir: Path,
     role: str | None,
@@ -183,10 +214,27 @@ def check_batch(
     officer: str,
     no_requests: bool,
     batch_size: int,
+    resume: bool,
+    force: bool,
+    max_wait: float,
+    as_json: bool,
 ) -> None:
-    """Check a file of candidates; bad rows are reported by line and skipped, the rest are checked.
+    """Check a file of candidates; every row gets one line in --out, and the run always finishes.
 
-    Each output line is {"candidate_id", "hits": [{"org", "strength", "key_types"}], "requests": [...]}.
+    A checked row's line is {"candidate_id", "source" (file:line), "check_id", "hits": [{"org",
+    "strength", "key_types"}], "requests", "complete", "forces_searched", "forces_expected",
+    "not_searched": [{"org", "reason"}]}. A row that was not checked (refused by the record rules, no
+    match key, refused by the matcher) is {"candidate_id", "source", "error": {"code", "message"},
+    "complete": false}; no other row is affected. A file that cannot be read as a whole (empty, no
+    header, wrong delimiter, missing column) stops the run before anything is sent.
+
+    A quota refusal is waited out (at most --max-wait seconds per sub-batch) and the same sub-batch is
+    sent again. Ctrl-C stops after the sub-batch in flight is written; --resume then continues without
+    checking anyone twice or opening any request twice.
+
+    Exit status: 0 when every row was checked and every answer searched every expected force; 8
+    (incomplete search) when any answer missed a force, which wins over 3 (bad input) when any row was
+    not checked; 6 when a quota wait would exceed --max-wait; 130 after Ctrl-C.
 
     \b
     Example:
@@ -194,48 +242,60 @@ def check_batch(
           --purpose school-staff-vetting --legal-basis "Police Act 1997 s113B" \\
           --case-ref BATCH-2026-03 --officer DBS-4411
     """
-    console = make_console()
-    loaded = load_records(in_file, skip_bad=True)
-    warn_skipped(console, loaded.errors)
-    candidates = loaded.records
+    check_out_options(out_file, resume=resume, force=force)
+    console = make_console(stderr=as_json)
+    rows = list(read_rows(in_file))  # a whole-file error stops here, before --out is touched
+    done = done_keys(out_file) if resume else set()
+    tally = Tally()
+    pending: list[Row] = []
+    for row in rows:
+        if result_key(row.record_id, row.where) in done:
+            tally.already_done += 1
+        else:
+            pending.append(row)
+    warn_rows(console, pending)
+    candidates = [row.record for row in pending if row.record is not None]
     why = make_why(purpose, legal_basis, case_ref, officer)
     started = time.perf_counter()
-    hits = requests = 0
+    interrupted = False
     with (
         open_client(profile_dir, role, (Role.VETTING_OFFICER,)) as client,
-        out_file.open("w", encoding="utf-8") as out,
+        open_results(out_file, append=resume) as out,
+        deferred_interrupt() as stop,
         progress_bar(console) as bar,
     ):
+        writer = ResultWriter(out=out, rows=pending, tally=tally, console=console)
         task = bar.add_task("checking candidates", total=len(candidates))
-        for start in range(0, len(candidates), batch_size):
-            chunk = candidates[start : start + batch_size]
-            reports = client.check_batch(chunk, why, open_requests=not no_requests, batch_size=batch_size)
-            for cand, report in zip(chunk, reports, strict=True):
-                line = {
-                    "candidate_id": cand.record_id,
-                    "check_id": report.check_id,
-                    "hits": [
-                        {
-                            "org": h.org,
-                            "strength": strength_name(h.strength),
-                            "key_types": key_type_names(h.key_types),
-                        }
-                        for h in report.hits
-                    ],
-                    "requests": [h.request_id for h in report.hits if h.request_id],
-                }
-                hits += bool(report.hits)
-                requests += len(line["requests"])
-                out.write(json.dumps(line, sort_keys=True) + "\n")
-            out.flush()
-            bar.update(task, completed=start + len(chunk))
+        sub_batches = client.check_batches(
+            candidates,
+            why,
+            open_requests=not no_requests,
+            batch_size=batch_size,
+            max_wait_s=max_wait,
+            on_wait=lambda seconds: console.print(f"quota: waiting {seconds:.1f} s"),
+            sleep=stop.sleep,
+        )
+        try:
+            done_count = 0
+            for reports in sub_batches:  # lazy: the next sub-batch is sent only when asked for
+                writer.answered(reports)
+                done_count += len(reports)
+                bar.update(task, completed=done_count)
+                if stop.requested and done_count < len(candidates):
+                    interrupted = True
+                    break
+            if not interrupted:
+                writer.finish()
+        except KeyboardInterrupt:
+            interrupted = True
+        except CrossforceError:
+            summary(console, tally, out_file, time.perf_counter() - started, stopped=True)
+            raise
     seconds = time.perf_counter() - started
-    rate = len(candidates) / seconds if seconds > 0 else 0.0
-    console.print(
-        f"checked {len(candidates):,} candidates in {seconds:.1f} s ({rate:,.0f} candidates/s): "
-        f"{hits:,} with a possible trace, {requests:,} disclosure requests opened, "
-        f"{len(loaded.errors)} bad rows skipped; results in {out_file}"
-    )
+    summary(console, tally, out_file, seconds, stopped=interrupted)
+    if as_json:
+        emit_json(tally.json(out_file, seconds, interrupted=interrupted))
+    ctx.exit(INTERRUPTED_EXIT if interrupted else int(tally.exit_status()))
 
 
 # --------------------------------------------------------------------------------------------- disclosures

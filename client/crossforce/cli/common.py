@@ -8,8 +8,10 @@ vetting desk is noise at best and can leak local state at worst.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -17,9 +19,11 @@ from typing import Any, TypeVar
 import click
 import grpc
 from rich.console import Console
+from rich.text import Text
 
-from crossforce.cli.render import fail_line, warn_line
+from crossforce.cli.render import fail_line, make_console, warn_line
 from crossforce.cli.status import ExitStatus, exit_status_for
+from crossforce.client.certstatus import CertificateExpiryWarning
 from crossforce.client.profile import Profile
 from crossforce.client.sdk import Client
 from crossforce.domain import ROLES, Justification
@@ -39,7 +43,8 @@ class CrossforceGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with certificate_warnings_on_stderr():
+                return super().invoke(ctx)
         except UnavailableError as exc:
             fail_line(f"{exc} (is the matcher running, and is the profile's server address right?)")
             status = exit_status_for(exc)
@@ -56,6 +61,36 @@ class CrossforceGroup(click.Group):
             fail_line(f"{exc.strerror or exc}{where}")
             status = exit_status_for(exc)
         ctx.exit(int(status))
+
+
+@contextlib.contextmanager
+def certificate_warnings_on_stderr() -> Iterator[None]:
+    """Show each ``CertificateExpiryWarning`` the SDK raises as one ``warning:`` line on stderr, once per
+    command (a command that opens two connections with one certificate warns once), at the moment it is
+    raised; every other warning goes where it went before."""
+    shown: set[str] = set()
+    previous = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if not issubclass(category, CertificateExpiryWarning):
+            previous(message, category, filename, lineno, file, line)
+            return
+        text = str(message)
+        if text not in shown:
+            shown.add(text)
+            make_console(stderr=True).print(Text(f"warning: {text}", style="yellow"), soft_wrap=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CertificateExpiryWarning)
+        warnings.showwarning = show
+        yield
 
 
 def warn_skipped(console: Console, errors: Sequence[object]) -> None:

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from crossforce.auditlog.events import AuditEvent
 from crossforce.cli.render import (
+    check_answer,
     force_name,
     key_type_names,
     make_console,
@@ -95,6 +96,9 @@ class RichDemoView:
 
     def size(self, n: int) -> str:
         return size(n)
+
+    def answer(self, report: Any) -> Sequence[str]:
+        return check_answer(report)
 
 
 @click.command()

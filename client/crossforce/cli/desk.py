@@ -1,9 +1,11 @@
 """The holding force's disclosure desk: ``desk list|show|resolve|approve|refuse|watch``.
 
 A request carries only the tokens that matched. The desk resolves them against the force's own token
-store, which is what turns a Bloom-filter "possible trace" into "these are our records" (or into
-no_match, disclosing nothing). Approval seals the chosen records to the requester: the matcher relays
-ciphertext it cannot read.
+store, in the generation of the index version the request matched, which is what turns a Bloom-filter
+"possible trace" into "these are our records" (or into no_match, disclosing nothing). A request whose
+generation is no longer held is never called a false positive: the desk says which version is missing,
+leaves the request open and exits with a non-zero status. Approval seals the chosen records to the
+requester: the matcher relays ciphertext it cannot read.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from rich.text import Text
 
 from crossforce.cli.common import json_option, open_client, profile_option, reader_options, role_option
 from crossforce.cli.render import REFUSAL_CODES, emit_json, make_console, state_name, strength_name, when
+from crossforce.cli.status import ExitStatus
 from crossforce.cli.tables import record_fields, records_table, request_json, request_panel, requests_table
 from crossforce.client.sdk import Client
+from crossforce.client.tokenstore import GenerationGoneError
 from crossforce.crypto.sealed import DisclosurePayload
 from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, DisclosureRequest, RequestState, Role
 from crossforce.encoding.records import Record
@@ -30,10 +34,15 @@ STATE_CHOICES = tuple(s.label for s in RequestState)
 def desk_group() -> None:
     """The disclosure officer's desk: requests against your force, resolved against your own records.
 
+    Each request is resolved against the records of the index version it matched, kept in your
+    profile's token store; if that version is no longer held, the desk says so and leaves the request
+    open (exit status 3) instead of calling a true hit a false positive.
+
     \b
-    Example:
-      crossforce desk list --profile ./humberside
+    Examples:
+      crossforce desk list --profile ./humberside --state open
       crossforce desk show 3f9c... --profile ./humberside
+      crossforce desk resolve 3f9c... --profile ./humberside
       crossforce desk approve 3f9c... --profile ./humberside --officer HUM-DO-12 \\
           --summary "Conviction 2009, relevant to the role" --contact "Disclosure Unit 01482 000000"
     """
@@ -99,7 +108,12 @@ def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: boo
     """
     with open_client(profile_dir, role, HOLDER_ROLES) as client:
         req = client.get_request(request_id)
-        records = client.local_matches(req)
+        try:
+            records = client.local_matches(req)
+        except GenerationGoneError:
+            if not as_json:
+                make_console().print(request_panel(req))
+            raise
     if as_json:
         emit_json({"request": request_json(req), "local_records": [record_fields(r) for r in records]})
         return
@@ -118,6 +132,10 @@ def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: boo
 @reader_options(Role.DISCLOSURE_OFFICER)
 def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: bool) -> None:
     """Resolve an open request locally: confirmed (records found) or no_match (false positive).
+
+    The request's tokens are looked up in the generation of the index version it matched. If your
+    token store no longer holds that version, nothing is resolved: the request stays open and the
+    command exits with status 3, naming the missing version.
 
     \b
     Example:
@@ -252,6 +270,7 @@ def desk_watch(profile_dir: Path, role: str | None, timeout: float | None, auto_
     """
     console = make_console()
     seen = 0
+    left_open = 0
     with open_client(profile_dir, role, HOLDER_ROLES) as client:
         for req in client.watch_requests(timeout=timeout):
             seen += 1
@@ -261,7 +280,15 @@ def desk_watch(profile_dir: Path, role: str | None, timeout: float | None, auto_
                 f"{strength_name(req.strength)}"
             )
             if auto_resolve and req.state == RequestState.OPEN:
-                res = client.resolve(req.request_id)
-                line += "  -> " + ("confirmed" if res.confirmed else "no match")
+                try:
+                    res = client.resolve(req.request_id)
+                    line += "  -> " + ("confirmed" if res.confirmed else "no match")
+                except GenerationGoneError as exc:
+                    left_open += 1
+                    versions = ", ".join(f"v{r.version}" for r in exc.missing)
+                    line += f"  -> left open: matched index {versions}, no longer held locally"
             console.print(line)
     console.print(f"{seen} request(s) seen")
+    if left_open:
+        console.print(f"[bold red]{left_open} request(s) left open: their index version is not held here[/]")
+        raise click.exceptions.Exit(int(ExitStatus.BAD_INPUT))

@@ -17,12 +17,14 @@ from crossforce.cli.common import CrossforceGroup
 from crossforce.cli.demo import demo
 from crossforce.cli.desk import desk_group
 from crossforce.cli.disclosures import disclosures_group
+from crossforce.cli.doctor import doctor
 from crossforce.cli.keys import keys_group
 from crossforce.cli.org import org_group
 from crossforce.cli.oversight import report, status
 from crossforce.cli.pki import pki_group
 from crossforce.cli.publish import publish
 from crossforce.cli.serve import serve
+from crossforce.cli.validate import validate
 
 
 @click.group(
@@ -48,6 +50,7 @@ for command in (
     pki_group,
     keys_group,
     org_group,
+    validate,
     publish,
     check,
     check_batch,
@@ -56,6 +59,7 @@ for command in (
     audit_group,
     status,
     report,
+    doctor,
     demo,
 ):
     cli.add_command(command)

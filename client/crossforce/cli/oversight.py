@@ -33,6 +33,9 @@ REPORT_ROLES = (Role.OPERATOR, Role.AUDITOR)
 def status(profile_dir: Path, role: str | None, as_json: bool) -> None:
     """What each force has published: epoch, version, size, expiry, and whether it is stale.
 
+    Also the forces every check is expected to search, and which of them never published: while any
+    has not, every check answers INCOMPLETE rather than "no trace".
+
     \b
     Example:
       crossforce status --profile ./dbs --json
@@ -43,6 +46,7 @@ def status(profile_dir: Path, role: str | None, as_json: bool) -> None:
         st = client.status()
     published = {s.org for s in st.indexes}
     missing = sorted(set(st.registered_orgs) - published)
+    never = sorted(set(st.expected_orgs) - published)
     if as_json:
         emit_json(
             {
@@ -50,6 +54,8 @@ def status(profile_dir: Path, role: str | None, as_json: bool) -> None:
                 "active_epochs": list(st.active_epochs),
                 "registered_orgs": list(st.registered_orgs),
                 "not_published": missing,
+                "expected_orgs": list(st.expected_orgs),
+                "expected_never_published": never,
                 "indexes": [status_json(s) for s in st.indexes],
             }
         )
@@ -62,7 +68,20 @@ def status(profile_dir: Path, role: str | None, as_json: bool) -> None:
         f"{len(published)} forces published, {stale} stale; epochs in use: "
         f"{', '.join(str(e) for e in st.active_epochs) or 'none'} (current {st.current_epoch}); "
         f"{len(st.registered_orgs)} organisations registered"
-        + (f"; not yet published: {', '.join(missing)}" if missing else "")
+        + (f"; not yet published: {', '.join(missing)}" if missing else ""),
+        soft_wrap=True,
+    )
+    if not st.expected_orgs:
+        return  # an older matcher that does not say which forces it expects
+    console.print(
+        f"every check is expected to search {len(st.expected_orgs)} forces"
+        + (
+            f"; {len(never)} never published, so no check can be complete: {', '.join(never)}"
+            if never
+            else "; every one has published"
+        ),
+        style="yellow" if never else None,
+        soft_wrap=True,
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -31,7 +32,15 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from crossforce.domain import DisclosureRequest, RefusalReason, RequestState, Strength, strength_label
+from crossforce.domain import (
+    CheckReport,
+    Coverage,
+    DisclosureRequest,
+    RefusalReason,
+    RequestState,
+    Strength,
+    strength_label,
+)
 from crossforce.encoding.matchkeys import KEY_TYPES
 from crossforce.forces import all_forces
 
@@ -143,6 +152,47 @@ def size(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------------------- answers
+
+
+def not_searched_text(coverage: Coverage) -> str:
+    """``org (reason), ...`` for the expected forces a check did not search."""
+    if not coverage.expected:
+        return "the matcher named no force it expected (an empty or older matcher)"
+    return ", ".join(f"{f.org} ({f.reason.label})" for f in coverage.not_searched)
+
+
+def check_answer(report: CheckReport) -> list[str]:
+    """What one check answered, as rich markup lines: the one place the words for "nothing known" live.
+
+    The headline of "nothing known" is printed only when ``report.complete`` (every expected force was
+    searched); otherwise the answer says INCOMPLETE, how many forces were searched of how many were
+    expected, and which were not and why. A hit is shown with the same list, since a force not
+    searched may hold more. tests/unit/test_no_trace_guard.py holds every other module to never
+    spelling that headline itself.
+    """
+    coverage = report.coverage
+    searched, expected = len(coverage.searched), coverage.expected
+    ref = f" (check {report.check_id})" if report.check_id else ""
+    if report.error is not None:
+        return [f"[bold red]NOT CHECKED[/]: {escape(report.error.message)}"]
+    if report.hits:
+        of = f"{expected} forces" if report.complete else f"{searched} forces searched"
+        lines = [f"[bold red]POSSIBLE TRACE at {len(report.hits)} of {of}[/]{ref}"]
+        if not report.complete:
+            lines.append(
+                f"[bold yellow]INCOMPLETE:[/] {len(coverage.not_searched)} of {expected} expected forces "
+                f"not searched: {not_searched_text(coverage)}"
+            )
+        return lines
+    if report.complete:
+        return [f"[bold green]NO TRACE at all {expected} expected forces[/]{ref}"]
+    return [
+        f"[bold yellow]INCOMPLETE: no trace at {searched} of {expected} forces[/]; "
+        f"not searched: {not_searched_text(coverage)}{ref}"
+    ]
 
 
 # ----------------------------------------------------------------------------------------- progress

@@ -37,7 +37,11 @@ class ExitStatus(enum.IntEnum):
     VERIFICATION_FAILED = 7
     """A signature, digest, proof or tree head did not verify: treat as a security event."""
     INCOMPLETE_SEARCH = 8
-    """Reserved: a check that could not search every force it should have (stale or missing indexes)."""
+    """A check (or any answer of a batch) that could not search every force the matcher expects (never
+    published, index expired, only under a retired epoch): its "no trace" is not "nothing known"."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C (128 + SIGINT, the shell's convention) after finishing the work in flight: what
+    was written is whole, and ``--resume`` carries on."""
 
 
 ERROR_STATUS: tuple[tuple[type[errors.CrossforceError], ExitStatus], ...] = (

@@ -34,8 +34,8 @@ from crossforce.cli.render import (
     strength_text,
     when,
 )
-from crossforce.clock import DAY_MS
-from crossforce.domain import DisclosureRequest, IndexStatus
+from crossforce.clock import DAY_MS, SECOND_MS
+from crossforce.domain import CheckReport, Coverage, DisclosureRequest, IndexStatus, NotSearchedReason
 from crossforce.encoding.records import FIELDS, Record
 
 
@@ -64,6 +64,83 @@ def hit_json(h: Any) -> dict[str, Any]:
         "strength": strength_name(h.strength),
         "key_types": key_type_names(h.key_types),
         "request_id": h.request_id,
+    }
+
+
+def reason_code(reason: NotSearchedReason) -> str:
+    """A not-searched reason for scripts: ``never_published``, ``expired``, ..."""
+    return reason.name.lower()
+
+
+def not_searched_json(coverage: Coverage) -> list[dict[str, str]]:
+    return [{"org": f.org, "reason": reason_code(f.reason)} for f in coverage.not_searched]
+
+
+def coverage_json(coverage: Coverage, now_ms: int) -> dict[str, Any]:
+    """Which expected forces a check searched (index epoch, version, age) and which not, and why."""
+    return {
+        "complete": coverage.complete,
+        "expected": coverage.expected,
+        "searched": [
+            {
+                "org": f.org,
+                "epoch": f.epoch,
+                "version": f.version,
+                "published_at_ms": f.published_at_ms,
+                "expires_at_ms": f.expires_at_ms,
+                "age_s": max(0, (now_ms - f.published_at_ms) // SECOND_MS) if f.published_at_ms else None,
+            }
+            for f in coverage.searched
+        ],
+        "not_searched": not_searched_json(coverage),
+    }
+
+
+def report_json(report: CheckReport, now_ms: int) -> dict[str, Any]:
+    """``crossforce check --json``: the answer, its hits and its coverage.
+
+    ``no_trace`` is true only for a complete answer without a hit (every expected force searched), so
+    a script that reads only that key is never told "nothing known" of a search that missed a force."""
+    return {
+        "check_id": report.check_id,
+        "no_trace": report.complete and not report.hits,
+        "complete": report.complete,
+        "forces_searched": len(report.coverage.searched),
+        "forces_expected": report.coverage.expected,
+        "coverage": coverage_json(report.coverage, now_ms),
+        "stale_forces": list(report.stale_orgs),
+        "hits": [hit_json(h) for h in report.hits],
+        "requests": [h.request_id for h in report.hits if h.request_id],
+    }
+
+
+def result_line(candidate_id: str, source: str, report: CheckReport) -> dict[str, Any]:
+    """One line of ``check-batch``'s results file: the candidate's answer with its coverage, or its error."""
+    if report.error is not None:
+        return error_line(candidate_id, source, report.error.code, report.error.message)
+    return {
+        "candidate_id": candidate_id,
+        "source": source,
+        "check_id": report.check_id,
+        "hits": [
+            {"org": h.org, "strength": strength_name(h.strength), "key_types": key_type_names(h.key_types)}
+            for h in report.hits
+        ],
+        "requests": [h.request_id for h in report.hits if h.request_id],
+        "complete": report.complete,
+        "forces_searched": len(report.coverage.searched),
+        "forces_expected": report.coverage.expected,
+        "not_searched": not_searched_json(report.coverage),
+    }
+
+
+def error_line(candidate_id: str, source: str, code: str, message: str) -> dict[str, Any]:
+    """A row that was not checked (refused by the record rules, no match key, refused by the matcher)."""
+    return {
+        "candidate_id": candidate_id,
+        "source": source,
+        "error": {"code": code, "message": message},
+        "complete": False,
     }
 
 

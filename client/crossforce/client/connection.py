@@ -7,16 +7,28 @@ the class the matcher raised (``crossforce.wire.errors.error_from_rpc``), and no
 The channel is the seam: ``Connection.for_profile`` opens the real one (mutual TLS, or the plaintext
 development mode that names the caller in a header), and ``Connection(channel=...)`` takes any other
 ``grpc.Channel``, such as the test kit's in-memory one, which brings its own caller identity.
+
+Before it dials, ``for_profile`` checks the profile's own certificate and CA (``crossforce.client.health``):
+an expired or not-yet-valid one is an ``AuthenticationError`` that says so and how to renew, with no
+network call, and one that ends within a week is a ``CertificateExpiryWarning``. Because gRPC reports
+every failed connection as UNAVAILABLE, ``connect_failure`` reads the failure's text to tell "nothing
+is listening" (UnavailableError) from "the matcher closed the TLS handshake on our certificate"
+(AuthenticationError) from "we did not verify the matcher's certificate" (VerificationError).
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
 
+from crossforce import errors
+from crossforce.client import certstatus
 from crossforce.client.profile import Profile
+from crossforce.clock import utc_now
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.v1 import crossforce_pb2_grpc as rpc
 from crossforce.wire.errors import error_from_rpc
@@ -27,6 +39,59 @@ Metadata = tuple[tuple[str, str], ...]
 T = TypeVar("T")
 
 
+_VERIFY_REASON = re.compile(r"CERTIFICATE_VERIFY_FAILED: ([^:\]]+)")
+
+
+def connect_failure(details: str, *, target: str, who: str, doctor: str) -> errors.CrossforceError | None:
+    """The error a failed connection stands for, read from gRPC's text, or None if it is not one.
+
+    gRPC 1.6x-1.8x word these as "failed to connect to all addresses; last error: ...", then
+    "Connection refused" (nothing listening), "Socket closed" or "Connection reset" after the TCP
+    connect (the server ended the TLS handshake: with ``require_client_auth`` that is its answer to a
+    client certificate it does not accept), or "Tls handshake failed ... CERTIFICATE_VERIFY_FAILED"
+    (this side did not accept the server's certificate). Text gRPC may change, so anything else keeps
+    the plain mapping (``error_from_rpc``). ``who`` is ``org/role``; ``doctor`` the command to run.
+    """
+    if "Connection refused" in details:
+        return errors.UnavailableError(f"nothing is listening at {target} (connection refused)")
+    if "errors resolving" in details or "DNS resolution failed" in details:
+        return errors.UnavailableError(f"cannot resolve the matcher's host name in {target}")
+    if "CERTIFICATE_VERIFY_FAILED" in details or "Tls handshake failed" in details:
+        found = _VERIFY_REASON.search(details)
+        reason = f" ({found.group(1).strip()})" if found else ""
+        return errors.VerificationError(
+            f"this profile did not verify the matcher's certificate at {target}{reason}: it is not from the "
+            "deployment CA in the profile's ca.pem, has expired, or does not name this host; if the CA was "
+            "not rotated, this may not be your matcher"
+        )
+    if "failed to connect to all addresses" in details and (
+        "Socket closed" in details or "Connection reset" in details
+    ):
+        return errors.AuthenticationError(
+            f"the matcher at {target} closed the TLS handshake: it rejected this profile's certificate for "
+            f"{who} (not issued by its CA, or expired or not yet valid by its clock); check with {doctor}"
+        )
+    return None
+
+
+def preflight(profile: Profile, *, role: str, cert_pem: bytes, ca_pem: bytes) -> None:
+    """Refuse to dial with a certificate or CA that is not valid now; warn if the certificate ends soon.
+
+    Local and cheap, so the user hears "expired on <date>, renew with ..." instead of a failed handshake.
+    """
+    now = utc_now()
+    cert = certstatus.cert_facts(cert_pem)
+    where = str(profile.path)
+    problem = certstatus.certificate_problem(cert, now, profile_path=where)
+    if problem is None:
+        problem = certstatus.ca_problem(ca_pem, now)
+    if problem is not None:
+        raise errors.AuthenticationError(problem)
+    warning = certstatus.expiry_warning(cert, now, profile_path=where)
+    if warning is not None:
+        warnings.warn(warning, certstatus.CertificateExpiryWarning, stacklevel=3)
+
+
 class Connection:
     """A channel and the stubs over it; ``call`` and ``stream`` map failures to the project's errors.
 
@@ -35,11 +100,23 @@ class Connection:
     """
 
     def __init__(
-        self, *, channel: grpc.Channel, metadata: Metadata = (), timeout: float = DEFAULT_TIMEOUT_S
+        self,
+        *,
+        channel: grpc.Channel,
+        metadata: Metadata = (),
+        timeout: float = DEFAULT_TIMEOUT_S,
+        target: str = "",
+        who: str = "",
+        doctor: str = "crossforce doctor",
     ) -> None:
+        """``target``, ``who`` (org/role) and ``doctor`` only word connection failures; without a target
+        (an in-memory channel) failures map by status alone."""
         self.channel = channel
         self.metadata = metadata
         self.timeout = timeout
+        self.target = target
+        self.who = who
+        self.doctor = doctor
         self.rebind(channel)
 
     @classmethod
@@ -50,16 +127,26 @@ class Connection:
             ("grpc.max_receive_message_length", DEFAULT_LIMITS.max_message_bytes),
             ("grpc.max_send_message_length", DEFAULT_LIMITS.max_message_bytes),
         ]
+        metadata: Metadata = ()
         if profile.dev_plaintext:
             channel = grpc.insecure_channel(profile.server, options=options)
-            return cls(
-                channel=channel, metadata=((DEV_IDENTITY_HEADER, f"{profile.org}:{role}"),), timeout=timeout
+            metadata = ((DEV_IDENTITY_HEADER, f"{profile.org}:{role}"),)
+        else:
+            pair = profile.cert_pair(role)
+            ca_pem = profile.ca_pem()
+            preflight(profile, role=role, cert_pem=pair.cert_pem, ca_pem=ca_pem)
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=ca_pem, private_key=pair.key_pem, certificate_chain=pair.cert_pem
             )
-        pair = profile.cert_pair(role)
-        creds = grpc.ssl_channel_credentials(
-            root_certificates=profile.ca_pem(), private_key=pair.key_pem, certificate_chain=pair.cert_pem
+            channel = grpc.secure_channel(profile.server, creds, options=options)
+        return cls(
+            channel=channel,
+            metadata=metadata,
+            timeout=timeout,
+            target=profile.server,
+            who=f"{profile.org}/{role}",
+            doctor=f"crossforce doctor --profile {profile.path}",
         )
-        return cls(channel=grpc.secure_channel(profile.server, creds, options=options), timeout=timeout)
 
     def rebind(self, channel: grpc.Channel) -> None:
         """Make every stub call through ``channel`` (for example an intercepted copy of this one)."""
@@ -75,7 +162,7 @@ class Connection:
         try:
             return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
+            raise self.error_for(exc) from None
 
     def stream(
         self, method: Callable[..., grpc.CallIterator[T]], request: Any, *, timeout: float | None
@@ -86,7 +173,23 @@ class Connection:
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 return
-            raise error_from_rpc(exc) from None
+            raise self.error_for(exc) from None
+
+    def error_for(self, exc: grpc.RpcError) -> errors.CrossforceError:
+        """The project error for a failed call: a failed connection said as such, else ``error_from_rpc``."""
+        code_of = getattr(exc, "code", None)
+        if self.target and callable(code_of) and code_of() == grpc.StatusCode.UNAVAILABLE:
+            details_of = getattr(exc, "details", None)
+            details = details_of() if callable(details_of) else ""
+            found = connect_failure(
+                details if isinstance(details, str) else "",
+                target=self.target,
+                who=self.who,
+                doctor=self.doctor,
+            )
+            if found is not None:
+                return found
+        return error_from_rpc(exc)
 
     def close(self) -> None:
         self.channel.close()

@@ -5,6 +5,15 @@ record are Bloom false positives: "no match", nothing disclosed), then approves 
 it and sealed to the requester's pinned box key, or refuses with a reason. The matcher relays only
 ciphertext; the requester checks the digest the holder approved, then opens and verifies the payload
 against the holder's pinned signing key.
+
+Which records the tokens are resolved against matters (issue 13: a true hit must never be called a
+false positive): a request carries the index versions it matched (``matched_indexes``), and the desk
+resolves against the token store's generation of exactly that version, current or not. A request from
+a matcher that did not record versions resolves against the current generation of each epoch, then
+against the older generations still held. If the generation a request needs is not held, the desk
+raises ``GenerationGoneError`` and leaves the request open: it cannot tell a hit from a false positive,
+so it says neither. Before resolving, any staged generation is settled with the matcher (``reconcile``)
+so a publish whose acknowledgement was lost is current here too.
 """
 
 from __future__ import annotations
@@ -15,9 +24,18 @@ from collections.abc import Callable, Iterator, Sequence
 from crossforce.client.auditing import AuditReader
 from crossforce.client.connection import Connection
 from crossforce.client.profile import Profile
-from crossforce.client.tokenstore import TokenStore
+from crossforce.client.tokenstore import Generation, GenerationGoneError, TokenStore
 from crossforce.crypto import sealed
-from crossforce.domain import DisclosureRequest, OverdueReport, Party, RefusalReason, RequestState, Resolution
+from crossforce.domain import (
+    DisclosureRequest,
+    IndexRef,
+    OverdueReport,
+    Party,
+    QueryToken,
+    RefusalReason,
+    RequestState,
+    Resolution,
+)
 from crossforce.encoding.records import Record
 from crossforce.errors import VerificationError
 from crossforce.wire import disclosure as wire_disclosure
@@ -33,11 +51,14 @@ class DisclosureDesk:
         profile: Profile,
         auditor: AuditReader,
         token_store: Callable[[], TokenStore],
+        reconcile: Callable[[], object] | None = None,
     ) -> None:
+        """``reconcile``: settles staged generations with the matcher before a request is resolved."""
         self._conn = connection
         self._profile = profile
         self._auditor = auditor
         self._token_store = token_store
+        self._reconcile = reconcile
 
     # ------------------------------------------------------------------ both sides
     def list_requests(
@@ -69,13 +90,55 @@ class DisclosureDesk:
 
     # ------------------------------------------------------------------ holder
     def local_matches(self, request: DisclosureRequest) -> tuple[Record, ...]:
-        """This force's records the request's matched tokens resolve to (empty: a Bloom false positive)."""
+        """This force's records the request's matched tokens resolve to, in the generation of the index
+        version the request matched (empty: a Bloom false positive).
+
+        Raises ``GenerationGoneError`` (and nothing is resolved) when that generation is not held.
+        """
+        if self._reconcile is not None and self._token_store().staged():
+            self._reconcile()
         store = self._token_store()
-        found = store.resolve((t.key_type, t.epoch, t.token) for t in request.matched_tokens)
-        return tuple(r for rid in sorted(found) if (r := store.record(rid)) is not None)
+        by_epoch: dict[int, list[QueryToken]] = {}
+        for tok in request.matched_tokens:
+            by_epoch.setdefault(tok.epoch, []).append(tok)
+        refs = {r.epoch: r for r in request.matched_indexes}
+        found: dict[str, Generation] = {}
+        missing: list[IndexRef] = []
+        fallbacks: list[tuple[list[QueryToken], list[Generation]]] = []
+        for epoch, tokens in sorted(by_epoch.items()):
+            ref = refs.get(epoch)
+            gen = store.generation_for(ref) if ref is not None else store.current(epoch)
+            if gen is None:
+                missing.append(ref or IndexRef(epoch=epoch, version=0))
+                continue
+            self._collect(store, gen, tokens, found)
+            if ref is None:
+                older = [g for g in reversed(store.generations()) if g.epoch == epoch and g != gen]
+                fallbacks.append((tokens, older))
+        if not found:
+            # No recorded version: the request may predate the current generation (a republish since).
+            for tokens, older in fallbacks:
+                for gen in older:
+                    if self._collect(store, gen, tokens, found):
+                        break
+        if not found and missing:
+            raise GenerationGoneError(request.request_id, missing)
+        return tuple(r for rid in sorted(found) if (r := store.record(found[rid], rid)) is not None)
+
+    @staticmethod
+    def _collect(
+        store: TokenStore, gen: Generation, tokens: Sequence[QueryToken], found: dict[str, Generation]
+    ) -> bool:
+        hits = store.resolve(gen, ((t.key_type, t.token) for t in tokens))
+        for rid in hits:
+            found.setdefault(rid, gen)
+        return bool(hits)
 
     def resolve(self, request_id: str) -> Resolution:
-        """Resolve a request's tokens against the local store; confirm or clear it on the matcher."""
+        """Resolve a request's tokens against the local store; confirm or clear it on the matcher.
+
+        A request whose generation is not held raises ``GenerationGoneError`` and stays open.
+        """
         records = self.local_matches(self.get_request(request_id))
         msg = self._conn.call(
             self._conn.disclosure.Resolve,

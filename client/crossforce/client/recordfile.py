@@ -8,6 +8,15 @@ a file (the first row keeps it, later ones are errors). Each row then passes the
 
 By default the first bad row raises (a force must not publish an index built from half a file);
 ``skip_bad`` collects every error and keeps the good rows for a force that wants to publish anyway.
+A problem with the whole file (empty, no header row, a delimiter other than the comma, an unknown or
+missing required column, no records at all) always raises, with or without ``skip_bad``: nothing in
+such a file can be trusted, and "0 records checked, exit 0" must never be the answer to it.
+``read_rows`` gives every row with its line, record or error, and warnings (placeholders emptied), for a
+caller that reports each row (``crossforce check-batch`` writes one result line per row).
+
+The module is over 400 lines because the CSV and JSON Lines readers share one line decoder, one set of
+whole-file and row errors and one writer that must read back unchanged; split apart, the two formats'
+rules could drift.
 """
 
 from __future__ import annotations
@@ -26,10 +35,11 @@ from typing import Literal
 from crossforce.encoding.recordrules import (
     PREVIOUS_NAMES_SEPARATOR,
     REQUIRED_COLUMNS,
+    RecordWarning,
     RowValues,
     csv_cells,
     json_object,
-    record_from_values,
+    read_row,
 )
 from crossforce.encoding.records import FIELDS, Record
 from crossforce.errors import RecordError, ValidationError
@@ -40,27 +50,59 @@ Format = Literal["csv", "jsonl"]
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _CSV_SUFFIXES = (".csv", ".txt")
 _PRINTABLE_COLUMN = re.compile(r"[A-Za-z0-9_ -]{1,40}", re.ASCII)
+_PRINTABLE_ID = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+
+
+_DELIMITERS = (";", "\t", "|")
+"""Separators people export by mistake (a spreadsheet's regional CSV, TSV): named in the error."""
 
 
 @dataclass
 class LoadResult:
-    """Good records in file order, and (only with ``skip_bad``) one error per bad row."""
+    """Good records in file order, (only with ``skip_bad``) one error per bad row, and the warnings
+    of the good rows (placeholders emptied)."""
 
     records: list[Record]
     errors: list[RecordError] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a record file: where it is, and its record or the error that refused it."""
+
+    source: str
+    line: int
+    record_id: str
+    """The row's record_id when it could be read ("" when the row is too broken to say)."""
+    record: Record | None
+    error: RecordError | None
+    warnings: tuple[RecordWarning, ...] = ()
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
 
 
 def load_records(path: Path, *, skip_bad: bool = False, fmt: Format | None = None) -> LoadResult:
-    """Read a whole record file; raise the first RecordError unless ``skip_bad``."""
+    """Read a whole record file; raise the first RecordError unless ``skip_bad`` (whole-file errors
+    always raise)."""
     result = LoadResult(records=[])
-    for item in _iter_rows(Path(path), fmt):
-        if isinstance(item, RecordError):
+    for row in read_rows(Path(path), fmt=fmt):
+        if row.error is not None:
             if not skip_bad:
-                raise item
-            result.errors.append(item)
-        else:
-            result.records.append(item)
+                raise row.error
+            result.errors.append(row.error)
+        elif row.record is not None:
+            result.records.append(row.record)
+            result.warnings.extend(row.warnings)
     return result
+
+
+def read_rows(path: Path, *, fmt: Format | None = None) -> Iterator[Row]:
+    """Every row in file order, good or bad; a whole-file error raises (before any row, or at the end
+    for a file that held no record)."""
+    yield from _iter_rows(Path(path), fmt)
 
 
 def iter_records(path: Path, *, fmt: Format | None = None) -> Iterator[Record]:
@@ -69,10 +111,11 @@ def iter_records(path: Path, *, fmt: Format | None = None) -> Iterator[Record]:
     Rows before the bad one have already been yielded, so a caller building an index must discard
     what it built when this raises.
     """
-    for item in _iter_rows(Path(path), fmt):
-        if isinstance(item, RecordError):
-            raise item
-        yield item
+    for row in _iter_rows(Path(path), fmt):
+        if row.error is not None:
+            raise row.error
+        if row.record is not None:
+            yield row.record
 
 
 def write_records(path: Path, records: Iterable[Record], *, fmt: Format | None = None) -> int:
@@ -122,8 +165,9 @@ def _format_from_suffix(path: Path) -> Format | None:
     return None
 
 
-def _iter_rows(path: Path, fmt: Format | None) -> Iterator[Record | RecordError]:
-    """Yield each row as a Record or the RecordError that describes it; the core of both readers."""
+def _iter_rows(path: Path, fmt: Format | None) -> Iterator[Row]:
+    """Yield each row as a Row holding its Record or the RecordError that describes it; raise a
+    RecordError for a problem with the whole file. The core of every reader."""
     source = path.name
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed in finally; a generator cannot use `with` here
@@ -138,27 +182,46 @@ def _iter_rows(path: Path, fmt: Format | None) -> Iterator[Record | RecordError]
         for line, item in rows:
             any_row = True
             if isinstance(item, RecordError):
-                yield item
+                yield Row(source=source, line=line, record_id=_id_of(None), record=None, error=item)
                 continue
+            record_id = _id_of(item)
             try:
-                record = record_from_values(item, source, line)
+                checked = read_row(item, source, line)
             except RecordError as exc:
-                yield exc
+                yield Row(source=source, line=line, record_id=record_id, record=None, error=exc)
                 continue
+            record = checked.record
             first = seen.setdefault(record.record_id, line)
             if first != line:
-                yield RecordError(
+                duplicate = RecordError(
                     f"duplicate record_id (first used on line {first})",
                     source=source,
                     line=line,
                     field="record_id",
                 )
+                yield Row(source=source, line=line, record_id=record_id, record=None, error=duplicate)
                 continue
-            yield record
+            yield Row(
+                source=source,
+                line=line,
+                record_id=record.record_id,
+                record=record,
+                error=None,
+                warnings=checked.warnings,
+            )
         if not any_row:
-            yield RecordError("file holds no records", source=source, line=max(1, lines.count))
+            raise RecordError("file holds no records", source=source, line=max(1, lines.count))
     finally:
         handle.close()
+
+
+def _id_of(values: RowValues | None) -> str:
+    """The record_id a row gives, trimmed, when it is a short printable string (else "")."""
+    if values is None:
+        return ""
+    raw = values.get("record_id", "")
+    value = raw.strip() if isinstance(raw, str) else ""
+    return value if _PRINTABLE_ID.fullmatch(value) else ""
 
 
 class _DecodedLines:
@@ -235,25 +298,22 @@ def _csv_rows(lines: _DecodedLines, source: str) -> Iterator[tuple[int, RowValue
             line = reader.line_num
             last_line = line
             # csv messages describe the syntax ("unexpected end of data"), not the cell contents.
-            yield line, RecordError(f"not valid CSV ({exc})", source=source, line=line)
+            error = RecordError(f"not valid CSV ({exc})", source=source, line=line)
             if header is None:
-                return
+                raise error from None
+            yield line, error
             continue
         first, last_line = last_line + 1, reader.line_num
         bad_encoding = lines.encoding_error(first, last_line)
         if bad_encoding is not None:
-            yield first, bad_encoding
             if header is None:
-                return
+                raise bad_encoding
+            yield first, bad_encoding
             continue
         if _is_blank(cells):
             continue
         if header is None:
-            try:
-                header = _parse_header(cells, source, first)
-            except RecordError as exc:
-                yield first, exc
-                return
+            header = _parse_header(cells, source, first)
             continue
         if len(cells) != len(header):
             message = f"row has {len(cells)} cells but the header has {len(header)}"
@@ -263,12 +323,22 @@ def _csv_rows(lines: _DecodedLines, source: str) -> Iterator[tuple[int, RowValue
         values["previous_names"] = str(values.get("previous_names", "")).split(PREVIOUS_NAMES_SEPARATOR)
         yield first, values
     if header is None and lines.count == 0:
-        yield 1, RecordError("file is empty; a header row is required", source=source, line=1)
+        raise RecordError("file is empty; a header row is required", source=source, line=1)
 
 
 def _parse_header(cells: list[str], source: str, line: int) -> list[str]:
     columns = [_canonical_column(cell) for cell in cells]
     known = [c for c in columns if c in FIELDS]
+    for delimiter in _DELIMITERS:
+        split = [_canonical_column(c) for cell in cells for c in cell.split(delimiter)]
+        if len(cells) <= 2 and sum(c in FIELDS for c in split) > max(1, len(known)):
+            shown = "a tab" if delimiter == "\t" else repr(delimiter)
+            raise RecordError(
+                f"the columns are separated by {shown}; a record file separates them with commas "
+                "(save it as CSV, comma-delimited)",
+                source=source,
+                line=line,
+            )
     if not known:
         # Probably a data row: naming its cells would leak a person's details into the error.
         raise RecordError("first row is not a header (no known column names)", source=source, line=line)

@@ -11,9 +11,12 @@ Each job lives in its own module and the facade only wires them together:
 - ``connection``: the channel, the stubs, error mapping (``Connection``);
 - ``auditing``: the log key, tree heads, inclusion, entries and key pinning, through the pure trust rules
   (``trust``) and the file-locked trust store (``truststore``);
-- ``publishing``: records -> tokens -> index -> signed header -> publish;
+- ``publishing``: records -> tokens -> index -> signed header -> publish, in named steps; the tokens are
+  staged as a generation of the local token store (``tokenstore``) and become current only once the
+  matcher acknowledged the version (``publishplan`` guards a republish that would drop records);
 - ``checking``: candidates -> tokens -> checks;
-- ``desk``: the disclosure desk, holder and requester sides.
+- ``desk``: the disclosure desk, holder and requester sides; a request is resolved against the
+  generation of the index version it matched.
 
 The facade itself speaks no protobuf. Tests and load tools that must speak the wire directly (hostile
 inputs, timing, interception) do it through ``client.connection`` (``Connection``: the channel, the stubs,
@@ -22,23 +25,27 @@ inputs, timing, interception) do it through ``client.connection`` (``Connection`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 import grpc
 
 from crossforce.client.auditing import ENTRIES_PAGE, AuditReader
-from crossforce.client.checking import DEFAULT_BATCH_SIZE, Checker
+from crossforce.client.checking import DEFAULT_BATCH_SIZE, DEFAULT_MAX_WAIT_S, Checker, Wait
 from crossforce.client.connection import DEFAULT_TIMEOUT_S, Connection
 from crossforce.client.desk import DisclosureDesk
 from crossforce.client.profile import Profile
 from crossforce.client.publishing import (
     CHUNK_BYTES,
     DEFAULT_EXPIRY_DAYS,
+    LIST_LIMIT,
+    Checkpoint,
     Progress,
     Publisher,
     TokenTriple,
+    no_checkpoint,
 )
-from crossforce.client.tokenstore import TokenStore
+from crossforce.client.tokenstore import Generation, TokenStore
 from crossforce.crypto import orgkeys, sealed
 from crossforce.domain import (
     CheckReport,
@@ -90,9 +97,11 @@ class Client:
         role: str,
         timeout: float = DEFAULT_TIMEOUT_S,
         channel: grpc.Channel | None = None,
+        publish_checkpoint: Checkpoint | None = None,
     ) -> None:
         """``channel``: a ready channel that brings its own caller identity (the test kit's in-memory
-        one); by default the profile's real channel for ``role`` is opened."""
+        one); by default the profile's real channel for ``role`` is opened. ``publish_checkpoint``:
+        called with each publish step's name once it is done (``publishing.STEPS``; tests kill here)."""
         self.profile = profile
         self.role = role
         self.timeout = timeout
@@ -110,12 +119,18 @@ class Client:
             trust_store=trust_store,
             auditor=self._audit,
             token_store=lambda: self.store,
+            open_requests=self._requests_needing_generations,
+            checkpoint=publish_checkpoint or no_checkpoint,
         )
         self._checker = Checker(
             connection=self.connection, profile=profile, auditor=self._audit, status=self._publisher.status
         )
         self._desk = DisclosureDesk(
-            connection=self.connection, profile=profile, auditor=self._audit, token_store=lambda: self.store
+            connection=self.connection,
+            profile=profile,
+            auditor=self._audit,
+            token_store=lambda: self.store,
+            reconcile=self._publisher.reconcile,
         )
 
     def __enter__(self) -> Client:
@@ -170,9 +185,21 @@ class Client:
         epoch: int | None = None,
         expires_in_days: float = DEFAULT_EXPIRY_DAYS,
         progress: Progress | None = None,
+        max_shrink: float | None = None,
     ) -> PublishResult:
+        """See ``Publisher.publish_records``: staged, sent, current once acknowledged; ``max_shrink``
+        refuses a publish dropping more than that share of the published records."""
         return self._publisher.publish_records(
-            records, epoch=epoch, expires_in_days=expires_in_days, progress=progress
+            records, epoch=epoch, expires_in_days=expires_in_days, progress=progress, max_shrink=max_shrink
+        )
+
+    def reconcile(self) -> list[Generation]:
+        """Settle staged token-store generations with the matcher (``Publisher.reconcile``)."""
+        return self._publisher.reconcile()
+
+    def _requests_needing_generations(self) -> list[DisclosureRequest]:
+        return self._desk.list_requests(
+            as_holder=True, states=(RequestState.OPEN, RequestState.CONFIRMED), limit=LIST_LIMIT
         )
 
     def signed_header(
@@ -234,9 +261,37 @@ class Client:
         open_requests: bool = True,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: Progress | None = None,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
     ) -> list[CheckReport]:
         return self._checker.check_batch(
-            candidates, why, open_requests=open_requests, batch_size=batch_size, progress=progress
+            candidates,
+            why,
+            open_requests=open_requests,
+            batch_size=batch_size,
+            progress=progress,
+            max_wait_s=max_wait_s,
+        )
+
+    def check_batches(
+        self,
+        candidates: Sequence[Record],
+        why: Justification,
+        *,
+        open_requests: bool = True,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        on_wait: Wait | None = None,
+        sleep: Wait = time.sleep,
+    ) -> Iterator[list[CheckReport]]:
+        """Reports sub-batch by sub-batch (``Checker.check_batches``), so a caller writes as it goes."""
+        return self._checker.check_batches(
+            candidates,
+            why,
+            open_requests=open_requests,
+            batch_size=batch_size,
+            max_wait_s=max_wait_s,
+            on_wait=on_wait,
+            sleep=sleep,
         )
 
     def ping(self) -> None:

@@ -8,8 +8,13 @@ decides what is a usable record (docs/records.md is the reference for people; th
 - date_of_birth is a real date written YYYY-MM-DD, not before 1900 nor in the future; identifiers must
   pass the spec's own rules (``normalise.normalise_identifier``: shape, never-issued NI prefixes, the PNC
   check letter), so a value the index would silently drop is caught here.
-- An error names the source, line and field and never the value: these messages reach logs and
-  terminals, and a record is personal data.
+- Placeholders (``PLACEHOLDER_NAMES``, ``PLACEHOLDER_DATES``: "Unk", "Female Child", a one-letter
+  surname, 1900-01-01) are values a clerk typed to fill a box. They are not matched: the field becomes
+  empty and the row carries a warning, so "Unk Smith" keys only on what is real and two "Unknown"
+  surnames never look like the same person. Every door (a file row, ``crossforce check`` options, a
+  simulator's record) applies the same list.
+- An error or warning names the source, line and field and never the value: these messages reach logs
+  and terminals, and a record is personal data.
 
 Pure: no file I/O (the architecture test holds ``crossforce.encoding`` to that).
 """
@@ -17,8 +22,11 @@ Pure: no file I/O (the architecture test holds ``crossforce.encoding`` to that).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
 
-from crossforce.encoding.normalise import normalise_identifier, parse_date
+from crossforce.encoding.normalise import fold_text, normalise_identifier, parse_date
 from crossforce.encoding.records import FIELDS, IDENTIFIER_FIELDS, Record
 from crossforce.errors import RecordError, ValidationError
 
@@ -37,71 +45,223 @@ _POSTCODE = re.compile(r"[A-Za-z0-9 ]{3,12}", re.ASCII)
 RowValues = dict[str, str | list[str]]
 """One row as read: every field a string, previous_names a list."""
 
+PLACEHOLDER_NAMES: Final = frozenset(
+    {
+        # issue 13's list
+        "unknown",
+        "unk",
+        "nk",
+        "n/k",
+        "nfa",
+        "n/f/a",
+        "no fixed abode",
+        "not known",
+        "none",
+        "male",
+        "female",
+        "female child",
+        "male child",
+        "baby",
+        "child",
+        "infant",
+        "person",
+        "xx",
+        "zz",
+        "of the house",
+        "?",
+        # the spec's missing values (crossforce.encoding.text) as people type them
+        "n/a",
+        "null",
+        "nil",
+        "not applicable",
+        "not given",
+        "not stated",
+        "refused",
+        "withheld",
+        "fnu",
+        "lnu",
+        "nfn",
+        "nln",
+        "tba",
+        "tbc",
+        "xxx",
+        "zzz",
+        "0",
+    }
+)
+"""Name values that stand for "not known", as typed, lower-case (``_typed_form``: case, dots and extra
+spaces ignored, so "N.K." is "nk" while "N K", two initials, stays a name).
+
+Where they come from: the forms police nominal systems and vetting applications were seen to hold in
+place of a name (issue 13: "Unk", "NFA", "Female Child" for an unnamed infant, "XX"/"ZZ" fillers,
+"Of The House" for an occupier), and the spec's own missing values (``crossforce.encoding.text``),
+which the key derivation already ignores; reported here, they are never dropped silently. A surname of
+a single letter, or with no letter at all ("?", "-"), is a placeholder as well: an initial says too
+little to key on (a one-letter forename is an initial, and kept). Each rule applies to a whole field
+(given_names, surname, one previous name), never to a part of one: "Baby Jane" is a name."""
+PLACEHOLDER_DATES: Final = frozenset({"1900-01-01", "1901-01-01", "0001-01-01"})
+"""Dates of birth that legacy systems write when the date is not known (the first day their date type
+holds); matched, they would make every person "born" that day look alike."""
+PLACEHOLDER_MESSAGE: Final = "is a placeholder for a value not known; treated as missing"
+
+
+@dataclass(frozen=True)
+class RecordWarning:
+    """A field the rules emptied (a placeholder): names where and which field, never the value."""
+
+    source: str
+    line: int
+    record_id: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}: " if self.source else ""
+        who = f"{self.record_id}: " if self.record_id else ""
+        return f"{where}{who}{self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class CheckedRecord:
+    """A record that passed the rules, and the warnings for the fields they emptied."""
+
+    record: Record
+    warnings: tuple[RecordWarning, ...] = ()
+
+
+class _Problem(Exception):
+    """A broken rule inside this module; turned into a RecordError or a ValidationError at the door."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
 
 def validate_record(record: Record, *, source: str = "<record>", line: int = 0) -> Record:
-    """Apply the file format's rules to a record built in memory; returns it with outer spaces trimmed."""
-    values: RowValues = {name: getattr(record, name) for name in FIELDS if name != "previous_names"}
-    values["previous_names"] = list(record.previous_names)
-    return record_from_values(values, source, line)
+    """Apply the file format's rules to a record built in memory; returns it with outer spaces trimmed
+    and placeholders emptied."""
+    return check_record(record, source=source, line=line).record
+
+
+def check_record(record: Record, *, source: str = "<record>", line: int = 0) -> CheckedRecord:
+    """``validate_record`` with the warnings for the placeholders it emptied."""
+    return read_row(_values_of(record), source, line)
 
 
 def record_from_values(values: RowValues, source: str, line: int) -> Record:
     """Check one row's values and build its Record (values kept raw apart from outer whitespace)."""
+    return read_row(values, source, line).record
 
-    def fail(message: str, name: str) -> RecordError:
-        return RecordError(message, source=source, line=line, field=name)
 
+def read_row(values: RowValues, source: str, line: int) -> CheckedRecord:
+    """Check one row's values: the Record and its warnings, or a RecordError naming source:line:field."""
+    try:
+        return _checked(values, source, line, {})
+    except _Problem as problem:
+        raise RecordError(problem.message, source=source, line=line, field=problem.field) from None
+
+
+def record_from_fields(values: RowValues, *, labels: Mapping[str, str]) -> CheckedRecord:
+    """Check values typed as options (``crossforce check``): errors and warnings name the option.
+
+    ``labels`` maps a field to what the person typed (``date_of_birth`` -> ``--dob``), so the message
+    says which option to fix; a ValidationError is a bad-input exit at the CLI.
+    """
+    try:
+        return _checked(values, "", 0, labels)
+    except _Problem as problem:
+        raise ValidationError(problem.message, field=labels.get(problem.field, problem.field)) from None
+
+
+def _values_of(record: Record) -> RowValues:
+    values: RowValues = {name: getattr(record, name) for name in FIELDS if name != "previous_names"}
+    values["previous_names"] = list(record.previous_names)
+    return values
+
+
+def _typed_form(value: str) -> str:
+    return " ".join(value.casefold().replace(".", "").split())
+
+
+def is_placeholder_name(value: str, *, surname: bool = False) -> bool:
+    """True when a whole name field stands for "not known" (``PLACEHOLDER_NAMES``); for a surname, also
+    one letter or none."""
+    if _typed_form(value) in PLACEHOLDER_NAMES:
+        return True
+    return surname and len(fold_text(value).replace(" ", "")) <= 1
+
+
+def _checked(values: RowValues, source: str, line: int, labels: Mapping[str, str]) -> CheckedRecord:
     text: dict[str, str] = {}
     for name in FIELDS:
         if name == "previous_names":
             continue
         raw = values.get(name, "")
         if not isinstance(raw, str):
-            raise fail("must be a string", name)
+            raise _Problem(name, "must be a string")
         value = raw.strip()
         if len(value) > MAX_FIELD_CHARS:
-            raise fail(f"longer than {MAX_FIELD_CHARS} characters", name)
+            raise _Problem(name, f"longer than {MAX_FIELD_CHARS} characters")
         if _CONTROL.search(value) or "\ufffd" in value:
-            raise fail("contains control or unreadable characters", name)
+            raise _Problem(name, "contains control or unreadable characters")
         text[name] = value
 
     previous_raw = values.get("previous_names", [])
     if not isinstance(previous_raw, list):
-        raise fail("must be a list of names", "previous_names")
+        raise _Problem("previous_names", "must be a list of names")
     previous = tuple(name.strip() for name in previous_raw if name.strip())
     if len(previous) > MAX_PREVIOUS_NAMES:
-        raise fail(f"more than {MAX_PREVIOUS_NAMES} previous names", "previous_names")
+        raise _Problem("previous_names", f"more than {MAX_PREVIOUS_NAMES} previous names")
     for name in previous:
         if len(name) > MAX_FIELD_CHARS or _CONTROL.search(name) or "\ufffd" in name:
-            raise fail("a previous name is too long or holds control characters", "previous_names")
-        if not _has_letter(name):
-            raise fail("a previous name has no letters", "previous_names")
+            raise _Problem("previous_names", "a previous name is too long or holds control characters")
 
     if not text["record_id"]:
-        raise fail("is required", "record_id")
+        raise _Problem("record_id", "is required")
     if not text["surname"]:
-        raise fail("is required", "surname")
-    if not _has_letter(text["surname"]):
-        raise fail("has no letters", "surname")
-    if text["given_names"] and not _has_letter(text["given_names"]):
-        raise fail("has no letters", "given_names")
+        raise _Problem("surname", "is required")
     if not text["given_names"] and not any(text[name] for name in IDENTIFIER_FIELDS):
-        raise fail("is required when the record has no identifier", "given_names")
+        raise _Problem("given_names", "is required when the record has no identifier")
+
+    # Placeholders: after "is required" (a filled-in box was given), before the shape rules (a "?"
+    # surname is "not known", not a surname without letters).
+    emptied: list[str] = []
+    if is_placeholder_name(text["surname"], surname=True):
+        text["surname"] = ""
+        emptied.append("surname")
+    if text["given_names"] and is_placeholder_name(text["given_names"]):
+        text["given_names"] = ""
+        emptied.append("given_names")
+    kept = tuple(name for name in previous if not is_placeholder_name(name))
+    if len(kept) != len(previous):
+        emptied.append("previous_names")
+    previous = kept
+    if text["date_of_birth"] in PLACEHOLDER_DATES:
+        text["date_of_birth"] = ""
+        emptied.append("date_of_birth")
+
+    if text["surname"] and not _has_letter(text["surname"]):
+        raise _Problem("surname", "has no letters")
+    if text["given_names"] and not _has_letter(text["given_names"]):
+        raise _Problem("given_names", "has no letters")
+    if any(not _has_letter(name) for name in previous):
+        raise _Problem("previous_names", "a previous name has no letters")
     if text["date_of_birth"] and not _valid_date(text["date_of_birth"]):
-        raise fail("must be a real date of birth written YYYY-MM-DD", "date_of_birth")
+        raise _Problem("date_of_birth", "must be a real date of birth written YYYY-MM-DD, not in the future")
     if text["sex"] and text["sex"].lower() not in _SEX_VALUES:
-        raise fail("must be M, F, X or U", "sex")
+        raise _Problem("sex", "must be M, F, X or U")
     for name in IDENTIFIER_FIELDS:
         if text[name]:
             try:
                 normalise_identifier(name, text[name])
             except ValidationError as exc:
                 # The spec's messages name the rule broken, never the value (crossforce.encoding.normalise).
-                raise fail(str(exc).removeprefix(f"{name}: "), name) from None
+                raise _Problem(name, str(exc).removeprefix(f"{name}: ")) from None
     if text["postcode"] and not _POSTCODE.fullmatch(text["postcode"]):
-        raise fail("must be letters, digits and spaces", "postcode")
+        raise _Problem("postcode", "must be letters, digits and spaces")
 
-    return Record(
+    record = Record(
         record_id=text["record_id"],
         surname=text["surname"],
         given_names=text["given_names"],
@@ -114,6 +274,17 @@ def record_from_values(values: RowValues, source: str, line: int) -> Record:
         driving_licence=text["driving_licence"],
         postcode=text["postcode"],
     )
+    warnings = tuple(
+        RecordWarning(
+            source=source,
+            line=line,
+            record_id=record.record_id,
+            field=labels.get(name, name),
+            message=PLACEHOLDER_MESSAGE,
+        )
+        for name in emptied
+    )
+    return CheckedRecord(record=record, warnings=warnings)
 
 
 def _has_letter(value: str) -> bool:

@@ -118,12 +118,13 @@ class Matcher:
         return self._table.status(self.clock(), max_age_s=self._settings.index_max_age_s)
 
     def matcher_status(self) -> MatcherStatus:
-        """Every force's index, the epochs in use and who has registered."""
+        """Every force's index, the epochs in use, who has registered and who every check must search."""
         return MatcherStatus(
             indexes=tuple(self.status()),
             current_epoch=self.current_epoch(),
             active_epochs=tuple(self.active_epochs()),
             registered_orgs=tuple(self.registered_orgs()),
+            expected_orgs=self.checking.expected_orgs(),
         )
 
     def operator_report(self) -> OperatorReport:
@@ -189,7 +190,14 @@ class Matcher:
         *,
         open_requests: bool,
     ) -> CheckOutcome:
+        """A batch: each candidate the matcher cannot check is answered with its own error."""
         return self.checking.check(who, candidates, why, open_requests=open_requests)
+
+    def check_one(
+        self, who: Identity, candidate: Sequence[QueryToken], why: Justification, *, open_requests: bool
+    ) -> CheckOutcome:
+        """A single check: a candidate the matcher cannot check fails the call."""
+        return self.checking.check_one(who, candidate, why, open_requests=open_requests)
 
     # ------------------------------------------------------------------ disclosure
     def get_request(self, who: Identity, request_id: str) -> DisclosureRequest:

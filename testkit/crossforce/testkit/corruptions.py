@@ -127,7 +127,7 @@ def forename_initial(record: Record, rng: random.Random) -> Record | None:
 def names_transposed(record: Record, rng: random.Random) -> Record | None:
     """First forename and surname in each other's boxes (common with surname-first naming)."""
     words = record.given_names.split()
-    if not words or words[0] == record.surname:
+    if not words or words[0] == record.surname or len(words[0]) < 2:  # a one-letter surname is a placeholder
         return None
     return dataclasses.replace(record, given_names=" ".join([record.surname, *words[1:]]), surname=words[0])
 

@@ -11,7 +11,10 @@ Invariants:
 - the child listens on 127.0.0.1 on a port it picks itself (``--port 0``) and prints; the port is read
   from that line, so two harnesses never race for a port;
 - everything the child prints (stdout and stderr) is appended to ``log_path``, across restarts, so a
-  failure can show the log's tail.
+  failure can show the log's tail;
+- without a ``settings_file`` the child gets one that expects no force beyond those that publish
+  (``expected_forces = []``, written beside the log), as ``localnet`` and ``inmemory`` do: a test network
+  is not the 43 forces.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ POLL_S = 0.05
 CONNECT_TIMEOUT_S = 1.0
 HOST = "127.0.0.1"
 SERVE = (sys.executable, "-m", "crossforce.cli", "serve")
+NOTHING_EXPECTED = "expected_forces = []\n"
+"""The settings a harness matcher runs with when the caller gives none."""
 
 
 class MatcherProcessError(RuntimeError):
@@ -47,7 +52,8 @@ class MatcherProcess:
     """``crossforce serve`` (or a command that takes the same options) as a child process.
 
     ``command`` is the program and its leading arguments; the harness adds ``--data``, ``--pki``,
-    ``--host 127.0.0.1 --port 0`` and, when given, ``--settings`` and ``--workers``.
+    ``--host 127.0.0.1 --port 0``, ``--settings`` (``settings_file``, else one that expects nothing) and,
+    when given, ``--workers``.
     """
 
     def __init__(
@@ -78,11 +84,20 @@ class MatcherProcess:
     def argv(self) -> list[str]:
         cmd = [*self.command, "--data", str(self.data_dir), "--pki", str(self.pki_dir)]
         cmd += ["--host", HOST, "--port", "0"]
-        if self.settings_file is not None:
-            cmd += ["--settings", str(self.settings_file)]
+        cmd += ["--settings", str(self._settings_path())]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
         return [*cmd, *self.extra_args]
+
+    def _settings_path(self) -> Path:
+        """The caller's settings file, or one beside the log that expects only forces that publish."""
+        if self.settings_file is not None:
+            return self.settings_file
+        path = self.log_path.with_name(self.log_path.name + ".settings.toml")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(NOTHING_EXPECTED, encoding="utf-8")
+        return path
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> int:
         """Start the child (again, after a kill) and return its port once it accepts connections."""

@@ -186,8 +186,12 @@ class InMemoryMatcher:
         stream_slots: int = DEFAULT_STREAM_SLOTS,
     ) -> None:
         # Built exactly as ``crossforce.server.app.start`` builds it, in development mode (no deny list).
+        # Without settings only the forces that publish are expected (``expected_forces=()``).
         self._assembly = assemble(
-            data_dir=data_dir, settings=settings or ServerSettings(), deny_list=DenyList(None), dev_mode=True
+            data_dir=data_dir,
+            settings=settings or ServerSettings(expected_forces=()),
+            deny_list=DenyList(None),
+            dev_mode=True,
         )
         self.matcher = self._assembly.matcher
         collector = _HandlerCollector()

@@ -66,8 +66,15 @@ class LocalNet:
         max_workers: int | None = None,
     ) -> None:
         """Start the matcher in this process on a free port, over this deployment's PKI, and point every
-        profile at it. ``max_workers``: the server's default unless given (tests shrink the pool)."""
-        from crossforce.server import start  # the matcher: imported only by the deployments that run one
+        profile at it. ``max_workers``: the server's default unless given (tests shrink the pool).
+
+        Without ``settings`` the matcher expects no force beyond those that publish
+        (``expected_forces=()``): a small test network is not the 43 forces. Pass settings to expect more.
+        """
+        from crossforce.server import ServerSettings, start  # imported only by deployments that run one
+
+        if settings is None:
+            settings = ServerSettings(expected_forces=())
 
         launch = functools.partial(
             start,

@@ -33,10 +33,13 @@ DAILY = "daily"
 
 
 class QuotaDeniedError(QuotaExceededError):
-    """A refused charge, with the machine-readable parts the servicer puts in gRPC trailers."""
+    """A refused charge, with the machine-readable parts: which limit, and when the charge would fit
+    (``retry_after_s``, the attribute every ``QuotaExceededError`` carries across the wire)."""
 
     def __init__(self, message: str, *, limit: str, retry_after_ms: int | None) -> None:
-        super().__init__(message)
+        super().__init__(
+            message, retry_after_s=None if retry_after_ms is None else retry_after_ms / SECOND_MS
+        )
         self.limit = limit
         """``org-rate``, ``officer-rate`` or ``daily``."""
         self.retry_after_ms = retry_after_ms

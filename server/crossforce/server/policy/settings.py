@@ -28,6 +28,19 @@ from crossforce.limits import DEFAULT_LIMITS, Limits
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 """Purpose and organisation codes: lower-case, digits and hyphens (they appear in logs and certificates)."""
 
+TERRITORIAL_FORCES: tuple[str, ...] = (
+    "avon-and-somerset", "bedfordshire", "cambridgeshire", "cheshire", "city-of-london", "cleveland",
+    "cumbria", "derbyshire", "devon-and-cornwall", "dorset", "durham", "dyfed-powys", "essex",
+    "gloucestershire", "greater-manchester", "gwent", "hampshire", "hertfordshire", "humberside", "kent",
+    "lancashire", "leicestershire", "lincolnshire", "merseyside", "metropolitan", "norfolk", "north-wales",
+    "north-yorkshire", "northamptonshire", "northumbria", "nottinghamshire", "south-wales",
+    "south-yorkshire", "staffordshire", "suffolk", "surrey", "sussex", "thames-valley", "warwickshire",
+    "west-mercia", "west-midlands", "west-yorkshire", "wiltshire",
+)  # fmt: skip
+"""The 43 territorial forces of England and Wales: the forces every check is expected to search unless a
+deployment says otherwise. The same codes as ``crossforce.forces.all_forces()`` (a unit test holds them
+together); spelt out here because that module reads a data file and this package does no I/O."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class PurposePolicy:
@@ -165,9 +178,23 @@ class ServerSettings:
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     index_max_age_s: int = 7 * DAY_S
     """An index not republished for this long is reported stale (it still matches until it expires)."""
+    expected_forces: tuple[str, ...] = TERRITORIAL_FORCES
+    """The organisations every check is expected to search (kept sorted, without repeats). A check's
+    answer names each one it did not search and why; every organisation that has published an index is
+    expected as well, so a national body that publishes is never silently left out. Empty: only the
+    organisations that have published (small test networks)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "purposes", types.MappingProxyType(dict(self.purposes)))
+        if isinstance(self.expected_forces, str) or not all(isinstance(o, str) for o in self.expected_forces):
+            raise ValidationError("must be a list of organisation codes", field="expected_forces")
+        for org in self.expected_forces:
+            if not _CODE_RE.fullmatch(org):
+                raise ValidationError(
+                    f"{org[:64]!r} is not an organisation code (lower-case, digits and hyphens)",
+                    field="expected_forces",
+                )
+        object.__setattr__(self, "expected_forces", tuple(sorted(set(self.expected_forces))))
         object.__setattr__(
             self,
             "org_purposes",
@@ -231,7 +258,9 @@ class ServerSettings:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ServerSettings:
         """Build from parsed TOML. Tables override defaults key by key; unknown keys are errors."""
-        _reject_unknown(data, {"limits", "quotas", "purposes", "org_purposes", "index_max_age_s"}, "")
+        _reject_unknown(
+            data, {"limits", "quotas", "purposes", "org_purposes", "index_max_age_s", "expected_forces"}, ""
+        )
         limits = _build(Limits, _table(data, "limits"), "limits", DEFAULT_LIMITS)
         quotas = _build(QuotaSettings, _table(data, "quotas"), "quotas", QuotaSettings())
         purposes = dict(default_purposes())
@@ -262,6 +291,11 @@ class ServerSettings:
         kwargs: dict[str, Any] = {}
         if "index_max_age_s" in data:
             kwargs["index_max_age_s"] = _coerce(data["index_max_age_s"], int, "index_max_age_s")
+        if "expected_forces" in data:
+            codes = data["expected_forces"]
+            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+                raise ValidationError("must be a list of organisation codes", field="expected_forces")
+            kwargs["expected_forces"] = tuple(codes)
         return cls(limits=limits, quotas=quotas, purposes=purposes, org_purposes=org_purposes, **kwargs)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 
-from crossforce.domain import CheckOutcome, CheckQuery
 from crossforce.server import status
 from crossforce.server.auth import caller
 from crossforce.server.matcher import Matcher
@@ -17,20 +16,25 @@ class MatcherServicer(rpc.MatcherServicer):
     def __init__(self, matcher: Matcher) -> None:
         self.matcher = matcher
 
-    def _check(self, query: CheckQuery, context: grpc.ServicerContext) -> CheckOutcome:
-        return self.matcher.check(
-            caller(context), query.candidates, query.justification, open_requests=query.open_requests
-        )
-
     @status.unary
     def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
-        return wire.check_response_to_pb(self._check(wire.check_query_from_pb(request), context))
+        """One candidate: a candidate the matcher cannot check fails the call with its status."""
+        query = wire.check_query_from_pb(request)
+        outcome = self.matcher.check_one(
+            caller(context), query.candidates[0], query.justification, open_requests=query.open_requests
+        )
+        return wire.check_response_to_pb(outcome)
 
     @status.unary
     def CheckBatch(
         self, request: pb.CheckBatchRequest, context: grpc.ServicerContext
     ) -> pb.CheckBatchResponse:
-        return wire.check_batch_response_to_pb(self._check(wire.check_query_from_pb(request), context))
+        """Many candidates: each one the matcher cannot check is answered alone; the rest are checked."""
+        query = wire.check_query_from_pb(request)
+        outcome = self.matcher.check(
+            caller(context), query.candidates, query.justification, open_requests=query.open_requests
+        )
+        return wire.check_batch_response_to_pb(outcome)
 
     @status.unary
     def Ping(self, request: pb.PingRequest, context: grpc.ServicerContext) -> pb.PingResponse:

@@ -58,6 +58,9 @@ class RequestRow:
     refusal_reason: int = 0
     sealed: bytes | None = None
     sealed_sha256: bytes | None = None
+    matched_indexes: tuple[tuple[int, int], ...] = ()
+    """The holder's (epoch, version) of each index the hit matched; empty for requests stored before
+    the matcher recorded them (schema version 1)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,8 @@ bits live in content-addressed files written atomically before the row that poin
 a crash mid-publish leaves the previous index serving. Log rows are append-only: triggers refuse UPDATE
 and DELETE. Nothing stored here is a raw name, date or identifier: tokens are keyed hashes and
 disclosure payloads are ciphertext. No connection leaves this module.
+
+The tables, their versions and the upgrades between them are ``store.schema``.
 """
 
 from __future__ import annotations
@@ -21,43 +23,12 @@ from pathlib import Path
 
 from crossforce.errors import AlreadyExistsError, UnavailableError
 from crossforce.fsutil import atomic_write
+from crossforce.server.store import schema
 from crossforce.server.store.folderlock import lock_data_folder
 from crossforce.server.store.rows import HeadRow, IndexRow, OrgRow, RequestRow
 
-SCHEMA_VERSION = 1
 DB_FILE = "matcher.sqlite3"
 BITS_DIR = "indexes"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS orgs (
-    org TEXT PRIMARY KEY, display_name TEXT NOT NULL, signing_key BLOB NOT NULL, box_key BLOB NOT NULL,
-    key_version INTEGER NOT NULL, registered_at_ms INTEGER NOT NULL, log_index INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS indexes (
-    org TEXT NOT NULL, epoch INTEGER NOT NULL, version INTEGER NOT NULL, header BLOB NOT NULL,
-    signature BLOB NOT NULL, bits_sha256 TEXT NOT NULL, num_blocks INTEGER NOT NULL,
-    num_probes INTEGER NOT NULL, token_count INTEGER NOT NULL, record_count INTEGER NOT NULL,
-    published_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL, log_index INTEGER NOT NULL,
-    PRIMARY KEY (org, epoch));
-CREATE TABLE IF NOT EXISTS requests (
-    request_id TEXT PRIMARY KEY, check_id TEXT NOT NULL, requester_org TEXT NOT NULL,
-    holder_org TEXT NOT NULL, purpose TEXT NOT NULL, legal_basis TEXT NOT NULL,
-    case_reference TEXT NOT NULL, officer_id TEXT NOT NULL, key_types TEXT NOT NULL,
-    strength INTEGER NOT NULL, tokens BLOB NOT NULL, state INTEGER NOT NULL,
-    created_at_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
-    refusal_reason INTEGER NOT NULL DEFAULT 0, sealed BLOB, sealed_sha256 BLOB,
-    log_index INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS requests_holder ON requests (holder_org, state);
-CREATE INDEX IF NOT EXISTS requests_requester ON requests (requester_org, state);
-CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, leaf_hash BLOB NOT NULL);
-CREATE TRIGGER IF NOT EXISTS log_no_update BEFORE UPDATE ON log
-    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS log_no_delete BEFORE DELETE ON log
-    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TABLE IF NOT EXISTS heads (
-    tree_size INTEGER PRIMARY KEY, timestamp_ms INTEGER NOT NULL, root BLOB NOT NULL,
-    signature BLOB NOT NULL);
-"""
 
 
 @dataclass
@@ -120,7 +91,7 @@ class SQLiteTransaction:
     def insert_request(self, row: RequestRow) -> None:
         try:
             self._exec(
-                "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO requests ({schema.REQUEST_COLUMNS}) VALUES ({schema.REQUEST_PLACEHOLDERS})",
                 _request_tuple(row),
             )
         except sqlite3.IntegrityError as exc:
@@ -172,6 +143,7 @@ def _request_tuple(row: RequestRow) -> tuple[object, ...]:
         row.sealed,
         row.sealed_sha256,
         row.log_index,
+        schema.encode_matched(row.matched_indexes),
     )
 
 
@@ -196,6 +168,7 @@ def _request_from(r: sqlite3.Row) -> RequestRow:
         refusal_reason=r["refusal_reason"],
         sealed=r["sealed"],
         sealed_sha256=r["sealed_sha256"],
+        matched_indexes=schema.decode_matched(r["matched_indexes"]),
     )
 
 
@@ -216,13 +189,22 @@ class SQLiteStorage:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.executescript(_SCHEMA)
+        try:
+            schema.create_or_upgrade(self._conn, where=str(data_dir))
+        except BaseException:
+            self._conn.close()
+            os.close(self._folder_lock)
+            raise
         # Reads use their own connection, so with WAL they see committed data only, never what writers
         # have staged in the group-commit transaction.
         self._read_lock = threading.Lock()
         self._reader = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         self._reader.row_factory = sqlite3.Row
-        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    @property
+    def schema_version(self) -> int:
+        """The layout this folder holds (``schema.SCHEMA_VERSION`` once open)."""
+        return int(self.meta("schema_version") or 0)
 
     # Group commit (used by the audit log): one open transaction that many writers stage into, each in
     # its own savepoint, committed (one fsync) by a single committer. ``self._lock`` is held by the caller.

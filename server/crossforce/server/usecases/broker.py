@@ -23,6 +23,7 @@ from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
 from crossforce.domain import (
     DisclosureRequest,
+    IndexRef,
     Justification,
     OverdueReport,
     QueryToken,
@@ -95,6 +96,7 @@ def request_view(row: RequestRow, *, for_holder: bool, overdue: bool) -> Disclos
         overdue=overdue,
         refusal_reason=RefusalReason(row.refusal_reason),
         log_index=row.log_index,
+        matched_indexes=tuple(IndexRef(epoch=e, version=v) for e, v in row.matched_indexes),
     )
 
 
@@ -112,7 +114,12 @@ def sealed_disclosure(row: RequestRow) -> SealedDisclosure:
 
 @dataclass(frozen=True, kw_only=True)
 class Opening:
-    """A hit that becomes a disclosure request to its holding force (tokens only, never raw data)."""
+    """A hit that becomes a disclosure request to its holding force (tokens only, never raw data).
+
+    ``matched`` names the holder's index (epoch, version) for each epoch of the matched tokens, so the
+    holder resolves the request against the token generation it published then, not whatever it holds
+    now (issue 13: a republish must not turn a true hit into a "false positive").
+    """
 
     requester: Identity
     why: Justification
@@ -122,6 +129,7 @@ class Opening:
     key_types: tuple[int, ...]
     strength: int
     now_ms: int
+    matched: tuple[IndexRef, ...] = ()
 
 
 class Broker:
@@ -189,6 +197,7 @@ class Broker:
                 deadline_ms=view.deadline_ms,
                 updated_at_ms=now,
                 log_index=idx,
+                matched_indexes=tuple((r.epoch, r.version) for r in opening.matched),
             )
         )
         return view.request_id

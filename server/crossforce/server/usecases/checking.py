@@ -1,17 +1,22 @@
 """Checking: a vetting body's candidates against every force's index, in one vectorised pass.
 
 Invariants (docs/architecture.md, query; docs/threat-model.md): the matcher receives only keyed-hash
-tokens. Every request is validated and its quota charged (all or nothing, for the batch's full candidate
-count) before any index is read; a refused charge is itself logged. Every token is checked against
-every force of its epoch, hit or miss, with no early exit, so hits and misses cost the same work. Each
-candidate's CHECK event, and the disclosure requests its hits open, commit in one transaction before
-the answer is returned.
+tokens. Every request is validated and its quota charged (all or nothing, for every candidate accepted)
+before any index is read; a refused charge is itself logged. A batch-level problem (no candidates, too
+many, a bad justification, a purpose that allows no requests, a quota refusal) refuses the call; a
+candidate the matcher cannot check (no tokens, too many, a bad token, an epoch not in use) is answered
+alone with a ``CandidateError``, is not charged, logged or matched, and never affects the others (issue
+13, item 4). Every token is checked against every force of its epoch, hit or miss, with no early exit,
+so hits and misses cost the same work. Each candidate's CHECK event, and the disclosure requests its hits
+open (each naming the holder's index versions it matched), commit in one transaction before the answer
+is returned. Every answer carries its coverage (``policy.coverage``), decided from the same view of the
+index table the tokens were matched against.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,30 +24,73 @@ import numpy as np
 from crossforce.auditlog.events import Check, QuotaDenied
 from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
-from crossforce.domain import CheckOutcome, CheckResult, ForceHit, Justification, QueryToken
+from crossforce.domain import (
+    CandidateError,
+    CheckOutcome,
+    CheckResult,
+    Coverage,
+    ForceHit,
+    IndexRef,
+    Justification,
+    NotSearchedReason,
+    QueryToken,
+)
 from crossforce.encoding import matchkeys
-from crossforce.errors import PreconditionError, TooLargeError, ValidationError
+from crossforce.errors import (
+    CrossforceError,
+    PreconditionError,
+    TooLargeError,
+    ValidationError,
+    status_name_for,
+)
 from crossforce.index import bloom as index
 from crossforce.server.audit import AuditLog
+from crossforce.server.policy import coverage
 from crossforce.server.policy.quotas import QuotaBook
 from crossforce.server.settings import ServerSettings
 from crossforce.server.store.protocols import Transaction
+from crossforce.server.store.rows import IndexRow
 from crossforce.server.usecases.broker import Broker, Opening
 from crossforce.server.usecases.common import check_text
-from crossforce.server.usecases.serving import IndexTable
+from crossforce.server.usecases.serving import IndexTable, ServingView
 
 DENIAL_TEXT_CHARS = 200
 """How much of a quota refusal's text the QUOTA_DENIED event keeps."""
 JUSTIFICATION_FIELDS = ("purpose", "legal_basis", "case_reference", "officer_id")
+STALE_REASONS = frozenset({NotSearchedReason.EXPIRED, NotSearchedReason.RETIRED_EPOCH_ONLY})
+"""Reasons a force that holds an index was not searched because of that index (``stale_orgs``)."""
 
 
 @dataclass(frozen=True)
 class Matches:
-    """Per candidate a (tokens x forces) bool matrix over ``orgs``; ``stale`` forces answered nothing."""
+    """Per candidate a (tokens x forces) bool matrix over ``orgs``; ``rows`` are the index rows matched
+    against (the versions a disclosure request records)."""
 
     per_candidate: list[np.ndarray]
     orgs: list[str]
-    stale: list[str]
+    rows: Mapping[tuple[str, int], IndexRow]
+
+
+def facts_of(rows: Mapping[tuple[str, int], IndexRow]) -> list[coverage.IndexFacts]:
+    """The index rows as the coverage rule sees them."""
+    return [
+        coverage.IndexFacts(
+            org=r.org,
+            epoch=r.epoch,
+            version=r.version,
+            published_at_ms=r.published_at_ms,
+            expires_at_ms=r.expires_at_ms,
+        )
+        for r in rows.values()
+    ]
+
+
+def refused_result(exc: CrossforceError) -> CheckResult:
+    """How one refused candidate is answered: no check id, no hits, and its error (a gRPC status name
+    and the text, which never quotes a token)."""
+    return CheckResult(
+        check_id="", hits=(), error=CandidateError(code=status_name_for(exc), message=str(exc))
+    )
 
 
 class Checking:
@@ -69,15 +117,24 @@ class Checking:
             check_text(name, getattr(why, name), self._limits.max_text_chars, required=True)
         self._settings.purpose_for(who.org, why.purpose)
 
-    def validate_candidate(self, tokens: Sequence[QueryToken], position: int | None = None) -> None:
+    def validate_candidate(
+        self,
+        tokens: Sequence[QueryToken],
+        position: int | None = None,
+        *,
+        active: tuple[int, ...] | None = None,
+    ) -> None:
+        """Refuse a candidate the matcher cannot check; ``active`` is the epochs in use, computed once
+        per batch by the caller (read from the table when not given)."""
         where = "" if position is None else f"candidate {position}: "
         if not tokens:
-            raise ValidationError(f"{where}a candidate needs at least one token")
+            raise ValidationError(f"{where}a candidate needs at least one token (it yielded no match keys)")
         if len(tokens) > self._limits.max_tokens_per_candidate:
             raise TooLargeError(
                 f"{where}{len(tokens)} tokens exceed the limit of {self._limits.max_tokens_per_candidate}"
             )
-        active = self._table.active_epochs()
+        if active is None:
+            active = self._table.active_epochs()
         for i, t in enumerate(tokens):
             if len(t.token) != self._limits.token_bytes:
                 raise ValidationError(
@@ -99,23 +156,79 @@ class Checking:
         *,
         open_requests: bool,
     ) -> CheckOutcome:
+        """A batch: each candidate the matcher cannot check is answered with its own error."""
+        return self._check(who, candidates, why, open_requests=open_requests, alone=False)
+
+    def check_one(
+        self, who: Identity, candidate: Sequence[QueryToken], why: Justification, *, open_requests: bool
+    ) -> CheckOutcome:
+        """A single ``Check``: a candidate the matcher cannot check fails the call with its status, so
+        the caller gets a clear error rather than an answer that holds nothing but that error."""
+        return self._check(who, [candidate], why, open_requests=open_requests, alone=True)
+
+    def _check(
+        self,
+        who: Identity,
+        candidates: Sequence[Sequence[QueryToken]],
+        why: Justification,
+        *,
+        open_requests: bool,
+        alone: bool,
+    ) -> CheckOutcome:
         self._validate(who, candidates, why, open_requests=open_requests)
+        view = self._table.view()
+        active = view.active  # once per batch, not once per candidate
+        refused = [self._screen(cand, active) for cand in candidates]
+        if alone and refused[0] is not None:
+            raise refused[0]
+        positions = [i for i, exc in enumerate(refused) if exc is None]
+        accepted = [candidates[i] for i in positions]
         now = self._clock()
-        self._charge(who, why, len(candidates), now)
-        matches = self.match(candidates, now)
-        with self._audit.transaction(now) as tx:
-            results = tuple(
-                self._record(tx, who, why, cand, found, matches.orgs, now, open_requests=open_requests)
-                for cand, found in zip(candidates, matches.per_candidate, strict=True)
-            )
+        if accepted:
+            self._charge(who, why, len(accepted), now)
+        matches = self.match(accepted, now, view)
+        answers = [refused_result(exc) if exc is not None else None for exc in refused]
+        if accepted:
+            with self._audit.transaction(now) as tx:
+                for i, found in zip(positions, matches.per_candidate, strict=True):
+                    answers[i] = self._record(
+                        tx, who, why, candidates[i], found, matches, now, open_requests=open_requests
+                    )
+        results = tuple(a for a in answers if a is not None)
         if open_requests and any(r.hits for r in results):
             self._broker.notify_opened()
+        answered = self._coverage(view, accepted, now)
         return CheckOutcome(
             results=results,
-            forces_searched=len(matches.orgs) - len(matches.stale),
-            stale_orgs=tuple(matches.stale),
+            forces_searched=len(answered.searched),
+            stale_orgs=tuple(f.org for f in answered.not_searched if f.reason in STALE_REASONS),
             tree_head=self._audit.head,
+            coverage=answered,
         )
+
+    def _screen(self, candidate: Sequence[QueryToken], active: tuple[int, ...]) -> CrossforceError | None:
+        """The error that refuses this candidate alone, or None if it can be checked."""
+        try:
+            self.validate_candidate(candidate, active=active)
+        except (ValidationError, TooLargeError, PreconditionError) as exc:
+            return exc
+        return None
+
+    def _coverage(self, view: ServingView, accepted: Sequence[Sequence[QueryToken]], now: int) -> Coverage:
+        """Which expected forces were searched for every accepted candidate (``policy.coverage``)."""
+        epochs = [{t.epoch for t in cand} for cand in accepted]
+        common = set.intersection(*epochs) if epochs else set()
+        return coverage.coverage(
+            configured=self._settings.expected_forces,
+            indexes=facts_of(view.rows),
+            active=view.active,
+            token_epochs=common,
+            now_ms=now,
+        )
+
+    def expected_orgs(self) -> tuple[str, ...]:
+        """The organisations every check is expected to search (settings, and every one that published)."""
+        return coverage.expected_orgs(self._settings.expected_forces, self._table.published_orgs())
 
     def _validate(
         self,
@@ -125,6 +238,7 @@ class Checking:
         *,
         open_requests: bool,
     ) -> None:
+        """The batch-level checks: these refuse the whole call."""
         if not candidates:
             raise ValidationError("no candidates to check")
         if len(candidates) > self._limits.max_batch_candidates:
@@ -132,8 +246,6 @@ class Checking:
                 f"{len(candidates)} candidates exceed the batch limit of {self._limits.max_batch_candidates}"
             )
         self.validate_justification(who, why)
-        for pos, cand in enumerate(candidates):
-            self.validate_candidate(cand, pos if len(candidates) > 1 else None)
         if open_requests and not self._settings.purpose(why.purpose).allows_disclosure:
             raise PreconditionError(
                 f"purpose {why.purpose} allows only a hit/no-hit answer; check again without opening requests"
@@ -164,13 +276,14 @@ class Checking:
         why: Justification,
         candidate: Sequence[QueryToken],
         found: np.ndarray,
-        orgs: list[str],
+        matches: Matches,
         now: int,
         *,
         open_requests: bool,
     ) -> CheckResult:
         """One candidate's hits, the requests they open, and its CHECK event, staged in ``tx``."""
         check_id = uuid.uuid4().hex
+        orgs = matches.orgs
         hits: list[ForceHit] = []
         for f in np.nonzero(found.any(axis=0))[0]:
             hit_tokens = tuple(t for t, m in zip(candidate, found[:, f], strict=True) if m)
@@ -189,6 +302,10 @@ class Checking:
                     key_types=key_types,
                     strength=strength,
                     now_ms=now,
+                    matched=tuple(
+                        IndexRef(epoch=e, version=matches.rows[(orgs[f], e)].version)
+                        for e in sorted({t.epoch for t in hit_tokens})
+                    ),
                 )
                 request_id = self._broker.open_request(tx, opening)
             hits.append(ForceHit(org=orgs[f], strength=strength, key_types=key_types, request_id=request_id))
@@ -209,16 +326,15 @@ class Checking:
         )
         return CheckResult(check_id=check_id, hits=tuple(hits))
 
-    def match(self, candidates: Sequence[Sequence[QueryToken]], now: int) -> Matches:
-        """Every token against every force of its epoch, in one vectorised pass per epoch (no early exit)."""
-        view = self._table.view()
+    def match(self, candidates: Sequence[Sequence[QueryToken]], now: int, view: ServingView) -> Matches:
+        """Every token against every force of its epoch, in one vectorised pass per epoch (no early exit).
+
+        Only unexpired indexes under epochs in use answer, exactly the (force, epoch) pairs that
+        ``policy.coverage`` reports searched.
+        """
         active = set(view.active)
-        latest: dict[str, int] = {}  # one pass over the rows, not one per force
-        for (o, e), r in view.rows.items():
-            latest[o] = max(latest.get(o, 0), r.expires_at_ms if e in active else 0)
-        orgs = sorted(latest)
+        orgs = sorted({o for o, _e in view.rows})
         col = {o: i for i, o in enumerate(orgs)}
-        stale = [o for o in orgs if latest[o] <= now]
         flat = [t for cand in candidates for t in cand]
         out = np.zeros((len(flat), len(orgs)), dtype=bool)
         token_epochs = np.array([t.epoch for t in flat], dtype=np.int64)
@@ -239,4 +355,4 @@ class Checking:
         for cand in candidates:
             split.append(out[start : start + len(cand)])
             start += len(cand)
-        return Matches(per_candidate=split, orgs=orgs, stale=stale)
+        return Matches(per_candidate=split, orgs=orgs, rows=view.rows)

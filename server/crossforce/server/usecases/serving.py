@@ -81,6 +81,10 @@ class IndexTable:
     def keys(self) -> list[tuple[str, int]]:
         return list(self._rows)
 
+    def published_orgs(self) -> set[str]:
+        """Every organisation with an index row, on any epoch (each is expected in every check)."""
+        return {org for org, _epoch in self._rows}
+
     def row(self, org: str, epoch: int) -> IndexRow | None:
         return self._rows.get((org, epoch))
 
