@@ -53,8 +53,10 @@ def _calls(c: Client) -> dict[str, Callable[[], Any]]:
     t = 2.0
 
     def watch() -> Any:
-        stream = c.connection.disclosure.WatchRequests(pb.WatchRequestsRequest(), timeout=0.5, metadata=md)
-        return list(stream)
+        # A vetting officer watches as the requester (its only party); every other role as the holder.
+        party = pb.REQUESTER if c.role == "vetting-officer" else pb.HOLDER
+        request = pb.WatchRequestsRequest(party=party)
+        return list(c.connection.disclosure.WatchRequests(request, timeout=0.5, metadata=md))
 
     token = pb.QueryToken(key_type=1, epoch=1, token=b"\x00" * 32)
     return {

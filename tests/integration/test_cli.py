@@ -394,9 +394,9 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
 
     desk = run_json(["desk", "list", "--profile", hum])
     assert isinstance(desk, list) and [r["request_id"] for r in desk] == [req_hum]
-    assert req_hum in run(["desk", "list", "--profile", hum, "--state", "open"]).output
+    assert req_hum[:12] in run(["desk", "list", "--profile", hum, "--state", "open"]).output  # short ids
     watched = run(["desk", "watch", "--profile", hum, "--timeout", "1.5"]).output
-    assert req_hum in watched and "1 request(s) seen" in watched
+    assert req_hum[:12] in watched and "1 request(s) seen" in watched
     shown = run_json(["desk", "show", req_hum, "--profile", hum])
     assert isinstance(shown, dict)
     assert [r["record_id"] for r in shown["local_records"]] == ["HUM-001"]
@@ -545,3 +545,31 @@ def test_serve_subprocess_answers_a_check_then_stops_on_sigterm(tmp_path: Path) 
             proc.kill()
             raise
     assert code == 0
+
+
+def test_serve_json_ready_line_names_every_bound_port(tmp_path: Path) -> None:
+    pki_dir = tmp_path / "pki"
+    run(["pki", "init", pki_dir])
+    port, health = free_port(), free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crossforce.cli", "serve", "--data", str(tmp_path / "data"),
+         "--pki", str(pki_dir), "--port", str(port), "--health-port", str(health), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the ready line is the only stdout line; logs go to stderr
+        ready = json.loads(line)
+        assert ready == {"listening": {"port": port, "metrics_port": None, "health_port": health}}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0
+    assert proc.stderr is not None
+    logged = [json.loads(x) for x in proc.stderr.read().splitlines() if x.startswith("{")]
+    assert logged and all("level" in x for x in logged)  # --json makes the log JSON lines too

@@ -27,7 +27,7 @@ EXPECTED: dict[str, set[str]] = {
     "Matcher/CheckBatch": {VO},
     "Matcher/Ping": EVERYONE,
     "Disclosure/ListRequests": EVERYONE,
-    "Disclosure/WatchRequests": {FS, DO},
+    "Disclosure/WatchRequests": {FS, VO, DO},  # requesters watch their own (authorise_watch)
     "Disclosure/GetRequest": EVERYONE,
     "Disclosure/Resolve": {FS, DO},
     "Disclosure/Approve": {DO},

@@ -1,17 +1,21 @@
 """The auditor's commands: ``audit head|verify|inclusion|report`` over the matcher's Merkle log.
 
-``audit verify`` does not trust the matcher's proofs alone: it fetches every leaf hash, recomputes the
-root itself, checks it against a freshly fetched signed head and against the head this profile kept
-last time (a rewritten history cannot produce both), and can save the log so anyone holding the log
-key can repeat the check offline (RFC 9162 2.1.1 hashing throughout). The checks themselves are the
-pure ``crossforce.auditlog.verify``; this module fetches, loads and prints. ``status`` and the
-operator's ``report`` are in ``crossforce.cli.oversight``.
+``audit verify`` does not trust the matcher's proofs alone: it recomputes the root itself from every
+leaf hash and checks it against a freshly fetched signed head and against the head this profile kept
+last time (a rewritten history cannot produce both). The leaves it verified are kept in the profile
+(``crossforce.client.verifiedlog``), so the next run fetches only the entries added since, checks the
+matcher's consistency proof from the head verified then, and extends the kept frontier to the new root;
+``--full`` starts again from zero. ``audit report`` reads its events from that verified copy. A saved
+log is verified offline against the key from the operator's published file (``--log-key-file``), never
+the key the saved file names (RFC 9162 2.1.1 hashing throughout). The checks themselves are the pure
+``crossforce.auditlog.verify``; this module fetches, loads and prints. ``status`` and the operator's
+``report`` are in ``crossforce.cli.oversight``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +23,19 @@ import click
 
 from crossforce.auditlog.events import parse_event
 from crossforce.auditlog.verify import LogSnapshot, filter_events, verify_snapshot
+from crossforce.cli.auditcsv import CSV_COLUMNS, events_csv
 from crossforce.cli.common import (
     json_option,
-    load_profile,
     open_client,
     profile_option,
     reader_options,
     role_option,
     server_part,
 )
+from crossforce.cli.logkeys import log_key_file_option, trusted_log_key
 from crossforce.cli.render import emit_json, make_console, progress_bar, when
 from crossforce.cli.tables import event_json, events_table
+from crossforce.client.auditing import LogVerification
 from crossforce.client.sdk import Client
 from crossforce.clock import DAY_MS
 from crossforce.domain import Role
@@ -45,35 +51,25 @@ PROGRESS_EVERY = 1000
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
 
 
-def fetch_snapshot(client: Client, *, progress: bool = False) -> LogSnapshot:
-    """Fetch the signed head (checked against the kept one) and every leaf hash under it."""
-    previous = client.last_head()
-    head = client.tree_head()  # signature and consistency proof from the kept head, then kept
-    size = head.head.tree_size
+def verify_live(client: Client, *, full: bool = False, progress: bool = False) -> LogVerification:
+    """Verify the live log incrementally (``Client.verify_log``), with a progress bar on stderr when many
+    entries are to be fetched."""
+    if not progress:
+        return client.verify_log(full=full)
+    with contextlib.ExitStack() as stack:
+        bar: list[tuple[Any, Any]] = []
 
-    def rows(update: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes, bytes]]:
-        for n, e in enumerate(client.entries(0, size), start=1):
-            yield int(e.index), bytes(e.leaf_hash), bytes(e.entry)
-            if update is not None and n % PROGRESS_EVERY == 0:
-                update(n)
+        def update(fetched: int, total: int) -> None:
+            if total <= PROGRESS_FROM_ENTRIES or fetched % PROGRESS_EVERY:
+                return
+            if not bar:
+                shown = stack.enter_context(progress_bar(make_console(stderr=True), transient=True))
+                bar.append((shown, shown.add_task("fetching new log entries", total=total)))
+            shown, task = bar[0]
+            shown.update(task, completed=fetched)
 
-    if progress and size > PROGRESS_FROM_ENTRIES:
-        with progress_bar(make_console(stderr=True), transient=True) as bar:
-            task = bar.add_task("fetching the log", total=size)
-            return LogSnapshot.collect(
-                head=head,
-                log_key=client.log_key(),
-                entries=rows(lambda n: bar.update(task, completed=n)),
-                previous=previous,
-            )
-    return LogSnapshot.collect(head=head, log_key=client.log_key(), entries=rows(), previous=previous)
-
-
-def _hex_key(log_key: str) -> bytes:
-    try:
-        return bytes.fromhex(log_key)
-    except ValueError:
-        raise ValidationError("--log-key must be hex") from None
+        return client.verify_log(full=full, progress=update)
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow exceptions
 
 
 @click.group(name="audit")
@@ -83,8 +79,8 @@ def audit_group() -> None:
     \b
     Example:
       crossforce audit verify --profile ./dbs --save log.json
-      crossforce audit verify --offline log.json --log-key 5c1e...
-      crossforce audit report --profile ./dbs --case-ref APP-2026-0001
+      crossforce audit verify --offline log.json --log-key-file log-key.pub
+      crossforce audit report --profile ./dbs --case-ref APP-2026-0001 --format csv
     """
 
 
@@ -132,21 +128,27 @@ def audit_head(profile_dir: Path, role: str | None, as_json: bool) -> None:
     "profile_dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="CROSSFORCE_PROFILE",
-    help="Fetch and verify the live log with this profile.",
+    help="Fetch and verify the live log with this profile (only entries added since its last run).",
 )
 @role_option("auditor, else any")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Fetch and verify every entry again, not only those added since the last run.",
+)
 @click.option(
     "--save",
     "save_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the fetched log (heads, leaf hashes, readable events) to this file.",
+    help="Write the verified log (head, leaf hashes, readable events) to this file.",
 )
 @click.option(
     "--offline",
     "offline_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Verify a log saved with --save instead of fetching one.",
+    help="Verify a log saved with --save instead of fetching one (needs the operator's log key).",
 )
+@log_key_file_option
 @click.option("--log-key", help="The matcher's log public key (hex) to verify --offline or --data against.")
 @click.option(
     "--data",
@@ -159,64 +161,89 @@ def audit_verify(
     *,
     profile_dir: Path | None,
     role: str | None,
+    full: bool,
     save_file: Path | None,
     offline_file: Path | None,
+    log_key_file: Path | None,
     log_key: str | None,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
     """Recompute the log's root from every leaf and check it against signed heads, old and new.
 
+    The leaves verified are kept in the profile: the next run fetches only the entries added since,
+    checks the matcher's consistency proof from the head verified then, and recomputes the new root from
+    the kept frontier and the new leaves. A saved log is checked against the key in the operator's
+    published file (--log-key-file), never against the key the saved file names.
+
     \b
     Example:
       crossforce audit verify --profile ./dbs --save log.json
-      crossforce audit verify --offline log.json --log-key "$(jq -r .log_key log.json)"
+      crossforce audit verify --profile ./dbs --full
+      crossforce audit verify --offline log.json --log-key-file log-key.pub
     """
     if data_dir is not None:
-        _verify_data_dir(data_dir, log_key, as_json=as_json)
+        if log_key_file is not None and log_key_file.resolve().is_relative_to(data_dir.resolve()):
+            raise ValidationError(
+                f"{log_key_file} is inside the folder being verified: give the copy of log-key.pub you "
+                "published or pinned, not one an intruder could have rewritten with the data"
+            )
+        key = trusted_log_key(
+            log_key=log_key, log_key_file=log_key_file, profile_dir=profile_dir, what="--data"
+        )
+        _verify_data_dir(data_dir, key, as_json=as_json)
         return
     if offline_file is not None:
+        key = trusted_log_key(
+            log_key=log_key, log_key_file=log_key_file, profile_dir=profile_dir, what="--offline"
+        )
         snap = LogSnapshot.from_json(read_limited(offline_file, MAX_LOG_FILE_BYTES))
-        if log_key:
-            key = _hex_key(log_key)
-        elif profile_dir is not None:
-            key = bytes.fromhex(load_profile(profile_dir).state().get("log_key", ""))
-        else:
-            raise ValidationError("--offline needs --log-key HEX (or a --profile that pinned the log key)")
         proved = verify_snapshot(snap, key)
+        doc: dict[str, Any] = {"verified": True, "tree_size": snap.head.head.tree_size}
+        doc["root_hash"] = snap.head.head.root_hash.hex()
     else:
         if profile_dir is None:
             raise ValidationError("give --profile to verify the live log, or --offline FILE")
+        if log_key or log_key_file is not None:
+            raise ValidationError(
+                "--log-key and --log-key-file go with --offline or --data; a live profile uses the key it "
+                "pinned (pin the published one with `crossforce org pin-log-key`)"
+            )
         with open_client(profile_dir, role, AUDIT_ROLES) as client:
-            snap = fetch_snapshot(client, progress=not as_json)
-            proved = verify_snapshot(snap, client.log_key())
-        if save_file is not None:
-            atomic_write_private(save_file, snap.to_json().encode())
-            proved.append(f"log saved to {save_file}")
+            result = verify_live(client, full=full, progress=not as_json)
+            proved = list(result.proved)
+            if save_file is not None:
+                atomic_write_private(save_file, client.verified_log().to_json().encode())
+                proved.append(f"log saved to {save_file}")
+        doc = {
+            "verified": True,
+            "tree_size": result.head.head.tree_size,
+            "root_hash": result.head.head.root_hash.hex(),
+            "fetched": result.fetched,
+            "verified_before": result.verified_before,
+            "full": result.full,
+        }
+    doc["proved"] = proved
     if as_json:
-        emit_json(
-            {
-                "verified": True,
-                "tree_size": snap.head.head.tree_size,
-                "root_hash": snap.head.head.root_hash.hex(),
-                "proved": proved,
-            }
-        )
+        emit_json(doc)
         return
     console = make_console()
-    console.print(f"[bold green]VERIFIED[/] audit log of {snap.head.head.tree_size} entries")
-    for line in proved:
-        console.print(f"  [green]✔[/] {line}")
+    line = f"[bold green]VERIFIED[/] audit log of {doc['tree_size']} entries"
+    if "fetched" in doc:
+        line += (
+            f" (fetched {doc['fetched']} new entries; {doc['verified_before']} verified earlier, not fetched)"
+            if doc["verified_before"]
+            else f" (fetched all {doc['fetched']} entries)"
+        )
+    console.print(line)
+    for item in proved:
+        console.print(f"  [green]✔[/] {item}")
 
 
-def _verify_data_dir(data_dir: Path, log_key: str | None, *, as_json: bool) -> None:
+def _verify_data_dir(data_dir: Path, log_key: bytes, *, as_json: bool) -> None:
     """Check a matcher's stored log against its signed heads without starting the matcher."""
     server = server_part()
-    if not log_key:
-        raise ValidationError(
-            "--data needs --log-key HEX: the log public key you pinned, not one read from the data"
-        )
-    head = server.verify_data_dir(data_dir, _hex_key(log_key))
+    head = server.verify_data_dir(data_dir, log_key)
     size = head.head.tree_size if head else 0
     if as_json:
         emit_json(
@@ -287,6 +314,9 @@ def _instant(value: dt.datetime | None) -> int | None:
     return int(aware.timestamp() * 1000)
 
 
+REPORT_FORMATS = ("table", "json", "csv")
+
+
 @audit_group.command("report")
 @profile_option
 @role_option("auditor, else any")
@@ -297,6 +327,14 @@ def _instant(value: dt.datetime | None) -> int | None:
 @click.option("--request", "request_id", default=None, help="Only events about this disclosure request.")
 @click.option("--since", type=click.DateTime(DATE_FORMATS), default=None, help="From this UTC date/time.")
 @click.option("--until", type=click.DateTime(DATE_FORMATS), default=None, help="Up to this UTC date/time.")
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(REPORT_FORMATS),
+    default=None,
+    help="table (default), json, or csv (a header row, then: " + ",".join(CSV_COLUMNS) + ").",
+)
+@click.option("--full", is_flag=True, help="Fetch and verify every entry again before reporting.")
 @json_option
 def audit_report(
     *,
@@ -309,20 +347,28 @@ def audit_report(
     request_id: str | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
+    out_format: str | None,
+    full: bool,
     as_json: bool,
 ) -> None:
-    """Who checked this case reference, and why? A table of the log's events you may read, filtered.
+    """Who checked this case reference, and why? The log's events you may read, filtered.
 
-    The log is verified (root recomputed, consistency with the kept head) before it is reported.
+    The log is verified first, fetching only the entries added since the profile last verified it
+    (consistency with the head verified then, root recomputed); the events come from the verified copy.
+    --json is short for --format json. CSV text cells that start with = + - @ get a leading ' so a
+    spreadsheet never runs them.
 
     \b
     Example:
       crossforce audit report --profile ./dbs --case-ref APP-2026-0001
-      crossforce audit report --profile ./inspectorate --org kent --since 2026-01-01
+      crossforce audit report --profile ./inspectorate --org kent --since 2026-01-01 --format csv > kent.csv
     """
+    if as_json and out_format not in (None, "json"):
+        raise ValidationError(f"--json and --format {out_format} disagree: give one")
+    fmt = "json" if as_json else (out_format or "table")
     with open_client(profile_dir, role, AUDIT_ROLES) as client:
-        snap = fetch_snapshot(client, progress=not as_json)
-        verify_snapshot(snap, client.log_key())
+        result = verify_live(client, full=full, progress=fmt == "table")
+        snap = client.verified_log()
     until_ms = _instant(until)
     if until is not None and until_ms is not None and (until.hour, until.minute, until.second) == (0, 0, 0):
         until_ms += DAY_MS - 1  # a bare date means the whole day
@@ -336,13 +382,16 @@ def audit_report(
         until_ms=until_ms,
         request_id=request_id,
     )
-    if as_json:
+    if fmt == "json":
         emit_json([event_json(i, e) for i, e in rows])
+        return
+    if fmt == "csv":
+        click.echo(events_csv(rows), nl=False)
         return
     console = make_console()
     readable = sum(1 for e in snap.entries if e)
     console.print(
-        f"audit log verified: {snap.head.head.tree_size} entries, "
+        f"audit log verified: {snap.head.head.tree_size} entries ({result.fetched} fetched now), "
         f"{readable} readable by {client.profile.org}; "
         f"{len(rows)} match the filter"
     )

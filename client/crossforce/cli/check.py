@@ -19,10 +19,10 @@ import click
 from crossforce.cli.batchreport import ResultWriter, Tally, summary, warn_rows
 from crossforce.cli.common import (
     json_option,
-    make_why,
     no_requests_option,
     open_client,
     profile_option,
+    resolve_why,
     role_option,
     why_options,
 )
@@ -100,10 +100,10 @@ def check(
     passport: str,
     licence: str,
     postcode: str,
-    purpose: str,
-    legal_basis: str,
+    purpose: str | None,
+    legal_basis: str | None,
     case_ref: str,
-    officer: str,
+    officer: str | None,
     no_requests: bool,
     as_json: bool,
 ) -> None:
@@ -142,7 +142,9 @@ def check(
     console = make_console(stderr=as_json)
     for warning in checked.warnings:
         warn_line(console, f"{warning.field} {warning.message}")
-    why = make_why(purpose, legal_basis, case_ref, officer)
+    why = resolve_why(
+        profile_dir, purpose=purpose, legal_basis=legal_basis, case_ref=case_ref, officer=officer
+    )
     with open_client(profile_dir, role, (Role.VETTING_OFFICER,)) as client:
         report = client.check(checked.record, why, open_requests=not no_requests)
     if as_json:
@@ -208,10 +210,10 @@ def check_batch(
     role: str | None,
     in_file: Path,
     out_file: Path,
-    purpose: str,
-    legal_basis: str,
+    purpose: str | None,
+    legal_basis: str | None,
     case_ref: str,
-    officer: str,
+    officer: str | None,
     no_requests: bool,
     batch_size: int,
     resume: bool,
@@ -242,6 +244,9 @@ def check_batch(
           --purpose school-staff-vetting --legal-basis "Police Act 1997 s113B" \\
           --case-ref BATCH-2026-03 --officer DBS-4411
     """
+    why = resolve_why(
+        profile_dir, purpose=purpose, legal_basis=legal_basis, case_ref=case_ref, officer=officer
+    )
     check_out_options(out_file, resume=resume, force=force)
     console = make_console(stderr=as_json)
     rows = list(read_rows(in_file))  # a whole-file error stops here, before --out is touched
@@ -255,7 +260,6 @@ def check_batch(
             pending.append(row)
     warn_rows(console, pending)
     candidates = [row.record for row in pending if row.record is not None]
-    why = make_why(purpose, legal_basis, case_ref, officer)
     started = time.perf_counter()
     interrupted = False
     with (

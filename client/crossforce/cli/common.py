@@ -3,13 +3,20 @@
 The error boundary is the CLI's contract with the people and scripts that run it: an error the project
 raises on purpose (``CrossforceError``) is one red line on stderr and an exit status that says what
 kind of failure it was (``crossforce.cli.status``), never a traceback, because a traceback from a
-vetting desk is noise at best and can leak local state at worst.
+vetting desk is noise at best and can leak local state at worst. Under ``--json`` the same failure is a
+JSON document on stdout instead, with the same exit status.
+
+Defaults (issue 19): ``--officer``, ``--purpose`` and ``--legal-basis`` come from the option, else
+``CROSSFORCE_<KEY>``, else the profile's ``config.toml``; the matcher's address from
+``CROSSFORCE_SERVER``, else ``config.toml``, else ``profile.json`` (``crossforce.client.profileconfig``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
+import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -21,8 +28,9 @@ import grpc
 from rich.console import Console
 from rich.text import Text
 
-from crossforce.cli.render import fail_line, make_console, warn_line
+from crossforce.cli.render import emit_json_error, fail_line, make_console, warn_line
 from crossforce.cli.status import ExitStatus, exit_status_for
+from crossforce.client import profileconfig
 from crossforce.client.certstatus import CertificateExpiryWarning
 from crossforce.client.profile import Profile
 from crossforce.client.sdk import Client
@@ -39,28 +47,77 @@ UNREACHABLE_RPC_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_E
 
 
 class CrossforceGroup(click.Group):
-    """The root group: turns the project's errors into one red line and their exit status."""
+    """The root group: turns the project's errors into one red line and their exit status.
+
+    Under ``--json`` the same failure is one JSON document on stdout instead,
+    ``{"error": {"code": "<ExitStatus name>", "message": "...", "exit_status": N}}``, with the same exit
+    status: a script reads stdout whether the command worked or not, and never parses English from
+    stderr. Usage errors (a bad option, a missing argument) are included, so this boundary is the one
+    place that decides what a failure looks like, for every command that declares ``--json``.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[RAW_ARGS_KEY] = list(args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if not wants_json(ctx):
+                raise
+            emit_json_error(ExitStatus.USAGE, exc.format_message())
+            ctx.exit(int(ExitStatus.USAGE))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             with certificate_warnings_on_stderr():
                 return super().invoke(ctx)
+        except click.ClickException as exc:
+            if not wants_json(ctx):
+                raise
+            status = ExitStatus.USAGE if isinstance(exc, click.UsageError) else ExitStatus.BAD_INPUT
+            emit_json_error(status, exc.format_message())
+            ctx.exit(int(status))
         except UnavailableError as exc:
-            fail_line(f"{exc} (is the matcher running, and is the profile's server address right?)")
             status = exit_status_for(exc)
+            report_failure(
+                ctx, status, f"{exc} (is the matcher running, and is the profile's server address right?)"
+            )
         except CrossforceError as exc:
-            fail_line(str(exc) or type(exc).__name__)
             status = exit_status_for(exc)
+            report_failure(ctx, status, str(exc) or type(exc).__name__)
         except grpc.RpcError as exc:  # an SDK path that did not translate (should not happen)
             details = exc.details() if hasattr(exc, "details") else str(exc)
-            fail_line(f"matcher call failed: {details}")
             code = exc.code() if hasattr(exc, "code") else None
             status = ExitStatus.UNREACHABLE if code in UNREACHABLE_RPC_CODES else ExitStatus.INTERNAL
+            report_failure(ctx, status, f"matcher call failed: {details}")
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
-            fail_line(f"{exc.strerror or exc}{where}")
             status = exit_status_for(exc)
+            report_failure(ctx, status, f"{exc.strerror or exc}{where}")
         ctx.exit(int(status))
+
+
+RAW_ARGS_KEY = "crossforce.raw_args"
+JSON_KEY = "crossforce.json"
+"""``ctx.meta`` keys (shared by every context of one run): the command line as given, and whether a
+command's ``--json`` flag was parsed as set."""
+
+
+def wants_json(ctx: click.Context) -> bool:
+    """Whether this run asked for JSON: the parsed flag once the command's options were parsed (so a
+    ``--json`` that is another option's value does not count), else the bare word on the command line
+    (a usage error can stop parsing before ``--json`` is reached)."""
+    if JSON_KEY in ctx.meta:
+        return bool(ctx.meta[JSON_KEY])
+    raw: list[str] = ctx.meta.get(RAW_ARGS_KEY, [])
+    return "--json" in (raw[: raw.index("--")] if "--" in raw else raw)
+
+
+def report_failure(ctx: click.Context, status: ExitStatus, message: str) -> None:
+    """One failure, as a JSON error on stdout under ``--json`` or as one red line on stderr."""
+    if wants_json(ctx):
+        emit_json_error(status, message)
+    else:
+        fail_line(message)
 
 
 @contextlib.contextmanager
@@ -124,10 +181,23 @@ def role_option(default_help: str) -> Callable[[F], F]:
     return wrap
 
 
+def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    """Record the parsed flag for the error boundary; eager, so it is known before any other option
+    can fail."""
+    ctx.meta[JSON_KEY] = value
+    return value
+
+
 def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")(
-        f
-    )
+    """``--json``: machine-readable output on stdout, and errors as JSON too (``CrossforceGroup``)."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_remember_json,
+        is_eager=True,
+        help='Print JSON for scripts instead of tables (errors too: {"error": {"code", "message"}}).',
+    )(f)
 
 
 SERVER_PART = "crossforce.server"
@@ -146,7 +216,14 @@ def server_part() -> ModuleType:
 
 
 def load_profile(profile_dir: Path) -> Profile:
-    return Profile.load(profile_dir)
+    """The profile, talking to the server the defaults say: ``CROSSFORCE_SERVER``, else the profile's
+    ``config.toml``, else the address in ``profile.json`` (changed in memory only, never on disk)."""
+    profile = Profile.load(profile_dir)
+    server = profileconfig.resolve(profile_dir, "server", os.environ.get(SERVER_ENVVAR))
+    return dataclasses.replace(profile, server=server) if server else profile
+
+
+SERVER_ENVVAR = profileconfig.BY_KEY["server"].envvar
 
 
 def pick_role(profile: Profile, role: str | None, prefer: Sequence[str]) -> str:
@@ -181,17 +258,24 @@ def reader_options(default_role_help: str) -> Callable[[F], F]:
     return wrap
 
 
+DEFAULTED_WHY = ("officer", "purpose", "legal_basis")
+"""The justification values that may come from the environment or the profile's ``config.toml``; the
+case reference names one case and is always given."""
+
+
 def why_options(f: F) -> F:
-    """The justification every check carries; all four are required by the matcher."""
-    for name, help_text in reversed(
-        (
-            ("--purpose", "A configured purpose code, e.g. school-staff-vetting."),
-            ("--legal-basis", "The legal basis, e.g. 'Police Act 1997 s113B'."),
-            ("--case-ref", "Your case or application reference."),
-            ("--officer", "Your collar number or staff id."),
-        )
-    ):
-        f = click.option(name, required=True, help=help_text)(f)
+    """The justification every check carries; the matcher requires all four. Officer, purpose and legal
+    basis default from ``CROSSFORCE_<KEY>``, then the profile's ``config.toml`` (``resolve_why``)."""
+    f = click.option("--case-ref", required=True, help="Your case or application reference.")(f)
+    for key in reversed(DEFAULTED_WHY):
+        setting = profileconfig.BY_KEY[key]
+        f = click.option(
+            setting.option,
+            key,
+            envvar=setting.envvar,
+            default=None,
+            help=f"{setting.help} Default: env {setting.envvar}, then config key {key}.",
+        )(f)
     return f
 
 
@@ -200,6 +284,21 @@ def no_requests_option(f: F) -> F:
     return click.option(
         "--no-requests", is_flag=True, help="Only ask whether there is a trace; open no disclosure requests."
     )(f)
+
+
+def resolve_why(
+    profile_dir: Path, *, purpose: str | None, legal_basis: str | None, case_ref: str, officer: str | None
+) -> Justification:
+    """The justification, each missing value taken from the profile's ``config.toml``; a value with no
+    source at all is a usage error naming the option, the environment variable and the config key."""
+    given = {"officer": officer, "purpose": purpose, "legal_basis": legal_basis}
+    values: dict[str, str] = {}
+    for key in DEFAULTED_WHY:
+        value = profileconfig.resolve(profile_dir, key, given[key])
+        if not value:
+            raise click.UsageError(profileconfig.missing_message(key))
+        values[key] = value
+    return make_why(values["purpose"], values["legal_basis"], case_ref, values["officer"])
 
 
 def make_why(purpose: str, legal_basis: str, case_ref: str, officer: str) -> Justification:

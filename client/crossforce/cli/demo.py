@@ -24,8 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from crossforce.auditlog.events import AuditEvent
+from crossforce.cli.common import json_option
 from crossforce.cli.render import (
     check_answer,
+    emit_json,
     force_name,
     key_type_names,
     make_console,
@@ -121,7 +123,8 @@ class RichDemoView:
     type=click.IntRange(1, 32),
     help="Processes for encoding and publishing (default: CPU count, at most 4).",
 )
-def demo(records_total: int, keep_dir: Path | None, workers: int | None) -> None:
+@json_option
+def demo(records_total: int, keep_dir: Path | None, workers: int | None, as_json: bool) -> None:
     """Run the whole story on this machine in about a minute, proving each step as it goes.
 
     A certificate authority, a matcher on 127.0.0.1 with mutual TLS, the 43 forces of England and Wales
@@ -133,6 +136,9 @@ def demo(records_total: int, keep_dir: Path | None, workers: int | None) -> None
     Example:
       crossforce demo
       crossforce demo --records-total 20000 --keep ./demo-net
+
+    With --json the story goes to stderr and stdout gets one summary: {"complete", "seconds",
+    "records", "workers", "kept_in", "restart", "then"} (the last three null without --keep).
     """
     try:  # here, not at the top: a client-only install has no test kit (see the module docstring)
         from crossforce.testkit.demo import run_demo
@@ -140,27 +146,33 @@ def demo(records_total: int, keep_dir: Path | None, workers: int | None) -> None
     except ModuleNotFoundError as exc:
         raise _testkit_missing(exc) from exc
     total = records_total
-    console = make_console()
+    console = make_console(stderr=as_json)
     workers = workers or max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
     started = time.perf_counter()
     with _workspace(keep_dir) as root:
         run_demo(root, total=total, workers=workers, view=RichDemoView(console))
         seconds = time.perf_counter() - started
+        kept: dict[str, str | None] = {"kept_in": None, "restart": None, "then": None}
+        if keep_dir is not None:
+            port = Profile.load(root / "orgs" / VETTING_BODY).server.rsplit(":", 1)[-1]
+            kept = {
+                "kept_in": str(root),
+                "restart": f"crossforce serve --data {root / 'matcher'} --pki {root / 'pki'} --port {port}",
+                "then": f"crossforce audit report --profile {root / 'orgs' / VETTING_BODY} "
+                f"--case-ref {WHY.case_reference}",
+            }
+        if as_json:
+            emit_json(
+                {"complete": True, "seconds": round(seconds, 1), "records": total, "workers": workers, **kept}
+            )
+            return
         summary = Table.grid(padding=(0, 2))
         summary.add_row(
             "[bold green]DEMO COMPLETE[/]", f"{seconds:.1f} s, {total:,} records, {workers} worker(s)"
         )
-        if keep_dir is not None:
-            summary.add_row("kept in", str(root))
-            port = Profile.load(root / "orgs" / VETTING_BODY).server.rsplit(":", 1)[-1]
-            summary.add_row(
-                "restart", f"crossforce serve --data {root / 'matcher'} --pki {root / 'pki'} --port {port}"
-            )
-            summary.add_row(
-                "then",
-                f"crossforce audit report --profile {root / 'orgs' / VETTING_BODY} "
-                f"--case-ref {WHY.case_reference}",
-            )
+        for label, key in (("kept in", "kept_in"), ("restart", "restart"), ("then", "then")):
+            if kept[key] is not None:
+                summary.add_row(label, str(kept[key]))
         console.print(summary)
 
 

@@ -6,6 +6,10 @@ store, in the generation of the index version the request matched, which is what
 generation is no longer held is never called a false positive: the desk says which version is missing,
 leaves the request open and exits with a non-zero status. Approval seals the chosen records to the
 requester: the matcher relays ciphertext it cannot read.
+
+Every REQUEST_ID may be a prefix of at least 6 hex characters (lists show 12), as git takes object names;
+the matcher resolves it among the requests this organisation may see. ``desk list`` is in deadline order
+with urgent and overdue requests marked; ``desk watch --json`` is a JSON Lines stream.
 """
 
 from __future__ import annotations
@@ -16,9 +20,18 @@ import click
 from rich.text import Text
 
 from crossforce.cli.common import json_option, open_client, profile_option, reader_options, role_option
-from crossforce.cli.render import REFUSAL_CODES, emit_json, make_console, state_name, strength_name, when
+from crossforce.cli.render import REFUSAL_CODES, emit_json, make_console, state_name
+from crossforce.cli.requestlist import (
+    bounded,
+    by_deadline,
+    emit_line,
+    mark_counts,
+    request_doc,
+    request_list_table,
+    watch_line,
+)
 from crossforce.cli.status import ExitStatus
-from crossforce.cli.tables import record_fields, records_table, request_json, request_panel, requests_table
+from crossforce.cli.tables import record_fields, records_table, request_panel
 from crossforce.client.sdk import Client
 from crossforce.client.tokenstore import GenerationGoneError
 from crossforce.crypto.sealed import DisclosurePayload
@@ -41,7 +54,8 @@ def desk_group() -> None:
     \b
     Examples:
       crossforce desk list --profile ./humberside --state open
-      crossforce desk show 3f9c... --profile ./humberside
+      crossforce desk watch --profile ./humberside --json --duration 3600 >> desk-events.jsonl
+      crossforce desk show 3f9c0d12ab34 --profile ./humberside
       crossforce desk resolve 3f9c... --profile ./humberside
       crossforce desk approve 3f9c... --profile ./humberside --officer HUM-DO-12 \\
           --summary "Conviction 2009, relevant to the role" --contact "Disclosure Unit 01482 000000"
@@ -52,16 +66,16 @@ def _ensure_resolved(client: Client, request_id: str) -> tuple[DisclosureRequest
     """Resolve an open request first: approval and refusal both need a confirmed one."""
     req = client.get_request(request_id)
     if req.state == RequestState.OPEN:
-        res = client.resolve(request_id)
+        res = client.resolve(req.request_id)
         if not res.confirmed:
             raise PreconditionError(
-                f"request {request_id} resolved to no match: its tokens match none of your records "
+                f"request {req.request_id} resolved to no match: its tokens match none of your records "
                 "(a Bloom-filter false positive); nothing to approve or refuse"
             )
         return res.request, res.records
     if req.state != RequestState.CONFIRMED:
         raise PreconditionError(
-            f"request {request_id} is {state_name(req.state)}; only a confirmed request can be decided"
+            f"request {req.request_id} is {state_name(req.state)}; only a confirmed request can be decided"
         )
     return req, client.local_matches(req)
 
@@ -74,7 +88,11 @@ def _ensure_resolved(client: Client, request_id: str) -> tuple[DisclosureRequest
 )
 @json_option
 def desk_list(profile_dir: Path, role: str | None, states: tuple[str, ...], as_json: bool) -> None:
-    """List disclosure requests against your force.
+    """List disclosure requests against your force, soonest deadline first.
+
+    Requests for an urgent purpose (safeguarding) are marked URGENT, those past their deadline
+    OVERDUE. Ids are shown by their first 12 characters; any 6 or more are accepted back. With --json:
+    every field, with "urgent", "overdue" and "deadline" (ISO 8601 UTC) and the full "request_id".
 
     \b
     Example:
@@ -82,18 +100,18 @@ def desk_list(profile_dir: Path, role: str | None, states: tuple[str, ...], as_j
     """
     codes = [RequestState[s.upper()] for s in states]
     with open_client(profile_dir, role, HOLDER_ROLES) as client:
-        found = client.list_requests(as_holder=True, states=codes)
+        found = by_deadline(client.list_requests(as_holder=True, states=codes))
     if as_json:
-        emit_json([request_json(r) for r in found])
+        emit_json([request_doc(r) for r in found])
         return
     console = make_console()
     if not found:
         console.print("no disclosure requests" + (f" in state {', '.join(states)}" if states else ""))
         return
-    console.print(requests_table(found, as_holder=True))
-    overdue = sum(r.overdue for r in found)
-    if overdue:
-        console.print(Text(f"{overdue} overdue", style="bold red"))
+    console.print(request_list_table(found, as_holder=True))
+    counts = mark_counts(found)
+    if counts:
+        console.print(Text(counts, style="bold red"))
 
 
 @desk_group.command("show")
@@ -107,7 +125,7 @@ def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: boo
       crossforce desk show 3f9c0d... --profile ./humberside
     """
     with open_client(profile_dir, role, HOLDER_ROLES) as client:
-        req = client.get_request(request_id)
+        req = client.get_request(request_id)  # a prefix resolves to the one request it starts
         try:
             records = client.local_matches(req)
         except GenerationGoneError:
@@ -115,7 +133,7 @@ def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: boo
                 make_console().print(request_panel(req))
             raise
     if as_json:
-        emit_json({"request": request_json(req), "local_records": [record_fields(r) for r in records]})
+        emit_json({"request": request_doc(req), "local_records": [record_fields(r) for r in records]})
         return
     console = make_console()
     console.print(request_panel(req))
@@ -146,7 +164,7 @@ def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: 
     if as_json:
         emit_json(
             {
-                "request": request_json(res.request),
+                "request": request_doc(res.request),
                 "confirmed": res.confirmed,
                 "record_ids": [r.record_id for r in res.records],
             }
@@ -155,12 +173,13 @@ def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: 
     console = make_console()
     if res.confirmed:
         console.print(
-            f"request {request_id}: [bold]confirmed[/], {len(res.records)} local record(s): "
+            f"request {res.request.request_id}: [bold]confirmed[/], {len(res.records)} local record(s): "
             + ", ".join(r.record_id for r in res.records)
         )
     else:
         console.print(
-            f"request {request_id}: [bold]no match[/] (Bloom false positive); the requester is told no trace"
+            f"request {res.request.request_id}: [bold]no match[/] (Bloom false positive); "
+            "the requester is told no trace"
         )
 
 
@@ -200,7 +219,7 @@ def desk_approve(
           --include-record HUM-000123
     """
     with open_client(profile_dir, role, DECIDER_ROLES) as client:
-        _req, records = _ensure_resolved(client, request_id)
+        req, records = _ensure_resolved(client, request_id)
         chosen = records
         if include:
             by_id = {r.record_id: r for r in records}
@@ -214,12 +233,12 @@ def desk_approve(
         payload = DisclosurePayload(
             summary=summary, records=tuple(record_fields(r) for r in chosen), point_of_contact=contact
         )
-        done = client.approve(request_id, payload, officer_id=officer)
+        done = client.approve(req.request_id, payload, officer_id=officer)
     if as_json:
-        emit_json({"request": request_json(done), "records_disclosed": [r.record_id for r in chosen]})
+        emit_json({"request": request_doc(done), "records_disclosed": [r.record_id for r in chosen]})
         return
     make_console().print(
-        f"request {request_id}: [bold green]approved[/] by {officer}; "
+        f"request {done.request_id}: [bold green]approved[/] by {officer}; "
         f"{len(chosen)} record(s) signed and encrypted "
         f"to {done.requester_org} (audit entry {done.log_index})"
     )
@@ -242,13 +261,13 @@ def desk_refuse(
       crossforce desk refuse 3f9c0d... --profile ./kent --reason legal-restriction --officer KEN-DO-7
     """
     with open_client(profile_dir, role, DECIDER_ROLES) as client:
-        _ensure_resolved(client, request_id)
-        done = client.refuse(request_id, REFUSAL_CODES[reason], officer_id=officer)
+        req, _records = _ensure_resolved(client, request_id)
+        done = client.refuse(req.request_id, REFUSAL_CODES[reason], officer_id=officer)
     if as_json:
-        emit_json({"request": request_json(done)})
+        emit_json({"request": request_doc(done)})
         return
     make_console().print(
-        f"request {request_id}: [bold]refused[/] ({reason}) by {officer} (audit entry {done.log_index})"
+        f"request {done.request_id}: [bold]refused[/] ({reason}) by {officer} (audit entry {done.log_index})"
     )
 
 
@@ -256,39 +275,77 @@ def desk_refuse(
 @profile_option
 @role_option(Role.DISCLOSURE_OFFICER)
 @click.option(
-    "--timeout", type=float, default=None, help="Stop after this many seconds (default: run until Ctrl-C)."
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(STATE_CHOICES),
+    help="Watch requests entering these states (repeat; default: open, i.e. new requests).",
 )
+@click.option(
+    "--duration",
+    "--timeout",
+    "duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop after this many seconds (default: run until Ctrl-C).",
+)
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many events.")
 @click.option(
     "--resolve", "auto_resolve", is_flag=True, help="Resolve each new request against the token store."
 )
-def desk_watch(profile_dir: Path, role: str | None, timeout: float | None, auto_resolve: bool) -> None:
+@json_option
+def desk_watch(
+    *,
+    profile_dir: Path,
+    role: str | None,
+    states: tuple[str, ...],
+    duration: float | None,
+    count: int | None,
+    auto_resolve: bool,
+    as_json: bool,
+) -> None:
     """Stream requests against your force as they open (the open backlog first).
 
+    With --json, one JSON object per event (JSON Lines, flushed as written) for a case-management
+    system: the request's fields as in `desk list --json`, plus "resolved" (confirmed, no_match or
+    left_open) with --resolve. Without --duration or --count it runs until Ctrl-C.
+
     \b
-    Example:
+    Examples:
       crossforce desk watch --profile ./humberside --resolve
+      crossforce desk watch --profile ./humberside --json --count 10 --duration 600
     """
     console = make_console()
+    codes = [RequestState[s.upper()] for s in states]
     seen = 0
     left_open = 0
     with open_client(profile_dir, role, HOLDER_ROLES) as client:
-        for req in client.watch_requests(timeout=timeout):
+        events = client.watch_requests(timeout=duration, states=codes)
+        for req in bounded(events, count=count, duration=duration):
             seen += 1
-            line = (
-                f"{when(req.created_at_ms)}  {req.request_id}  from {req.requester_org}  "
-                f"{req.justification.purpose}  case {req.justification.case_reference}  "
-                f"{strength_name(req.strength)}"
-            )
+            outcome = ""
+            note = ""
             if auto_resolve and req.state == RequestState.OPEN:
                 try:
                     res = client.resolve(req.request_id)
-                    line += "  -> " + ("confirmed" if res.confirmed else "no match")
+                    outcome = "confirmed" if res.confirmed else "no_match"
+                    note = "confirmed" if res.confirmed else "no match"
                 except GenerationGoneError as exc:
                     left_open += 1
+                    outcome = "left_open"
                     versions = ", ".join(f"v{r.version}" for r in exc.missing)
-                    line += f"  -> left open: matched index {versions}, no longer held locally"
-            console.print(line)
-    console.print(f"{seen} request(s) seen")
+                    note = f"left open: matched index {versions}, no longer held locally"
+            if as_json:
+                doc = request_doc(req)
+                if auto_resolve:
+                    doc["resolved"] = outcome
+                emit_line(doc)
+            else:
+                console.print(watch_line(req, as_holder=True) + (f"  -> {note}" if note else ""))
+    if not as_json:
+        console.print(f"{seen} request(s) seen")
     if left_open:
-        console.print(f"[bold red]{left_open} request(s) left open: their index version is not held here[/]")
+        make_console(stderr=True).print(
+            f"[bold red]{left_open} request(s) left open: their index version is not held here[/]"
+        )
         raise click.exceptions.Exit(int(ExitStatus.BAD_INPUT))

@@ -1,7 +1,9 @@
 """``crossforce disclosures``: the requester's side of the disclosure requests its checks opened.
 
 ``open`` prints what a holding force chose to disclose to the caller, after verifying the holder's
-signature and decrypting locally.
+signature and decrypting locally. ``watch`` streams each decision as it is made (JSON Lines with
+``--json``) for a case-management system. Every REQUEST_ID may be a prefix of at least 6 hex characters
+(lists show 12); the matcher resolves it among the requests this organisation opened.
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ from crossforce.cli.common import (
     role_option,
 )
 from crossforce.cli.render import emit_json, force_name, make_console, outcome_name
-from crossforce.cli.tables import records_table, request_json, requests_table
+from crossforce.cli.requestlist import (
+    bounded,
+    by_deadline,
+    emit_line,
+    mark_counts,
+    request_doc,
+    request_list_table,
+    watch_line,
+)
+from crossforce.cli.tables import records_table, request_panel
 from crossforce.domain import REQUESTER_ROLES, RequestState, Role
 from crossforce.errors import ValidationError
 
@@ -31,7 +42,8 @@ def disclosures_group() -> None:
     \b
     Example:
       crossforce disclosures list --profile ./dbs
-      crossforce disclosures open 3f9c... --profile ./dbs
+      crossforce disclosures watch --profile ./dbs --json >> decisions.jsonl
+      crossforce disclosures open 3f9c0d12ab34 --profile ./dbs
     """
 
 
@@ -41,29 +53,113 @@ def disclosures_group() -> None:
 @click.option("--case-ref", default=None, help="Only requests opened under this case reference.")
 @json_option
 def disclosures_list(profile_dir: Path, role: str | None, case_ref: str | None, as_json: bool) -> None:
-    """List requests your organisation opened: no trace, pending, approved or refused.
+    """List requests your organisation opened, soonest deadline first: pending, approved or refused.
+
+    Urgent purposes and requests past their deadline are marked; --json gives "urgent", "overdue" and
+    "deadline" (ISO 8601 UTC) for each.
 
     \b
     Example:
       crossforce disclosures list --profile ./dbs --case-ref APP-2026-0001
     """
     with open_client(profile_dir, role, REQUESTER_ROLES) as client:
-        found = client.list_requests(as_holder=False)
+        found = by_deadline(client.list_requests(as_holder=False))
     if case_ref is not None:
         found = [r for r in found if r.justification.case_reference == case_ref]
     if as_json:
-        emit_json([request_json(r) for r in found])
+        emit_json([request_doc(r) for r in found])
         return
     console = make_console()
     if not found:
         console.print("no disclosure requests")
         return
-    console.print(requests_table(found, as_holder=False))
+    console.print(request_list_table(found, as_holder=False))
     counts: dict[str, int] = {}
     for r in found:
         key = outcome_name(r).split(":")[0]
         counts[key] = counts.get(key, 0) + 1
     console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    marked = mark_counts(found)
+    if marked:
+        console.print(f"[bold red]{marked}[/]")
+
+
+@disclosures_group.command("show")
+@click.argument("request_id")
+@profile_option
+@role_option(Role.VETTING_OFFICER)
+@json_option
+def disclosures_show(request_id: str, profile_dir: Path, role: str | None, as_json: bool) -> None:
+    """Show one request your organisation opened: its outcome, deadline and marks (changes nothing).
+
+    \b
+    Example:
+      crossforce disclosures show 3f9c0d12ab34 --profile ./dbs
+    """
+    with open_client(profile_dir, role, REQUESTER_ROLES) as client:
+        req = client.get_request(request_id)
+    if as_json:
+        emit_json(request_doc(req))
+        return
+    make_console().print(request_panel(req))
+    make_console().print(f"outcome: [bold]{outcome_name(req)}[/]   holder: {force_name(req.holder_org)}")
+
+
+@disclosures_group.command("watch")
+@profile_option
+@role_option(Role.VETTING_OFFICER)
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(tuple(s.label for s in RequestState)),
+    help="Only requests entering these states (repeat; default: every state).",
+)
+@click.option("--case-ref", default=None, help="Only requests opened under this case reference.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop after this many seconds (default: run until Ctrl-C).",
+)
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many events.")
+@json_option
+def disclosures_watch(
+    *,
+    profile_dir: Path,
+    role: str | None,
+    states: tuple[str, ...],
+    case_ref: str | None,
+    duration: float | None,
+    count: int | None,
+    as_json: bool,
+) -> None:
+    """Stream the requests your organisation opened as their state changes (current states first).
+
+    Each event is the request as `disclosures list --json` shows it; with --json, one JSON object per
+    line, flushed as written (JSON Lines), for a case-management system: "state" and "outcome" say what
+    was decided (approved, refused: <reason>, no trace, ...). A request that was approved can then be
+    fetched with `disclosures open`. Holders' matched tokens are never sent to you.
+
+    \b
+    Examples:
+      crossforce disclosures watch --profile ./dbs --json >> decisions.jsonl
+      crossforce disclosures watch --profile ./dbs --state approved --state refused --count 1
+    """
+    codes = [RequestState[s.upper()] for s in states]
+    console = make_console()
+    seen = 0
+    with open_client(profile_dir, role, REQUESTER_ROLES) as client:
+        events = client.watch_requests(timeout=duration, as_holder=False, states=codes)
+        wanted = (r for r in events if case_ref is None or r.justification.case_reference == case_ref)
+        for req in bounded(wanted, count=count, duration=duration):
+            seen += 1
+            if as_json:
+                emit_line(request_doc(req))
+            else:
+                console.print(watch_line(req, as_holder=False))
+    if not as_json:
+        console.print(f"{seen} change(s) seen")
 
 
 @disclosures_group.command("open")
@@ -90,11 +186,11 @@ def disclosures_open(
         req = client.get_request(request_id)
         if req.state not in (RequestState.APPROVED, RequestState.DELIVERED):
             raise ValidationError(
-                f"request {request_id} is {outcome_name(req)}: there is no disclosure to open"
+                f"request {req.request_id} is {outcome_name(req)}: there is no disclosure to open"
             )
-        payload = client.fetch_disclosure(request_id)
+        payload = client.fetch_disclosure(req.request_id)
     doc = {
-        "request_id": request_id,
+        "request_id": req.request_id,
         "holder_org": req.holder_org,
         "summary": payload.summary,
         "point_of_contact": payload.point_of_contact,

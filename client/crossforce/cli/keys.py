@@ -45,9 +45,25 @@ def _describe(secret: NetworkSecret) -> str:
     return f"epochs {', '.join(str(e) for e in secret.active_epochs)} (current {secret.current_epoch})"
 
 
+def _epochs(secret: NetworkSecret | None) -> dict[str, object] | None:
+    """A secret as JSON: its epochs, never a byte of it."""
+    if secret is None:
+        return None
+    return {"current_epoch": secret.current_epoch, "epochs": list(secret.active_epochs)}
+
+
+def _report(as_json: bool, text: str, doc: dict[str, object]) -> None:
+    """One line for a person, or ``doc`` for a script: what changed and the epochs now held."""
+    if as_json:
+        emit_json(doc)
+    else:
+        make_console().print(text)
+
+
 @keys_group.command("create")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def keys_create(file: Path) -> None:
+@json_option
+def keys_create(file: Path, as_json: bool) -> None:
     """Make a new network secret with epoch 1 (refuses to overwrite an existing file).
 
     \b
@@ -58,12 +74,17 @@ def keys_create(file: Path) -> None:
         raise AlreadyExistsError(f"{file} already exists; rotate it instead of replacing it")
     secret = NetworkSecret.create()
     save_network_secret(secret, file)
-    make_console().print(f"network secret written to {file} (mode 0600): {_describe(secret)}")
+    _report(
+        as_json,
+        f"network secret written to {file} (mode 0600): {_describe(secret)}",
+        {"action": "created", "file": str(file), "secret": _epochs(secret)},
+    )
 
 
 @keys_group.command("rotate")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-def keys_rotate(file: Path) -> None:
+@json_option
+def keys_rotate(file: Path, as_json: bool) -> None:
     """Add a new epoch and make it current; earlier epochs keep matching until retired.
 
     \b
@@ -72,16 +93,19 @@ def keys_rotate(file: Path) -> None:
     """
     secret = load_network_secret(file).rotate()
     save_network_secret(secret, file)
-    make_console().print(
+    _report(
+        as_json,
         f"rotated {file}: {_describe(secret)}. Distribute it, have every force republish, "
-        "then retire the old epoch."
+        "then retire the old epoch.",
+        {"action": "rotated", "file": str(file), "secret": _epochs(secret)},
     )
 
 
 @keys_group.command("retire")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.argument("epoch", type=int)
-def keys_retire(file: Path, epoch: int) -> None:
+@json_option
+def keys_retire(file: Path, epoch: int, as_json: bool) -> None:
     """Drop EPOCH from the secret: tokens made under it stop matching.
 
     \b
@@ -90,10 +114,17 @@ def keys_retire(file: Path, epoch: int) -> None:
     """
     secret = load_network_secret(file).retire(epoch)
     save_network_secret(secret, file)
-    make_console().print(f"retired epoch {epoch} in {file}: {_describe(secret)}")
+    _report(
+        as_json,
+        f"retired epoch {epoch} in {file}: {_describe(secret)}",
+        {"action": "retired", "file": str(file), "retired_epoch": epoch, "secret": _epochs(secret)},
+    )
 
 
-def _install_secret(secret: NetworkSecret, profile_dir: Path, *, allow_older: bool) -> str:
+def _install_secret(
+    secret: NetworkSecret, profile_dir: Path, *, allow_older: bool
+) -> tuple[str, dict[str, object]]:
+    """Install ``secret`` into the profile unless it steps back; what changed, as text and as JSON."""
     profile = load_profile(profile_dir)
     try:
         held: NetworkSecret | None = profile.secret()
@@ -107,7 +138,13 @@ def _install_secret(secret: NetworkSecret, profile_dir: Path, *, allow_older: bo
         )
     profile.save_secret(secret)
     before = _describe(held) if held is not None else "no secret"
-    return f"profile {profile.org}: {before} -> {_describe(secret)}"
+    text = f"profile {profile.org}: {before} -> {_describe(secret)}"
+    return text, {
+        "profile": str(profile.path),
+        "org": profile.org,
+        "before": _epochs(held),
+        "secret": _epochs(secret),
+    }
 
 
 @keys_group.command("export")
@@ -120,30 +157,32 @@ def _install_secret(secret: NetworkSecret, profile_dir: Path, *, allow_older: bo
     help="The profile folder to install the secret into.",
 )
 @allow_older_option
-def keys_export(file: Path, profile_dir: Path, allow_older: bool) -> None:
+@json_option
+def keys_export(file: Path, profile_dir: Path, allow_older: bool, as_json: bool) -> None:
     """Install the network secret FILE into a force's profile.
 
     \b
     Example:
       crossforce keys export ./network-secret.json --to ./humberside
     """
-    message = _install_secret(load_network_secret(file), profile_dir, allow_older=allow_older)
-    make_console().print(f"installed {file}: {message}")
+    text, doc = _install_secret(load_network_secret(file), profile_dir, allow_older=allow_older)
+    _report(as_json, f"installed {file}: {text}", {"action": "installed", "file": str(file), **doc})
 
 
 @keys_group.command("import")
 @profile_option
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @allow_older_option
-def keys_import(profile_dir: Path, file: Path, allow_older: bool) -> None:
+@json_option
+def keys_import(profile_dir: Path, file: Path, allow_older: bool, as_json: bool) -> None:
     """Import a network secret FILE you received into your profile.
 
     \b
     Example:
       crossforce keys import --profile ./kent ./network-secret-epoch2.json
     """
-    message = _install_secret(load_network_secret(file), profile_dir, allow_older=allow_older)
-    make_console().print(f"imported {file}: {message}")
+    text, doc = _install_secret(load_network_secret(file), profile_dir, allow_older=allow_older)
+    _report(as_json, f"imported {file}: {text}", {"action": "imported", "file": str(file), **doc})
 
 
 @keys_group.command("show")

@@ -2,8 +2,9 @@
 
 One module per command or command group, named after it: ``serve``, ``pki``, ``keys``, ``org``
 (deployment), ``publish``, ``check`` (check, check-batch), ``disclosures``, ``desk`` (a force's
-disclosure desk), ``audit``, ``oversight`` (status, report) and ``demo``. This module only assembles
-them under the root group, whose error boundary and exit statuses are in ``common`` and ``status``.
+disclosure desk), ``audit``, ``oversight`` (status, report), ``doctor``, ``demo``, ``config`` (a
+profile's defaults) and ``completion`` (shell completion scripts). This module only assembles them
+under the root group, whose error boundary and exit statuses are in ``common`` and ``status``.
 The CLI is a leaf: nothing else in the project imports it.
 """
 
@@ -12,8 +13,11 @@ from __future__ import annotations
 import click
 
 from crossforce.cli.audit import audit_group
+from crossforce.cli.backup import backup, restore
 from crossforce.cli.check import check, check_batch
 from crossforce.cli.common import CrossforceGroup
+from crossforce.cli.completion import completion
+from crossforce.cli.config import config_group
 from crossforce.cli.demo import demo
 from crossforce.cli.desk import desk_group
 from crossforce.cli.disclosures import disclosures_group
@@ -47,6 +51,8 @@ def cli() -> None:
 
 for command in (
     serve,
+    backup,
+    restore,
     pki_group,
     keys_group,
     org_group,
@@ -61,6 +67,8 @@ for command in (
     report,
     doctor,
     demo,
+    config_group,
+    completion,
 ):
     cli.add_command(command)
 

@@ -1,7 +1,9 @@
 """``crossforce org``: an organisation's profile (certificates, signing and box keys, network secret).
 
-``create`` makes the profile folder; ``register`` sends the public keys to the matcher (logged in the
-audit log); ``show`` prints fingerprints and public keys, never a private key or secret byte.
+``create`` makes the profile folder and pins the matcher's log key from the file the operator published
+(``--log-key-file``; without it the key is trusted on first use, with a warning saying how to pin it);
+``pin-log-key`` pins (or confirms) it later; ``register`` sends the public keys to the matcher (logged in
+the audit log); ``show`` prints fingerprints and public keys, never a private key or secret byte.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.text import Text
 
+from crossforce.auditlog.logkey import log_id
 from crossforce.cli.common import (
     json_option,
     load_profile,
@@ -17,8 +21,10 @@ from crossforce.cli.common import (
     profile_option,
     role_option,
 )
+from crossforce.cli.logkeys import log_key_file_option
 from crossforce.cli.render import emit_json, make_console, when
 from crossforce.client.profile import Profile
+from crossforce.client.truststore import pin_published_log_key, read_published_log_key
 from crossforce.domain import Role
 from crossforce.errors import ValidationError
 from crossforce.keystore import load_network_secret, pki
@@ -32,9 +38,15 @@ def org_group() -> None:
     Example:
       crossforce org create ./humberside --org humberside --name "Humberside Police" \\
           --server localhost:50051 --pki ./pki --roles force-system,disclosure-officer \\
-          --secret ./network-secret.json
+          --secret ./network-secret.json --log-key-file ./log-key.pub
       crossforce org register --profile ./humberside
     """
+
+
+TOFU_WARNING = (
+    "no --log-key-file: this profile will trust the first log key the matcher shows it. To pin the "
+    "operator's published key instead, run: crossforce org pin-log-key --profile {path} log-key.pub"
+)
 
 
 @org_group.command("create")
@@ -60,7 +72,9 @@ def org_group() -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Network secret file to install.",
 )
+@log_key_file_option
 @click.option("--dev-plaintext", is_flag=True, help="DEVELOPMENT ONLY: talk to a --dev-plaintext matcher.")
+@json_option
 def org_create(
     *,
     profile_dir: Path,
@@ -70,21 +84,26 @@ def org_create(
     pki_dir: Path | None,
     roles: str,
     secret_file: Path | None,
+    log_key_file: Path | None,
     dev_plaintext: bool,
+    as_json: bool,
 ) -> None:
-    """Create a profile folder: fresh signing and box keys, certificates per role, the network secret.
+    """Create a profile folder: fresh signing and box keys, certificates per role, the network secret,
+    and the matcher's log key pinned from the file the operator published (--log-key-file).
 
     \b
     Example:
       crossforce org create ./dbs --org dbs --name "Disclosure and Barring Service" \\
           --server localhost:50051 --pki ./pki --roles force-system,vetting-officer,auditor \\
-          --secret ./network-secret.json
+          --secret ./network-secret.json --log-key-file ./log-key.pub
     """
     role_list = tuple(r.strip() for r in roles.split(",") if r.strip())
     for r in role_list:
         pki.validate_role(r)
     if pki_dir is None and not dev_plaintext:
         raise ValidationError("--pki is required to issue the profile's certificates (or --dev-plaintext)")
+    if log_key_file is not None:
+        read_published_log_key(log_key_file)  # a bad file is refused before any folder is made
     profile = Profile.create(
         profile_dir,
         org=org,
@@ -95,19 +114,69 @@ def org_create(
         secret=load_network_secret(secret_file) if secret_file else None,
         dev_plaintext=dev_plaintext,
     )
+    pinned = pin_published_log_key(profile.trust_store(), log_key_file)[0] if log_key_file else None
     keys = profile.org_keys()
-    make_console().print(
-        f"profile [bold]{profile.org}[/] ({profile.display_name}) created in {profile.path}\n"
-        f"roles: {', '.join(profile.roles()) or 'none (dev plaintext)'}\n"
-        f"signing key: {keys.signing_public.hex()}\nbox key:     {keys.box_public.hex()}\n"
-        "next: crossforce org register --profile " + str(profile.path)
-    )
+    if as_json:
+        emit_json(
+            {
+                "org": profile.org,
+                "display_name": profile.display_name,
+                "path": str(profile.path),
+                "server": profile.server,
+                "roles": profile.roles(),
+                "signing_key": keys.signing_public.hex(),
+                "box_key": keys.box_public.hex(),
+                "log_key": pinned.hex() if pinned else None,
+                "log_key_pinned_from": str(log_key_file) if log_key_file else None,
+            }
+        )
+    else:
+        make_console().print(
+            f"profile [bold]{profile.org}[/] ({profile.display_name}) created in {profile.path}\n"
+            f"roles: {', '.join(profile.roles()) or 'none (dev plaintext)'}\n"
+            f"signing key: {keys.signing_public.hex()}\nbox key:     {keys.box_public.hex()}\n"
+            + (
+                f"log key:     {pinned.hex()} (log {log_id(pinned)}, pinned from {log_key_file})\n"
+                if pinned
+                else ""
+            )
+            + "next: crossforce org register --profile "
+            + str(profile.path)
+        )
+    if pinned is None:
+        # soft_wrap: the command in the warning must stay on one line to be copied whole.
+        make_console(stderr=True).print(
+            Text(f"warning: {TOFU_WARNING.format(path=profile.path)}", style="yellow"), soft_wrap=True
+        )
+
+
+@org_group.command("pin-log-key")
+@profile_option
+@click.argument("log_key_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@json_option
+def org_pin_log_key(profile_dir: Path, log_key_file: Path, as_json: bool) -> None:
+    """Pin the matcher's log key from the file the operator published, or confirm the one pinned.
+
+    A profile that already trusted another key on first use refuses the file (exit status 7): one of the
+    two is not the matcher's key, so ask the operator before going on.
+
+    \b
+    Example:
+      crossforce org pin-log-key --profile ./dbs ./log-key.pub
+    """
+    key, fresh = pin_published_log_key(load_profile(profile_dir).trust_store(), log_key_file)
+    if as_json:
+        emit_json({"log_key": key.hex(), "log_id": log_id(key), "newly_pinned": fresh})
+        return
+    what = "pinned" if fresh else "matches the key this profile had pinned"
+    make_console().print(f"log key {key.hex()} (log {log_id(key)}) from {log_key_file}: {what}")
 
 
 @org_group.command("register")
 @profile_option
 @role_option(Role.FORCE_SYSTEM)
-def org_register(profile_dir: Path, role: str | None) -> None:
+@json_option
+def org_register(profile_dir: Path, role: str | None, as_json: bool) -> None:
     """Register (or rotate) this organisation's public keys with the matcher; logged in the audit log.
 
     \b
@@ -116,6 +185,17 @@ def org_register(profile_dir: Path, role: str | None) -> None:
     """
     with open_client(profile_dir, role, (Role.FORCE_SYSTEM,)) as client:
         org = client.register()
+    if as_json:
+        emit_json(
+            {
+                "org": org.org,
+                "display_name": org.display_name,
+                "key_version": org.key_version,
+                "log_index": org.log_index,
+                "registered_at_ms": org.registered_at_ms,
+            }
+        )
+        return
     make_console().print(
         f"registered [bold]{org.org}[/] ({org.display_name}): key version {org.key_version}, "
         f"audit log entry {org.log_index}"

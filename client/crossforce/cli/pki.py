@@ -51,6 +51,7 @@ def certificate_options(*, org_help: str | None, profile_help: str) -> Callable[
         f = click.option("--days", default=pki.DEFAULT_CLIENT_DAYS, show_default=True, type=int)(f)
         f = click.option("--role", required=True, type=click.Choice(ROLES))(f)
         f = click.option("--org", required=True, help=org_help)(f)
+        f = json_option(f)
         return click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))(f)
 
     return wrap
@@ -61,7 +62,10 @@ def certificate_options(*, org_help: str | None, profile_help: str) -> Callable[
 @click.option("--name", default="crossforce", show_default=True, help="The CA's common name.")
 @click.option("--hostname", "hostnames", multiple=True, help="Server DNS name (repeat; default localhost).")
 @click.option("--ip", "ips", multiple=True, help="Server IP address (repeat; default 127.0.0.1).")
-def pki_init(directory: Path, name: str, hostnames: tuple[str, ...], ips: tuple[str, ...]) -> None:
+@json_option
+def pki_init(
+    directory: Path, name: str, hostnames: tuple[str, ...], ips: tuple[str, ...], as_json: bool
+) -> None:
     """Make a new CA and the matcher's server certificate in DIRECTORY (refuses to overwrite a CA).
 
     \b
@@ -72,15 +76,41 @@ def pki_init(directory: Path, name: str, hostnames: tuple[str, ...], ips: tuple[
         directory, name=name, hostnames=hostnames or ("localhost",), ips=ips or ("127.0.0.1",)
     )
     ca = pki.fingerprint(folder.ca_cert_pem())
+    if as_json:
+        emit_json({"ca_name": name, "directory": str(folder.path), "ca_fingerprint": ca})
+        return
     make_console().print(f"CA [bold]{name}[/] created in {folder.path}\nCA fingerprint (SHA-256): {ca}")
 
 
-def _install(profile_dir: Path | None, role: str, pair: pki.CertKeyPair) -> str:
+def _install(profile_dir: Path | None, role: str, pair: pki.CertKeyPair) -> Path | None:
+    """Install the pair into the profile, if one was given; the profile's folder, else ``None``."""
     if profile_dir is None:
-        return ""
+        return None
     profile = load_profile(profile_dir)
     profile.install_cert(role, pair)
-    return f"; installed in profile {profile.path}"
+    return profile.path
+
+
+def _report_certificate(verb: str, pair: pki.CertKeyPair, installed: Path | None, as_json: bool) -> None:
+    """What ``issue`` and ``renew`` print: whose certificate, until when, its fingerprint, where it went."""
+    ident = pki.identity_from_pem(pair.cert_pem)
+    if as_json:
+        emit_json(
+            {
+                "action": verb,
+                "org": ident.org,
+                "role": ident.role,
+                "not_after": ident.not_after.isoformat(),
+                "fingerprint": ident.fingerprint,
+                "installed_in": str(installed) if installed is not None else None,
+            }
+        )
+        return
+    where = f"; installed in profile {installed}" if installed is not None else ""
+    make_console().print(
+        f"{verb} {ident.org}/{ident.role} until {ident.not_after:%Y-%m-%d %H:%M} UTC, "
+        f"fingerprint {ident.fingerprint}{where}"
+    )
 
 
 @pki_group.command("issue")
@@ -88,7 +118,9 @@ def _install(profile_dir: Path | None, role: str, pair: pki.CertKeyPair) -> str:
     org_help="Organisation code, e.g. humberside.",
     profile_help="Also install the certificate and key into this profile.",
 )
-def pki_issue(directory: Path, org: str, role: str, days: int, profile_dir: Path | None) -> None:
+def pki_issue(
+    directory: Path, org: str, role: str, days: int, profile_dir: Path | None, as_json: bool
+) -> None:
     """Issue a first certificate for ORG/ROLE (use renew to replace one).
 
     \b
@@ -96,18 +128,16 @@ def pki_issue(directory: Path, org: str, role: str, days: int, profile_dir: Path
       crossforce pki issue ./pki --org kent --role disclosure-officer --days 30 --profile ./kent
     """
     pair = pki.PkiDir(directory).issue(org, role, valid_days=days)
-    ident = pki.identity_from_pem(pair.cert_pem)
-    make_console().print(
-        f"issued {org}/{role} until {ident.not_after:%Y-%m-%d %H:%M} UTC, fingerprint {ident.fingerprint}"
-        + _install(profile_dir, role, pair)
-    )
+    _report_certificate("issued", pair, _install(profile_dir, role, pair), as_json)
 
 
 @pki_group.command("renew")
 @certificate_options(
     org_help=None, profile_help="Also install the new certificate and key into this profile."
 )
-def pki_renew(directory: Path, org: str, role: str, days: int, profile_dir: Path | None) -> None:
+def pki_renew(
+    directory: Path, org: str, role: str, days: int, profile_dir: Path | None, as_json: bool
+) -> None:
     """Replace ORG/ROLE's certificate with one on a fresh key (revoke the old one first if compromised).
 
     \b
@@ -115,11 +145,7 @@ def pki_renew(directory: Path, org: str, role: str, days: int, profile_dir: Path
       crossforce pki renew ./pki --org kent --role force-system --profile ./kent
     """
     pair = pki.PkiDir(directory).renew(org, role, valid_days=days)
-    ident = pki.identity_from_pem(pair.cert_pem)
-    make_console().print(
-        f"renewed {org}/{role} until {ident.not_after:%Y-%m-%d %H:%M} UTC, fingerprint {ident.fingerprint}"
-        + _install(profile_dir, role, pair)
-    )
+    _report_certificate("renewed", pair, _install(profile_dir, role, pair), as_json)
 
 
 def _revoke_cert_file(folder: pki.PkiDir, cert_file: Path) -> pki.Identity:
@@ -153,7 +179,10 @@ def _revoke_cert_file(folder: pki.PkiDir, cert_file: Path) -> pki.Identity:
 )
 @click.option("--org", help="Instead of --cert: deny ORG/ROLE's current certificate.")
 @click.option("--role", type=click.Choice(ROLES))
-def pki_revoke(directory: Path, cert_file: Path | None, org: str | None, role: str | None) -> None:
+@json_option
+def pki_revoke(
+    directory: Path, cert_file: Path | None, org: str | None, role: str | None, as_json: bool
+) -> None:
     """Deny a certificate before its expiry: its fingerprint goes into DIRECTORY/revoked.txt.
 
     A running matcher re-reads the file on change and refuses the certificate on its next call.
@@ -170,6 +199,11 @@ def pki_revoke(directory: Path, cert_file: Path | None, org: str | None, role: s
         ident = folder.revoke(org, role)
     else:
         raise ValidationError("give --cert FILE, or --org and --role")
+    if as_json:
+        emit_json(
+            {"action": "revoked", "org": ident.org, "role": ident.role, "fingerprint": ident.fingerprint}
+        )
+        return
     make_console().print(
         f"revoked {ident.org}/{ident.role} fingerprint {ident.fingerprint}; "
         f"the matcher refuses it from its next call"

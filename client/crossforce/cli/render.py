@@ -10,6 +10,7 @@ own records, an opened disclosure).
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -84,6 +85,13 @@ def warn_line(console: Console, message: str) -> None:
 def emit_json(value: Any) -> None:
     """Machine-readable output goes through click, unwrapped and uncoloured, so scripts can parse it."""
     click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+def emit_json_error(status: enum.IntEnum, message: str) -> None:
+    """A failure under ``--json``: ``{"error": {"code", "message", "exit_status"}}`` on stdout, where the
+    command's output would have been (one document either way), never a red line a script must parse.
+    ``code`` is the exit status's name (``BAD_INPUT``, ``UNREACHABLE``, ...), stable like the number."""
+    emit_json({"error": {"code": status.name, "message": message, "exit_status": int(status)}})
 
 
 # ----------------------------------------------------------------------------------------- names

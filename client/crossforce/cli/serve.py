@@ -6,13 +6,17 @@ command runs, so the other commands start without loading the matcher.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
-from crossforce.cli.common import server_part
+from crossforce.cli.common import json_option, server_part
 from crossforce.errors import ValidationError
+
+LOG_FORMATS = ("json", "logfmt", "text")
+"""The server's formats (``crossforce.server.observability.logs.LOG_FORMATS``; a test keeps them equal),
+named here so ``crossforce --help`` does not load the server."""
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @click.command()
@@ -38,13 +42,36 @@ from crossforce.errors import ValidationError
     help="TOML file of server settings (purposes, quotas, limits).",
 )
 @click.option("--dev-plaintext", is_flag=True, help="DEVELOPMENT ONLY: no TLS, identity from a header.")
-@click.option("--reflection", is_flag=True, help="Enable gRPC server reflection (for grpcurl).")
+@click.option("--reflection", is_flag=True, help="Serve gRPC reflection v1 and v1alpha (for grpcurl).")
 @click.option(
     "--deny-list",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Fingerprint deny list to watch (default: PKI/revoked.txt).",
 )
 @click.option("--workers", default=16, show_default=True, type=int, help="gRPC worker threads.")
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    help="Log line format on stderr [default: text on a terminal, else json].",
+)
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+@click.option(
+    "--metrics-port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0, max=65535),
+    help="Serve OpenMetrics on this port (9464 is customary); 0: off.",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics bind to.")
+@click.option(
+    "--health-port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0, max=65535),
+    help="Serve grpc.health.v1 in plaintext (no client certificate) on this port; 0: off.",
+)
+@click.option("--health-host", default="127.0.0.1", show_default=True, help="Address health binds to.")
+@json_option
 def serve(
     *,
     data_dir: Path,
@@ -56,20 +83,31 @@ def serve(
     reflection: bool,
     deny_list: Path | None,
     workers: int,
+    log_format: str | None,
+    log_level: str,
+    metrics_port: int,
+    metrics_host: str,
+    health_port: int,
+    health_host: str,
+    as_json: bool,
 ) -> None:
     """Run the matcher until SIGINT or SIGTERM, then drain in-flight calls.
 
     Every caller must present a client certificate from the PKI's CA; the revoked-fingerprint list
-    is re-read on change, without a restart.
+    is re-read on change, without a restart. One log line per call on stderr (caller, method, status,
+    duration; never request content). The metrics and health listeners need no certificate, so they
+    bind to 127.0.0.1 unless told otherwise. See docs/operations.md. With --json the ready line on
+    stdout is one JSON object ({"listening": {"port", "metrics_port", "health_port"}}) and the log
+    format defaults to json.
 
     \b
     Example:
-      crossforce serve --data /srv/crossforce --pki /etc/crossforce/pki --port 50051
+      crossforce serve --data /srv/crossforce --pki /etc/crossforce/pki --port 50051 \\
+        --metrics-port 9464 --health-port 8081 --log-format json
     """
     server = server_part()
     if pki_dir is None and not dev_plaintext:
         raise ValidationError("--pki is required (or --dev-plaintext for local development)")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = server.load_settings(settings_file) if settings_file else None
     server.serve(
         data_dir=data_dir,
@@ -81,4 +119,11 @@ def serve(
         reflection=reflection,
         deny_list=deny_list,
         max_workers=workers,
+        log_format=log_format or ("json" if as_json else None),
+        log_level=log_level,
+        json_ready=as_json,
+        metrics_port=metrics_port or None,
+        metrics_host=metrics_host,
+        health_port=health_port or None,
+        health_host=health_host,
     )

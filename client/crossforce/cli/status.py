@@ -4,7 +4,9 @@ A script that runs ``crossforce`` must be able to tell "the matcher is down, ret
 input is wrong, do not retry" from "the log did not verify, raise the alarm" without parsing English
 (httpie ``ExitStatus``, pip ``status_codes``). The codes are part of the CLI's contract and are
 documented in the README under "Exit statuses"; a new code may be added, an existing one never
-renumbered.
+renumbered. The names are part of the contract too: under ``--json`` a failure is
+``{"error": {"code": "<name>", "message", "exit_status"}}`` on stdout (``common.CrossforceGroup``), so
+an existing name is never changed either.
 
 ``USAGE`` is 2 because click already exits 2 for a usage error (unknown option, missing argument), and
 ``INTERNAL`` is 1 because that is what Python exits with on an uncaught exception, so the table agrees

@@ -10,24 +10,50 @@ This is the I/O shell of ``crossforce.client.trust`` (python-tuf's ``Updater`` a
 - ``inclusion`` fetches a leaf and its proof and lets ``trust.verify_inclusion`` decide.
 - ``organisation_keys`` pins another organisation's keys on first sight and re-pins them only on the log's
   evidence of a newer key change (``trust.pin_org_keys``).
+- ``verify_log`` verifies the whole log incrementally: it fetches only the entries added since the head
+  the profile's ``VerifiedLog`` last verified, with the matcher's consistency proof from that head, and
+  hands them to ``crossforce.auditlog.verify`` (``verify_extension``; ``verify_snapshot`` from zero).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-from crossforce.auditlog import treehead
+from crossforce.auditlog import merkle, treehead
+from crossforce.auditlog.verify import (
+    LogSnapshot,
+    VerifiedPrefix,
+    extend_frontier,
+    verify_extension,
+    verify_snapshot,
+)
 from crossforce.client import trust
 from crossforce.client.connection import Connection
 from crossforce.client.truststore import TrustStore
+from crossforce.client.verifiedlog import VerifiedLog
 from crossforce.domain import ConsistencyProof, InclusionProof, LogEntry, Organisation, SignedTreeHead
-from crossforce.errors import ValidationError, VerificationError
+from crossforce.errors import CrossforceError, ValidationError, VerificationError
 from crossforce.wire import audit as wire_audit
 from crossforce.wire import registry as wire_registry
 from crossforce.wire.common import tree_head_from_pb
 
 ENTRIES_PAGE = 1000
 """Log entries fetched per ``GetEntries`` call when reading a range."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogVerification:
+    """What one ``verify_log`` run proved, and what it cost."""
+
+    head: SignedTreeHead
+    """The head now verified leaf by leaf (and kept in the profile's ``VerifiedLog``)."""
+    verified_before: int
+    """Leaves verified by earlier runs and not fetched again (0 on the first run and with ``full``)."""
+    fetched: int
+    """Entries fetched from the matcher by this run."""
+    full: bool
+    proved: tuple[str, ...]
 
 
 class AuditReader:
@@ -118,6 +144,59 @@ class AuditReader:
             )
             yield from wire_audit.entries_from_pb(resp)
 
+    def verify_log(
+        self,
+        store: VerifiedLog,
+        *,
+        full: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> LogVerification:
+        """Verify the log up to the matcher's latest head, fetching only what ``store`` has not verified.
+
+        ``full`` fetches and verifies every entry again and replaces the stored copy (after checking the
+        copy's head is a prefix of the log as fetched). ``progress(fetched, to_fetch)`` is called as
+        entries arrive. Nothing is stored unless everything verified.
+        """
+        key = self.log_key()
+        earlier = _kept_or_none(store, key) if full else None
+        kept = None if full else store.checkpoint(key)
+        previous = self.last_head()
+        head = self.tree_head()  # signature and consistency with the profile's kept head, then kept
+        start = kept.head.head.tree_size if kept is not None else 0
+        size = head.head.tree_size
+        if size < start:
+            raise VerificationError(
+                f"the log shrank from {start} to {size} entries since it was last verified"
+            )
+        consistency = self._consistency(start, size) if 0 < start < size else []
+        leaves: list[bytes] = []
+        events: list[bytes] = []
+        for e in self.entries(start, size):
+            if e.index != start + len(leaves):
+                raise VerificationError(
+                    f"the matcher returned entry {e.index} where {start + len(leaves)} was expected"
+                )
+            leaves.append(bytes(e.leaf_hash))
+            events.append(bytes(e.entry))
+            if progress is not None:
+                progress(len(leaves), size - start)
+        if kept is None:
+            snap = LogSnapshot(head=head, log_key=key, leaf_hashes=leaves, entries=events, previous=previous)
+            proved = verify_snapshot(snap, key)
+            new = VerifiedPrefix(head=head, frontier=extend_frontier((), 0, leaves))
+            if earlier is not None:
+                proved.append(_still_prefix(earlier, leaves))
+        else:
+            new, proved = verify_extension(
+                log_key=key, kept=kept, head=head, consistency=consistency, leaf_hashes=leaves, entries=events
+            )
+        store.extend(
+            log_key=key, kept=new, start=start, leaf_hashes=leaves, entries=events, replace=kept is None
+        )
+        return LogVerification(
+            head=head, verified_before=start, fetched=len(leaves), full=full, proved=tuple(proved)
+        )
+
     # ------------------------------------------------------------------ organisations' keys
     def organisation_keys(self, org: str) -> Organisation:
         """Another organisation's public keys, pinned on first sight and checked against the audit log."""
@@ -136,3 +215,21 @@ class AuditReader:
         with self._trust.transaction() as txn:
             txn.state = trust.pin_org_keys(txn.state, org, seen, evidence)
         return found
+
+
+def _kept_or_none(store: VerifiedLog, key: bytes) -> VerifiedPrefix | None:
+    """The stored checkpoint for ``--full`` to compare against; a damaged copy is what --full repairs."""
+    try:
+        return store.checkpoint(key)
+    except CrossforceError:
+        return None
+
+
+def _still_prefix(earlier: VerifiedPrefix, leaves: list[bytes]) -> str:
+    """The head an earlier run verified is a prefix of the log fetched whole (else history was rewritten)."""
+    size = earlier.head.head.tree_size
+    if size > len(leaves) or merkle.root_from_leaf_hashes(leaves[:size]) != earlier.head.head.root_hash:
+        raise VerificationError(
+            f"the first {size} entries no longer match the head verified earlier: history was rewritten"
+        )
+    return f"the first {size} leaves still hash to the head an earlier run verified"

@@ -14,6 +14,10 @@ against the older generations still held. If the generation a request needs is n
 raises ``GenerationGoneError`` and leaves the request open: it cannot tell a hit from a false positive,
 so it says neither. Before resolving, any staged generation is settled with the matcher (``reconcile``)
 so a publish whose acknowledgement was lost is current here too.
+
+Every ``request_id`` may be a prefix of at least 6 hex characters: the matcher resolves it among the
+requests this organisation may see. Once a request is fetched, later calls and the sealed payload use its
+full id, and an answer for a request whose id does not start with what was asked is refused.
 """
 
 from __future__ import annotations
@@ -71,18 +75,27 @@ class DisclosureDesk:
         )
         return list(wire_disclosure.list_requests_from_pb(msg))
 
-    def watch_requests(self, *, timeout: float | None = None) -> Iterator[DisclosureRequest]:
-        """New requests against this force as they open, until ``timeout`` (then the iterator ends)."""
-        for msg in self._conn.stream(
-            self._conn.disclosure.WatchRequests, wire_disclosure.watch_requests_request(), timeout=timeout
-        ):
+    def watch_requests(
+        self,
+        *,
+        timeout: float | None = None,
+        as_holder: bool = True,
+        states: Sequence[RequestState | int] = (),
+    ) -> Iterator[DisclosureRequest]:
+        """Requests as they change state, the current backlog first, until ``timeout`` (then the iterator
+        ends): against this force (``as_holder``; default states: open) or opened by this organisation
+        (default: every state, so each decision arrives as it is made)."""
+        party = Party.HOLDER if as_holder else Party.REQUESTER
+        request = wire_disclosure.watch_requests_request(states, party=party)
+        for msg in self._conn.stream(self._conn.disclosure.WatchRequests, request, timeout=timeout):
             yield wire_disclosure.disclosure_request_from_pb(msg)
 
     def get_request(self, request_id: str) -> DisclosureRequest:
+        """The request ``request_id`` (a full id or a prefix of 6+ hex characters) names."""
         msg = self._conn.call(
             self._conn.disclosure.GetRequest, wire_disclosure.get_request_request(request_id)
         )
-        return wire_disclosure.disclosure_request_from_pb(msg)
+        return _answering(request_id, wire_disclosure.disclosure_request_from_pb(msg))
 
     def overdue_report(self) -> OverdueReport:
         msg = self._conn.call(self._conn.disclosure.OverdueReport, wire_disclosure.overdue_report_request())
@@ -139,10 +152,11 @@ class DisclosureDesk:
 
         A request whose generation is not held raises ``GenerationGoneError`` and stays open.
         """
-        records = self.local_matches(self.get_request(request_id))
+        request = self.get_request(request_id)
+        records = self.local_matches(request)
         msg = self._conn.call(
             self._conn.disclosure.Resolve,
-            wire_disclosure.resolve_request(request_id, confirmed=bool(records)),
+            wire_disclosure.resolve_request(request.request_id, confirmed=bool(records)),
         )
         updated = wire_disclosure.disclosure_request_from_pb(msg)
         return Resolution(request=updated, confirmed=bool(records), records=records)
@@ -163,16 +177,16 @@ class DisclosureDesk:
         )
         msg = self._conn.call(
             self._conn.disclosure.Approve,
-            wire_disclosure.approve_request(request_id, sealed_payload=blob, officer_id=officer_id),
+            wire_disclosure.approve_request(req.request_id, sealed_payload=blob, officer_id=officer_id),
         )
-        return wire_disclosure.disclosure_request_from_pb(msg)
+        return _answering(req.request_id, wire_disclosure.disclosure_request_from_pb(msg))
 
     def refuse(self, request_id: str, reason: RefusalReason | int, *, officer_id: str) -> DisclosureRequest:
         msg = self._conn.call(
             self._conn.disclosure.Refuse,
             wire_disclosure.refuse_request(request_id, reason=reason, officer_id=officer_id),
         )
-        return wire_disclosure.disclosure_request_from_pb(msg)
+        return _answering(request_id, wire_disclosure.disclosure_request_from_pb(msg))
 
     # ------------------------------------------------------------------ requester
     def fetch_disclosure(self, request_id: str) -> sealed.DisclosurePayload:
@@ -181,6 +195,7 @@ class DisclosureDesk:
             self._conn.disclosure.FetchDisclosure, wire_disclosure.fetch_disclosure_request(request_id)
         )
         got = wire_disclosure.sealed_disclosure_from_pb(msg)
+        _check_answer(request_id, got.request_id)
         if hashlib.sha256(got.sealed_payload).digest() != got.payload_sha256:
             raise VerificationError(
                 "the disclosure's ciphertext does not match the digest the holder approved"
@@ -188,9 +203,22 @@ class DisclosureDesk:
         holder = self._auditor.organisation_keys(got.holder_org)
         return sealed.open_sealed(
             sealed=got.sealed_payload,
-            request_id=request_id,
+            request_id=got.request_id,
             holder_org=got.holder_org,
             requester_org=self._profile.org,
             requester_box=self._profile.org_keys().box,
             holder_signing_public=holder.signing_key,
         )
+
+
+def _check_answer(asked: str, answered: str) -> None:
+    """Refuse an answer about another request than the one asked for (a prefix must start the id)."""
+    if not answered.startswith(asked.strip().lower()):
+        raise VerificationError(
+            f"the matcher answered for request {answered[:32]} when asked for {asked[:32]}"
+        )
+
+
+def _answering(asked: str, request: DisclosureRequest) -> DisclosureRequest:
+    _check_answer(asked, request.request_id)
+    return request

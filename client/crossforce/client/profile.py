@@ -4,8 +4,10 @@ Layout (0700): ``profile.json`` (org, display name, matcher address), ``ca.pem``
 ``certs/<role>-key.pem``, ``keys/`` (Ed25519 signing and X25519 box keys), ``network-secret.json``,
 ``tokens.sqlite3`` (the local token store) and ``state.json`` (the trust state, ``crossforce.client.trust``:
 the last tree head seen, the matcher's log key, the keys pinned for other organisations, the last index
-version published per epoch; changed only under its lock file, ``crossforce.client.truststore``). Nothing
-here is ever sent to the matcher except public keys, tokens and ciphertext.
+version published per epoch; changed only under its lock file, ``crossforce.client.truststore``) and,
+optionally, ``config.toml``, the defaults for officer, purpose, legal basis and server
+(``crossforce.client.profileconfig``). Nothing here is ever sent to the matcher except public keys,
+tokens and ciphertext.
 """
 
 from __future__ import annotations

@@ -26,11 +26,12 @@ inputs, timing, interception) do it through ``client.connection`` (``Connection`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 
-from crossforce.client.auditing import ENTRIES_PAGE, AuditReader
+from crossforce.auditlog.verify import LogSnapshot
+from crossforce.client.auditing import ENTRIES_PAGE, AuditReader, LogVerification
 from crossforce.client.checking import DEFAULT_BATCH_SIZE, DEFAULT_MAX_WAIT_S, Checker, Wait
 from crossforce.client.connection import DEFAULT_TIMEOUT_S, Connection
 from crossforce.client.desk import DisclosureDesk
@@ -46,6 +47,7 @@ from crossforce.client.publishing import (
     no_checkpoint,
 )
 from crossforce.client.tokenstore import Generation, TokenStore
+from crossforce.client.verifiedlog import VerifiedLog, verified_log_path
 from crossforce.crypto import orgkeys, sealed
 from crossforce.domain import (
     CheckReport,
@@ -303,8 +305,17 @@ class Client:
     ) -> list[DisclosureRequest]:
         return self._desk.list_requests(as_holder=as_holder, states=states, limit=limit)
 
-    def watch_requests(self, *, timeout: float | None = None) -> Iterator[DisclosureRequest]:
-        return self._desk.watch_requests(timeout=timeout)
+    def watch_requests(
+        self,
+        *,
+        timeout: float | None = None,
+        as_holder: bool = True,
+        states: Sequence[RequestState | int] = (),
+    ) -> Iterator[DisclosureRequest]:
+        """Requests as they change state (holder: against this force; else: opened by this organisation).
+
+        Every ``request_id`` argument of the disclosure methods may be a prefix of 6+ hex characters."""
+        return self._desk.watch_requests(timeout=timeout, as_holder=as_holder, states=states)
 
     def get_request(self, request_id: str) -> DisclosureRequest:
         return self._desk.get_request(request_id)
@@ -352,6 +363,19 @@ class Client:
 
     def entries(self, start: int, end: int, *, page: int = ENTRIES_PAGE) -> Iterator[LogEntry]:
         return self._audit.entries(start, end, page=page)
+
+    def verify_log(
+        self, *, full: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> LogVerification:
+        """Verify the whole log, fetching only the entries added since this profile and role last verified
+        it (``full``: every entry again); the verified copy is kept in the profile (``verifiedlog``)."""
+        with VerifiedLog(verified_log_path(self.profile.path, self.role)) as store:
+            return self._audit.verify_log(store, full=full, progress=progress)
+
+    def verified_log(self) -> LogSnapshot:
+        """The log as ``verify_log`` last verified it for this profile and role, read from the profile."""
+        with VerifiedLog(verified_log_path(self.profile.path, self.role)) as store:
+            return store.snapshot(self.log_key())
 
     def report(self) -> OperatorReport:
         msg = self.connection.call(self.connection.operations.Report, wire_operations.report_request())

@@ -29,8 +29,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from crossforce.client.trust import TrustState, decode_state, encode_state
-from crossforce.errors import PreconditionError
+from crossforce.auditlog.logkey import MAX_LOG_KEY_FILE_BYTES, decode_log_key_file, log_id
+from crossforce.client.trust import TrustState, decode_state, encode_state, pin_log_key
+from crossforce.errors import PreconditionError, VerificationError
 from crossforce.fsutil import PRIVATE_FILE_MODE, atomic_write, read_limited
 
 MAX_STATE_BYTES = 4 * 1024 * 1024
@@ -104,3 +105,25 @@ class TrustStore:
                     os.close(fd)  # closing the last descriptor releases the flock
         finally:
             held.discard(key)
+
+
+def read_published_log_key(path: Path) -> bytes:
+    """The log public key in the file the operator published (``crossforce.auditlog.logkey``)."""
+    return decode_log_key_file(read_limited(Path(path), MAX_LOG_KEY_FILE_BYTES), source=str(path))
+
+
+def pin_published_log_key(store: TrustStore, path: Path) -> tuple[bytes, bool]:
+    """Pin the key of the operator's published file in ``store``: returns the key and whether it was newly
+    pinned (False: the profile had pinned this same key already). A profile that pinned another key
+    refuses it (``trust.pin_log_key``: VerificationError), since one of the two is not the matcher's."""
+    key = read_published_log_key(path)
+    with store.transaction() as txn:
+        pinned = txn.state.log_key
+        if pinned is not None and pinned != key:
+            raise VerificationError(
+                f"{path} names log {log_id(key)} but this profile pinned log {log_id(pinned)} earlier: "
+                "one of them is not the matcher's key; ask the operator before going on"
+            )
+        fresh = pinned is None
+        txn.state = pin_log_key(txn.state, key)
+    return key, fresh

@@ -4,7 +4,8 @@ Two callers hold a whole log and want to know it is the one the matcher signed, 
 whoever handed it over:
 
 - an auditor with a ``LogSnapshot`` (fetched with the SDK, or saved to a file and checked later on
-  another machine): ``verify_snapshot``;
+  another machine): ``verify_snapshot``; or, having kept a ``VerifiedPrefix`` (head and frontier) from
+  an earlier run, only the entries added since: ``verify_extension``;
 - an operator with a matcher's stored rows (``crossforce audit verify --data DIR``, and the matcher
   itself at start-up): ``verify_stored_log``.
 
@@ -136,8 +137,33 @@ class LogSnapshot:
             raise ValidationError(f"saved audit log is malformed ({exc.__class__.__name__}: {exc})") from None
 
 
+def _check_entries(leaf_hashes: Sequence[bytes], entries: Sequence[bytes], *, start: int = 0) -> int:
+    """Every leaf is a hash, every readable entry hashes to its leaf and decodes; returns how many read."""
+    if len(entries) != len(leaf_hashes):
+        raise VerificationError(f"{len(entries)} entries were supplied for {len(leaf_hashes)} leaves")
+    if any(len(leaf) != merkle.HASH_BYTES for leaf in leaf_hashes):
+        raise VerificationError(f"a leaf hash is not {merkle.HASH_BYTES} bytes long")
+    readable = 0
+    for i, (leaf, entry) in enumerate(zip(leaf_hashes, entries, strict=True), start=start):
+        if entry:
+            if merkle.leaf_hash(entry) != leaf:
+                raise VerificationError(f"entry {i} does not hash to its leaf")
+            try:
+                parse_event(entry)
+            except ValidationError as exc:
+                raise VerificationError(
+                    f"entry {i} is signed into the log but is not an event: {exc}"
+                ) from None
+            readable += 1
+    return readable
+
+
 def verify_snapshot(snap: LogSnapshot, log_key: bytes) -> list[str]:
-    """Check a snapshot from first principles; returns what was proved, raises VerificationError."""
+    """Check a snapshot from first principles; returns what was proved, raises VerificationError.
+
+    ``log_key`` is the key the caller trusts (pinned, or from the operator's published file), never the
+    one the snapshot names: that one is only compared with it.
+    """
     proved: list[str] = []
     if snap.log_key != log_key:
         raise VerificationError("the log was signed by a different log key than the one you trust")
@@ -149,24 +175,7 @@ def verify_snapshot(snap: LogSnapshot, log_key: bytes) -> list[str]:
         raise VerificationError(
             f"the head covers {snap.head.head.tree_size} entries but {len(snap.leaf_hashes)} were supplied"
         )
-    if len(snap.entries) != len(snap.leaf_hashes):
-        raise VerificationError(
-            f"{len(snap.entries)} entries were supplied for {len(snap.leaf_hashes)} leaves"
-        )
-    if any(len(leaf) != merkle.HASH_BYTES for leaf in snap.leaf_hashes):
-        raise VerificationError(f"a leaf hash is not {merkle.HASH_BYTES} bytes long")
-    readable = 0
-    for i, (leaf, entry) in enumerate(zip(snap.leaf_hashes, snap.entries, strict=True)):
-        if entry:
-            if merkle.leaf_hash(entry) != leaf:
-                raise VerificationError(f"entry {i} does not hash to its leaf")
-            try:
-                parse_event(entry)
-            except ValidationError as exc:
-                raise VerificationError(
-                    f"entry {i} is signed into the log but is not an event: {exc}"
-                ) from None
-            readable += 1
+    readable = _check_entries(snap.leaf_hashes, snap.entries)
     proved.append(f"{readable} readable events hash to their leaves and decode canonically")
     root = merkle.root_from_leaf_hashes(snap.leaf_hashes)
     if root != snap.head.head.root_hash:
@@ -184,6 +193,109 @@ def verify_snapshot(snap: LogSnapshot, log_key: bytes) -> list[str]:
             )
         proved.append(f"the first {size} leaves still hash to the head kept earlier (append-only since then)")
     return proved
+
+
+# ---------------------------------------------------------------------------------------------- incremental
+def extend_frontier(frontier: Sequence[bytes], size: int, leaf_hashes: Iterable[bytes]) -> tuple[bytes, ...]:
+    """The compact frontier of the first ``size`` leaves, extended by ``leaf_hashes``.
+
+    A tree's frontier is the root of each complete subtree its leaves fill, largest (leftmost) first: one
+    hash per one-bit of the size, so at most 64. It is all an auditor needs to keep to extend the root
+    (RFC 9162 2.1.1 evaluated bottom-up, as ``merkle.root_from_leaf_hashes`` does), whatever the log's size.
+    """
+    counts = [1 << bit for bit in reversed(range(size.bit_length())) if size >> bit & 1]
+    if len(counts) != len(frontier):
+        raise VerificationError(
+            f"a frontier of {len(frontier)} hashes cannot describe a tree of {size} leaves"
+        )
+    stack = [(bytes(h), c) for h, c in zip(frontier, counts, strict=True)]
+    for h in leaf_hashes:
+        if len(h) != merkle.HASH_BYTES:
+            raise VerificationError(f"a leaf hash is not {merkle.HASH_BYTES} bytes long")
+        node, count = bytes(h), 1
+        while stack and stack[-1][1] == count:
+            node, count = merkle.node_hash(stack.pop()[0], node), count * 2
+        stack.append((node, count))
+    return tuple(h for h, _ in stack)
+
+
+def frontier_root(frontier: Sequence[bytes]) -> bytes:
+    """MTH of the tree a frontier describes: its subtrees joined right to left (RFC 9162 2.1.1)."""
+    if not frontier:
+        return merkle.EMPTY_ROOT
+    root = bytes(frontier[-1])
+    for left in reversed(frontier[:-1]):
+        root = merkle.node_hash(bytes(left), root)
+    return root
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifiedPrefix:
+    """What an auditor keeps between runs: the last head it verified leaf by leaf, and that tree's frontier
+    (whose root ``verify_extension`` checks against the head's before relying on it)."""
+
+    head: treehead.SignedTreeHead
+    frontier: tuple[bytes, ...]
+
+
+def verify_extension(
+    *,
+    log_key: bytes,
+    kept: VerifiedPrefix | None,
+    head: treehead.SignedTreeHead,
+    consistency: Sequence[bytes],
+    leaf_hashes: Sequence[bytes],
+    entries: Sequence[bytes],
+) -> tuple[VerifiedPrefix, list[str]]:
+    """Verify only what was added since ``kept``: the new leaves extend the kept tree to ``head``'s root.
+
+    ``leaf_hashes`` and ``entries`` are the leaves from ``kept``'s size to ``head``'s (entries empty where
+    the caller may not read the event); ``consistency`` is the matcher's proof from ``kept``'s head to
+    ``head``. Checked: ``head`` is signed by ``log_key``; the log did not shrink; the matcher's consistency
+    proof verifies (RFC 9162 2.1.4.2); every readable new entry hashes to its leaf and decodes; and the kept
+    frontier extended by the new leaves recomputes ``head``'s root, so the verified leaves are unchanged and
+    nothing was slipped in among the new ones. Returns the new prefix to keep and what was proved.
+    """
+    treehead.verify_tree_head(head, log_key)
+    size = head.head.tree_size
+    proved = [f"tree head for {size} entries is signed by log key {log_key.hex()[:16]}..."]
+    frontier: tuple[bytes, ...] = ()
+    if kept is None:
+        kept_size, kept_root = 0, merkle.EMPTY_ROOT
+    else:
+        treehead.verify_tree_head(kept.head, log_key)
+        kept_size, kept_root, frontier = kept.head.head.tree_size, kept.head.head.root_hash, kept.frontier
+        if frontier_root(frontier) != kept_root:
+            raise VerificationError(
+                "the verified copy kept in this profile does not match its own head: re-verify with --full"
+            )
+    if size < kept_size:
+        raise VerificationError(
+            f"the log shrank from {kept_size} to {size} entries since it was last verified"
+        )
+    merkle.verify_consistency(kept_size, size, kept_root, head.head.root_hash, consistency)
+    if kept is not None:
+        proved.append(
+            f"the matcher's consistency proof from the head verified earlier ({kept_size} entries) verifies"
+        )
+    if len(leaf_hashes) != size - kept_size:
+        raise VerificationError(
+            f"the head adds {size - kept_size} entries to the {kept_size} verified but "
+            f"{len(leaf_hashes)} were supplied"
+        )
+    readable = _check_entries(leaf_hashes, entries, start=kept_size)
+    proved.append(
+        f"{readable} readable new events (of {len(leaf_hashes)} fetched) hash to their leaves and decode "
+        "canonically"
+    )
+    extended = extend_frontier(frontier, kept_size, leaf_hashes)
+    if frontier_root(extended) != head.head.root_hash:
+        raise VerificationError("the leaves do not hash to the signed root: the log was altered")
+    proved.append(
+        f"root recomputed from the {kept_size} leaves verified earlier and the {len(leaf_hashes)} new leaf "
+        "hashes equals the signed root"
+    )
+    return VerifiedPrefix(head=head, frontier=extended), proved
 
 
 def verify_stored_log(

@@ -1022,6 +1022,7 @@ class DisclosureRequest(_message.Message):
     REFUSAL_REASON_FIELD_NUMBER: _builtins.int
     LOG_INDEX_FIELD_NUMBER: _builtins.int
     MATCHED_INDEXES_FIELD_NUMBER: _builtins.int
+    URGENT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     check_id: _builtins.str
     requester_org: _builtins.str
@@ -1035,6 +1036,8 @@ class DisclosureRequest(_message.Message):
     refusal_reason: Global___RefusalReason.ValueType
     log_index: _builtins.int
     """audit leaf of the latest transition"""
+    urgent: _builtins.bool
+    """the request's purpose is urgent (safeguarding): triage it first"""
     @_builtins.property
     def justification(self) -> Global___Justification: ...
     @_builtins.property
@@ -1068,10 +1071,11 @@ class DisclosureRequest(_message.Message):
         refusal_reason: Global___RefusalReason.ValueType = ...,
         log_index: _builtins.int = ...,
         matched_indexes: _abc.Iterable[Global___IndexRef] | None = ...,
+        urgent: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["justification", b"justification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "created_at_ms", b"created_at_ms", "deadline_ms", b"deadline_ms", "holder_org", b"holder_org", "justification", b"justification", "key_types", b"key_types", "log_index", b"log_index", "matched_indexes", b"matched_indexes", "matched_tokens", b"matched_tokens", "overdue", b"overdue", "refusal_reason", b"refusal_reason", "request_id", b"request_id", "requester_org", b"requester_org", "state", b"state", "strength", b"strength", "updated_at_ms", b"updated_at_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "created_at_ms", b"created_at_ms", "deadline_ms", b"deadline_ms", "holder_org", b"holder_org", "justification", b"justification", "key_types", b"key_types", "log_index", b"log_index", "matched_indexes", b"matched_indexes", "matched_tokens", b"matched_tokens", "overdue", b"overdue", "refusal_reason", b"refusal_reason", "request_id", b"request_id", "requester_org", b"requester_org", "state", b"state", "strength", b"strength", "updated_at_ms", b"updated_at_ms", "urgent", b"urgent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1101,6 +1105,8 @@ Global___IndexRef: _TypeAlias = IndexRef  # noqa: Y015
 
 @_typing.final
 class ListRequestsRequest(_message.Message):
+    """Answered soonest deadline first (then oldest first)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTY_FIELD_NUMBER: _builtins.int
@@ -1153,18 +1159,22 @@ class WatchRequestsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STATES_FIELD_NUMBER: _builtins.int
+    PARTY_FIELD_NUMBER: _builtins.int
+    party: Global___Party.ValueType
+    """PARTY_UNSPECIFIED: HOLDER"""
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[Global___RequestState.ValueType]:
-        """empty: OPEN"""
+        """empty: OPEN for a holder, every state for a requester"""
 
     def __init__(
         self,
         *,
         states: _abc.Iterable[Global___RequestState.ValueType] | None = ...,
+        party: Global___Party.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["states", b"states"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party", b"party", "states", b"states"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

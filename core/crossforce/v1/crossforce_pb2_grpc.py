@@ -567,14 +567,18 @@ class DisclosureServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchRequests(self, request, context):
-        """Streams requests against the caller's force as they open (and the open backlog first).
+        """Streams requests as they change state, the current backlog first: against the caller's force
+        (party HOLDER, the default) or opened by the caller's organisation (party REQUESTER).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRequest(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """`request_id` here and in Resolve, Approve, Refuse and FetchDisclosure is a full id or a prefix of
+        at least 6 hex characters that starts exactly one request the caller may see (NOT_FOUND if none,
+        INVALID_ARGUMENT listing the candidates if several).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -216,8 +216,14 @@ class DisclosureStub:
     ListRequests: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.ListRequestsRequest, _crossforce_pb2.ListRequestsResponse]
     """Requests against the caller's force (holder) or opened by the caller's organisation (requester)."""
     WatchRequests: _grpc.UnaryStreamMultiCallable[_crossforce_pb2.WatchRequestsRequest, _crossforce_pb2.DisclosureRequest]
-    """Streams requests against the caller's force as they open (and the open backlog first)."""
+    """Streams requests as they change state, the current backlog first: against the caller's force
+    (party HOLDER, the default) or opened by the caller's organisation (party REQUESTER).
+    """
     GetRequest: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.GetRequestRequest, _crossforce_pb2.DisclosureRequest]
+    """`request_id` here and in Resolve, Approve, Refuse and FetchDisclosure is a full id or a prefix of
+    at least 6 hex characters that starts exactly one request the caller may see (NOT_FOUND if none,
+    INVALID_ARGUMENT listing the candidates if several).
+    """
     Resolve: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.ResolveRequest, _crossforce_pb2.DisclosureRequest]
     """Holder: open -> confirmed | no_match after resolving tokens against the local token store."""
     Approve: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.ApproveRequest, _crossforce_pb2.DisclosureRequest]
@@ -240,8 +246,14 @@ class DisclosureAsyncStub(DisclosureStub):
     ListRequests: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.ListRequestsRequest, _crossforce_pb2.ListRequestsResponse]  # type: ignore[assignment]
     """Requests against the caller's force (holder) or opened by the caller's organisation (requester)."""
     WatchRequests: _aio.UnaryStreamMultiCallable[_crossforce_pb2.WatchRequestsRequest, _crossforce_pb2.DisclosureRequest]  # type: ignore[assignment]
-    """Streams requests against the caller's force as they open (and the open backlog first)."""
+    """Streams requests as they change state, the current backlog first: against the caller's force
+    (party HOLDER, the default) or opened by the caller's organisation (party REQUESTER).
+    """
     GetRequest: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.GetRequestRequest, _crossforce_pb2.DisclosureRequest]  # type: ignore[assignment]
+    """`request_id` here and in Resolve, Approve, Refuse and FetchDisclosure is a full id or a prefix of
+    at least 6 hex characters that starts exactly one request the caller may see (NOT_FOUND if none,
+    INVALID_ARGUMENT listing the candidates if several).
+    """
     Resolve: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.ResolveRequest, _crossforce_pb2.DisclosureRequest]  # type: ignore[assignment]
     """Holder: open -> confirmed | no_match after resolving tokens against the local token store."""
     Approve: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.ApproveRequest, _crossforce_pb2.DisclosureRequest]  # type: ignore[assignment]
@@ -273,14 +285,20 @@ class DisclosureServicer(metaclass=_abc_1.ABCMeta):
         request: _crossforce_pb2.WatchRequestsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_crossforce_pb2.DisclosureRequest], _abc.AsyncIterator[_crossforce_pb2.DisclosureRequest]]:
-        """Streams requests against the caller's force as they open (and the open backlog first)."""
+        """Streams requests as they change state, the current backlog first: against the caller's force
+        (party HOLDER, the default) or opened by the caller's organisation (party REQUESTER).
+        """
 
     @_abc_1.abstractmethod
     def GetRequest(
         self,
         request: _crossforce_pb2.GetRequestRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_crossforce_pb2.DisclosureRequest, _abc.Awaitable[_crossforce_pb2.DisclosureRequest]]: ...
+    ) -> _typing.Union[_crossforce_pb2.DisclosureRequest, _abc.Awaitable[_crossforce_pb2.DisclosureRequest]]:
+        """`request_id` here and in Resolve, Approve, Refuse and FetchDisclosure is a full id or a prefix of
+        at least 6 hex characters that starts exactly one request the caller may see (NOT_FOUND if none,
+        INVALID_ARGUMENT listing the candidates if several).
+        """
 
     @_abc_1.abstractmethod
     def Resolve(

@@ -53,6 +53,7 @@ def disclosure_request_to_pb(req: DisclosureRequest) -> pb.DisclosureRequest:
         refusal_reason=refusal_reason_to_pb(req.refusal_reason),
         log_index=req.log_index,
         matched_indexes=[pb.IndexRef(epoch=r.epoch, version=r.version) for r in req.matched_indexes],
+        urgent=req.urgent,
     )
 
 
@@ -74,6 +75,7 @@ def disclosure_request_from_pb(msg: pb.DisclosureRequest) -> DisclosureRequest:
         refusal_reason=refusal_reason_from_pb(msg.refusal_reason),
         log_index=msg.log_index,
         matched_indexes=tuple(IndexRef(epoch=r.epoch, version=r.version) for r in msg.matched_indexes),
+        urgent=msg.urgent,
     )
 
 
@@ -113,9 +115,18 @@ def list_requests_from_pb(msg: pb.ListRequestsResponse) -> tuple[DisclosureReque
     return disclosure_requests_from_pb(msg.requests)
 
 
-def watch_requests_request(states: Iterable[RequestState | int] = ()) -> pb.WatchRequestsRequest:
-    """No ``states`` means OPEN only (the server's default for a watch)."""
-    return pb.WatchRequestsRequest(states=[pb.RequestState.ValueType(int(s)) for s in states])
+def watch_requests_request(
+    states: Iterable[RequestState | int] = (), *, party: Party = Party.HOLDER
+) -> pb.WatchRequestsRequest:
+    """No ``states`` means OPEN only for a holder, every state for a requester (the server's defaults)."""
+    return pb.WatchRequestsRequest(
+        states=[pb.RequestState.ValueType(int(s)) for s in states], party=pb.Party.ValueType(int(party))
+    )
+
+
+def watch_party_from_pb(value: int) -> Party:
+    """A watch's party: unspecified means HOLDER (what every watch was before requesters could watch)."""
+    return Party.HOLDER if value == 0 else party_from_pb(value)
 
 
 # ------------------------------------------------------------------ one request

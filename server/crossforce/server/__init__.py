@@ -9,6 +9,8 @@ gRPC or open storage.
 - ``start`` / ``RunningServer``: a running matcher on a port, for tests, local deployments and benches.
 - ``ServerSettings`` / ``load_settings``: every server setting and limit, and reading them from a TOML file.
 - ``verify_data_dir``: verify a stored audit log offline, without starting the matcher.
+- ``back_up_data_dir`` / ``restore_data_dir`` / ``read_manifest``: a consistent backup of a running
+  matcher's folder, and its verified restore into a new one (``crossforce backup`` / ``restore``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,21 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from crossforce.server.app import RunningServer, serve, start
+    from crossforce.server.backup import back_up_data_dir, read_manifest, restore_data_dir
     from crossforce.server.offline import verify_data_dir
     from crossforce.server.settings import ServerSettings, load_settings
 
-__all__ = ["RunningServer", "ServerSettings", "load_settings", "serve", "start", "verify_data_dir"]
+__all__ = [
+    "RunningServer",
+    "ServerSettings",
+    "back_up_data_dir",
+    "load_settings",
+    "read_manifest",
+    "restore_data_dir",
+    "serve",
+    "start",
+    "verify_data_dir",
+]
 
 _HOMES = {
     "RunningServer": "crossforce.server.app",
@@ -30,6 +43,9 @@ _HOMES = {
     "ServerSettings": "crossforce.server.settings",
     "load_settings": "crossforce.server.settings",
     "verify_data_dir": "crossforce.server.offline",
+    "back_up_data_dir": "crossforce.server.backup",
+    "read_manifest": "crossforce.server.backup",
+    "restore_data_dir": "crossforce.server.backup",
 }
 
 

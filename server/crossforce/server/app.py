@@ -2,12 +2,19 @@
 
 `crossforce serve --data DIR --pki DIR` calls ``serve``; tests call ``start`` to get a running server on
 a free port. ``assemble`` is the one place the matcher and its interceptors are built (storage, audit
-log, ``Matcher``, ``DecodeGuard`` first, ``Authorise`` last): ``start`` and the test kit's in-memory
-server (``crossforce.testkit.inmemory``) both call it, so a test never runs a differently built server.
+log, ``Matcher``, its ``Metrics``; ``CallObserver`` first, then ``DecodeGuard``, ``Authorise`` last):
+``start`` and the test kit's in-memory server (``crossforce.testkit.inmemory``) both call it, so a test
+never runs a differently built server.
+
+Beside the mTLS port, ``start`` can open two plaintext listeners, each off unless asked for and bound to
+127.0.0.1 unless told otherwise (docs/operations.md): the OpenMetrics endpoint (``metrics_port``) and a
+gRPC listener that serves only the standard health service (``health_port``), for probes that hold no
+client certificate. No matcher RPC is reachable on either.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -27,7 +34,13 @@ from crossforce.keystore import pki
 from crossforce.server.audit import AuditLog
 from crossforce.server.auth import Authorise
 from crossforce.server.identity import DenyList, IdentityResolver
+from crossforce.server.logkeyfile import publish_log_key
 from crossforce.server.matcher import Matcher
+from crossforce.server.observability import logs
+from crossforce.server.observability import reflection as server_reflection
+from crossforce.server.observability.calls import CallObserver
+from crossforce.server.observability.metrics import Metrics, MetricsListener
+from crossforce.server.observability.state import MatcherStateSource
 from crossforce.server.servicers import SERVICE_NAMES, add_all
 from crossforce.server.settings import ServerSettings
 from crossforce.server.status import DecodeGuard
@@ -41,6 +54,10 @@ DEFAULT_MAX_WORKERS = 16
 """Worker threads of a matcher started without ``max_workers``."""
 QUEUED_PER_WORKER = 8
 """Calls admitted per worker thread (running or queued); beyond that gRPC answers RESOURCE_EXHAUSTED."""
+HEALTH_WORKERS = 2
+"""Threads of the plaintext health listener: a probe's check is a dictionary lookup."""
+LOCALHOST = "127.0.0.1"
+"""Where the metrics and health listeners bind unless told otherwise: neither needs a certificate."""
 STREAM_SHARE = 4
 """Publish streams and watch streams may each hold at most 1/STREAM_SHARE of the worker threads, so
 together they never take more than half: unary calls (checks, decisions, Ping) always find a thread."""
@@ -49,9 +66,11 @@ together they never take more than half: unary calls (checks, decisions, Ping) a
 def load_or_create_log_key(data_dir: Path) -> nacl.signing.SigningKey:
     path = data_dir / LOG_KEY_FILE
     if path.exists():
-        return nacl.signing.SigningKey(path.read_bytes())
-    key = nacl.signing.SigningKey.generate()
-    atomic_write(path, bytes(key), mode=0o600)
+        key = nacl.signing.SigningKey(path.read_bytes())
+    else:
+        key = nacl.signing.SigningKey.generate()
+        atomic_write(path, bytes(key), mode=0o600)
+    publish_log_key(data_dir, bytes(key.verify_key))  # <data>/log-key.pub, for clients to pin
     return key
 
 
@@ -65,9 +84,12 @@ class Assembly:
     storage: SQLiteStorage
     audit: AuditLog
     matcher: Matcher
+    metrics: Metrics
+    """This matcher's own registry: two matchers in one process never add to each other's counts."""
     interceptors: tuple[grpc.ServerInterceptor[Any, Any], ...]
-    """In call order: ``DecodeGuard`` first (it wraps every other interceptor's handler), the extra
-    interceptors given to ``assemble``, ``Authorise`` last (servicers only see an authorised caller)."""
+    """In call order: ``CallObserver`` first (it logs and counts every call, refused or not),
+    ``DecodeGuard`` (it wraps every later interceptor's handler), the extra interceptors given to
+    ``assemble``, ``Authorise`` last (servicers only see an authorised caller)."""
 
     def add_servicers(self, server: grpc.Server, *, stream_slots: int) -> None:
         """Register every servicer over this matcher; ``stream_slots`` bounds each stream kind."""
@@ -92,22 +114,26 @@ def assemble(
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     storage = SQLiteStorage(data_dir)
-    audit = AuditLog(storage=storage, key=load_or_create_log_key(data_dir))
+    metrics = Metrics()
+    audit = AuditLog(storage=storage, key=load_or_create_log_key(data_dir), on_commit=metrics.record_commit)
     matcher = Matcher(storage=storage, settings=settings, audit=audit)
+    metrics.watch(MatcherStateSource(matcher=matcher, requests=storage))
     authorise = Authorise(IdentityResolver(deny_list=deny_list, dev_mode=dev_mode))
     return Assembly(
         storage=storage,
         audit=audit,
         matcher=matcher,
-        interceptors=(DecodeGuard(), *interceptors, authorise),
+        metrics=metrics,
+        interceptors=(CallObserver(metrics), DecodeGuard(), *interceptors, authorise),
     )
 
 
 class RunningServer:
     """A matcher serving on ``port``; ``stop`` it once. Its storage and matcher stay inside.
 
-    What a caller outside the server may do with it is exactly these methods: read the port, move the
-    matcher's clock (tests of deadlines and quotas), stop it.
+    What a caller outside the server may do with it is exactly these methods: read the ports (``port``,
+    and ``metrics_port`` / ``health_port``, None when that listener is off), move the matcher's clock
+    (tests of deadlines and quotas), stop it.
     """
 
     def __init__(
@@ -118,12 +144,19 @@ class RunningServer:
         assembly: Assembly,
         health: health.HealthServicer,
         stop_health: threading.Event,
+        metrics: MetricsListener | None = None,
+        health_server: grpc.Server | None = None,
+        health_port: int | None = None,
     ) -> None:
         self._server = server
         self.port = port
         self._assembly = assembly
         self._health = health
         self._stop_health = stop_health
+        self._metrics = metrics
+        self.metrics_port = metrics.port if metrics is not None else None
+        self._health_server = health_server
+        self.health_port = health_port
 
     def set_clock(self, clock: Clock) -> None:
         """Every use case reads the time through the matcher's clock from the next call on."""
@@ -135,6 +168,10 @@ class RunningServer:
         self._stop_health.set()
         self._health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
+        if self._health_server is not None:
+            self._health_server.stop(0).wait()
+        if self._metrics is not None:
+            self._metrics.stop()
         self._assembly.close()
 
 
@@ -150,7 +187,16 @@ def start(
     deny_list: Path | None = None,
     max_workers: int = DEFAULT_MAX_WORKERS,
     interceptors: tuple[grpc.ServerInterceptor[Any, Any], ...] = (),
+    metrics_port: int | None = None,
+    metrics_host: str = LOCALHOST,
+    health_port: int | None = None,
+    health_host: str = LOCALHOST,
 ) -> RunningServer:
+    """Start the matcher on ``host:port`` (mTLS unless ``dev_plaintext``) and return it running.
+
+    ``metrics_port`` / ``health_port``: None keeps that listener off, 0 picks a free port (read it from
+    ``RunningServer``). ``reflection`` serves gRPC reflection v1 and v1alpha on the main port.
+    """
     creds: grpc.ServerCredentials | None = None
     if not dev_plaintext:
         # Before storage is opened: a deployment without its PKI must not start (nor leave files open).
@@ -184,9 +230,7 @@ def start(
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if reflection:
-        from grpc_reflection.v1alpha import reflection as refl
-
-        refl.enable_server_reflection((*SERVICE_NAMES, refl.SERVICE_NAME), server)
+        server_reflection.enable(server, (*SERVICE_NAMES, health.SERVICE_NAME))
     address = f"{host}:{port}"
     if creds is None:
         log.warning(
@@ -202,22 +246,90 @@ def start(
             f"cannot listen on {address}: the port is in use (another matcher?) or not ours"
         )
     server.start()
+    health_server: grpc.Server | None = None
+    try:
+        health_server, health_bound = _health_listener(built, health_servicer, health_host, health_port)
+        listener = None if metrics_port is None else _metrics_listener(built, metrics_host, metrics_port)
+    except BaseException:
+        if health_server is not None:
+            health_server.stop(0).wait()
+        server.stop(0).wait()
+        built.close()
+        raise
     stop_health = threading.Event()
-    _watch_health(storage, health_servicer, stop_health)
+    _watch_health(storage, health_servicer, stop_health, built.metrics)
     log.info(
-        "matcher listening on %s:%d (%d indexes, log size %d)", host, bound, len(matcher.status()), audit.size
+        "matcher listening",
+        extra=logs.fields(
+            host=host,
+            port=bound,
+            indexes=len(matcher.status()),
+            log_size=audit.size,
+            metrics=f"{metrics_host}:{listener.port}" if listener is not None else "off",
+            health=f"{health_host}:{health_bound}" if health_server is not None else "off",
+            reflection=reflection,
+        ),
     )
     return RunningServer(
-        server=server, port=bound, assembly=built, health=health_servicer, stop_health=stop_health
+        server=server,
+        port=bound,
+        assembly=built,
+        health=health_servicer,
+        stop_health=stop_health,
+        metrics=listener,
+        health_server=health_server,
+        health_port=health_bound if health_server is not None else None,
     )
 
 
-def _watch_health(storage: SQLiteStorage, servicer: health.HealthServicer, stop: threading.Event) -> None:
-    """NOT_SERVING while storage cannot be written, SERVING again when it recovers."""
+def _metrics_listener(built: Assembly, host: str, port: int) -> MetricsListener:
+    try:
+        return MetricsListener(built.metrics, host=host, port=port)
+    except OSError as exc:
+        raise PreconditionError(
+            f"cannot serve metrics on {host}:{port}: the port is in use or not ours ({exc.strerror})"
+        ) from None
+
+
+def _health_listener(
+    built: Assembly, servicer: health.HealthServicer, host: str, port: int | None
+) -> tuple[grpc.Server | None, int]:
+    """A plaintext gRPC server with the health service (and its reflection) only, no matcher RPC; or
+    (None, 0) when off.
+
+    Its calls go through a ``CallObserver`` of their own (logged at DEBUG, counted in the metrics)."""
+    if port is None:
+        return None, 0
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=HEALTH_WORKERS, thread_name_prefix="health"),
+        options=[("grpc.so_reuseport", 0)],
+        interceptors=[CallObserver(built.metrics)],
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    # Reflection of the health service alone, so `grpcurl -plaintext HOST:PORT grpc.health.v1.Health/Check`
+    # works without a .proto file; it describes nothing of the matcher's API.
+    server_reflection.enable(server, (health.SERVICE_NAME,))
+    address = f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise PreconditionError(f"cannot serve health checks on {address}: the port is in use or not ours")
+    server.start()
+    return server, bound
+
+
+def _watch_health(
+    storage: SQLiteStorage, servicer: health.HealthServicer, stop: threading.Event, metrics: Metrics
+) -> None:
+    """NOT_SERVING while storage cannot be written, SERVING again when it recovers (and the same in the
+    ``crossforce_storage_healthy`` gauge)."""
 
     def loop() -> None:
         while True:
             ok = storage.healthy()
+            metrics.record_storage_health(ok)
             state = (
                 health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
             )
@@ -230,17 +342,36 @@ def _watch_health(storage: SQLiteStorage, servicer: health.HealthServicer, stop:
     threading.Thread(target=loop, name="health", daemon=True).start()
 
 
-def serve(**kwargs: Any) -> None:
-    """Run until SIGINT/SIGTERM, then drain in-flight calls; ``kwargs`` are ``start``'s (keyword-only)."""
+def serve(
+    *, log_format: str | None = None, log_level: str = "info", json_ready: bool = False, **kwargs: Any
+) -> None:
+    """Run until SIGINT/SIGTERM, then drain in-flight calls; ``kwargs`` are ``start``'s (keyword-only).
+
+    Every log line goes to stderr in ``log_format`` (``json``, ``logfmt`` or ``text``; None: text on a
+    terminal, JSON otherwise). Stdout gets one line, once the matcher accepts calls ("crossforce matcher
+    listening on port N", or with ``json_ready`` one JSON object with every bound port), for scripts and
+    supervisors that wait for it.
+    """
+    logs.configure(log_format=log_format, level=log_level)
     running = start(**kwargs)
     done = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
-        log.info("signal %d: draining in-flight calls", signum)
+        log.info("draining in-flight calls", extra=logs.fields(signal=signum))
         done.set()
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    print(f"crossforce matcher listening on port {running.port}", flush=True)
+    if json_ready:
+        ready = {
+            "listening": {
+                "port": running.port,
+                "metrics_port": running.metrics_port,
+                "health_port": running.health_port,
+            }
+        }
+        print(json.dumps(ready, sort_keys=True), flush=True)
+    else:
+        print(f"crossforce matcher listening on port {running.port}", flush=True)
     done.wait()
     running.stop()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
+from typing import Protocol
 
 import nacl.signing
 
@@ -25,12 +27,24 @@ COMMIT_WAIT_S = 60.0
 """How long a writer waits for its batch to commit before answering UNAVAILABLE (never a hang)."""
 
 
+class CommitHook(Protocol):
+    """Called after every group commit (the metrics take it): ``writers`` is how many changes it carried,
+    ``seconds`` the time to sign the head and commit, ``ok`` False when every writer was told UNAVAILABLE."""
+
+    def __call__(self, *, writers: int, seconds: float, ok: bool) -> None: ...
+
+
+def _no_hook(*, writers: int, seconds: float, ok: bool) -> None:
+    del writers, seconds, ok
+
+
 class _Batch:
     """Writers staged into one open transaction; all learn together whether it committed."""
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.error: BaseException | None = None
+        self.writers = 0
 
 
 class AuditLog:
@@ -41,8 +55,11 @@ class AuditLog:
     instead of one per check.
     """
 
-    def __init__(self, *, storage: AuditStore, key: nacl.signing.SigningKey) -> None:
+    def __init__(
+        self, *, storage: AuditStore, key: nacl.signing.SigningKey, on_commit: CommitHook = _no_hook
+    ) -> None:
         self._storage = storage
+        self._on_commit = on_commit
         self._key = key
         self.public_key = bytes(key.verify_key)
         self._lock = storage.lock
@@ -103,6 +120,7 @@ class AuditLog:
                 raise
             for leaf in tx.appended_leaves:
                 self._tree.append(leaf)
+            batch.writers += 1
             self._batch_now_ms = max(self._batch_now_ms, now_ms)
             self._wake.notify()
         if not batch.done.wait(COMMIT_WAIT_S):
@@ -118,6 +136,7 @@ class AuditLog:
                 if self._batch is None:
                     return
                 batch, self._batch = self._batch, None
+                started = time.monotonic()
                 try:
                     head = self._head
                     if self._tree.size != head.head.tree_size:
@@ -133,8 +152,10 @@ class AuditLog:
                         self._storage.keep_staged()
                     self._storage.commit()
                     self._head = head
+                    self._report(batch, started, ok=True)
                 except BaseException as exc:
                     batch.error = exc
+                    self._report(batch, started, ok=False)
                     self._storage.rollback()
                     try:
                         self._tree = merkle.MerkleTree(self._storage.log_leaf_hashes())
@@ -142,6 +163,11 @@ class AuditLog:
                         self._broken = reload_error
                 finally:
                     batch.done.set()
+
+    def _report(self, batch: _Batch, started: float, *, ok: bool) -> None:
+        """Tell the hook; a failing hook never fails a commit (metrics are not worth a lost write)."""
+        with contextlib.suppress(Exception):  # the commit's outcome stands whatever the hook does
+            self._on_commit(writers=batch.writers, seconds=time.monotonic() - started, ok=ok)
 
     def _abort_batch(self, exc: BaseException) -> None:
         """Every writer of the open batch learns it failed; the tree drops leaves that are not durable."""
@@ -153,6 +179,7 @@ class AuditLog:
             self._broken = reload_error
         if batch is not None:
             batch.error = exc
+            self._report(batch, time.monotonic(), ok=False)
             batch.done.set()
 
     def close(self) -> None:

@@ -16,12 +16,15 @@ Invariants:
   never serve an unauthenticated call).
 - Methods outside the API (gRPC health checks, reflection) pass through untouched, as before.
 - Refusals go through ``status.abort`` like every other error (one status table, class in the trailer).
+- The call's log line (``crossforce.server.observability.calls``) names the caller from the moment the
+  certificate is verified (``note_caller``), so a role refusal names who was refused; an identity
+  failure is logged as "unauthenticated" with the certificate's fingerprint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import grpc
 
@@ -29,74 +32,18 @@ from crossforce.crypto import pki
 from crossforce.errors import AuthenticationError
 from crossforce.server import status
 from crossforce.server.identity import IdentityResolver
+from crossforce.server.observability.calls import note_caller
+from crossforce.server.observability.context import ForwardingContext
 from crossforce.server.policy import roles
 from crossforce.v1 import crossforce_pb2 as pb
 
 
-class AuthorisedContext(grpc.ServicerContext):
-    """A servicer context that carries the caller's verified identity.
-
-    Every ``grpc.ServicerContext`` method is the wrapped context's, delegated one by one (so the type
-    checker sees a real context and nothing is hidden behind ``__getattr__``).
-    """
+class AuthorisedContext(ForwardingContext):
+    """A servicer context that carries the caller's verified identity (every other method forwarded)."""
 
     def __init__(self, context: grpc.ServicerContext, identity: pki.Identity) -> None:
-        self._context = context
+        super().__init__(context)
         self.identity = identity
-
-    def is_active(self) -> bool:
-        return self._context.is_active()
-
-    def time_remaining(self) -> float:
-        return self._context.time_remaining()
-
-    def cancel(self) -> None:
-        self._context.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
-
-    def add_callback(self, callback: Callable[[], None]) -> bool:
-        return self._context.add_callback(callback)
-
-    def invocation_metadata(self) -> Any:
-        return self._context.invocation_metadata()
-
-    def peer(self) -> str:
-        return self._context.peer()
-
-    def peer_identities(self) -> Iterable[bytes] | None:
-        return self._context.peer_identities()
-
-    def peer_identity_key(self) -> str | None:
-        return self._context.peer_identity_key()
-
-    def auth_context(self) -> Mapping[str, Any]:
-        return self._context.auth_context()
-
-    def set_compression(self, compression: grpc.Compression) -> None:
-        self._context.set_compression(compression)
-
-    def send_initial_metadata(self, initial_metadata: Any) -> None:
-        self._context.send_initial_metadata(initial_metadata)
-
-    def set_trailing_metadata(self, trailing_metadata: Any) -> None:
-        self._context.set_trailing_metadata(trailing_metadata)
-
-    def trailing_metadata(self) -> Any:
-        return self._context.trailing_metadata()
-
-    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
-        self._context.abort(code, details)
-
-    def abort_with_status(self, status: grpc.Status) -> NoReturn:
-        self._context.abort_with_status(status)
-
-    def set_code(self, code: grpc.StatusCode) -> None:
-        self._context.set_code(code)
-
-    def set_details(self, details: str) -> None:
-        self._context.set_details(details)
-
-    def disable_next_message_compression(self) -> None:
-        self._context.disable_next_message_compression()
 
 
 def caller(context: grpc.ServicerContext) -> pki.Identity:
@@ -129,6 +76,10 @@ class Authorise(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def _admit(self, method: str, context: grpc.ServicerContext) -> AuthorisedContext:
         try:
             who = self._identify(context)
+        except Exception as exc:
+            status.abort(context, exc)  # the call's log line: "unauthenticated" and the fingerprint
+        note_caller(context, org=who.org, role=who.role)
+        try:
             roles.authorise_rpc(method, who.role)
         except Exception as exc:
             status.abort(context, exc)

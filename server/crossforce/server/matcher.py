@@ -32,6 +32,7 @@ from crossforce.domain import (
     OperatorReport,
     Organisation,
     OverdueReport,
+    Party,
     PublishReceipt,
     QueryToken,
     Registered,
@@ -49,6 +50,7 @@ from crossforce.server.usecases.checking import Checking
 from crossforce.server.usecases.publishing import Publishing
 from crossforce.server.usecases.quotareplay import replay_quotas
 from crossforce.server.usecases.registry import Registry, organisation_of
+from crossforce.server.usecases.requestfeed import RequestFeed
 from crossforce.server.usecases.serving import IndexTable
 
 
@@ -229,6 +231,17 @@ class Matcher:
 
     def overdue_report(self, who: Identity) -> OverdueReport:
         return self.broker.overdue_report(who)
+
+    def request_feed(self, who: Identity, *, party: Party, states: Sequence[int]) -> RequestFeed:
+        """A watch's feed of requests changing state, as ``who`` may see them as ``party``."""
+        return RequestFeed(
+            broker=self.broker,
+            store=self._storage,
+            who=who,
+            party=party,
+            states=states,
+            page=self._settings.limits.max_list_results,
+        )
 
     def wait_for_new_request(self, timeout_s: float) -> None:
         """Block until a check opens requests, ``wake_watchers`` is called, or ``timeout_s`` passes."""

@@ -5,7 +5,8 @@ Servicers and the ``Authorise`` interceptor raise ``crossforce.errors`` exceptio
 through the one status table (``crossforce.errors.GRPC_STATUS``, applied by ``crossforce.wire.errors``)
 and send the exact error class in the ``crossforce-error`` trailer, so a client raises the class the
 server raised (``crossforce.wire.errors.error_from_rpc``). Anything unexpected becomes INTERNAL with a
-reference, never a stack trace or request content.
+reference, never a stack trace or request content (the operator's log has the stack and the same
+reference; the call's own line, ``crossforce.server.observability.calls``, carries it as ``ref``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 
 from crossforce import errors
+from crossforce.server.observability.calls import note_reference
 from crossforce.wire.errors import error_trailer, status_code_for
 
 log = logging.getLogger("crossforce.server")
@@ -30,13 +32,14 @@ REFERENCE_HEX_CHARS = 12
 def abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
     """Abort the call with the status and message a person can act on, and the error's class."""
     if isinstance(exc, errors.CrossforceError):
-        code = status_code_for(exc)
-        log.info("rpc refused: %s: %s", code.name, exc)
+        # No line here: the call's one line (observability.calls) names the caller, method, status and
+        # error class. The message is not logged: it is for the caller and could echo what they sent.
         context.set_trailing_metadata(error_trailer(exc))
-        context.abort(code, str(exc))
+        context.abort(status_code_for(exc), str(exc))
     ref = uuid.uuid4().hex[:REFERENCE_HEX_CHARS]
-    # Log the type only: an exception's text could quote request content.
-    log.error("internal error %s: %s", ref, type(exc).__name__)
+    note_reference(context, ref)
+    # The type and stack only (the formatter drops exception text: it could quote request content).
+    log.error("internal error", exc_info=exc, extra={"fields": {"ref": ref, "error": type(exc).__name__}})
     context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {ref}); the operator can look it up")
 
 
@@ -113,7 +116,6 @@ def _lenient(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
 
 
 def _refuse_undecodable(context: grpc.ServicerContext) -> NoReturn:
-    log.info("rpc refused: INVALID_ARGUMENT: undecodable request message")
     context.abort(grpc.StatusCode.INVALID_ARGUMENT, UNDECODABLE_DETAILS)
 
 

@@ -18,7 +18,15 @@ import types
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, OVERSIGHT_ROLES, REQUESTER_ROLES, ROLES, Role
+from crossforce.domain import (
+    DECIDER_ROLES,
+    HOLDER_ROLES,
+    OVERSIGHT_ROLES,
+    REQUESTER_ROLES,
+    ROLES,
+    Party,
+    Role,
+)
 from crossforce.errors import PermissionDeniedError
 
 PROTO_PACKAGE = "crossforce.v1"
@@ -49,7 +57,8 @@ ROLE_TABLE: tuple[tuple[str, frozenset[str]], ...] = (
     # Listing and reading are scoped per request (parties; operator and auditor see metadata of all).
     ("Disclosure/ListRequests", _EVERYONE),
     ("Disclosure/GetRequest", _EVERYONE),
-    ("Disclosure/WatchRequests", _HOLDER),
+    # A holder watches requests against its force, a requester those it opened (``authorise_watch``).
+    ("Disclosure/WatchRequests", _HOLDER | _REQUESTER),
     ("Disclosure/Resolve", _HOLDER),
     ("Disclosure/Approve", _DECIDER),
     ("Disclosure/Refuse", _DECIDER),
@@ -136,6 +145,23 @@ def rpc_name(full_method: str) -> str:
 def is_api_method(full_method: str) -> bool:
     """Whether a gRPC method path belongs to this API (health checks and reflection do not)."""
     return full_method.startswith(f"/{PROTO_PACKAGE}.")
+
+
+WATCH_ROLES: Mapping[Party, frozenset[str]] = types.MappingProxyType(
+    {Party.HOLDER: _HOLDER, Party.REQUESTER: _REQUESTER}
+)
+"""Who may watch as each party: the holding force's systems and officers watch requests against it; a
+requester's vetting officers watch the requests their organisation opened (never the matched tokens)."""
+
+
+def authorise_watch(party: Party, role: str) -> None:
+    """Raise PermissionDeniedError unless ``role`` may watch requests as ``party``."""
+    allowed = WATCH_ROLES[party]
+    if role not in allowed:
+        raise PermissionDeniedError(
+            f"role {_shown(role)} may not watch requests as {party.name.lower()} "
+            f"(allowed: {', '.join(r for r in ROLES if r in allowed)})"
+        )
 
 
 def sees_all_requests(role: str) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import grpc
 
-from crossforce.domain import Party, RequestState
+from crossforce.domain import Party
 from crossforce.server import status
 from crossforce.server.auth import caller
 from crossforce.server.matcher import Matcher
@@ -22,7 +22,7 @@ from crossforce.v1 import crossforce_pb2_grpc as rpc
 from crossforce.wire import disclosure as wire
 
 WATCH_POLL_S = 1.0
-"""How long a watch waits for a new request before it re-reads (a cancel wakes it at once)."""
+"""How long a watch waits for a change before it re-reads (a check, a decision or a cancel wakes it)."""
 
 
 class DisclosureServicer(rpc.DisclosureServicer):
@@ -49,19 +49,19 @@ class DisclosureServicer(rpc.DisclosureServicer):
         self, request: pb.WatchRequestsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.DisclosureRequest]:
         who = caller(context)
-        states = [int(s) for s in wire.states_from_pb(request.states)] or [int(RequestState.OPEN)]
+        party = wire.watch_party_from_pb(request.party)
+        states = [int(s) for s in wire.states_from_pb(request.states)]
+        feed = self.matcher.request_feed(who, party=party, states=states)  # refuses a party's wrong role
         self.watch_slots.take()
         try:
             # Wake the waiting thread the moment the call ends (cancel, deadline), not at the next poll.
             context.add_callback(self.matcher.wake_watchers)
-            seen: set[tuple[str, RequestState]] = set()
             while context.is_active():
-                shown = self.matcher.list_requests(who, as_holder=True, states=states, limit=0)
-                for req in shown:
-                    if (req.request_id, req.state) not in seen:
-                        seen.add((req.request_id, req.state))
-                        yield wire.disclosure_request_to_pb(req)
-                self.matcher.wait_for_new_request(timeout_s=WATCH_POLL_S)
+                changed, more = feed.poll()
+                for req in changed:
+                    yield wire.disclosure_request_to_pb(req)
+                if not more:
+                    self.matcher.wait_for_new_request(timeout_s=WATCH_POLL_S)
         finally:
             self.watch_slots.give_back()
 

@@ -76,7 +76,28 @@ class RequestStore(Protocol):
         requester: str | None = None,
         states: Sequence[int] = (),
         limit: int,
-    ) -> list[RequestRow]: ...
+    ) -> list[RequestRow]:
+        """Soonest deadline first, then oldest first (the order a disclosure officer works in)."""
+        ...
+
+    def requests_with_id_prefix(self, prefix: str, *, party_org: str | None, limit: int) -> list[RequestRow]:
+        """Requests whose id starts with ``prefix`` (lower-case hex), by id; only those ``party_org``
+        holds or opened unless it is None (a role that sees every request)."""
+        ...
+
+    def requests_changed_since(
+        self,
+        *,
+        holder: str | None = None,
+        requester: str | None = None,
+        states: Sequence[int] = (),
+        after: tuple[int, str],
+        limit: int,
+    ) -> list[RequestRow]:
+        """Requests whose ``(updated_at_ms, request_id)`` is after ``after``, in that order (a watch's
+        change feed: page on from the last row returned)."""
+        ...
+
     def requests_due_before(self, deadline_ms: int, states: Sequence[int]) -> list[RequestRow]:
         """Requests in ``states`` whose deadline is before ``deadline_ms``, earliest deadline first."""
         ...

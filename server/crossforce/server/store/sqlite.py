@@ -147,6 +147,24 @@ def _request_tuple(row: RequestRow) -> tuple[object, ...]:
     )
 
 
+def _request_filter(
+    holder: str | None, requester: str | None, states: Sequence[int]
+) -> tuple[list[str], list[object]]:
+    """The WHERE terms and arguments that pick requests by party and state."""
+    where: list[str] = []
+    args: list[object] = []
+    if holder is not None:
+        where.append("holder_org = ?")
+        args.append(holder)
+    if requester is not None:
+        where.append("requester_org = ?")
+        args.append(requester)
+    if states:
+        where.append(f"state IN ({','.join('?' * len(states))})")
+        args.extend(states)
+    return where, args
+
+
 def _request_from(r: sqlite3.Row) -> RequestRow:
     return RequestRow(
         request_id=r["request_id"],
@@ -296,19 +314,37 @@ class SQLiteStorage:
         states: Sequence[int] = (),
         limit: int,
     ) -> list[RequestRow]:
-        where: list[str] = []
-        args: list[object] = []
-        if holder is not None:
-            where.append("holder_org = ?")
-            args.append(holder)
-        if requester is not None:
-            where.append("requester_org = ?")
-            args.append(requester)
-        if states:
-            where.append(f"state IN ({','.join('?' * len(states))})")
-            args.extend(states)
+        where, args = _request_filter(holder, requester, states)
         sql = "SELECT * FROM requests" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY created_at_ms, request_id LIMIT ?"
+        sql += " ORDER BY deadline_ms, created_at_ms, request_id LIMIT ?"
+        return [_request_from(r) for r in self._query(sql, [*args, limit])]
+
+    def requests_with_id_prefix(self, prefix: str, *, party_org: str | None, limit: int) -> list[RequestRow]:
+        # A range on the primary key (every id starting with the prefix sorts between these two), so
+        # the lookup uses the index, unlike LIKE under SQLite's default case-insensitive LIKE.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        sql = "SELECT * FROM requests WHERE request_id >= ? AND request_id < ?"
+        args: list[object] = [prefix, upper]
+        if party_org is not None:
+            sql += " AND (holder_org = ? OR requester_org = ?)"
+            args += [party_org, party_org]
+        sql += " ORDER BY request_id LIMIT ?"
+        return [_request_from(r) for r in self._query(sql, [*args, limit])]
+
+    def requests_changed_since(
+        self,
+        *,
+        holder: str | None = None,
+        requester: str | None = None,
+        states: Sequence[int] = (),
+        after: tuple[int, str],
+        limit: int,
+    ) -> list[RequestRow]:
+        where, args = _request_filter(holder, requester, states)
+        where.append("(updated_at_ms > ? OR (updated_at_ms = ? AND request_id > ?))")
+        args += [after[0], after[0], after[1]]
+        sql = "SELECT * FROM requests WHERE " + " AND ".join(where)
+        sql += " ORDER BY updated_at_ms, request_id LIMIT ?"
         return [_request_from(r) for r in self._query(sql, [*args, limit])]
 
     def requests_due_before(self, deadline_ms: int, states: Sequence[int]) -> list[RequestRow]:

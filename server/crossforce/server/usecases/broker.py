@@ -6,6 +6,8 @@ Invariants: every state change is decided by ``policy.disclosure`` (``open_reque
 and stores the result together with its DISCLOSURE_TRANSITION event in one transaction. A move that
 changes nothing (a repeat fetch) stores and logs nothing. Unknown and not-yours requests get the same
 answer. The matcher relays only ciphertext and its SHA-256: it never sees a disclosure in the clear.
+A request may be named by a prefix of its id (``usecases.requestids``), resolved among the requests the
+caller may see; everything after the lookup uses the full id.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from crossforce.server.settings import ServerSettings
 from crossforce.server.store.protocols import RequestStore, Transaction
 from crossforce.server.store.rows import RequestRow
 from crossforce.server.usecases.common import check_text
+from crossforce.server.usecases.requestids import find_request
 
 TOKEN_RECORD = np.dtype([("key_type", ">u2"), ("epoch", ">u4"), ("token", "S32")])
 """How matched tokens are packed into a disclosure request row (fixed width, no raw data)."""
@@ -73,7 +76,9 @@ def view_of(row: RequestRow) -> RequestView:
     )
 
 
-def request_view(row: RequestRow, *, for_holder: bool, overdue: bool) -> DisclosureRequest:
+def request_view(
+    row: RequestRow, *, for_holder: bool, overdue: bool, urgent: bool = False
+) -> DisclosureRequest:
     """A stored request as a party sees it; ``for_holder`` decides whether the matched tokens are shown."""
     return DisclosureRequest(
         request_id=row.request_id,
@@ -97,6 +102,7 @@ def request_view(row: RequestRow, *, for_holder: bool, overdue: bool) -> Disclos
         refusal_reason=RefusalReason(row.refusal_reason),
         log_index=row.log_index,
         matched_indexes=tuple(IndexRef(epoch=e, version=v) for e, v in row.matched_indexes),
+        urgent=urgent,
     )
 
 
@@ -152,7 +158,8 @@ class Broker:
         """Notified when a check opened requests (and when a watcher's call ends)."""
 
     def notify_opened(self) -> None:
-        """Wake every ``wait_for_new_request`` now (a check opened requests, or a watcher's call ended)."""
+        """Wake every ``wait_for_new_request`` now (a check opened requests, a request changed state, or
+        a watcher's call ended)."""
         with self._request_opened:
             self._request_opened.notify_all()
 
@@ -164,7 +171,12 @@ class Broker:
     def shown(self, who: Identity, row: RequestRow) -> DisclosureRequest:
         """``row`` as ``who`` sees it: the matched tokens only if the policy shows them to this caller."""
         tokens = disclosure.sees_matched_tokens(view_of(row), caller_org=who.org, caller_role=who.role)
-        return request_view(row, for_holder=tokens, overdue=self.is_overdue(row))
+        return request_view(row, for_holder=tokens, overdue=self.is_overdue(row), urgent=self.is_urgent(row))
+
+    def is_urgent(self, row: RequestRow) -> bool:
+        """Whether the request's purpose is urgent now (a purpose since removed from settings is not)."""
+        policy = self._settings.purposes.get(row.purpose)
+        return policy is not None and policy.urgent
 
     def open_request(self, tx: Transaction, opening: Opening) -> str:
         """Stage a new OPEN request and its event in ``tx`` (the check's transaction); returns its id."""
@@ -205,7 +217,9 @@ class Broker:
     def _load(self, who: Identity, action: Action, request_id: str) -> RequestRow:
         """The stored request, if the caller may take ``action`` on it; the uniform denial otherwise."""
         check_text("request_id", request_id, self._limits.max_request_id_chars, required=True)
-        row = self._store.request(request_id)
+        if who.role not in disclosure.ACTION_ROLES[action]:  # refused before any lookup, as the policy says
+            disclosure.authorise(action, None, caller_org=who.org, caller_role=who.role)
+        row = find_request(self._store, who, request_id)
         if row is None:
             disclosure.authorise(action, None, caller_org=who.org, caller_role=who.role)  # always raises
             raise PermissionDeniedError(disclosure.DENIED_TEXT)
@@ -278,6 +292,7 @@ class Broker:
                     sealed_sha256=payload_sha or row.sealed_sha256,
                 )
                 tx.update_request(updated)
+        self.notify_opened()  # a requester's watch sees the decision now, not at its next poll
         return updated
 
     def fetch_disclosure(self, who: Identity, request_id: str) -> RequestRow:
@@ -300,7 +315,9 @@ class Broker:
         """The caller's overdue requests (everyone's for a role that sees all requests), no tokens shown."""
         rows = self.overdue(who, everyone=roles.sees_all_requests(who.role))
         return OverdueReport(
-            requests=tuple(request_view(r, for_holder=False, overdue=True) for r in rows),
+            requests=tuple(
+                request_view(r, for_holder=False, overdue=True, urgent=self.is_urgent(r)) for r in rows
+            ),
             generated_at_ms=self._clock(),
         )
 
