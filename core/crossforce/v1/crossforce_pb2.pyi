@@ -265,6 +265,8 @@ class RegisterRequest(_message.Message):
     BOX_KEY_FIELD_NUMBER: _builtins.int
     PROOF_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_PROOF_FIELD_NUMBER: _builtins.int
+    PREVIOUS_KEY_PROOF_FIELD_NUMBER: _builtins.int
     org: _builtins.str
     """must equal the certificate's organisation (else PERMISSION_DENIED)"""
     signing_key: _builtins.bytes
@@ -274,6 +276,14 @@ class RegisterRequest(_message.Message):
     proof: _builtins.bytes
     """Ed25519 signature by signing_key over the registration context (spec)"""
     display_name: _builtins.str
+    certificate_proof: _builtins.bytes
+    """First registration: a signature by the caller's mTLS certificate key over the key-binding context
+    (org, signing_key, box_key, key version 1), checked against that certificate.
+    """
+    previous_key_proof: _builtins.bytes
+    """Every later key change: an Ed25519 signature by the previous signing key over the key-change
+    context (org, new keys, new version, previous version). A change without one is refused.
+    """
     def __init__(
         self,
         *,
@@ -282,10 +292,12 @@ class RegisterRequest(_message.Message):
         box_key: _builtins.bytes = ...,
         proof: _builtins.bytes = ...,
         display_name: _builtins.str = ...,
+        certificate_proof: _builtins.bytes = ...,
+        previous_key_proof: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["box_key", b"box_key", "display_name", b"display_name", "org", b"org", "proof", b"proof", "signing_key", b"signing_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["box_key", b"box_key", "certificate_proof", b"certificate_proof", "display_name", b"display_name", "org", b"org", "previous_key_proof", b"previous_key_proof", "proof", b"proof", "signing_key", b"signing_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -302,6 +314,9 @@ class Organisation(_message.Message):
     KEY_VERSION_FIELD_NUMBER: _builtins.int
     REGISTERED_AT_MS_FIELD_NUMBER: _builtins.int
     LOG_INDEX_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_PROOF_FIELD_NUMBER: _builtins.int
+    PREVIOUS_KEY_PROOF_FIELD_NUMBER: _builtins.int
     org: _builtins.str
     display_name: _builtins.str
     signing_key: _builtins.bytes
@@ -311,6 +326,12 @@ class Organisation(_message.Message):
     registered_at_ms: _builtins.int
     log_index: _builtins.int
     """the audit log leaf that recorded these keys"""
+    certificate: _builtins.bytes
+    """DER of the certificate whose key made certificate_proof (version 1)"""
+    certificate_proof: _builtins.bytes
+    """see RegisterRequest"""
+    previous_key_proof: _builtins.bytes
+    """see RegisterRequest (versions > 1)"""
     def __init__(
         self,
         *,
@@ -321,14 +342,39 @@ class Organisation(_message.Message):
         key_version: _builtins.int = ...,
         registered_at_ms: _builtins.int = ...,
         log_index: _builtins.int = ...,
+        certificate: _builtins.bytes = ...,
+        certificate_proof: _builtins.bytes = ...,
+        previous_key_proof: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["box_key", b"box_key", "display_name", b"display_name", "key_version", b"key_version", "log_index", b"log_index", "org", b"org", "registered_at_ms", b"registered_at_ms", "signing_key", b"signing_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["box_key", b"box_key", "certificate", b"certificate", "certificate_proof", b"certificate_proof", "display_name", b"display_name", "key_version", b"key_version", "log_index", b"log_index", "org", b"org", "previous_key_proof", b"previous_key_proof", "registered_at_ms", b"registered_at_ms", "signing_key", b"signing_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Organisation: _TypeAlias = Organisation  # noqa: Y015
+
+@_typing.final
+class KeyHistory(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Organisation]:
+        """key_version 1, 2, ... in order"""
+
+    def __init__(
+        self,
+        *,
+        versions: _abc.Iterable[Global___Organisation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyHistory: _TypeAlias = KeyHistory  # noqa: Y015
 
 @_typing.final
 class RegisterResponse(_message.Message):
@@ -1302,12 +1348,17 @@ class SealedDisclosure(_message.Message):
     SEALED_PAYLOAD_FIELD_NUMBER: _builtins.int
     PAYLOAD_SHA256_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    APPROVAL_LOG_INDEX_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     requester_org: _builtins.str
     holder_org: _builtins.str
     sealed_payload: _builtins.bytes
     payload_sha256: _builtins.bytes
     state: Global___RequestState.ValueType
+    approval_log_index: _builtins.int
+    """The audit leaf of the approval transition, whose payload_sha256 the requester checks (by an
+    inclusion proof) against the SHA-256 of the ciphertext it fetched.
+    """
     def __init__(
         self,
         *,
@@ -1317,10 +1368,11 @@ class SealedDisclosure(_message.Message):
         sealed_payload: _builtins.bytes = ...,
         payload_sha256: _builtins.bytes = ...,
         state: Global___RequestState.ValueType = ...,
+        approval_log_index: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["holder_org", b"holder_org", "payload_sha256", b"payload_sha256", "request_id", b"request_id", "requester_org", b"requester_org", "sealed_payload", b"sealed_payload", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_log_index", b"approval_log_index", "holder_org", b"holder_org", "payload_sha256", b"payload_sha256", "request_id", b"request_id", "requester_org", b"requester_org", "sealed_payload", b"sealed_payload", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1363,6 +1415,92 @@ class OverdueReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OverdueReportResponse: _TypeAlias = OverdueReportResponse  # noqa: Y015
+
+@_typing.final
+class GetCheckpointRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    tree_size: _builtins.int
+    """0: the newest"""
+    def __init__(
+        self,
+        *,
+        tree_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCheckpointRequest: _TypeAlias = GetCheckpointRequest  # noqa: Y015
+
+@_typing.final
+class Checkpoint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    tree_size: _builtins.int
+    note: _builtins.bytes
+    """the signed note: checkpoint body, blank line, the matcher's and witnesses' signature lines"""
+    def __init__(
+        self,
+        *,
+        tree_size: _builtins.int = ...,
+        note: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Checkpoint: _TypeAlias = Checkpoint  # noqa: Y015
+
+@_typing.final
+class AddCosignatureRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    SIGNATURE_LINE_FIELD_NUMBER: _builtins.int
+    tree_size: _builtins.int
+    signature_line: _builtins.bytes
+    """one signed-note signature line ("— name base64") made by the witness"""
+    def __init__(
+        self,
+        *,
+        tree_size: _builtins.int = ...,
+        signature_line: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signature_line", b"signature_line", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddCosignatureRequest: _TypeAlias = AddCosignatureRequest  # noqa: Y015
+
+@_typing.final
+class AddCosignatureResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COSIGNATURES_FIELD_NUMBER: _builtins.int
+    cosignatures: _builtins.int
+    """how many the matcher now holds for that checkpoint"""
+    def __init__(
+        self,
+        *,
+        cosignatures: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cosignatures", b"cosignatures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddCosignatureResponse: _TypeAlias = AddCosignatureResponse  # noqa: Y015
 
 @_typing.final
 class GetTreeHeadRequest(_message.Message):

@@ -53,6 +53,11 @@ class RegistryStub:
                 request_serializer=crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsRequest.SerializeToString,
                 response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsResponse.FromString,
                 _registered_method=True)
+        self.GetKeyHistory = channel.unary_unary(
+                '/crossforce.v1.Registry/GetKeyHistory',
+                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetOrganisationRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.KeyHistory.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -82,6 +87,15 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetKeyHistory(self, request, context):
+        """Every key version an organisation has registered, oldest first, each with the proof that binds it
+        to its certificate (version 1) or to the previous signing key (later versions). Clients verify the
+        whole chain before pinning (issue 16: key continuity).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +113,11 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.ListOrganisations,
                     request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsRequest.FromString,
                     response_serializer=crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsResponse.SerializeToString,
+            ),
+            'GetKeyHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKeyHistory,
+                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetOrganisationRequest.FromString,
+                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.KeyHistory.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -186,6 +205,33 @@ class Registry:
             '/crossforce.v1.Registry/ListOrganisations',
             crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsRequest.SerializeToString,
             crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKeyHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossforce.v1.Registry/GetKeyHistory',
+            crossforce_dot_v1_dot_crossforce__pb2.GetOrganisationRequest.SerializeToString,
+            crossforce_dot_v1_dot_crossforce__pb2.KeyHistory.FromString,
             options,
             channel_credentials,
             insecure,
@@ -931,6 +977,16 @@ class AuditStub:
                 request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetLogKeyRequest.SerializeToString,
                 response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.LogKey.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/crossforce.v1.Audit/GetCheckpoint',
+                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.Checkpoint.FromString,
+                _registered_method=True)
+        self.AddCosignature = channel.unary_unary(
+                '/crossforce.v1.Audit/AddCosignature',
+                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServicer:
@@ -973,6 +1029,21 @@ class AuditServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckpoint(self, request, context):
+        """The tree head as a C2SP checkpoint (a signed note) with the witness cosignatures the matcher holds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddCosignature(self, request, context):
+        """A witness's cosignature (C2SP tlog-cosignature) on a checkpoint the matcher signed; stored only for
+        a witness key configured on the matcher.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1000,6 +1071,16 @@ def add_AuditServicer_to_server(servicer, server):
                     servicer.GetLogKey,
                     request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetLogKeyRequest.FromString,
                     response_serializer=crossforce_dot_v1_dot_crossforce__pb2.LogKey.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.Checkpoint.SerializeToString,
+            ),
+            'AddCosignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCosignature,
+                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureRequest.FromString,
+                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1141,6 +1222,60 @@ class Audit:
             '/crossforce.v1.Audit/GetLogKey',
             crossforce_dot_v1_dot_crossforce__pb2.GetLogKeyRequest.SerializeToString,
             crossforce_dot_v1_dot_crossforce__pb2.LogKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossforce.v1.Audit/GetCheckpoint',
+            crossforce_dot_v1_dot_crossforce__pb2.GetCheckpointRequest.SerializeToString,
+            crossforce_dot_v1_dot_crossforce__pb2.Checkpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCosignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossforce.v1.Audit/AddCosignature',
+            crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureRequest.SerializeToString,
+            crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,11 @@ class RegistryStub:
     GetOrganisation: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.GetOrganisationRequest, _crossforce_pb2.Organisation]
     """Public keys of any organisation, for pinning. Anyone enrolled may read them."""
     ListOrganisations: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.ListOrganisationsRequest, _crossforce_pb2.ListOrganisationsResponse]
+    GetKeyHistory: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.GetOrganisationRequest, _crossforce_pb2.KeyHistory]
+    """Every key version an organisation has registered, oldest first, each with the proof that binds it
+    to its certificate (version 1) or to the previous signing key (later versions). Clients verify the
+    whole chain before pinning (issue 16: key continuity).
+    """
 
 @_typing.type_check_only
 class RegistryAsyncStub(RegistryStub):
@@ -61,6 +66,11 @@ class RegistryAsyncStub(RegistryStub):
     GetOrganisation: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.GetOrganisationRequest, _crossforce_pb2.Organisation]  # type: ignore[assignment]
     """Public keys of any organisation, for pinning. Anyone enrolled may read them."""
     ListOrganisations: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.ListOrganisationsRequest, _crossforce_pb2.ListOrganisationsResponse]  # type: ignore[assignment]
+    GetKeyHistory: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.GetOrganisationRequest, _crossforce_pb2.KeyHistory]  # type: ignore[assignment]
+    """Every key version an organisation has registered, oldest first, each with the proof that binds it
+    to its certificate (version 1) or to the previous signing key (later versions). Clients verify the
+    whole chain before pinning (issue 16: key continuity).
+    """
 
 class RegistryServicer(metaclass=_abc_1.ABCMeta):
     """---------------------------------------------------------------------------------------------
@@ -90,6 +100,17 @@ class RegistryServicer(metaclass=_abc_1.ABCMeta):
         request: _crossforce_pb2.ListOrganisationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_crossforce_pb2.ListOrganisationsResponse, _abc.Awaitable[_crossforce_pb2.ListOrganisationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetKeyHistory(
+        self,
+        request: _crossforce_pb2.GetOrganisationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_crossforce_pb2.KeyHistory, _abc.Awaitable[_crossforce_pb2.KeyHistory]]:
+        """Every key version an organisation has registered, oldest first, each with the proof that binds it
+        to its certificate (version 1) or to the previous signing key (later versions). Clients verify the
+        whole chain before pinning (issue 16: key continuity).
+        """
 
 def add_RegistryServicer_to_server(servicer: RegistryServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
@@ -361,6 +382,12 @@ class AuditStub:
     """
     GetLogKey: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.GetLogKeyRequest, _crossforce_pb2.LogKey]
     """The matcher's log public key (Ed25519), for clients to pin."""
+    GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.GetCheckpointRequest, _crossforce_pb2.Checkpoint]
+    """The tree head as a C2SP checkpoint (a signed note) with the witness cosignatures the matcher holds."""
+    AddCosignature: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.AddCosignatureRequest, _crossforce_pb2.AddCosignatureResponse]
+    """A witness's cosignature (C2SP tlog-cosignature) on a checkpoint the matcher signed; stored only for
+    a witness key configured on the matcher.
+    """
 
 @_typing.type_check_only
 class AuditAsyncStub(AuditStub):
@@ -379,6 +406,12 @@ class AuditAsyncStub(AuditStub):
     """
     GetLogKey: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.GetLogKeyRequest, _crossforce_pb2.LogKey]  # type: ignore[assignment]
     """The matcher's log public key (Ed25519), for clients to pin."""
+    GetCheckpoint: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.GetCheckpointRequest, _crossforce_pb2.Checkpoint]  # type: ignore[assignment]
+    """The tree head as a C2SP checkpoint (a signed note) with the witness cosignatures the matcher holds."""
+    AddCosignature: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.AddCosignatureRequest, _crossforce_pb2.AddCosignatureResponse]  # type: ignore[assignment]
+    """A witness's cosignature (C2SP tlog-cosignature) on a checkpoint the matcher signed; stored only for
+    a witness key configured on the matcher.
+    """
 
 class AuditServicer(metaclass=_abc_1.ABCMeta):
     """---------------------------------------------------------------------------------------------
@@ -424,6 +457,24 @@ class AuditServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_crossforce_pb2.LogKey, _abc.Awaitable[_crossforce_pb2.LogKey]]:
         """The matcher's log public key (Ed25519), for clients to pin."""
+
+    @_abc_1.abstractmethod
+    def GetCheckpoint(
+        self,
+        request: _crossforce_pb2.GetCheckpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_crossforce_pb2.Checkpoint, _abc.Awaitable[_crossforce_pb2.Checkpoint]]:
+        """The tree head as a C2SP checkpoint (a signed note) with the witness cosignatures the matcher holds."""
+
+    @_abc_1.abstractmethod
+    def AddCosignature(
+        self,
+        request: _crossforce_pb2.AddCosignatureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_crossforce_pb2.AddCosignatureResponse, _abc.Awaitable[_crossforce_pb2.AddCosignatureResponse]]:
+        """A witness's cosignature (C2SP tlog-cosignature) on a checkpoint the matcher signed; stored only for
+        a witness key configured on the matcher.
+        """
 
 def add_AuditServicer_to_server(servicer: AuditServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -47,6 +47,7 @@ ROLE_TABLE: tuple[tuple[str, frozenset[str]], ...] = (
     ("Registry/Register", frozenset({Role.FORCE_SYSTEM})),
     ("Registry/GetOrganisation", _EVERYONE),
     ("Registry/ListOrganisations", _EVERYONE),
+    ("Registry/GetKeyHistory", _EVERYONE),
     ("Index/Publish", frozenset({Role.FORCE_SYSTEM})),
     ("Index/Status", _EVERYONE),
     # Checks are made by a person with a purpose, never by the force's server: the machine that
@@ -69,6 +70,10 @@ ROLE_TABLE: tuple[tuple[str, frozenset[str]], ...] = (
     ("Audit/GetInclusionProof", _EVERYONE),
     ("Audit/GetEntries", _EVERYONE),
     ("Audit/GetLogKey", _EVERYONE),
+    ("Audit/GetCheckpoint", _EVERYONE),
+    # A witness runs at an organisation (its server or its auditors); the cosignature itself is checked
+    # against the witness keys configured on the matcher, so the role only bounds who may send one.
+    ("Audit/AddCosignature", frozenset({Role.FORCE_SYSTEM, Role.AUDITOR})),
     ("Operations/Report", _OVERSIGHT),
 )
 """Who may call each RPC: rows rather than a dict literal, so a repeated RPC is an error, not a silent
