@@ -73,6 +73,9 @@ def _calls(c: Client) -> dict[str, Callable[[], Any]]:
         "Registry/GetOrganisation": lambda: c.connection.registry.GetOrganisation(
             pb.GetOrganisationRequest(org=ALL_ROLE_ORG), timeout=t, metadata=md
         ),
+        "Registry/GetKeyHistory": lambda: c.connection.registry.GetKeyHistory(
+            pb.GetOrganisationRequest(org=ALL_ROLE_ORG), timeout=t, metadata=md
+        ),
         "Registry/ListOrganisations": lambda: c.connection.registry.ListOrganisations(
             pb.ListOrganisationsRequest(), timeout=t, metadata=md
         ),
@@ -127,6 +130,12 @@ def _calls(c: Client) -> dict[str, Callable[[], Any]]:
         ),
         "Audit/GetLogKey": lambda: c.connection.audit.GetLogKey(
             pb.GetLogKeyRequest(), timeout=t, metadata=md
+        ),
+        "Audit/GetCheckpoint": lambda: c.connection.audit.GetCheckpoint(
+            pb.GetCheckpointRequest(tree_size=0), timeout=t, metadata=md
+        ),
+        "Audit/AddCosignature": lambda: c.connection.audit.AddCosignature(
+            pb.AddCosignatureRequest(tree_size=1, signature_line=b""), timeout=t, metadata=md
         ),
         "Operations/Report": lambda: c.connection.operations.Report(
             pb.ReportRequest(), timeout=t, metadata=md

@@ -27,7 +27,6 @@ from crossforce.errors import (
     VerificationError,
 )
 from crossforce.index import bloom as index
-from crossforce.keystore import save_org_keys
 from crossforce.server.app import LOG_KEY_FILE
 from crossforce.testkit.localnet import LocalNet
 from crossforce.v1 import crossforce_pb2 as pb
@@ -104,10 +103,9 @@ def test_key_change_by_owner_is_logged_and_seen_by_pinning_client(net: LocalNet)
     with net.client("humberside", Role.FORCE_SYSTEM) as hum:
         before = hum.organisation_keys("kent")
         assert before.key_version == 1
-    rotated = OrgKeys.generate("kent")
-    save_org_keys(rotated, net.profiles["kent"].path / "keys")
     with net.client("kent", Role.FORCE_SYSTEM) as kent:
-        registered = kent.register()
+        registered = kent.rotate_keys()  # handed over by the current signing key (issue 16)
+    rotated = net.profiles["kent"].org_keys()
     assert registered.key_version == 2
     with net.client("humberside", Role.FORCE_SYSTEM) as hum:
         after = hum.organisation_keys("kent")  # verifies the KEY_CHANGE leaf before re-pinning

@@ -21,6 +21,7 @@ EXPECTED: dict[str, set[str]] = {
     "Registry/Register": {FS},
     "Registry/GetOrganisation": EVERYONE,
     "Registry/ListOrganisations": EVERYONE,
+    "Registry/GetKeyHistory": EVERYONE,
     "Index/Publish": {FS},
     "Index/Status": EVERYONE,
     "Matcher/Check": {VO},
@@ -39,6 +40,8 @@ EXPECTED: dict[str, set[str]] = {
     "Audit/GetInclusionProof": EVERYONE,
     "Audit/GetEntries": EVERYONE,
     "Audit/GetLogKey": EVERYONE,
+    "Audit/GetCheckpoint": EVERYONE,
+    "Audit/AddCosignature": {FS, AU},  # a witness runs at an organisation (issue 16)
     "Operations/Report": {OP, AU},
 }
 

@@ -39,6 +39,7 @@ def _seal(payload: DisclosurePayload = PAYLOAD, **overrides: object) -> bytes:
         "requester_org": REQUESTER,
         "holder_signing": HOLDER_SIGNING,
         "requester_box_public": bytes(REQUESTER_BOX.public_key),
+        "requester_key_version": 1,
     }
     kwargs.update(overrides)
     return seal(**kwargs)  # type: ignore[arg-type]
@@ -51,10 +52,11 @@ def _open(blob: bytes, **overrides: object) -> DisclosurePayload:
         "holder_org": HOLDER,
         "requester_org": REQUESTER,
         "requester_box": REQUESTER_BOX,
+        "requester_key_version": 1,
         "holder_signing_public": bytes(HOLDER_SIGNING.verify_key),
     }
     kwargs.update(overrides)
-    return open_sealed(**kwargs)  # type: ignore[arg-type]
+    return open_sealed(**kwargs).payload  # type: ignore[arg-type]
 
 
 def _forge_plaintext(statement: bytes, signature: bytes, body: bytes) -> bytes:
@@ -157,6 +159,8 @@ def test_matcher_forged_disclosure_rejected() -> None:
         holder_org=HOLDER,
         requester_org=REQUESTER,
         payload_sha256=hashlib.sha256(body).digest(),
+        recipient_box_key=bytes(REQUESTER_BOX.public_key),
+        recipient_key_version=1,
     )
     with pytest.raises(VerificationError, match="signature"):
         _open(_forge_plaintext(statement, b"\x00" * 64, body))
@@ -169,6 +173,8 @@ def test_signature_from_another_context_rejected() -> None:
         holder_org=HOLDER,
         requester_org=REQUESTER,
         payload_sha256=hashlib.sha256(body).digest(),
+        recipient_box_key=bytes(REQUESTER_BOX.public_key),
+        recipient_key_version=1,
     )
     signature = envelope.sign(envelope.INDEX_HEADER_CONTEXT, statement, HOLDER_SIGNING)
     with pytest.raises(VerificationError, match="signature"):
@@ -182,6 +188,8 @@ def test_payload_swapped_under_a_genuine_signature_rejected() -> None:
         holder_org=HOLDER,
         requester_org=REQUESTER,
         payload_sha256=hashlib.sha256(body).digest(),
+        recipient_box_key=bytes(REQUESTER_BOX.public_key),
+        recipient_key_version=1,
     )
     signature = envelope.sign(envelope.DISCLOSURE_CONTEXT, statement, HOLDER_SIGNING)
     other = DisclosurePayload(summary="nothing", records=(), point_of_contact="").to_bytes()
@@ -279,6 +287,8 @@ def test_malformed_payload_signed_by_holder_is_a_verification_error() -> None:
         holder_org=HOLDER,
         requester_org=REQUESTER,
         payload_sha256=hashlib.sha256(body).digest(),
+        recipient_box_key=bytes(REQUESTER_BOX.public_key),
+        recipient_key_version=1,
     )
     signature = envelope.sign(envelope.DISCLOSURE_CONTEXT, statement, HOLDER_SIGNING)
     with pytest.raises(VerificationError, match="malformed"):

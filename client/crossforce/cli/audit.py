@@ -9,7 +9,8 @@ matcher's consistency proof from the head verified then, and extends the kept fr
 log is verified offline against the key from the operator's published file (``--log-key-file``), never
 the key the saved file names (RFC 9162 2.1.1 hashing throughout). The checks themselves are the pure
 ``crossforce.auditlog.verify``; this module fetches, loads and prints. ``status`` and the operator's
-``report`` are in ``crossforce.cli.oversight``.
+``report`` are in ``crossforce.cli.oversight``; the witness quorum lines are ``crossforce.cli.witness``.
+It runs over 400 lines: the four commands share their key choice, progress bar and printing helpers.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from crossforce.cli.common import (
     server_part,
 )
 from crossforce.cli.logkeys import log_key_file_option, trusted_log_key
+from crossforce.cli.monitor import audit_monitor
 from crossforce.cli.render import emit_json, make_console, progress_bar, when
 from crossforce.cli.tables import event_json, events_table
+from crossforce.cli.witness import print_witnessed, witnessed_doc
 from crossforce.client.auditing import LogVerification
 from crossforce.client.sdk import Client
 from crossforce.clock import DAY_MS
@@ -72,7 +75,7 @@ def verify_live(client: Client, *, full: bool = False, progress: bool = False) -
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow exceptions
 
 
-@click.group(name="audit")
+@click.group(name="audit", commands=[audit_monitor])  # monitor: crossforce.cli.monitor
 def audit_group() -> None:
     """The matcher's append-only Merkle audit log: signed heads, inclusion, whole-log verification.
 
@@ -222,6 +225,7 @@ def audit_verify(
             "fetched": result.fetched,
             "verified_before": result.verified_before,
             "full": result.full,
+            "witnessed": witnessed_doc(result.witnessed),
         }
     doc["proved"] = proved
     if as_json:
@@ -238,6 +242,7 @@ def audit_verify(
     console.print(line)
     for item in proved:
         console.print(f"  [green]✔[/] {item}")
+    print_witnessed(console, doc)
 
 
 def _verify_data_dir(data_dir: Path, log_key: bytes, *, as_json: bool) -> None:

@@ -172,11 +172,27 @@ def disclosures_watch(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the verified payload as JSON to this file (mode 0600).",
 )
+@click.option(
+    "--allow-unbound",
+    is_flag=True,
+    help="Also open a disclosure sealed before recipient binding (approved before this release); "
+    "it is reported as not recipient-bound.",
+)
 @json_option
 def disclosures_open(
-    request_id: str, profile_dir: Path, role: str | None, save_file: Path | None, as_json: bool
+    request_id: str,
+    profile_dir: Path,
+    role: str | None,
+    save_file: Path | None,
+    allow_unbound: bool,
+    as_json: bool,
 ) -> None:
     """Fetch an approved disclosure, decrypt it, verify the holder's signature, and print it.
+
+    Before anything is shown, the holder's signed statement must name this organisation's own box key
+    and registered key version (a disclosure read and re-sealed by someone else is refused), and the
+    holder's approval event in the audit log, proved included, must carry the digest of the ciphertext
+    fetched. Failure of any check exits with status 7 (verification failed) and opens nothing.
 
     \b
     Example:
@@ -188,7 +204,8 @@ def disclosures_open(
             raise ValidationError(
                 f"request {req.request_id} is {outcome_name(req)}: there is no disclosure to open"
             )
-        payload = client.fetch_disclosure(req.request_id)
+        opened = client.open_disclosure(req.request_id, allow_unbound=allow_unbound)
+    payload = opened.payload
     doc = {
         "request_id": req.request_id,
         "holder_org": req.holder_org,
@@ -196,6 +213,7 @@ def disclosures_open(
         "point_of_contact": payload.point_of_contact,
         "records": [dict(r) for r in payload.records],
         "verified": True,
+        "recipient_bound": opened.recipient_bound,
     }
     if save_file is not None:
         from crossforce.fsutil import atomic_write_private
@@ -210,7 +228,8 @@ def disclosures_open(
             f"{payload.summary}\n\n[bold]point of contact:[/] {payload.point_of_contact}",
             title=f"disclosure from {force_name(req.holder_org)} ({req.holder_org})",
             title_align="left",
-            subtitle="signature verified; decrypted locally",
+            subtitle="signature verified; decrypted locally"
+            + ("" if opened.recipient_bound else "; NOT recipient-bound (sealed before this release)"),
             subtitle_align="right",
         )
     )

@@ -29,6 +29,7 @@ from crossforce.cli.pki import pki_group
 from crossforce.cli.publish import publish
 from crossforce.cli.serve import serve
 from crossforce.cli.validate import validate
+from crossforce.cli.witness import witness_group
 
 
 @click.group(
@@ -63,6 +64,7 @@ for command in (
     disclosures_group,
     desk_group,
     audit_group,
+    witness_group,
     status,
     report,
     doctor,

@@ -3,7 +3,9 @@
 ``create`` makes the profile folder and pins the matcher's log key from the file the operator published
 (``--log-key-file``; without it the key is trusted on first use, with a warning saying how to pin it);
 ``pin-log-key`` pins (or confirms) it later; ``register`` sends the public keys to the matcher (logged in
-the audit log); ``show`` prints fingerprints and public keys, never a private key or secret byte.
+the audit log), bound to the force-system certificate; ``rotate-keys`` replaces them, handed over by the
+current signing key (issue 16, key continuity); ``show`` prints fingerprints and public keys, never a
+private key or secret byte.
 """
 
 from __future__ import annotations
@@ -177,7 +179,10 @@ def org_pin_log_key(profile_dir: Path, log_key_file: Path, as_json: bool) -> Non
 @role_option(Role.FORCE_SYSTEM)
 @json_option
 def org_register(profile_dir: Path, role: str | None, as_json: bool) -> None:
-    """Register (or rotate) this organisation's public keys with the matcher; logged in the audit log.
+    """Register this organisation's public keys with the matcher; logged in the audit log.
+
+    The first registration is signed by the force-system certificate's key, so every other organisation
+    can check the keys are yours. Then checks the keys the matcher logged for you are the ones you hold.
 
     \b
     Example:
@@ -199,6 +204,33 @@ def org_register(profile_dir: Path, role: str | None, as_json: bool) -> None:
     make_console().print(
         f"registered [bold]{org.org}[/] ({org.display_name}): key version {org.key_version}, "
         f"audit log entry {org.log_index}"
+    )
+
+
+@org_group.command("rotate-keys")
+@profile_option
+@role_option(Role.FORCE_SYSTEM)
+@json_option
+def org_rotate_keys(profile_dir: Path, role: str | None, as_json: bool) -> None:
+    """Replace this organisation's signing and box keys; the current signing key signs the hand-over.
+
+    The matcher and every other organisation refuse a key change without that signature, so the
+    operator cannot swap your keys. The new keys wait in keys-pending/ until the matcher has logged
+    them; if this is interrupted, run it again to finish. A lost signing key cannot be rotated: the
+    organisation must be re-enrolled through the CA (not built yet).
+
+    \b
+    Example:
+      crossforce org rotate-keys --profile ./humberside
+    """
+    with open_client(profile_dir, role, (Role.FORCE_SYSTEM,)) as client:
+        org = client.rotate_keys()
+    if as_json:
+        emit_json({"org": org.org, "key_version": org.key_version, "log_index": org.log_index})
+        return
+    make_console().print(
+        f"rotated the keys of [bold]{org.org}[/]: key version {org.key_version}, audit log entry "
+        f"{org.log_index}; other organisations re-pin them after checking the hand-over"
     )
 
 

@@ -8,11 +8,14 @@ This is the I/O shell of ``crossforce.client.trust`` (python-tuf's ``Updater`` a
   publish and checks, and ``tree_head``): a head is kept only through ``HeadTracker.observe``, and an
   inconsistent one raises VerificationError, loudly.
 - ``inclusion`` fetches a leaf and its proof and lets ``trust.verify_inclusion`` decide.
-- ``organisation_keys`` pins another organisation's keys on first sight and re-pins them only on the log's
-  evidence of a newer key change (``trust.pin_org_keys``).
+- ``organisation_keys`` pins another organisation's keys only on their whole proven key history, and
+  ``check_own_keys`` alarms on a key event for this organisation that it did not make (``keyhistory``).
 - ``verify_log`` verifies the whole log incrementally: it fetches only the entries added since the head
   the profile's ``VerifiedLog`` last verified, with the matcher's consistency proof from that head, and
   hands them to ``crossforce.auditlog.verify`` (``verify_extension``; ``verify_snapshot`` from zero).
+- ``witnessed`` checks a head against the witnesses the profile pinned from the operator's published
+  file: the matcher's C2SP checkpoint must carry a quorum of their cosignatures and the head must be a
+  prefix of it (``trust.witnessed``); ``verify_log`` requires it whenever witnesses are configured.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from crossforce.auditlog import merkle, treehead
+from crossforce.auditlog import checkpoint, merkle, treehead
 from crossforce.auditlog.verify import (
     LogSnapshot,
     VerifiedPrefix,
@@ -30,12 +33,12 @@ from crossforce.auditlog.verify import (
 )
 from crossforce.client import trust
 from crossforce.client.connection import Connection
+from crossforce.client.keyhistory import Anchors, KeyPins
 from crossforce.client.truststore import TrustStore
 from crossforce.client.verifiedlog import VerifiedLog
 from crossforce.domain import ConsistencyProof, InclusionProof, LogEntry, Organisation, SignedTreeHead
 from crossforce.errors import CrossforceError, ValidationError, VerificationError
 from crossforce.wire import audit as wire_audit
-from crossforce.wire import registry as wire_registry
 from crossforce.wire.common import tree_head_from_pb
 
 ENTRIES_PAGE = 1000
@@ -54,14 +57,23 @@ class LogVerification:
     """Entries fetched from the matcher by this run."""
     full: bool
     proved: tuple[str, ...]
+    witnessed: trust.Witnessed | None = None
+    """The cosigned checkpoint the head is a prefix of; None when the profile has no witnesses."""
 
 
 class AuditReader:
     """The matcher's log as this client may read it, checked against the profile's trust state."""
 
-    def __init__(self, *, connection: Connection, trust_store: TrustStore) -> None:
+    def __init__(self, *, connection: Connection, trust_store: TrustStore, anchors: Anchors) -> None:
         self._conn = connection
         self._trust = trust_store
+        self._keys = KeyPins(
+            connection=connection,
+            trust_store=trust_store,
+            tree_head=self.tree_head,
+            inclusion_proof=self._inclusion_proof,
+            anchors=anchors,
+        )
 
     # ------------------------------------------------------------------ log key and heads
     def log_key(self) -> bytes:
@@ -79,6 +91,12 @@ class AuditReader:
     def last_head(self) -> SignedTreeHead | None:
         """The last head this profile verified, or None before the first."""
         return self._trust.load().head
+
+    def shown_head(self) -> SignedTreeHead:
+        """The matcher's latest head exactly as shown, neither verified nor kept (a monitor judges it)."""
+        return tree_head_from_pb(
+            self._conn.call(self._conn.audit.GetTreeHead, wire_audit.tree_head_request())
+        )
 
     def tree_head(self) -> SignedTreeHead:
         """Fetch the matcher's latest head, verify it against the kept one, and return the head kept."""
@@ -128,6 +146,7 @@ class AuditReader:
             self._conn.audit.GetEntries, wire_audit.entries_request(leaf_index, leaf_index + 1)
         )
         trust.verify_inclusion(head, leaf_index, wire_audit.entries_from_pb(msg), proof)
+        self.witnessed_leaf(leaf_index, head)  # with witnesses configured, the leaf must be witnessed too
         return proof
 
     def _inclusion_proof(self, leaf_index: int, tree_size: int) -> InclusionProof:
@@ -190,31 +209,75 @@ class AuditReader:
             new, proved = verify_extension(
                 log_key=key, kept=kept, head=head, consistency=consistency, leaf_hashes=leaves, entries=events
             )
+        witnessed = self.witnessed(head)  # before anything is stored: a split view stores nothing
         store.extend(
             log_key=key, kept=new, start=start, leaf_hashes=leaves, entries=events, replace=kept is None
         )
         return LogVerification(
-            head=head, verified_before=start, fetched=len(leaves), full=full, proved=tuple(proved)
+            head=head,
+            verified_before=start,
+            fetched=len(leaves),
+            full=full,
+            proved=tuple(proved),
+            witnessed=witnessed,
         )
+
+    # ------------------------------------------------------------------ witnesses
+    def checkpoint(self, tree_size: int = 0) -> bytes:
+        """The matcher's checkpoint note for ``tree_size`` (0: the newest), with its cosignatures, as sent."""
+        msg = self._conn.call(self._conn.audit.GetCheckpoint, wire_audit.checkpoint_request(tree_size))
+        return wire_audit.checkpoint_from_pb(msg)[1]
+
+    def witnessed(self, head: SignedTreeHead) -> trust.Witnessed | None:
+        """Prove ``head`` witnessed by the profile's quorum (``trust.witnessed``), or raise
+        VerificationError; None when the profile has no witnesses (the head is then not witnessed).
+
+        The matcher's best cosigned checkpoint of at least the head's size is tried first, then its
+        newest (witnesses cosign the newest they see). Both failing is an alarm.
+        """
+        state = self._trust.load()
+        if not state.witness_policy.witnesses:
+            return None
+        key = self.log_key()
+        size = head.head.tree_size
+        errors: list[VerificationError] = []
+        for wanted in dict.fromkeys((size, 0)):
+            try:  # a checkpoint the matcher cannot serve or that does not parse is an alarm too
+                note = self.checkpoint(wanted)
+                got = checkpoint.open_checkpoint(note, key)[0].tree_size
+                proof = self._consistency(size, got) if 0 < size < got else []
+                return trust.witnessed(state, head, note, proof)
+            except (VerificationError, ValidationError) as exc:
+                errors.append(exc if isinstance(exc, VerificationError) else VerificationError(str(exc)))
+        split = [e for e in errors if str(e).startswith("split view")]
+        raise (split or errors)[-1]
+
+    def witnessed_leaf(self, leaf_index: int, head: SignedTreeHead) -> trust.Witnessed | None:
+        """Prove leaf ``leaf_index`` of the verified ``head`` under a checkpoint a quorum of the profile's
+        witnesses cosigned (``trust.witnessed_leaf``), or raise VerificationError; None without witnesses.
+        Used for every inclusion proof, so a disclosure's logged approval is checked on the witnessed log."""
+        state = self._trust.load()
+        if not state.witness_policy.witnesses:
+            return None
+        size = head.head.tree_size
+        try:
+            note = self.checkpoint(leaf_index + 1)  # the best cosigned one holding that leaf
+            got = checkpoint.open_checkpoint(note, self.log_key())[0].tree_size
+            first, second = sorted((got, size))
+            proof = self._consistency(first, second) if 0 < first < second else []
+        except ValidationError as exc:
+            raise VerificationError(f"the matcher's checkpoint is not usable: {exc}") from None
+        return trust.witnessed_leaf(state, head, leaf_index, note, proof)
 
     # ------------------------------------------------------------------ organisations' keys
     def organisation_keys(self, org: str) -> Organisation:
-        """Another organisation's public keys, pinned on first sight and checked against the audit log."""
-        msg = self._conn.call(
-            self._conn.registry.GetOrganisation, wire_registry.get_organisation_request(org)
-        )
-        found = wire_registry.organisation_from_pb(msg)
-        seen = trust.Pin(signing_key=found.signing_key, box_key=found.box_key, key_version=found.key_version)
-        if trust.pinned_keys_match(self._trust.load(), org, seen):
-            return found
-        head = self.tree_head()
-        proof = self._inclusion_proof(found.log_index, head.head.tree_size)
-        evidence = trust.KeyEvidence(
-            head=head, leaf_index=found.log_index, entry=proof.entry, hashes=tuple(proof.hashes)
-        )
-        with self._trust.transaction() as txn:
-            txn.state = trust.pin_org_keys(txn.state, org, seen, evidence)
-        return found
+        """Another organisation's public keys, pinned only on a key history that proves them, after
+        checking this organisation's own (``keyhistory.KeyPins``; issue 16)."""
+        return self._keys.organisation_keys(org)
+
+    def check_own_keys(self) -> Organisation:
+        """Alarm (VerificationError) on any logged key event for this organisation its keys did not make."""
+        return self._keys.check_own_keys()
 
 
 def _kept_or_none(store: VerifiedLog, key: bytes) -> VerifiedPrefix | None:

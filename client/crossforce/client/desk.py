@@ -15,6 +15,13 @@ raises ``GenerationGoneError`` and leaves the request open: it cannot tell a hit
 so it says neither. Before resolving, any staged generation is settled with the matcher (``reconcile``)
 so a publish whose acknowledgement was lost is current here too.
 
+The matcher forgets a request's tokens once it is resolved (issue 16), so ``resolve`` keeps what a
+confirmed request resolved to in the profile (``crossforce.client.resolutions``) and approval reads the
+records back from there. Sealing binds the requester's pinned box key and key version into the signed
+statement; on fetch the requester checks that statement names its own key and registered version, and
+proves by an inclusion proof that the holder's approval event in the log carries the SHA-256 of the
+ciphertext it fetched (docs/threat-model.md: "the operator re-seals a disclosure it read").
+
 Every ``request_id`` may be a prefix of at least 6 hex characters: the matcher resolves it among the
 requests this organisation may see. Once a request is fetched, later calls and the sealed payload use its
 full id, and an answer for a request whose id does not start with what was asked is refused.
@@ -25,9 +32,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 
+from crossforce.auditlog.events import DisclosureTransition, parse_event
 from crossforce.client.auditing import AuditReader
 from crossforce.client.connection import Connection
 from crossforce.client.profile import Profile
+from crossforce.client.resolutions import Resolutions
 from crossforce.client.tokenstore import Generation, GenerationGoneError, TokenStore
 from crossforce.crypto import sealed
 from crossforce.domain import (
@@ -41,7 +50,7 @@ from crossforce.domain import (
     Resolution,
 )
 from crossforce.encoding.records import Record
-from crossforce.errors import VerificationError
+from crossforce.errors import PreconditionError, ValidationError, VerificationError
 from crossforce.wire import disclosure as wire_disclosure
 
 
@@ -106,8 +115,14 @@ class DisclosureDesk:
         """This force's records the request's matched tokens resolve to, in the generation of the index
         version the request matched (empty: a Bloom false positive).
 
-        Raises ``GenerationGoneError`` (and nothing is resolved) when that generation is not held.
+        Raises ``GenerationGoneError`` (and nothing is resolved) when that generation is not held. A request
+        resolved already (the matcher has forgotten its tokens) gives the records kept when it was.
         """
+        return tuple(record for _gen, record in self._matches(request))
+
+    def _matches(self, request: DisclosureRequest) -> list[tuple[Generation, Record]]:
+        if request.state is not RequestState.OPEN and not request.matched_tokens:
+            return self._kept_matches(request)
         if self._reconcile is not None and self._token_store().staged():
             self._reconcile()
         store = self._token_store()
@@ -136,7 +151,35 @@ class DisclosureDesk:
                         break
         if not found and missing:
             raise GenerationGoneError(request.request_id, missing)
-        return tuple(r for rid in sorted(found) if (r := store.record(found[rid], rid)) is not None)
+        return [(found[rid], r) for rid in sorted(found) if (r := store.record(found[rid], rid)) is not None]
+
+    def _kept_matches(self, request: DisclosureRequest) -> list[tuple[Generation, Record]]:
+        """The records kept locally when ``request`` was resolved (its tokens are gone from the matcher)."""
+        with Resolutions(self._profile.path) as kept:
+            matched = kept.get(request.request_id)
+        if matched is None:
+            if request.state is RequestState.NO_MATCH:
+                return []  # resolved to none of our records: nothing was kept because nothing matched
+            raise PreconditionError(
+                f"request {request.request_id} was resolved by another profile (or before profiles kept "
+                "resolutions) and the matcher no longer holds its tokens: this profile cannot tell which "
+                "of your records it matched; use the profile that resolved it"
+            )
+        store = self._token_store()
+        out: list[tuple[Generation, Record]] = []
+        gone: list[IndexRef] = []
+        for ref, rid in matched:
+            gen = store.generation_for(ref)
+            record = store.record(gen, rid) if gen is not None else None
+            if gen is None or record is None:
+                gone.append(ref)
+                continue
+            out.append((gen, record))
+        if gone:
+            raise GenerationGoneError(
+                request.request_id, sorted(set(gone), key=lambda r: (r.epoch, r.version))
+            )
+        return out
 
     @staticmethod
     def _collect(
@@ -153,7 +196,12 @@ class DisclosureDesk:
         A request whose generation is not held raises ``GenerationGoneError`` and stays open.
         """
         request = self.get_request(request_id)
-        records = self.local_matches(request)
+        matches = self._matches(request)
+        if matches and request.state is RequestState.OPEN:
+            # Kept before the matcher forgets the tokens, so approval can find the records afterwards.
+            with Resolutions(self._profile.path) as kept:
+                kept.keep(request.request_id, ((gen.ref, rec.record_id) for gen, rec in matches))
+        records = tuple(rec for _gen, rec in matches)
         msg = self._conn.call(
             self._conn.disclosure.Resolve,
             wire_disclosure.resolve_request(request.request_id, confirmed=bool(records)),
@@ -164,7 +212,9 @@ class DisclosureDesk:
     def approve(
         self, request_id: str, payload: sealed.DisclosurePayload, *, officer_id: str
     ) -> DisclosureRequest:
-        """Seal ``payload`` to the requester's pinned box key, signed by this force, and approve."""
+        """Seal ``payload`` to the requester's pinned box key and key version (both signed into the
+        statement), signed by this force, and approve; then check the approval the log recorded carries
+        the digest of what was sent."""
         req = self.get_request(request_id)
         requester = self._auditor.organisation_keys(req.requester_org)
         blob = sealed.seal(
@@ -174,12 +224,16 @@ class DisclosureDesk:
             requester_org=req.requester_org,
             holder_signing=self._profile.org_keys().signing,
             requester_box_public=requester.box_key,
+            requester_key_version=requester.key_version,
         )
         msg = self._conn.call(
             self._conn.disclosure.Approve,
             wire_disclosure.approve_request(req.request_id, sealed_payload=blob, officer_id=officer_id),
         )
-        return _answering(req.request_id, wire_disclosure.disclosure_request_from_pb(msg))
+        done = _answering(req.request_id, wire_disclosure.disclosure_request_from_pb(msg))
+        if done.state is RequestState.APPROVED:
+            self._check_logged_approval(done.log_index, done.request_id, blob, holder_org=self._profile.org)
+        return done
 
     def refuse(self, request_id: str, reason: RefusalReason | int, *, officer_id: str) -> DisclosureRequest:
         msg = self._conn.call(
@@ -189,8 +243,24 @@ class DisclosureDesk:
         return _answering(request_id, wire_disclosure.disclosure_request_from_pb(msg))
 
     # ------------------------------------------------------------------ requester
-    def fetch_disclosure(self, request_id: str) -> sealed.DisclosurePayload:
+    def fetch_disclosure(self, request_id: str, *, allow_unbound: bool = False) -> sealed.DisclosurePayload:
         """Fetch, decrypt and verify an approved disclosure addressed to this organisation."""
+        return self.open_disclosure(request_id, allow_unbound=allow_unbound).payload
+
+    def open_disclosure(self, request_id: str, *, allow_unbound: bool = False) -> sealed.OpenedDisclosure:
+        """Fetch an approved disclosure and verify everything about it before returning it:
+
+        1. the ciphertext's digest as relayed, and the holder's approval event in the log (proved
+           included under a head consistent with the ones this profile kept) carries that same digest;
+        2. the holder's signature under its pinned key, and the request, both organisations and the
+           payload digest it signs;
+        3. the box key and key version the holder signed are this organisation's own key (the one that
+           decrypted) and its registered version: a frame sealed to another key and re-sealed to us
+           (the operator, after swapping our registered keys) is refused.
+
+        ``allow_unbound`` opens a disclosure sealed before recipient binding (format version 1, with no
+        approval log index); the result says it is not recipient-bound.
+        """
         msg = self._conn.call(
             self._conn.disclosure.FetchDisclosure, wire_disclosure.fetch_disclosure_request(request_id)
         )
@@ -200,15 +270,63 @@ class DisclosureDesk:
             raise VerificationError(
                 "the disclosure's ciphertext does not match the digest the holder approved"
             )
+        if got.approval_log_index or not allow_unbound:
+            self._check_logged_approval(
+                got.approval_log_index, got.request_id, got.sealed_payload, holder_org=got.holder_org
+            )
+        own = self._auditor.organisation_keys(self._profile.org)
+        keys = self._profile.org_keys()
+        if own.box_key != keys.box_public:
+            raise VerificationError(
+                f"the registry shows a box key for {self._profile.org} (key version {own.key_version}) that "
+                "is not this profile's: a key change this organisation did not make; nothing was opened"
+            )
         holder = self._auditor.organisation_keys(got.holder_org)
         return sealed.open_sealed(
             sealed=got.sealed_payload,
             request_id=got.request_id,
             holder_org=got.holder_org,
             requester_org=self._profile.org,
-            requester_box=self._profile.org_keys().box,
+            requester_box=keys.box,
+            requester_key_version=own.key_version,
             holder_signing_public=holder.signing_key,
+            allow_unbound=allow_unbound,
         )
+
+    def _check_logged_approval(
+        self, index: int, request_id: str, ciphertext: bytes, *, holder_org: str
+    ) -> None:
+        """The approval of ``request_id`` is in the log at ``index`` (inclusion proved against a verified
+        head) and carries the SHA-256 of ``ciphertext``, computed the way the matcher logs it: over the
+        sealed bytes exactly as approved (``sealed.sealed_sha256``). VerificationError otherwise."""
+        if index <= 0:
+            raise VerificationError(
+                f"the matcher gave no audit entry for the approval of {request_id}: the ciphertext cannot "
+                "be checked against the log (a disclosure approved before this release opens only with "
+                "--allow-unbound)"
+            )
+        proof = self._auditor.inclusion(index)
+        if not proof.entry:
+            raise VerificationError(f"the matcher withheld audit entry {index}, the approval of {request_id}")
+        try:
+            event = parse_event(proof.entry)
+        except ValidationError as exc:
+            raise VerificationError(f"audit entry {index} is not a well-formed event ({exc})") from None
+        if not (
+            isinstance(event, DisclosureTransition)
+            and event.request_id == request_id
+            and event.state_to == RequestState.APPROVED.name
+            and event.holder_org == holder_org
+            and event.actor_org == holder_org
+        ):
+            raise VerificationError(
+                f"audit entry {index} is not {holder_org}'s approval of request {request_id}"
+            )
+        if event.payload_sha256 != sealed.sealed_sha256(ciphertext):
+            raise VerificationError(
+                f"the ciphertext served for request {request_id} is not the one whose digest the log "
+                f"recorded at its approval (audit entry {index}): the matcher swapped it"
+            )
 
 
 def _check_answer(asked: str, answered: str) -> None:

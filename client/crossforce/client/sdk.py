@@ -46,9 +46,10 @@ from crossforce.client.publishing import (
     TokenTriple,
     no_checkpoint,
 )
+from crossforce.client.registering import Registrar, anchors_of
 from crossforce.client.tokenstore import Generation, TokenStore
 from crossforce.client.verifiedlog import VerifiedLog, verified_log_path
-from crossforce.crypto import orgkeys, sealed
+from crossforce.crypto import sealed
 from crossforce.domain import (
     CheckReport,
     ConsistencyProof,
@@ -56,7 +57,6 @@ from crossforce.domain import (
     ForceHit,
     InclusionProof,
     Justification,
-    KeyRegistration,
     LogEntry,
     MatcherStatus,
     OperatorReport,
@@ -74,7 +74,6 @@ from crossforce.domain import (
 from crossforce.encoding.records import Record
 from crossforce.index.bloom import BloomIndex
 from crossforce.wire import operations as wire_operations
-from crossforce.wire import registry as wire_registry
 
 __all__ = [
     "CHUNK_BYTES",
@@ -114,7 +113,12 @@ class Client:
         )
         self._store: TokenStore | None = None
         trust_store = profile.trust_store()
-        self._audit = AuditReader(connection=self.connection, trust_store=trust_store)
+        self._audit = AuditReader(
+            connection=self.connection, trust_store=trust_store, anchors=anchors_of(profile)
+        )
+        self._registrar = Registrar(
+            connection=self.connection, profile=profile, role=role, auditor=self._audit
+        )
         self._publisher = Publisher(
             connection=self.connection,
             profile=profile,
@@ -155,21 +159,17 @@ class Client:
 
     # ------------------------------------------------------------------ registry and keys
     def register(self) -> Organisation:
-        """Register (or re-register, rotating) this organisation's public keys; returns them as stored."""
-        keys = self.profile.org_keys()
-        request = KeyRegistration(
-            org=keys.org,
-            signing_key=keys.signing_public,
-            box_key=keys.box_public,
-            proof=orgkeys.sign_registration(keys),
-            display_name=self.profile.display_name,
-        )
-        msg = self.connection.call(
-            self.connection.registry.Register, wire_registry.key_registration_to_pb(request)
-        )
-        registered = wire_registry.registered_from_pb(msg)
-        self._audit.observe_head(registered.tree_head)
-        return registered.organisation
+        """Register this organisation's keys, bound to its certificate on first registration (a repeat
+        changes nothing); then check its own logged key history. Returns the keys as stored."""
+        return self._registrar.register()
+
+    def rotate_keys(self) -> Organisation:
+        """Replace this organisation's keys, handed over by the current signing key (``Registrar.rotate``)."""
+        return self._registrar.rotate()
+
+    def check_own_keys(self) -> Organisation:
+        """Alarm (VerificationError) on a logged key event for this organisation its keys did not make."""
+        return self._audit.check_own_keys()
 
     def organisation_keys(self, org: str) -> Organisation:
         return self._audit.organisation_keys(org)
@@ -334,8 +334,13 @@ class Client:
     def refuse(self, request_id: str, reason: RefusalReason | int, *, officer_id: str) -> DisclosureRequest:
         return self._desk.refuse(request_id, reason, officer_id=officer_id)
 
-    def fetch_disclosure(self, request_id: str) -> sealed.DisclosurePayload:
-        return self._desk.fetch_disclosure(request_id)
+    def fetch_disclosure(self, request_id: str, *, allow_unbound: bool = False) -> sealed.DisclosurePayload:
+        return self._desk.fetch_disclosure(request_id, allow_unbound=allow_unbound)
+
+    def open_disclosure(self, request_id: str, *, allow_unbound: bool = False) -> sealed.OpenedDisclosure:
+        """As ``fetch_disclosure``, and says whether the disclosure was recipient-bound (only a disclosure
+        sealed before this release, opened with ``allow_unbound``, is not)."""
+        return self._desk.open_disclosure(request_id, allow_unbound=allow_unbound)
 
     def overdue_report(self) -> OverdueReport:
         return self._desk.overdue_report()
@@ -346,6 +351,10 @@ class Client:
 
     def tree_head(self) -> SignedTreeHead:
         return self._audit.tree_head()
+
+    def shown_head(self) -> SignedTreeHead:
+        """The matcher's latest head as shown, not yet verified or kept (for a monitor to judge)."""
+        return self._audit.shown_head()
 
     def last_head(self) -> SignedTreeHead | None:
         return self._audit.last_head()

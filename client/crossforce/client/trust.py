@@ -5,10 +5,15 @@ What a client trusts about one deployment, kept between runs in its profile:
 - the matcher's log key, pinned on first sight (a different key later is refused, never re-pinned);
 - the last signed tree head it verified: every head it is shown goes through ``treehead.HeadTracker``
   (``observe``), so a rollback, a fork or a split view is refused (RFC 9162 2.1.4, 8.1.4);
-- each other organisation's signing and box keys, pinned on first sight, and re-pinned only when the log
-  proves the change: the new keys' REGISTRATION or KEY_CHANGE event is included under a head signed by
-  the pinned log key, and its key version is newer than the pinned one;
-- the last index version this organisation published per epoch (so versions only ever grow).
+- each other organisation's signing and box keys, pinned and re-pinned only when its whole key history
+  is in the log under a head signed by the pinned log key and is its own work (``keytrust.pin_key_history``:
+  version 1 bound by its CA-issued certificate, each later version signed over by the one before;
+  docs/threat-model.md, "the operator swaps an organisation's keys"); the same rule run on the profile's
+  own organisation alarms on a key event its keys did not make;
+- the last index version this organisation published per epoch (so versions only ever grow);
+- the witnesses the operator published with the log key and their quorum (``pin_witness_policy``): a
+  head counts as witnessed only under a checkpoint at least as large, consistent with it and cosigned by
+  a quorum of them (``witnessed``), which is what catches a split view no single client can see.
 
 This module does no I/O (python-tuf's ``TrustedMetadataSet`` against its ``Updater``): the SDK fetches
 bytes, hands them here, and persists what comes back through ``crossforce.client.truststore`` under a file
@@ -28,8 +33,9 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from crossforce.auditlog import merkle, treehead
+from crossforce.auditlog import checkpoint, merkle, treehead
 from crossforce.auditlog.events import Registration, parse_event
+from crossforce.auditlog.logkey import WitnessPolicy
 from crossforce.auditlog.treehead import HeadTracker, SignedTreeHead
 from crossforce.crypto import envelope
 from crossforce.domain import InclusionProof, LogEntry
@@ -78,6 +84,7 @@ class TrustState:
     head: SignedTreeHead | None = None
     pins: Mapping[str, Pin] = field(default_factory=lambda: _frozen_map({}))
     index_versions: Mapping[int, int] = field(default_factory=lambda: _frozen_map({}))
+    witness_policy: WitnessPolicy = field(default_factory=WitnessPolicy)
 
     def __post_init__(self) -> None:
         if self.log_key is not None and len(self.log_key) != envelope.PUBLIC_KEY_BYTES:
@@ -205,6 +212,101 @@ def next_index_version(state: TrustState, epoch: int, *, now_ms: int, asked: int
     return replace(state, index_versions={**state.index_versions, epoch: version})
 
 
+# ---------------------------------------------------------------------------------------------- witnesses
+def pin_witness_policy(state: TrustState, policy: WitnessPolicy) -> TrustState:
+    """Keep the witnesses and quorum the operator published beside the log key (out of band, never from
+    the matcher); every witness key must parse (``checkpoint.witness_verifiers``). A later published file
+    replaces them: the operator changes its witnesses by publishing a new file."""
+    checkpoint.witness_verifiers(policy)
+    return state if state.witness_policy == policy else replace(state, witness_policy=policy)
+
+
+@dataclass(frozen=True)
+class Witnessed:
+    """A head proved witnessed: the cosigned checkpoint it is a prefix of, and who cosigned it."""
+
+    checkpoint: checkpoint.Checkpoint
+    cosigners: tuple[str, ...]
+    quorum: int
+
+
+def _quorum(state: TrustState, note: bytes) -> tuple[checkpoint.Checkpoint, tuple[str, ...]]:
+    """The checkpoint in ``note`` (signed by the pinned log key) and the pinned witnesses whose valid
+    cosignatures it carries, at least ``quorum`` of them; VerificationError otherwise."""
+    if state.log_key is None:
+        raise VerificationError("no log key is pinned: fetch and pin the matcher's log key first")
+    policy = state.witness_policy
+    if not policy.witnesses:
+        raise VerificationError("no witnesses are configured for this profile")
+    signed, lines = checkpoint.open_checkpoint(note, state.log_key)
+    cosigners = checkpoint.cosignatures(signed, lines, checkpoint.witness_verifiers(policy))
+    if len(cosigners) < policy.quorum:
+        raise VerificationError(
+            f"the checkpoint of size {signed.tree_size} has cosignatures from {len(cosigners)} of the "
+            f"{policy.quorum} witnesses required ({', '.join(sorted(cosigners)) or 'none'}): the head is "
+            "not witnessed, so this client cannot tell its view of the log from one shown only to it"
+        )
+    return signed, tuple(sorted(cosigners))
+
+
+def witnessed(
+    state: TrustState, head: SignedTreeHead, note: bytes, consistency: Sequence[bytes]
+) -> Witnessed:
+    """Accept ``head`` as witnessed, or raise VerificationError (an alarm: a split view or a head the
+    witnesses never saw).
+
+    ``note`` is a checkpoint the matcher served: it must be signed by the pinned log key, at least as
+    large as ``head``, carry valid cosignatures from ``quorum`` of the pinned witnesses, and ``head`` must
+    be a prefix of it (``consistency`` is the RFC 9162 proof from ``head``'s size to the checkpoint's; a
+    checkpoint of the same size must have the same root). A checkpoint the witnesses cosigned that is not
+    consistent with the history this client verified is two inconsistent views of one log.
+    """
+    signed, cosigners = _quorum(state, note)
+    size = head.head.tree_size
+    if signed.tree_size < size:
+        raise VerificationError(
+            f"the witnessed checkpoint ({signed.tree_size} entries) is smaller than the head verified "
+            f"({size} entries): the head is not witnessed yet"
+        )
+    _consistent(size, signed.tree_size, head.head.root_hash, signed.root_hash, consistency)
+    return Witnessed(checkpoint=signed, cosigners=cosigners, quorum=state.witness_policy.quorum)
+
+
+def witnessed_leaf(
+    state: TrustState, head: SignedTreeHead, leaf_index: int, note: bytes, consistency: Sequence[bytes]
+) -> Witnessed:
+    """Accept leaf ``leaf_index`` of the verified ``head`` as witnessed, or raise VerificationError.
+
+    ``note`` must be a checkpoint with a quorum of cosignatures (as for ``witnessed``) holding more than
+    ``leaf_index`` entries and consistent with ``head``: smaller, it must be a prefix of ``head``
+    (``consistency`` from its size to the head's), so its first leaves are the head's, that leaf included;
+    at least as large, ``head`` must be a prefix of it (``witnessed``).
+    """
+    signed, cosigners = _quorum(state, note)
+    size = head.head.tree_size
+    if signed.tree_size >= size:
+        return witnessed(state, head, note, consistency)
+    if signed.tree_size <= leaf_index:
+        raise VerificationError(
+            f"audit entry {leaf_index} is not witnessed yet: the witnesses' newest checkpoint has "
+            f"{signed.tree_size} entries; try again after they next cosign"
+        )
+    _consistent(signed.tree_size, size, signed.root_hash, head.head.root_hash, consistency)
+    return Witnessed(checkpoint=signed, cosigners=cosigners, quorum=state.witness_policy.quorum)
+
+
+def _consistent(
+    first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
+) -> None:
+    try:
+        merkle.verify_consistency(first, second, first_root, second_root, proof)
+    except VerificationError as exc:
+        raise VerificationError(
+            f"split view: the log of {first} entries is not a prefix of the one of {second} entries, one "
+            "of them cosigned by the witnesses and the other verified by this client"
+        ) from exc
+
+
 # ---------------------------------------------------------------------------------------------- encoding
 def encode_state(state: TrustState) -> bytes:
     """The persisted document (format 2): stable key order, hex for bytes, heads in their signed encoding."""
@@ -218,6 +320,9 @@ def encode_state(state: TrustState) -> bytes:
         for org, p in sorted(state.pins.items())
     }
     doc["index_versions"] = {str(e): v for e, v in sorted(state.index_versions.items())}
+    if state.witness_policy.witnesses:
+        doc["witnesses"] = list(state.witness_policy.witnesses)
+        doc["witness_quorum"] = state.witness_policy.quorum
     return json.dumps(doc, indent=2, sort_keys=True).encode()
 
 
@@ -240,7 +345,7 @@ def decode_state(data: bytes) -> TrustState:
             f"the trust state file has format {version!r}; this SDK reads formats up to "
             f"{TRUST_FORMAT_VERSION}: upgrade the SDK"
         )
-    known = {FORMAT_KEY, "log_key", "tree_head", "pins", "index_versions"}
+    known = {FORMAT_KEY, "log_key", "tree_head", "pins", "index_versions", "witnesses", "witness_quorum"}
     if unknown := set(doc) - known:
         raise ValidationError(f"the trust state file has unknown fields: {', '.join(sorted(unknown))}")
     try:
@@ -251,6 +356,10 @@ def decode_state(data: bytes) -> TrustState:
             else None,
             pins={str(org): _pin(p) for org, p in dict(doc.get("pins", {})).items()},
             index_versions={int(e): _count(v) for e, v in dict(doc.get("index_versions", {})).items()},
+            witness_policy=WitnessPolicy(
+                witnesses=tuple(str(w) for w in doc.get("witnesses", [])),
+                quorum=_count(doc.get("witness_quorum", 0)),
+            ),
         )
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         if isinstance(exc, ValidationError):

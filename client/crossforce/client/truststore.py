@@ -29,8 +29,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from crossforce.auditlog.logkey import MAX_LOG_KEY_FILE_BYTES, decode_log_key_file, log_id
-from crossforce.client.trust import TrustState, decode_state, encode_state, pin_log_key
+from crossforce.auditlog.logkey import (
+    MAX_LOG_KEY_FILE_BYTES,
+    decode_log_key_file,
+    decode_witness_policy,
+    log_id,
+)
+from crossforce.client.trust import TrustState, decode_state, encode_state, pin_log_key, pin_witness_policy
 from crossforce.errors import PreconditionError, VerificationError
 from crossforce.fsutil import PRIVATE_FILE_MODE, atomic_write, read_limited
 
@@ -116,7 +121,9 @@ def pin_published_log_key(store: TrustStore, path: Path) -> tuple[bytes, bool]:
     """Pin the key of the operator's published file in ``store``: returns the key and whether it was newly
     pinned (False: the profile had pinned this same key already). A profile that pinned another key
     refuses it (``trust.pin_log_key``: VerificationError), since one of the two is not the matcher's."""
-    key = read_published_log_key(path)
+    data = read_limited(Path(path), MAX_LOG_KEY_FILE_BYTES)
+    key = decode_log_key_file(data, source=str(path))
+    witnesses = decode_witness_policy(data, source=str(path))  # and the witnesses, if it names any
     with store.transaction() as txn:
         pinned = txn.state.log_key
         if pinned is not None and pinned != key:
@@ -125,5 +132,5 @@ def pin_published_log_key(store: TrustStore, path: Path) -> tuple[bytes, bool]:
                 "one of them is not the matcher's key; ask the operator before going on"
             )
         fresh = pinned is None
-        txn.state = pin_log_key(txn.state, key)
+        txn.state = pin_witness_policy(pin_log_key(txn.state, key), witnesses)
     return key, fresh

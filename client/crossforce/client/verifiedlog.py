@@ -114,9 +114,11 @@ class VerifiedLog:
         )
         return VerifiedPrefix(head=head, frontier=frontier)
 
-    def rows(self) -> Iterator[tuple[int, bytes, bytes]]:
-        """Every verified ``(index, leaf_hash, entry)`` in order (entry empty where not readable)."""
-        for idx, leaf, entry in self._conn.execute("SELECT idx, leaf_hash, entry FROM leaves ORDER BY idx"):
+    def rows(self, start: int = 0) -> Iterator[tuple[int, bytes, bytes]]:
+        """Every verified ``(index, leaf_hash, entry)`` from ``start`` in order (entry empty where not
+        readable)."""
+        query = "SELECT idx, leaf_hash, entry FROM leaves WHERE idx >= ? ORDER BY idx"
+        for idx, leaf, entry in self._conn.execute(query, (start,)):
             yield int(idx), bytes(leaf), bytes(entry)
 
     def snapshot(self, log_key: bytes) -> LogSnapshot:

@@ -188,15 +188,23 @@ def _parties(*orgs: str) -> frozenset[str]:
 
 @dataclass(frozen=True, kw_only=True)
 class Registration(AuditEvent):
-    """An organisation registered its public keys (version 1). Public: clients pin keys against it."""
+    """An organisation registered its public keys (version 1). Public: clients pin keys against it.
+
+    ``certificate`` (DER) and ``certificate_proof`` bind the keys to the CA-issued certificate that
+    registered them (``orgkeys.verify_key_binding``); events written before key continuity, or by a
+    matcher in development mode (no certificate), have neither and no client with a CA pins them.
+    """
 
     KIND = EventKind.REGISTRATION
     PUBLIC = True
+    OPTIONAL = frozenset({"certificate", "certificate_proof"})
 
     org: str
     signing_key: bytes
     box_key: bytes
     key_version: int
+    certificate: bytes = b""
+    certificate_proof: bytes = b""
 
     def readers(self) -> frozenset[str]:
         return _parties(self.actor_org, self.org)
@@ -204,9 +212,19 @@ class Registration(AuditEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class KeyChange(Registration):
-    """An organisation replaced its registered keys (``key_version`` > 1). Public, like a registration."""
+    """An organisation replaced its registered keys (``key_version`` > 1). Public, like a registration.
+
+    ``previous_key_proof`` is the previous signing key's hand-over to these keys
+    (``orgkeys.verify_key_change``); ``previous_log_index`` is the leaf of the version before, so the
+    history can be walked back without scanning the log. Index 0 is stored as absent (the optional-field
+    rule), so a reader must check that the linked event is this organisation's previous version.
+    """
 
     KIND = EventKind.KEY_CHANGE
+    OPTIONAL = frozenset({"certificate", "certificate_proof", "previous_key_proof", "previous_log_index"})
+
+    previous_key_proof: bytes = b""
+    previous_log_index: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

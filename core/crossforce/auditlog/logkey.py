@@ -15,9 +15,15 @@ per line, ``#`` comments and blank lines ignored::
 The log id repeats the start of the key on purpose: a key mistyped or cut short when it was copied from
 a letter no longer matches its id, and the file is refused. Pure: bytes in, bytes out; callers read and
 write the file.
+
+A deployment with witnesses (issue 16) adds one ``witness: <vkey>`` line per witness (the C2SP verifier
+key ``crossforce witness keygen`` printed) and ``quorum: <n>``: clients then accept a tree head only with
+cosignatures from ``n`` of them. Files without these lines (older matchers) still read: no witnesses.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from crossforce.crypto import envelope
 from crossforce.errors import ValidationError
@@ -31,6 +37,26 @@ PUBLISHED_LOG_KEY_FILE = "log-key.pub"
 MAX_LOG_KEY_FILE_BYTES = 64 * 1024
 """Far above any real file (about 300 bytes): a larger one is the wrong file."""
 _FIELDS = ("format", "algorithm", "public-key", "log-id")
+_OPTIONAL = ("witness", "quorum")
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """The witnesses a client trusts (C2SP vkeys: ``checkpoint.witness_verifiers`` parses them) and how many
+    must cosign a head before it is accepted."""
+
+    witnesses: tuple[str, ...] = ()
+    quorum: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.quorum <= len(self.witnesses):
+            raise ValidationError(
+                f"must be between 0 and {len(self.witnesses)} (the witnesses)", field="quorum"
+            )
+        if self.witnesses and self.quorum < 1:
+            raise ValidationError("must be at least 1 when witnesses are named", field="quorum")
+        if len(set(self.witnesses)) != len(self.witnesses):
+            raise ValidationError("a witness is named twice", field="witnesses")
 
 
 def log_id(public_key: bytes) -> str:
@@ -38,11 +64,14 @@ def log_id(public_key: bytes) -> str:
     return bytes(public_key).hex()[:LOG_ID_HEX_CHARS]
 
 
-def encode_log_key_file(public_key: bytes) -> bytes:
+def encode_log_key_file(public_key: bytes, policy: WitnessPolicy | None = None) -> bytes:
     """The file the operator publishes for ``public_key`` (layout in the module docstring)."""
     key = bytes(public_key)
     if len(key) != envelope.PUBLIC_KEY_BYTES:
         raise ValidationError(f"must be {envelope.PUBLIC_KEY_BYTES} bytes", field="public_key")
+    witnesses = ""
+    if policy is not None and policy.witnesses:
+        witnesses = "".join(f"witness: {vkey}\n" for vkey in policy.witnesses) + f"quorum: {policy.quorum}\n"
     return (
         "# The crossforce matcher's audit log public key. Publish this file to every organisation and\n"
         "# auditor; they pin it with `crossforce org create ... --log-key-file log-key.pub` and verify\n"
@@ -51,6 +80,7 @@ def encode_log_key_file(public_key: bytes) -> bytes:
         f"algorithm: {LOG_KEY_ALGORITHM}\n"
         f"public-key: {key.hex()}\n"
         f"log-id: {log_id(key)}\n"
+        f"{witnesses}"
     ).encode()
 
 
@@ -58,6 +88,19 @@ def decode_log_key_file(data: bytes, *, source: str = "log key file") -> bytes:
     """The raw public key a published log key file names; ``ValidationError`` naming ``source:line``
     otherwise. Every field is required exactly once, no other field is allowed, and the log id must match
     the key."""
+    return _decode(data, source)[0]
+
+
+def decode_witness_policy(data: bytes, *, source: str = "log key file") -> WitnessPolicy:
+    """The witnesses and quorum a published log key file names (none in a file without them). Each
+    ``witness:`` value must be a verifier key; the caller parses it (``checkpoint.parse_vkey``)."""
+    return _decode(data, source)[1]
+
+
+def _decode(data: bytes, source: str) -> tuple[bytes, WitnessPolicy]:
+    witnesses: list[str] = []
+    quorum: str | None = None
+    quorum_line = 0
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -70,8 +113,16 @@ def decode_log_key_file(data: bytes, *, source: str = "log key file") -> bytes:
             continue
         name, sep, value = line.partition(":")
         name = name.strip().lower()
+        if sep and name == "witness":
+            witnesses.append(value.strip())
+            continue
+        if sep and name == "quorum" and quorum is None:
+            quorum, quorum_line = value.strip(), number
+            continue
         if not sep or name not in _FIELDS:
-            raise ValidationError(f"{source}:{number}: expected one of {', '.join(_FIELDS)} as 'name: value'")
+            raise ValidationError(
+                f"{source}:{number}: expected one of {', '.join(_FIELDS + _OPTIONAL)} as 'name: value'"
+            )
         if name in values:
             raise ValidationError(f"{source}:{number}: {name} is given twice")
         values[name], lines[name] = value.strip(), number
@@ -94,4 +145,12 @@ def decode_log_key_file(data: bytes, *, source: str = "log key file") -> bytes:
         raise ValidationError(
             f"{source}:{lines['log-id']}: log-id does not match the public key (was the key copied whole?)"
         )
-    return key
+    if quorum is not None and not quorum.isdigit():
+        raise ValidationError(f"{source}:{quorum_line}: quorum must be a whole number")
+    if witnesses and quorum is None:
+        raise ValidationError(f"{source} names witnesses but no quorum (add 'quorum: <n>')")
+    try:
+        policy = WitnessPolicy(witnesses=tuple(witnesses), quorum=int(quorum or 0))
+    except ValidationError as exc:
+        raise ValidationError(f"{source}:{quorum_line or 1}: {exc}") from None
+    return key, policy

@@ -4,17 +4,29 @@ The matcher stores and relays a disclosure but must never read it or be able to 
 (docs/threat-model.md: "the matcher tampers with or forges a disclosure"). So the holder:
 
 1. serialises the payload canonically (``DisclosurePayload.to_bytes``);
-2. signs a statement binding it to this request and these two parties, with the disclosure context:
-   ``statement = lp(request_id) || lp(holder_org) || lp(requester_org) || lp(SHA-256(payload))``,
+2. signs a statement binding it to this request, these two parties and the recipient's key, with the
+   disclosure context (format version 2):
+   ``statement = lp(request_id) || lp(holder_org) || lp(requester_org) || lp(SHA-256(payload))
+   || lp(recipient_box_key) || lp(u64 recipient_key_version)``,
    ``signature = Ed25519(holder, DISCLOSURE_CONTEXT || 0x00 || statement)`` (``crossforce.crypto.envelope``);
 3. frames ``MAGIC || version || lp(statement) || lp(signature) || lp(payload)`` and encrypts it with
-   ``crypto_box_seal`` (PyNaCl ``SealedBox``) to the requester's registered X25519 key.
+   ``crypto_box_seal`` (PyNaCl ``SealedBox``) to that same X25519 key (the one the holder pinned).
 
 ``lp(x)`` is a 4-byte big-endian length then ``x``. A sealed box has an anonymous sender, so anybody
 (the matcher included) can encrypt something to the requester: the decrypted frame is untrusted input
 until the signature and every bound field check out, and each failure is a VerificationError saying
 which check failed. Binding the request id and both organisations stops the matcher from replaying a
 genuine disclosure under another request or to another requester.
+
+Binding the recipient's box key and key version (issue 16) stops the matcher's operator from reading a
+disclosure unnoticed: if it swaps the requester's registered keys for its own, the holder seals to the
+operator's key and signs that key into the statement; the operator can decrypt, but re-sealing the
+untouched frame to the real requester leaves the operator's key in the signed statement, and the
+requester refuses any statement that does not name the box key that decrypted it and its registered key
+version (docs/threat-model.md: "the operator re-seals a disclosure it read").
+
+Version 1 frames (sealed before this release) carry no recipient binding. ``open_sealed`` still reads
+them, but only when asked to (``allow_unbound``), and reports them as not recipient-bound.
 """
 
 from __future__ import annotations
@@ -36,7 +48,11 @@ from crossforce.errors import TooLargeError, ValidationError, VerificationError
 from crossforce.limits import DEFAULT_LIMITS
 
 MAGIC = b"CFSD"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Recipient-bound statements; what ``seal`` writes."""
+UNBOUND_FORMAT_VERSION = 1
+"""Statements without the recipient's key, written before issue 16; read only with ``allow_unbound``."""
+_VERSION_BYTES = 8
 _LEN_BYTES = 4
 DIGEST_BYTES = 32
 BOX_KEY_BYTES = 32
@@ -118,10 +134,13 @@ def seal(
     requester_org: str,
     holder_signing: nacl.signing.SigningKey,
     requester_box_public: bytes,
+    requester_key_version: int,
     max_sealed_bytes: int = DEFAULT_LIMITS.max_payload_bytes,
 ) -> bytes:
     """Sign ``payload`` for this request as ``holder_org`` and encrypt it to ``requester_org``'s box key.
 
+    ``requester_box_public`` and ``requester_key_version`` are the requester's keys as the holder pinned
+    them: both are signed into the statement, and the frame is sealed to that key and no other.
     TooLargeError if the result would exceed ``max_sealed_bytes`` (the matcher's ApproveRequest limit).
     """
     for name, value in (
@@ -131,14 +150,14 @@ def seal(
     ):
         if not value:
             raise ValidationError("must not be empty", field=name)
-    if len(requester_box_public) != BOX_KEY_BYTES:
-        raise ValidationError(f"must be {BOX_KEY_BYTES} bytes", field="requester_box_public")
     body = payload.to_bytes()
     statement = signed_statement(
         request_id=request_id,
         holder_org=holder_org,
         requester_org=requester_org,
         payload_sha256=hashlib.sha256(body).digest(),
+        recipient_box_key=requester_box_public,
+        recipient_key_version=requester_key_version,
     )
     signature = envelope.sign(envelope.DISCLOSURE_CONTEXT, statement, holder_signing)
     plaintext = MAGIC + bytes([FORMAT_VERSION]) + _lp(statement) + _lp(signature) + _lp(body)
@@ -148,6 +167,17 @@ def seal(
     return sealed
 
 
+@dataclass(frozen=True)
+class OpenedDisclosure:
+    """A verified disclosure and what its frame proved about who it was sealed to."""
+
+    payload: DisclosurePayload
+    recipient_bound: bool
+    """True for a version 2 frame (the holder signed the key it sealed to, checked equal to ours);
+    False only for a version 1 frame opened with ``allow_unbound``."""
+    format_version: int
+
+
 def open_sealed(
     *,
     sealed: bytes,
@@ -155,13 +185,18 @@ def open_sealed(
     holder_org: str,
     requester_org: str,
     requester_box: nacl.public.PrivateKey,
+    requester_key_version: int,
     holder_signing_public: bytes,
+    allow_unbound: bool = False,
     max_sealed_bytes: int = DEFAULT_LIMITS.max_payload_bytes,
-) -> DisclosurePayload:
+) -> OpenedDisclosure:
     """Decrypt, verify and parse a sealed disclosure the requester expects for ``request_id``.
 
     ``holder_signing_public`` must be the holder's key as pinned from the registry, not one that came
-    with the disclosure. Every failure is a VerificationError.
+    with the disclosure; ``requester_key_version`` is this organisation's registered key version. The
+    signed statement must name ``requester_box``'s public key (the one that decrypted) and that version:
+    otherwise the frame was sealed to another key and re-sealed to us. A version 1 frame (no recipient
+    binding) is refused unless ``allow_unbound``. Every failure is a VerificationError.
     """
     if len(sealed) > max_sealed_bytes:
         raise TooLargeError(f"sealed disclosure is {len(sealed)} bytes; the limit is {max_sealed_bytes}")
@@ -172,10 +207,12 @@ def open_sealed(
             "cannot decrypt sealed disclosure: it is not addressed to this organisation's box key, "
             "or it was altered in transit"
         ) from exc
-    header = MAGIC + bytes([FORMAT_VERSION])
-    if not plaintext.startswith(header):
+    if len(plaintext) < len(MAGIC) + 1 or not plaintext.startswith(MAGIC):
         raise VerificationError("sealed disclosure has an unknown format or version")
-    statement, signature, body = _split(plaintext[len(header) :], 3, "sealed disclosure frame")
+    version = plaintext[len(MAGIC)]
+    if version not in (FORMAT_VERSION, UNBOUND_FORMAT_VERSION):
+        raise VerificationError("sealed disclosure has an unknown format or version")
+    statement, signature, body = _split(plaintext[len(MAGIC) + 1 :], 3, "sealed disclosure frame")
     try:
         envelope.verify(envelope.DISCLOSURE_CONTEXT, statement, signature, holder_signing_public)
     except VerificationError as exc:
@@ -183,8 +220,9 @@ def open_sealed(
             f"disclosure signature does not verify under {holder_org}'s registered key "
             "(forged, or signed by another organisation)"
         ) from exc
-    # Signed by the holder from here on; what remains is whether it was meant for this request.
-    fields = _split(statement, 4, "signed statement")
+    # Signed by the holder from here on; what remains is whether it was meant for this request and key.
+    bound = version == FORMAT_VERSION
+    fields = _split(statement, 6 if bound else 4, "signed statement")
     expected = (request_id.encode(), holder_org.encode(), requester_org.encode())
     names = ("request id", "holding organisation", "requesting organisation")
     for got, want, what in zip(fields[:3], expected, names, strict=True):
@@ -192,18 +230,48 @@ def open_sealed(
             raise VerificationError(f"disclosure was signed for a different {what} (misrouted)")
     if not hmac.compare_digest(fields[3], hashlib.sha256(body).digest()):
         raise VerificationError("disclosure payload does not match its signed digest")
+    if bound:
+        _check_recipient(fields[4], fields[5], requester_box, requester_key_version)
+    elif not allow_unbound:
+        raise VerificationError(
+            "disclosure is in format version 1, sealed before recipient binding: nothing proves it was "
+            "sealed to this organisation's key rather than read and re-sealed; open it only if it was "
+            "approved before this release (--allow-unbound)"
+        )
     try:
-        return DisclosurePayload.from_bytes(body)
+        payload = DisclosurePayload.from_bytes(body)
     except ValidationError as exc:
         raise VerificationError(f"signed disclosure payload is malformed: {exc}") from exc
+    return OpenedDisclosure(payload=payload, recipient_bound=bound, format_version=version)
 
 
-def signed_statement(*, request_id: str, holder_org: str, requester_org: str, payload_sha256: bytes) -> bytes:
-    """The exact bytes the holder signs (after the context string); public for test vectors."""
+def signed_statement(
+    *,
+    request_id: str,
+    holder_org: str,
+    requester_org: str,
+    payload_sha256: bytes,
+    recipient_box_key: bytes,
+    recipient_key_version: int,
+) -> bytes:
+    """The exact bytes the holder signs (after the context string), format version 2; public for test
+    vectors."""
     if len(payload_sha256) != DIGEST_BYTES:
         raise ValidationError(f"must be {DIGEST_BYTES} bytes", field="payload_sha256")
+    if len(recipient_box_key) != BOX_KEY_BYTES:
+        raise ValidationError(f"must be {BOX_KEY_BYTES} bytes", field="requester_box_public")
+    if not 1 <= recipient_key_version < 2 ** (8 * _VERSION_BYTES):
+        raise ValidationError("must be a registered key version (1 or more)", field="requester_key_version")
     return b"".join(
-        _lp(x) for x in (request_id.encode(), holder_org.encode(), requester_org.encode(), payload_sha256)
+        _lp(x)
+        for x in (
+            request_id.encode(),
+            holder_org.encode(),
+            requester_org.encode(),
+            payload_sha256,
+            recipient_box_key,
+            recipient_key_version.to_bytes(_VERSION_BYTES, "big"),
+        )
     )
 
 
@@ -218,6 +286,30 @@ def sealed_sha256(sealed: bytes) -> bytes:
 
 def _lp(data: bytes) -> bytes:
     return len(data).to_bytes(_LEN_BYTES, "big") + data
+
+
+def _check_recipient(
+    signed_key: bytes, signed_version: bytes, box: nacl.public.PrivateKey, registered_version: int
+) -> None:
+    """The holder signed the key it sealed to: it must be ours (the key that just decrypted) and the
+    version we registered. Anything else means someone who held that other key read the frame first."""
+    own = bytes(box.public_key)
+    if len(signed_version) != _VERSION_BYTES:
+        raise VerificationError("signed statement has a malformed recipient key version")
+    version = int.from_bytes(signed_version, "big")
+    if not hmac.compare_digest(signed_key, own):
+        raise VerificationError(
+            "re-sealed: this disclosure was sealed to another key (box key "
+            f"{signed_key[:8].hex()}..., key version {version}), not this organisation's "
+            f"({own[:8].hex()}..., version {registered_version}), then re-sealed to it; whoever held "
+            "that key (the matcher's operator, after swapping your registered keys) may have read it"
+        )
+    if version != registered_version:
+        raise VerificationError(
+            f"disclosure was sealed to this organisation's box key as key version {version}, but the "
+            f"registered key version is {registered_version}: check `crossforce org show --remote` for a key "
+            "change you did not make"
+        )
 
 
 def _split(data: bytes, count: int, what: str) -> tuple[bytes, ...]:

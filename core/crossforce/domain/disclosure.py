@@ -114,6 +114,9 @@ class SealedDisclosure:
     sealed_payload: bytes
     payload_sha256: bytes
     state: RequestState
+    approval_log_index: int = 0
+    """The audit leaf of the holder's approval (its DISCLOSURE_TRANSITION carries the ciphertext's
+    SHA-256): the requester proves its inclusion and compares the digest with what it fetched."""
 
 
 @dataclass(frozen=True)

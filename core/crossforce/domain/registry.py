@@ -18,6 +18,13 @@ class Organisation:
     key_version: int
     registered_at_ms: int
     log_index: int
+    certificate: bytes = b""
+    """DER of the certificate that bound version 1 (key history only)."""
+    certificate_proof: bytes = b""
+    """That certificate's signature over version 1 (``orgkeys.verify_key_binding``; key history only)."""
+    previous_key_proof: bytes = b""
+    """The previous signing key's hand-over to these keys (``orgkeys.verify_key_change``; later versions,
+    key history only)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,10 @@ class KeyRegistration:
     box_key: bytes
     proof: bytes
     display_name: str
+    certificate_proof: bytes = b""
+    """First registration: the caller's certificate key over the keys as version 1."""
+    previous_key_proof: bytes = b""
+    """Key change: the previous signing key's hand-over to these keys."""
 
 
 @dataclass(frozen=True)

@@ -1422,7 +1422,10 @@ class GetCheckpointRequest(_message.Message):
 
     TREE_SIZE_FIELD_NUMBER: _builtins.int
     tree_size: _builtins.int
-    """0: the newest"""
+    """0: the newest checkpoint (what witnesses cosign). N > 0: the checkpoint of at least N entries with
+    the most cosignatures (the smallest of those), or the one of N entries if none is cosigned yet, so
+    a client can find a witnessed checkpoint covering a head or a leaf. N beyond the log: INVALID_ARGUMENT.
+    """
     def __init__(
         self,
         *,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from crossforce.domain import ConsistencyProof, InclusionProof, LogEntry, LogKey
+from crossforce.errors import ValidationError
 from crossforce.v1 import crossforce_pb2 as pb
 
 
@@ -77,3 +78,37 @@ def log_key_to_pb(key: LogKey) -> pb.LogKey:
 
 def log_key_from_pb(msg: pb.LogKey) -> LogKey:
     return LogKey(public_key=bytes(msg.public_key), log_id=msg.log_id)
+
+
+def checkpoint_request(tree_size: int = 0) -> pb.GetCheckpointRequest:
+    """``tree_size`` 0: the newest checkpoint."""
+    return pb.GetCheckpointRequest(tree_size=tree_size)
+
+
+def checkpoint_to_pb(tree_size: int, note: bytes) -> pb.Checkpoint:
+    return pb.Checkpoint(tree_size=tree_size, note=note)
+
+
+def checkpoint_from_pb(msg: pb.Checkpoint) -> tuple[int, bytes]:
+    """``(tree_size, note)``; the note is verified by the caller (``crossforce.auditlog.checkpoint``)."""
+    return msg.tree_size, bytes(msg.note)
+
+
+def cosignature_request(tree_size: int, signature_line: str) -> pb.AddCosignatureRequest:
+    return pb.AddCosignatureRequest(tree_size=tree_size, signature_line=signature_line.encode())
+
+
+def cosignature_request_from_pb(msg: pb.AddCosignatureRequest) -> tuple[int, str]:
+    """``(tree_size, signature line)``; a line that is not UTF-8 is a ValidationError."""
+    try:
+        return msg.tree_size, bytes(msg.signature_line).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("the signature line must be UTF-8 text", field="signature_line") from None
+
+
+def cosignature_count_to_pb(count: int) -> pb.AddCosignatureResponse:
+    return pb.AddCosignatureResponse(cosignatures=count)
+
+
+def cosignature_count_from_pb(msg: pb.AddCosignatureResponse) -> int:
+    return msg.cosignatures

@@ -167,6 +167,7 @@ def sealed_disclosure_to_pb(d: SealedDisclosure) -> pb.SealedDisclosure:
         sealed_payload=d.sealed_payload,
         payload_sha256=d.payload_sha256,
         state=request_state_to_pb(d.state),
+        approval_log_index=d.approval_log_index,
     )
 
 
@@ -178,6 +179,7 @@ def sealed_disclosure_from_pb(msg: pb.SealedDisclosure) -> SealedDisclosure:
         sealed_payload=bytes(msg.sealed_payload),
         payload_sha256=bytes(msg.payload_sha256),
         state=request_state_from_pb(msg.state),
+        approval_log_index=msg.approval_log_index,
     )
 
 

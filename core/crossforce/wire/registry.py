@@ -14,6 +14,8 @@ def key_registration_to_pb(reg: KeyRegistration) -> pb.RegisterRequest:
         box_key=reg.box_key,
         proof=reg.proof,
         display_name=reg.display_name,
+        certificate_proof=reg.certificate_proof,
+        previous_key_proof=reg.previous_key_proof,
     )
 
 
@@ -24,6 +26,8 @@ def key_registration_from_pb(msg: pb.RegisterRequest) -> KeyRegistration:
         box_key=bytes(msg.box_key),
         proof=bytes(msg.proof),
         display_name=msg.display_name,
+        certificate_proof=bytes(msg.certificate_proof),
+        previous_key_proof=bytes(msg.previous_key_proof),
     )
 
 
@@ -36,6 +40,9 @@ def organisation_to_pb(org: Organisation) -> pb.Organisation:
         key_version=org.key_version,
         registered_at_ms=org.registered_at_ms,
         log_index=org.log_index,
+        certificate=org.certificate,
+        certificate_proof=org.certificate_proof,
+        previous_key_proof=org.previous_key_proof,
     )
 
 
@@ -48,6 +55,9 @@ def organisation_from_pb(msg: pb.Organisation) -> Organisation:
         key_version=msg.key_version,
         registered_at_ms=msg.registered_at_ms,
         log_index=msg.log_index,
+        certificate=bytes(msg.certificate),
+        certificate_proof=bytes(msg.certificate_proof),
+        previous_key_proof=bytes(msg.previous_key_proof),
     )
 
 
@@ -69,3 +79,11 @@ def get_organisation_request(org: str) -> pb.GetOrganisationRequest:
 
 def organisations_to_pb(orgs: tuple[Organisation, ...] | list[Organisation]) -> pb.ListOrganisationsResponse:
     return pb.ListOrganisationsResponse(organisations=[organisation_to_pb(o) for o in orgs])
+
+
+def key_history_to_pb(versions: tuple[Organisation, ...] | list[Organisation]) -> pb.KeyHistory:
+    return pb.KeyHistory(versions=[organisation_to_pb(o) for o in versions])
+
+
+def key_history_from_pb(msg: pb.KeyHistory) -> tuple[Organisation, ...]:
+    return tuple(organisation_from_pb(o) for o in msg.versions)

@@ -27,6 +27,7 @@ import grpc
 import nacl.signing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from crossforce.auditlog.logkey import WitnessPolicy
 from crossforce.clock import Clock
 from crossforce.errors import PreconditionError, ValidationError
 from crossforce.fsutil import atomic_write
@@ -63,14 +64,14 @@ STREAM_SHARE = 4
 together they never take more than half: unary calls (checks, decisions, Ping) always find a thread."""
 
 
-def load_or_create_log_key(data_dir: Path) -> nacl.signing.SigningKey:
+def load_or_create_log_key(data_dir: Path, policy: WitnessPolicy | None = None) -> nacl.signing.SigningKey:
     path = data_dir / LOG_KEY_FILE
     if path.exists():
         key = nacl.signing.SigningKey(path.read_bytes())
     else:
         key = nacl.signing.SigningKey.generate()
         atomic_write(path, bytes(key), mode=0o600)
-    publish_log_key(data_dir, bytes(key.verify_key))  # <data>/log-key.pub, for clients to pin
+    publish_log_key(data_dir, bytes(key.verify_key), policy)  # <data>/log-key.pub, for clients to pin
     return key
 
 
@@ -115,7 +116,9 @@ def assemble(
     data_dir.mkdir(parents=True, exist_ok=True)
     storage = SQLiteStorage(data_dir)
     metrics = Metrics()
-    audit = AuditLog(storage=storage, key=load_or_create_log_key(data_dir), on_commit=metrics.record_commit)
+    witnesses = WitnessPolicy(witnesses=settings.witnesses, quorum=settings.witness_quorum)
+    key = load_or_create_log_key(data_dir, witnesses)
+    audit = AuditLog(storage=storage, key=key, on_commit=metrics.record_commit)
     matcher = Matcher(storage=storage, settings=settings, audit=audit)
     metrics.watch(MatcherStateSource(matcher=matcher, requests=storage))
     authorise = Authorise(IdentityResolver(deny_list=deny_list, dev_mode=dev_mode))

@@ -17,7 +17,7 @@ from typing import Protocol
 import nacl.signing
 
 from crossforce import clock
-from crossforce.auditlog import merkle, treehead, verify
+from crossforce.auditlog import checkpoint, merkle, treehead, verify
 from crossforce.auditlog.events import AuditEvent
 from crossforce.errors import UnavailableError, ValidationError
 from crossforce.server.store.protocols import AuditStore, LogReads, Transaction
@@ -209,6 +209,16 @@ class AuditLog:
         self._check_range(size, size)
         with self._lock:
             return self._tree.inclusion_proof(index, size)
+
+    def checkpoint(self, size: int) -> bytes:
+        """The C2SP checkpoint (signed note) of the first ``size`` leaves, signed by the log key; Ed25519
+        is deterministic, so every call for one size gives the same note, which witnesses cosign."""
+        self._check_range(size, size)
+        with self._lock:
+            root = self._tree.root_at(size)
+        origin = checkpoint.log_origin(self.public_key)
+        body = checkpoint.Checkpoint(origin=origin, tree_size=size, root_hash=root)
+        return checkpoint.sign_checkpoint(body, self._key)
 
     def _check_range(self, first: int, second: int) -> None:
         size = self.size

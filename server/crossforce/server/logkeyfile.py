@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crossforce.auditlog.logkey import PUBLISHED_LOG_KEY_FILE, encode_log_key_file
+from crossforce.auditlog.logkey import PUBLISHED_LOG_KEY_FILE, WitnessPolicy, encode_log_key_file
 from crossforce.fsutil import atomic_write
 
 PUBLIC_FILE_MODE = 0o644
 """A public key: anyone may read it."""
 
 
-def publish_log_key(data_dir: Path, public_key: bytes) -> Path:
-    """Write ``<data_dir>/log-key.pub`` for ``public_key`` unless it already says exactly that."""
+def publish_log_key(data_dir: Path, public_key: bytes, policy: WitnessPolicy | None = None) -> Path:
+    """Write ``<data_dir>/log-key.pub`` for ``public_key`` (and the witnesses and quorum of ``policy``,
+    which clients then require) unless it already says exactly that."""
     path = Path(data_dir) / PUBLISHED_LOG_KEY_FILE
-    text = encode_log_key_file(public_key)
+    text = encode_log_key_file(public_key, policy)
     try:
         if path.read_bytes() == text:
             return path

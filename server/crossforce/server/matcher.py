@@ -51,7 +51,9 @@ from crossforce.server.usecases.publishing import Publishing
 from crossforce.server.usecases.quotareplay import replay_quotas
 from crossforce.server.usecases.registry import Registry, organisation_of
 from crossforce.server.usecases.requestfeed import RequestFeed
+from crossforce.server.usecases.retention import Retention
 from crossforce.server.usecases.serving import IndexTable
+from crossforce.server.usecases.witnessing import Witnessing
 
 
 class Matcher:
@@ -98,6 +100,11 @@ class Matcher:
             clock=clock,
         )
         self.audit_reads = AuditReads(audit=audit, limits=limits)
+        self.retention = Retention(
+            store=storage, audit=audit, settings=settings, clock=clock, write_lock=write_lock
+        )
+        self.retention.start()  # purges what finished requests no longer need, now and hourly
+        self.witnessing = Witnessing(store=storage, audit=audit, witnesses=settings.witnesses, clock=clock)
         replay_quotas(self._quotas, settings.quotas, storage, size=audit.size, now_ms=clock())
 
     def _now(self) -> int:
@@ -106,6 +113,7 @@ class Matcher:
     def close(self) -> None:
         """Commit what the audit log has staged, stop its committer, then close the store; call once,
         after the server has stopped taking calls."""
+        self.retention.stop()
         self._audit.close()
         self._storage.close()
 
@@ -157,11 +165,25 @@ class Matcher:
         box_key: bytes,
         proof: bytes,
         display_name: str,
+        certificate: bytes = b"",
+        certificate_proof: bytes = b"",
+        previous_key_proof: bytes = b"",
     ) -> Registered:
         row, head = self.registry.register(
-            who, org=org, signing_key=signing_key, box_key=box_key, proof=proof, display_name=display_name
+            who,
+            org=org,
+            signing_key=signing_key,
+            box_key=box_key,
+            proof=proof,
+            display_name=display_name,
+            certificate=certificate,
+            certificate_proof=certificate_proof,
+            previous_key_proof=previous_key_proof,
         )
         return Registered(organisation=organisation_of(row), tree_head=head)
+
+    def key_history(self, org: str) -> list[Organisation]:
+        return self.registry.key_history(org)
 
     # ------------------------------------------------------------------ publishing
     def begin_publish(self, who: Identity, header_bytes: bytes, signature: bytes) -> AcceptedHeader:
@@ -269,3 +291,9 @@ class Matcher:
 
     def log_entries(self, who: Identity, start: int, end: int) -> list[LogEntry]:
         return self.audit_reads.entries(who, start, end)
+
+    def checkpoint(self, tree_size: int) -> tuple[int, bytes]:
+        return self.witnessing.checkpoint(tree_size)
+
+    def add_cosignature(self, tree_size: int, signature_line: str) -> int:
+        return self.witnessing.add_cosignature(tree_size, signature_line)

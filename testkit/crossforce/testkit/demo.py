@@ -28,8 +28,11 @@ from crossforce.auditlog.events import (
     PublishAccepted,
     Registration,
 )
+from crossforce.auditlog.logkey import PUBLISHED_LOG_KEY_FILE
 from crossforce.auditlog.verify import LogSnapshot, filter_events, verify_snapshot
 from crossforce.client.sdk import Client
+from crossforce.client.truststore import pin_published_log_key, read_published_log_key
+from crossforce.client.witness import Witness, WitnessKey
 from crossforce.crypto.sealed import DisclosurePayload
 from crossforce.domain import RefusalReason, RequestState, Role
 from crossforce.errors import CrossforceError, VerificationError
@@ -116,14 +119,19 @@ def run_demo(root: Path, *, total: int, workers: int, view: DemoView) -> None:
     # 1 ---------------------------------------------------------------------------------------
     story.begin("Stand up a deployment")
     net = LocalNet.create(root, name="crossforce-demo")
-    net.start_server()
+    from crossforce.server import ServerSettings  # imported only where a matcher runs (as LocalNet does)
+
+    witness = WitnessKey.generate(f"witness.{FORCE_B}.example/1")  # one witness, run by a force
+    net.start_server(settings=ServerSettings(expected_forces=(), witnesses=(witness.verifier.vkey,)))
     try:
-        _story(story, net, forces=[f.code for f in forces], total=total, workers=workers)
+        _story(story, net, forces=[f.code for f in forces], total=total, workers=workers, witness=witness)
     finally:
         net.stop_server()
 
 
-def _story(story: Story, net: LocalNet, *, forces: list[str], total: int, workers: int) -> None:
+def _story(
+    story: Story, net: LocalNet, *, forces: list[str], total: int, workers: int, witness: WitnessKey
+) -> None:
     view = story.view
     story.proved(
         "A deployment: certificate authority, matcher, network secret",
@@ -332,6 +340,7 @@ def _story(story: Story, net: LocalNet, *, forces: list[str], total: int, worker
         story_events = sorted(dict(story_events).items())
         for i, _e in story_events:
             aud.inclusion(i)
+    witnessed = _witness_and_check_quorum(net, witness)
     view.events(story_events)
     transitions = [e for _i, e in story_events if isinstance(e, DisclosureTransition)]
     _require(len(transitions) >= MIN_TRANSITIONS_LOGGED, "every disclosure state change is logged")
@@ -346,7 +355,29 @@ def _story(story: Story, net: LocalNet, *, forces: list[str], total: int, worker
             f"publishes, the check and {len(transitions)} disclosure state changes",
             f"`crossforce audit report --case-ref {WHY.case_reference}` "
             "answers who checked this applicant and why",
+            witnessed,
         ],
+    )
+
+
+def _witness_and_check_quorum(net: LocalNet, witness: WitnessKey) -> str:
+    """One witness round (run by a force), then the vetting body's auditor pins the operator's published
+    file (log key, witness, quorum) and accepts the verified head only with the witness's cosignature."""
+    published = net.root / "matcher" / PUBLISHED_LOG_KEY_FILE
+    log_key = read_published_log_key(published)
+    with net.client(FORCE_B, Role.FORCE_SYSTEM) as host:
+        done = Witness(
+            connection=host.connection, key=witness, log_key=log_key, state_path=net.root / "witness.state"
+        ).round()
+    pin_published_log_key(net.profiles[VETTING_BODY].trust_store(), published)
+    with net.client(VETTING_BODY, Role.AUDITOR) as aud:
+        result = aud.verify_log()
+    got = result.witnessed
+    _require(got is not None and got.cosigners == (witness.verifier.name,), "the head is witnessed")
+    return (
+        f"witness {witness.verifier.name} (run by {FORCE_B}) verified the C2SP checkpoint of "
+        f"{done.checkpoint.tree_size} entries and cosigned it; {VETTING_BODY} accepted its head only with "
+        "that quorum (1 of 1), so a history shown only to it would have raised the alarm"
     )
 
 

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, get_type_hints
 
+from crossforce.auditlog.checkpoint import witness_verifiers
+from crossforce.auditlog.logkey import WitnessPolicy
 from crossforce.clock import DAY_MS, DAY_S
 from crossforce.errors import PermissionDeniedError, ValidationError
 from crossforce.limits import DEFAULT_LIMITS, Limits
@@ -183,8 +185,18 @@ class ServerSettings:
     answer names each one it did not search and why; every organisation that has published an index is
     expected as well, so a national body that publishes is never silently left out. Empty: only the
     organisations that have published (small test networks)."""
+    witnesses: tuple[str, ...] = ()
+    """Witness verifier keys (C2SP vkeys from ``crossforce witness keygen``): the matcher stores
+    cosignatures from these only, and names them in its published log-key.pub for clients (issue 16)."""
+    witness_quorum: int = 0
+    """How many witnesses must cosign a head for clients to accept it; 0: a majority of ``witnesses``."""
+    retention_days: int = 365
+    """How long a finished request (no_match, refused, delivered) keeps more than its audit trail: after
+    this many days since its last change, the matcher clears its justification text and sealed payload
+    (``usecases.retention``; docs/threat-model.md, "Forgetting")."""
 
     def __post_init__(self) -> None:
+        _check_witnesses(self)
         object.__setattr__(self, "purposes", types.MappingProxyType(dict(self.purposes)))
         if isinstance(self.expected_forces, str) or not all(isinstance(o, str) for o in self.expected_forces):
             raise ValidationError("must be a list of organisation codes", field="expected_forces")
@@ -224,6 +236,8 @@ class ServerSettings:
                 )
         if self.index_max_age_s < 1:
             raise ValidationError("must be at least 1", field="index_max_age_s")
+        if self.retention_days < 1:
+            raise ValidationError("must be at least 1 (days)", field="retention_days")
 
     def purpose(self, code: str) -> PurposePolicy:
         """The policy for ``code``; ValidationError listing the allowed codes if there is none."""
@@ -259,7 +273,10 @@ class ServerSettings:
     def from_mapping(cls, data: Mapping[str, Any]) -> ServerSettings:
         """Build from parsed TOML. Tables override defaults key by key; unknown keys are errors."""
         _reject_unknown(
-            data, {"limits", "quotas", "purposes", "org_purposes", "index_max_age_s", "expected_forces"}, ""
+            data,
+            {"limits", "quotas", "purposes", "org_purposes", "index_max_age_s", "expected_forces"}
+            | {"witnesses", "witness_quorum", "retention_days"},
+            "",
         )
         limits = _build(Limits, _table(data, "limits"), "limits", DEFAULT_LIMITS)
         quotas = _build(QuotaSettings, _table(data, "quotas"), "quotas", QuotaSettings())
@@ -296,10 +313,32 @@ class ServerSettings:
             if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
                 raise ValidationError("must be a list of organisation codes", field="expected_forces")
             kwargs["expected_forces"] = tuple(codes)
+        if "witnesses" in data:
+            vkeys = data["witnesses"]
+            if not isinstance(vkeys, list) or not all(isinstance(v, str) for v in vkeys):
+                raise ValidationError("must be a list of witness verifier keys", field="witnesses")
+            kwargs["witnesses"] = tuple(vkeys)
+        if "witness_quorum" in data:
+            kwargs["witness_quorum"] = _coerce(data["witness_quorum"], int, "witness_quorum")
+        if "retention_days" in data:
+            kwargs["retention_days"] = _coerce(data["retention_days"], int, "retention_days")
         return cls(limits=limits, quotas=quotas, purposes=purposes, org_purposes=org_purposes, **kwargs)
 
 
 _T = TypeVar("_T")
+
+
+def _check_witnesses(settings: ServerSettings) -> None:
+    """Each witness key parses as a cosignature/v1 vkey; the quorum fits; 0 becomes a majority."""
+    try:
+        witness_verifiers(WitnessPolicy(witnesses=tuple(settings.witnesses), quorum=len(settings.witnesses)))
+    except ValidationError as exc:
+        raise ValidationError(str(exc), field="witnesses") from None
+    quorum = settings.witness_quorum or (len(settings.witnesses) // 2 + 1 if settings.witnesses else 0)
+    if not 0 <= quorum <= len(settings.witnesses):
+        raise ValidationError(f"must be between 1 and {len(settings.witnesses)}", field="witness_quorum")
+    object.__setattr__(settings, "witnesses", tuple(settings.witnesses))
+    object.__setattr__(settings, "witness_quorum", quorum)
 
 
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

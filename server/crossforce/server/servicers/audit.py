@@ -1,4 +1,5 @@
-"""Audit service: tree heads, proofs and entries, each entry's bytes only where the caller may read them."""
+"""Audit service: tree heads, proofs and entries, each entry's bytes only where the caller may read them;
+checkpoints with their witness cosignatures, and the RPC witnesses return cosignatures through."""
 
 from __future__ import annotations
 
@@ -46,3 +47,14 @@ class AuditServicer(rpc.AuditServicer):
     @status.unary
     def GetLogKey(self, request: pb.GetLogKeyRequest, context: grpc.ServicerContext) -> pb.LogKey:
         return wire.log_key_to_pb(self.matcher.log_key())
+
+    @status.unary
+    def GetCheckpoint(self, request: pb.GetCheckpointRequest, context: grpc.ServicerContext) -> pb.Checkpoint:
+        return wire.checkpoint_to_pb(*self.matcher.checkpoint(request.tree_size))
+
+    @status.unary
+    def AddCosignature(
+        self, request: pb.AddCosignatureRequest, context: grpc.ServicerContext
+    ) -> pb.AddCosignatureResponse:
+        tree_size, line = wire.cosignature_request_from_pb(request)
+        return wire.cosignature_count_to_pb(self.matcher.add_cosignature(tree_size, line))

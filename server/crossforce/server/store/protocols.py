@@ -41,6 +41,9 @@ class Transaction(Protocol):
     def update_request(self, row: RequestRow) -> None: ...
     def put_head(self, row: HeadRow) -> None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    def put_cosignature(self, tree_size: int, witness: str, line: str, timestamp_s: int) -> None:
+        """Keep (or replace) ``witness``'s cosignature line on the checkpoint of ``tree_size``."""
+        ...
 
 
 class OrgStore(Protocol):
@@ -102,6 +105,31 @@ class RequestStore(Protocol):
         """Requests in ``states`` whose deadline is before ``deadline_ms``, earliest deadline first."""
         ...
 
+    def requests_to_forget(
+        self, *, states: Sequence[int], updated_before_ms: int, limit: int, tokens_only: bool = False
+    ) -> list[RequestRow]:
+        """Requests in ``states`` last changed before ``updated_before_ms`` that still hold tokens (and,
+        unless ``tokens_only``, justification text, a sealed payload or matched versions); oldest first."""
+        ...
+
+    def reclaim_forgotten(self) -> bool:
+        """Make cleared bytes unrecoverable from the backend's files (journals included); False if it
+        could not now (try again later)."""
+        ...
+
+
+class CosignatureStore(Protocol):
+    """Witnesses' cosignatures on the log's checkpoints (signature lines, already verified)."""
+
+    def cosignatures(self, tree_size: int) -> list[str]:
+        """The stored cosignature lines on the checkpoint of ``tree_size``, by witness name."""
+        ...
+
+    def best_cosigned_size(self, at_least: int) -> int | None:
+        """Of the checkpoints of at least ``at_least`` entries, the one with the most cosignatures
+        (the smallest of those), or None if none has any."""
+        ...
+
 
 class LogReads(Protocol):
     """The stored audit log as plain values: what an offline verifier needs, and nothing else."""
@@ -135,7 +163,7 @@ class AuditStore(LogReads, Protocol):
     def latest_head(self) -> HeadRow | None: ...
 
 
-class Storage(OrgStore, IndexStore, RequestStore, AuditStore, Protocol):
+class Storage(OrgStore, IndexStore, RequestStore, AuditStore, CosignatureStore, Protocol):
     """Every concern, as one backend (``SQLiteStorage``) provides them."""
 
     def healthy(self) -> bool: ...

@@ -61,6 +61,9 @@ class RequestRow:
     matched_indexes: tuple[tuple[int, int], ...] = ()
     """The holder's (epoch, version) of each index the hit matched; empty for requests stored before
     the matcher recorded them (schema version 1)."""
+    approval_log_index: int = 0
+    """The audit leaf of the approval transition (its event carries ``sealed_sha256``); 0 until approved,
+    and for requests approved before schema version 3."""
 
 
 @dataclass(frozen=True, kw_only=True)

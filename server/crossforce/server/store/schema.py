@@ -5,6 +5,10 @@ Why a module of its own: the layout is a contract with every data folder ever wr
 transaction (``MIGRATIONS``), so a crash mid-upgrade leaves it as it was, and a folder written by a newer
 matcher is refused rather than read wrongly. Version 2 added ``requests.matched_indexes``: the holder's
 (epoch, version) of each index a disclosure request matched (requests from version 1 keep none).
+Version 3 added ``cosignatures``: witnesses' cosignature lines on the log's checkpoints (issue 16), one
+row per (tree size, witness), kept beside the log and never part of it; and
+``requests.approval_log_index``: the audit leaf of a request's approval, which the requester checks the
+ciphertext's digest against (0 for requests approved before it was recorded, or never approved).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Sequence
 
 from crossforce.errors import PreconditionError, UnavailableError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +38,8 @@ CREATE TABLE IF NOT EXISTS requests (
     strength INTEGER NOT NULL, tokens BLOB NOT NULL, state INTEGER NOT NULL,
     created_at_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
     refusal_reason INTEGER NOT NULL DEFAULT 0, sealed BLOB, sealed_sha256 BLOB,
-    log_index INTEGER NOT NULL, matched_indexes TEXT NOT NULL DEFAULT '');
+    log_index INTEGER NOT NULL, matched_indexes TEXT NOT NULL DEFAULT '',
+    approval_log_index INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS requests_holder ON requests (holder_org, state);
 CREATE INDEX IF NOT EXISTS requests_requester ON requests (requester_org, state);
 CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, leaf_hash BLOB NOT NULL);
@@ -46,16 +51,21 @@ CREATE TABLE IF NOT EXISTS heads (
     tree_size INTEGER PRIMARY KEY, timestamp_ms INTEGER NOT NULL, root BLOB NOT NULL,
     signature BLOB NOT NULL);
 """
+COSIGNATURES_TABLE = """CREATE TABLE IF NOT EXISTS cosignatures (
+    tree_size INTEGER NOT NULL, witness TEXT NOT NULL, line TEXT NOT NULL, timestamp_s INTEGER NOT NULL,
+    PRIMARY KEY (tree_size, witness))"""
+SCHEMA += COSIGNATURES_TABLE + ";\n"
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE requests ADD COLUMN matched_indexes TEXT NOT NULL DEFAULT ''",),
+    3: (COSIGNATURES_TABLE, "ALTER TABLE requests ADD COLUMN approval_log_index INTEGER NOT NULL DEFAULT 0"),
 }
 """The statements that bring a folder from the version before up to each version (requests opened before
 version 2 keep an empty list of matched indexes: the matcher did not record them then)."""
 REQUEST_COLUMNS = (
     "request_id, check_id, requester_org, holder_org, purpose, legal_basis, case_reference, officer_id, "
     "key_types, strength, tokens, state, created_at_ms, deadline_ms, updated_at_ms, refusal_reason, "
-    "sealed, sealed_sha256, log_index, matched_indexes"
+    "sealed, sealed_sha256, log_index, matched_indexes, approval_log_index"
 )
 """Named in every insert, so a column added by an upgrade (at the end of the table) lines up."""
 REQUEST_PLACEHOLDERS = ", ".join("?" for _ in REQUEST_COLUMNS.split(","))

@@ -8,7 +8,8 @@ a crash mid-publish leaves the previous index serving. Log rows are append-only:
 and DELETE. Nothing stored here is a raw name, date or identifier: tokens are keyed hashes and
 disclosure payloads are ciphertext. No connection leaves this module.
 
-The tables, their versions and the upgrades between them are ``store.schema``.
+The tables, their versions and the upgrades between them are ``store.schema``. It runs over 400 lines: one
+backend implements every storage protocol, and splitting it would spread one connection's rules apart.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from crossforce.server.store.rows import HeadRow, IndexRow, OrgRow, RequestRow
 
 DB_FILE = "matcher.sqlite3"
 BITS_DIR = "indexes"
+RECLAIM_WAIT_S = 1.0
+"""How long a WAL truncation waits for a writer's batch to commit before giving up until next time."""
 
 
 @dataclass
@@ -98,9 +101,12 @@ class SQLiteTransaction:
             raise AlreadyExistsError("disclosure request id already exists") from exc
 
     def update_request(self, row: RequestRow) -> None:
+        """Every field that may change after opening: the state's, and what forgetting clears (tokens
+        on resolve; justification text, payload and matched versions after retention)."""
         self._exec(
             "UPDATE requests SET state = ?, updated_at_ms = ?, refusal_reason = ?, sealed = ?, "
-            "sealed_sha256 = ?, log_index = ? WHERE request_id = ?",
+            "sealed_sha256 = ?, log_index = ?, tokens = ?, legal_basis = ?, case_reference = ?, "
+            "officer_id = ?, matched_indexes = ?, approval_log_index = ? WHERE request_id = ?",
             (
                 row.state,
                 row.updated_at_ms,
@@ -108,6 +114,12 @@ class SQLiteTransaction:
                 row.sealed,
                 row.sealed_sha256,
                 row.log_index,
+                row.tokens,
+                row.legal_basis,
+                row.case_reference,
+                row.officer_id,
+                schema.encode_matched(row.matched_indexes),
+                row.approval_log_index,
                 row.request_id,
             ),
         )
@@ -116,6 +128,11 @@ class SQLiteTransaction:
         self._exec(
             "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?)",
             (row.tree_size, row.timestamp_ms, row.root, row.signature),
+        )
+
+    def put_cosignature(self, tree_size: int, witness: str, line: str, timestamp_s: int) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO cosignatures VALUES (?, ?, ?, ?)", (tree_size, witness, line, timestamp_s)
         )
 
     def set_meta(self, key: str, value: str) -> None:
@@ -144,6 +161,7 @@ def _request_tuple(row: RequestRow) -> tuple[object, ...]:
         row.sealed_sha256,
         row.log_index,
         schema.encode_matched(row.matched_indexes),
+        row.approval_log_index,
     )
 
 
@@ -187,6 +205,7 @@ def _request_from(r: sqlite3.Row) -> RequestRow:
         sealed=r["sealed"],
         sealed_sha256=r["sealed_sha256"],
         matched_indexes=schema.decode_matched(r["matched_indexes"]),
+        approval_log_index=r["approval_log_index"],
     )
 
 
@@ -207,6 +226,8 @@ class SQLiteStorage:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        # Forgotten tokens and purged text are overwritten with zeros, not left in free space.
+        self._conn.execute("PRAGMA secure_delete=ON")
         try:
             schema.create_or_upgrade(self._conn, where=str(data_dir))
         except BaseException:
@@ -357,6 +378,40 @@ class SQLiteStorage:
         )
         return [_request_from(r) for r in rows]
 
+    def requests_to_forget(
+        self, *, states: Sequence[int], updated_before_ms: int, limit: int, tokens_only: bool = False
+    ) -> list[RequestRow]:
+        if not states:
+            return []
+        holding = "tokens != X''" + (
+            ""
+            if tokens_only
+            else " OR legal_basis != '' OR case_reference != '' OR officer_id != '' OR sealed IS NOT NULL "
+            "OR matched_indexes != ''"
+        )
+        rows = self._query(
+            f"SELECT * FROM requests WHERE state IN ({','.join('?' * len(states))}) AND updated_at_ms < ? "
+            f"AND ({holding}) ORDER BY updated_at_ms, request_id LIMIT ?",
+            [*states, updated_before_ms, limit],
+        )
+        return [_request_from(r) for r in rows]
+
+    def reclaim_forgotten(self) -> bool:
+        """Copy the WAL into the database and truncate it, so the old page images that still held
+        forgotten bytes are gone too (secure_delete zeroes them in the database file). Best effort: False
+        when a writer or reader is busy (the next purge tries again)."""
+        try:  # its own short-lived connection, so a busy writer never holds up reads
+            conn = sqlite3.connect(self.db_path, timeout=RECLAIM_WAIT_S, isolation_level=None)
+        except sqlite3.Error:
+            return False
+        try:
+            busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            return False
+        finally:
+            conn.close()
+        return not busy
+
     def log_leaf_hashes(self) -> list[bytes]:
         return [bytes(r[0]) for r in self._query("SELECT leaf_hash FROM log ORDER BY idx")]
 
@@ -372,6 +427,18 @@ class SQLiteStorage:
 
     def heads(self) -> list[HeadRow]:
         return [HeadRow(**dict(r)) for r in self._query("SELECT * FROM heads ORDER BY tree_size")]
+
+    def cosignatures(self, tree_size: int) -> list[str]:
+        rows = self._query("SELECT line FROM cosignatures WHERE tree_size = ? ORDER BY witness", (tree_size,))
+        return [str(r[0]) for r in rows]
+
+    def best_cosigned_size(self, at_least: int) -> int | None:
+        rows = self._query(
+            "SELECT tree_size FROM cosignatures WHERE tree_size >= ? GROUP BY tree_size "
+            "ORDER BY COUNT(*) DESC, tree_size LIMIT 1",
+            (at_least,),
+        )
+        return int(rows[0][0]) if rows else None
 
     def meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))

@@ -8,6 +8,12 @@ changes nothing (a repeat fetch) stores and logs nothing. Unknown and not-yours 
 answer. The matcher relays only ciphertext and its SHA-256: it never sees a disclosure in the clear.
 A request may be named by a prefix of its id (``usecases.requestids``), resolved among the requests the
 caller may see; everything after the lookup uses the full id.
+
+Forgetting (issue 16): a request's matched tokens leave its row in the transaction that resolves it (the
+holder has used them; nothing after resolution needs them), and the freed bytes are then reclaimed from
+the database's journal too. The approval's log index is kept beside the ciphertext, so a requester can
+prove the approval event carries the digest of what it fetched. Later clearing, after the retention
+period, is ``usecases.retention``.
 """
 
 from __future__ import annotations
@@ -115,6 +121,7 @@ def sealed_disclosure(row: RequestRow) -> SealedDisclosure:
         sealed_payload=row.sealed or b"",
         payload_sha256=row.sealed_sha256 or b"",
         state=RequestState(row.state),
+        approval_log_index=row.approval_log_index,
     )
 
 
@@ -282,16 +289,21 @@ class Broker:
                     reason=int(reason or 0),
                     payload_sha256=payload_sha,
                 )
+                log_index = self._audit.append(tx, event)
                 updated = replace(
                     row,
                     state=int(after.state),
                     updated_at_ms=after.updated_at_ms,
-                    log_index=self._audit.append(tx, event),
+                    log_index=log_index,
                     refusal_reason=int(after.refusal_reason),
                     sealed=sealed if sealed is not None else row.sealed,
                     sealed_sha256=payload_sha or row.sealed_sha256,
+                    tokens=row.tokens if after.state is State.OPEN else b"",
+                    approval_log_index=log_index if action is Action.APPROVE else row.approval_log_index,
                 )
                 tx.update_request(updated)
+        if row.tokens and not updated.tokens:
+            self._store.reclaim_forgotten()  # best effort; the retention purge retries
         self.notify_opened()  # a requester's watch sees the decision now, not at its next poll
         return updated
 
