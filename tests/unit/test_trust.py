@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from crossforce.auditlog.events import Event, EventKind, encode_event
 from crossforce.auditlog.merkle import MerkleTree, leaf_hash
 from crossforce.auditlog.treehead import SignedTreeHead, TreeHead, encode_signed_tree_head, sign_tree_head
 from crossforce.client import trust
-from crossforce.client.trust import KeyEvidence, Pin, TrustState
+from crossforce.client.trust import Pin, TrustState
 from crossforce.client.truststore import TrustStore
 from crossforce.domain import InclusionProof, LogEntry
 from crossforce.errors import PreconditionError, ValidationError, VerificationError
@@ -61,14 +62,6 @@ class Log:
     def proof(self, rng: tuple[int, int] | None) -> list[bytes]:
         return self.tree.consistency_proof(*rng) if rng else []
 
-    def evidence(self, leaf: int, size: int) -> KeyEvidence:
-        return KeyEvidence(
-            head=self.head(size),
-            leaf_index=leaf,
-            entry=self.entries[leaf],
-            hashes=tuple(self.tree.inclusion_proof(leaf, size)),
-        )
-
 
 FILLER = [
     encode_event(
@@ -85,7 +78,7 @@ ENTRIES = [
     key_event("kent", KENT_ROTATED, EventKind.KEY_CHANGE),
     *FILLER[12:],
 ]
-KENT_LEAF, ROTATED_LEAF = 5, 13
+KENT_LEAF = 5
 
 
 @pytest.fixture
@@ -166,74 +159,6 @@ def test_head_signed_by_another_key_is_refused(log: Log) -> None:
         trust.observe_head(PINNED, imposter.head(5), [])
 
 
-# --- organisation keys ----------------------------------------------------------------------------
-
-
-def test_keys_are_pinned_on_first_sight_with_log_evidence(log: Log) -> None:
-    assert not trust.pinned_keys_match(PINNED, "kent", KENT)
-    state = trust.pin_org_keys(PINNED, "kent", KENT, log.evidence(KENT_LEAF, 10))
-    assert state.pins["kent"] == KENT
-    assert trust.pinned_keys_match(state, "kent", KENT)
-
-
-def test_logged_key_change_with_a_newer_version_is_re_pinned(log: Log) -> None:
-    state = trust.pin_org_keys(PINNED, "kent", KENT, log.evidence(KENT_LEAF, 10))
-    state = trust.pin_org_keys(state, "kent", KENT_ROTATED, log.evidence(ROTATED_LEAF, 20))
-    assert state.pins["kent"] == KENT_ROTATED
-
-
-def test_key_swap_under_the_same_version_is_refused(log: Log) -> None:
-    """The matcher swaps Kent's keys for its own: even a logged event cannot reuse the pinned version."""
-    swapped = Pin(signing_key=b"\x09" * 32, box_key=b"\x0a" * 32, key_version=1)
-    evil = Log([*ENTRIES, key_event("kent", swapped)])
-    state = trust.pin_org_keys(PINNED, "kent", KENT, evil.evidence(KENT_LEAF, 10))
-    with pytest.raises(VerificationError, match="newer logged key version"):
-        trust.pin_org_keys(state, "kent", swapped, evil.evidence(len(ENTRIES), len(ENTRIES) + 1))
-    assert state.pins["kent"] == KENT
-
-
-def test_unlogged_key_swap_is_refused(log: Log) -> None:
-    swapped = Pin(signing_key=b"\x09" * 32, box_key=b"\x0a" * 32, key_version=2)
-    with pytest.raises(VerificationError, match="not the ones it logged"):
-        trust.pin_org_keys(PINNED, "kent", swapped, log.evidence(KENT_LEAF, 10))
-
-
-def test_another_orgs_registration_is_no_evidence(log: Log) -> None:
-    with pytest.raises(VerificationError, match="not the ones it logged"):
-        trust.pin_org_keys(PINNED, "essex", KENT, log.evidence(KENT_LEAF, 10))
-
-
-def test_a_non_key_event_is_no_evidence(log: Log) -> None:
-    with pytest.raises(VerificationError, match="not the ones it logged"):
-        trust.pin_org_keys(PINNED, "kent", KENT, log.evidence(2, 10))
-
-
-def test_an_undecodable_entry_is_no_evidence() -> None:
-    junk = Log([b"not an event"])
-    with pytest.raises(VerificationError, match="not the ones it logged"):
-        trust.pin_org_keys(PINNED, "kent", KENT, junk.evidence(0, 1))
-
-
-def test_evidence_not_included_under_the_head_is_refused(log: Log) -> None:
-    good = log.evidence(KENT_LEAF, 10)
-    moved = KeyEvidence(head=good.head, leaf_index=KENT_LEAF + 1, entry=good.entry, hashes=good.hashes)
-    with pytest.raises(VerificationError):
-        trust.pin_org_keys(PINNED, "kent", KENT, moved)
-
-
-def test_evidence_under_a_head_not_signed_by_the_log_key_is_refused(log: Log) -> None:
-    imposter = Log(list(ENTRIES), OTHER_KEY)
-    with pytest.raises(VerificationError):
-        trust.pin_org_keys(PINNED, "kent", KENT, imposter.evidence(KENT_LEAF, 10))
-
-
-def test_unreadable_entry_is_refused(log: Log) -> None:
-    good = log.evidence(KENT_LEAF, 10)
-    hidden = KeyEvidence(head=good.head, leaf_index=KENT_LEAF, entry=b"", hashes=good.hashes)
-    with pytest.raises(VerificationError, match="not readable"):
-        trust.pin_org_keys(PINNED, "kent", KENT, hidden)
-
-
 # --- index versions -------------------------------------------------------------------------------
 
 
@@ -249,7 +174,7 @@ def test_index_versions_only_grow() -> None:
 
 
 def test_state_round_trips(log: Log) -> None:
-    state = trust.pin_org_keys(observed(PINNED, log, 10), "kent", KENT, log.evidence(KENT_LEAF, 10))
+    state = replace(observed(PINNED, log, 10), pins={"kent": KENT})
     state = trust.next_index_version(state, 4, now_ms=99)
     assert trust.decode_state(trust.encode_state(state)) == state
     assert json.loads(trust.encode_state(state))["format_version"] == trust.TRUST_FORMAT_VERSION

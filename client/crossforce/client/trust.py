@@ -34,7 +34,6 @@ from types import MappingProxyType
 from typing import Any
 
 from crossforce.auditlog import checkpoint, merkle, treehead
-from crossforce.auditlog.events import Registration, parse_event
 from crossforce.auditlog.logkey import WitnessPolicy
 from crossforce.auditlog.treehead import HeadTracker, SignedTreeHead
 from crossforce.crypto import envelope
@@ -61,7 +60,8 @@ class Pin:
 
 @dataclass(frozen=True)
 class KeyEvidence:
-    """What the log shows about an organisation's keys: one entry, its inclusion proof, the head proved.
+    """What the log shows about one of an organisation's key versions: one entry, its inclusion proof, the
+    head proved (the input to ``keytrust.pin_key_history``, one per version).
 
     ``head`` must be signed by the pinned log key; ``entry`` must hash to leaf ``leaf_index`` of it.
     """
@@ -148,59 +148,6 @@ def verify_inclusion(
     if proof.entry and merkle.leaf_hash(proof.entry) != leaf:
         raise VerificationError(f"event {leaf_index} does not hash to its leaf")
     merkle.verify_inclusion(leaf, leaf_index, head.head.tree_size, list(proof.hashes), head.head.root_hash)
-
-
-# ---------------------------------------------------------------------------------------------- pins
-def pinned_keys_match(state: TrustState, org: str, seen: Pin) -> bool:
-    """True when ``org`` is pinned with exactly these keys, so no log evidence is needed."""
-    pinned = state.pins.get(org)
-    return pinned is not None and pinned.same_keys(seen)
-
-
-def pin_org_keys(state: TrustState, org: str, seen: Pin, evidence: KeyEvidence) -> TrustState:
-    """Pin ``org``'s keys as ``seen``, on the log's word: the first sight, or a logged, newer key change.
-
-    Refused (VerificationError) unless: ``evidence.head`` is signed by the pinned log key; the entry is
-    included at ``evidence.leaf_index`` under it; the entry is a REGISTRATION or KEY_CHANGE of ``org``
-    naming exactly these keys and key version; and, if keys are pinned already, the version is newer.
-    """
-    if pinned_keys_match(state, org, seen):
-        return state
-    if state.log_key is None:
-        raise VerificationError("no log key is pinned: fetch and pin the matcher's log key first")
-    treehead.verify_tree_head(evidence.head, state.log_key)
-    if not evidence.entry:
-        raise VerificationError(f"the registration of {org} is not readable in the audit log")
-    head = evidence.head.head
-    merkle.verify_inclusion(
-        merkle.leaf_hash(evidence.entry),
-        evidence.leaf_index,
-        head.tree_size,
-        list(evidence.hashes),
-        head.root_hash,
-    )
-    if not _logged_keys_match(evidence.entry, org, seen):
-        raise VerificationError(f"the keys the matcher returned for {org} are not the ones it logged")
-    pinned = state.pins.get(org)
-    if pinned is not None and seen.key_version <= pinned.key_version:
-        raise VerificationError(
-            f"the matcher returned different keys for {org} without a newer logged key version"
-        )
-    return replace(state, pins={**state.pins, org: seen})
-
-
-def _logged_keys_match(entry: bytes, org: str, seen: Pin) -> bool:
-    """The logged event is a key event of ``org`` naming exactly ``seen`` (an undecodable entry is not)."""
-    try:
-        event = parse_event(entry)
-    except ValidationError:
-        return False
-    return isinstance(event, Registration) and (  # a KeyChange is a Registration too
-        event.org == org
-        and event.signing_key == seen.signing_key
-        and event.box_key == seen.box_key
-        and event.key_version == seen.key_version
-    )
 
 
 # ---------------------------------------------------------------------------------------------- versions
