@@ -31,12 +31,12 @@ from crossforce.cli.requestlist import (
     watch_line,
 )
 from crossforce.cli.status import ExitStatus
-from crossforce.cli.tables import record_fields, records_table, request_panel
+from crossforce.cli.tables import records_table, request_panel
 from crossforce.client.sdk import Client
 from crossforce.client.tokenstore import GenerationGoneError
 from crossforce.crypto.sealed import DisclosurePayload
 from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, DisclosureRequest, RequestState, Role
-from crossforce.encoding.records import Record
+from crossforce.encoding.records import Record, payload_fields
 from crossforce.errors import PreconditionError, ValidationError
 
 STATE_CHOICES = tuple(s.label for s in RequestState)
@@ -133,13 +133,13 @@ def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: boo
                 make_console().print(request_panel(req))
             raise
     if as_json:
-        emit_json({"request": request_doc(req), "local_records": [record_fields(r) for r in records]})
+        emit_json({"request": request_doc(req), "local_records": [payload_fields(r) for r in records]})
         return
     console = make_console()
     console.print(request_panel(req))
     if records:
         console.print(
-            records_table([record_fields(r) for r in records], title="your records these tokens resolve to")
+            records_table([payload_fields(r) for r in records], title="your records these tokens resolve to")
         )
     else:
         console.print("[yellow]the tokens resolve to none of your records: a Bloom-filter false positive[/]")
@@ -231,7 +231,7 @@ def desk_approve(
                 )
             chosen = tuple(by_id[rid] for rid in include)
         payload = DisclosurePayload(
-            summary=summary, records=tuple(record_fields(r) for r in chosen), point_of_contact=contact
+            summary=summary, records=tuple(payload_fields(r) for r in chosen), point_of_contact=contact
         )
         done = client.approve(req.request_id, payload, officer_id=officer)
     if as_json:

@@ -13,14 +13,11 @@ from rich.table import Table
 from rich.text import Text
 
 from crossforce.cli.common import (
-    load_profile,
     open_client,
-    pick_role,
     reader_options,
 )
 from crossforce.cli.render import emit_json, make_console, outcome_name, when
 from crossforce.cli.tables import status_json, status_table
-from crossforce.client.sdk import Client
 from crossforce.clock import now_ms
 from crossforce.domain import ROLES, Role
 
@@ -40,9 +37,7 @@ def status(profile_dir: Path, role: str | None, as_json: bool) -> None:
     Example:
       crossforce status --profile ./dbs --json
     """
-    profile = load_profile(profile_dir)
-    role = pick_role(profile, role, ROLES)
-    with Client(profile, role=role) as client:
+    with open_client(profile_dir, role, ROLES) as client:
         st = client.status()
     published = {s.org for s in st.indexes}
     missing = sorted(set(st.registered_orgs) - published)

@@ -22,7 +22,7 @@ from crossforce.cli.render import emit_json, make_console
 from crossforce.clock import utc_now
 from crossforce.domain import ROLES
 from crossforce.errors import ValidationError
-from crossforce.fsutil import atomic_write, read_limited
+from crossforce.fsutil import read_limited
 from crossforce.keystore import pki
 
 
@@ -155,18 +155,7 @@ def _revoke_cert_file(folder: pki.PkiDir, cert_file: Path) -> pki.Identity:
     # Only certificates this CA issued belong in its deny list; check at a moment inside their validity
     # so that revoking an already expired certificate still works.
     pki.verify_chain(folder.ca_cert_pem(), cert_pem, at=ident.not_after - dt.timedelta(seconds=1))
-    if ident.fingerprint in folder.revoked_fingerprints():
-        return ident
-    path = folder.path / folder.REVOKED
-    try:
-        existing = read_limited(path, 16 * 1024 * 1024)
-    except FileNotFoundError:
-        existing = b""
-    if existing and not existing.endswith(b"\n"):
-        existing += b"\n"
-    line = f"{ident.fingerprint}  # {ident.org}/{ident.role} until {ident.not_after:%Y-%m-%dT%H:%M:%SZ}\n"
-    atomic_write(path, existing + line.encode(), mode=0o644)
-    return ident
+    return folder.deny(ident)
 
 
 @pki_group.command("revoke")

@@ -45,7 +45,6 @@ def request_doc(r: DisclosureRequest) -> dict[str, Any]:
     doc.update(
         short_id=short_id(r.request_id),
         urgent=r.urgent,
-        overdue=r.overdue,
         deadline=iso(r.deadline_ms),
         created=iso(r.created_at_ms),
         updated=iso(r.updated_at_ms),

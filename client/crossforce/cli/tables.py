@@ -36,7 +36,7 @@ from crossforce.cli.render import (
 )
 from crossforce.clock import DAY_MS, SECOND_MS
 from crossforce.domain import CheckReport, Coverage, DisclosureRequest, IndexStatus, NotSearchedReason
-from crossforce.encoding.records import FIELDS, Record
+from crossforce.encoding.records import FIELDS
 
 
 def hits_table(hits: Sequence[Any], *, title: str = "") -> Table:
@@ -202,17 +202,6 @@ def request_panel(r: DisclosureRequest) -> Panel:
     if r.refusal_reason:
         lines.append(f"refusal reason: {REFUSAL_NAMES.get(r.refusal_reason, 'other')}")
     return Panel("\n".join(lines), title="disclosure request", title_align="left")
-
-
-def record_fields(record: Record) -> dict[str, str]:
-    """A record as the non-empty text fields a disclosure payload carries."""
-    out: dict[str, str] = {}
-    for name in FIELDS:
-        value = getattr(record, name)
-        text = "; ".join(value) if isinstance(value, tuple) else str(value)
-        if text:
-            out[name] = text
-    return out
 
 
 def records_table(records: Iterable[Mapping[str, str]], *, title: str = "") -> Table:

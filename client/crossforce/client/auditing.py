@@ -112,9 +112,7 @@ class AuditReader:
         key = self.log_key()
         treehead.verify_tree_head(new, key)  # refuse a bad signature before taking the lock
         with self._trust.transaction() as txn:
-            span = trust.head_proof_range(txn.state, new)
-            proof = self._consistency(*span) if span else []
-            txn.state = trust.observe_head(txn.state, new, proof)
+            txn.state = trust.observe_head_fetching(txn.state, new, self._consistency)
             kept = txn.state.head
         if kept is None:  # observe_head always keeps a head; this only satisfies the type
             raise VerificationError("no tree head was kept")

@@ -28,7 +28,7 @@ SDK never silently drops trust a newer one recorded.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -127,6 +127,17 @@ def observe_head(state: TrustState, new: SignedTreeHead, consistency: Sequence[b
     signature, a rollback, a fork or a proof that does not verify.
     """
     kept = _tracker(state).observe(new, consistency)
+    return state if kept == state.head else replace(state, head=kept)
+
+
+def observe_head_fetching(
+    state: TrustState, new: SignedTreeHead, fetch_proof: Callable[[int, int], Sequence[bytes]]
+) -> TrustState:
+    """``observe_head`` with the proof fetched for the range it needs, on one tracker: the kept head's
+    signature is checked once, not once for the range and again for the proof (every check's path)."""
+    tracker = _tracker(state)
+    span = tracker.proof_range(new)
+    kept = tracker.observe(new, fetch_proof(*span) if span else [])
     return state if kept == state.head else replace(state, head=kept)
 
 

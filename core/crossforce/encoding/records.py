@@ -39,3 +39,14 @@ class Record:
     passport_number: str = ""
     driving_licence: str = ""
     postcode: str = ""
+
+
+def payload_fields(record: Record) -> dict[str, str]:
+    """A record as the non-empty text fields a disclosure payload carries (previous names joined by "; ")."""
+    out: dict[str, str] = {}
+    for name in FIELDS:
+        value = getattr(record, name)
+        text = "; ".join(value) if isinstance(value, tuple) else str(value)
+        if text:
+            out[name] = text
+    return out

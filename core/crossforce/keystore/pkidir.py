@@ -200,16 +200,21 @@ class PkiDir:
         and ``renew`` second (revoking after a renewal would deny the new certificate).
         """
         identity = identity_from_pem(self._read(self.client_cert_path(org, role), "client certificate"))
+        return self.deny(identity)
+
+    def deny(self, identity: Identity) -> Identity:
+        """Append ``identity``'s fingerprint to the deny list (once) that the matcher re-reads on change."""
+        if identity.fingerprint in self.revoked_fingerprints():
+            return identity
         path = self.path / self.REVOKED
         try:
             existing = read_limited(path, MAX_REVOKED_BYTES)
         except FileNotFoundError:
             existing = b""
-        if identity.fingerprint in self.revoked_fingerprints():
-            return identity
         if existing and not existing.endswith(b"\n"):
             existing += b"\n"
-        line = f"{identity.fingerprint}  # {org}/{role} until {identity.not_after:%Y-%m-%dT%H:%M:%SZ}\n"
+        who = f"{identity.org}/{identity.role}"
+        line = f"{identity.fingerprint}  # {who} until {identity.not_after:%Y-%m-%dT%H:%M:%SZ}\n"
         atomic_write(path, existing + line.encode(), mode=PUBLIC_FILE_MODE)
         return identity
 

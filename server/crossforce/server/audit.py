@@ -156,11 +156,7 @@ class AuditLog:
                 except BaseException as exc:
                     batch.error = exc
                     self._report(batch, started, ok=False)
-                    self._storage.rollback()
-                    try:
-                        self._tree = merkle.MerkleTree(self._storage.log_leaf_hashes())
-                    except BaseException as reload_error:  # storage gone: refuse writes until restart
-                        self._broken = reload_error
+                    self._roll_back()
                 finally:
                     batch.done.set()
 
@@ -169,14 +165,19 @@ class AuditLog:
         with contextlib.suppress(Exception):  # the commit's outcome stands whatever the hook does
             self._on_commit(writers=batch.writers, seconds=time.monotonic() - started, ok=ok)
 
-    def _abort_batch(self, exc: BaseException) -> None:
-        """Every writer of the open batch learns it failed; the tree drops leaves that are not durable."""
-        batch, self._batch = self._batch, None
+    def _roll_back(self) -> None:
+        """Drop what was staged and rebuild the tree from what is durable; if storage is gone, refuse
+        writes until restart."""
         self._storage.rollback()
         try:
             self._tree = merkle.MerkleTree(self._storage.log_leaf_hashes())
-        except BaseException as reload_error:  # storage gone: refuse writes until restart
+        except BaseException as reload_error:
             self._broken = reload_error
+
+    def _abort_batch(self, exc: BaseException) -> None:
+        """Every writer of the open batch learns it failed; the tree drops leaves that are not durable."""
+        batch, self._batch = self._batch, None
+        self._roll_back()
         if batch is not None:
             batch.error = exc
             self._report(batch, time.monotonic(), ok=False)

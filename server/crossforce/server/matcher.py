@@ -200,12 +200,6 @@ class Matcher:
         )
 
     # ------------------------------------------------------------------ checks
-    def validate_justification(self, who: Identity, why: Justification) -> None:
-        self.checking.validate_justification(who, why)
-
-    def validate_candidate(self, tokens: Sequence[QueryToken], position: int | None = None) -> None:
-        self.checking.validate_candidate(tokens, position)
-
     def check(
         self,
         who: Identity,

@@ -34,7 +34,8 @@ from crossforce.client.sdk import Client
 from crossforce.client.truststore import pin_published_log_key, read_published_log_key
 from crossforce.client.witness import Witness, WitnessKey
 from crossforce.crypto.sealed import DisclosurePayload
-from crossforce.domain import RefusalReason, RequestState, Role
+from crossforce.domain import RefusalReason, RequestState, Role, SignedTreeHead
+from crossforce.encoding.records import payload_fields
 from crossforce.errors import CrossforceError, VerificationError
 from crossforce.forces import all_forces
 from crossforce.testkit.demo_cast import (
@@ -48,7 +49,6 @@ from crossforce.testkit.demo_cast import (
     VETTING_BODY,
     VETTING_NAME,
     WHY,
-    payload_fields,
     publish_all,
 )
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
@@ -316,8 +316,7 @@ def _story(
     # 8 ---------------------------------------------------------------------------------------
     story.begin("Audit: the log holds every step and has not been rewritten")
     with net.client(VETTING_BODY, Role.AUDITOR) as aud:
-        snap = _snapshot(aud)
-        snap.previous = first_head
+        snap = _snapshot(aud, previous=first_head)
         proved = verify_snapshot(snap, aud.log_key())
         proof = aud.consistency_proof(first_head.head.tree_size, snap.head.head.tree_size)
         merkle.verify_consistency(
@@ -381,9 +380,9 @@ def _witness_and_check_quorum(net: LocalNet, witness: WitnessKey) -> str:
     )
 
 
-def _snapshot(aud: Client) -> LogSnapshot:
-    """The whole log as the auditor may read it, under a freshly fetched (and checked) signed head."""
-    previous = aud.last_head()
+def _snapshot(aud: Client, *, previous: SignedTreeHead) -> LogSnapshot:
+    """The whole log as the auditor may read it, under a freshly fetched (and checked) signed head, with
+    ``previous`` (a head seen earlier) to check it against."""
     head = aud.tree_head()
     rows = ((int(e.index), bytes(e.leaf_hash), bytes(e.entry)) for e in aud.entries(0, head.head.tree_size))
     return LogSnapshot.collect(head=head, log_key=aud.log_key(), entries=rows, previous=previous)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from crossforce.client.profile import Profile
 from crossforce.client.sdk import Client
 from crossforce.domain import Justification, PublishResult, Role
-from crossforce.encoding.records import FIELDS, Record
+from crossforce.encoding.records import Record
 from crossforce.forces import sizes_for_total
 from crossforce.testkit.localnet import LocalNet
 
@@ -79,17 +79,6 @@ PLAINTEXT_PROBES = (b"Pendleford", b"Gatcombe", b"Rowena", b"1986-04-09")
 
 Progress = Callable[[str, float], AbstractContextManager[Callable[[float], None]]]
 """``progress(description, total)`` opens a progress display and yields ``advance(amount)``."""
-
-
-def payload_fields(record: Record) -> dict[str, str]:
-    """A record as the non-empty text fields a disclosure payload carries."""
-    out: dict[str, str] = {}
-    for name in FIELDS:
-        value = getattr(record, name)
-        text = "; ".join(value) if isinstance(value, tuple) else str(value)
-        if text:
-            out[name] = text
-    return out
 
 
 def make_simulator(total: int) -> ForceSimulator:

@@ -321,9 +321,6 @@ class InMemoryChannel(grpc.Channel):
         self._server = server
         self._identity = identity
 
-    def _callable(self, method: str, request_serializer: Any, response_deserializer: Any) -> Any:
-        return _MultiCallable(self._server, self._identity, method, request_serializer, response_deserializer)
-
     def unary_unary(
         self,
         method: str,
@@ -331,34 +328,12 @@ class InMemoryChannel(grpc.Channel):
         response_deserializer: Any = None,
         _registered_method: bool = False,
     ) -> Any:
-        return self._callable(method, request_serializer, response_deserializer)
+        return _MultiCallable(self._server, self._identity, method, request_serializer, response_deserializer)
 
-    def unary_stream(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:
-        return self._callable(method, request_serializer, response_deserializer)
-
-    def stream_unary(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:
-        return self._callable(method, request_serializer, response_deserializer)
-
-    def stream_stream(
-        self,
-        method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
-        _registered_method: bool = False,
-    ) -> Any:
-        return self._callable(method, request_serializer, response_deserializer)
+    # Every call shape goes through the same in-process dispatcher.
+    unary_stream = unary_unary
+    stream_unary = unary_unary
+    stream_stream = unary_unary
 
     def subscribe(
         self, callback: Callable[[grpc.ChannelConnectivity], None], try_to_connect: bool = False

@@ -47,7 +47,7 @@ from crossforce.index import bloom as index
 from crossforce.server.audit import AuditLog
 from crossforce.server.policy import coverage
 from crossforce.server.policy.quotas import QuotaBook
-from crossforce.server.settings import ServerSettings
+from crossforce.server.settings import PurposePolicy, ServerSettings
 from crossforce.server.store.protocols import Transaction
 from crossforce.server.store.rows import IndexRow
 from crossforce.server.usecases.broker import Broker, Opening
@@ -112,10 +112,11 @@ class Checking:
         self._limits = settings.limits
         self._clock = clock
 
-    def validate_justification(self, who: Identity, why: Justification) -> None:
+    def validate_justification(self, who: Identity, why: Justification) -> PurposePolicy:
+        """The justification's policy, once its four fields and the caller's purposes check out."""
         for name in JUSTIFICATION_FIELDS:
             check_text(name, getattr(why, name), self._limits.max_text_chars, required=True)
-        self._settings.purpose_for(who.org, why.purpose)
+        return self._settings.purpose_for(who.org, why.purpose)
 
     def validate_candidate(
         self,
@@ -245,8 +246,8 @@ class Checking:
             raise TooLargeError(
                 f"{len(candidates)} candidates exceed the batch limit of {self._limits.max_batch_candidates}"
             )
-        self.validate_justification(who, why)
-        if open_requests and not self._settings.purpose(why.purpose).allows_disclosure:
+        policy = self.validate_justification(who, why)
+        if open_requests and not policy.allows_disclosure:
             raise PreconditionError(
                 f"purpose {why.purpose} allows only a hit/no-hit answer; check again without opening requests"
             )

@@ -8,6 +8,7 @@ under the matcher's write lock; readers copy the dicts and never iterate one ano
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -33,8 +34,9 @@ class ServingView:
     snapshots: Mapping[int, MatchSnapshot]
     retired_through: int
 
-    @property
+    @functools.cached_property
     def active(self) -> tuple[int, ...]:
+        """Computed once per view: a check reads it for validation, coverage and matching."""
         return epochs.epochs_in_use(list(self.rows), self.retired_through)
 
 
