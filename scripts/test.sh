@@ -3,6 +3,7 @@
 # Extra arguments go to pytest (e.g. --slow for the long soak, fuzz and crash versions).
 set -euo pipefail
 . "$(dirname "$0")/_venv.sh"
+. "$(dirname "$0")/_postgres.sh"
 echo "== ruff"
 ruff check .
 ruff format --check .

@@ -13,12 +13,13 @@ from crossforce.server.store.protocols import (
     Transaction,
 )
 from crossforce.server.store.readonly import StoredLog, open_stored_log
-from crossforce.server.store.rows import HeadRow, IndexRow, OrgRow, RequestRow
+from crossforce.server.store.rows import HeadRow, IdempotentRow, IndexRow, OrgRow, RequestRow
 from crossforce.server.store.sqlite import SQLiteStorage
 
 __all__ = [
     "AuditStore",
     "HeadRow",
+    "IdempotentRow",
     "IndexRow",
     "IndexStore",
     "LogReads",

@@ -12,6 +12,11 @@ Invariants every backend keeps:
 - Log rows are append-only; nothing stored is a raw name, date or identifier.
 - No connection, cursor or driver type crosses these protocols: values are the rows of ``store.rows``,
   bytes, ints and text.
+- Several matchers may share one backend (PostgreSQL). The log is then their one sequence: ``begin``
+  takes it (no other matcher appends until this transaction ends) and says how long the committed log
+  is, so a matcher learns what others appended before it adds its own. A decision that depends on a
+  stored row (a request's state, an organisation's key, an index's version) reads it through the open
+  ``Transaction``, which sees everything committed before ``begin`` plus what it staged itself.
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from crossforce.server.store.rows import HeadRow, IndexRow, OrgRow, RequestRow
+from crossforce.server.store.rows import HeadRow, IdempotentRow, IndexRow, OrgRow, RequestRow
 
 
 class Transaction(Protocol):
-    """Writes staged in the open transaction; log indexes are known before it commits."""
+    """Writes staged in the open transaction; log indexes are known before it commits.
+
+    Its reads see what was committed before the transaction took the log's sequence, plus what it has
+    staged: the current truth for a decision, whichever matcher made the last change."""
 
     @property
     def appended_leaves(self) -> Sequence[bytes]:
@@ -44,6 +52,16 @@ class Transaction(Protocol):
     def put_cosignature(self, tree_size: int, witness: str, line: str, timestamp_s: int) -> None:
         """Keep (or replace) ``witness``'s cosignature line on the checkpoint of ``tree_size``."""
         ...
+
+    def put_idempotent(self, row: IdempotentRow) -> None:
+        """Remember a write's answer under its caller's idempotency key (AlreadyExistsError if the key is
+        taken: the whole transaction body must then fail and the caller answers from ``idempotent``)."""
+        ...
+
+    def idempotent(self, org: str, key: str) -> IdempotentRow | None: ...
+    def request(self, request_id: str) -> RequestRow | None: ...
+    def org(self, org: str) -> OrgRow | None: ...
+    def index(self, org: str, epoch: int) -> IndexRow | None: ...
 
 
 class OrgStore(Protocol):
@@ -149,7 +167,19 @@ class AuditStore(LogReads, Protocol):
 
     @property
     def lock(self) -> threading.RLock: ...
-    def begin(self) -> None: ...
+    def begin(self) -> int:
+        """Open the group-commit transaction and take the log's sequence; returns how many log entries
+        are committed (more than this matcher has seen when another matcher appended meanwhile)."""
+        ...
+
+    def log_size(self) -> int:
+        """How many log entries are committed (read outside any open transaction)."""
+        ...
+
+    def head_at(self, tree_size: int) -> HeadRow | None:
+        """The stored signed head of ``tree_size`` entries, if one was stored."""
+        ...
+
     def in_transaction(self) -> bool:
         """False when the engine has rolled the open transaction back by itself (e.g. disk full)."""
         ...
@@ -163,8 +193,20 @@ class AuditStore(LogReads, Protocol):
     def latest_head(self) -> HeadRow | None: ...
 
 
-class Storage(OrgStore, IndexStore, RequestStore, AuditStore, CosignatureStore, Protocol):
-    """Every concern, as one backend (``SQLiteStorage``) provides them."""
+class IdempotencyStore(Protocol):
+    """Answers to writes that carried an idempotency key, so a retried write never applies twice."""
+
+    def idempotent(self, org: str, key: str) -> IdempotentRow | None: ...
+
+
+class Storage(OrgStore, IndexStore, RequestStore, AuditStore, CosignatureStore, IdempotencyStore, Protocol):
+    """Every concern, as one backend (``SQLiteStorage``, ``PostgresStorage``) provides them."""
+
+    @property
+    def shared(self) -> bool:
+        """True when other matchers may write to this storage too (PostgreSQL): the matcher then follows
+        the log for what they appended."""
+        ...
 
     def healthy(self) -> bool: ...
     def close(self) -> None: ...

@@ -72,3 +72,18 @@ class HeadRow:
     timestamp_ms: int
     root: bytes
     signature: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdempotentRow:
+    """A write's answer kept under the caller's idempotency key: a retry (on this matcher or another)
+    with the same key and the same request gets ``response`` back and changes nothing."""
+
+    org: str
+    key: str
+    request_sha256: bytes
+    """SHA-256 of the request as first sent: the same key with a different request is refused."""
+    response: bytes
+    """The serialized answer (an opaque, backend-agnostic blob: the servicer's protobuf bytes)."""
+    log_index: int
+    created_at_ms: int

@@ -9,6 +9,8 @@ Version 3 added ``cosignatures``: witnesses' cosignature lines on the log's chec
 row per (tree size, witness), kept beside the log and never part of it; and
 ``requests.approval_log_index``: the audit leaf of a request's approval, which the requester checks the
 ciphertext's digest against (0 for requests approved before it was recorded, or never approved).
+Version 4 added ``idempotency``: the answer to each write that carried an idempotency key (issue 17), so
+a client that retries on another matcher never applies a check or a decision twice.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 
 from crossforce.errors import PreconditionError, UnavailableError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,10 +57,15 @@ COSIGNATURES_TABLE = """CREATE TABLE IF NOT EXISTS cosignatures (
     tree_size INTEGER NOT NULL, witness TEXT NOT NULL, line TEXT NOT NULL, timestamp_s INTEGER NOT NULL,
     PRIMARY KEY (tree_size, witness))"""
 SCHEMA += COSIGNATURES_TABLE + ";\n"
+IDEMPOTENCY_TABLE = """CREATE TABLE IF NOT EXISTS idempotency (
+    org TEXT NOT NULL, key TEXT NOT NULL, request_sha256 BLOB NOT NULL, response BLOB NOT NULL,
+    log_index INTEGER NOT NULL, created_at_ms INTEGER NOT NULL, PRIMARY KEY (org, key))"""
+SCHEMA += IDEMPOTENCY_TABLE + ";\n"
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE requests ADD COLUMN matched_indexes TEXT NOT NULL DEFAULT ''",),
     3: (COSIGNATURES_TABLE, "ALTER TABLE requests ADD COLUMN approval_log_index INTEGER NOT NULL DEFAULT 0"),
+    4: (IDEMPOTENCY_TABLE,),
 }
 """The statements that bring a folder from the version before up to each version (requests opened before
 version 2 keep an empty list of matched indexes: the matcher did not record them then)."""

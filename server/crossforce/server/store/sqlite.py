@@ -26,7 +26,7 @@ from crossforce.errors import AlreadyExistsError, UnavailableError
 from crossforce.fsutil import atomic_write
 from crossforce.server.store import schema
 from crossforce.server.store.folderlock import lock_data_folder
-from crossforce.server.store.rows import HeadRow, IndexRow, OrgRow, RequestRow
+from crossforce.server.store.rows import HeadRow, IdempotentRow, IndexRow, OrgRow, RequestRow
 
 DB_FILE = "matcher.sqlite3"
 BITS_DIR = "indexes"
@@ -137,6 +137,49 @@ class SQLiteTransaction:
 
     def set_meta(self, key: str, value: str) -> None:
         self._exec("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def put_idempotent(self, row: IdempotentRow) -> None:
+        try:
+            self._exec(
+                "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+                (row.org, row.key, row.request_sha256, row.response, row.log_index, row.created_at_ms),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExistsError("idempotency key already used") from exc
+
+    def _one(self, sql: str, args: tuple[object, ...]) -> sqlite3.Row | None:
+        try:
+            row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
+        except sqlite3.Error as exc:
+            raise UnavailableError("storage is unavailable; retry shortly") from exc
+        return row
+
+    def idempotent(self, org: str, key: str) -> IdempotentRow | None:
+        row = self._one("SELECT * FROM idempotency WHERE org = ? AND key = ?", (org, key))
+        return _idempotent_from(row) if row is not None else None
+
+    def request(self, request_id: str) -> RequestRow | None:
+        row = self._one("SELECT * FROM requests WHERE request_id = ?", (request_id,))
+        return _request_from(row) if row is not None else None
+
+    def org(self, org: str) -> OrgRow | None:
+        row = self._one("SELECT * FROM orgs WHERE org = ?", (org,))
+        return OrgRow(**dict(row)) if row is not None else None
+
+    def index(self, org: str, epoch: int) -> IndexRow | None:
+        row = self._one("SELECT * FROM indexes WHERE org = ? AND epoch = ?", (org, epoch))
+        return IndexRow(**dict(row)) if row is not None else None
+
+
+def _idempotent_from(r: sqlite3.Row) -> IdempotentRow:
+    return IdempotentRow(
+        org=r["org"],
+        key=r["key"],
+        request_sha256=bytes(r["request_sha256"]),
+        response=bytes(r["response"]),
+        log_index=int(r["log_index"]),
+        created_at_ms=int(r["created_at_ms"]),
+    )
 
 
 def _request_tuple(row: RequestRow) -> tuple[object, ...]:
@@ -251,11 +294,30 @@ class SQLiteStorage:
     def lock(self) -> threading.RLock:
         return self._lock
 
-    def begin(self) -> None:
+    @property
+    def shared(self) -> bool:
+        """One matcher owns a data folder (``matcher.lock``): nobody else appends to its log."""
+        return False
+
+    def begin(self) -> int:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
+            return int(self._conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM log").fetchone()[0])
         except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
             raise UnavailableError("storage is unavailable; retry shortly") from exc
+
+    def log_size(self) -> int:
+        return int(self._query("SELECT COALESCE(MAX(idx) + 1, 0) FROM log")[0][0])
+
+    def head_at(self, tree_size: int) -> HeadRow | None:
+        rows = self._query("SELECT * FROM heads WHERE tree_size = ?", (tree_size,))
+        return HeadRow(**dict(rows[0])) if rows else None
+
+    def idempotent(self, org: str, key: str) -> IdempotentRow | None:
+        rows = self._query("SELECT * FROM idempotency WHERE org = ? AND key = ?", (org, key))
+        return _idempotent_from(rows[0]) if rows else None
 
     def in_transaction(self) -> bool:
         """False when SQLite has rolled the open transaction back by itself (e.g. SQLITE_FULL)."""
