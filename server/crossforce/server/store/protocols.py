@@ -180,6 +180,12 @@ class AuditStore(LogReads, Protocol):
         """The stored signed head of ``tree_size`` entries, if one was stored."""
         ...
 
+    def wait_for_log_change(self, timeout_s: float) -> None:
+        """Block until another matcher may have appended to the log, or ``timeout_s`` passes, or the
+        store closes (PostgreSQL: a NOTIFY sent by the committing matcher; a store nobody else writes just
+        waits). Callers re-read ``log_size`` afterwards: a wake-up is a hint, never the data."""
+        ...
+
     def in_transaction(self) -> bool:
         """False when the engine has rolled the open transaction back by itself (e.g. disk full)."""
         ...

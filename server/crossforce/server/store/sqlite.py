@@ -264,6 +264,7 @@ class SQLiteStorage:
             leftover.unlink(missing_ok=True)
         self.db_path = data_dir / DB_FILE
         self._lock = threading.RLock()
+        self._closed = threading.Event()
         self._conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -310,6 +311,10 @@ class SQLiteStorage:
 
     def log_size(self) -> int:
         return int(self._query("SELECT COALESCE(MAX(idx) + 1, 0) FROM log")[0][0])
+
+    def wait_for_log_change(self, timeout_s: float) -> None:
+        """Nobody else appends to this folder's log: wait out ``timeout_s`` (or until closed)."""
+        self._closed.wait(timeout_s)
 
     def head_at(self, tree_size: int) -> HeadRow | None:
         rows = self._query("SELECT * FROM heads WHERE tree_size = ?", (tree_size,))
@@ -523,6 +528,7 @@ class SQLiteStorage:
         return str(self._query("PRAGMA integrity_check")[0][0])
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock, self._read_lock:
             self._reader.close()
             self._conn.close()
