@@ -3,10 +3,11 @@
     python -m bench.run_all [--quick] [--out out/bench] [--skip psi]
 
 Runs, each in its own process, the colleagues' benches (bench.encoding, bench.index_build,
-bench.matching) and these (bench.e2e at three record totals, bench.psi_peer at three scaled-down sizes),
+bench.matching) and these (bench.e2e at three record totals, bench.backends over SQLite and PostgreSQL
+with one and two matchers, bench.psi_peer at three scaled-down sizes),
 reads the JSON line each prints, and shows every figure beside its baseline from the same run, with the
-goal and whether it was met. ``--quick`` shrinks everything (~4 minutes on a 2-core machine); the full
-run takes ~7 minutes, most of it building 10,000,000 records' indexes and OpenMined PSI's setup.
+goal and whether it was met. ``--quick`` shrinks everything (~5 minutes on a 2-core machine); the full
+run takes ~8 minutes, most of it building 10,000,000 records' indexes and OpenMined PSI's setup.
 
 Why one file, over 400 lines: it is a single command whose parts only make sense together. The plan,
 the runner and the table and chart all key on the same figure names, and ``rows`` (about 160 lines)
@@ -39,12 +40,15 @@ class Plan:
     matching_records: int
     e2e_sizes: tuple[int, ...]
     psi_scales: tuple[int, ...]
+    backends_args: tuple[str, ...] = ()
 
 
 FULL = Plan(
     100_000, 1_000_000, 20_000_000, 10_000_000, (1_000_000, 3_000_000, 10_000_000), (10_000, 30_000, 100_000)
 )
-QUICK = Plan(20_000, 200_000, 2_000_000, 1_000_000, (100_000, 300_000, 1_000_000), (2_000, 5_000, 10_000))
+QUICK = Plan(
+    20_000, 200_000, 2_000_000, 1_000_000, (100_000, 300_000, 1_000_000), (2_000, 5_000, 10_000), ("--quick",)
+)
 
 
 def machine() -> dict[str, Any]:
@@ -137,6 +141,7 @@ def run_all(plan: Plan, out: Path, skip: set[str]) -> dict[str, Any]:
             [] if size == max(plan.e2e_sizes) else ["--checks", "1500", "--sweep-s", "5", "--batches", "8"]
         )
         steps.append((f"e2e_{size}", "bench.e2e", ["--total-records", str(size), *extra]))
+    steps.append(("backends", "bench.backends", list(plan.backends_args)))
     psi_args = ["--scales", *map(str, plan.psi_scales), "--venv", str(out.parent / "psi-venv")]
     steps.append(("psi", "bench.psi_peer", psi_args))
     for name, module, args in steps:
@@ -292,6 +297,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                     "",
                 )
             )
+    out += backend_rows(r.get("backends", {}))
     psi = r.get("psi", {})
     if psi.get("available") and psi.get("rows"):
         last = psi["rows"][-1]
@@ -317,6 +323,49 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         )
     elif psi:
         out.append(("OpenMined PSI", "not available", str(psi.get("error", ""))[:80], "", ""))
+    return out
+
+
+def backend_rows(b: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """bench.backends: each storage setup's check latency beside Ping and its throughput beside SQLite's,
+    and how long the log's one sequence is held per group commit."""
+    if "sqlite" not in b:
+        return []
+    out: list[tuple[str, str, str, str, str]] = []
+    for name in ("sqlite", "postgresql-1", "postgresql-2"):
+        s = b[name]
+        out.append(
+            (
+                f"check latency over gRPC, {name}",
+                f"p50 {s['check_us']['p50'] / 1e3:.2f} ms, p99 {s['check_us']['p99'] / 1e3:.2f} ms",
+                f"Ping p50 {s['ping_us']['p50'] / 1e3:.2f} ms ({s['check_vs_ping_p50']:.2f}x)",
+                "",
+                "",
+            )
+        )
+        t = s["throughput"]
+        out.append(
+            (
+                f"checks/s, {t['callers']} callers, {name}",
+                f"{t['checks_per_s']:,.0f}/s, p99 {t['p99'] / 1e3:.1f} ms",
+                f"SQLite x{s['throughput_vs_sqlite']:.2f}; {t['writers_per_commit']:.1f} writers per "
+                f"group commit of {t['commit_ms_mean']:.2f} ms",
+                "",
+                "",
+            )
+        )
+    seq = {backend: {q["writers"]: q for q in rows} for backend, rows in b["sequencer"].items()}
+    for writers in sorted(seq["postgresql"]):
+        pg, lite = seq["postgresql"][writers], seq["sqlite"][writers]
+        out.append(
+            (
+                f"log sequence held per group commit of {writers}",
+                f"PostgreSQL p50 {pg['p50']:.0f} µs (<= {pg['max_appends_per_s']:,.0f} appends/s)",
+                f"SQLite p50 {lite['p50']:.0f} µs (<= {lite['max_appends_per_s']:,.0f}/s)",
+                "",
+                "",
+            )
+        )
     return out
 
 
@@ -467,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=Path("out/bench"))
-    p.add_argument("--skip", nargs="*", default=[], help="encoding index_build matching e2e psi")
+    p.add_argument("--skip", nargs="*", default=[], help="encoding index_build matching e2e backends psi")
     p.add_argument("--from-json", type=Path, help="redraw the table and chart from a results.json")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

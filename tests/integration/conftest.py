@@ -1,4 +1,5 @@
-"""A real deployment per test module: PKI, mTLS matcher on a free port, organisation profiles."""
+"""A real deployment per test: PKI, mTLS matcher on a free port, organisation profiles, on each storage
+backend the run chose (``--backend``, see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 
 
 @pytest.fixture
-def net(tmp_path: Path) -> Iterator[LocalNet]:
-    net = LocalNet.create(tmp_path)
+def net(tmp_path: Path, matcher_db: str | None) -> Iterator[LocalNet]:
+    net = LocalNet.create(tmp_path, db=matcher_db)
     net.start_server()
     for org in ("humberside", "kent", "dyfed-powys"):
         net.add_org(org, roles=FORCE_ROLES)

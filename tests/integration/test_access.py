@@ -192,7 +192,7 @@ def test_purpose_restricted_per_organisation(tmp_path: Path) -> None:
         net.stop_server()
 
 
-def test_quota_burst_at_ten_times_rate_gets_bucket_allowance(tmp_path: Path) -> None:
+def test_quota_burst_at_ten_times_rate_gets_bucket_allowance(tmp_path: Path, matcher_db: str | None) -> None:
     rate, burst, seconds = 5.0, 20, 4.0
     settings = ServerSettings(
         limits=Limits(max_batch_candidates=10),
@@ -200,7 +200,7 @@ def test_quota_burst_at_ten_times_rate_gets_bucket_allowance(tmp_path: Path) -> 
             org_rate_per_s=rate, org_burst=burst, officer_rate_per_s=rate * 100, officer_burst=10_000
         ),
     )
-    net = LocalNet.create(tmp_path)
+    net = LocalNet.create(tmp_path, db=matcher_db)
     net.start_server(settings=settings)
     net.add_org("kent", roles=FORCE_ROLES)
     net.add_org("dbs", roles=VETTING_ROLES)
@@ -244,6 +244,7 @@ def test_quota_burst_at_ten_times_rate_gets_bucket_allowance(tmp_path: Path) -> 
         net.stop_server()
 
 
+@pytest.mark.backends("sqlite")  # certificate revocation is checked before any storage
 def test_revoked_certificate_refused_without_restart(net: LocalNet) -> None:
     with net.client("dbs", "vetting-officer") as c:
         c.ping()
@@ -285,13 +286,13 @@ def test_full_key_rotation_answers_checks_throughout(net: LocalNet) -> None:
         assert all(s.epoch == 2 and not s.stale for s in status.indexes)
 
 
-def test_quota_survives_restart(tmp_path: Path) -> None:
+def test_quota_survives_restart(tmp_path: Path, matcher_db: str | None) -> None:
     """A restart (or a crash) must not hand anyone a fresh allowance: quotas are replayed from the log."""
     settings = ServerSettings(
         limits=Limits(max_batch_candidates=10),
         quotas=QuotaSettings(org_rate_per_s=0.01, org_burst=12, officer_rate_per_s=100, officer_burst=10_000),
     )
-    net = LocalNet.create(tmp_path)
+    net = LocalNet.create(tmp_path, db=matcher_db)
     net.start_server(settings=settings)
     net.add_org("kent", roles=FORCE_ROLES)
     net.add_org("dbs", roles=VETTING_ROLES)

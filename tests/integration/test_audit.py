@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from crossforce.auditlog import merkle, treehead
@@ -13,6 +14,7 @@ from crossforce.crypto import sealed
 from crossforce.encoding.records import Record
 from crossforce.errors import UnavailableError, VerificationError
 from crossforce.testkit.localnet import LocalNet
+from crossforce.testkit.matcherdb import MatcherDb
 from crossforce.v1 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb, tokens_to_pb, tree_head_from_pb
 from tests.integration.conftest import WHY
@@ -128,21 +130,20 @@ def test_server_refuses_to_start_on_altered_log(net: LocalNet) -> None:
     with net.client("humberside", "force-system") as hum:
         hum.publish_records([PERSON])
     net.stop_server()
-    db = net.root / "matcher" / "matcher.sqlite3"
-    with sqlite3.connect(db) as conn:
-        conn.execute("DROP TRIGGER log_no_update")
-        conn.execute("UPDATE log SET leaf_hash = ? WHERE idx = 0", (b"\x11" * 32,))
+    db = MatcherDb.of(net)
+    db.allow_log_rewrite()
+    db.execute("UPDATE log SET leaf_hash = ? WHERE idx = 0", (b"\x11" * 32,))
     with pytest.raises(VerificationError):
         net.start_server()
 
 
 def test_log_rows_cannot_be_updated_or_deleted(net: LocalNet) -> None:
-    db = net.root / "matcher" / "matcher.sqlite3"
-    with sqlite3.connect(db) as conn:
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute("UPDATE log SET entry = x'00' WHERE idx = 0")
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute("DELETE FROM log")
+    db = MatcherDb.of(net)
+    for statement in ("UPDATE log SET entry = ? WHERE idx = 0", "DELETE FROM log WHERE ? = ?"):
+        args: tuple[object, ...] = (b"\x00",) if statement.startswith("UPDATE") else (1, 1)
+        with pytest.raises((sqlite3.DatabaseError, psycopg.Error), match="append-only"):
+            db.execute(statement, args)
+    assert db.scalar("SELECT COUNT(*) FROM log") > 0
 
 
 def test_disk_full_fails_writers_cleanly_and_log_stays_verifiable(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import nacl.signing
+import pytest
 from click.testing import CliRunner
 
 from crossforce.cli import main as cli
@@ -18,6 +19,11 @@ from crossforce.server.audit import verify_stored_log
 from crossforce.server.store import SQLiteStorage
 from crossforce.testkit.localnet import LocalNet
 from tests.integration.conftest import WHY
+
+pytestmark = pytest.mark.backends("sqlite")
+"""``crossforce audit verify --data`` reads a SQLite data folder offline; the verifier's rules are the
+same for both backends, and tampering through PostgreSQL is covered row by row in
+tests/reliability/test_attacks.py."""
 
 MUTATIONS = 1000
 COLUMNS = (

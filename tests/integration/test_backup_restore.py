@@ -29,6 +29,10 @@ from crossforce.server.app import LOG_KEY_FILE
 from crossforce.testkit.localnet import VETTING_ROLES, LocalNet
 from tests.integration.conftest import WHY
 
+pytestmark = pytest.mark.backends("sqlite")
+"""Backup and restore of a SQLite data folder; a PostgreSQL deployment is backed up with the database's own
+tools (tests/integration/test_pg_backup_restore.py)."""
+
 PEOPLE = [
     Record(record_id=f"R{i}", given_names="Ada", surname=f"Lovelace{i}", date_of_birth="1990-01-01")
     for i in range(5)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from crossforce.errors import NotFoundError, PermissionDeniedError, ValidationEr
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.server import ServerSettings
 from crossforce.testkit.localnet import LocalNet
+from crossforce.testkit.matcherdb import MatcherDb
 
 from .conftest import WHY
 
@@ -72,8 +72,7 @@ def two_requests(net: LocalNet) -> tuple[str, str]:
 
 def rename_request(net: LocalNet, old: str, new: str) -> None:
     """Give a stored request another id (to make two ids share a prefix, which random ids rarely do)."""
-    with sqlite3.connect(net.root / "matcher" / "matcher.sqlite3") as conn:
-        conn.execute("UPDATE requests SET request_id = ? WHERE request_id = ?", (new, old))
+    MatcherDb.of(net).execute("UPDATE requests SET request_id = ? WHERE request_id = ?", (new, old))
 
 
 def decide(net: LocalNet, hum_id: str, kent_id: str) -> None:

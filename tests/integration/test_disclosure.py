@@ -11,6 +11,7 @@ from crossforce.crypto import sealed
 from crossforce.encoding.records import Record
 from crossforce.errors import PermissionDeniedError, PreconditionError, ValidationError, VerificationError
 from crossforce.testkit.localnet import LocalNet
+from crossforce.testkit.matcherdb import MatcherDb
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.integration.conftest import WHY
 
@@ -127,12 +128,10 @@ def test_tampered_ciphertext_rejected_by_requester(net: LocalNet) -> None:
             sealed.DisclosurePayload(summary="x", records=(), point_of_contact="y"),
             officer_id="DO-2",
         )
-    db = net.root / "matcher" / "matcher.sqlite3"
-    with sqlite3.connect(db) as conn:
-        (blob,) = conn.execute("SELECT sealed FROM requests WHERE request_id = ?", (hum_id,)).fetchone()
-        flipped = bytearray(blob)
-        flipped[len(flipped) // 2] ^= 0x01
-        conn.execute("UPDATE requests SET sealed = ? WHERE request_id = ?", (bytes(flipped), hum_id))
+    db = MatcherDb.of(net)
+    flipped = bytearray(db.scalar("SELECT sealed FROM requests WHERE request_id = ?", (hum_id,)))
+    flipped[len(flipped) // 2] ^= 0x01
+    db.execute("UPDATE requests SET sealed = ? WHERE request_id = ?", (bytes(flipped), hum_id))
     with net.client("dbs", "vetting-officer") as dbs, pytest.raises(VerificationError):
         dbs.fetch_disclosure(hum_id)
 

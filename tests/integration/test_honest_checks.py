@@ -154,6 +154,7 @@ def test_expired_force_makes_every_answer_incomplete_and_is_named(net: LocalNet,
 # ------------------------------------------------------------------ item 4: one row never kills a batch
 
 
+@pytest.mark.backends("sqlite")  # the client's input and results files: the matcher's storage plays no part
 def test_keyless_rows_are_error_lines_and_never_stop_the_batch(published: LocalNet, tmp_path: Path) -> None:
     candidates, out = tmp_path / "candidates.csv", tmp_path / "results.jsonl"
     write_rows(
@@ -201,6 +202,7 @@ BROKEN_FILES = [
 ]
 
 
+@pytest.mark.backends("sqlite")  # the client's input and results files: the matcher's storage plays no part
 @pytest.mark.parametrize(("content", "says"), BROKEN_FILES)
 def test_broken_input_file_is_fatal_never_checked_0_candidates_exit_0(
     published: LocalNet, tmp_path: Path, content: bytes, says: str
@@ -215,6 +217,7 @@ def test_broken_input_file_is_fatal_never_checked_0_candidates_exit_0(
     assert not out.exists()
 
 
+@pytest.mark.backends("sqlite")  # the client's input and results files: the matcher's storage plays no part
 def test_rows_the_rules_refuse_are_in_the_results_file_not_only_on_the_terminal(
     published: LocalNet, tmp_path: Path
 ) -> None:
@@ -243,6 +246,7 @@ def test_rows_the_rules_refuse_are_in_the_results_file_not_only_on_the_terminal(
 # ------------------------------------------------------------------ item 6: results never lost or re-spent
 
 
+@pytest.mark.backends("sqlite")  # the client's input and results files: the matcher's storage plays no part
 def test_existing_out_is_never_overwritten_without_force(published: LocalNet, tmp_path: Path) -> None:
     candidates, out = tmp_path / "candidates.csv", tmp_path / "results.jsonl"
     write_rows(candidates, [row("C1", "Jane", "Thornbury", "1984-03-17")])
@@ -315,6 +319,7 @@ def test_quota_wait_past_max_wait_stops_with_whole_lines_and_resume_finishes(tmp
 # ------------------------------------------------------------------ item 7: one validation for every door
 
 
+@pytest.mark.backends("sqlite")  # the client's input and results files: the matcher's storage plays no part
 @pytest.mark.parametrize(
     ("args", "option", "value"),
     [
@@ -340,6 +345,7 @@ def test_check_refuses_what_a_record_file_refuses_naming_the_option(
     assert "TRACE" not in result.output
 
 
+@pytest.mark.backends("sqlite")  # the client's input and results files: the matcher's storage plays no part
 def test_check_postcode_keys_a_candidate_without_a_date_of_birth(published: LocalNet) -> None:
     names = ["--given-names", "Kwame", "--surname", "Mensah", "--no-requests"]
     keyless = run(["check", "--profile", dbs(published), *names, *WHY_ARGS])
@@ -349,6 +355,7 @@ def test_check_postcode_keys_a_candidate_without_a_date_of_birth(published: Loca
     assert "POSSIBLE TRACE at 1 of 3 forces" in found.output and "kent" in found.output
 
 
+@pytest.mark.backends("sqlite")  # the client's input and results files: the matcher's storage plays no part
 def test_check_placeholder_is_missing_with_a_warning_never_matched(published: LocalNet) -> None:
     # "Unk" as a forename must not key: the candidate keys only on what is real (here nothing).
     result = run(

@@ -19,6 +19,7 @@ from crossforce.errors import (
 )
 from crossforce.index import bloom as index
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
+from crossforce.testkit.matcherdb import MatcherDb
 from crossforce.v1 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb, tokens_to_pb
 from tests.integration.conftest import WHY
@@ -214,6 +215,7 @@ def test_restart_keeps_every_index_and_answers_the_same(net: LocalNet) -> None:
     assert any(before)
 
 
+@pytest.mark.backends("sqlite")  # request validation and roles: no storage involved
 @pytest.mark.parametrize(
     ("name", "mutate", "error"),
     [
@@ -245,6 +247,7 @@ def test_malformed_check_refused(net: LocalNet, name: str, mutate: object, error
             c.connection.call(c.connection.matcher.Check, req)
 
 
+@pytest.mark.backends("sqlite")  # request validation and roles: no storage involved
 def test_vetting_officer_cannot_publish_and_force_cannot_register_for_another(net: LocalNet) -> None:
     with net.client("dbs", "vetting-officer") as c, pytest.raises(PermissionDeniedError):
         c.publish_records(OTHERS)
@@ -262,10 +265,12 @@ def test_vetting_officer_cannot_publish_and_force_cannot_register_for_another(ne
             kent.connection.call(kent.connection.registry.Register, req)
 
 
-def test_matcher_never_sees_raw_values(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_matcher_never_sees_raw_values(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, matcher_db: str | None
+) -> None:
     caplog.set_level(logging.DEBUG)
     recorder = RecordingInterceptor()
-    net = LocalNet.create(tmp_path)
+    net = LocalNet.create(tmp_path, db=matcher_db)
     net.start_server(interceptors=(recorder,))
     for org in ("humberside", "kent"):
         net.add_org(org, roles=FORCE_ROLES)
@@ -285,7 +290,9 @@ def test_matcher_never_sees_raw_values(tmp_path: Path, caplog: pytest.LogCapture
         raw_values |= {r.given_names, r.surname, r.date_of_birth, r.ni_number, *r.previous_names}
         raw_values |= set(r.given_names.split()) | {r.date_of_birth.replace("-", "")}
     raw_values = {v for v in raw_values if len(v) >= 4}
-    stored = b"".join(p.read_bytes() for p in (tmp_path / "matcher").rglob("*") if p.is_file())
+    stored = b"".join(p.read_bytes() for p in net.data_dir.rglob("*") if p.is_file())
+    if net.db:  # the folder holds only the log key: what is stored is the database's rows
+        stored += MatcherDb.of(net).every_stored_value()
     received = recorder.all_bytes()
     logged = caplog.text.encode()
     assert received and stored

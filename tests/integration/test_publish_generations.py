@@ -205,6 +205,7 @@ def test_republish_keeps_generations_open_requests_use_and_prunes_the_rest(net: 
         assert desk.resolve(request_id).confirmed
 
 
+@pytest.mark.backends("sqlite")  # decided in the client before anything is sent
 def test_validate_and_dry_run_report_rows_skips_tokens_and_diff_without_sending(
     net: LocalNet, tmp_path: Path
 ) -> None:
@@ -262,6 +263,7 @@ def test_validate_and_dry_run_report_rows_skips_tokens_and_diff_without_sending(
     assert serving_version(net) > first
 
 
+@pytest.mark.backends("sqlite")  # decided in the client before anything is sent
 def test_max_bad_share_bounds_skipped_rows(net: LocalNet, tmp_path: Path) -> None:
     profile = net.profiles[HOLDER].path
     path = tmp_path / "rows.csv"
@@ -273,6 +275,7 @@ def test_max_bad_share_bounds_skipped_rows(net: LocalNet, tmp_path: Path) -> Non
     assert run(["publish", "--profile", profile, "--records", path, "--max-bad", "10%"]).exit_code == 0
 
 
+@pytest.mark.backends("sqlite")  # decided in the client before anything is sent
 def test_sdk_shrink_guard_is_a_validation_error(net: LocalNet) -> None:
     records = people("old", 10)
     with net.client(HOLDER, Role.FORCE_SYSTEM) as force:

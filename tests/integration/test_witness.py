@@ -30,9 +30,9 @@ PEOPLE = [
 
 
 @pytest.fixture
-def witnessed_net(tmp_path: Path) -> Iterator[tuple[LocalNet, WitnessKey]]:
+def witnessed_net(tmp_path: Path, matcher_db: str | None) -> Iterator[tuple[LocalNet, WitnessKey]]:
     key = WitnessKey.generate("witness.kent.example/1")
-    net = LocalNet.create(tmp_path)
+    net = LocalNet.create(tmp_path, db=matcher_db)
     net.start_server(settings=ServerSettings(expected_forces=(), witnesses=(key.verifier.vkey,)))
     net.add_org("kent", roles=FORCE_ROLES)
     net.add_org("dbs", roles=VETTING_ROLES)

@@ -1,4 +1,5 @@
-"""An in-process deployment per test (real PKI, mTLS and SQLite), as tests/integration uses."""
+"""An in-process deployment per test (real PKI, mTLS and storage), as tests/integration uses, on each
+storage backend the run chose (``--backend``, see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ REQUESTER = "dbs"
 
 
 @pytest.fixture
-def net(tmp_path: Path) -> Iterator[LocalNet]:
-    net = LocalNet.create(tmp_path)
+def net(tmp_path: Path, matcher_db: str | None) -> Iterator[LocalNet]:
+    net = LocalNet.create(tmp_path, db=matcher_db)
     net.start_server()
     for org in HOLDERS:
         net.add_org(org, roles=FORCE_ROLES)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import sqlite3
 import uuid
 
 import nacl.signing
@@ -29,6 +28,7 @@ from crossforce.errors import (
 from crossforce.index import bloom as index
 from crossforce.server.app import LOG_KEY_FILE
 from crossforce.testkit.localnet import LocalNet
+from crossforce.testkit.matcherdb import MatcherDb
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
     EPOCH,
@@ -63,8 +63,9 @@ def _approve(
         officer.approve(request_id, payload, officer_id="DO-1")
 
 
-def _db(net: LocalNet) -> sqlite3.Connection:
-    return sqlite3.connect(net.root / "matcher" / "matcher.sqlite3", isolation_level=None)
+def _db(net: LocalNet) -> MatcherDb:
+    """The operator's direct access to the matcher's database (SQLite or PostgreSQL)."""
+    return MatcherDb.of(net)
 
 
 def _log_size(net: LocalNet) -> int:
@@ -129,11 +130,10 @@ def test_public_key_swap_by_matcher_detected_by_pinning_client(net: LocalNet, bu
         hum.organisation_keys("kent")
     attacker = OrgKeys.generate("kent")
     net.stop_server()
-    with _db(net) as conn:
-        conn.execute(
-            "UPDATE orgs SET signing_key = ?, box_key = ?, key_version = key_version + ? WHERE org = 'kent'",
-            (attacker.signing_public, attacker.box_public, int(bump_version)),
-        )
+    _db(net).execute(
+        "UPDATE orgs SET signing_key = ?, box_key = ?, key_version = key_version + ? WHERE org = 'kent'",
+        (attacker.signing_public, attacker.box_public, int(bump_version)),
+    )
     net.start_server()
     with net.client("humberside", Role.FORCE_SYSTEM) as pinned, pytest.raises(VerificationError):
         pinned.organisation_keys("kent")
@@ -178,18 +178,18 @@ def test_disclosure_tampered_in_storage_rejected_even_with_digest_recomputed(
         second,
         sealed.DisclosurePayload(summary="another person", records=(), point_of_contact="desk 2"),
     )
-    with _db(net) as conn:
-        (blob,) = conn.execute("SELECT sealed FROM requests WHERE request_id = ?", (first,)).fetchone()
-        if tamper == "bit-flipped":
-            forged = bytearray(blob)
-            forged[len(forged) // 2] ^= 0x40
-            blob = bytes(forged)
-        else:
-            (blob,) = conn.execute("SELECT sealed FROM requests WHERE request_id = ?", (second,)).fetchone()
-        conn.execute(
-            "UPDATE requests SET sealed = ?, sealed_sha256 = ? WHERE request_id = ?",
-            (blob, hashlib.sha256(blob).digest(), first),
-        )
+    db = _db(net)
+    blob = bytes(db.scalar("SELECT sealed FROM requests WHERE request_id = ?", (first,)))
+    if tamper == "bit-flipped":
+        forged = bytearray(blob)
+        forged[len(forged) // 2] ^= 0x40
+        blob = bytes(forged)
+    else:
+        blob = bytes(db.scalar("SELECT sealed FROM requests WHERE request_id = ?", (second,)))
+    db.execute(
+        "UPDATE requests SET sealed = ?, sealed_sha256 = ? WHERE request_id = ?",
+        (blob, hashlib.sha256(blob).digest(), first),
+    )
     with net.client("dbs", Role.VETTING_OFFICER) as dbs, pytest.raises(VerificationError):
         dbs.fetch_disclosure(first)
 
@@ -239,8 +239,7 @@ def test_request_id_collision_refused_and_whole_check_rolled_back(
         assert _log_size(net) == size, "a refused check left audit events behind"
         monkeypatch.undo()
         assert dbs.check(record, WHY, open_requests=True).hits  # and the log carries on, consistently
-    with _db(net) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 2
+    assert _db(net).scalar("SELECT COUNT(*) FROM requests") == 2
 
 
 # --------------------------------------------------------------------------------------------- audit log
@@ -298,29 +297,33 @@ def test_history_rewritten_by_matcher_detected_by_client_head(net: LocalNet) -> 
         kept = auditor.tree_head()
     net.stop_server()
     key = _log_key(net)
-    with _db(net) as conn:
-        conn.execute("DROP TRIGGER log_no_update")
-        rows = conn.execute("SELECT idx, entry FROM log ORDER BY idx").fetchall()
-        idx, event = next((i, e) for i, e in ((i, parse_event(e)) for i, e in rows) if isinstance(e, Check))
-        rewritten = dataclasses.replace(event, hits=(), case_reference="NOTHING-TO-SEE").encode()
-        conn.execute(
-            "UPDATE log SET entry = ?, leaf_hash = ? WHERE idx = ?",
-            (rewritten, merkle.leaf_hash(rewritten), idx),
-        )
-        leaves = [merkle.leaf_hash(rewritten if i == idx else e) for i, e in rows]
-        conn.execute("DELETE FROM heads")
-        head = treehead.sign_tree_head(
-            treehead.TreeHead(
-                tree_size=len(leaves),
-                timestamp_ms=kept.head.timestamp_ms + 1,
-                root_hash=merkle.root_from_leaf_hashes(leaves),
+    db = _db(net)
+    db.allow_log_rewrite()
+    rows = [(int(i), bytes(e)) for i, e in db.query("SELECT idx, entry FROM log ORDER BY idx")]
+    idx, event = next((i, e) for i, e in ((i, parse_event(e)) for i, e in rows) if isinstance(e, Check))
+    rewritten = dataclasses.replace(event, hits=(), case_reference="NOTHING-TO-SEE").encode()
+    leaves = [merkle.leaf_hash(rewritten if i == idx else e) for i, e in rows]
+    head = treehead.sign_tree_head(
+        treehead.TreeHead(
+            tree_size=len(leaves),
+            timestamp_ms=kept.head.timestamp_ms + 1,
+            root_hash=merkle.root_from_leaf_hashes(leaves),
+        ),
+        key,
+    )
+    db.execute_all(
+        [
+            (
+                "UPDATE log SET entry = ?, leaf_hash = ? WHERE idx = ?",
+                (rewritten, merkle.leaf_hash(rewritten), idx),
             ),
-            key,
-        )
-        conn.execute(
-            "INSERT INTO heads VALUES (?, ?, ?, ?)",
-            (head.head.tree_size, head.head.timestamp_ms, head.head.root_hash, head.signature),
-        )
+            ("DELETE FROM heads", ()),
+            (
+                "INSERT INTO heads (tree_size, timestamp_ms, root, signature) VALUES (?, ?, ?, ?)",
+                (head.head.tree_size, head.head.timestamp_ms, head.head.root_hash, head.signature),
+            ),
+        ]
+    )
     net.start_server()  # the rewritten store is self-consistent, so the matcher serves it
     with net.client("dbs", Role.AUDITOR) as auditor, pytest.raises(VerificationError):
         auditor.tree_head()

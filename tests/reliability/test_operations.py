@@ -33,6 +33,11 @@ from tests.reliability.crash_harness import (
     strong_hits,
 )
 
+pytestmark = pytest.mark.backends("sqlite")
+"""Threads, deadlines, signals and the data folder of one matcher process: the gRPC server's behaviour, not
+the storage's. The PostgreSQL counterpart of the unmounted data folder is a database that stops
+(tests/reliability/test_database_restart_under_load.py)."""
+
 SMALL_POOL = 8
 """Worker threads for the starvation tests: SMALL_POOL // STREAM_SHARE slots per stream kind."""
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -10,8 +10,6 @@ without one, and every client, the victim's own included, refuses such a history
 
 from __future__ import annotations
 
-import sqlite3
-
 import nacl.signing
 import pytest
 from click.testing import CliRunner
@@ -27,12 +25,14 @@ from crossforce.errors import PermissionDeniedError, PreconditionError, Verifica
 from crossforce.keystore import save_org_keys
 from crossforce.server.app import LOG_KEY_FILE
 from crossforce.testkit.localnet import FORCE_ROLES, LocalNet
+from crossforce.testkit.matcherdb import MatcherDb
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import WHY, base_records
 
 
-def _db(net: LocalNet) -> sqlite3.Connection:
-    return sqlite3.connect(net.root / "matcher" / "matcher.sqlite3", isolation_level=None)
+def _db(net: LocalNet) -> MatcherDb:
+    """The operator's direct access to the matcher's database (SQLite or PostgreSQL)."""
+    return MatcherDb.of(net)
 
 
 def _log_size(net: LocalNet) -> int:
@@ -45,43 +45,45 @@ def _operator_logs_key_change(net: LocalNet, org: str, operator: OrgKeys) -> int
     (handed over by its own key, the best proof it can make), point the row at it, and sign a new head
     with the log key. Returns the forged event's log index."""
     net.stop_server()
-    log_key = nacl.signing.SigningKey((net.root / "matcher" / LOG_KEY_FILE).read_bytes())
-    with _db(net) as conn:
-        previous_index, version = conn.execute(
-            "SELECT log_index, key_version FROM orgs WHERE org = ?", (org,)
-        ).fetchone()
-        (last_ms,) = conn.execute("SELECT MAX(timestamp_ms) FROM heads").fetchone()
-        forged = KeyChange(
-            at_ms=last_ms + 1,
-            actor_org=org,
-            actor_role=Role.FORCE_SYSTEM,
-            org=org,
-            signing_key=operator.signing_public,
-            box_key=operator.box_public,
-            key_version=version + 1,
-            previous_key_proof=orgkeys.sign_key_change(operator, operator, new_version=version + 1),
-            previous_log_index=previous_index,
-        ).encode()
-        leaves = [bytes(h) for (h,) in conn.execute("SELECT leaf_hash FROM log ORDER BY idx")]
-        index = len(leaves)
-        conn.execute("INSERT INTO log VALUES (?, ?, ?)", (index, forged, merkle.leaf_hash(forged)))
-        leaves.append(merkle.leaf_hash(forged))
-        conn.execute(
-            "UPDATE orgs SET signing_key = ?, box_key = ?, key_version = ?, log_index = ? WHERE org = ?",
-            (operator.signing_public, operator.box_public, version + 1, index, org),
-        )
-        head = treehead.sign_tree_head(
-            treehead.TreeHead(
-                tree_size=len(leaves),
-                timestamp_ms=last_ms + 1,
-                root_hash=merkle.root_from_leaf_hashes(leaves),
+    log_key = nacl.signing.SigningKey((net.data_dir / LOG_KEY_FILE).read_bytes())
+    db = _db(net)
+    ((previous_index, version),) = db.query("SELECT log_index, key_version FROM orgs WHERE org = ?", (org,))
+    last_ms = int(db.scalar("SELECT MAX(timestamp_ms) FROM heads"))
+    forged = KeyChange(
+        at_ms=last_ms + 1,
+        actor_org=org,
+        actor_role=Role.FORCE_SYSTEM,
+        org=org,
+        signing_key=operator.signing_public,
+        box_key=operator.box_public,
+        key_version=version + 1,
+        previous_key_proof=orgkeys.sign_key_change(operator, operator, new_version=version + 1),
+        previous_log_index=previous_index,
+    ).encode()
+    leaves = [bytes(h) for (h,) in db.query("SELECT leaf_hash FROM log ORDER BY idx")]
+    index = len(leaves)
+    leaves.append(merkle.leaf_hash(forged))
+    head = treehead.sign_tree_head(
+        treehead.TreeHead(
+            tree_size=len(leaves),
+            timestamp_ms=last_ms + 1,
+            root_hash=merkle.root_from_leaf_hashes(leaves),
+        ),
+        log_key,
+    )
+    db.execute_all(
+        [
+            *db.log_append_statements(index, forged, merkle.leaf_hash(forged)),
+            (
+                "UPDATE orgs SET signing_key = ?, box_key = ?, key_version = ?, log_index = ? WHERE org = ?",
+                (operator.signing_public, operator.box_public, version + 1, index, org),
             ),
-            log_key,
-        )
-        conn.execute(
-            "INSERT INTO heads VALUES (?, ?, ?, ?)",
-            (head.head.tree_size, head.head.timestamp_ms, head.head.root_hash, head.signature),
-        )
+            (
+                "INSERT INTO heads (tree_size, timestamp_ms, root, signature) VALUES (?, ?, ?, ?)",
+                (head.head.tree_size, head.head.timestamp_ms, head.head.root_hash, head.signature),
+            ),
+        ]
+    )
     net.start_server()  # the forged store is self-consistent, so the matcher serves it
     return index
 
@@ -147,8 +149,7 @@ def test_operator_swap_and_restore_is_still_refused(net: LocalNet) -> None:
     _operator_logs_key_change(net, "dbs", operator)
     real = net.profiles["dbs"].org_keys()
     net.stop_server()
-    with _db(net) as conn:
-        (version,) = conn.execute("SELECT key_version FROM orgs WHERE org = 'dbs'").fetchone()
+    version = _db(net).scalar("SELECT key_version FROM orgs WHERE org = 'dbs'")
     net.start_server()
     assert version == 2
     index = _operator_logs_key_change(net, "dbs", real)

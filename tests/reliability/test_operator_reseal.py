@@ -12,7 +12,6 @@ mTLS, with the operator simulated by a hostile broker.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from typing import Any
 
 import nacl.public
@@ -25,6 +24,7 @@ from crossforce.domain import Role
 from crossforce.errors import VerificationError
 from crossforce.server.usecases.broker import Broker
 from crossforce.testkit.localnet import LocalNet
+from crossforce.testkit.matcherdb import MatcherDb
 from crossforce.v1 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import WHY, base_records
 
@@ -199,8 +199,9 @@ def test_operator_resealed_disclosure_is_rejected_by_the_requester(
             dbs.fetch_disclosure(rid, allow_unbound=True)
 
 
-def _db(net: LocalNet) -> sqlite3.Connection:
-    return sqlite3.connect(net.root / "matcher" / "matcher.sqlite3", isolation_level=None)
+def _db(net: LocalNet) -> MatcherDb:
+    """The operator's direct access to the matcher's database (SQLite or PostgreSQL)."""
+    return MatcherDb.of(net)
 
 
 @pytest.mark.parametrize("index", ["approval-index-kept", "approval-index-moved-to-the-other-request"])
@@ -216,15 +217,16 @@ def test_ciphertext_not_in_the_log_is_rejected(net: LocalNet, index: str) -> Non
     with net.client("humberside", Role.DISCLOSURE_OFFICER) as officer:
         officer.approve(first, PAYLOAD, officer_id="DO-1")
         officer.approve(second, PAYLOAD, officer_id="DO-1")
-    with _db(net) as conn:
-        blob, other_index = conn.execute(
-            "SELECT sealed, approval_log_index FROM requests WHERE request_id = ?", (second,)
-        ).fetchone()
-        moved = "approval_log_index = ?, " if index != "approval-index-kept" else ""
-        conn.execute(
-            f"UPDATE requests SET {moved}sealed = ?, sealed_sha256 = ? WHERE request_id = ?",
-            (*([other_index] if moved else []), blob, hashlib.sha256(blob).digest(), first),
-        )
+    db = _db(net)
+    ((blob, other_index),) = db.query(
+        "SELECT sealed, approval_log_index FROM requests WHERE request_id = ?", (second,)
+    )
+    blob = bytes(blob)
+    moved = "approval_log_index = ?, " if index != "approval-index-kept" else ""
+    db.execute(
+        f"UPDATE requests SET {moved}sealed = ?, sealed_sha256 = ? WHERE request_id = ?",
+        (*([other_index] if moved else []), blob, hashlib.sha256(blob).digest(), first),
+    )
     expected = "the matcher swapped it" if not moved else "is not humberside's approval of request"
     with net.client("dbs", Role.VETTING_OFFICER) as dbs:
         with pytest.raises(VerificationError, match=expected):
@@ -238,8 +240,7 @@ def test_disclosure_without_an_approval_index_opens_only_when_unbound_is_allowed
     rid = _confirmed_request(net)
     with net.client("humberside", Role.DISCLOSURE_OFFICER) as officer:
         officer.approve(rid, PAYLOAD, officer_id="DO-1")
-    with _db(net) as conn:
-        conn.execute("UPDATE requests SET approval_log_index = 0 WHERE request_id = ?", (rid,))
+    _db(net).execute("UPDATE requests SET approval_log_index = 0 WHERE request_id = ?", (rid,))
     with net.client("dbs", Role.VETTING_OFFICER) as dbs:
         with pytest.raises(VerificationError, match="no audit entry for the approval"):
             dbs.fetch_disclosure(rid)

@@ -8,7 +8,8 @@ JSON document on stdout instead, with the same exit status.
 
 Defaults (issue 19): ``--officer``, ``--purpose`` and ``--legal-basis`` come from the option, else
 ``CROSSFORCE_<KEY>``, else the profile's ``config.toml``; the matcher's address from
-``CROSSFORCE_SERVER``, else ``config.toml``, else ``profile.json`` (``crossforce.client.profileconfig``).
+``CROSSFORCE_SERVER``, else ``config.toml``, else ``profile.json`` (``crossforce.client.profileconfig``):
+one address, or several comma-separated for matchers sharing one database (the SDK fails over between them).
 """
 
 from __future__ import annotations
@@ -217,9 +218,12 @@ def server_part() -> ModuleType:
 
 def load_profile(profile_dir: Path) -> Profile:
     """The profile, talking to the server the defaults say: ``CROSSFORCE_SERVER``, else the profile's
-    ``config.toml``, else the address in ``profile.json`` (changed in memory only, never on disk)."""
+    ``config.toml``, else the address in ``profile.json`` (changed in memory only, never on disk). A bad
+    address list is refused here, naming ``server``, before any connection is tried."""
     profile = Profile.load(profile_dir)
     server = profileconfig.resolve(profile_dir, "server", os.environ.get(SERVER_ENVVAR))
+    if server:
+        profileconfig.addresses(server)
     return dataclasses.replace(profile, server=server) if server else profile
 
 

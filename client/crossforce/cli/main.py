@@ -18,6 +18,8 @@ from crossforce.cli.check import check, check_batch
 from crossforce.cli.common import CrossforceGroup
 from crossforce.cli.completion import completion
 from crossforce.cli.config import config_group
+from crossforce.cli.conformance import conformance_group
+from crossforce.cli.db import db_group
 from crossforce.cli.demo import demo
 from crossforce.cli.desk import desk_group
 from crossforce.cli.disclosures import disclosures_group
@@ -54,6 +56,7 @@ for command in (
     serve,
     backup,
     restore,
+    db_group,
     pki_group,
     keys_group,
     org_group,
@@ -70,6 +73,7 @@ for command in (
     doctor,
     demo,
     config_group,
+    conformance_group,
     completion,
 ):
     cli.add_command(command)

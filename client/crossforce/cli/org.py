@@ -55,7 +55,14 @@ TOFU_WARNING = (
 @click.argument("profile_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--org", required=True, help="Organisation code, e.g. humberside.")
 @click.option("--name", "display_name", default="", help="Display name, e.g. 'Humberside Police'.")
-@click.option("--server", required=True, help="The matcher's host:port.")
+@click.option(
+    "--server",
+    required=True,
+    help=(
+        "The matcher's host:port, or several replicas comma-separated (host:port,host:port): "
+        "calls that are safe to repeat fail over to the next."
+    ),
+)
 @click.option(
     "--pki",
     "pki_dir",

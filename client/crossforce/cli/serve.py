@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from crossforce.cli.common import json_option, server_part
+from crossforce.cli.db import database_errors
 from crossforce.errors import ValidationError
 
 LOG_FORMATS = ("json", "logfmt", "text")
@@ -19,13 +20,27 @@ named here so ``crossforce --help`` does not load the server."""
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
+DB_ENVVAR = "CROSSFORCE_DB"
+"""Where ``--db`` is read from when not given: keeps a DSN's password out of the process list."""
+
+
 @click.command()
 @click.option(
     "--data",
     "data_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the matcher's SQLite store and log signing key.",
+    help="Folder for the matcher's SQLite store and log signing key (with --db: the log signing key only).",
+)
+@click.option(
+    "--db",
+    envvar=DB_ENVVAR,
+    metavar="DSN",
+    help=(
+        "PostgreSQL database to store everything in, shared by every matcher given it "
+        f"(postgresql://USER@HOST/DB; default: env {DB_ENVVAR}, else SQLite in --data). "
+        "Upgrade its schema first with `crossforce db upgrade`."
+    ),
 )
 @click.option(
     "--pki",
@@ -75,6 +90,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 def serve(
     *,
     data_dir: Path,
+    db: str | None,
     pki_dir: Path | None,
     host: str,
     port: int,
@@ -100,30 +116,40 @@ def serve(
     stdout is one JSON object ({"listening": {"port", "metrics_port", "health_port"}}) and the log
     format defaults to json.
 
+    With --db several matchers share one PostgreSQL database: start each with the same --db and a
+    --data folder holding a copy of the same log-signing-key (the first matcher on an empty database
+    creates it). A matcher that loses the database answers UNAVAILABLE and reports NOT_SERVING until
+    it is back, then serves again by itself.
+
     \b
     Example:
       crossforce serve --data /srv/crossforce --pki /etc/crossforce/pki --port 50051 \\
         --metrics-port 9464 --health-port 8081 --log-format json
+      CROSSFORCE_DB=postgresql://crossforce@db.internal/crossforce \\
+        crossforce serve --data /srv/crossforce --pki /etc/crossforce/pki --port 50051
     """
     server = server_part()
     if pki_dir is None and not dev_plaintext:
         raise ValidationError("--pki is required (or --dev-plaintext for local development)")
     settings = server.load_settings(settings_file) if settings_file else None
-    server.serve(
-        data_dir=data_dir,
-        pki_dir=pki_dir,
-        host=host,
-        port=port,
-        settings=settings,
-        dev_plaintext=dev_plaintext,
-        reflection=reflection,
-        deny_list=deny_list,
-        max_workers=workers,
-        log_format=log_format or ("json" if as_json else None),
-        log_level=log_level,
-        json_ready=as_json,
-        metrics_port=metrics_port or None,
-        metrics_host=metrics_host,
-        health_port=health_port or None,
-        health_host=health_host,
-    )
+    # Storage this matcher cannot reach is its own database, not a matcher elsewhere: no address hint.
+    with database_errors():
+        server.serve(
+            data_dir=data_dir,
+            db=db or None,
+            pki_dir=pki_dir,
+            host=host,
+            port=port,
+            settings=settings,
+            dev_plaintext=dev_plaintext,
+            reflection=reflection,
+            deny_list=deny_list,
+            max_workers=workers,
+            log_format=log_format or ("json" if as_json else None),
+            log_level=log_level,
+            json_ready=as_json,
+            metrics_port=metrics_port or None,
+            metrics_host=metrics_host,
+            health_port=health_port or None,
+            health_host=health_host,
+        )

@@ -10,6 +10,11 @@ touches any other candidate. A quota refusal of a sub-batch is waited out for th
 matcher gave (up to ``max_wait_s``) and the same sub-batch is sent again: a refused call changed
 nothing at the matcher, so nothing is checked twice and no request is opened twice. ``check_batches``
 yields the reports sub-batch by sub-batch so a caller can write each before the next is sent.
+
+Every check call (a single check, each sub-batch) carries an idempotency key of its own, made when its
+request is built and kept on every retry of that request (``retries``), so a call whose answer was lost
+can be sent again, to the same matcher or another, without being charged, logged or opened twice. A
+request built anew (fresh epochs, a sub-batch after a quota wait) is another call with another key.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TypeVar
 from crossforce.client.auditing import AuditReader
 from crossforce.client.connection import Connection
 from crossforce.client.profile import Profile
+from crossforce.client.retries import new_idempotency_key
 from crossforce.domain import (
     CandidateError,
     CheckQuery,
@@ -145,7 +151,12 @@ class Checker:
         tokens = self.candidate_tokens(candidate, epochs)
         if not tokens:
             raise ValidationError(f"the candidate has {KEYLESS_MESSAGE}")
-        query = CheckQuery(candidates=(tuple(tokens),), justification=why, open_requests=open_requests)
+        query = CheckQuery(
+            candidates=(tuple(tokens),),
+            justification=why,
+            open_requests=open_requests,
+            idempotency_key=new_idempotency_key(),
+        )
         msg = self._conn.call(self._conn.matcher.Check, wire_matching.check_request_to_pb(query))
         outcome = wire_matching.check_outcome_from_pb(msg)
         self._auditor.observe_head(outcome.tree_head)
@@ -262,7 +273,12 @@ class Checker:
     def _call_batch(
         self, candidates: list[tuple[QueryToken, ...]], why: Justification, open_requests: bool
     ) -> list[CheckReport]:
-        query = CheckQuery(candidates=tuple(candidates), justification=why, open_requests=open_requests)
+        query = CheckQuery(
+            candidates=tuple(candidates),
+            justification=why,
+            open_requests=open_requests,
+            idempotency_key=new_idempotency_key(),
+        )
         msg = self._conn.call(self._conn.matcher.CheckBatch, wire_matching.check_batch_request_to_pb(query))
         outcome = wire_matching.check_outcome_from_pb(msg)
         self._auditor.observe_head(outcome.tree_head)

@@ -14,6 +14,11 @@ network call, and one that ends within a week is a ``CertificateExpiryWarning``.
 every failed connection as UNAVAILABLE, ``connect_failure`` reads the failure's text to tell "nothing
 is listening" (UnavailableError) from "the matcher closed the TLS handshake on our certificate"
 (AuthenticationError) from "we did not verify the matcher's certificate" (VerificationError).
+
+A profile may name several matchers sharing one database (``Profile.addresses``): ``for_profile`` then
+opens one channel per address behind a ``failover.FailoverChannel``, which sends a call that got no
+answer to the next address when it is safe to (``retries``), and an error after every address failed
+says which addresses were tried and what each did.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from typing import Any, TypeVar
 import grpc
 
 from crossforce import errors
-from crossforce.client import certstatus
+from crossforce.client import certstatus, retries
+from crossforce.client.failover import AttemptsFailed, FailoverChannel
 from crossforce.client.profile import Profile
 from crossforce.clock import utc_now
 from crossforce.limits import DEFAULT_LIMITS
@@ -126,10 +132,12 @@ class Connection:
         options = [
             ("grpc.max_receive_message_length", DEFAULT_LIMITS.max_message_bytes),
             ("grpc.max_send_message_length", DEFAULT_LIMITS.max_message_bytes),
+            *retries.RECONNECT_OPTIONS,
         ]
         metadata: Metadata = ()
+        targets = profile.addresses
         if profile.dev_plaintext:
-            channel = grpc.insecure_channel(profile.server, options=options)
+            channels = [(t, grpc.insecure_channel(t, options=options)) for t in targets]
             metadata = ((DEV_IDENTITY_HEADER, f"{profile.org}:{role}"),)
         else:
             pair = profile.cert_pair(role)
@@ -138,9 +146,9 @@ class Connection:
             creds = grpc.ssl_channel_credentials(
                 root_certificates=ca_pem, private_key=pair.key_pem, certificate_chain=pair.cert_pem
             )
-            channel = grpc.secure_channel(profile.server, creds, options=options)
+            channels = [(t, grpc.secure_channel(t, creds, options=options)) for t in targets]
         return cls(
-            channel=channel,
+            channel=FailoverChannel(channels),
             metadata=metadata,
             timeout=timeout,
             target=profile.server,
@@ -176,20 +184,38 @@ class Connection:
             raise self.error_for(exc) from None
 
     def error_for(self, exc: grpc.RpcError) -> errors.CrossforceError:
-        """The project error for a failed call: a failed connection said as such, else ``error_from_rpc``."""
+        """The project error for a failed call: a failed connection said as such, else ``error_from_rpc``;
+        after several addresses failed, the last one's error, saying what each address did."""
+        if isinstance(exc, AttemptsFailed):
+            return self._attempts_error(exc)
+        return self._one_error(exc, self.target)
+
+    def _one_error(self, exc: grpc.RpcError, target: str) -> errors.CrossforceError:
         code_of = getattr(exc, "code", None)
-        if self.target and callable(code_of) and code_of() == grpc.StatusCode.UNAVAILABLE:
+        if target and callable(code_of) and code_of() == grpc.StatusCode.UNAVAILABLE:
             details_of = getattr(exc, "details", None)
             details = details_of() if callable(details_of) else ""
             found = connect_failure(
                 details if isinstance(details, str) else "",
-                target=self.target,
+                target=target,
                 who=self.who,
                 doctor=self.doctor,
             )
             if found is not None:
                 return found
         return error_from_rpc(exc)
+
+    def _attempts_error(self, failed: AttemptsFailed) -> errors.CrossforceError:
+        """One address (tried again after a pause): its last error, as a single call's. Several: the
+        last error's kind, listing every address tried and what it did, so the reader can tell a
+        stopped matcher from one that lost its database."""
+        each = [(a.target, self._one_error(a.error, a.target)) for a in failed.attempts]
+        last = each[-1][1]
+        if len({target for target, _err in each}) == 1:
+            return last
+        said = "; ".join(f"{target}: {err}" if target not in str(err) else str(err) for target, err in each)
+        # Only "no answer" failures get here (UNAVAILABLE, DEADLINE_EXCEEDED): their classes take a message.
+        return type(last)(f"no matcher answered; tried {len(each)} addresses: {said}")
 
     def close(self) -> None:
         self.channel.close()

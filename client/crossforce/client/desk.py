@@ -25,6 +25,10 @@ ciphertext it fetched (docs/threat-model.md: "the operator re-seals a disclosure
 Every ``request_id`` may be a prefix of at least 6 hex characters: the matcher resolves it among the
 requests this organisation may see. Once a request is fetched, later calls and the sealed payload use its
 full id, and an answer for a request whose id does not start with what was asked is refused.
+
+Each decision (resolve, approve, refuse) carries an idempotency key of its own, kept on every retry of
+it (``retries``): a decision whose answer was lost can be sent again, to any matcher sharing the
+database, and comes back with the request as it now is instead of "cannot approve an APPROVED request".
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from crossforce.client.auditing import AuditReader
 from crossforce.client.connection import Connection
 from crossforce.client.profile import Profile
 from crossforce.client.resolutions import Resolutions
+from crossforce.client.retries import new_idempotency_key
 from crossforce.client.tokenstore import Generation, GenerationGoneError, TokenStore
 from crossforce.crypto import sealed
 from crossforce.domain import (
@@ -204,7 +209,9 @@ class DisclosureDesk:
         records = tuple(rec for _gen, rec in matches)
         msg = self._conn.call(
             self._conn.disclosure.Resolve,
-            wire_disclosure.resolve_request(request.request_id, confirmed=bool(records)),
+            wire_disclosure.resolve_request(
+                request.request_id, confirmed=bool(records), idempotency_key=new_idempotency_key()
+            ),
         )
         updated = wire_disclosure.disclosure_request_from_pb(msg)
         return Resolution(request=updated, confirmed=bool(records), records=records)
@@ -228,7 +235,12 @@ class DisclosureDesk:
         )
         msg = self._conn.call(
             self._conn.disclosure.Approve,
-            wire_disclosure.approve_request(req.request_id, sealed_payload=blob, officer_id=officer_id),
+            wire_disclosure.approve_request(
+                req.request_id,
+                sealed_payload=blob,
+                officer_id=officer_id,
+                idempotency_key=new_idempotency_key(),
+            ),
         )
         done = _answering(req.request_id, wire_disclosure.disclosure_request_from_pb(msg))
         if done.state is RequestState.APPROVED:
@@ -238,7 +250,9 @@ class DisclosureDesk:
     def refuse(self, request_id: str, reason: RefusalReason | int, *, officer_id: str) -> DisclosureRequest:
         msg = self._conn.call(
             self._conn.disclosure.Refuse,
-            wire_disclosure.refuse_request(request_id, reason=reason, officer_id=officer_id),
+            wire_disclosure.refuse_request(
+                request_id, reason=reason, officer_id=officer_id, idempotency_key=new_idempotency_key()
+            ),
         )
         return _answering(request_id, wire_disclosure.disclosure_request_from_pb(msg))
 

@@ -1,6 +1,7 @@
 """An organisation's profile folder: everything one force or vetting body holds locally.
 
-Layout (0700): ``profile.json`` (org, display name, matcher address), ``ca.pem``, ``certs/<role>.pem`` and
+Layout (0700): ``profile.json`` (org, display name, matcher address: one ``host:port``, or several
+comma-separated for identical matchers sharing one database), ``ca.pem``, ``certs/<role>.pem`` and
 ``certs/<role>-key.pem``, ``keys/`` (Ed25519 signing and X25519 box keys), ``network-secret.json``,
 ``tokens.sqlite3`` (the local token store) and ``state.json`` (the trust state, ``crossforce.client.trust``:
 the last tree head seen, the matcher's log key, the keys pinned for other organisations, the last index
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crossforce.client.profileconfig import addresses
 from crossforce.client.trust import encode_state
 from crossforce.client.truststore import TrustStore
 from crossforce.crypto.orgkeys import OrgKeys
@@ -53,6 +55,7 @@ class Profile:
         dev_plaintext: bool = False,
     ) -> Profile:
         pki.validate_org(org)
+        addresses(server)
         make_private_dir(path)
         if (path / PROFILE_FILE).exists():
             raise ValidationError(f"{path} already holds a profile", field="path")
@@ -87,7 +90,13 @@ class Profile:
             dev_plaintext=bool(doc.get("dev_plaintext", False)),
         )
 
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The matcher addresses ``server`` names, in the order the SDK tries them."""
+        return addresses(self.server)
+
     def with_server(self, server: str) -> Profile:
+        addresses(server)
         doc = {
             "org": self.org,
             "display_name": self.display_name,

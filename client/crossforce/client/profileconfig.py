@@ -2,7 +2,8 @@
 
 A vetting officer runs many checks a day under the same purpose and legal basis; typing them on every
 check is how a wrong one gets pasted. The file holds the few values that are the same from call to call
-(``officer``, ``purpose``, ``legal_basis``, ``server``); each value is taken from, first to last:
+(``officer``, ``purpose``, ``legal_basis``, ``server``: one matcher address, or several separated by
+commas, ``addresses``); each value is taken from, first to last:
 
     the command-line option > the environment (``CROSSFORCE_<KEY>``) > this file > the built-in default
 
@@ -52,9 +53,34 @@ SETTINGS: tuple[Setting, ...] = (
         "CROSSFORCE_LEGAL_BASIS",
         "The legal basis, e.g. 'Police Act 1997 s113B'.",
     ),
-    Setting("server", "--server", "CROSSFORCE_SERVER", "The matcher's address, host:port."),
+    Setting(
+        "server",
+        "--server",
+        "CROSSFORCE_SERVER",
+        "The matcher's address, host:port; several matchers sharing one database: comma-separated.",
+    ),
 )
 BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
+
+
+ADDRESS_SEPARATOR = ","
+
+
+def addresses(server: str) -> tuple[str, ...]:
+    """The matcher addresses a server value names, in order: one ``host:port``, or several separated by
+    commas (identical matchers on one database: the SDK moves to the next when one does not answer).
+    ValidationError naming ``server`` for an empty entry, spaces inside one, or the same one twice."""
+    found = tuple(part.strip() for part in server.split(ADDRESS_SEPARATOR))
+    for part in found:
+        if not part:
+            raise ValidationError(
+                "an address is empty (give host:port, or several separated by commas)", field="server"
+            )
+        if any(c.isspace() for c in part):
+            raise ValidationError(f"address {part!r} contains a space", field="server")
+    if len(set(found)) != len(found):
+        raise ValidationError("the same address is given twice", field="server")
+    return found
 
 
 def config_path(profile_dir: Path) -> Path:
@@ -84,8 +110,19 @@ def load_config(profile_dir: Path) -> dict[str, str]:
         _check_key(key, str(path))
         if not isinstance(value, str) or not value.strip():
             raise ValidationError(f"{path}: {key} must be a non-empty string", field=key)
+        try:
+            _check_value(key, value)
+        except ValidationError as exc:
+            raise ValidationError(f"{path}: {exc}") from None
         values[key] = value
     return values
+
+
+def _check_value(key: str, value: str) -> None:
+    """Refuse a malformed value where it enters (``set``, or a hand-edited file as it is read), before
+    any command tries to use it."""
+    if key == "server":
+        addresses(value)
 
 
 def save_config(profile_dir: Path, values: Mapping[str, str]) -> None:
@@ -102,6 +139,7 @@ def set_value(profile_dir: Path, key: str, value: str) -> dict[str, str]:
     _check_key(key, "config")
     if not value.strip():
         raise ValidationError(f"{key} must not be empty; use `crossforce config unset {key}`", field=key)
+    _check_value(key, value)
     values = load_config(profile_dir)
     values[key] = value
     save_config(profile_dir, values)

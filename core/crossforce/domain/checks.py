@@ -35,11 +35,14 @@ class CheckQuery:
     """One or more candidates checked under one justification (proto ``CheckRequest``/``CheckBatch``).
 
     Each candidate is the tuple of its tokens; the order of ``candidates`` is the order of the results.
+    ``idempotency_key`` (empty: none) is chosen by the client once per query and sent unchanged on every
+    retry, so the matcher applies the query once however often it arrives.
     """
 
     candidates: tuple[tuple[QueryToken, ...], ...]
     justification: Justification
     open_requests: bool
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,21 @@ A lenient parse for keying (``parse_date_parts``: what parts are plausible, day 
 and a strict one for record files (``parse_date``). The only outside input is today's UTC date, used to
 reject births in the future; by default it comes from ``crossforce.clock.utc_today`` (the one clock).
 Errors are ``ValidationError`` naming the field, never the value.
+
+Characters outside ASCII go through the spec's Unicode table (``unicodetable.DATE``: NFKC and casefold per
+code point), never the interpreter's database; every pattern then takes ASCII only.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
 from crossforce.clock import utc_today
+from crossforce.encoding.unicodetable import ASCII_WHITESPACE, DATE, whitespace
 from crossforce.errors import ValidationError
 
 # --- Dates -------------------------------------------------------------------------------------------
@@ -86,6 +89,7 @@ _TIME_SUFFIX: Final = re.compile(
     r"(?:[t ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)$", re.ASCII
 )
 _ORDINAL: Final = re.compile(r"(\d)(?:st|nd|rd|th)\b", re.ASCII)
+_EIGHT_DIGITS: Final = re.compile(r"[0-9]{8}")
 
 
 def _days_in_month(year: int, month: int) -> int:
@@ -103,16 +107,22 @@ def _real(year: int, month: int, day: int, today: datetime.date) -> bool:
 
 
 def _split_date(s: str) -> tuple[int, int, int] | None:
-    """(year, month, day) numbers as written, before any range check; None if no format fits."""
-    t = (s if s.isascii() else unicodedata.normalize("NFKC", s)).strip()
+    """(year, month, day) numbers as written, before any range check; None if no format fits.
+
+    Folding per code point before the patterns (not NFKC over the whole field, then casefold) parses
+    every field alike: composition and reordering only ever touch code points outside ASCII, which no
+    pattern accepts, and a casefold never turns a date's digits or separators into others."""
+    ascii_input = s.isascii()
+    spaces = ASCII_WHITESPACE if ascii_input else whitespace()
+    t = (s if ascii_input else s.translate(DATE)).strip(spaces)
     if match := _ISO.fullmatch(t):  # the common case, first
         return int(match[1]), int(match[2]), int(match[3])
-    t = t.casefold()
+    if ascii_input:
+        t = t.lower()  # what DATE does to ASCII; ASCII case mapping is the same in every Unicode version
     if ":" in t:
-        t = _TIME_SUFFIX.sub("", t).strip()
-    if not t.isdigit():
-        t = _ORDINAL.sub(r"\1", t)
-    if len(t) == 8 and t.isascii() and t.isdigit():
+        t = _TIME_SUFFIX.sub("", t).strip(spaces)
+    t = _ORDINAL.sub(r"\1", t)
+    if _EIGHT_DIGITS.fullmatch(t):
         y, m, d = int(t[:4]), int(t[4:6]), int(t[6:])
         if MIN_BIRTH_YEAR <= y <= 2100 or not 1 <= int(t[2:4]) <= 12:
             return y, m, d
@@ -135,7 +145,7 @@ def _split_date(s: str) -> tuple[int, int, int] | None:
 
 @lru_cache(maxsize=1 << 16)
 def _parts(s: str, today: datetime.date) -> DateParts | None:
-    if not s.strip():
+    if not s.strip(ASCII_WHITESPACE if s.isascii() else whitespace()):
         return None
     split = _split_date(s)
     if split is None:

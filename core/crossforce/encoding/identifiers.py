@@ -3,16 +3,20 @@
 Each identifier passes the spec's own shape and check rules (never-issued NI prefixes, the PNC check
 letter, placeholder runs) so a value a clerk typed to fill a box never becomes a key. Errors are
 ``ValidationError`` naming the field, never the value.
+
+Only the clean-up of a field touches characters outside ASCII, and it does so through the spec's Unicode
+table (``unicodetable``), never the interpreter's: every later rule sees ``A-Z``, ``0-9`` (and ``/``).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
+import string
 from functools import lru_cache
 from typing import Final
 
 from crossforce.encoding.text import fold_text, is_missing
+from crossforce.encoding.unicodetable import PNC
 from crossforce.errors import ValidationError
 
 # --- Identifiers -------------------------------------------------------------------------------------
@@ -20,22 +24,32 @@ from crossforce.errors import ValidationError
 IDENTIFIER_KINDS: Final = ("pnc_id", "ni_number", "passport_number", "driving_licence")
 
 _PNC_CHECK_LETTERS: Final = "ZABCDEFGHJKLMNPQRTUVWXY"
-_PNC: Final = re.compile(r"(\d{4}|\d{2})/(\d{1,7})([A-Z])")
+_PNC: Final = re.compile(r"([0-9]{4}|[0-9]{2})/([0-9]{1,7})([A-Z])")
 _NI_BAD_FIRST: Final = frozenset("DFIQUV")
 _NI_BAD_SECOND: Final = frozenset("DFIOQUV")
 _NI_BAD_PREFIXES: Final = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
-_NI: Final = re.compile(r"([A-Z]{2})(\d{6})([A-D]?)")
-_DVLA: Final = re.compile(r"([A-Z9]{5}\d{6}[A-Z9]{2}\d[A-Z]{2})(\d{2})?")
-_DVA_NI: Final = re.compile(r"\d{8}")
+_NI: Final = re.compile(r"([A-Z]{2})([0-9]{6})([A-D]?)")
+_DVLA: Final = re.compile(r"([A-Z9]{5}[0-9]{6}[A-Z9]{2}[0-9][A-Z]{2})([0-9]{2})?")
+_DVA_NI: Final = re.compile(r"[0-9]{8}")
 _PASSPORT: Final = re.compile(r"[A-Z0-9]{6,10}")
-_STRIP_ID: Final = re.compile(r"[^A-Z0-9]")
-_STRIP_PNC: Final = re.compile(r"[^A-Z0-9/]")
+_ID_CHARS: Final = {
+    **dict.fromkeys(range(128)),
+    **str.maketrans(string.ascii_lowercase, string.ascii_uppercase),
+    **{ord(c): c for c in string.ascii_uppercase + string.digits},
+}
+"""ASCII upper case, keeping only ``A-Z0-9`` (every other ASCII code point maps to None: deleted)."""
+_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _HAS_DIGIT_1_9: Final = re.compile(r"[1-9]")
 _NOT_DIGIT: Final = re.compile(r"[^0-9]")
 
 
 def _strip_id(s: str) -> str:
-    return _STRIP_ID.sub("", (s if s.isascii() else fold_text(s)).upper())
+    """Upper-case ``A-Z0-9`` of the field, folded first when not ASCII (so an accented or full-width
+    letter counts as its base letter). Folded text outside ASCII is dropped, as upper-casing then keeping
+    ``A-Z0-9`` did: nothing fold_text outputs outside ASCII upper-cases into ``A-Z0-9`` (checked over
+    every code point by tests/unit/test_unicode_tables.py)."""
+    folded = s if s.isascii() else fold_text(s).encode("ascii", "ignore").decode("ascii")
+    return folded.translate(_ID_CHARS)
 
 
 def _is_placeholder(value: str) -> bool:
@@ -47,7 +61,7 @@ def _is_placeholder(value: str) -> bool:
 
 
 def _pnc(s: str) -> str:
-    t = _STRIP_PNC.sub("", (s if s.isascii() else unicodedata.normalize("NFKC", s)).upper())
+    t = s.translate(PNC)  # per code point: NFKC, upper case, only A-Z 0-9 /
     if "/" not in t:
         if len(t) == 12:  # YYYYNNNNNNNC
             t = t[:4] + "/" + t[4:]
@@ -124,7 +138,7 @@ def normalise_postcode(s: str) -> str | None:
     Not validated against the UK format: held-out data and foreign addresses use other shapes, and the
     postcode only ever appears in a weak key next to a name."""
     t = _strip_id(s)
-    if len(t) < 3 or len(t) > 10 or is_missing(t.casefold()) or _is_placeholder(t):
+    if len(t) < 3 or len(t) > 10 or is_missing(t.translate(_LOWER)) or _is_placeholder(t):
         return None
     return t
 

@@ -14,7 +14,6 @@ Errors raised here are ``ValidationError`` naming the field only: texts never ca
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
@@ -26,7 +25,13 @@ from crossforce.encoding.identifiers import (
     normalise_postcode,
     postcode_district,
 )
-from crossforce.encoding.text import APOSTROPHES, fold_text, is_missing
+from crossforce.encoding.text import (
+    fold_text,
+    is_missing,
+    space_initial_apostrophes,
+    split_whitespace,
+    strip_whitespace,
+)
 
 __all__ = [
     "IDENTIFIER_KINDS",
@@ -108,8 +113,6 @@ Hassan): joined to the next word in the compact surname, and also dropped to giv
 
 _SAINT: Final = frozenset({"saint", "st", "ste", "sainte"})
 _HYPHENS: Final = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
-_INITIAL_APOSTROPHE: Final = re.compile(r"(?<!\w)(\w)[" + re.escape(APOSTROPHES) + r"]")
-"""D'Souza, L'Estrange, O'Brien: a one-letter prefix before an apostrophe is its own word."""
 
 MAX_SURNAME_VARIANTS: Final = 4
 
@@ -192,7 +195,7 @@ def _surname_from_words(words: tuple[str, ...]) -> tuple[str, tuple[str, ...], t
 def normalise_surname(raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
     """(compact, parts, variants) of a surname field, or None when it is empty, a placeholder or one
     letter (an initial says too little to key on)."""
-    folded = fold_text(_INITIAL_APOSTROPHE.sub(r"\1 ", raw))
+    folded = fold_text(space_initial_apostrophes(raw))  # D'Souza, O'Brien: the prefix is its own word
     if is_missing(folded):
         return None
     return _surname_from_words(tuple(folded.split()))
@@ -204,7 +207,7 @@ def normalise_given_names(raw: str) -> tuple[str, ...]:
     if is_missing(fold_text(raw)):
         return ()
     out: list[str] = []
-    for token in raw.split():
+    for token in split_whitespace(raw):
         words = fold_text(token).split()
         out.extend(words)
         if len(words) > 1 and any(h in token for h in _HYPHENS) and all(len(w) > 1 for w in words):
@@ -243,15 +246,17 @@ def normalise_previous_name(raw: str, current_given: str) -> NormalisedName | No
     """
     if "," in raw:
         sur_raw, _, given_raw = raw.partition(",")
-        return normalise_name(given_raw if given_raw.strip() else current_given, sur_raw)
-    tokens = raw.split()
+        return normalise_name(given_raw if strip_whitespace(given_raw) else current_given, sur_raw)
+    tokens = split_whitespace(raw)
     if not tokens:
         return None
     # Walk back from the last token over any particles so "Mary van der Berg" keeps "van der Berg".
     start = len(tokens) - 1
-    while start > 0 and fold_text(_INITIAL_APOSTROPHE.sub(r"\1 ", tokens[start - 1])) in (
+    while start > 0 and fold_text(space_initial_apostrophes(tokens[start - 1])) in (
         _DROPPABLE_PARTICLES | _ATTACHED_PREFIXES | _SAINT | {"mac"}
     ):
         start -= 1
     given_raw = " ".join(tokens[:start])
-    return normalise_name(given_raw if given_raw.strip() else current_given, " ".join(tokens[start:]))
+    return normalise_name(
+        given_raw if strip_whitespace(given_raw) else current_given, " ".join(tokens[start:])
+    )

@@ -721,8 +721,16 @@ class CheckRequest(_message.Message):
     CANDIDATE_FIELD_NUMBER: _builtins.int
     JUSTIFICATION_FIELD_NUMBER: _builtins.int
     OPEN_REQUESTS_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     open_requests: _builtins.bool
     """open disclosure requests for hits (if the purpose allows it)"""
+    idempotency_key: _builtins.str
+    """A key the client chooses for this write (16 to 64 of A-Z a-z 0-9 _ -; the SDK sends 32 hex
+    characters) and sends again, unchanged, on every retry of it. A retry with the same key and the same
+    request, on any matcher sharing the database, gets the first answer back (under the current tree
+    head) and applies nothing again: nothing is charged, logged or opened twice. The same key with a
+    different request is FAILED_PRECONDITION. Keys are kept for a day. Empty: no key (never retried).
+    """
     @_builtins.property
     def candidate(self) -> Global___Candidate: ...
     @_builtins.property
@@ -733,10 +741,11 @@ class CheckRequest(_message.Message):
         candidate: Global___Candidate | None = ...,
         justification: Global___Justification | None = ...,
         open_requests: _builtins.bool = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate", "justification", b"justification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate", "justification", b"justification", "open_requests", b"open_requests"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate", "idempotency_key", b"idempotency_key", "justification", b"justification", "open_requests", b"open_requests"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -959,7 +968,10 @@ class CheckBatchRequest(_message.Message):
     CANDIDATES_FIELD_NUMBER: _builtins.int
     JUSTIFICATION_FIELD_NUMBER: _builtins.int
     OPEN_REQUESTS_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     open_requests: _builtins.bool
+    idempotency_key: _builtins.str
+    """See CheckRequest.idempotency_key."""
     @_builtins.property
     def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Candidate]: ...
     @_builtins.property
@@ -970,10 +982,11 @@ class CheckBatchRequest(_message.Message):
         candidates: _abc.Iterable[Global___Candidate] | None = ...,
         justification: Global___Justification | None = ...,
         open_requests: _builtins.bool = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["justification", b"justification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "justification", b"justification", "open_requests", b"open_requests"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "idempotency_key", b"idempotency_key", "justification", b"justification", "open_requests", b"open_requests"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1251,18 +1264,22 @@ class ResolveRequest(_message.Message):
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     CONFIRMED_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     confirmed: _builtins.bool
     """true: tokens resolved to local records; false: no_match (Bloom false positive)"""
+    idempotency_key: _builtins.str
+    """See CheckRequest.idempotency_key."""
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         confirmed: _builtins.bool = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmed", b"confirmed", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmed", b"confirmed", "idempotency_key", b"idempotency_key", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1275,20 +1292,24 @@ class ApproveRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     SEALED_PAYLOAD_FIELD_NUMBER: _builtins.int
     OFFICER_ID_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     sealed_payload: _builtins.bytes
     """signed by the holder, then encrypted to the requester (docs/spec.md)"""
     officer_id: _builtins.str
+    idempotency_key: _builtins.str
+    """See CheckRequest.idempotency_key."""
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         sealed_payload: _builtins.bytes = ...,
         officer_id: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["officer_id", b"officer_id", "request_id", b"request_id", "sealed_payload", b"sealed_payload"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "officer_id", b"officer_id", "request_id", b"request_id", "sealed_payload", b"sealed_payload"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1301,19 +1322,23 @@ class RefuseRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     OFFICER_ID_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     reason: Global___RefusalReason.ValueType
     officer_id: _builtins.str
+    idempotency_key: _builtins.str
+    """See CheckRequest.idempotency_key."""
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         reason: Global___RefusalReason.ValueType = ...,
         officer_id: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["officer_id", b"officer_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "officer_id", b"officer_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

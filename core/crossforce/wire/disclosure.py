@@ -134,17 +134,31 @@ def get_request_request(request_id: str) -> pb.GetRequestRequest:
     return pb.GetRequestRequest(request_id=request_id)
 
 
-def resolve_request(request_id: str, *, confirmed: bool) -> pb.ResolveRequest:
-    return pb.ResolveRequest(request_id=request_id, confirmed=confirmed)
+# A decision's ``idempotency_key`` (empty: none) is chosen once per decision and sent unchanged on every
+# retry, so a decision that applied before its answer was lost is not refused when it arrives again.
+def resolve_request(request_id: str, *, confirmed: bool, idempotency_key: str = "") -> pb.ResolveRequest:
+    return pb.ResolveRequest(request_id=request_id, confirmed=confirmed, idempotency_key=idempotency_key)
 
 
-def approve_request(request_id: str, *, sealed_payload: bytes, officer_id: str) -> pb.ApproveRequest:
-    return pb.ApproveRequest(request_id=request_id, sealed_payload=sealed_payload, officer_id=officer_id)
+def approve_request(
+    request_id: str, *, sealed_payload: bytes, officer_id: str, idempotency_key: str = ""
+) -> pb.ApproveRequest:
+    return pb.ApproveRequest(
+        request_id=request_id,
+        sealed_payload=sealed_payload,
+        officer_id=officer_id,
+        idempotency_key=idempotency_key,
+    )
 
 
-def refuse_request(request_id: str, *, reason: RefusalReason | int, officer_id: str) -> pb.RefuseRequest:
+def refuse_request(
+    request_id: str, *, reason: RefusalReason | int, officer_id: str, idempotency_key: str = ""
+) -> pb.RefuseRequest:
     return pb.RefuseRequest(
-        request_id=request_id, reason=pb.RefusalReason.ValueType(int(reason)), officer_id=officer_id
+        request_id=request_id,
+        reason=pb.RefusalReason.ValueType(int(reason)),
+        officer_id=officer_id,
+        idempotency_key=idempotency_key,
     )
 
 

@@ -45,6 +45,7 @@ def check_request_to_pb(query: CheckQuery) -> pb.CheckRequest:
         candidate=candidate_to_pb(query.candidates[0]),
         justification=justification_to_pb(query.justification),
         open_requests=query.open_requests,
+        idempotency_key=query.idempotency_key,
     )
 
 
@@ -53,6 +54,7 @@ def check_batch_request_to_pb(query: CheckQuery) -> pb.CheckBatchRequest:
         candidates=[candidate_to_pb(c) for c in query.candidates],
         justification=justification_to_pb(query.justification),
         open_requests=query.open_requests,
+        idempotency_key=query.idempotency_key,
     )
 
 
@@ -63,6 +65,7 @@ def check_query_from_pb(msg: pb.CheckRequest | pb.CheckBatchRequest) -> CheckQue
         candidates=tuple(tokens_from_pb(c.tokens) for c in cands),
         justification=justification_from_pb(msg.justification),
         open_requests=msg.open_requests,
+        idempotency_key=msg.idempotency_key,
     )
 
 

@@ -11,6 +11,8 @@ gRPC or open storage.
 - ``verify_data_dir``: verify a stored audit log offline, without starting the matcher.
 - ``back_up_data_dir`` / ``restore_data_dir`` / ``read_manifest``: a consistent backup of a running
   matcher's folder, and its verified restore into a new one (``crossforce backup`` / ``restore``).
+- ``upgrade_database`` / ``database_status`` / ``migrate_from_sqlite``: a PostgreSQL database's schema, what
+  it holds, and moving a pilot's SQLite folder into it (``crossforce db``).
 """
 
 from __future__ import annotations
@@ -21,18 +23,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from crossforce.server.app import RunningServer, serve, start
     from crossforce.server.backup import back_up_data_dir, read_manifest, restore_data_dir
+    from crossforce.server.dbmigrate import migrate_from_sqlite
     from crossforce.server.offline import verify_data_dir
     from crossforce.server.settings import ServerSettings, load_settings
+    from crossforce.server.store.pgschema import database_status, upgrade_database
 
 __all__ = [
     "RunningServer",
     "ServerSettings",
     "back_up_data_dir",
+    "database_status",
     "load_settings",
+    "migrate_from_sqlite",
     "read_manifest",
     "restore_data_dir",
     "serve",
     "start",
+    "upgrade_database",
     "verify_data_dir",
 ]
 
@@ -46,6 +53,9 @@ _HOMES = {
     "back_up_data_dir": "crossforce.server.backup",
     "read_manifest": "crossforce.server.backup",
     "restore_data_dir": "crossforce.server.backup",
+    "database_status": "crossforce.server.store.pgschema",
+    "upgrade_database": "crossforce.server.store.pgschema",
+    "migrate_from_sqlite": "crossforce.server.dbmigrate",
 }
 
 

@@ -1,8 +1,10 @@
 """Start the matcher: storage, audit log key, gRPC server with mTLS, health checking, graceful stop.
 
 `crossforce serve --data DIR --pki DIR` calls ``serve``; tests call ``start`` to get a running server on
-a free port. ``assemble`` is the one place the matcher and its interceptors are built (storage, audit
-log, ``Matcher``, its ``Metrics``; ``CallObserver`` first, then ``DecodeGuard``, ``Authorise`` last):
+a free port. Storage is SQLite in the data folder, or with ``db`` a PostgreSQL database that several
+matchers share (each keeps only the log signing key in its data folder, the same key in every one).
+``assemble`` is the one place the matcher and its interceptors are built (storage, audit log,
+``Matcher``, its ``Metrics``; ``CallObserver`` first, then ``DecodeGuard``, ``Authorise`` last):
 ``start`` and the test kit's in-memory server (``crossforce.testkit.inmemory``) both call it, so a test
 never runs a differently built server.
 
@@ -10,6 +12,9 @@ Beside the mTLS port, ``start`` can open two plaintext listeners, each off unles
 127.0.0.1 unless told otherwise (docs/operations.md): the OpenMetrics endpoint (``metrics_port``) and a
 gRPC listener that serves only the standard health service (``health_port``), for probes that hold no
 client certificate. No matcher RPC is reachable on either.
+
+It runs over 400 lines: it is the one composition root (storage and its log key, the matcher, the
+server and both listeners, health), and each part is a few lines of wiring that only make sense together.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ import grpc
 import nacl.signing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from crossforce.auditlog import treehead
 from crossforce.auditlog.logkey import WitnessPolicy
 from crossforce.clock import Clock
-from crossforce.errors import PreconditionError, ValidationError
+from crossforce.errors import PreconditionError, ValidationError, VerificationError
 from crossforce.fsutil import atomic_write
 from crossforce.keystore import pki
 from crossforce.server.audit import AuditLog
@@ -46,6 +52,7 @@ from crossforce.server.servicers import SERVICE_NAMES, add_all
 from crossforce.server.settings import ServerSettings
 from crossforce.server.status import DecodeGuard
 from crossforce.server.store import SQLiteStorage
+from crossforce.server.store.protocols import Storage
 
 log = logging.getLogger("crossforce.server")
 
@@ -82,7 +89,7 @@ class Assembly:
     ``close`` once, after nothing serves it any more: it closes the audit log, then storage.
     """
 
-    storage: SQLiteStorage
+    storage: Storage
     audit: AuditLog
     matcher: Matcher
     metrics: Metrics
@@ -107,19 +114,33 @@ def assemble(
     deny_list: DenyList,
     dev_mode: bool,
     interceptors: tuple[grpc.ServerInterceptor[Any, Any], ...] = (),
+    db: str | None = None,
 ) -> Assembly:
     """Open (or create) the matcher's data in ``data_dir`` and build the matcher and its interceptors.
 
+    ``db``: a PostgreSQL DSN (its schema upgraded with ``crossforce db upgrade``); storage is then that
+    database, shared with any other matcher given it, and ``data_dir`` holds only the log signing key.
     ``dev_mode`` takes the caller's identity from a metadata header instead of the client certificate
     (``IdentityResolver``); only the plaintext development server and the in-memory test server set it.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    storage = SQLiteStorage(data_dir)
+    storage = _open_storage(data_dir, db)
     metrics = Metrics()
     witnesses = WitnessPolicy(witnesses=settings.witnesses, quorum=settings.witness_quorum)
-    key = load_or_create_log_key(data_dir, witnesses)
-    audit = AuditLog(storage=storage, key=key, on_commit=metrics.record_commit)
-    matcher = Matcher(storage=storage, settings=settings, audit=audit)
+    audit: AuditLog | None = None
+    try:
+        key = (
+            _shared_log_key(data_dir, witnesses, storage)
+            if db
+            else load_or_create_log_key(data_dir, witnesses)
+        )
+        audit = AuditLog(storage=storage, key=key, on_commit=metrics.record_commit)
+        matcher = Matcher(storage=storage, settings=settings, audit=audit)
+    except BaseException:
+        if audit is not None:
+            audit.close()
+        storage.close()
+        raise
     metrics.watch(MatcherStateSource(matcher=matcher, requests=storage))
     authorise = Authorise(IdentityResolver(deny_list=deny_list, dev_mode=dev_mode))
     return Assembly(
@@ -129,6 +150,45 @@ def assemble(
         metrics=metrics,
         interceptors=(CallObserver(metrics), DecodeGuard(), *interceptors, authorise),
     )
+
+
+def _open_storage(data_dir: Path, db: str | None) -> Storage:
+    """SQLite in ``data_dir`` (which it locks: one matcher per folder), or the PostgreSQL database ``db``
+    (no folder lock: the database's log sequence is what several matchers share)."""
+    if db is None:
+        return SQLiteStorage(data_dir)
+    from crossforce.server.store.postgres import PostgresStorage  # psycopg only when asked for
+
+    return PostgresStorage.open(db)
+
+
+def _shared_log_key(data_dir: Path, policy: WitnessPolicy, storage: Storage) -> nacl.signing.SigningKey:
+    """The log signing key every matcher on one database shares: created by the first matcher of an empty
+    database, copied into every other's data folder. A matcher without it, or with another, would sign
+    heads nobody can verify: it refuses to start and says what to copy."""
+    key_file = data_dir / LOG_KEY_FILE
+    if not key_file.exists() and storage.log_size() > 0:
+        raise PreconditionError(
+            f"{data_dir} has no {LOG_KEY_FILE}, but the database already holds an audit log: copy "
+            f"{LOG_KEY_FILE} from another matcher of this deployment into {data_dir} (every matcher on one "
+            "database signs with the same key)"
+        )
+    key = load_or_create_log_key(data_dir, policy)
+    last = storage.latest_head()
+    if last is not None:
+        head = treehead.TreeHead(
+            tree_size=last.tree_size, timestamp_ms=last.timestamp_ms, root_hash=last.root
+        )
+        try:
+            treehead.verify_tree_head(
+                treehead.SignedTreeHead(head=head, signature=last.signature), bytes(key.verify_key)
+            )
+        except VerificationError:
+            raise PreconditionError(
+                f"the {LOG_KEY_FILE} in {data_dir} is not the key this database's audit log is signed with: "
+                "copy the key from another matcher of this deployment"
+            ) from None
+    return key
 
 
 class RunningServer:
@@ -194,11 +254,13 @@ def start(
     metrics_host: str = LOCALHOST,
     health_port: int | None = None,
     health_host: str = LOCALHOST,
+    db: str | None = None,
 ) -> RunningServer:
     """Start the matcher on ``host:port`` (mTLS unless ``dev_plaintext``) and return it running.
 
     ``metrics_port`` / ``health_port``: None keeps that listener off, 0 picks a free port (read it from
-    ``RunningServer``). ``reflection`` serves gRPC reflection v1 and v1alpha on the main port.
+    ``RunningServer``). ``reflection`` serves gRPC reflection v1 and v1alpha on the main port. ``db``: a
+    PostgreSQL DSN to share with other matchers instead of SQLite in ``data_dir`` (see ``assemble``).
     """
     creds: grpc.ServerCredentials | None = None
     if not dev_plaintext:
@@ -215,6 +277,7 @@ def start(
         deny_list=deny,
         dev_mode=dev_plaintext,
         interceptors=interceptors,
+        db=db,
     )
     storage, audit, matcher = built.storage, built.audit, built.matcher
     limit = settings.limits.max_message_bytes
@@ -268,6 +331,7 @@ def start(
             port=bound,
             indexes=len(matcher.status()),
             log_size=audit.size,
+            storage="postgresql" if db else "sqlite",
             metrics=f"{metrics_host}:{listener.port}" if listener is not None else "off",
             health=f"{health_host}:{health_bound}" if health_server is not None else "off",
             reflection=reflection,
@@ -324,7 +388,7 @@ def _health_listener(
 
 
 def _watch_health(
-    storage: SQLiteStorage, servicer: health.HealthServicer, stop: threading.Event, metrics: Metrics
+    storage: Storage, servicer: health.HealthServicer, stop: threading.Event, metrics: Metrics
 ) -> None:
     """NOT_SERVING while storage cannot be written, SERVING again when it recovers (and the same in the
     ``crossforce_storage_healthy`` gauge)."""

@@ -9,6 +9,12 @@ methods. Everything acknowledged has been committed, with its audit event in the
 before the method returns. The matcher holds only keyed-hash tokens, Bloom filters, routing metadata and
 ciphertext: no method here receives a raw name, date or identifier, and no log line or error text quotes
 request content.
+
+Several matchers may share one storage (PostgreSQL). What each keeps in memory then follows the audit
+log, which tells it every entry the others append (``AuditLog.follow``): a registration re-reads that
+organisation's row, a publish loads that force's index, a logged check charges the quota book, a request
+opened or changed wakes the watchers. Decisions that depend on a stored row read it inside the
+transaction that records them, so they hold whichever matcher made the last change.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from crossforce.auditlog.events import AuditEvent, DisclosureTransition
 from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock, now_ms
 from crossforce.crypto.pki import Identity
@@ -48,7 +55,7 @@ from crossforce.server.usecases.auditreads import AuditReads
 from crossforce.server.usecases.broker import Broker, sealed_disclosure
 from crossforce.server.usecases.checking import Checking
 from crossforce.server.usecases.publishing import Publishing
-from crossforce.server.usecases.quotareplay import replay_quotas
+from crossforce.server.usecases.quotareplay import QuotaFollower, replay_quotas
 from crossforce.server.usecases.registry import Registry, organisation_of
 from crossforce.server.usecases.requestfeed import RequestFeed
 from crossforce.server.usecases.retention import Retention
@@ -103,12 +110,26 @@ class Matcher:
         self.retention = Retention(
             store=storage, audit=audit, settings=settings, clock=clock, write_lock=write_lock
         )
-        self.retention.start()  # purges what finished requests no longer need, now and hourly
         self.witnessing = Witnessing(store=storage, audit=audit, witnesses=settings.witnesses, clock=clock)
+        # The quota book is charged with the log up to the audit log's size, and the followers take every
+        # entry after it: nothing has written since the audit log was opened, so none is missed or
+        # charged twice. Only then may anything write (the purge) or follow other matchers.
         replay_quotas(self._quotas, settings.quotas, storage, size=audit.size, now_ms=clock())
+        audit.follow(self.registry.follow)
+        audit.follow(self._table.follow)
+        audit.follow(QuotaFollower(self._quotas))
+        audit.follow(self._wake_watchers_on_requests)
+        audit.start_following()
+        self.retention.start()  # purges what finished requests no longer need, now and hourly
 
     def _now(self) -> int:
         return self.clock()
+
+    def _wake_watchers_on_requests(self, log_index: int, event: AuditEvent) -> None:
+        """A request opened or changed on another matcher: this matcher's watchers look now."""
+        del log_index
+        if isinstance(event, DisclosureTransition):
+            self.broker.notify_opened()
 
     def close(self) -> None:
         """Commit what the audit log has staged, stop its committer, then close the store; call once,
@@ -207,15 +228,26 @@ class Matcher:
         why: Justification,
         *,
         open_requests: bool,
+        idempotency_key: str = "",
     ) -> CheckOutcome:
         """A batch: each candidate the matcher cannot check is answered with its own error."""
-        return self.checking.check(who, candidates, why, open_requests=open_requests)
+        return self.checking.check(
+            who, candidates, why, open_requests=open_requests, idempotency_key=idempotency_key
+        )
 
     def check_one(
-        self, who: Identity, candidate: Sequence[QueryToken], why: Justification, *, open_requests: bool
+        self,
+        who: Identity,
+        candidate: Sequence[QueryToken],
+        why: Justification,
+        *,
+        open_requests: bool,
+        idempotency_key: str = "",
     ) -> CheckOutcome:
         """A single check: a candidate the matcher cannot check fails the call."""
-        return self.checking.check_one(who, candidate, why, open_requests=open_requests)
+        return self.checking.check_one(
+            who, candidate, why, open_requests=open_requests, idempotency_key=idempotency_key
+        )
 
     # ------------------------------------------------------------------ disclosure
     def get_request(self, who: Identity, request_id: str) -> DisclosureRequest:
@@ -236,9 +268,16 @@ class Matcher:
         sealed: bytes | None = None,
         refusal_reason: int = 0,
         officer_id: str = "",
+        idempotency_key: str = "",
     ) -> DisclosureRequest:
         row = self.broker.transition(
-            who, request_id, action, sealed=sealed, refusal_reason=refusal_reason, officer_id=officer_id
+            who,
+            request_id,
+            action,
+            sealed=sealed,
+            refusal_reason=refusal_reason,
+            officer_id=officer_id,
+            idempotency_key=idempotency_key,
         )
         return self.broker.shown(who, row)
 

@@ -9,12 +9,15 @@ Invariants:
 - every wait is bounded: start-up by ``start_timeout_s``, stopping by ``stop_timeout_s``, after which the
   child is SIGKILLed and reaped, so a wedged matcher fails a test or a benchmark instead of hanging it;
 - the child listens on 127.0.0.1 on a port it picks itself (``--port 0``) and prints; the port is read
-  from that line, so two harnesses never race for a port;
+  from that line, so two harnesses never race for a port. With ``keep_port`` a restart asks for the port
+  the first start got, so clients configured with that address find the matcher again (replicas);
 - everything the child prints (stdout and stderr) is appended to ``log_path``, across restarts, so a
   failure can show the log's tail;
 - without a ``settings_file`` the child gets one that expects no force beyond those that publish
   (``expected_forces = []``, written beside the log), as ``localnet`` and ``inmemory`` do: a test network
-  is not the 43 forces.
+  is not the 43 forces;
+- with ``db`` the child stores in that PostgreSQL database (``--db``) and keeps only its log signing key
+  in ``data_dir``: several harnesses on one ``db`` are replicas of one matcher (the failover tests).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class MatcherProcess:
 
     ``command`` is the program and its leading arguments; the harness adds ``--data``, ``--pki``,
     ``--host 127.0.0.1 --port 0``, ``--settings`` (``settings_file``, else one that expects nothing) and,
-    when given, ``--workers``.
+    when given, ``--workers`` and ``--db``.
     """
 
     def __init__(
@@ -67,8 +70,12 @@ class MatcherProcess:
         command: Sequence[str] = SERVE,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        db: str | None = None,
+        keep_port: bool = False,
     ) -> None:
         self.data_dir = data_dir
+        self.db = db
+        self.keep_port = keep_port
         self.pki_dir = pki_dir
         self.log_path = log_path
         self.settings_file = settings_file
@@ -83,10 +90,12 @@ class MatcherProcess:
 
     def argv(self) -> list[str]:
         cmd = [*self.command, "--data", str(self.data_dir), "--pki", str(self.pki_dir)]
-        cmd += ["--host", HOST, "--port", "0"]
+        cmd += ["--host", HOST, "--port", str(self.port if self.keep_port else 0)]
         cmd += ["--settings", str(self._settings_path())]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
+        if self.db is not None:
+            cmd += ["--db", self.db]
         return [*cmd, *self.extra_args]
 
     def _settings_path(self) -> Path:

@@ -1,7 +1,9 @@
 """A whole deployment on this machine: PKI, a matcher on 127.0.0.1, organisation profiles.
 
 The demo, the integration tests, the benchmarks and the load tests all stand on this, so each of them
-exercises the same real path: real certificates, real mTLS, a real gRPC server and SQLite storage.
+exercises the same real path: real certificates, real mTLS, a real gRPC server and real storage: SQLite
+in ``root/matcher``, or, when the net is created with ``db``, a PostgreSQL database (upgraded by the
+caller) with only the log signing key in ``root/matcher``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     import grpc
 
     from crossforce.server import RunningServer, ServerSettings
+    from crossforce.server.store import Storage
 
 from crossforce.client.profile import Profile
 from crossforce.client.sdk import Client
@@ -39,17 +42,30 @@ class LocalNet:
     server: RunningServer | None = None
     """The in-process matcher ``start_server`` started, or None (stopped, or a matcher run elsewhere)."""
     port: int = 0
+    db: str | None = None
+    """The PostgreSQL DSN the matcher stores everything in (schema already upgraded), or None for SQLite
+    in ``data_dir``. Kept for every restart, so a restarted matcher finds the same data."""
 
     @classmethod
-    def create(cls, root: Path, *, name: str = "crossforce-local") -> LocalNet:
+    def create(cls, root: Path, *, name: str = "crossforce-local", db: str | None = None) -> LocalNet:
         root.mkdir(parents=True, exist_ok=True)
         pki_dir = pki.PkiDir.create(root / "pki", name=name)
         secret = NetworkSecret.create()
-        return cls(root=root, pki=pki_dir, secret=secret)
+        return cls(root=root, pki=pki_dir, secret=secret, db=db)
 
     @property
     def address(self) -> str:
         return f"localhost:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        """The matcher's folder: its SQLite store and log signing key, or with ``db`` the key alone."""
+        return self.root / "matcher"
+
+    @property
+    def backend(self) -> str:
+        """``"postgresql"`` or ``"sqlite"``: what the matcher stores in (test ids and reports name it)."""
+        return "postgresql" if self.db else "sqlite"
 
     @property
     def running_server(self) -> RunningServer:
@@ -78,16 +94,28 @@ class LocalNet:
 
         launch = functools.partial(
             start,
-            data_dir=self.root / "matcher",
+            data_dir=self.data_dir,
             pki_dir=self.pki.path,
             settings=settings,
             interceptors=interceptors,
+            db=self.db,
         )
         running = launch() if max_workers is None else launch(max_workers=max_workers)
         self.server = running
         self.port = running.port
         for org, prof in list(self.profiles.items()):
             self.profiles[org] = prof.with_server(self.address)
+
+    def open_storage(self) -> Storage:
+        """The matcher's storage opened as the matcher opens it, for a test or tool working offline
+        (stop the matcher first on SQLite: its folder is locked by one process at a time)."""
+        if self.db:
+            from crossforce.server.store import PostgresStorage
+
+            return PostgresStorage.open(self.db)
+        from crossforce.server.store import SQLiteStorage
+
+        return SQLiteStorage(self.data_dir)
 
     def stop_server(self, grace: float = 2.0) -> None:
         if self.server is not None:
@@ -126,10 +154,15 @@ class LocalNet:
 
 @contextlib.contextmanager
 def running(
-    root: Path, orgs: Sequence[tuple[str, Sequence[str]]], *, settings: ServerSettings | None = None
+    root: Path,
+    orgs: Sequence[tuple[str, Sequence[str]]],
+    *,
+    settings: ServerSettings | None = None,
+    db: str | None = None,
 ) -> Iterator[LocalNet]:
-    """A started matcher with ``orgs`` (name, roles) created and registered; stopped on exit."""
-    net = LocalNet.create(root)
+    """A started matcher with ``orgs`` (name, roles) created and registered; stopped on exit.
+    ``db``: a PostgreSQL DSN to store in instead of SQLite (``LocalNet.db``)."""
+    net = LocalNet.create(root, db=db)
     net.start_server(settings=settings)
     for org, roles in orgs:
         net.add_org(org, roles=roles)

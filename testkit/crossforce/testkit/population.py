@@ -307,3 +307,28 @@ def full_record(people: People, row: int, areas: Sequence[tuple[str, ...]], reco
         driving_licence=r.identifiers[3][0],
         postcode=make_postcode(areas[int(people.home[row])], r.bits[0]),
     )
+
+
+# --- shared with the realistic profile (crossforce.testkit.realistic) ------------------------------
+
+AGES = _AGES
+NOMINAL_AGE_P = _AGE_P
+"""Ages 16-90 and how a nominal index spreads over them (peak in the early thirties)."""
+
+
+def female_surname(name: str) -> str:
+    """The form a woman's surname takes (Polish -ski becomes -ska; others unchanged)."""
+    return _female_surname(name)
+
+
+def make_identifiers(
+    surname: str, dob: str, female: bool, given: str, bits: int, has: Sequence[bool]
+) -> tuple[str, str, str, str]:
+    """A person's identifiers (IDENTIFIER_FIELDS order) with real shapes and check characters; "" where
+    ``has`` says the person has none."""
+    return (
+        _pnc_id(int(dob[:4]), bits) if has[0] else "",
+        _ni_number(bits) if has[1] else "",
+        _passport(bits) if has[2] else "",
+        _licence(surname, dob, female, given, bits) if has[3] else "",
+    )

@@ -22,6 +22,7 @@ import dataclasses
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -48,18 +49,30 @@ from crossforce.testkit.population import (
     render_people,
 )
 
+if TYPE_CHECKING:
+    from crossforce.testkit.realistic import RealisticSimulator
+
 __all__ = [
     "CORRUPTIONS",
     "LEVELS",
+    "PROFILES",
     "Corruption",
     "ForceSimulator",
     "Level",
+    "Profile",
     "Sighting",
     "as_query",
     "corrupt",
     "corrupt_with_log",
     "fold_accents",
+    "make_simulator",
 ]
+
+Profile = Literal["classic", "realistic"]
+PROFILES: tuple[Profile, ...] = ("classic", "realistic")
+"""classic: ``ForceSimulator``, a query carries a level's worth of weighted errors (``corrupt``);
+realistic: ``realistic.RealisticSimulator``, every held record and query carries errors drawn per kind at
+stated rates, names as common as in life, households (docs/records.md, "How real records go wrong")."""
 
 FORCE_CAPTURES = {"pnc_id": 0.95, "ni_number": 0.6, "passport_number": 0.3, "driving_licence": 0.45}
 """Chance a force's record carries an identifier the person has."""
@@ -322,3 +335,22 @@ def as_query(person: Record, rng: random.Random, level: Level = "default") -> Si
         query = with_fields(query, {f: getattr(person, f) for f in IDENTIFIER_FIELDS})
     record, log = corrupt_with_log(query, rng, level)
     return Sighting(record, tuple(log))
+
+
+def make_simulator(
+    seed: int,
+    total_records: int,
+    *,
+    profile: Profile = "classic",
+    shared_fraction: float = 0.02,
+    forces: Sequence[str] | None = None,
+) -> ForceSimulator | RealisticSimulator:
+    """The simulator of a profile (``PROFILES``), seeded and sized the same way for either."""
+    if profile == "classic":
+        return ForceSimulator(seed, total_records, shared_fraction=shared_fraction, forces=forces)
+    if profile == "realistic":
+        # Imported here: the realistic profile builds on this module (its Sighting, the classic constants).
+        from crossforce.testkit.realistic import RealisticSimulator
+
+        return RealisticSimulator(seed, total_records, shared_fraction=shared_fraction, forces=forces)
+    raise ValidationError("unknown simulator profile", field="profile")

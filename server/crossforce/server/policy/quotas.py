@@ -15,6 +15,7 @@ long-run average, which for any sensible setting is well before its buckets run 
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -144,6 +145,9 @@ class QuotaBook:
         self._trackers: dict[str, _RateTracker] = {}
         self._denied_window: dict[tuple[str, str], int] = {}
         self._alerts: deque[Alert] = deque(maxlen=settings.max_alerts)
+        self._lock = threading.Lock()
+        """Charges come from every call thread, and on shared storage from the audit log's follower too:
+        each is all-or-nothing only if no other runs between its checks and its spending."""
         self._window_ms = settings.anomaly_window_s * SECOND_MS
         self._alpha_min = settings.anomaly_window_s / settings.anomaly_baseline_s
 
@@ -155,6 +159,10 @@ class QuotaBook:
         Raises ValidationError for an unknown purpose or a cost below 1, QuotaDeniedError (a
         QuotaExceededError) naming the limit and when it resets.
         """
+        with self._lock:
+            self._charge(org=org, officer=officer, purpose=purpose, cost=cost, now_ms=now_ms)
+
+    def _charge(self, *, org: str, officer: str, purpose: str, cost: int, now_ms: int) -> None:
         if cost < 1:
             raise ValidationError("must be at least 1", field="cost")
         if not org or not officer:
@@ -226,12 +234,14 @@ class QuotaBook:
 
     def alerts(self) -> list[Alert]:
         """Alerts raised so far (oldest first, at most ``max_alerts``)."""
-        return list(self._alerts)
+        with self._lock:
+            return list(self._alerts)
 
     def drain_alerts(self) -> list[Alert]:
         """Alerts raised since the last drain, removed from the book (for writing to the audit log)."""
-        drained = list(self._alerts)
-        self._alerts.clear()
+        with self._lock:
+            drained = list(self._alerts)
+            self._alerts.clear()
         return drained
 
     # --- inside ---------------------------------------------------------------------------------

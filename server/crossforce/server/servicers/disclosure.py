@@ -3,6 +3,9 @@
 The facade answers with requests as the caller may see them: who sees a request's matched tokens is the
 pure policy's call (``policy.disclosure.sees_matched_tokens``, applied by the broker): only the holding
 force, the one party that can resolve them against its local token store.
+
+Resolve, Approve and Refuse pass the request's idempotency key on (empty: none): a retried decision that
+already applied is answered with the request as it now is (``usecases.broker``).
 """
 
 from __future__ import annotations
@@ -78,7 +81,10 @@ class DisclosureServicer(rpc.DisclosureServicer):
         action = (
             disclosure.Action.RESOLVE_CONFIRMED if request.confirmed else disclosure.Action.RESOLVE_NO_MATCH
         )
-        return wire.disclosure_request_to_pb(self.matcher.transition(who, request.request_id, action))
+        shown = self.matcher.transition(
+            who, request.request_id, action, idempotency_key=request.idempotency_key
+        )
+        return wire.disclosure_request_to_pb(shown)
 
     @status.unary
     def Approve(self, request: pb.ApproveRequest, context: grpc.ServicerContext) -> pb.DisclosureRequest:
@@ -90,6 +96,7 @@ class DisclosureServicer(rpc.DisclosureServicer):
             disclosure.Action.APPROVE,
             sealed=bytes(request.sealed_payload),
             officer_id=request.officer_id,
+            idempotency_key=request.idempotency_key,
         )
         return wire.disclosure_request_to_pb(shown)
 
@@ -103,6 +110,7 @@ class DisclosureServicer(rpc.DisclosureServicer):
             disclosure.Action.REFUSE,
             refusal_reason=int(reason),
             officer_id=request.officer_id,
+            idempotency_key=request.idempotency_key,
         )
         return wire.disclosure_request_to_pb(shown)
 

@@ -1,4 +1,8 @@
-"""Matcher service: candidate checks, single and batch, and the empty round trip."""
+"""Matcher service: candidate checks, single and batch, and the empty round trip.
+
+A check's idempotency key travels in the query (``CheckQuery.idempotency_key``) to the checking use
+case, which validates it and answers a retry with the first answer (``usecases.idempotency``).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,11 @@ class MatcherServicer(rpc.MatcherServicer):
         """One candidate: a candidate the matcher cannot check fails the call with its status."""
         query = wire.check_query_from_pb(request)
         outcome = self.matcher.check_one(
-            caller(context), query.candidates[0], query.justification, open_requests=query.open_requests
+            caller(context),
+            query.candidates[0],
+            query.justification,
+            open_requests=query.open_requests,
+            idempotency_key=query.idempotency_key,
         )
         return wire.check_response_to_pb(outcome)
 
@@ -32,7 +40,11 @@ class MatcherServicer(rpc.MatcherServicer):
         """Many candidates: each one the matcher cannot check is answered alone; the rest are checked."""
         query = wire.check_query_from_pb(request)
         outcome = self.matcher.check(
-            caller(context), query.candidates, query.justification, open_requests=query.open_requests
+            caller(context),
+            query.candidates,
+            query.justification,
+            open_requests=query.open_requests,
+            idempotency_key=query.idempotency_key,
         )
         return wire.check_batch_response_to_pb(outcome)
 

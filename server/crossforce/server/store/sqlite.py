@@ -158,6 +158,17 @@ class SQLiteTransaction:
         row = self._one("SELECT * FROM idempotency WHERE org = ? AND key = ?", (org, key))
         return _idempotent_from(row) if row is not None else None
 
+    def forget_idempotent(self, *, created_before_ms: int, limit: int) -> int:
+        try:
+            cursor = self.conn.execute(
+                "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency "
+                "WHERE created_at_ms < ? LIMIT ?)",
+                (created_before_ms, limit),
+            )
+        except sqlite3.Error as exc:
+            raise UnavailableError("storage cannot write (disk full?); nothing was changed") from exc
+        return int(cursor.rowcount)
+
     def request(self, request_id: str) -> RequestRow | None:
         row = self._one("SELECT * FROM requests WHERE request_id = ?", (request_id,))
         return _request_from(row) if row is not None else None

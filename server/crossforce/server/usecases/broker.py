@@ -1,13 +1,17 @@
-"""The disclosure broker: opens requests for hits, moves them through the pure state machine, relays
-sealed payloads.
+"""The disclosure broker: opens requests for hits, moves them through the pure state machine, relays sealed
+payloads.
 
 Invariants: every state change is decided by ``policy.disclosure`` (``open_request``, ``apply``,
-``authorise``, ``overdue_requests``, ``may_view``); this module loads the request, calls the rule,
-and stores the result together with its DISCLOSURE_TRANSITION event in one transaction. A move that
+``authorise``, ``overdue_requests``, ``may_view``); this module loads the request, calls the rule, and
+stores the result together with its DISCLOSURE_TRANSITION event in one transaction. The request is read
+through that open transaction, never before it: another matcher sharing the database may have moved it
+meanwhile, and the transaction sees everything committed before it took the log's sequence. A move that
 changes nothing (a repeat fetch) stores and logs nothing. Unknown and not-yours requests get the same
-answer. The matcher relays only ciphertext and its SHA-256: it never sees a disclosure in the clear.
-A request may be named by a prefix of its id (``usecases.requestids``), resolved among the requests the
-caller may see; everything after the lookup uses the full id.
+answer. A decision may carry an idempotency key (``usecases.idempotency``): stored with the change, it
+makes a retry (on any matcher) return the request as it now is instead of failing because the first
+attempt already applied. The matcher relays only ciphertext and its SHA-256: it never sees a disclosure in
+the clear. A request may be named by a prefix of its id (``usecases.requestids``), resolved among the
+requests the caller may see; everything after the lookup uses the full id.
 
 Forgetting (issue 16): a request's matched tokens leave its row in the transaction that resolves it (the
 holder has used them; nothing after resolution needs them), and the freed bytes are then reclaimed from
@@ -18,15 +22,14 @@ period, is ``usecases.retention``.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from crossforce.auditlog.events import DisclosureTransition
 from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
 from crossforce.domain import (
@@ -39,16 +42,34 @@ from crossforce.domain import (
     RequestState,
     SealedDisclosure,
 )
-from crossforce.errors import PermissionDeniedError, TooLargeError, ValidationError
+from crossforce.domain.disclosure import RefKind, parse_request_ref
+from crossforce.errors import AlreadyExistsError, PermissionDeniedError, TooLargeError, ValidationError
 from crossforce.limits import Limits
 from crossforce.server.audit import AuditLog
 from crossforce.server.policy import disclosure, roles
-from crossforce.server.policy.disclosure import Action, RequestView, State
+from crossforce.server.policy.disclosure import Action, State
 from crossforce.server.settings import ServerSettings
-from crossforce.server.store.protocols import RequestStore, Transaction
+from crossforce.server.store.protocols import IdempotencyStore, RequestStore, Transaction
 from crossforce.server.store.rows import RequestRow
+from crossforce.server.usecases import decisions, idempotency
 from crossforce.server.usecases.common import check_text
+from crossforce.server.usecases.decisions import Decision, view_of
 from crossforce.server.usecases.requestids import find_request
+
+__all__ = [
+    "PENDING_STATE_NUMBERS",
+    "STATE_NUMBERS",
+    "TOKEN_RECORD",
+    "Broker",
+    "BrokerStore",
+    "Opening",
+    "pack_tokens",
+    "request_view",
+    "sealed_disclosure",
+    "unpack_tokens",
+    "view_of",
+]
+"""``view_of`` is ``usecases.decisions``'s, named here too: callers read a request's view from the broker."""
 
 TOKEN_RECORD = np.dtype([("key_type", ">u2"), ("epoch", ">u4"), ("token", "S32")])
 """How matched tokens are packed into a disclosure request row (fixed width, no raw data)."""
@@ -64,22 +85,6 @@ def pack_tokens(tokens: Sequence[QueryToken]) -> bytes:
 def unpack_tokens(packed: bytes) -> list[QueryToken]:
     arr = np.frombuffer(packed, dtype=TOKEN_RECORD)
     return [QueryToken(int(r["key_type"]), int(r["epoch"]), bytes(r["token"])) for r in arr]
-
-
-def view_of(row: RequestRow) -> RequestView:
-    """What the disclosure policy needs to know about a stored request."""
-    return RequestView(
-        request_id=row.request_id,
-        requester_org=row.requester_org,
-        holder_org=row.holder_org,
-        state=State(row.state),
-        created_at_ms=row.created_at_ms,
-        deadline_ms=row.deadline_ms,
-        purpose=row.purpose,
-        check_id=row.check_id,
-        updated_at_ms=row.updated_at_ms,
-        refusal_reason=RefusalReason(row.refusal_reason),
-    )
 
 
 def request_view(
@@ -125,6 +130,10 @@ def sealed_disclosure(row: RequestRow) -> SealedDisclosure:
     )
 
 
+class BrokerStore(RequestStore, IdempotencyStore, Protocol):
+    """What the broker reads outside a transaction: requests, and decisions' stored answers."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Opening:
     """A hit that becomes a disclosure request to its holding force (tokens only, never raw data).
@@ -149,7 +158,7 @@ class Broker:
     def __init__(
         self,
         *,
-        store: RequestStore,
+        store: BrokerStore,
         audit: AuditLog,
         settings: ServerSettings,
         clock: Clock,
@@ -161,8 +170,15 @@ class Broker:
         self._limits: Limits = settings.limits
         self._clock = clock
         self._write_lock = write_lock
+        """Held around each decision too: the retention purge clears rows under it."""
         self._request_opened = threading.Condition()
         """Notified when a check opened requests (and when a watcher's call ends)."""
+
+    @property
+    def answers(self) -> IdempotencyStore:
+        """Where every keyed write's answer is kept (a check's too: the check looks its key up here
+        before charging the quota, and the requests its answer names are the broker's)."""
+        return self._store
 
     def notify_opened(self) -> None:
         """Wake every ``wait_for_new_request`` now (a check opened requests, a request changed state, or
@@ -197,7 +213,7 @@ class Broker:
             created_at_ms=now,
             settings=self._settings,
         )
-        idx = self._audit.append(tx, self._event(who, now, view, state_from=""))
+        idx = self._audit.append(tx, decisions.transition_event(who, now, view, state_from=""))
         tx.insert_request(
             RequestRow(
                 request_id=view.request_id,
@@ -256,56 +272,55 @@ class Broker:
         sealed: bytes | None = None,
         refusal_reason: int = 0,
         officer_id: str = "",
+        idempotency_key: str = "",
     ) -> RequestRow:
+        """Apply ``action`` to the request as stored when the transaction opens; returns it as it is
+        after (unchanged for a repeat fetch, and as it now is for a retry of a keyed decision)."""
         check_text("request_id", request_id, self._limits.max_request_id_chars, required=True)
         if officer_id:
             check_text("officer_id", officer_id, self._limits.max_text_chars, required=False)
         if sealed is not None and len(sealed) > self._limits.max_payload_bytes:
             raise TooLargeError(f"sealed payload exceeds {self._limits.max_payload_bytes} bytes")
-        reason = _refusal_reason(refusal_reason)
+        decision = Decision(
+            action=action,
+            request_id=request_id,
+            sealed=sealed,
+            reason=decisions.refusal_reason(refusal_reason),
+            officer_id=officer_id,
+            key=idempotency.checked_key(idempotency_key),
+        )
+        full_id = self._full_id(who, action, request_id)
+        if action is Action.FETCH:
+            seen = self._load(who, action, full_id)
+            if seen.state == int(State.DELIVERED):
+                return seen  # delivered is final: a repeat fetch needs no transaction
         now = self._clock()
-        with self._write_lock:
-            row = self._load(who, action, request_id)
-            before = view_of(row)
-            after = disclosure.apply(
-                action,
-                before,
-                caller_org=who.org,
-                caller_role=who.role,
-                now_ms=now,
-                refusal_reason=reason,
-                sealed=sealed,
-            )
-            if after is before:
-                return row
-            payload_sha = hashlib.sha256(sealed).digest() if sealed is not None else b""
-            with self._audit.transaction(now) as tx:
-                event = self._event(
-                    who,
-                    now,
-                    after,
-                    state_from=before.state.name,
-                    officer_id=officer_id,
-                    reason=int(reason or 0),
-                    payload_sha256=payload_sha,
-                )
-                log_index = self._audit.append(tx, event)
-                updated = replace(
-                    row,
-                    state=int(after.state),
-                    updated_at_ms=after.updated_at_ms,
-                    log_index=log_index,
-                    refusal_reason=int(after.refusal_reason),
-                    sealed=sealed if sealed is not None else row.sealed,
-                    sealed_sha256=payload_sha or row.sealed_sha256,
-                    tokens=row.tokens if after.state is State.OPEN else b"",
-                    approval_log_index=log_index if action is Action.APPROVE else row.approval_log_index,
-                )
-                tx.update_request(updated)
-        if row.tokens and not updated.tokens:
+        try:
+            with self._write_lock, self._audit.transaction(now) as tx:
+                before, after = decisions.stage(tx, who, full_id, decision, now)
+        except AlreadyExistsError:
+            # The key was stored between our lookup and our write: the stored answer stands.
+            earlier = self._store.idempotent(who.org, decision.key) if decision.key else None
+            if earlier is None:
+                raise
+            return decisions.replayed(self._store.request, who, earlier, decision)
+        if after is None:
+            return before
+        if before.tokens and not after.tokens:
             self._store.reclaim_forgotten()  # best effort; the retention purge retries
         self.notify_opened()  # a requester's watch sees the decision now, not at its next poll
-        return updated
+        return after
+
+    def _full_id(self, who: Identity, action: Action, typed: str) -> str:
+        """The full id ``typed`` names for ``who``: a prefix is resolved among the requests the caller may
+        see (ids never change, so this read may precede the transaction); the role is checked first."""
+        if who.role not in disclosure.ACTION_ROLES[action]:  # refused before any lookup, as the policy says
+            disclosure.authorise(action, None, caller_org=who.org, caller_role=who.role)
+        ref = parse_request_ref(typed)
+        if ref.kind is RefKind.EXACT:
+            return ref.text
+        row = find_request(self._store, who, typed)  # a prefix that names no request raises
+        return row.request_id if row is not None else ref.text
 
     def fetch_disclosure(self, who: Identity, request_id: str) -> RequestRow:
         """Approved -> delivered on the first fetch; a repeat fetch returns the same ciphertext."""
@@ -340,37 +355,3 @@ class Broker:
 
     def is_overdue(self, row: RequestRow) -> bool:
         return disclosure.is_overdue(view_of(row), self._clock())
-
-    @staticmethod
-    def _event(
-        who: Identity,
-        now: int,
-        view: RequestView,
-        *,
-        state_from: str,
-        officer_id: str = "",
-        reason: int = 0,
-        payload_sha256: bytes = b"",
-    ) -> DisclosureTransition:
-        return DisclosureTransition(
-            at_ms=now,
-            actor_org=who.org,
-            actor_role=who.role,
-            request_id=view.request_id,
-            holder_org=view.holder_org,
-            requester_org=view.requester_org,
-            state_from=state_from,
-            state_to=view.state.name,
-            officer_id=officer_id,
-            reason=reason,
-            payload_sha256=payload_sha256,
-        )
-
-
-def _refusal_reason(number: int) -> RefusalReason | None:
-    if not number:
-        return None
-    try:
-        return RefusalReason(number)
-    except ValueError as exc:
-        raise ValidationError(f"unknown refusal reason {number}", field="reason") from exc

@@ -11,17 +11,23 @@ so hits and misses cost the same work. Each candidate's CHECK event, and the dis
 open (each naming the holder's index versions it matched), commit in one transaction before the answer
 is returned. Every answer carries its coverage (``policy.coverage``), decided from the same view of the
 index table the tokens were matched against.
+
+Retries (issue 17): a check may carry an idempotency key (``usecases.idempotency``). Its answer is stored
+under the key in the same transaction as its events; a retry with the key, on this matcher or another
+sharing the database, gets that answer back and is charged, logged and opened nothing again. The key is
+looked up before the quota is charged, and again inside the transaction, which is the authority (a
+retry racing its own first attempt may be charged twice, but never recorded twice).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from crossforce.auditlog.events import Check, QuotaDenied
+from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
 from crossforce.domain import (
@@ -37,38 +43,30 @@ from crossforce.domain import (
 )
 from crossforce.encoding import matchkeys
 from crossforce.errors import (
+    AlreadyExistsError,
     CrossforceError,
     PreconditionError,
     TooLargeError,
     ValidationError,
     status_name_for,
 )
-from crossforce.index import bloom as index
 from crossforce.server.audit import AuditLog
 from crossforce.server.policy import coverage
 from crossforce.server.policy.quotas import QuotaBook
 from crossforce.server.settings import PurposePolicy, ServerSettings
 from crossforce.server.store.protocols import Transaction
-from crossforce.server.store.rows import IndexRow
+from crossforce.server.store.rows import IdempotentRow, IndexRow
+from crossforce.server.usecases import idempotency
 from crossforce.server.usecases.broker import Broker, Opening
 from crossforce.server.usecases.common import check_text
 from crossforce.server.usecases.serving import IndexTable, ServingView
+from crossforce.server.usecases.tokenmatch import Matches, match_tokens
 
 DENIAL_TEXT_CHARS = 200
 """How much of a quota refusal's text the QUOTA_DENIED event keeps."""
 JUSTIFICATION_FIELDS = ("purpose", "legal_basis", "case_reference", "officer_id")
 STALE_REASONS = frozenset({NotSearchedReason.EXPIRED, NotSearchedReason.RETIRED_EPOCH_ONLY})
 """Reasons a force that holds an index was not searched because of that index (``stale_orgs``)."""
-
-
-@dataclass(frozen=True)
-class Matches:
-    """Per candidate a (tokens x forces) bool matrix over ``orgs``; ``rows`` are the index rows matched
-    against (the versions a disclosure request records)."""
-
-    per_candidate: list[np.ndarray]
-    orgs: list[str]
-    rows: Mapping[tuple[str, int], IndexRow]
 
 
 def facts_of(rows: Mapping[tuple[str, int], IndexRow]) -> list[coverage.IndexFacts]:
@@ -83,6 +81,19 @@ def facts_of(rows: Mapping[tuple[str, int], IndexRow]) -> list[coverage.IndexFac
         )
         for r in rows.values()
     ]
+
+
+def _outcome(
+    answers: Sequence[CheckResult | None], answered: Coverage, stale: tuple[str, ...], head: SignedTreeHead
+) -> CheckOutcome:
+    """The answer to a check, once every candidate has its result."""
+    return CheckOutcome(
+        results=tuple(a for a in answers if a is not None),
+        forces_searched=len(answered.searched),
+        stale_orgs=stale,
+        tree_head=head,
+        coverage=answered,
+    )
 
 
 def refused_result(exc: CrossforceError) -> CheckResult:
@@ -156,16 +167,27 @@ class Checking:
         why: Justification,
         *,
         open_requests: bool,
+        idempotency_key: str = "",
     ) -> CheckOutcome:
         """A batch: each candidate the matcher cannot check is answered with its own error."""
-        return self._check(who, candidates, why, open_requests=open_requests, alone=False)
+        return self._check(
+            who, candidates, why, open_requests=open_requests, alone=False, key=idempotency_key
+        )
 
     def check_one(
-        self, who: Identity, candidate: Sequence[QueryToken], why: Justification, *, open_requests: bool
+        self,
+        who: Identity,
+        candidate: Sequence[QueryToken],
+        why: Justification,
+        *,
+        open_requests: bool,
+        idempotency_key: str = "",
     ) -> CheckOutcome:
         """A single ``Check``: a candidate the matcher cannot check fails the call with its status, so
         the caller gets a clear error rather than an answer that holds nothing but that error."""
-        return self._check(who, [candidate], why, open_requests=open_requests, alone=True)
+        return self._check(
+            who, [candidate], why, open_requests=open_requests, alone=True, key=idempotency_key
+        )
 
     def _check(
         self,
@@ -175,8 +197,16 @@ class Checking:
         *,
         open_requests: bool,
         alone: bool,
+        key: str,
     ) -> CheckOutcome:
+        key = idempotency.checked_key(key)
         self._validate(who, candidates, why, open_requests=open_requests)
+        digest = b""
+        if key:
+            digest = idempotency.check_digest(candidates, why, open_requests=open_requests, alone=alone)
+            earlier = self._broker.answers.idempotent(who.org, key)
+            if earlier is not None:
+                return self._replayed(earlier, digest)
         view = self._table.view()
         active = view.active  # once per batch, not once per candidate
         refused = [self._screen(cand, active) for cand in candidates]
@@ -189,23 +219,54 @@ class Checking:
             self._charge(who, why, len(accepted), now)
         matches = self.match(accepted, now, view)
         answers = [refused_result(exc) if exc is not None else None for exc in refused]
-        if accepted:
-            with self._audit.transaction(now) as tx:
-                for i, found in zip(positions, matches.per_candidate, strict=True):
-                    answers[i] = self._record(
-                        tx, who, why, candidates[i], found, matches, now, open_requests=open_requests
-                    )
-        results = tuple(a for a in answers if a is not None)
-        if open_requests and any(r.hits for r in results):
-            self._broker.notify_opened()
         answered = self._coverage(view, accepted, now)
-        return CheckOutcome(
-            results=results,
-            forces_searched=len(answered.searched),
-            stale_orgs=tuple(f.org for f in answered.not_searched if f.reason in STALE_REASONS),
-            tree_head=self._audit.head,
-            coverage=answered,
-        )
+        stale = tuple(f.org for f in answered.not_searched if f.reason in STALE_REASONS)
+        if accepted:
+            try:
+                with self._audit.transaction(now) as tx:
+                    earlier = tx.idempotent(who.org, key) if key else None
+                    if earlier is None:
+                        indexes = []
+                        for i, found in zip(positions, matches.per_candidate, strict=True):
+                            answers[i], log_index = self._record(
+                                tx, who, why, candidates[i], found, matches, now, open_requests=open_requests
+                            )
+                            indexes.append(log_index)
+                        if key:
+                            answer = idempotency.encode_check(
+                                _outcome(answers, answered, stale, self._audit.head)
+                            )
+                            tx.put_idempotent(
+                                idempotency.answer_row(
+                                    org=who.org,
+                                    key=key,
+                                    digest=digest,
+                                    response=answer,
+                                    log_index=indexes[0],
+                                    now_ms=now,
+                                )
+                            )
+            except AlreadyExistsError:
+                # The key was stored between our lookup and our write: the stored answer stands.
+                earlier = self._broker.answers.idempotent(who.org, key) if key else None
+                if earlier is None:
+                    raise
+            if earlier is not None:
+                return self._replayed(earlier, digest)
+        outcome = _outcome(answers, answered, stale, self._audit.head)
+        if open_requests and any(r.hits for r in outcome.results):
+            self._broker.notify_opened()
+        return outcome
+
+    def match(self, candidates: Sequence[Sequence[QueryToken]], now: int, view: ServingView) -> Matches:
+        """Every token against every force of its epoch (``tokenmatch.match_tokens``); one method, so the
+        matching core can be timed on its own (tests/reliability/test_timing.py wraps it)."""
+        return match_tokens(candidates, now, view)
+
+    def _replayed(self, earlier: IdempotentRow, digest: bytes) -> CheckOutcome:
+        """The stored answer to this very request, under the current tree head (which commits to its
+        events); FAILED_PRECONDITION if the key answered another request."""
+        return idempotency.decode_check(idempotency.same_request(earlier, digest).response, self._audit.head)
 
     def _screen(self, candidate: Sequence[QueryToken], active: tuple[int, ...]) -> CrossforceError | None:
         """The error that refuses this candidate alone, or None if it can be checked."""
@@ -281,8 +342,9 @@ class Checking:
         now: int,
         *,
         open_requests: bool,
-    ) -> CheckResult:
-        """One candidate's hits, the requests they open, and its CHECK event, staged in ``tx``."""
+    ) -> tuple[CheckResult, int]:
+        """One candidate's hits, the requests they open, and its CHECK event, staged in ``tx``; returns the
+        result and the event's log index."""
         check_id = uuid.uuid4().hex
         orgs = matches.orgs
         hits: list[ForceHit] = []
@@ -310,7 +372,7 @@ class Checking:
                 )
                 request_id = self._broker.open_request(tx, opening)
             hits.append(ForceHit(org=orgs[f], strength=strength, key_types=key_types, request_id=request_id))
-        self._audit.append(
+        log_index = self._audit.append(
             tx,
             Check(
                 at_ms=now,
@@ -325,35 +387,4 @@ class Checking:
                 requests=tuple(h.request_id for h in hits if h.request_id),
             ),
         )
-        return CheckResult(check_id=check_id, hits=tuple(hits))
-
-    def match(self, candidates: Sequence[Sequence[QueryToken]], now: int, view: ServingView) -> Matches:
-        """Every token against every force of its epoch, in one vectorised pass per epoch (no early exit).
-
-        Only unexpired indexes under epochs in use answer, exactly the (force, epoch) pairs that
-        ``policy.coverage`` reports searched.
-        """
-        active = set(view.active)
-        orgs = sorted({o for o, _e in view.rows})
-        col = {o: i for i, o in enumerate(orgs)}
-        flat = [t for cand in candidates for t in cand]
-        out = np.zeros((len(flat), len(orgs)), dtype=bool)
-        token_epochs = np.array([t.epoch for t in flat], dtype=np.int64)
-        for epoch, snap in view.snapshots.items():
-            if epoch not in active:
-                continue
-            rows = np.nonzero(token_epochs == epoch)[0]
-            if rows.size == 0:
-                continue
-            tokens = index.token_array(b"".join(flat[i].token for i in rows))
-            found = snap.check(tokens)
-            expired = np.array([view.rows[(o, epoch)].expires_at_ms <= now for o in snap.orgs], dtype=bool)
-            found &= ~expired
-            cols = np.array([col[o] for o in snap.orgs], dtype=np.int64)
-            out[np.ix_(rows, cols)] |= found
-        split: list[np.ndarray] = []
-        start = 0
-        for cand in candidates:
-            split.append(out[start : start + len(cand)])
-            start += len(cand)
-        return Matches(per_candidate=split, orgs=orgs, rows=view.rows)
+        return CheckResult(check_id=check_id, hits=tuple(hits)), log_index

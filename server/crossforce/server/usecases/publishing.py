@@ -3,11 +3,12 @@
 Invariants (docs/architecture.md, publish; the rules are ``policy.publish``): the header is verified
 against the registered key before it is parsed, and everything decidable from it is decided before any
 chunk is read; bits must match the signed digest and a plausible fill. Versions strictly increase per
-(organisation, epoch), re-checked under the write lock, so no rollback or replay. Bits are written and
-superseded files pruned under one publish lock, so a prune never removes the file of a publish in
-flight; the next snapshot is built before the write lock is taken (copying the shared table takes
-seconds at 10M records), so disclosure transitions never wait for the copy. Every refusal after the
-size check is logged as PUBLISH_REFUSED with the error's class name only.
+(organisation, epoch), re-checked against the stored row inside the transaction that records the
+publish (another matcher on the same storage may have published meanwhile), so no rollback or replay.
+Bits are written and superseded files pruned under one publish lock, so a prune never removes the file
+of a publish in flight; the next snapshot is built before the write lock is taken (copying the shared
+table takes seconds at 10M records), so disclosure transitions never wait for the copy. Every refusal
+after the size check is logged as PUBLISH_REFUSED with the error's class name only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
 from crossforce.errors import PreconditionError, TooLargeError, ValidationError
-from crossforce.index.snapshot import MatchSnapshot
+from crossforce.index.bloom import BloomIndex
 from crossforce.limits import Limits
 from crossforce.server.audit import AuditLog
 from crossforce.server.policy import epochs, publish
@@ -28,7 +29,7 @@ from crossforce.server.policy.publish import AcceptedHeader
 from crossforce.server.store.protocols import IndexStore
 from crossforce.server.store.rows import IndexRow
 from crossforce.server.usecases.registry import Registry
-from crossforce.server.usecases.serving import RETIRED_THROUGH, IndexTable
+from crossforce.server.usecases.serving import RETIRED_THROUGH, IndexTable, Prepared
 from crossforce.wire.index_header import parse_index_header, peek_index_header
 
 log = logging.getLogger("crossforce.server")
@@ -92,29 +93,27 @@ class Publishing:
         sha_hex = header.bits_sha256.hex()
         with self._publish_lock:
             self._store.write_bits(sha_hex, bits)
-            snapshot = self._table.snapshot(header.epoch)
-            fresh = (
-                snapshot.with_index(header.org, bloom)
-                if snapshot is not None
-                else MatchSnapshot.build({header.org: bloom})
-            )
-            result = self._commit(who, header, sha_hex, fresh)
+            prepared = self._table.prepare(header.org, header.epoch, bloom)
+            result = self._commit(who, header, sha_hex, bloom, prepared)
             self._store.prune_bits()
             return result
 
     def _commit(
-        self, who: Identity, header: AcceptedHeader, sha_hex: str, fresh: MatchSnapshot
+        self, who: Identity, header: AcceptedHeader, sha_hex: str, bloom: BloomIndex, prepared: Prepared
     ) -> tuple[IndexRow, SignedTreeHead]:
         now = self._clock()
         with self._write_lock:
-            current = self._table.row(header.org, header.epoch)
-            if current is not None and header.version <= current.version:
-                raise PreconditionError(
-                    f"index version {header.version} is not newer than the serving version {current.version}"
-                )
-            published = {*self._table.keys(), (header.org, header.epoch)}
-            retired_through = epochs.retired_through_after(published, self._table.retired_through)
             with self._audit.transaction(now) as tx:
+                # Decided inside the transaction: it sees every publish committed before it, whichever
+                # matcher took it, and the table has followed them (the audit log caught up first).
+                current = tx.index(header.org, header.epoch)
+                if current is not None and header.version <= current.version:
+                    raise PreconditionError(
+                        f"index version {header.version} is not newer than the serving version "
+                        f"{current.version}"
+                    )
+                published = {*self._table.keys(), (header.org, header.epoch)}
+                retired_through = epochs.retired_through_after(published, self._table.retired_through)
                 idx = self._audit.append(
                     tx,
                     PublishAccepted(
@@ -158,7 +157,7 @@ class Publishing:
                             current_epoch=max(e for _o, e in published),
                         ),
                     )
-            self._table.install(row, fresh, retired_through)
+            self._table.install(row, bloom, retired_through, prepared=prepared)
         log.info("accepted index from %s epoch %d version %d", header.org, header.epoch, header.version)
         return row, self._audit.head
 

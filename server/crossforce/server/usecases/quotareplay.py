@@ -1,9 +1,18 @@
-"""Quotas survive a restart: re-charge the checks the audit log recorded.
+"""Quotas survive a restart, and hold across matchers: charge the checks the audit log recorded.
 
 Invariant: a crash or restart never hands anyone a fresh allowance. Every logged CHECK since the start of
 the UTC day, or within the longest bucket refill time if that reaches further back, is charged again
 (each CHECK event is one candidate), reading the log backwards a page at a time until a page lies wholly
 before that point. Charges that would be refused now are skipped: they were allowed when made.
+
+Several matchers on one storage each keep their own ``QuotaBook``; each also charges the CHECK events the
+others log, as the audit log hands them over (``QuotaFollower``), so every book converges on every
+logged check. The bound on overshoot: beyond its allowance a caller gets at most the checks the other
+matchers admitted for it that this matcher had not yet caught up with when it charged: those committed
+within the catch-up lag (the follower wakes on the committing matcher's notification, and looks at
+least once a second) plus those admitted but not yet committed. A caller that spreads one burst across
+N matchers at the same instant can therefore spend up to N bursts once; after that the shared refill
+rate and daily limit hold, each overshot by at most the lag's worth of checks per other matcher.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from crossforce.auditlog.events import Check, EventKind, decode_event
+from crossforce.auditlog.events import AuditEvent, Check, EventKind, decode_event
 from crossforce.clock import SECOND_MS, day_start_ms
 from crossforce.errors import QuotaExceededError, ValidationError
 from crossforce.server.policy.quotas import QuotaBook
@@ -47,15 +56,29 @@ def replay_quotas(
             break
         end = start
     for event in checks:
-        with contextlib.suppress(QuotaExceededError, ValidationError):
-            quotas.charge(
-                org=event.actor_org,
-                officer=event.officer_id,
-                purpose=event.purpose,
-                cost=1,
-                now_ms=event.at_ms,
-            )
+        charge_logged_check(quotas, event)
     quotas.drain_alerts()
     if checks:
         log.info("quotas restored from %d logged checks", len(checks))
     return len(checks)
+
+
+def charge_logged_check(quotas: QuotaBook, event: Check) -> None:
+    """Charge one logged candidate at the time it was made; skipped if it would be refused now (it was
+    allowed when made, so it only empties the buckets)."""
+    with contextlib.suppress(QuotaExceededError, ValidationError):
+        quotas.charge(
+            org=event.actor_org, officer=event.officer_id, purpose=event.purpose, cost=1, now_ms=event.at_ms
+        )
+
+
+class QuotaFollower:
+    """Charges this matcher's quotas with the checks other matchers log (an audit log ``Follower``)."""
+
+    def __init__(self, quotas: QuotaBook) -> None:
+        self._quotas = quotas
+
+    def __call__(self, log_index: int, event: AuditEvent) -> None:
+        del log_index
+        if isinstance(event, Check):
+            charge_logged_check(self._quotas, event)

@@ -2,8 +2,10 @@
 
 Invariants: an organisation registers only its own keys (the certificate's organisation), with a proof
 of possession of both private keys; a repeat registration of the same keys changes nothing and logs
-nothing; every change is a public REGISTRATION or KEY_CHANGE event committed with the row. The cache of
-rows is updated only after the commit.
+nothing; every change is a public REGISTRATION or KEY_CHANGE event committed with the row. Whether a
+registration is a first one, a repeat or a key change is decided on the stored row read inside that
+transaction, so two matchers on one storage never both take a first registration. The cache of rows is
+updated only after the commit, and from storage when another matcher registered (``follow``).
 
 Key continuity (docs/threat-model.md, "the operator swaps an organisation's keys"): a first registration
 carries a signature by the caller's mTLS certificate key over the keys (``orgkeys.verify_key_binding``),
@@ -22,7 +24,7 @@ import hashlib
 import logging
 import threading
 
-from crossforce.auditlog.events import KeyChange, Registration, parse_event
+from crossforce.auditlog.events import AuditEvent, KeyChange, Registration, parse_event
 from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock
 from crossforce.crypto import orgkeys
@@ -57,11 +59,27 @@ class Registry:
     def __init__(
         self, *, store: OrgStore, audit: AuditLog, limits: Limits, clock: Clock, write_lock: threading.RLock
     ) -> None:
+        self._store = store
         self._audit = audit
         self._limits = limits
         self._clock = clock
         self._write_lock = write_lock
         self._orgs: dict[str, OrgRow] = {o.org: o for o in store.orgs()}
+
+    def follow(self, log_index: int, event: AuditEvent) -> None:
+        """Another matcher registered or changed keys: read that organisation's row back from storage
+        (as it is now, so a later change wins over the event that announced an earlier one)."""
+        del log_index
+        if isinstance(event, Registration):
+            row = next((r for r in self._store.orgs() if r.org == event.org), None)
+            if row is not None:
+                self._keep(row)
+
+    def _keep(self, row: OrgRow) -> None:
+        """Cache ``row`` unless a later key version of it is cached already."""
+        cached = self._orgs.get(row.org)
+        if cached is None or (cached.key_version, cached.log_index) <= (row.key_version, row.log_index):
+            self._orgs[row.org] = row
 
     def signing_key(self, org: str) -> bytes | None:
         """The registered signing key of ``org``, None if it has not registered."""
@@ -143,8 +161,9 @@ class Registry:
             raise PermissionDeniedError("the certificate offered is not the one the caller connected with")
         now = self._clock()
         with self._write_lock, self._audit.transaction(now) as tx:
-            existing = self._orgs.get(org)
+            existing = tx.org(org)
             if existing and existing.signing_key == signing_key and existing.box_key == box_key:
+                self._keep(existing)
                 return existing, self._audit.head
             event: Registration
             if existing is None:
@@ -188,7 +207,7 @@ class Registry:
                 log_index=idx,
             )
             tx.put_org(row)
-        self._orgs[org] = row
+        self._keep(row)
         log.info("registered keys for %s (key version %d)", org, row.key_version)
         return row, self._audit.head
 

@@ -6,13 +6,17 @@ person across requesters, purposes and years (issue 16). The audit trail is what
 a use only while the request is being worked on.
 
 What the purge does, in batches of ``batch`` rows, each batch one transaction under the broker's write
-lock (so it never overwrites a state change made meanwhile):
+lock, every row read again inside that transaction and cleared only if it still qualifies (so it never
+overwrites a state change made meanwhile, on this matcher or another sharing the storage: every matcher
+runs the purge, and two purging at once clear the same rows to the same values):
 
 1. Tokens: any decided request loses its matched tokens (the broker already drops them when it
    resolves one; this catches rows stored before that).
 2. Retention: a *finished* request (no_match, refused or delivered) whose last change is older than
    ``retention_days`` loses its justification text (legal basis, case reference, officer id), its sealed
    payload (for a delivered one: ``retention_days`` after delivery) and the index versions it matched.
+3. Answers kept for retries: a write's stored answer under its idempotency key is dropped once older
+   than ``KEEP_ANSWERS_MS`` (a client retries within seconds), so that table stays bounded.
 
 What stays on every row: the request and check ids, both organisations, the purpose code, key types and
 strength, the state, the refusal reason, every timestamp, the ciphertext's SHA-256 and the log indexes
@@ -35,6 +39,7 @@ from crossforce.server.audit import AuditLog
 from crossforce.server.settings import ServerSettings
 from crossforce.server.store.protocols import RequestStore
 from crossforce.server.store.rows import RequestRow
+from crossforce.server.usecases.idempotency import KEEP_ANSWERS_MS
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,9 @@ PURGE_MAX_BATCHES = 50
 """Batches per run; the rest waits for the next run (a backlog drains over a few runs, not one stall)."""
 PURGE_EVERY_S = 3600.0
 """How often the periodic purge runs."""
+ANSWER_BATCH = 5_000
+"""Kept answers dropped per transaction: a busy network stores thousands an hour, and dropping one is a
+single-row delete, so the batches are larger than the request batches (still short transactions)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +66,8 @@ class PurgeResult:
     """Rows whose matched tokens were cleared."""
     expired: int
     """Finished rows cleared down to their audit trail."""
+    answers_forgotten: int
+    """Kept answers to retried writes dropped (older than ``KEEP_ANSWERS_MS``)."""
     reclaimed: bool
     """The journal was truncated (False: busy; the next run tries again)."""
 
@@ -77,6 +87,11 @@ def keep_only_audit_trail(row: RequestRow) -> RequestRow:
         sealed=None,
         matched_indexes=(),
     )
+
+
+def _still_due(row: RequestRow, states: tuple[int, ...], before_ms: int) -> bool:
+    """Whether ``row``, as stored now, is still one the purge was asked to clear."""
+    return row.state in states and row.updated_at_ms < before_ms
 
 
 class Retention:
@@ -112,8 +127,22 @@ class Retention:
         expired = self._run(
             FINISHED_STATES, now - self._retention_ms, keep_only_audit_trail, tokens_only=False
         )
+        answers = self._forget_answers(now - KEEP_ANSWERS_MS)
         reclaimed = self._store.reclaim_forgotten() if tokens or expired else True
-        return PurgeResult(tokens_forgotten=tokens, expired=expired, reclaimed=reclaimed)
+        return PurgeResult(
+            tokens_forgotten=tokens, expired=expired, answers_forgotten=answers, reclaimed=reclaimed
+        )
+
+    def _forget_answers(self, created_before_ms: int) -> int:
+        """Drop kept answers no client can still be retrying, ``ANSWER_BATCH`` per transaction."""
+        done = 0
+        for _ in range(self._max_batches):
+            with self._audit.transaction(self._clock()) as tx:
+                dropped = tx.forget_idempotent(created_before_ms=created_before_ms, limit=ANSWER_BATCH)
+            done += dropped
+            if dropped < ANSWER_BATCH:
+                break
+        return done
 
     def _run(
         self,
@@ -133,8 +162,12 @@ class Retention:
                     break
                 with self._audit.transaction(self._clock()) as tx:
                     for row in rows:
-                        tx.update_request(clear(row))
-            done += len(rows)
+                        current = tx.request(row.request_id)
+                        if current is not None and _still_due(current, states, before_ms):
+                            cleared = clear(current)
+                            if cleared != current:
+                                tx.update_request(cleared)
+                                done += 1
             if len(rows) < self._batch:
                 break
         return done
@@ -157,12 +190,13 @@ class Retention:
         while not self._stop.is_set():
             try:
                 result = self.purge()
-                if result.tokens_forgotten or result.expired:
+                if result.tokens_forgotten or result.expired or result.answers_forgotten:
                     log.info(
                         "retention purge: tokens forgotten on %d requests, %d requests cleared to their "
-                        "audit trail",
+                        "audit trail, %d kept answers dropped",
                         result.tokens_forgotten,
                         result.expired,
+                        result.answers_forgotten,
                     )
             except Exception:  # a failed run (storage busy or full) is retried at the next one
                 log.exception("retention purge failed; it will run again")

@@ -2,16 +2,20 @@
 
 Invariants: a row is in the table only after it and its audit event committed; a force's snapshot entry
 is added after its row, so a reader that takes snapshots first and rows second (``view``) finds every
-force of a snapshot among the rows. ``retired_through`` only grows (``policy.epochs``). Mutation happens
-under the matcher's write lock; readers copy the dicts and never iterate one another thread grows.
+force of a snapshot among the rows. ``retired_through`` only grows (``policy.epochs``), and so does each
+(organisation, epoch)'s version. Mutation happens under the table's own lock, whichever matcher
+published: this one (``install``) or another on the same storage (``follow``, told by the audit log);
+readers copy the dicts and never iterate one another thread grows.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from crossforce.auditlog.events import AuditEvent, EpochChange, PublishAccepted
 from crossforce.clock import DAY_MS, SECOND_MS
 from crossforce.domain import IndexStatus
 from crossforce.index import bloom as index
@@ -40,19 +44,33 @@ class ServingView:
         return epochs.epochs_in_use(list(self.rows), self.retired_through)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An epoch's next snapshot, built before any lock is taken (copying the table takes seconds at 10M
+    records), and the snapshot it was built from: if that is no longer the one serving at install (another
+    matcher's publish was followed meanwhile), the install rebuilds from the one serving instead."""
+
+    base: MatchSnapshot | None
+    snapshot: MatchSnapshot
+
+
 class IndexTable:
-    """The serving generations: loaded once at start-up, then changed only by ``install``."""
+    """The serving generations: loaded once at start-up, then changed by ``install`` (this matcher's
+    publishes) and ``follow`` (other matchers' publishes, read back from storage)."""
 
     def __init__(
         self,
         *,
+        store: IndexStore,
         rows: dict[tuple[str, int], IndexRow],
         snapshots: dict[int, MatchSnapshot],
         retired_through: int,
     ) -> None:
+        self._store = store
         self._rows = rows
         self._snapshots = snapshots
         self._retired_through = retired_through
+        self._mutate = threading.Lock()
 
     @classmethod
     def load(cls, store: IndexStore) -> IndexTable:
@@ -70,7 +88,7 @@ class IndexTable:
         snapshots = {epoch: MatchSnapshot.build(blooms) for epoch, blooms in loaded.items()}
         del loaded  # the BloomIndex objects are freed; the snapshots hold the only copy
         store.prune_bits()
-        return cls(rows=rows, snapshots=snapshots, retired_through=retired_through)
+        return cls(store=store, rows=rows, snapshots=snapshots, retired_through=retired_through)
 
     @property
     def retired_through(self) -> int:
@@ -101,14 +119,67 @@ class IndexTable:
         active = self.active_epochs()
         return active[0] if active else FIRST_EPOCH
 
-    def install(self, row: IndexRow, snapshot: MatchSnapshot, retired_through: int) -> None:
-        """Serve a committed generation (row before snapshot); drop snapshots of newly retired epochs."""
-        self._rows[(row.org, row.epoch)] = row
-        self._snapshots[row.epoch] = snapshot
-        if retired_through != self._retired_through:
+    def prepare(self, org: str, epoch: int, bloom: index.BloomIndex) -> Prepared:
+        """``epoch``'s snapshot with ``org``'s index added or replaced, to ``install`` once committed."""
+        base = self._snapshots.get(epoch)
+        return Prepared(base=base, snapshot=self._with(base, org, bloom))
+
+    def install(
+        self,
+        row: IndexRow,
+        bloom: index.BloomIndex,
+        retired_through: int,
+        *,
+        prepared: Prepared | None = None,
+    ) -> None:
+        """Serve a committed generation (row before snapshot), unless the table already serves a newer
+        version of it; drop snapshots of newly retired epochs. ``prepared`` (from ``prepare``) saves the
+        copy when the epoch's snapshot has not changed since; otherwise it is built here."""
+        with self._mutate:
+            current = self._rows.get((row.org, row.epoch))
+            if current is None or current.version < row.version:
+                base = self._snapshots.get(row.epoch)
+                if prepared is not None and prepared.base is base:
+                    snapshot = prepared.snapshot
+                else:
+                    snapshot = self._with(base, row.org, bloom)
+                self._rows[(row.org, row.epoch)] = row
+                self._snapshots[row.epoch] = snapshot
+            self._retire(retired_through)
+
+    @staticmethod
+    def _with(base: MatchSnapshot | None, org: str, bloom: index.BloomIndex) -> MatchSnapshot:
+        return base.with_index(org, bloom) if base is not None else MatchSnapshot.build({org: bloom})
+
+    def _retire(self, retired_through: int) -> None:
+        """Raise the retired mark (never lower it) and drop the snapshots it retires (lock held)."""
+        if retired_through > self._retired_through:
             self._retired_through = retired_through
             for epoch in [e for e in self._snapshots if e <= retired_through]:
                 del self._snapshots[epoch]
+
+    def follow(self, log_index: int, event: AuditEvent) -> None:
+        """Another matcher's publish or epoch change: serve it before answering with the log that holds it.
+        Only the publishing force's row and bits are read (the row as it is now, so a later version wins)."""
+        del log_index
+        if isinstance(event, PublishAccepted):
+            self._reload(event.org, event.epoch)
+        elif isinstance(event, EpochChange):
+            with self._mutate:
+                self._retire(event.retired_through)
+
+    def _reload(self, org: str, epoch: int) -> None:
+        row = next((r for r in self._store.indexes() if (r.org, r.epoch) == (org, epoch)), None)
+        current = self._rows.get((org, epoch))
+        if row is None or (current is not None and current.version >= row.version):
+            return
+        if row.epoch <= self._retired_through:  # no snapshot for a retired epoch (as ``load``)
+            with self._mutate:
+                self._rows[(org, epoch)] = row
+            return
+        params = index.IndexParams(num_blocks=row.num_blocks, num_probes=row.num_probes)
+        bloom = index.BloomIndex.from_bytes(params, self._store.read_bits(row.bits_sha256))
+        self.install(row, bloom, self._retired_through)
 
     def status(self, now_ms: int, *, max_age_s: int) -> list[IndexStatus]:
         """Every force's serving index, with why it is stale if it is (superseded ones left out)."""

@@ -47,6 +47,7 @@ class Witnessing:
         cosignatures (the smallest of those), or the one of N entries if none is cosigned yet. The answer
         names its own size, and the client checks everything it relies on.
         """
+        self._audit.catch_up_to(tree_size)  # a size another matcher on the same storage signed
         if tree_size > self._audit.size:
             raise ValidationError(
                 f"tree size {tree_size} is beyond the log, which holds {self._audit.size} entries",

@@ -1,0 +1,101 @@
+"""Which calls the SDK may send again after a failure, on which failures, and how long it pauses first.
+
+A retry is only safe when the call cannot apply twice. Reads are safe by nature. A check or a disclosure
+decision is safe when it carries an idempotency key (``new_idempotency_key``, chosen once per logical
+call and sent unchanged every time): the matcher, or any other matcher sharing its database, answers a
+repeat with the first answer and applies nothing again. Registration and publishing are never retried
+here: a key change must not be sent twice blindly, and a publish is a stream whose answer, when lost,
+the publisher settles itself (staged generations: ``publishing.Publisher.reconcile``).
+
+Only two failures mean "this matcher did not answer": UNAVAILABLE (nothing listening, a replica going
+down, a replica that lost its database) and DEADLINE_EXCEEDED (no answer in time). Every other status is
+an answer, and is passed on as it is.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import grpc
+
+SERVICE = "/crossforce.v1."
+READS = frozenset(
+    SERVICE + name
+    for name in (
+        "Registry/GetOrganisation",
+        "Registry/ListOrganisations",
+        "Registry/GetKeyHistory",
+        "Index/Status",
+        "Matcher/Ping",
+        "Disclosure/ListRequests",
+        "Disclosure/WatchRequests",
+        "Disclosure/GetRequest",
+        "Disclosure/OverdueReport",
+        "Disclosure/FetchDisclosure",  # approved -> delivered once; a repeat fetch changes nothing
+        "Audit/GetTreeHead",
+        "Audit/GetConsistencyProof",
+        "Audit/GetInclusionProof",
+        "Audit/GetEntries",
+        "Audit/GetLogKey",
+        "Audit/GetCheckpoint",
+        "Audit/AddCosignature",  # keeps (or replaces) one witness's line for one size
+        "Operations/Report",
+    )
+)
+"""Calls that change nothing, or nothing more when repeated: always safe to send again."""
+KEYED_WRITES = frozenset(
+    SERVICE + name
+    for name in (
+        "Matcher/Check",
+        "Matcher/CheckBatch",
+        "Disclosure/Resolve",
+        "Disclosure/Approve",
+        "Disclosure/Refuse",
+    )
+)
+"""Writes that are safe to send again only when the request carries an idempotency key."""
+NEVER_RETRIED = frozenset(SERVICE + name for name in ("Registry/Register", "Index/Publish"))
+"""Writes with no key: a failure is passed on, and the caller decides (the publisher reconciles)."""
+
+RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+"""Failures that mean no answer came from that matcher."""
+BACKOFF_S = (0.05, 0.2, 0.5)
+"""Pause before the 2nd, 3rd and each later attempt: short, so a failover costs well under a second
+plus the failed attempts themselves."""
+SOLE_ADDRESS_ATTEMPTS = 2
+"""A single configured address is tried twice: behind a DNS name with several addresses gRPC's resolver
+connects to the next one, and a matcher restarted in place may be back."""
+RECONNECT_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+"""gRPC's reconnect backoff, capped: a channel whose matcher was down fails every call at once, without
+dialling, until its backoff ends (by default growing to two minutes), so a matcher restarted after a
+crash would stay unreachable through it long after it is back. Capped at 2 s, a client finds it again
+within about 2 s, while the other addresses carry its calls."""
+KEY_BYTES = 16
+"""An idempotency key is 32 hex characters: collisions within one organisation are out of reach."""
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for one logical write (a check, a sub-batch, a decision), reused on every retry of it."""
+    return secrets.token_hex(KEY_BYTES)
+
+
+def may_retry(method: str, request: object) -> bool:
+    """Whether ``request`` to ``method`` (a full gRPC method name) may be sent again after no answer."""
+    if method in READS:
+        return True
+    return method in KEYED_WRITES and bool(getattr(request, "idempotency_key", ""))
+
+
+def attempts_for(addresses: int) -> int:
+    """How many attempts one call makes over ``addresses`` configured addresses: each once (one twice)."""
+    return SOLE_ADDRESS_ATTEMPTS if addresses == 1 else addresses
+
+
+def backoff_s(attempt: int) -> float:
+    """The pause before attempt number ``attempt`` (0 for the first, 1 for the second, ...)."""
+    if attempt <= 0:
+        return 0.0
+    return BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1]
