@@ -102,7 +102,7 @@ class Setup:
         matchers = [
             MatcherProcess(
                 data_dir=root / f"matcher-{i}",
-                pki_dir=net.pki.path,
+                pki_dir=net.server_pki_dir,
                 log_path=root / f"matcher-{i}.log",
                 settings_file=settings,
                 workers=workers,
@@ -114,7 +114,7 @@ class Setup:
         setup = cls(name=name, net=net, matchers=matchers, metrics_ports=ports)
         matchers[0].start()
         for other in matchers[1:]:  # every replica signs with the one log key: a copy of the first's
-            other.data_dir.mkdir(parents=True)
+            other.data_dir.mkdir(mode=0o700, parents=True)  # serve refuses a folder others can read
             shutil.copy2(matchers[0].data_dir / LOG_KEY_FILE, other.data_dir / LOG_KEY_FILE)
             other.start()
         net.port = matchers[0].port

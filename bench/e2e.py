@@ -242,7 +242,7 @@ class Deployment:
         settings.write_text(settings_text, encoding="utf-8")
         server = start_matcher(
             data_dir=root / "matcher",
-            pki_dir=net.pki.path,
+            pki_dir=net.server_pki_dir,
             log_path=root / "matcher.log",
             settings=settings,
             workers=workers,

@@ -9,7 +9,8 @@ forces by crossforce.forces.sizes_for_total) at DEFAULT_TARGET_FPR. Figures:
 * the same for all-hit and all-miss candidates against 43 forces (they must cost the same);
 * batch throughput: candidates/s for batches of ``--batch`` candidates against 43 forces, one thread
   (goal >= 50,000/s), and two threads checking two batches at once (the GIL is released in the gather);
-* memory: snapshot bytes / sum of index bytes (goal <= 2), and the cost of swapping one force's index in.
+* memory: snapshot bytes / sum of index bytes (goal <= 2), and the cost of swapping one force's index in
+  (bench.republish measures the peak memory of that swap).
 
 Usage: python -m bench.matching [--total-records 1000000]   (default: the full 10,000,000)
 """
@@ -146,6 +147,7 @@ def main() -> None:
     print(f"two batches at once on two threads: {per_second_2:,.0f} candidates/s")
     print(f"snapshot {full.nbytes / 2**20:,.1f} MiB = {memory_ratio:.3f} x sum of index bytes")
     print(f"with_index (replace the largest force): {swap_s * 1e3:.0f} ms")
+    print(f"segments (tables a publish may copy one of): {getattr(full, 'segment_count', 1)}")
     print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f} (2 cores; other work skews figures)")
     result = {
         "bench": "matching",
@@ -166,6 +168,7 @@ def main() -> None:
         "snapshot_bytes": full.nbytes,
         "memory_ratio": memory_ratio,
         "with_index_s": swap_s,
+        "segments": getattr(full, "segment_count", 1),
         "build_s": build_s,
         "load_average": os.getloadavg()[0],
     }

@@ -124,7 +124,7 @@ def test_backup_of_a_running_matcher_restores_to_the_same_log_root(net: LocalNet
     assert (offline.head.tree_size, offline.head.root_hash.hex()) == (facts["tree_size"], facts["root_hash"])
 
     # A matcher started on the restored folder serves the backed-up log and the backed-up index.
-    again = start(data_dir=restored, pki_dir=net.pki.path, settings=ServerSettings(expected_forces=()))
+    again = start(data_dir=restored, pki_dir=net.server_pki_dir, settings=ServerSettings(expected_forces=()))
     try:
         fresh = net.add_org("cumbria", roles=VETTING_ROLES).with_server(f"localhost:{again.port}")
         with Client(fresh, role=Role.AUDITOR) as auditor:

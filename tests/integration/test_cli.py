@@ -29,6 +29,7 @@ from crossforce.cli.main import cli
 from crossforce.cli.status import ERROR_STATUS, ExitStatus, exit_status_for
 from crossforce.client.recordfile import write_records
 from crossforce.encoding.records import FIELDS, Record
+from crossforce.server.identity import DENY_LIST_RECHECK_S
 
 WHY_ARGS = [
     "--purpose", "school-staff-vetting",
@@ -123,9 +124,14 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     pki_dir, secret = tmp_path / "pki", tmp_path / "network-secret.json"
     run(["pki", "init", pki_dir, "--name", "crossforce-test"])
     run(["keys", "create", secret])
+    run(["pki", "export-server", "--pki", pki_dir, "--to", tmp_path / "matcher-pki"])
     # Only the forces that publish are expected, so a check can be complete in a three-organisation test.
+    # The deny list is the CA folder's own (one host): a `pki revoke` reaches the matcher within a second.
     server = start(
-        data_dir=tmp_path / "matcher", pki_dir=pki_dir, settings=ServerSettings(expected_forces=())
+        data_dir=tmp_path / "matcher",
+        pki_dir=tmp_path / "matcher-pki",
+        deny_list=pki_dir / "revoked.txt",
+        settings=ServerSettings(expected_forces=()),
     )
     dep = Deployment(root=tmp_path, pki=pki_dir, secret=secret, server=f"localhost:{server.port}")
     try:
@@ -296,6 +302,7 @@ def test_pki_issue_renew_list_and_revoked_certificate_is_refused(deployment: Dep
         c["org"] == "kent" and c["role"] == "force-system" and c["revoked"] for c in listed["certificates"]
     )
     # The running matcher re-reads the deny list: the revoked certificate is refused without a restart.
+    time.sleep(DENY_LIST_RECHECK_S + 0.05)
     refused = run(["org", "register", "--profile", dep.profile("kent")], ok=False)
     assert_one_red_line(refused, status=ExitStatus.REFUSED)
     # A renewed certificate (fresh key) installed into the profile works again.
@@ -509,12 +516,13 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
 def test_serve_subprocess_answers_a_check_then_stops_on_sigterm(tmp_path: Path) -> None:
     pki_dir, secret = tmp_path / "pki", tmp_path / "secret.json"
     run(["pki", "init", pki_dir])
+    run(["pki", "export-server", "--pki", pki_dir, "--to", tmp_path / "matcher-pki"])
     run(["keys", "create", secret])
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "crossforce.cli", "serve", "--data", str(tmp_path / "data"),
-         "--pki", str(pki_dir), "--port", str(port)],
+         "--pki", str(tmp_path / "matcher-pki"), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     try:
@@ -550,11 +558,12 @@ def test_serve_subprocess_answers_a_check_then_stops_on_sigterm(tmp_path: Path) 
 def test_serve_json_ready_line_names_every_bound_port(tmp_path: Path) -> None:
     pki_dir = tmp_path / "pki"
     run(["pki", "init", pki_dir])
+    run(["pki", "export-server", "--pki", pki_dir, "--to", tmp_path / "matcher-pki"])
     port, health = free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "crossforce.cli", "serve", "--data", str(tmp_path / "data"),
-         "--pki", str(pki_dir), "--port", str(port), "--health-port", str(health), "--json"],
+         "--pki", str(tmp_path / "matcher-pki"), "--port", str(port), "--health-port", str(health), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:

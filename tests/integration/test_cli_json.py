@@ -254,7 +254,8 @@ def test_check_batch_without_a_justification_stops_before_touching_its_output(
     assert not out.exists()
     invoke(["config", "set", "officer", "DBS-CFG-1", "--profile", dbs])
     done = invoke(
-        [*args, "--json"], {"CROSSFORCE_PURPOSE": "school-staff-vetting", "CROSSFORCE_LEGAL_BASIS": "b"}
+        [*args, "--json"],
+        {"CROSSFORCE_PURPOSE": "school-staff-vetting", "CROSSFORCE_LEGAL_BASIS": "Police Act 1997 s113B"},
     )
     assert done.exit_code in (ExitStatus.SUCCESS, ExitStatus.INCOMPLETE_SEARCH), done.output
     summary = json.loads(done.stdout)

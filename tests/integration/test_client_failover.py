@@ -70,7 +70,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     second_dir = tmp_path / "matcher-b"
     shutil.copytree(net.data_dir, second_dir)
     net.start_server(settings=SETTINGS)
-    second = start(data_dir=second_dir, pki_dir=net.pki.path, settings=SETTINGS)
+    second = start(data_dir=second_dir, pki_dir=net.server_pki_dir, settings=SETTINGS)
     made = Pair(net=net, first=net.running_server, second=second, second_dir=second_dir)
     try:
         yield made

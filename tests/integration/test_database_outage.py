@@ -74,7 +74,7 @@ def test_database_crash_refuses_quickly_recovers_by_itself_and_loses_nothing_ack
     net = LocalNet.create(tmp_path, db=dsn)
     server = start(
         data_dir=net.data_dir,
-        pki_dir=net.pki.path,
+        pki_dir=net.server_pki_dir,
         settings=ServerSettings(expected_forces=()),
         db=dsn,
         health_port=0,

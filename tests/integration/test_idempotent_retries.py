@@ -233,10 +233,10 @@ def _eventually(done: Callable[[], bool]) -> None:
 def _second_matcher(net: LocalNet) -> RunningServer:
     """Another matcher on the same database, with a copy of the log signing key (as every replica has)."""
     folder = net.root / "matcher-b"
-    folder.mkdir()
+    folder.mkdir(mode=0o700)
     for name in ("log-signing-key", "log-key.pub"):
         shutil.copy2(net.data_dir / name, folder / name)
-    return start(data_dir=folder, pki_dir=net.pki.path, settings=SETTINGS, db=net.db)
+    return start(data_dir=folder, pki_dir=net.server_pki_dir, settings=SETTINGS, db=net.db)
 
 
 def _on(net: LocalNet, server: RunningServer, org: str, role: str) -> Client:

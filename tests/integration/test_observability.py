@@ -69,7 +69,7 @@ def observed_net(
     net = LocalNet.create(tmp_path)
     net.server = start(
         data_dir=tmp_path / "matcher",
-        pki_dir=net.pki.path,
+        pki_dir=net.server_pki_dir,
         settings=settings or ServerSettings(expected_forces=()),
         **options,
     )
@@ -270,7 +270,7 @@ def test_refused_calls_are_logged_with_caller_and_method_but_no_request_content(
     log_path = tmp_path / "matcher.log"
     proc = MatcherProcess(
         data_dir=tmp_path / "matcher",
-        pki_dir=net.pki.path,
+        pki_dir=net.server_pki_dir,
         log_path=log_path,
         workers=4,
         extra_args=("--log-format", log_format),

@@ -78,10 +78,10 @@ def start_replicas(tmp_path: Path, dsn: str, settings: ServerSettings | None = N
     net = LocalNet.create(tmp_path, db=dsn)
     net.start_server(settings=settings)  # replica A, in tmp_path/matcher: creates the log signing key
     second = tmp_path / "matcher-b"
-    second.mkdir()
+    second.mkdir(mode=0o700)
     for name in ("log-signing-key", "log-key.pub"):
         shutil.copy2(net.data_dir / name, second / name)
-    b = start(data_dir=second, pki_dir=net.pki.path, settings=settings, db=dsn)
+    b = start(data_dir=second, pki_dir=net.server_pki_dir, settings=settings, db=dsn)
     for org in ("humberside", "kent"):
         net.add_org(org, roles=FORCE_ROLES)
     net.add_org("dbs", roles=VETTING_ROLES)
@@ -284,12 +284,13 @@ def test_replica_without_the_shared_log_key_refuses_to_start(replicas: Replicas,
     """A replica that would sign heads under a key of its own refuses, and says what to copy."""
     empty = tmp_path / "no-key"
     with pytest.raises(PreconditionError, match="copy log-signing-key"):
-        start(data_dir=empty, pki_dir=replicas.net.pki.path, db=replicas.dsn)
+        start(data_dir=empty, pki_dir=replicas.net.server_pki_dir, db=replicas.dsn)
     other = tmp_path / "other-key"
-    other.mkdir()
+    other.mkdir(mode=0o700)
     (other / "log-signing-key").write_bytes(bytes(nacl.signing.SigningKey.generate()))
+    (other / "log-signing-key").chmod(0o600)  # else the refusal would be the key's mode, not the key
     with pytest.raises(PreconditionError, match="not the key this database's audit log is signed with"):
-        start(data_dir=other, pki_dir=replicas.net.pki.path, db=replicas.dsn)
+        start(data_dir=other, pki_dir=replicas.net.server_pki_dir, db=replicas.dsn)
 
 
 def test_serve_refuses_a_database_whose_schema_is_not_upgraded(

@@ -88,7 +88,7 @@ class Deployment:
         settings.write_text(settings_toml)
         server = MatcherProcess(
             data_dir=root / "matcher",
-            pki_dir=net.pki.path,
+            pki_dir=net.server_pki_dir,
             settings_file=settings,
             log_path=root / "matcher.log",
         )

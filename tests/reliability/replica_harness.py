@@ -95,7 +95,7 @@ class Replicas:
         matchers = [
             MatcherProcess(
                 data_dir=root / f"matcher-{i}",
-                pki_dir=net.pki.path,
+                pki_dir=net.server_pki_dir,
                 settings_file=settings,
                 log_path=root / f"matcher-{i}.log",
                 db=dsn,
@@ -106,7 +106,7 @@ class Replicas:
         replicas = cls(net=net, matchers=matchers)
         matchers[0].start()
         for other in matchers[1:]:
-            other.data_dir.mkdir(parents=True)
+            other.data_dir.mkdir(mode=0o700, parents=True)  # serve refuses a folder others can read
             shutil.copy2(matchers[0].data_dir / LOG_KEY_FILE, other.data_dir / LOG_KEY_FILE)
             other.start()
         for org in forces:

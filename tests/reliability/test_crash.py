@@ -71,7 +71,9 @@ def test_half_received_index_never_serves_after_sigkill_mid_stream(
                 big,
                 epoch=EPOCH,
                 token_count=len(tokens),
-                record_count=len(records),
+                # Sized for many chunks, so declared as that many records: the matcher refuses an index
+                # holding more than max_index_bits_per_record bits per declared record.
+                record_count=LARGE_INDEX_TOKENS,
                 expires_in_days=1,
                 version=2,
             )

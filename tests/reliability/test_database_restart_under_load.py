@@ -22,6 +22,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from crossforce.domain import Role
+from crossforce.errors import CrossforceError
 from crossforce.testkit import pgserver
 from crossforce.testkit.pgdatabases import TestDatabases
 from tests.reliability.crash_harness import WHY, base_records
@@ -82,7 +83,7 @@ def answers_alone(replicas: Replicas, i: int) -> bool:
     with replicas.client(REQUESTER, Role.VETTING_OFFICER, replica=i) as c:
         try:
             c.check(base_records(FORCES[0])[0], WHY, open_requests=False)
-        except Exception:
+        except (CrossforceError, grpc.RpcError):  # any refusal means "not yet"
             return False
     return True
 

@@ -78,8 +78,8 @@ OLD, NEW, LATER = people("old", 6), people("new", 6), people("later", 3)
 
 
 @pytest.fixture
-def net(tmp_path: Path) -> Iterator[LocalNet]:
-    net = LocalNet.create(tmp_path)
+def net(tmp_path: Path, matcher_db: str | None) -> Iterator[LocalNet]:
+    net = LocalNet.create(tmp_path, db=matcher_db)
     net.start_server()
     net.add_org(HOLDER, roles=FORCE_ROLES)
     net.add_org("dbs", roles=VETTING_ROLES)

@@ -72,7 +72,7 @@ def test_split_view_is_detected_by_the_witness_quorum(tmp_path: Path) -> None:
         net.stop_server()
         shutil.copytree(net.root / "matcher", copy)
         net.start_server(settings=settings)
-        fork = start(data_dir=copy, pki_dir=net.pki.path, settings=settings)
+        fork = start(data_dir=copy, pki_dir=net.server_pki_dir, settings=settings)
         shown_b = net.profiles["dbs"].with_server(f"localhost:{fork.port}")
 
         with net.client("kent", Role.FORCE_SYSTEM) as kent:  # history A: kent publishes again

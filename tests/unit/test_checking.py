@@ -7,6 +7,7 @@ refused candidates charges, logs and matches nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -101,8 +102,6 @@ def test_a_single_check_of_a_refused_candidate_raises_its_own_error(matcher: Mat
 def test_batch_level_problems_still_refuse_the_whole_call(matcher: Matcher) -> None:
     with pytest.raises(ValidationError, match="no candidates"):
         matcher.check(WHO, [], WHY, open_requests=False)
-    hit_only = Justification(
-        purpose="hit-only-screening", legal_basis="b", case_reference="c", officer_id="o"
-    )
+    hit_only = dataclasses.replace(WHY, purpose="hit-only-screening")
     with pytest.raises(PreconditionError, match="allows only a hit/no-hit answer"):
         matcher.check(WHO, [good(), ()], hit_only, open_requests=True)

@@ -137,7 +137,7 @@ def test_memory_is_the_sum_of_the_indexes() -> None:
 def test_table_is_read_only() -> None:
     snapshot = MatchSnapshot.build({org: ix for org, (ix, _) in forces({"a": 10}).items()})
     with pytest.raises(ValueError):
-        snapshot._holes[0, 0] = 0
+        snapshot.segment_bits()[0][0, 0] = 0
 
 
 def test_empty_cases() -> None:

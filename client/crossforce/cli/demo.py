@@ -157,7 +157,8 @@ def demo(records_total: int, keep_dir: Path | None, workers: int | None, as_json
             port = Profile.load(root / "orgs" / VETTING_BODY).server.rsplit(":", 1)[-1]
             kept = {
                 "kept_in": str(root),
-                "restart": f"crossforce serve --data {root / 'matcher'} --pki {root / 'pki'} --port {port}",
+                "restart": f"crossforce serve --data {root / 'matcher'} --pki {root / 'matcher-pki'} "
+                f"--port {port}",
                 "then": f"crossforce audit report --profile {root / 'orgs' / VETTING_BODY} "
                 f"--case-ref {WHY.case_reference}",
             }

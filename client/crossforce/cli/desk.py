@@ -22,8 +22,9 @@ from rich.text import Text
 from crossforce.cli.common import json_option, open_client, profile_option, reader_options, role_option
 from crossforce.cli.render import REFUSAL_CODES, emit_json, make_console, state_name
 from crossforce.cli.requestlist import (
+    LIMIT_HELP,
     bounded,
-    by_deadline,
+    by_urgency,
     emit_line,
     mark_counts,
     request_doc,
@@ -86,9 +87,12 @@ def _ensure_resolved(client: Client, request_id: str) -> tuple[DisclosureRequest
 @click.option(
     "--state", "states", multiple=True, type=click.Choice(STATE_CHOICES), help="Only these states (repeat)."
 )
+@click.option("--limit", type=click.IntRange(min=1), default=None, help=LIMIT_HELP)
 @json_option
-def desk_list(profile_dir: Path, role: str | None, states: tuple[str, ...], as_json: bool) -> None:
-    """List disclosure requests against your force, soonest deadline first.
+def desk_list(
+    profile_dir: Path, role: str | None, states: tuple[str, ...], limit: int | None, as_json: bool
+) -> None:
+    """List disclosure requests against your force, urgent first, then soonest deadline.
 
     Requests for an urgent purpose (safeguarding) are marked URGENT, those past their deadline
     OVERDUE. Ids are shown by their first 12 characters; any 6 or more are accepted back. With --json:
@@ -100,7 +104,7 @@ def desk_list(profile_dir: Path, role: str | None, states: tuple[str, ...], as_j
     """
     codes = [RequestState[s.upper()] for s in states]
     with open_client(profile_dir, role, HOLDER_ROLES) as client:
-        found = by_deadline(client.list_requests(as_holder=True, states=codes))
+        found = by_urgency(client.list_requests(as_holder=True, states=codes, limit=limit or 0))
     if as_json:
         emit_json([request_doc(r) for r in found])
         return

@@ -22,8 +22,9 @@ from crossforce.cli.common import (
 )
 from crossforce.cli.render import emit_json, force_name, make_console, outcome_name
 from crossforce.cli.requestlist import (
+    LIMIT_HELP,
     bounded,
-    by_deadline,
+    by_urgency,
     emit_line,
     mark_counts,
     request_doc,
@@ -51,9 +52,13 @@ def disclosures_group() -> None:
 @profile_option
 @role_option(Role.VETTING_OFFICER)
 @click.option("--case-ref", default=None, help="Only requests opened under this case reference.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help=LIMIT_HELP)
 @json_option
-def disclosures_list(profile_dir: Path, role: str | None, case_ref: str | None, as_json: bool) -> None:
-    """List requests your organisation opened, soonest deadline first: pending, approved or refused.
+def disclosures_list(
+    profile_dir: Path, role: str | None, case_ref: str | None, limit: int | None, as_json: bool
+) -> None:
+    """List requests your organisation opened, urgent first, then soonest deadline: pending, approved
+    or refused.
 
     Urgent purposes and requests past their deadline are marked; --json gives "urgent", "overdue" and
     "deadline" (ISO 8601 UTC) for each.
@@ -63,7 +68,7 @@ def disclosures_list(profile_dir: Path, role: str | None, case_ref: str | None, 
       crossforce disclosures list --profile ./dbs --case-ref APP-2026-0001
     """
     with open_client(profile_dir, role, REQUESTER_ROLES) as client:
-        found = by_deadline(client.list_requests(as_holder=False))
+        found = by_urgency(client.list_requests(as_holder=False, limit=limit or 0))
     if case_ref is not None:
         found = [r for r in found if r.justification.case_reference == case_ref]
     if as_json:

@@ -34,6 +34,7 @@ def pki_group() -> None:
     Example:
       crossforce pki init ./pki --name "crossforce-prod"
       crossforce pki issue ./pki --org humberside --role force-system --profile ./humberside
+      crossforce pki export-server --pki ./pki --to ./matcher-pki
     """
 
 
@@ -75,6 +76,7 @@ def pki_init(
     folder = pki.PkiDir.create(
         directory, name=name, hostnames=hostnames or ("localhost",), ips=ips or ("127.0.0.1",)
     )
+    pki.ensure_deny_list(folder)  # a deny list from the start: the matcher refuses to run without one
     ca = pki.fingerprint(folder.ca_cert_pem())
     if as_json:
         emit_json({"ca_name": name, "directory": str(folder.path), "ca_fingerprint": ca})
@@ -194,8 +196,52 @@ def pki_revoke(
         )
         return
     make_console().print(
-        f"revoked {ident.org}/{ident.role} fingerprint {ident.fingerprint}; "
-        f"the matcher refuses it from its next call"
+        f"revoked {ident.org}/{ident.role} fingerprint {ident.fingerprint}; copy it to the matcher with "
+        f"`crossforce pki export-server --pki {directory} --to MATCHER_PKI --deny-list-only` "
+        "(the matcher refuses it within a second of that)"
+    )
+
+
+@pki_group.command("export-server")
+@click.option(
+    "--pki",
+    "ca_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The CA folder from `crossforce pki init`.",
+)
+@click.option(
+    "--to",
+    "dest",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The matcher's PKI folder to write (must be missing or empty).",
+)
+@click.option(
+    "--deny-list-only",
+    is_flag=True,
+    help="Only refresh revoked.txt in a folder exported before (after `pki revoke`).",
+)
+@json_option
+def pki_export_server(ca_dir: Path, dest: Path, deny_list_only: bool, as_json: bool) -> None:
+    """Write the matcher's PKI folder: CA certificate, server certificate and key, deny list. Nothing else.
+
+    Serve with `crossforce serve --pki DEST`; keep the CA folder (CA key, client keys) off the matcher's
+    machine. DEST is made 0700 with the key 0600; a non-empty DEST is refused. After every `pki revoke`,
+    run again with --deny-list-only (or copy revoked.txt): the matcher re-reads it within a second.
+
+    \b
+    Example:
+      crossforce pki export-server --pki ./pki --to /etc/crossforce/pki
+      crossforce pki export-server --pki ./pki --to /etc/crossforce/pki --deny-list-only
+    """
+    folder = pki.PkiDir(ca_dir)
+    done = pki.refresh_deny_list(folder, dest) if deny_list_only else pki.export_server(folder, dest)
+    if as_json:
+        emit_json({"action": "exported", "directory": str(done.path), "files": list(done.files)})
+        return
+    make_console().print(
+        f"wrote {', '.join(done.files)} to {done.path}; serve with `crossforce serve --pki {done.path}`"
     )
 
 

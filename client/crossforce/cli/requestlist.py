@@ -1,10 +1,10 @@
 """How the desk and the requester's commands show disclosure requests in lists and watch streams.
 
-Why a module of its own: ``desk`` and ``disclosures`` must agree on the order (soonest deadline first,
-as the matcher answers), on the marks (URGENT for an urgent purpose, OVERDUE past the deadline), on short
-ids (the first 12 characters, like ``git log --oneline``; any prefix of 6 or more is accepted back) and
-on the JSON a case-management system reads. Watch streams are JSON Lines: one object per event, flushed
-as it is written, so a consumer reading a pipe sees each event when it happens.
+Why a module of its own: ``desk`` and ``disclosures`` must agree on the order (urgent first, then
+soonest deadline, as the matcher answers), on the marks (URGENT for an urgent purpose, OVERDUE past the
+deadline), on short ids (the first 12 characters, like ``git log --oneline``; any prefix of 6 or more is
+accepted back) and on the JSON a case-management system reads. Watch streams are JSON Lines: one object
+per event, flushed as it is written, so a consumer reading a pipe sees each event when it happens.
 """
 
 from __future__ import annotations
@@ -33,9 +33,13 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def by_deadline(requests: Iterable[DisclosureRequest]) -> list[DisclosureRequest]:
-    """Soonest deadline first, then oldest first: the matcher's order, kept if an older one differs."""
-    return sorted(requests, key=lambda r: (r.deadline_ms, r.created_at_ms, r.request_id))
+def by_urgency(requests: Iterable[DisclosureRequest]) -> list[DisclosureRequest]:
+    """Urgent purposes first, then soonest deadline, then oldest: the matcher's order, kept if an older
+    matcher answers otherwise."""
+    return sorted(requests, key=lambda r: (not r.urgent, r.deadline_ms, r.created_at_ms, r.request_id))
+
+
+LIMIT_HELP = "Show at most this many (default: every request, fetched a page at a time)."
 
 
 def request_doc(r: DisclosureRequest) -> dict[str, Any]:

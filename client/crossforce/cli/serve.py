@@ -46,7 +46,10 @@ DB_ENVVAR = "CROSSFORCE_DB"
     "--pki",
     "pki_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="PKI folder from `crossforce pki init` (required unless --dev-plaintext).",
+    help=(
+        "The matcher's PKI folder from `crossforce pki export-server` (never the CA folder; required "
+        "unless --dev-plaintext)."
+    ),
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=50051, show_default=True, type=int, help="0 picks a free port.")
@@ -61,7 +64,15 @@ DB_ENVVAR = "CROSSFORCE_DB"
 @click.option(
     "--deny-list",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Fingerprint deny list to watch (default: PKI/revoked.txt).",
+    help=(
+        "Fingerprint deny list (default: PKI/revoked.txt); must exist at start-up, re-read by content "
+        "every second; if it cannot be read every call is refused UNAVAILABLE."
+    ),
+)
+@click.option(
+    "--no-deny-list",
+    is_flag=True,
+    help="DEVELOPMENT ONLY: run without a deny list (revoked certificates are accepted).",
 )
 @click.option("--workers", default=16, show_default=True, type=int, help="gRPC worker threads.")
 @click.option(
@@ -98,6 +109,7 @@ def serve(
     dev_plaintext: bool,
     reflection: bool,
     deny_list: Path | None,
+    no_deny_list: bool,
     workers: int,
     log_format: str | None,
     log_level: str,
@@ -110,7 +122,8 @@ def serve(
     """Run the matcher until SIGINT or SIGTERM, then drain in-flight calls.
 
     Every caller must present a client certificate from the PKI's CA; the revoked-fingerprint list
-    is re-read on change, without a restart. One log line per call on stderr (caller, method, status,
+    is re-read by content at least every second, without a restart; if it cannot be read every call is
+    refused UNAVAILABLE. One log line per call on stderr (caller, method, status,
     duration; never request content). The metrics and health listeners need no certificate, so they
     bind to 127.0.0.1 unless told otherwise. See docs/operations.md. With --json the ready line on
     stdout is one JSON object ({"listening": {"port", "metrics_port", "health_port"}}) and the log
@@ -144,6 +157,7 @@ def serve(
             dev_plaintext=dev_plaintext,
             reflection=reflection,
             deny_list=deny_list,
+            no_deny_list=no_deny_list,
             max_workers=workers,
             log_format=log_format or ("json" if as_json else None),
             log_level=log_level,

@@ -82,12 +82,34 @@ class DisclosureDesk:
     def list_requests(
         self, *, as_holder: bool, states: Sequence[RequestState | int] = (), limit: int = 0
     ) -> list[DisclosureRequest]:
-        """Requests against this force (``as_holder``) or opened by this organisation; 0: server maximum."""
+        """Requests against this force (``as_holder``) or opened by this organisation, urgent first, then
+        by deadline: every one (paging through the server's pages), or the first ``limit`` if not 0."""
+        found: list[DisclosureRequest] = []
+        token = ""
+        while True:
+            want = 0 if not limit else limit - len(found)
+            page, token = self.list_requests_page(
+                as_holder=as_holder, states=states, limit=want, page_token=token
+            )
+            found += page
+            if not token or not page or (limit and len(found) >= limit):
+                return found[:limit] if limit else found
+
+    def list_requests_page(
+        self,
+        *,
+        as_holder: bool,
+        states: Sequence[RequestState | int] = (),
+        limit: int = 0,
+        page_token: str = "",
+    ) -> tuple[list[DisclosureRequest], str]:
+        """One page (``limit`` 0: the server's page size) after ``page_token`` (empty: the first), and the
+        token of the next page (empty after the last)."""
         party = Party.HOLDER if as_holder else Party.REQUESTER
-        msg = self._conn.call(
-            self._conn.disclosure.ListRequests, wire_disclosure.list_requests_request(party, states, limit)
-        )
-        return list(wire_disclosure.list_requests_from_pb(msg))
+        request = wire_disclosure.list_requests_request(party, states, limit)
+        request.page_token = page_token
+        msg = self._conn.call(self._conn.disclosure.ListRequests, request)
+        return list(wire_disclosure.list_requests_from_pb(msg)), msg.next_page_token
 
     def watch_requests(
         self,

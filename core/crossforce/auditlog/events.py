@@ -258,11 +258,16 @@ class PublishAccepted(AuditEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PublishRefused(AuditEvent):
-    """A publish was refused; ``reason`` is the error's class name, never request content."""
+    """A publish was refused; ``reason`` is the error's class name, never request content.
+
+    ``suppressed``: refusals of the same organisation and reason since the previous such event, not
+    logged one by one (at most one is logged per organisation, reason and minute; issue 15)."""
 
     KIND = EventKind.PUBLISH_REFUSED
+    OPTIONAL = frozenset({"suppressed"})
 
     reason: str
+    suppressed: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,13 +288,17 @@ class Check(AuditEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class QuotaDenied(AuditEvent):
-    """A check refused by a quota; ``limit`` is the refusal text (bounded, no request content)."""
+    """A check refused by a quota; ``limit`` is the refusal text (bounded, no request content).
+
+    ``suppressed``: as ``PublishRefused.suppressed`` (per organisation, purpose and limit)."""
 
     KIND = EventKind.QUOTA_DENIED
+    OPTIONAL = frozenset({"suppressed"})
 
     officer_id: str
     purpose: str
     limit: str
+    suppressed: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

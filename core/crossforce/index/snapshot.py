@@ -4,19 +4,23 @@ Invariants:
 
 * A MatchSnapshot is immutable. A publish builds a new snapshot (``with_index``) and the matcher swaps the
   reference atomically, so a check in flight always sees one consistent set of indexes.
-* All forces' blocks live in one contiguous (total_blocks, 8) uint64 table, force after force; a force is an
-  offset and a block count. A check computes each token's probe masks once (they depend only on the
-  token and the probe count), then, for every (token, force) pair at once, the fastrange block, one
-  64-byte gather and one AND. No Python loop runs over forces, so the cost grows with the number of
-  forces only through memory reads, one cache line per (token, force).
+* Forces' blocks live in a few read-only segments, each a (blocks, 8) uint64 table of one or more forces
+  (a force is a segment and an offset in it). A force at least SEGMENT_BYTES big has a segment of its
+  own that *is* its published words (no copy); smaller forces share segments of up to SEGMENT_BYTES.
+  Snapshots share segments, so a publish copies at most the one segment holding the force, never the
+  others: a republish of the largest force costs its own bytes, not the whole table's (issue 20).
+* A check computes each token's probe masks once (they depend only on the token and the probe count),
+  then, for every (token, force) pair at once, the fastrange block, one 64-byte gather (one ``take`` per
+  segment, into one buffer) and one AND and compare over all of them. No Python loop runs over forces,
+  so the cost grows with the number of forces only through memory reads, one cache line per
+  (token, force), and with the number of segments by one call each.
 * Hits and misses do exactly the same work: no early exit, no branch on the data.
-* The table stores the complement of the filter bits ("holes"): a token is present iff its mask has no bit
-  in a hole, which saves one pass over the gathered words on every check.
+* A token is present iff every word of its block has every bit of its mask set: (bits | ~mask) == ~0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import numpy as np
@@ -35,109 +39,194 @@ from crossforce.index.bloom import (
 CHECK_CHUNK_PAIRS: Final = 8192
 """(token, force) pairs per inner step: 8192 gathered blocks = 512 KiB, which stays in L2 between the
 gather and the AND, while keeping numpy's per-call overhead small next to the work."""
+SEGMENT_BYTES: Final = 128 * 2**20
+"""Most bytes of forces that share one segment. A publish copies its force's segment, so this bounds the
+copy (and the memory it adds) for every force smaller than it; each segment costs a check one ``take``
+call (~1.7 µs): at 10,000,000 records (898 MiB) 8 segments add ~13 µs to a ~48 µs check (64 MiB: 16
+segments, +25 µs). The largest forces (the Met, 133 MiB at 10 M records) have a segment of their own."""
 
 _U32 = np.uint64(32)
 _WORD = np.dtype("<u8")
-_ALL_WORDS_CLEAR = np.uint64(0x0101010101010101)
+_ALL_BITS = np.uint64(2**64 - 1)
+_ALL_WORDS_SET = np.uint64(0x0101010101010101)
 """Eight bool bytes, all True, read as one uint64 (the same in either byte order)."""
+
+Part = tuple[str, IndexParams, NDArray[np.uint64]]
+"""A force as a segment holds it: organisation, parameters, (blocks, 8) words."""
+
+
+class _Segment:
+    """One read-only table of one or more forces' blocks, shared by every snapshot that holds them."""
+
+    __slots__ = ("bits", "offsets", "orgs", "params")
+
+    def __init__(self, parts: Sequence[Part]) -> None:
+        """A single part is kept as it is (no copy); several are copied into one new table."""
+        if len(parts) == 1:
+            bits = parts[0][2].reshape(-1, BLOCK_WORDS)
+        else:
+            bits = np.empty((sum(p.num_blocks for _, p, _ in parts), BLOCK_WORDS), dtype=_WORD)
+            row = 0
+            for _, params, words in parts:
+                bits[row : row + params.num_blocks] = words.reshape(-1, BLOCK_WORDS)
+                row += params.num_blocks
+        bits = bits.view()
+        bits.flags.writeable = False
+        self.bits: NDArray[np.uint64] = bits
+        self.orgs = tuple(org for org, _, _ in parts)
+        self.params = tuple(params for _, params, _ in parts)
+        starts = np.cumsum([0] + [p.num_blocks for p in self.params[:-1]], dtype=np.int64)
+        self.offsets: NDArray[np.int64] = starts
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.bits.nbytes)
+
+    def parts(self) -> list[Part]:
+        return [
+            (org, params, self.bits[int(start) : int(start) + params.num_blocks])
+            for org, params, start in zip(self.orgs, self.params, self.offsets, strict=True)
+        ]
+
+
+def _pack(parts: Sequence[Part]) -> list[_Segment]:
+    """Group parts into segments: a big force alone, small ones together up to SEGMENT_BYTES each."""
+    segments: list[_Segment] = []
+    shared: list[Part] = []
+    shared_bytes = 0
+    for part in parts:
+        size = part[1].size_bytes
+        if size >= SEGMENT_BYTES:
+            segments.append(_Segment([part]))
+            continue
+        if shared and shared_bytes + size > SEGMENT_BYTES:
+            segments.append(_Segment(shared))
+            shared, shared_bytes = [], 0
+        shared.append(part)
+        shared_bytes += size
+    if shared:
+        segments.append(_Segment(shared))
+    return segments
+
+
+def _part(org: str, index: BloomIndex) -> Part:
+    if not isinstance(org, str) or not org:
+        raise ValidationError("organisation codes must be non-empty strings", field="org")
+    return (org, index.params, index.words.reshape(-1, BLOCK_WORDS))
 
 
 class MatchSnapshot:
     """The indexes of every force at one moment, laid out for checks that do not loop over forces."""
 
-    __slots__ = ("_holes", "_level_of", "_levels", "_num_blocks", "_offsets", "_params", "orgs")
+    __slots__ = (
+        "_cols",
+        "_gathers",
+        "_level_of",
+        "_levels",
+        "_num_blocks",
+        "_offsets",
+        "_params",
+        "_segments",
+        "_where",
+        "orgs",
+    )
 
     orgs: tuple[str, ...]
-    _params: tuple[IndexParams, ...]
-    _holes: NDArray[np.uint64]
-    _offsets: NDArray[np.int64]
-    _num_blocks: NDArray[np.uint64]
-    _levels: tuple[int, ...]
-    _level_of: NDArray[np.intp]
 
-    def __init__(self, *, orgs: tuple[str, ...], params: tuple[IndexParams, ...], holes: NDArray[np.uint64]):
-        """Private: use build / with_index / without. ``holes`` is the complemented table, already owned."""
-        blocks = [p.num_blocks for p in params]
-        if len(orgs) != len(params) or holes.shape != (sum(blocks), BLOCK_WORDS):
-            raise ValidationError("table does not match the parameters", field="indexes")
-        holes.flags.writeable = False
-        self.orgs = orgs
-        self._params = params
-        self._holes = holes
-        self._num_blocks = np.array(blocks, dtype=np.uint64)
-        self._offsets = np.concatenate(([0], np.cumsum(blocks[:-1], dtype=np.int64))).astype(np.int64)
+    def __init__(self, segments: Sequence[_Segment]) -> None:
+        """Private: use build / with_index / without. Everything a check needs besides the segments'
+        bits is computed here, once per publish, not once per check."""
+        internal = [org for segment in segments for org in segment.orgs]
+        params = [p for segment in segments for p in segment.params]
+        if len(set(internal)) != len(internal):
+            raise ValidationError("an organisation is in two segments", field="indexes")
+        self._segments = tuple(segments)
+        self.orgs = tuple(sorted(internal))
+        position = {org: i for i, org in enumerate(self.orgs)}
+        self._params = {org: p for org, p in zip(internal, params, strict=True)}
+        self._where = {
+            org: (segment, int(start))
+            for segment in segments
+            for org, start in zip(segment.orgs, segment.offsets, strict=True)
+        }
+        # Per internal (segment-order) force: fastrange size, row offset in its segment, output column.
+        self._num_blocks = np.array([p.num_blocks for p in params], dtype=np.uint64)[:, None]
+        self._offsets = np.concatenate([s.offsets for s in segments] or [np.zeros(0, np.int64)])[:, None]
+        cols = np.array([position[org] for org in internal], dtype=np.intp)
+        # None when segments already hold the forces in sorted order (``build``): a plain slice store.
+        self._cols: NDArray[np.intp] | None = None if internal == list(self.orgs) else cols
         self._levels = tuple(sorted({p.num_probes for p in params}))
         self._level_of = np.array([self._levels.index(p.num_probes) for p in params], dtype=np.intp)
+        bounds = np.cumsum([0] + [len(s.orgs) for s in segments])
+        self._gathers = tuple(
+            (s.bits, int(a), int(b)) for s, a, b in zip(segments, bounds[:-1], bounds[1:], strict=True)
+        )
 
     @classmethod
     def build(cls, indexes: Mapping[str, BloomIndex]) -> MatchSnapshot:
-        """Copy every index into one table (orgs sorted); the BloomIndex objects can then be freed."""
-        orgs = tuple(sorted(indexes))
-        for org in orgs:
-            if not isinstance(org, str) or not org:
-                raise ValidationError("organisation codes must be non-empty strings", field="org")
-        return cls._assemble([(org, indexes[org].params, indexes[org].words, False) for org in orgs])
-
-    @classmethod
-    def _assemble(cls, parts: list[tuple[str, IndexParams, NDArray[np.uint64], bool]]) -> MatchSnapshot:
-        """Concatenate per-force words into a new table; ``inverted`` marks parts that are holes already."""
-        total = sum(params.num_blocks for _, params, _, _ in parts)
-        holes = np.empty((total, BLOCK_WORDS), dtype=_WORD)
-        row = 0
-        for _, params, words, inverted in parts:
-            target = holes[row : row + params.num_blocks]
-            source = words.reshape(-1, BLOCK_WORDS)
-            if inverted:
-                target[...] = source
-            else:
-                np.invert(source, out=target)
-            row += params.num_blocks
-        return cls(orgs=tuple(p[0] for p in parts), params=tuple(p[1] for p in parts), holes=holes)
-
-    def _parts(self) -> list[tuple[str, IndexParams, NDArray[np.uint64], bool]]:
-        return [
-            (org, params, self._holes[int(off) : int(off) + params.num_blocks], True)
-            for org, params, off in zip(self.orgs, self._params, self._offsets, strict=True)
-        ]
+        """Hold every index (orgs sorted); big ones are referenced as they are, small ones copied together."""
+        return cls(_pack([_part(org, indexes[org]) for org in sorted(indexes)]))
 
     def with_index(self, org: str, index: BloomIndex) -> MatchSnapshot:
-        """A new snapshot with ``org``'s index added or replaced. Copies the whole table (O(total bytes)):
-        publishes are rare and the old snapshot keeps serving until the caller swaps the new one in."""
-        if not isinstance(org, str) or not org:
-            raise ValidationError("organisation codes must be non-empty strings", field="org")
-        parts = [part for part in self._parts() if part[0] != org]
-        parts.append((org, index.params, index.words, False))
-        parts.sort(key=lambda part: part[0])
-        return self._assemble(parts)
+        """A new snapshot with ``org``'s index added or replaced. Copies at most one segment (the one that
+        held ``org``, or the small one it joins); the old snapshot keeps serving until the caller swaps."""
+        new = _part(org, index)
+        segments = list(self._segments)
+        home = self._where.get(org)
+        if home is not None:
+            segments.remove(home[0])
+            rest = [part for part in home[0].parts() if part[0] != org]
+            if rest and sum(p.size_bytes for _, p, _ in rest) + index.params.size_bytes <= SEGMENT_BYTES:
+                return MatchSnapshot([*segments, _Segment([*rest, new])])
+            if rest:
+                segments.append(_Segment(rest))
+        size = index.params.size_bytes
+        if size < SEGMENT_BYTES:
+            room = [s for s in segments if s.nbytes + size <= SEGMENT_BYTES]
+            if room:
+                target = min(room, key=lambda s: s.nbytes)
+                segments.remove(target)
+                return MatchSnapshot([*segments, _Segment([*target.parts(), new])])
+        return MatchSnapshot([*segments, _Segment([new])])
 
     def without(self, org: str) -> MatchSnapshot:
         """A new snapshot without ``org`` (expired, withdrawn); idempotent, so racing expiries are safe."""
-        if org not in self.orgs:
+        home = self._where.get(org)
+        if home is None:
             return self
-        return self._assemble([part for part in self._parts() if part[0] != org])
+        segments = [s for s in self._segments if s is not home[0]]
+        rest = [part for part in home[0].parts() if part[0] != org]
+        return MatchSnapshot([*segments, _Segment(rest)] if rest else segments)
 
     def index(self, org: str) -> BloomIndex:
         """A copy of ``org``'s index as published (for re-checks and tests; not on the hot path)."""
-        position = self.orgs.index(org)
-        params = self._params[position]
-        start = int(self._offsets[position])
-        words = np.invert(self._holes[start : start + params.num_blocks]).reshape(-1)
+        segment, start = self._where[org]
+        params = self._params[org]
+        words = segment.bits[start : start + params.num_blocks].reshape(-1).copy()
         return BloomIndex(params=params, words=words)
 
     def params(self, org: str) -> IndexParams:
-        return self._params[self.orgs.index(org)]
+        return self._params[org]
 
     def __contains__(self, org: object) -> bool:
-        return org in self.orgs
+        return org in self._params
 
     def __len__(self) -> int:
         return len(self.orgs)
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the snapshot's arrays (the table dominates)."""
-        arrays = (self._holes, self._offsets, self._num_blocks, self._level_of)
-        return sum(int(array.nbytes) for array in arrays)
+        """Memory held by the snapshot's arrays (the segments dominate; shared ones count in full)."""
+        arrays = (self._num_blocks, self._offsets, self._level_of)
+        return sum(s.nbytes for s in self._segments) + sum(int(a.nbytes) for a in arrays)
+
+    @property
+    def segment_count(self) -> int:
+        return len(self._segments)
+
+    def segment_bits(self) -> tuple[NDArray[np.uint64], ...]:
+        """The read-only tables (for tests and benches: which ones a publish shared or replaced)."""
+        return tuple(s.bits for s in self._segments)
 
     def check(self, tokens: Tokens) -> NDArray[np.bool_]:
         """(T, F) bool: token t is (possibly) present in force ``orgs[f]``. Same work for hits and misses."""
@@ -146,26 +235,31 @@ class MatchSnapshot:
         out = np.zeros((num_tokens, num_forces), dtype=np.bool_)
         if num_tokens == 0 or num_forces == 0:
             return out
-        masks = probe_masks_levels(array, self._levels)  # (T, L, 8): once per token, not per force
+        # (T, L, 8) complemented masks, once per token, not per force: a word passes iff OR-ing the
+        # complement of its mask into it sets every bit, so the compare below is against one constant.
+        masks = np.invert(probe_masks_levels(array, self._levels))
         high = array.view(_WORD)[:, 0] >> _U32
-        num_blocks = self._num_blocks[:, None]
-        offsets = self._offsets[:, None]
         step = max(1, CHECK_CHUNK_PAIRS // num_forces)
         single_level = len(self._levels) == 1
         for start in range(0, num_tokens, step):
             stop = min(num_tokens, start + step)
             # Force-major (F, c) so the AND below runs over long contiguous rows, not 8-word ones.
-            rows = (num_blocks * high[None, start:stop]) >> _U32  # fastrange, < 2**32
+            rows = (self._num_blocks * high[None, start:stop]) >> _U32  # fastrange, < 2**32
             block_rows = rows.view(np.int64)
-            block_rows += offsets
-            missing = np.take(self._holes, block_rows, axis=0)  # (F, c, 8): the one gather
+            block_rows += self._offsets
+            words = np.empty((num_forces, stop - start, BLOCK_WORDS), dtype=_WORD)
+            for bits, first, last in self._gathers:  # the one gather, one call per segment
+                np.take(bits, block_rows[first:last], axis=0, out=words[first:last], mode="clip")
             if single_level:
                 chunk_masks = masks[start:stop, 0, :][None, :, :]
             else:
                 chunk_masks = masks[start:stop].transpose(1, 0, 2)[self._level_of]
-            np.bitwise_and(missing, chunk_masks, out=missing)
-            # One byte per word (True: no probe falls in a hole); a block's 8 bytes read as one uint64
-            # are 0x0101010101010101 iff all are True. Two contiguous passes instead of seven strided ORs.
-            clear = np.equal(missing, 0)
-            out[start:stop, :] = (clear.view(np.uint64)[:, :, 0] == _ALL_WORDS_CLEAR).T
+            np.bitwise_or(words, chunk_masks, out=words)
+            # One byte per word (True: every probe bit set); a block's 8 bytes read as one uint64 are
+            # 0x0101010101010101 iff all are True. Two contiguous passes instead of seven strided ANDs.
+            present = (np.equal(words, _ALL_BITS).view(np.uint64)[:, :, 0] == _ALL_WORDS_SET).T
+            if self._cols is None:
+                out[start:stop] = present
+            else:
+                out[start:stop, self._cols] = present
         return out

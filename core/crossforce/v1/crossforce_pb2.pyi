@@ -1164,16 +1164,21 @@ Global___IndexRef: _TypeAlias = IndexRef  # noqa: Y015
 
 @_typing.final
 class ListRequestsRequest(_message.Message):
-    """Answered soonest deadline first (then oldest first)."""
+    """Answered a page at a time, urgent purposes first, then soonest deadline, then oldest, then by id."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTY_FIELD_NUMBER: _builtins.int
     STATES_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     party: Global___Party.ValueType
     limit: _builtins.int
-    """0: the server's maximum"""
+    """page size; 0: the server's maximum"""
+    page_token: _builtins.str
+    """Empty: the first page. Otherwise a ListRequestsResponse.next_page_token, sent back unchanged with
+    the same party and states (opaque; INVALID_ARGUMENT if it is not one the server issued).
+    """
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[Global___RequestState.ValueType]:
         """empty: all states"""
@@ -1184,10 +1189,11 @@ class ListRequestsRequest(_message.Message):
         party: Global___Party.ValueType = ...,
         states: _abc.Iterable[Global___RequestState.ValueType] | None = ...,
         limit: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "party", b"party", "states", b"states"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "page_token", b"page_token", "party", b"party", "states", b"states"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1198,16 +1204,20 @@ class ListRequestsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUESTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty: this was the last page. Otherwise the page_token that asks for the next one."""
     @_builtins.property
     def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___DisclosureRequest]: ...
     def __init__(
         self,
         *,
         requests: _abc.Iterable[Global___DisclosureRequest] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "requests", b"requests"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -50,6 +50,7 @@ from crossforce.server.observability.metrics import Metrics, MetricsListener
 from crossforce.server.observability.state import MatcherStateSource
 from crossforce.server.servicers import SERVICE_NAMES, add_all
 from crossforce.server.settings import ServerSettings
+from crossforce.server.startchecks import check_private_data, check_server_folder, deny_list_for
 from crossforce.server.status import DecodeGuard
 from crossforce.server.store import SQLiteStorage
 from crossforce.server.store.protocols import Storage
@@ -248,6 +249,7 @@ def start(
     dev_plaintext: bool = False,
     reflection: bool = False,
     deny_list: Path | None = None,
+    no_deny_list: bool = False,
     max_workers: int = DEFAULT_MAX_WORKERS,
     interceptors: tuple[grpc.ServerInterceptor[Any, Any], ...] = (),
     metrics_port: int | None = None,
@@ -261,16 +263,22 @@ def start(
     ``metrics_port`` / ``health_port``: None keeps that listener off, 0 picks a free port (read it from
     ``RunningServer``). ``reflection`` serves gRPC reflection v1 and v1alpha on the main port. ``db``: a
     PostgreSQL DSN to share with other matchers instead of SQLite in ``data_dir`` (see ``assemble``).
+
+    Refuses to start (PreconditionError) beside the CA's private key, with a data folder or log signing key
+    others may read or write, or without the deny list (``deny_list``, else ``pki_dir/revoked.txt``)
+    unless ``no_deny_list`` says so (``crossforce.server.startchecks``).
     """
     creds: grpc.ServerCredentials | None = None
     if not dev_plaintext:
         # Before storage is opened: a deployment without its PKI must not start (nor leave files open).
         if pki_dir is None:
             raise ValidationError("a PKI folder is required unless dev_plaintext is set")
+        check_server_folder(pki_dir)  # never beside the CA key: a reader of this disk could mint certificates
         key, cert, ca = pki.server_credentials_args(pki.PkiDir(pki_dir))
         creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+    check_private_data(data_dir, LOG_KEY_FILE)
     settings = settings or ServerSettings()
-    deny = DenyList(deny_list if deny_list is not None else (pki_dir / "revoked.txt" if pki_dir else None))
+    deny = DenyList(deny_list_for(pki_dir, deny_list, no_deny_list=no_deny_list or dev_plaintext))
     built = assemble(
         data_dir=data_dir,
         settings=settings,
@@ -323,7 +331,7 @@ def start(
         built.close()
         raise
     stop_health = threading.Event()
-    _watch_health(storage, health_servicer, stop_health, built.metrics)
+    _watch_health(storage, deny, health_servicer, stop_health, built.metrics)
     log.info(
         "matcher listening",
         extra=logs.fields(
@@ -388,15 +396,21 @@ def _health_listener(
 
 
 def _watch_health(
-    storage: Storage, servicer: health.HealthServicer, stop: threading.Event, metrics: Metrics
+    storage: Storage,
+    deny: DenyList,
+    servicer: health.HealthServicer,
+    stop: threading.Event,
+    metrics: Metrics,
 ) -> None:
-    """NOT_SERVING while storage cannot be written, SERVING again when it recovers (and the same in the
-    ``crossforce_storage_healthy`` gauge)."""
+    """NOT_SERVING while storage cannot be written or the deny list cannot be read (every call is then
+    refused), SERVING again when both recover (storage alone in the ``crossforce_storage_healthy``
+    gauge)."""
 
     def loop() -> None:
         while True:
-            ok = storage.healthy()
-            metrics.record_storage_health(ok)
+            stored = storage.healthy()
+            metrics.record_storage_health(stored)
+            ok = stored and deny.readable()
             state = (
                 health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
             )

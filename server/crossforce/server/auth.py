@@ -14,7 +14,11 @@ Invariants:
   row for every RPC of the proto descriptor (``api_rpcs``) and none extra.
 - Fail closed: ``caller`` raises if the interceptor did not run (a servicer registered without it can
   never serve an unauthenticated call).
-- Methods outside the API (gRPC health checks, reflection) pass through untouched, as before.
+- The standard health service on this (mTLS) port goes through identity too (no role: any admitted
+  caller may ask), so a revoked certificate learns nothing; probes without a certificate use the
+  plaintext localhost health listener (``app.start(health_port=...)``). Reflection passes through.
+- Long calls re-check: a stream calls ``check_still_admitted`` as it runs, and ends once its caller's
+  certificate is revoked.
 - Refusals go through ``status.abort`` like every other error (one status table, class in the trailer).
 - The call's log line (``crossforce.server.observability.calls``) names the caller from the moment the
   certificate is verified (``note_caller``), so a role refusal names who was refused; an identity
@@ -37,13 +41,26 @@ from crossforce.server.observability.context import ForwardingContext
 from crossforce.server.policy import roles
 from crossforce.v1 import crossforce_pb2 as pb
 
+HEALTH_SERVICE_PREFIX = "/grpc.health.v1.Health/"
+
 
 class AuthorisedContext(ForwardingContext):
     """A servicer context that carries the caller's verified identity (every other method forwarded)."""
 
-    def __init__(self, context: grpc.ServicerContext, identity: pki.Identity) -> None:
+    def __init__(
+        self, context: grpc.ServicerContext, identity: pki.Identity, resolver: IdentityResolver
+    ) -> None:
         super().__init__(context)
         self.identity = identity
+        self.resolver = resolver
+
+
+def check_still_admitted(context: grpc.ServicerContext) -> None:
+    """Raise (PermissionDeniedError, or UnavailableError while the deny list cannot be read) once the
+    caller of this long call is no longer admitted; a stream calls it on every wake-up."""
+    if not isinstance(context, AuthorisedContext):
+        raise AuthenticationError("this call was not authenticated; the matcher refuses it")
+    context.resolver.check_still_admitted(context.identity)
 
 
 def caller(context: grpc.ServicerContext) -> pki.Identity:
@@ -79,11 +96,12 @@ class Authorise(grpc.ServerInterceptor):  # type: ignore[type-arg]
         except Exception as exc:
             status.abort(context, exc)  # the call's log line: "unauthenticated" and the fingerprint
         note_caller(context, org=who.org, role=who.role)
-        try:
-            roles.authorise_rpc(method, who.role)
-        except Exception as exc:
-            status.abort(context, exc)
-        return AuthorisedContext(context, who)
+        if roles.is_api_method(method):  # the health service has no row: any admitted caller may ask
+            try:
+                roles.authorise_rpc(method, who.role)
+            except Exception as exc:
+                status.abort(context, exc)
+        return AuthorisedContext(context, who, self._identify)
 
     def intercept_service(
         self,
@@ -92,7 +110,7 @@ class Authorise(grpc.ServerInterceptor):  # type: ignore[type-arg]
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or not roles.is_api_method(method):
+        if handler is None or not (roles.is_api_method(method) or method.startswith(HEALTH_SERVICE_PREFIX)):
             return handler
         admit = self._admit
         args = {

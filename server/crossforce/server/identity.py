@@ -1,15 +1,24 @@
 """Who is calling: organisation and role from the mTLS client certificate, never from the request body.
 
-A deny list of certificate fingerprints (one SHA-256 hex per line, '#' comments) is re-read whenever the
-file changes, so a revocation takes effect on the next call without a restart. The plaintext
-development mode takes the identity from a metadata header instead, and exists only behind an explicit
-flag that logs a warning at start-up.
+The deny list (one SHA-256 fingerprint per line, '#' comments) fails closed: it is re-read by content (a
+hash of the bytes, at most every ``DENY_LIST_RECHECK_S``), never trusted from ``stat``, and while it is
+missing, unreadable or corrupt every authenticated call is refused UNAVAILABLE instead of admitting
+certificates it may revoke. An identity is parsed once per certificate (a bounded LRU keyed by the
+peer's certificate bytes) and the cache is emptied whenever the deny list's content changes, so a
+revocation still takes effect on the next call. The plaintext development mode takes the identity from a
+metadata header instead, and exists only behind an explicit flag that logs a warning at start-up.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +26,8 @@ import grpc
 
 from crossforce.crypto import pki
 from crossforce.domain import ROLES
-from crossforce.errors import AuthenticationError
+from crossforce.errors import AuthenticationError, PermissionDeniedError, UnavailableError
+from crossforce.fsutil import read_limited
 from crossforce.wire.metadata import DEV_IDENTITY_HEADER
 
 log = logging.getLogger("crossforce.server")
@@ -27,55 +37,173 @@ DEV_FINGERPRINT = "dev"
 DEV_NOT_AFTER = datetime.max.replace(tzinfo=UTC)
 """A development-mode identity has no certificate, so nothing expires it: the latest aware datetime.
 It is a real ``datetime`` so every reader of ``Identity.not_after`` can compare and format it."""
+DENY_LIST_RECHECK_S = 1.0
+"""How stale the deny list may be: a revocation (or the file's loss) is seen within this many seconds."""
+MAX_DENY_LIST_BYTES = 16 * 1024 * 1024
+"""Bound on the deny list read (over 100,000 revocations), so a wrong path cannot eat memory."""
+IDENTITY_CACHE_SIZE = 4096
+"""Certificates whose parsed identity is kept: more than every organisation's every role, several times."""
+UNREADABLE = "the revocation list cannot be read; refusing every caller until it can"
+_FINGERPRINT_RE = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class DenySnapshot:
+    """The deny list as last read: its content hash (the cache's generation) and its fingerprints."""
+
+    digest: bytes
+    fingerprints: frozenset[str]
+
+
+DISABLED = DenySnapshot(digest=b"", fingerprints=frozenset())
+"""What a matcher started without a deny list sees (``--no-deny-list``, development and in-memory tests)."""
+
+
+def parse_deny_list(data: bytes) -> frozenset[str]:
+    """The fingerprints in a deny list's bytes; ValueError naming the first line that is not one, so a
+    damaged file is refused rather than read as "nobody is revoked"."""
+    found: set[str] = set()
+    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip().lower()
+        if not entry:
+            continue
+        if not _FINGERPRINT_RE.fullmatch(entry):
+            raise ValueError(f"line {number} is not a SHA-256 fingerprint")
+        found.add(entry)
+    return frozenset(found)
 
 
 class DenyList:
-    def __init__(self, path: Path | None) -> None:
+    """The revoked fingerprints, re-read by content at most every ``recheck_s`` seconds; fail closed.
+
+    ``path`` None means no deny list at all (an explicit operator choice made at start-up).
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        recheck_s: float = DENY_LIST_RECHECK_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = path
+        self._recheck_s = recheck_s
+        self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._mtime: float | None = None
-        self._fingerprints: frozenset[str] = frozenset()
+        self._checked_at: float | None = None
+        self._snapshot: DenySnapshot | None = DISABLED if path is None else None
+        self._problem: str | None = None
+
+    def snapshot(self) -> DenySnapshot:
+        """The current deny list; UnavailableError while it cannot be read or parsed."""
+        if self.path is None:
+            return DISABLED
+        now = self._monotonic()
+        checked = self._checked_at
+        if checked is None or now - checked >= self._recheck_s:
+            with self._lock:
+                if self._checked_at is None or now - self._checked_at >= self._recheck_s:
+                    self._reload(self.path)
+                    self._checked_at = now
+        current = self._snapshot
+        if current is None:
+            raise UnavailableError(UNREADABLE)
+        return current
+
+    def readable(self) -> bool:
+        """Whether the deny list can be read now (the health status of the main port follows it)."""
+        try:
+            self.snapshot()
+        except UnavailableError:
+            return False
+        return True
 
     def contains(self, fingerprint: str) -> bool:
-        return fingerprint.lower() in self._current()
+        return fingerprint.lower() in self.snapshot().fingerprints
 
-    def _current(self) -> frozenset[str]:
-        if self.path is None:
-            return frozenset()
+    def _reload(self, path: Path) -> None:
         try:
-            mtime = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return frozenset()
+            data = read_limited(path, MAX_DENY_LIST_BYTES)
+            digest = hashlib.sha256(data).digest()
+            if self._snapshot is not None and self._snapshot.digest == digest:
+                return
+            fingerprints = parse_deny_list(data)
+        except (OSError, ValueError) as exc:  # missing, unreadable, too large, not UTF-8, a bad line
+            problem = f"{path}: {exc}"
+            if problem != self._problem:
+                log.error("%s (%s)", UNREADABLE, problem)
+            self._snapshot, self._problem = None, problem
+            return
+        if self._problem is not None:
+            log.warning("deny list readable again: %s", path)
+        self._snapshot, self._problem = DenySnapshot(digest=digest, fingerprints=fingerprints), None
+        log.info("deny list loaded: %d revoked certificates", len(fingerprints))
+
+
+class IdentityCache:
+    """Parsed identities by certificate bytes, least recently used first out, for one deny list content."""
+
+    def __init__(self, size: int = IDENTITY_CACHE_SIZE) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._digest = b""
+        self._entries: OrderedDict[bytes, pki.Identity] = OrderedDict()
+
+    def get(self, cert_pem: bytes, digest: bytes) -> pki.Identity | None:
         with self._lock:
-            if mtime != self._mtime:
-                lines = self.path.read_text(encoding="utf-8").splitlines()
-                self._fingerprints = frozenset(
-                    ln.split("#", 1)[0].strip().lower() for ln in lines if ln.split("#", 1)[0].strip()
-                )
-                self._mtime = mtime
-                log.info("deny list loaded: %d revoked certificates", len(self._fingerprints))
-            return self._fingerprints
+            if digest != self._digest:
+                self._entries.clear()  # the deny list changed: every admission is decided again
+                self._digest = digest
+                return None
+            found = self._entries.get(cert_pem)
+            if found is not None:
+                self._entries.move_to_end(cert_pem)
+            return found
+
+    def put(self, cert_pem: bytes, digest: bytes, identity: pki.Identity) -> None:
+        with self._lock:
+            if digest != self._digest:
+                return  # decided against a deny list that has since changed: do not keep it
+            self._entries[cert_pem] = identity
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
 
 
 class IdentityResolver:
     def __init__(self, *, deny_list: DenyList, dev_mode: bool = False) -> None:
         self.deny_list = deny_list
         self.dev_mode = dev_mode
+        self._cache = IdentityCache()
 
     def __call__(self, context: grpc.ServicerContext) -> pki.Identity:
         if self.dev_mode:
             return self._dev_identity(context)
         auth = context.auth_context()
-        certs = auth.get("x509_pem_cert") if auth else None
+        certs = auth.get(pki.AUTH_CONTEXT_CERT_KEY) if auth else None
         if not certs:
             raise AuthenticationError("a client certificate is required")
-        identity = pki.identity_from_pem(bytes(certs[0]))
-        if self.deny_list.contains(identity.fingerprint):
+        cert_pem = bytes(certs[0])
+        deny = self.deny_list.snapshot()  # UnavailableError first: an unreadable list admits nobody
+        known = self._cache.get(cert_pem, deny.digest)
+        if known is not None:
+            return known
+        identity = pki.identity_from_pem(cert_pem)
+        if identity.fingerprint in deny.fingerprints:
             raise AuthenticationError(
                 f"certificate {identity.fingerprint[:16]}… for {identity.org} ({identity.role}) "
                 "has been revoked"
             )
+        self._cache.put(cert_pem, deny.digest, identity)
         return identity
+
+    def check_still_admitted(self, identity: pki.Identity) -> None:
+        """For a long call (a watch stream): PermissionDeniedError once the caller's certificate is revoked,
+        UnavailableError while the deny list cannot be read."""
+        if identity.fingerprint in self.deny_list.snapshot().fingerprints:
+            raise PermissionDeniedError(
+                f"certificate {identity.fingerprint[:16]}… for {identity.org} ({identity.role}) "
+                "was revoked while this call was open"
+            )
 
     @staticmethod
     def _dev_identity(context: grpc.ServicerContext) -> pki.Identity:

@@ -94,6 +94,7 @@ class Matcher:
             limits=limits,
             clock=clock,
             write_lock=write_lock,
+            max_bits_per_record=settings.max_index_bits_per_record,
         )
         self.broker = Broker(
             store=storage, audit=audit, settings=settings, clock=clock, write_lock=write_lock

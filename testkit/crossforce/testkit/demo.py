@@ -136,7 +136,8 @@ def _story(
     story.proved(
         "A deployment: certificate authority, matcher, network secret",
         [
-            f"a certificate authority and a server certificate were made in {net.pki.path}",
+            f"a certificate authority and a server certificate were made in {net.pki.path}; the "
+            f"matcher serves from {net.server_pki_dir}, which holds no CA key (`pki export-server`)",
             f"the matcher listens on {net.address} and accepts only mutual TLS "
             "from that CA's client certificates",
             "a network secret (epoch 1) was made for the forces; the matcher never receives it",

@@ -1,5 +1,8 @@
 """A whole deployment on this machine: PKI, a matcher on 127.0.0.1, organisation profiles.
 
+The matcher runs from an exported server folder (``server_pki_dir``), never the CA folder, so every test
+exercises the layout ``serve`` insists on.
+
 The demo, the integration tests, the benchmarks and the load tests all stand on this, so each of them
 exercises the same real path: real certificates, real mTLS, a real gRPC server and real storage: SQLite
 in ``root/matcher``, or, when the net is created with ``db``, a PostgreSQL database (upgraded by the
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +31,26 @@ from crossforce.crypto.secrets import NetworkSecret
 from crossforce.domain import Role
 from crossforce.keystore import pki
 
+MATCHER_PKI = "matcher-pki"
+"""The folder under the net's root the matcher serves from: exported from the CA folder ``pki``."""
 FORCE_ROLES: tuple[Role, ...] = (Role.FORCE_SYSTEM, Role.DISCLOSURE_OFFICER, Role.AUDITOR)
 """The certificates a test force holds: its system, its disclosure desk and its own auditor."""
 VETTING_ROLES: tuple[Role, ...] = (Role.FORCE_SYSTEM, Role.VETTING_OFFICER, Role.AUDITOR)
 """A vetting body is an organisation of the same kind: its system registers keys and fetches disclosures."""
+
+
+class NetPkiDir(pki.PkiDir):
+    """The test net's CA folder: a revocation returns once every matcher of the net must have seen it.
+
+    A matcher re-reads its deny list at most every ``DENY_LIST_RECHECK_S`` (by content, not ``stat``), so
+    a test that revokes and then expects a refusal would otherwise race it."""
+
+    def deny(self, identity: pki.Identity) -> pki.Identity:
+        from crossforce.server.identity import DENY_LIST_RECHECK_S  # the server's own bound, not a guess
+
+        denied = super().deny(identity)
+        time.sleep(DENY_LIST_RECHECK_S + 0.05)
+        return denied
 
 
 @dataclass
@@ -49,9 +69,21 @@ class LocalNet:
     @classmethod
     def create(cls, root: Path, *, name: str = "crossforce-local", db: str | None = None) -> LocalNet:
         root.mkdir(parents=True, exist_ok=True)
-        pki_dir = pki.PkiDir.create(root / "pki", name=name)
+        pki_dir = NetPkiDir.create(root / "pki", name=name)
+        deny_list = pki.ensure_deny_list(pki_dir)
+        export = pki.export_server(pki_dir, root / MATCHER_PKI)
+        # The one shortcut of a test net: the matcher's deny list IS the CA's (a link), as if the operator
+        # copied it the moment ``net.pki.revoke`` wrote it; everything else is the exported safe layout.
+        (export.path / pki.PkiDir.REVOKED).unlink()
+        (export.path / pki.PkiDir.REVOKED).symlink_to(deny_list.resolve())
         secret = NetworkSecret.create()
         return cls(root=root, pki=pki_dir, secret=secret, db=db)
+
+    @property
+    def server_pki_dir(self) -> Path:
+        """The matcher's own PKI folder (``crossforce pki export-server``): CA and server certificates, the
+        server key and the deny list; never the CA key. Start any matcher of this net with it."""
+        return self.root / MATCHER_PKI
 
     @property
     def address(self) -> str:
@@ -95,7 +127,7 @@ class LocalNet:
         launch = functools.partial(
             start,
             data_dir=self.data_dir,
-            pki_dir=self.pki.path,
+            pki_dir=self.server_pki_dir,
             settings=settings,
             interceptors=interceptors,
             db=self.db,

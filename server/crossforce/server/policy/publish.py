@@ -84,8 +84,13 @@ def accept_header(
     now_ms: int,
     limits: Limits,
     max_epoch: int | None = None,
+    max_bits_per_record: int | None = None,
 ) -> AcceptedHeader:
-    """Every rule decidable from a header whose signature ``verify_signature`` accepted."""
+    """Every rule decidable from a header whose signature ``verify_signature`` accepted.
+
+    ``max_bits_per_record`` (settings ``max_index_bits_per_record``) caps the declared size relative to
+    the declared record count, so one force cannot make the matcher hold a huge, nearly empty filter
+    (issue 15, item 11); ``limits.max_index_bytes`` caps it whatever is declared."""
     if header.org != caller_org:
         raise PermissionDeniedError(
             f"certificate is for {caller_org} but the index header names another organisation"
@@ -115,6 +120,8 @@ def accept_header(
         raise TooLargeError(
             f"declared index of {params.size_bytes} bytes exceeds the limit of {limits.max_index_bytes} bytes"
         )
+    if max_bits_per_record is not None:
+        check_bits_per_record(params.size_bytes, header.record_count, max_bits_per_record)
     if header.token_count < 1:
         raise ValidationError("token_count must be >= 1")
     try:
@@ -145,6 +152,17 @@ def accept_header(
         header_bytes=header_bytes,
         signature=signature,
     )
+
+
+def check_bits_per_record(size_bytes: int, record_count: int, max_bits_per_record: int) -> None:
+    """Refuse a declared index bigger than ``max_bits_per_record`` bits for each record it declares."""
+    if record_count < 1:
+        raise ValidationError("record_count must be >= 1")
+    if size_bytes * 8 > max_bits_per_record * record_count:
+        raise TooLargeError(
+            f"declared index of {size_bytes} bytes is more than {max_bits_per_record} bits for each of its "
+            f"{record_count} records; rebuild with crossforce's parameter choice"
+        )
 
 
 def verify_bits(header: AcceptedHeader, bits: bytes, limits: Limits) -> index.BloomIndex:

@@ -8,7 +8,8 @@ quotas quietly stop working.
 Why in the policy package: the pure rules (``disclosure``, ``quotas``) read these values, and a pure
 package may only import pure modules (tests/unit/test_architecture.py follows the imports). So this
 module parses TOML *text* (``ServerSettings.from_toml_text``) and never touches a file; reading the file
-is ``crossforce.server.settings.load_settings``.
+is ``crossforce.server.settings.load_settings``. It is over 400 lines because each setting's parsing
+and validation sit beside its declaration, so one file shows every bound a deployment can change.
 """
 
 from __future__ import annotations
@@ -24,8 +25,15 @@ from typing import Any, TypeVar, get_type_hints
 from crossforce.auditlog.checkpoint import witness_verifiers
 from crossforce.auditlog.logkey import WitnessPolicy
 from crossforce.clock import DAY_MS, DAY_S
+from crossforce.domain import Justification
 from crossforce.errors import PermissionDeniedError, ValidationError
 from crossforce.limits import DEFAULT_LIMITS, Limits
+from crossforce.server.policy import justification
+from crossforce.server.policy.justification import (
+    DEFAULT_CASE_REFERENCE_PATTERN,
+    DEFAULT_LEGAL_BASES,
+    check_pattern,
+)
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 """Purpose and organisation codes: lower-case, digits and hyphens (they appear in logs and certificates)."""
@@ -194,9 +202,21 @@ class ServerSettings:
     """How long a finished request (no_match, refused, delivered) keeps more than its audit trail: after
     this many days since its last change, the matcher clears its justification text and sealed payload
     (``usecases.retention``; docs/threat-model.md, "Forgetting")."""
+    case_reference_pattern: str = DEFAULT_CASE_REFERENCE_PATTERN
+    """The form a case reference must take (a regular expression matched against the whole value) for
+    an organisation not listed in ``case_reference_patterns`` (``policy.justification``)."""
+    case_reference_patterns: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    """Per organisation: the form of its own case-management numbers, e.g. {kent = "^KT-[0-9]{6}$"}."""
+    legal_bases: tuple[str, ...] = DEFAULT_LEGAL_BASES
+    """The legal bases a check may cite; anything else is refused (free text would carry personal data)."""
+    max_index_bits_per_record: int = 4096
+    """An index may hold at most this many bits per record it declares (crossforce builds about 1,000),
+    so a force cannot make the matcher hold a huge, nearly empty filter; ``limits.max_index_bytes`` is
+    the absolute ceiling whatever is declared."""
 
     def __post_init__(self) -> None:
         _check_witnesses(self)
+        _check_justification_rules(self)
         object.__setattr__(self, "purposes", types.MappingProxyType(dict(self.purposes)))
         if isinstance(self.expected_forces, str) or not all(isinstance(o, str) for o in self.expected_forces):
             raise ValidationError("must be a list of organisation codes", field="expected_forces")
@@ -238,6 +258,8 @@ class ServerSettings:
             raise ValidationError("must be at least 1", field="index_max_age_s")
         if self.retention_days < 1:
             raise ValidationError("must be at least 1 (days)", field="retention_days")
+        if self.max_index_bits_per_record < 1:
+            raise ValidationError("must be at least 1", field="max_index_bits_per_record")
 
     def purpose(self, code: str) -> PurposePolicy:
         """The policy for ``code``; ValidationError listing the allowed codes if there is none."""
@@ -258,6 +280,17 @@ class ServerSettings:
             )
         return policy
 
+    def check_justification(self, org: str, why: Justification) -> None:
+        """ValidationError naming the first field of ``why`` that breaks this deployment's rules for
+        ``org`` (``policy.justification``); the value is never quoted."""
+        justification.check_justification(
+            why,
+            org=org,
+            case_reference_patterns=self.case_reference_patterns,
+            default_case_reference_pattern=self.case_reference_pattern,
+            legal_bases=self.legal_bases,
+        )
+
     # --- loading --------------------------------------------------------------------------------
 
     @classmethod
@@ -275,7 +308,8 @@ class ServerSettings:
         _reject_unknown(
             data,
             {"limits", "quotas", "purposes", "org_purposes", "index_max_age_s", "expected_forces"}
-            | {"witnesses", "witness_quorum", "retention_days"},
+            | {"witnesses", "witness_quorum", "retention_days", "max_index_bits_per_record"}
+            | {"case_reference_pattern", "case_reference_patterns", "legal_bases"},
             "",
         )
         limits = _build(Limits, _table(data, "limits"), "limits", DEFAULT_LIMITS)
@@ -320,8 +354,23 @@ class ServerSettings:
             kwargs["witnesses"] = tuple(vkeys)
         if "witness_quorum" in data:
             kwargs["witness_quorum"] = _coerce(data["witness_quorum"], int, "witness_quorum")
-        if "retention_days" in data:
-            kwargs["retention_days"] = _coerce(data["retention_days"], int, "retention_days")
+        for name in ("retention_days", "max_index_bits_per_record"):
+            if name in data:
+                kwargs[name] = _coerce(data[name], int, name)
+        if "case_reference_pattern" in data:
+            kwargs["case_reference_pattern"] = _coerce(
+                data["case_reference_pattern"], str, "case_reference_pattern"
+            )
+        patterns = _table(data, "case_reference_patterns")
+        if patterns:
+            kwargs["case_reference_patterns"] = {
+                org: _coerce(p, str, f"case_reference_patterns.{org}") for org, p in patterns.items()
+            }
+        if "legal_bases" in data:
+            bases = data["legal_bases"]
+            if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+                raise ValidationError("must be a list of legal bases", field="legal_bases")
+            kwargs["legal_bases"] = tuple(bases)
         return cls(limits=limits, quotas=quotas, purposes=purposes, org_purposes=org_purposes, **kwargs)
 
 
@@ -339,6 +388,23 @@ def _check_witnesses(settings: ServerSettings) -> None:
         raise ValidationError(f"must be between 1 and {len(settings.witnesses)}", field="witness_quorum")
     object.__setattr__(settings, "witnesses", tuple(settings.witnesses))
     object.__setattr__(settings, "witness_quorum", quorum)
+
+
+def _check_justification_rules(settings: ServerSettings) -> None:
+    """Every case reference pattern compiles, organisations are codes, and some legal basis is allowed."""
+    check_pattern(settings.case_reference_pattern, "case_reference_pattern")
+    for org, pattern in settings.case_reference_patterns.items():
+        if not _CODE_RE.fullmatch(org):
+            raise ValidationError("organisation codes are lower-case, digits and hyphens", field=org)
+        check_pattern(pattern, f"case_reference_patterns.{org}")
+    object.__setattr__(
+        settings, "case_reference_patterns", types.MappingProxyType(dict(settings.case_reference_patterns))
+    )
+    if isinstance(settings.legal_bases, str) or not settings.legal_bases:
+        raise ValidationError("must list at least one legal basis", field="legal_bases")
+    if any(not isinstance(b, str) or not b.strip() for b in settings.legal_bases):
+        raise ValidationError("legal bases must be non-empty text", field="legal_bases")
+    object.__setattr__(settings, "legal_bases", tuple(settings.legal_bases))
 
 
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

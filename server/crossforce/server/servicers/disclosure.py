@@ -16,7 +16,7 @@ import grpc
 
 from crossforce.domain import Party
 from crossforce.server import status
-from crossforce.server.auth import caller
+from crossforce.server.auth import caller, check_still_admitted
 from crossforce.server.matcher import Matcher
 from crossforce.server.policy import disclosure
 from crossforce.server.servicers.streams import StreamSlots
@@ -25,7 +25,8 @@ from crossforce.v1 import crossforce_pb2_grpc as rpc
 from crossforce.wire import disclosure as wire
 
 WATCH_POLL_S = 1.0
-"""How long a watch waits for a change before it re-reads (a check, a decision or a cancel wakes it)."""
+"""How long a watch waits for a change before it re-reads (a check, a decision or a cancel wakes it); also
+how often it re-checks that its caller's certificate is still not revoked."""
 
 
 class DisclosureServicer(rpc.DisclosureServicer):
@@ -39,13 +40,18 @@ class DisclosureServicer(rpc.DisclosureServicer):
     ) -> pb.ListRequestsResponse:
         who = caller(context)
         party = wire.party_from_pb(request.party)
-        shown = self.matcher.list_requests(
+        # The broker directly: the matcher facade's list_requests answers the first page only.
+        broker = self.matcher.broker
+        rows, next_token = broker.list_requests_page(
             who,
             as_holder=party is Party.HOLDER,
             states=[int(s) for s in wire.states_from_pb(request.states)],
             limit=request.limit,
+            page_token=request.page_token,
         )
-        return wire.list_requests_response(shown)
+        response = wire.list_requests_response([broker.shown(who, r) for r in rows])
+        response.next_page_token = next_token
+        return response
 
     @status.streaming
     def WatchRequests(
@@ -60,6 +66,7 @@ class DisclosureServicer(rpc.DisclosureServicer):
             # Wake the waiting thread the moment the call ends (cancel, deadline), not at the next poll.
             context.add_callback(self.matcher.wake_watchers)
             while context.is_active():
+                check_still_admitted(context)  # a revoked caller's watch ends within one poll interval
                 changed, more = feed.poll()
                 for req in changed:
                     yield wire.disclosure_request_to_pb(req)

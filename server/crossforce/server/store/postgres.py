@@ -33,6 +33,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from crossforce.errors import AlreadyExistsError, NotFoundError, PreconditionError, UnavailableError
 from crossforce.server.store import pgschema, schema
+from crossforce.server.store.protocols import RequestPosition
 from crossforce.server.store.rows import HeadRow, IdempotentRow, IndexRow, OrgRow, RequestRow
 
 LOG_CHANNEL = "crossforce_log"
@@ -219,6 +220,13 @@ def _request_filter(
         where.append("state = ANY(%s)")
         args.append(list(states))
     return where, args
+
+
+def _urgency_rank(urgent_purposes: Sequence[str]) -> tuple[str, list[object]]:
+    """The SQL that sorts a request for an urgent purpose first (0, else 1), and its arguments."""
+    if not urgent_purposes:
+        return "1", []
+    return "(CASE WHEN purpose = ANY(%s) THEN 0 ELSE 1 END)", [list(urgent_purposes)]
 
 
 def _open_pool(dsn: str, *, min_size: int, max_size: int) -> ConnectionPool[psycopg.Connection[Any]]:
@@ -599,11 +607,19 @@ class PostgresStorage:
         requester: str | None = None,
         states: Sequence[int] = (),
         limit: int,
+        urgent_purposes: Sequence[str] = (),
+        after: RequestPosition | None = None,
     ) -> list[RequestRow]:
         where, args = _request_filter(holder, requester, states)
+        rank, rank_args = _urgency_rank(urgent_purposes)
+        if after is not None:
+            where.append(f"({rank}, deadline_ms, created_at_ms, request_id) > (%s, %s, %s, %s)")
+            args += [*rank_args, *after]
         sql = REQUEST_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY deadline_ms, created_at_ms, request_id LIMIT %s"
-        return [_request_from(r) for r in self._query(sql, [*args, limit])]
+        # A constant rank stays out of ORDER BY, where an integer literal would name a column.
+        order = f"{rank}, " if rank_args else ""
+        sql += f" ORDER BY {order}deadline_ms, created_at_ms, request_id LIMIT %s"
+        return [_request_from(r) for r in self._query(sql, [*args, *rank_args, limit])]
 
     def requests_with_id_prefix(self, prefix: str, *, party_org: str | None, limit: int) -> list[RequestRow]:
         # A range on the primary key (bytewise collation): every id starting with the prefix sorts

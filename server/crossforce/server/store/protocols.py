@@ -91,6 +91,11 @@ class IndexStore(Protocol):
     def meta(self, key: str) -> str | None: ...
 
 
+RequestPosition = tuple[int, int, int, str]
+"""Where a request sorts in a request list: (0 if its purpose is urgent else 1, deadline_ms,
+created_at_ms, request_id)."""
+
+
 class RequestStore(Protocol):
     """Disclosure requests."""
 
@@ -102,8 +107,12 @@ class RequestStore(Protocol):
         requester: str | None = None,
         states: Sequence[int] = (),
         limit: int,
+        urgent_purposes: Sequence[str] = (),
+        after: RequestPosition | None = None,
     ) -> list[RequestRow]:
-        """Soonest deadline first, then oldest first (the order a disclosure officer works in)."""
+        """The order a disclosure officer works in: requests for ``urgent_purposes`` first, then soonest
+        deadline, then oldest, then by id; only those whose ``RequestPosition`` is after ``after`` (a
+        page's last row), so a list pages on without skipping or repeating a row."""
         ...
 
     def requests_with_id_prefix(self, prefix: str, *, party_org: str | None, limit: int) -> list[RequestRow]:

@@ -26,6 +26,7 @@ from crossforce.errors import AlreadyExistsError, UnavailableError
 from crossforce.fsutil import atomic_write
 from crossforce.server.store import schema
 from crossforce.server.store.folderlock import lock_data_folder
+from crossforce.server.store.protocols import RequestPosition
 from crossforce.server.store.rows import HeadRow, IdempotentRow, IndexRow, OrgRow, RequestRow
 
 DB_FILE = "matcher.sqlite3"
@@ -237,6 +238,15 @@ def _request_filter(
     return where, args
 
 
+def _urgency_rank(urgent_purposes: Sequence[str]) -> tuple[str, list[object]]:
+    """The SQL that sorts a request for an urgent purpose first (0, else 1), and its arguments."""
+    if not urgent_purposes:
+        return "1", []
+    return f"(CASE WHEN purpose IN ({','.join('?' * len(urgent_purposes))}) THEN 0 ELSE 1 END)", [
+        *urgent_purposes
+    ]
+
+
 def _request_from(r: sqlite3.Row) -> RequestRow:
     return RequestRow(
         request_id=r["request_id"],
@@ -412,11 +422,19 @@ class SQLiteStorage:
         requester: str | None = None,
         states: Sequence[int] = (),
         limit: int,
+        urgent_purposes: Sequence[str] = (),
+        after: RequestPosition | None = None,
     ) -> list[RequestRow]:
         where, args = _request_filter(holder, requester, states)
+        rank, rank_args = _urgency_rank(urgent_purposes)
+        if after is not None:
+            where.append(f"({rank}, deadline_ms, created_at_ms, request_id) > (?, ?, ?, ?)")
+            args += [*rank_args, *after]
         sql = "SELECT * FROM requests" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY deadline_ms, created_at_ms, request_id LIMIT ?"
-        return [_request_from(r) for r in self._query(sql, [*args, limit])]
+        # A constant rank stays out of ORDER BY, where an integer literal would name a column.
+        order = f"{rank}, " if rank_args else ""
+        sql += f" ORDER BY {order}deadline_ms, created_at_ms, request_id LIMIT ?"
+        return [_request_from(r) for r in self._query(sql, [*args, *rank_args, limit])]
 
     def requests_with_id_prefix(self, prefix: str, *, party_org: str | None, limit: int) -> list[RequestRow]:
         # A range on the primary key (every id starting with the prefix sorts between these two), so

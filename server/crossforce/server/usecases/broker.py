@@ -46,12 +46,12 @@ from crossforce.domain.disclosure import RefKind, parse_request_ref
 from crossforce.errors import AlreadyExistsError, PermissionDeniedError, TooLargeError, ValidationError
 from crossforce.limits import Limits
 from crossforce.server.audit import AuditLog
-from crossforce.server.policy import disclosure, roles
+from crossforce.server.policy import disclosure, justification, roles
 from crossforce.server.policy.disclosure import Action, State
 from crossforce.server.settings import ServerSettings
 from crossforce.server.store.protocols import IdempotencyStore, RequestStore, Transaction
 from crossforce.server.store.rows import RequestRow
-from crossforce.server.usecases import decisions, idempotency
+from crossforce.server.usecases import decisions, idempotency, requestpages
 from crossforce.server.usecases.common import check_text
 from crossforce.server.usecases.decisions import Decision, view_of
 from crossforce.server.usecases.requestids import find_request
@@ -255,13 +255,34 @@ class Broker:
     def list_requests(
         self, who: Identity, *, as_holder: bool, states: Sequence[int], limit: int
     ) -> list[RequestRow]:
+        """The first page of ``list_requests_page``."""
+        return self.list_requests_page(who, as_holder=as_holder, states=states, limit=limit)[0]
+
+    def list_requests_page(
+        self, who: Identity, *, as_holder: bool, states: Sequence[int], limit: int, page_token: str = ""
+    ) -> tuple[list[RequestRow], str]:
+        """One page of the caller's requests (as holder or requester), urgent purposes first, then by
+        deadline, created time and id; and the token of the next page (empty after the last).
+
+        Urgent first because a batch of a thousand routine requests must not push a new safeguarding
+        request off the page a desk reads (issue 15, item 8)."""
         for s in states:
             if s not in STATE_NUMBERS:
                 raise ValidationError(f"unknown request state {s}")
+        after = requestpages.decode(page_token)
         limit = min(limit or self._limits.max_list_results, self._limits.max_list_results)
-        if as_holder:
-            return self._store.requests(holder=who.org, states=states, limit=limit)
-        return self._store.requests(requester=who.org, states=states, limit=limit)
+        urgent = sorted(code for code, policy in self._settings.purposes.items() if policy.urgent)
+        rows = self._store.requests(
+            holder=who.org if as_holder else None,
+            requester=None if as_holder else who.org,
+            states=states,
+            limit=limit,
+            urgent_purposes=urgent,
+            after=after,
+        )
+        if len(rows) < limit:
+            return rows, ""
+        return rows, requestpages.encode(requestpages.position(rows[-1], urgent=self.is_urgent(rows[-1])))
 
     def transition(
         self,
@@ -279,6 +300,7 @@ class Broker:
         check_text("request_id", request_id, self._limits.max_request_id_chars, required=True)
         if officer_id:
             check_text("officer_id", officer_id, self._limits.max_text_chars, required=False)
+            justification.check_officer_id(officer_id)
         if sealed is not None and len(sealed) > self._limits.max_payload_bytes:
             raise TooLargeError(f"sealed payload exceeds {self._limits.max_payload_bytes} bytes")
         decision = Decision(

@@ -59,6 +59,7 @@ from crossforce.server.store.rows import IdempotentRow, IndexRow
 from crossforce.server.usecases import idempotency
 from crossforce.server.usecases.broker import Broker, Opening
 from crossforce.server.usecases.common import check_text
+from crossforce.server.usecases.refusals import RefusalGate
 from crossforce.server.usecases.serving import IndexTable, ServingView
 from crossforce.server.usecases.tokenmatch import Matches, match_tokens
 
@@ -122,12 +123,15 @@ class Checking:
         self._settings = settings
         self._limits = settings.limits
         self._clock = clock
+        self._refusals = RefusalGate()
 
     def validate_justification(self, who: Identity, why: Justification) -> PurposePolicy:
         """The justification's policy, once its four fields and the caller's purposes check out."""
         for name in JUSTIFICATION_FIELDS:
             check_text(name, getattr(why, name), self._limits.max_text_chars, required=True)
-        return self._settings.purpose_for(who.org, why.purpose)
+        policy = self._settings.purpose_for(who.org, why.purpose)
+        self._settings.check_justification(who.org, why)  # no personal data in what is kept forever
+        return policy
 
     def validate_candidate(
         self,
@@ -277,16 +281,11 @@ class Checking:
         return None
 
     def _coverage(self, view: ServingView, accepted: Sequence[Sequence[QueryToken]], now: int) -> Coverage:
-        """Which expected forces were searched for every accepted candidate (``policy.coverage``)."""
+        """Which expected forces were searched for every accepted candidate (``policy.coverage``),
+        remembered by the view until the next publish or expiry (``ServingView.coverage``)."""
         epochs = [{t.epoch for t in cand} for cand in accepted]
-        common = set.intersection(*epochs) if epochs else set()
-        return coverage.coverage(
-            configured=self._settings.expected_forces,
-            indexes=facts_of(view.rows),
-            active=view.active,
-            token_epochs=common,
-            now_ms=now,
-        )
+        common = frozenset(set.intersection(*epochs)) if epochs else frozenset()
+        return view.coverage(self._settings.expected_forces, common, now)
 
     def expected_orgs(self) -> tuple[str, ...]:
         """The organisations every check is expected to search (settings, and every one that published)."""
@@ -319,6 +318,11 @@ class Checking:
                 org=who.org, officer=why.officer_id, purpose=why.purpose, cost=cost, now_ms=now
             )
         except Exception as exc:
+            # One QUOTA_DENIED per organisation, purpose, limit and minute; the rest are counted into it.
+            limit = str(getattr(exc, "limit", type(exc).__name__))
+            suppressed = self._refusals.admit((who.org, "quota", f"{why.purpose}/{limit}"), now)
+            if suppressed is None:
+                raise
             with self._audit.transaction(now) as tx:
                 denial = QuotaDenied(
                     at_ms=now,
@@ -327,6 +331,7 @@ class Checking:
                     officer_id=why.officer_id,
                     purpose=why.purpose,
                     limit=str(exc)[:DENIAL_TEXT_CHARS],
+                    suppressed=suppressed,
                 )
                 self._audit.append(tx, denial)
             raise

@@ -26,13 +26,17 @@ from crossforce.limits import Limits
 from crossforce.server.audit import AuditLog
 from crossforce.server.policy import epochs, publish
 from crossforce.server.policy.publish import AcceptedHeader
+from crossforce.server.policy.settings import ServerSettings
 from crossforce.server.store.protocols import IndexStore
 from crossforce.server.store.rows import IndexRow
+from crossforce.server.usecases.refusals import RefusalGate
 from crossforce.server.usecases.registry import Registry
 from crossforce.server.usecases.serving import RETIRED_THROUGH, IndexTable, Prepared
 from crossforce.wire.index_header import parse_index_header, peek_index_header
 
 log = logging.getLogger("crossforce.server")
+
+DEFAULT_MAX_BITS_PER_RECORD = ServerSettings().max_index_bits_per_record
 
 
 class Publishing:
@@ -46,8 +50,12 @@ class Publishing:
         limits: Limits,
         clock: Clock,
         write_lock: threading.RLock,
+        max_bits_per_record: int = DEFAULT_MAX_BITS_PER_RECORD,
     ) -> None:
+        """``max_bits_per_record``: settings ``max_index_bits_per_record``."""
         self._store = store
+        self._max_bits_per_record = max_bits_per_record
+        self._refusals = RefusalGate()
         self._table = table
         self._registry = registry
         self._audit = audit
@@ -79,6 +87,7 @@ class Publishing:
                 now_ms=self._clock(),
                 limits=self._limits,
                 max_epoch=self._table.current_epoch() + 1 if self._table.keys() else None,
+                max_bits_per_record=self._max_bits_per_record,
             )
         except Exception as exc:
             self._log_refused(who, type(exc).__name__)
@@ -172,11 +181,23 @@ class Publishing:
             raise ValidationError(f"more index bits than the {expected} bytes the header declares")
 
     def _log_refused(self, who: Identity, reason: str) -> None:
+        """Log the refusal, or count it into the next such event (one per organisation, reason and minute:
+        ``usecases.refusals``)."""
         now = self._clock()
+        suppressed = self._refusals.admit((who.org, "publish", reason), now)
+        if suppressed is None:
+            return
         try:
             with self._write_lock, self._audit.transaction(now) as tx:
                 self._audit.append(
-                    tx, PublishRefused(at_ms=now, actor_org=who.org, actor_role=who.role, reason=reason)
+                    tx,
+                    PublishRefused(
+                        at_ms=now,
+                        actor_org=who.org,
+                        actor_role=who.role,
+                        reason=reason,
+                        suppressed=suppressed,
+                    ),
                 )
         except Exception:  # the refusal itself must still reach the caller
             log.warning("could not log a refused publish by %s", who.org)

@@ -4,23 +4,29 @@ Invariants: a row is in the table only after it and its audit event committed; a
 is added after its row, so a reader that takes snapshots first and rows second (``view``) finds every
 force of a snapshot among the rows. ``retired_through`` only grows (``policy.epochs``), and so does each
 (organisation, epoch)'s version. Mutation happens under the table's own lock, whichever matcher
-published: this one (``install``) or another on the same storage (``follow``, told by the audit log);
-readers copy the dicts and never iterate one another thread grows.
+published: this one (``install``) or another on the same storage (``follow``, told by the audit log).
+Each change builds a new immutable ``ServingView`` (copies of the dicts, and what checks derive from
+them) that readers share until the next change, so no reader iterates a dict another thread grows and
+no check recomputes what only a publish changes.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from crossforce.auditlog.events import AuditEvent, EpochChange, PublishAccepted
 from crossforce.clock import DAY_MS, SECOND_MS
-from crossforce.domain import IndexStatus
+from crossforce.domain import Coverage, IndexStatus
 from crossforce.index import bloom as index
 from crossforce.index.snapshot import MatchSnapshot
-from crossforce.server.policy import epochs
+from crossforce.server.policy import coverage, epochs
 from crossforce.server.store.protocols import IndexStore
 from crossforce.server.store.rows import IndexRow
 
@@ -28,11 +34,25 @@ RETIRED_THROUGH = "retired_through"
 """The store's meta key for the retired-epoch high-water mark."""
 FIRST_EPOCH = 1
 """The epoch a network starts on, before any index is published."""
+NEVER = 2**63 - 1
+"""A time after every expiry (milliseconds)."""
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """How one epoch's snapshot maps onto a check's answer, fixed until the next publish: the output
+    column of each of the snapshot's forces and when each one's index expires."""
+
+    snapshot: MatchSnapshot
+    cols: npt.NDArray[np.intp]
+    expires_at_ms: npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
 class ServingView:
-    """A consistent copy of the table for one check or report."""
+    """A consistent copy of the table, built once per change to it (a publish, a follow, a retirement)
+    and shared by every check until the next: whatever a check derives from the rows alone is computed
+    here once, not once per check (issue 20)."""
 
     rows: Mapping[tuple[str, int], IndexRow]
     snapshots: Mapping[int, MatchSnapshot]
@@ -40,15 +60,85 @@ class ServingView:
 
     @functools.cached_property
     def active(self) -> tuple[int, ...]:
-        """Computed once per view: a check reads it for validation, coverage and matching."""
+        """The epochs checks are answered for, newest first (``policy.epochs``)."""
         return epochs.epochs_in_use(list(self.rows), self.retired_through)
+
+    @functools.cached_property
+    def orgs(self) -> tuple[str, ...]:
+        """Every organisation with a row, sorted: the columns of a check's match matrix."""
+        return tuple(sorted({org for org, _epoch in self.rows}))
+
+    @functools.cached_property
+    def plans(self) -> tuple[tuple[int, EpochPlan], ...]:
+        """(epoch, plan) for every epoch in use that has a snapshot, in ``active`` order."""
+        column = {org: i for i, org in enumerate(self.orgs)}
+        out = []
+        for epoch in self.active:
+            snap = self.snapshots.get(epoch)
+            if snap is None:
+                continue
+            cols = np.array([column[o] for o in snap.orgs], dtype=np.intp)
+            expires = np.array([self.rows[(o, epoch)].expires_at_ms for o in snap.orgs], dtype=np.int64)
+            out.append((epoch, EpochPlan(snapshot=snap, cols=cols, expires_at_ms=expires)))
+        return tuple(out)
+
+    @functools.cached_property
+    def facts(self) -> tuple[coverage.IndexFacts, ...]:
+        """The rows as the coverage rule sees them."""
+        return tuple(
+            coverage.IndexFacts(
+                org=r.org,
+                epoch=r.epoch,
+                version=r.version,
+                published_at_ms=r.published_at_ms,
+                expires_at_ms=r.expires_at_ms,
+            )
+            for r in self.rows.values()
+        )
+
+    @functools.cached_property
+    def expiries(self) -> tuple[int, ...]:
+        """Every distinct expiry time, sorted: a coverage answer holds until the next one passes."""
+        return tuple(sorted({r.expires_at_ms for r in self.rows.values()}))
+
+    def next_expiry_after(self, now_ms: int) -> int:
+        """The first expiry strictly after ``now_ms`` (``2**63 - 1`` when none): until then no row's
+        ``expires_at_ms <= now`` test changes, so neither does coverage nor the expired mask."""
+        position = bisect.bisect_right(self.expiries, now_ms)
+        return self.expiries[position] if position < len(self.expiries) else NEVER
+
+    def coverage(self, configured: tuple[str, ...], token_epochs: frozenset[int], now_ms: int) -> Coverage:
+        """``policy.coverage`` over these rows, remembered per (configured, token epochs) until the next
+        expiry: it depends on ``now`` only through which rows have expired."""
+        key = (configured, token_epochs)
+        cached = self._coverage_cache.get(key)
+        if cached is not None and cached[0] <= now_ms < cached[1]:
+            return cached[2]
+        answer = coverage.coverage(
+            configured=configured,
+            indexes=self.facts,
+            active=self.active,
+            token_epochs=token_epochs,
+            now_ms=now_ms,
+        )
+        previous = bisect.bisect_right(self.expiries, now_ms) - 1
+        since = self.expiries[previous] if previous >= 0 else -NEVER
+        self._coverage_cache[key] = (since, self.next_expiry_after(now_ms), answer)
+        return answer
+
+    @functools.cached_property
+    def _coverage_cache(self) -> dict[tuple[tuple[str, ...], frozenset[int]], tuple[int, int, Coverage]]:
+        """Coverage answers by key, each with the [from, until) window of ``now`` it holds for. Threads
+        may race to fill an entry; both compute the same answer, so either write is right."""
+        return {}
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """An epoch's next snapshot, built before any lock is taken (copying the table takes seconds at 10M
-    records), and the snapshot it was built from: if that is no longer the one serving at install (another
-    matcher's publish was followed meanwhile), the install rebuilds from the one serving instead."""
+    """An epoch's next snapshot, built before any lock is taken (it may copy a segment of up to
+    ``snapshot.SEGMENT_BYTES``), and the snapshot it was built from: if that is no longer the one serving
+    at install (another matcher's publish was followed meanwhile), the install rebuilds from the one
+    serving instead."""
 
     base: MatchSnapshot | None
     snapshot: MatchSnapshot
@@ -71,6 +161,7 @@ class IndexTable:
         self._snapshots = snapshots
         self._retired_through = retired_through
         self._mutate = threading.Lock()
+        self._view = self._fresh_view()
 
     @classmethod
     def load(cls, store: IndexStore) -> IndexTable:
@@ -95,15 +186,20 @@ class IndexTable:
         return self._retired_through
 
     def view(self) -> ServingView:
+        """The view of the last change: built once per publish and shared by every check until the next."""
+        return self._view
+
+    def _fresh_view(self) -> ServingView:
+        """A new view after a change (lock held, or before the table is shared)."""
         snapshots = dict(self._snapshots)  # snapshots first, then rows (see the module docstring)
         return ServingView(rows=dict(self._rows), snapshots=snapshots, retired_through=self._retired_through)
 
     def keys(self) -> list[tuple[str, int]]:
-        return list(self._rows)
+        return list(self._view.rows)
 
     def published_orgs(self) -> set[str]:
         """Every organisation with an index row, on any epoch (each is expected in every check)."""
-        return {org for org, _epoch in self._rows}
+        return set(self._view.orgs)
 
     def row(self, org: str, epoch: int) -> IndexRow | None:
         return self._rows.get((org, epoch))
@@ -112,8 +208,9 @@ class IndexTable:
         return self._snapshots.get(epoch)
 
     def active_epochs(self) -> tuple[int, ...]:
-        """The epochs checks are answered for, newest first (see ``policy.epochs``)."""
-        return epochs.epochs_in_use(self.keys(), self._retired_through)
+        """The epochs checks are answered for, newest first (see ``policy.epochs``); computed once per
+        change to the table, not once per call."""
+        return self._view.active
 
     def current_epoch(self) -> int:
         active = self.active_epochs()
@@ -146,6 +243,7 @@ class IndexTable:
                 self._rows[(row.org, row.epoch)] = row
                 self._snapshots[row.epoch] = snapshot
             self._retire(retired_through)
+            self._view = self._fresh_view()
 
     @staticmethod
     def _with(base: MatchSnapshot | None, org: str, bloom: index.BloomIndex) -> MatchSnapshot:
@@ -167,6 +265,7 @@ class IndexTable:
         elif isinstance(event, EpochChange):
             with self._mutate:
                 self._retire(event.retired_through)
+                self._view = self._fresh_view()
 
     def _reload(self, org: str, epoch: int) -> None:
         row = next((r for r in self._store.indexes() if (r.org, r.epoch) == (org, epoch)), None)
@@ -176,6 +275,7 @@ class IndexTable:
         if row.epoch <= self._retired_through:  # no snapshot for a retired epoch (as ``load``)
             with self._mutate:
                 self._rows[(org, epoch)] = row
+                self._view = self._fresh_view()
             return
         params = index.IndexParams(num_blocks=row.num_blocks, num_probes=row.num_probes)
         bloom = index.BloomIndex.from_bytes(params, self._store.read_bits(row.bits_sha256))

@@ -31,29 +31,31 @@ def match_tokens(candidates: Sequence[Sequence[QueryToken]], now: int, view: Ser
     """Every token against every force of its epoch, in one vectorised pass per epoch (no early exit).
 
     Only unexpired indexes under epochs in use answer, exactly the (force, epoch) pairs that
-    ``policy.coverage`` reports searched.
+    ``policy.coverage`` reports searched. The columns and expiry times of each epoch's forces come from
+    the view, computed once per publish (``ServingView.plans``); only the expired test uses ``now``.
     """
-    active = set(view.active)
-    orgs = sorted({o for o, _e in view.rows})
-    col = {o: i for i, o in enumerate(orgs)}
+    orgs = view.orgs
     flat = [t for cand in candidates for t in cand]
     out = np.zeros((len(flat), len(orgs)), dtype=bool)
-    token_epochs = np.array([t.epoch for t in flat], dtype=np.int64)
-    for epoch, snap in view.snapshots.items():
-        if epoch not in active:
+    token_epochs = np.fromiter((t.epoch for t in flat), dtype=np.int64, count=len(flat))
+    for epoch, plan in view.plans:
+        in_epoch = token_epochs == epoch
+        if in_epoch.all():  # the common case: every token under one epoch, no row selection needed
+            tokens = index.token_array(b"".join(t.token for t in flat))
+            found = plan.snapshot.check(tokens)
+            found &= plan.expires_at_ms > now
+            out[:, plan.cols] |= found
             continue
-        rows = np.nonzero(token_epochs == epoch)[0]
+        rows = np.nonzero(in_epoch)[0]
         if rows.size == 0:
             continue
         tokens = index.token_array(b"".join(flat[i].token for i in rows))
-        found = snap.check(tokens)
-        expired = np.array([view.rows[(o, epoch)].expires_at_ms <= now for o in snap.orgs], dtype=bool)
-        found &= ~expired
-        cols = np.array([col[o] for o in snap.orgs], dtype=np.int64)
-        out[np.ix_(rows, cols)] |= found
+        found = plan.snapshot.check(tokens)
+        found &= plan.expires_at_ms > now
+        out[np.ix_(rows, plan.cols)] |= found
     split: list[np.ndarray] = []
     start = 0
     for cand in candidates:
         split.append(out[start : start + len(cand)])
         start += len(cand)
-    return Matches(per_candidate=split, orgs=orgs, rows=view.rows)
+    return Matches(per_candidate=split, orgs=list(orgs), rows=view.rows)
