@@ -22,6 +22,7 @@ import nacl.signing
 import pytest
 from click.testing import CliRunner
 
+from crossforce.auditlog.events import EpochChange
 from crossforce.cli.main import cli
 from crossforce.client.sdk import Client
 from crossforce.crypto import sealed
@@ -31,7 +32,7 @@ from crossforce.errors import PreconditionError, QuotaExceededError
 from crossforce.index import bloom as index
 from crossforce.limits import Limits
 from crossforce.server import RunningServer, ServerSettings, start
-from crossforce.server.audit import verify_stored_log
+from crossforce.server.audit import AuditLog, verify_stored_log
 from crossforce.server.policy.settings import QuotaSettings
 from crossforce.server.store.postgres import PostgresStorage
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
@@ -303,3 +304,34 @@ def test_serve_refuses_a_database_whose_schema_is_not_upgraded(
     assert shown.exit_code != 0
     assert "crossforce db upgrade" in " ".join(shown.output.split())
     assert not (tmp_path / "data" / "matcher.sqlite3").exists()  # never fell back to SQLite
+
+
+@pytest.mark.backends("postgresql")
+def test_a_refused_write_on_one_matcher_does_not_hold_the_others_writes(matcher_db: str | None) -> None:
+    """Found in review: a writer whose body raised (a refused decision, an old publish version) left its
+    batch open, holding the row lock every matcher appends through, so the other matcher's writes waited
+    15 s and failed, and this matcher stopped following the log until it wrote again."""
+    assert matcher_db is not None
+    key = nacl.signing.SigningKey.generate()
+    first = AuditLog(storage=PostgresStorage.open(matcher_db), key=key)
+    second = AuditLog(storage=PostgresStorage.open(matcher_db), key=key)
+    try:
+        with pytest.raises(ValueError), first.transaction(1):
+            raise ValueError("a decision the policy refuses, inside the transaction")
+        started = time.monotonic()
+        with second.transaction(2) as tx:
+            second.append(
+                tx,
+                EpochChange(
+                    at_ms=2, actor_org="operator", actor_role="operator", retired_through=1, current_epoch=2
+                ),
+            )
+        assert time.monotonic() - started < 5.0
+        first.start_following()
+        deadline = time.monotonic() + 5
+        while first.size < second.size and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.size == second.size == 1
+    finally:
+        first.close()
+        second.close()

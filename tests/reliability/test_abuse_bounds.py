@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from crossforce.auditlog.events import QuotaDenied, parse_event
+from crossforce.auditlog.events import PublishRefused, QuotaDenied, parse_event
 from crossforce.clock import DAY_MS
 from crossforce.crypto import envelope
 from crossforce.domain import Justification, RefusalReason, RequestState, Role
@@ -30,7 +32,9 @@ from crossforce.encoding.records import Record
 from crossforce.errors import ResourceExhaustedError, ValidationError
 from crossforce.index import bloom as index
 from crossforce.limits import Limits
+from crossforce.server.policy.justification import personal_data_kind
 from crossforce.server.settings import QuotaSettings, ServerSettings
+from crossforce.server.usecases import requestpages
 from crossforce.server.usecases.refusals import MINUTE_MS, RefusalGate
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
@@ -244,3 +248,52 @@ def test_refusal_gate_counts_what_it_does_not_log() -> None:
     assert gate.admit(("kent", "quota", "school-staff-vetting/org-rate"), minute) == 0, "per organisation"
     assert gate.admit(key, minute + MINUTE_MS) == 49, "the next minute's event carries the count"
     assert gate.admit(key, minute + MINUTE_MS + 1) is None
+
+
+def test_counted_refusals_reach_the_log_even_if_no_refusal_follows() -> None:
+    """Found in review: counts were written only with the next refusal of the same kind, so the last
+    minute's (or a stopped matcher's) refusals never reached the log."""
+    gate = RefusalGate()
+    key = ("dbs", "publish", "VersionError")
+    minute = 2_000 * MINUTE_MS
+    made: list[tuple[int, int]] = []
+
+    def event_for(at_ms: int, suppressed: int) -> PublishRefused:
+        made.append((at_ms, suppressed))
+        return PublishRefused(at_ms=at_ms, actor_org="dbs", actor_role="force-system", reason="x")
+
+    assert gate.admit(key, minute, event_for) == 0
+    for i in range(1, 5):
+        assert gate.admit(key, minute + i, event_for) is None
+    assert gate.drain(minute + 10) == [], "the minute is not over yet"
+    drained = gate.drain(minute + MINUTE_MS)
+    assert [(k, n) for k, _event, n in drained] == [(key, 4)] and made == [(minute + MINUTE_MS, 4)]
+    assert gate.drain(minute + 2 * MINUTE_MS) == [], "written once"
+    gate.admit(key, minute + 2 * MINUTE_MS, event_for)
+    gate.admit(key, minute + 2 * MINUTE_MS + 1, event_for)
+    gate.restore(key, 3)  # an event that could not be written
+    assert [n for _k, _e, n in gate.drain(minute + 2 * MINUTE_MS + 2, everything=True)] == [4]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["SMITH-JOHN", "JOHN-SMITH", "SW1A-1AA", "AB-12-34-56-C", "PNC-80-123456A", "john-smith-1980"],
+)
+def test_personal_data_hidden_behind_case_reference_separators_is_refused(value: str) -> None:
+    """Found in review: upper-case names and identifiers split by the `-` and `/` a case reference allows
+    passed every check (the name check only knew "Capitalised" words)."""
+    assert personal_data_kind(value) is not None
+
+
+@pytest.mark.parametrize(
+    "value", ["APP-2026-0001", "DBS-APP-2026-004417", "CASE-OSPREY-991", "VET/2026/0042", "DBS-4411"]
+)
+def test_ordinary_case_references_are_not_mistaken_for_personal_data(value: str) -> None:
+    assert personal_data_kind(value) is None
+
+
+def test_page_token_with_an_integer_beyond_64_bits_is_refused_not_internal() -> None:
+    """Found in review: a forged token with a huge integer reached SQLite and came back INTERNAL."""
+    forged = base64.urlsafe_b64encode(json.dumps([0, 10**30, 1, "x"]).encode()).decode()
+    with pytest.raises(ValidationError, match="page_token"):
+        requestpages.decode(forged)

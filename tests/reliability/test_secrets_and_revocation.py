@@ -98,6 +98,27 @@ def test_revocation_reaches_the_exported_folder_with_deny_list_only(ca: Path, tm
     assert code == ExitStatus.BAD_INPUT
 
 
+def test_deny_list_refresh_from_another_or_an_empty_ca_cannot_unrevoke(ca: Path, tmp_path: Path) -> None:
+    """The attack (found in review): `--deny-list-only` from the wrong CA folder, or one whose revoked.txt
+    is missing, overwrote the matcher's list with an empty one and let every revoked certificate back in."""
+    folder = pki.PkiDir(ca)
+    dest = tmp_path / "matcher-pki"
+    pki.export_server(folder, dest)
+    revoked = folder.deny(pki.identity_from_pem(folder.issue("kent", Role.AUDITOR).cert_pem))
+    pki.refresh_deny_list(folder, dest)
+    code, _ = cli_run("pki", "init", tmp_path / "staging", "--json")
+    assert code == 0
+    with pytest.raises(PreconditionError, match="another CA"):
+        pki.refresh_deny_list(pki.PkiDir(tmp_path / "staging"), dest)
+    (ca / "revoked.txt").unlink()
+    with pytest.raises(PreconditionError, match=r"has no revoked\.txt"):
+        pki.refresh_deny_list(folder, dest)
+    (ca / "revoked.txt").write_text("# emptied by mistake\n")
+    with pytest.raises(PreconditionError, match="back in"):
+        pki.refresh_deny_list(folder, dest)
+    assert revoked.fingerprint in (dest / "revoked.txt").read_text()  # the matcher's list is untouched
+
+
 def test_matcher_refuses_to_run_beside_the_ca_key(ca: Path, tmp_path: Path) -> None:
     """The reproduced attack: the matcher served from the CA folder, so reading its disk gave the CA key
     (and every organisation's client key), enough to mint any certificate."""
@@ -305,3 +326,19 @@ def test_watch_opened_before_revocation_stops_delivering(watched: tuple[LocalNet
             assert "revoked while this call was open" in str(ended[0])
             dbs.check(HELD, WHY, open_requests=True)  # a new request after the end: never delivered
     assert len(delivered) == 1
+
+
+def test_deny_list_emptied_while_serving_keeps_every_revocation(tmp_path: Path) -> None:
+    """Found in review: `cp` empties the target before writing, so a matcher re-reading at that moment
+    (or after a refresh from the wrong CA folder) read "nobody is revoked" and let revoked callers in."""
+    from crossforce.server.identity import DenyList
+
+    path = tmp_path / "revoked.txt"
+    fingerprint = "ab" * 32
+    path.write_text(f"# deny list\n{fingerprint}\n")
+    deny = DenyList(path, recheck_s=0.0)
+    assert deny.contains(fingerprint)
+    path.write_text("")  # caught half-copied
+    assert deny.contains(fingerprint)
+    path.write_text(f"# deny list\n{'cd' * 32}\n")  # another CA's list
+    assert deny.contains(fingerprint) and deny.contains("cd" * 32)

@@ -64,6 +64,12 @@ def _load_nicknames() -> Mapping[str, str]:
 _NICKNAMES: Final = _load_nicknames()
 
 
+def nickname_table_names() -> frozenset[str]:
+    """Every folded forename the nickname table lists (variants and canonical forms): a list of real
+    forenames, which the matcher uses to refuse justification text that names a person."""
+    return frozenset(_NICKNAMES) | frozenset(_NICKNAMES.values())
+
+
 def canonical_forename(name: str) -> str:
     """The nickname table's canonical form of a folded forename (Bill, Billy, Will -> william)."""
     return _NICKNAMES.get(name, name)

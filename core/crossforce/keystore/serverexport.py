@@ -9,6 +9,7 @@ into an export made before), so nothing else is swept along.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,13 +64,52 @@ def export_server(ca: PkiDir, dest: Path) -> ServerExport:
     )
 
 
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+def _fingerprints(data: bytes, where: Path) -> frozenset[str]:
+    """The fingerprints of a deny list; PreconditionError naming the first line that is not one."""
+    found: set[str] = set()
+    for number, raw in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip().lower()
+        if not line:
+            continue
+        if not _FINGERPRINT.fullmatch(line):
+            raise PreconditionError(
+                f"{where}: line {number} is not a SHA-256 fingerprint; nothing was written"
+            )
+        found.add(line)
+    return frozenset(found)
+
+
 def refresh_deny_list(ca: PkiDir, dest: Path) -> ServerExport:
     """Replace only ``revoked.txt`` in an earlier export (after ``pki revoke``); a running matcher picks it
-    up within a second. PreconditionError if ``dest`` is not a matcher folder exported before."""
+    up within a second.
+
+    Revocation only ever grows: PreconditionError (nothing written) if ``dest`` is not a matcher folder
+    exported before, was exported from another CA, the CA folder has no deny list, either list does not
+    parse, or the new list would drop a fingerprint the matcher's list holds (refreshing from the wrong
+    or an empty CA folder must never let revoked certificates back in)."""
     dest = Path(dest)
     if not (dest / PkiDir.SERVER_CERT).is_file() or (dest / PkiDir.CA_KEY).exists():
         raise PreconditionError(
             f"{dest} is not a matcher folder from `crossforce pki export-server`; export one first"
         )
-    atomic_write(dest / PkiDir.REVOKED, _deny_list_bytes(ca), mode=PUBLIC_FILE_MODE)
+    ca_list = ca.path / PkiDir.REVOKED
+    if not ca_list.is_file():
+        raise PreconditionError(f"{ca.path} has no {PkiDir.REVOKED}: is it the CA folder this matcher uses?")
+    exported_ca = dest / PkiDir.CA_CERT
+    if not exported_ca.is_file() or exported_ca.read_bytes() != ca.ca_cert_pem():
+        raise PreconditionError(f"{dest} was exported from another CA than {ca.path}; nothing was written")
+    new = read_limited(ca_list, MAX_REVOKED_BYTES)
+    new_prints = _fingerprints(new, ca_list)
+    current = dest / PkiDir.REVOKED
+    old_prints = _fingerprints(current.read_bytes(), current) if current.is_file() else frozenset()
+    dropped = old_prints - new_prints
+    if dropped:
+        raise PreconditionError(
+            f"{ca_list} lacks {len(dropped)} fingerprint(s) the matcher's deny list revokes: refreshing "
+            "would let revoked certificates back in; nothing was written"
+        )
+    atomic_write(current, new, mode=PUBLIC_FILE_MODE)
     return ServerExport(path=dest, files=(PkiDir.REVOKED,))

@@ -228,10 +228,13 @@ class AuditLog:
         try:
             for _idx, _entry, leaf in rows:
                 self._tree.append(leaf)
-            if head is not None and head.tree_size == self._tree.size:
-                self._head = self._verified(head)
+            adopted = self._verified(head) if head is not None and head.tree_size == self._tree.size else None
             self._committed = self._tree.size
             self._tell_followers(rows)
+            # Shown last: a head is never served before the state it records is loaded, and never taken
+            # back because a follower failed after it was shown.
+            if adopted is not None:
+                self._head = adopted
         except BaseException:
             self._tree = _prefix(self._tree, start)
             self._committed, self._head = start, before
@@ -289,10 +292,16 @@ class AuditLog:
                 yield tx
                 self._storage.keep_staged()
             except BaseException as exc:
-                if self._storage.in_transaction():
-                    self._storage.drop_staged()  # undo this writer's work only
-                else:  # the engine rolled back the whole transaction (disk full, lost connection)
+                if not self._storage.in_transaction():  # the engine rolled back everything (disk full...)
                     self._abort_batch(exc)
+                elif batch.writers == 0:
+                    # Nobody else staged into this batch: end it now. Left open, it would hold the log's
+                    # sequence (on PostgreSQL the row lock every matcher appends through) until the next
+                    # writer came, stalling every other matcher's writes and this one's follower.
+                    self._batch = None
+                    self._storage.rollback()
+                else:
+                    self._storage.drop_staged()  # undo this writer's work only
                 raise
             for leaf in tx.appended_leaves:
                 self._tree.append(leaf)
@@ -302,7 +311,10 @@ class AuditLog:
         if not batch.done.wait(COMMIT_WAIT_S):
             raise UnavailableError("storage did not commit in time; the change may not have been recorded")
         if batch.error is not None:
-            raise UnavailableError("storage could not commit; nothing was changed") from batch.error
+            # The store's own words when it has them: a lost connection during COMMIT means the change
+            # may or may not have been recorded, which is not "nothing was changed".
+            said = str(batch.error) if isinstance(batch.error, UnavailableError) else ""
+            raise UnavailableError(said or "storage could not commit; nothing was changed") from batch.error
 
     def _open_batch(self) -> None:
         """Take the storage's sequence and catch up with what other matchers committed (caller holds the

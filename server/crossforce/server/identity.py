@@ -93,6 +93,8 @@ class DenyList:
         self._checked_at: float | None = None
         self._snapshot: DenySnapshot | None = DISABLED if path is None else None
         self._problem: str | None = None
+        self._ever: frozenset[str] = frozenset()
+        """Every fingerprint revoked since start: while serving, revocation only grows."""
 
     def snapshot(self) -> DenySnapshot:
         """The current deny list; UnavailableError while it cannot be read or parsed."""
@@ -136,6 +138,15 @@ class DenyList:
             return
         if self._problem is not None:
             log.warning("deny list readable again: %s", path)
+        dropped = self._ever - fingerprints
+        if dropped:  # a copy caught half-written, or a refresh from the wrong CA folder: keep them revoked
+            log.error(
+                "deny list %s dropped %d revoked certificate(s) while serving; they stay revoked "
+                "(revocation only grows while the matcher runs: restart it to accept a shorter list)",
+                path,
+                len(dropped),
+            )
+        self._ever = fingerprints = self._ever | fingerprints
         self._snapshot, self._problem = DenySnapshot(digest=digest, fingerprints=fingerprints), None
         log.info("deny list loaded: %d revoked certificates", len(fingerprints))
 

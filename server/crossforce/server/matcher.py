@@ -56,6 +56,7 @@ from crossforce.server.usecases.broker import Broker, sealed_disclosure
 from crossforce.server.usecases.checking import Checking
 from crossforce.server.usecases.publishing import Publishing
 from crossforce.server.usecases.quotareplay import QuotaFollower, replay_quotas
+from crossforce.server.usecases.refusals import RefusalFlusher
 from crossforce.server.usecases.registry import Registry, organisation_of
 from crossforce.server.usecases.requestfeed import RequestFeed
 from crossforce.server.usecases.retention import Retention
@@ -122,6 +123,10 @@ class Matcher:
         audit.follow(self._wake_watchers_on_requests)
         audit.start_following()
         self.retention.start()  # purges what finished requests no longer need, now and hourly
+        self._refusal_flusher = RefusalFlusher(
+            (self.checking.refusals, self.publishing.refusals), audit, clock
+        )
+        self._refusal_flusher.start()  # refusal counts whose minute has passed reach the log
 
     def _now(self) -> int:
         return self.clock()
@@ -136,6 +141,7 @@ class Matcher:
         """Commit what the audit log has staged, stop its committer, then close the store; call once,
         after the server has stopped taking calls."""
         self.retention.stop()
+        self._refusal_flusher.stop()  # writes every count still held, while the log is still open
         self._audit.close()
         self._storage.close()
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from crossforce.domain import Justification
+from crossforce.encoding.phonetic import nickname_table_names
 from crossforce.errors import ValidationError
 
 DEFAULT_CASE_REFERENCE_PATTERN = r"^[A-Z][A-Z0-9]{0,11}(?:[-/][A-Z0-9]{1,12}){0,5}$"
@@ -49,6 +50,10 @@ _YEAR = r"(?:19|20)[0-9]{2}"
 _SEP = r"[-/. ]"
 _EDGE_BEFORE = r"(?<![A-Za-z0-9])"
 _EDGE_AFTER = r"(?![A-Za-z0-9])"
+_GAP = r"[ \-/.]?"
+"""What may stand between the parts of an identifier in a case reference (which allows `-` and `/`)."""
+_FORENAMES = frozenset(n for n in nickname_table_names() if len(n) >= 4)
+"""Forenames from the spec's nickname table (4+ letters: shorter ones are too often abbreviations)."""
 
 _DATE_PATTERNS = (
     # 12/03/1980, 12-3-80, 12.03.1980 (day or month first)
@@ -68,14 +73,17 @@ _LOOKS_LIKE: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "a National Insurance number",
         re.compile(
-            rf"{_EDGE_BEFORE}[A-Z]{{2}} ?[0-9]{{2}} ?[0-9]{{2}} ?[0-9]{{2}} ?[A-D]{_EDGE_AFTER}",
+            rf"{_EDGE_BEFORE}[A-Z]{{2}}{_GAP}[0-9]{{2}}{_GAP}[0-9]{{2}}{_GAP}[0-9]{{2}}{_GAP}[A-D]{_EDGE_AFTER}",
             re.IGNORECASE,
         ),
     ),
-    ("a PNC id", re.compile(rf"{_EDGE_BEFORE}(?:[0-9]{{2}}){{1,2}}/[0-9]{{1,7}}[A-Z]{_EDGE_AFTER}", re.I)),
+    (
+        "a PNC id",
+        re.compile(rf"{_EDGE_BEFORE}(?:[0-9]{{2}}){{1,2}}[-/.]?[0-9]{{1,7}}[A-Z]{_EDGE_AFTER}", re.I),
+    ),
     (
         "a postcode",
-        re.compile(rf"{_EDGE_BEFORE}[A-Z]{{1,2}}[0-9][A-Z0-9]? ?[0-9][A-Z]{{2}}{_EDGE_AFTER}", re.I),
+        re.compile(rf"{_EDGE_BEFORE}[A-Z]{{1,2}}[0-9][A-Z0-9]?{_GAP}[0-9][A-Z]{{2}}{_EDGE_AFTER}", re.I),
     ),
     # Two capitalised words: "John Smith", "Smith-Jones", "JohnSmith", "O'Neil Smith".
     ("a name", re.compile(r"[A-Z][a-z]+(?:['’][A-Z][a-z]+)?[ \-_.]?[A-Z][a-z]+")),
@@ -87,6 +95,8 @@ def personal_data_kind(value: str) -> str | None:
     for kind, pattern in _LOOKS_LIKE:
         if pattern.search(value):
             return kind
+    if any(part.lower() in _FORENAMES for part in re.split(r"[^A-Za-z]+", value)):
+        return "a name"  # SMITH-JOHN, JOHN-SMITH: an upper-case forename as its own segment
     return None
 
 

@@ -17,6 +17,10 @@ under the key in the same transaction as its events; a retry with the key, on th
 sharing the database, gets that answer back and is charged, logged and opened nothing again. The key is
 looked up before the quota is charged, and again inside the transaction, which is the authority (a
 retry racing its own first attempt may be charged twice, but never recorded twice).
+
+It runs just over 400 lines: validation, charging, matching, recording and replaying are the steps of one
+check, each already a short method, and splitting them across modules would spread one transaction's
+rules apart.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from crossforce.errors import (
     CrossforceError,
     PreconditionError,
     TooLargeError,
+    UnavailableError,
     ValidationError,
     status_name_for,
 )
@@ -124,6 +129,8 @@ class Checking:
         self._limits = settings.limits
         self._clock = clock
         self._refusals = RefusalGate()
+        self.refusals = self._refusals
+        """Read by the matcher's flusher (``refusals.write_drained``)."""
 
     def validate_justification(self, who: Identity, why: Justification) -> PurposePolicy:
         """The justification's policy, once its four fields and the caller's purposes check out."""
@@ -270,7 +277,11 @@ class Checking:
     def _replayed(self, earlier: IdempotentRow, digest: bytes) -> CheckOutcome:
         """The stored answer to this very request, under the current tree head (which commits to its
         events); FAILED_PRECONDITION if the key answered another request."""
-        return idempotency.decode_check(idempotency.same_request(earlier, digest).response, self._audit.head)
+        same = idempotency.same_request(earlier, digest)
+        self._audit.catch_up_to(same.log_index + 1)  # committed on another matcher: show a head holding it
+        if self._audit.size <= same.log_index:
+            raise UnavailableError("this matcher has not yet loaded the answer's log entry; retry shortly")
+        return idempotency.decode_check(same.response, self._audit.head)
 
     def _screen(self, candidate: Sequence[QueryToken], active: tuple[int, ...]) -> CrossforceError | None:
         """The error that refuses this candidate alone, or None if it can be checked."""
@@ -320,20 +331,29 @@ class Checking:
         except Exception as exc:
             # One QUOTA_DENIED per organisation, purpose, limit and minute; the rest are counted into it.
             limit = str(getattr(exc, "limit", type(exc).__name__))
-            suppressed = self._refusals.admit((who.org, "quota", f"{why.purpose}/{limit}"), now)
-            if suppressed is None:
-                raise
-            with self._audit.transaction(now) as tx:
-                denial = QuotaDenied(
-                    at_ms=now,
+            key = (who.org, "quota", f"{why.purpose}/{limit}")
+            text = str(exc)[:DENIAL_TEXT_CHARS]
+
+            def event_for(at_ms: int, suppressed: int) -> QuotaDenied:
+                return QuotaDenied(
+                    at_ms=at_ms,
                     actor_org=who.org,
                     actor_role=who.role,
                     officer_id=why.officer_id,
                     purpose=why.purpose,
-                    limit=str(exc)[:DENIAL_TEXT_CHARS],
+                    limit=text,
                     suppressed=suppressed,
                 )
-                self._audit.append(tx, denial)
+
+            suppressed = self._refusals.admit(key, now, event_for)
+            if suppressed is None:
+                raise
+            try:
+                with self._audit.transaction(now) as tx:
+                    self._audit.append(tx, event_for(now, suppressed))
+            except BaseException:
+                self._refusals.restore(key, suppressed + 1)  # counted into the next event instead
+                raise
             raise
 
     def _record(

@@ -56,6 +56,8 @@ class Publishing:
         self._store = store
         self._max_bits_per_record = max_bits_per_record
         self._refusals = RefusalGate()
+        self.refusals = self._refusals
+        """Read by the matcher's flusher (``refusals.write_drained``)."""
         self._table = table
         self._registry = registry
         self._audit = audit
@@ -184,20 +186,19 @@ class Publishing:
         """Log the refusal, or count it into the next such event (one per organisation, reason and minute:
         ``usecases.refusals``)."""
         now = self._clock()
-        suppressed = self._refusals.admit((who.org, "publish", reason), now)
+        key = (who.org, "publish", reason)
+
+        def event_for(at_ms: int, suppressed: int) -> PublishRefused:
+            return PublishRefused(
+                at_ms=at_ms, actor_org=who.org, actor_role=who.role, reason=reason, suppressed=suppressed
+            )
+
+        suppressed = self._refusals.admit(key, now, event_for)
         if suppressed is None:
             return
         try:
             with self._write_lock, self._audit.transaction(now) as tx:
-                self._audit.append(
-                    tx,
-                    PublishRefused(
-                        at_ms=now,
-                        actor_org=who.org,
-                        actor_role=who.role,
-                        reason=reason,
-                        suppressed=suppressed,
-                    ),
-                )
+                self._audit.append(tx, event_for(now, suppressed))
         except Exception:  # the refusal itself must still reach the caller
+            self._refusals.restore(key, suppressed + 1)  # counted into the next event instead
             log.warning("could not log a refused publish by %s", who.org)

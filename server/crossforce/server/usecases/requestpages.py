@@ -47,6 +47,8 @@ def decode(token: str) -> RequestPosition | None:
         or not all(isinstance(v, int) and not isinstance(v, bool) for v in items[:3])
         or not isinstance(items[3], str)
         or items[0] not in (0, 1)
+        or not all(-(2**63) <= v < 2**63 for v in items[1:3])  # a database integer, or SQLite overflows
+        or len(items[3]) > MAX_TOKEN_CHARS
     ):
         raise refused
     return (items[0], items[1], items[2], items[3])
