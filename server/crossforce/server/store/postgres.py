@@ -85,13 +85,6 @@ def _request_params(row: RequestRow) -> dict[str, object]:
     return params
 
 
-def _request_from(r: Mapping[str, Any]) -> RequestRow:
-    values = dict(r)
-    values["key_types"] = tuple(int(k) for k in str(r["key_types"]).split(",") if k)
-    values["matched_indexes"] = schema.decode_matched(str(r["matched_indexes"]))
-    return RequestRow(**values)
-
-
 def _idempotent_from(r: Mapping[str, Any]) -> IdempotentRow:
     return IdempotentRow(**r)
 
@@ -191,7 +184,7 @@ class PostgresTransaction:
 
     def request(self, request_id: str) -> RequestRow | None:
         row = self._one(f"{REQUEST_SELECT} WHERE request_id = %s", (request_id,))
-        return _request_from(row) if row is not None else None
+        return schema.request_row(row) if row is not None else None
 
     def org(self, org: str) -> OrgRow | None:
         row = self._one(f"SELECT {pgschema.ORGS.column_list} FROM orgs WHERE org = %s", (org,))
@@ -598,7 +591,7 @@ class PostgresStorage:
 
     def request(self, request_id: str) -> RequestRow | None:
         rows = self._query(f"{REQUEST_SELECT} WHERE request_id = %s", (request_id,))
-        return _request_from(rows[0]) if rows else None
+        return schema.request_row(rows[0]) if rows else None
 
     def requests(
         self,
@@ -619,7 +612,7 @@ class PostgresStorage:
         # A constant rank stays out of ORDER BY, where an integer literal would name a column.
         order = f"{rank}, " if rank_args else ""
         sql += f" ORDER BY {order}deadline_ms, created_at_ms, request_id LIMIT %s"
-        return [_request_from(r) for r in self._query(sql, [*args, *rank_args, limit])]
+        return [schema.request_row(r) for r in self._query(sql, [*args, *rank_args, limit])]
 
     def requests_with_id_prefix(self, prefix: str, *, party_org: str | None, limit: int) -> list[RequestRow]:
         # A range on the primary key (bytewise collation): every id starting with the prefix sorts
@@ -631,7 +624,7 @@ class PostgresStorage:
             sql += " AND (holder_org = %s OR requester_org = %s)"
             args += [party_org, party_org]
         sql += " ORDER BY request_id LIMIT %s"
-        return [_request_from(r) for r in self._query(sql, [*args, limit])]
+        return [schema.request_row(r) for r in self._query(sql, [*args, limit])]
 
     def requests_changed_since(
         self,
@@ -647,7 +640,7 @@ class PostgresStorage:
         args += [after[0], after[1]]
         sql = f"{REQUEST_SELECT} WHERE " + " AND ".join(where)
         sql += " ORDER BY updated_at_ms, request_id LIMIT %s"
-        return [_request_from(r) for r in self._query(sql, [*args, limit])]
+        return [schema.request_row(r) for r in self._query(sql, [*args, limit])]
 
     def requests_due_before(self, deadline_ms: int, states: Sequence[int]) -> list[RequestRow]:
         if not states:
@@ -656,7 +649,7 @@ class PostgresStorage:
             f"{REQUEST_SELECT} WHERE state = ANY(%s) AND deadline_ms < %s ORDER BY deadline_ms, request_id",
             [list(states), deadline_ms],
         )
-        return [_request_from(r) for r in rows]
+        return [schema.request_row(r) for r in rows]
 
     def requests_to_forget(
         self, *, states: Sequence[int], updated_before_ms: int, limit: int, tokens_only: bool = False
@@ -674,7 +667,7 @@ class PostgresStorage:
             "ORDER BY updated_at_ms, request_id LIMIT %s",
             [list(states), updated_before_ms, limit],
         )
-        return [_request_from(r) for r in rows]
+        return [schema.request_row(r) for r in rows]
 
     def reclaim_forgotten(self) -> bool:
         """Run ``VACUUM requests``: the old versions of cleared rows become free space that later

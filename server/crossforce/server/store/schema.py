@@ -16,9 +16,11 @@ a client that retries on another matcher never applies a check or a decision twi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from crossforce.errors import PreconditionError, UnavailableError
+from crossforce.server.store.rows import RequestRow
 
 SCHEMA_VERSION = 4
 
@@ -87,6 +89,14 @@ def decode_matched(text: str) -> tuple[tuple[int, int], ...]:
     """Inverse of ``encode_matched``; the empty text is the empty tuple."""
     pairs = (item.split(":") for item in text.split(",") if item)
     return tuple((int(epoch), int(version)) for epoch, version in pairs)
+
+
+def request_row(columns: Mapping[str, Any]) -> RequestRow:
+    """A stored request from its columns by name (any backend): the two text columns decoded."""
+    values = dict(columns)
+    values["key_types"] = tuple(int(k) for k in str(columns["key_types"]).split(",") if k)
+    values["matched_indexes"] = decode_matched(str(columns["matched_indexes"]))
+    return RequestRow(**values)
 
 
 def create_or_upgrade(conn: sqlite3.Connection, *, where: str) -> None:

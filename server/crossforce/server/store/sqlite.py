@@ -172,7 +172,7 @@ class SQLiteTransaction:
 
     def request(self, request_id: str) -> RequestRow | None:
         row = self._one("SELECT * FROM requests WHERE request_id = ?", (request_id,))
-        return _request_from(row) if row is not None else None
+        return schema.request_row(dict(row)) if row is not None else None
 
     def org(self, org: str) -> OrgRow | None:
         row = self._one("SELECT * FROM orgs WHERE org = ?", (org,))
@@ -184,14 +184,7 @@ class SQLiteTransaction:
 
 
 def _idempotent_from(r: sqlite3.Row) -> IdempotentRow:
-    return IdempotentRow(
-        org=r["org"],
-        key=r["key"],
-        request_sha256=bytes(r["request_sha256"]),
-        response=bytes(r["response"]),
-        log_index=int(r["log_index"]),
-        created_at_ms=int(r["created_at_ms"]),
-    )
+    return IdempotentRow(**dict(r))
 
 
 def _request_tuple(row: RequestRow) -> tuple[object, ...]:
@@ -245,32 +238,6 @@ def _urgency_rank(urgent_purposes: Sequence[str]) -> tuple[str, list[object]]:
     return f"(CASE WHEN purpose IN ({','.join('?' * len(urgent_purposes))}) THEN 0 ELSE 1 END)", [
         *urgent_purposes
     ]
-
-
-def _request_from(r: sqlite3.Row) -> RequestRow:
-    return RequestRow(
-        request_id=r["request_id"],
-        check_id=r["check_id"],
-        requester_org=r["requester_org"],
-        holder_org=r["holder_org"],
-        purpose=r["purpose"],
-        legal_basis=r["legal_basis"],
-        case_reference=r["case_reference"],
-        officer_id=r["officer_id"],
-        key_types=tuple(int(k) for k in r["key_types"].split(",") if k),
-        strength=r["strength"],
-        tokens=r["tokens"],
-        state=r["state"],
-        created_at_ms=r["created_at_ms"],
-        deadline_ms=r["deadline_ms"],
-        updated_at_ms=r["updated_at_ms"],
-        log_index=r["log_index"],
-        refusal_reason=r["refusal_reason"],
-        sealed=r["sealed"],
-        sealed_sha256=r["sealed_sha256"],
-        matched_indexes=schema.decode_matched(r["matched_indexes"]),
-        approval_log_index=r["approval_log_index"],
-    )
 
 
 class SQLiteStorage:
@@ -413,7 +380,7 @@ class SQLiteStorage:
 
     def request(self, request_id: str) -> RequestRow | None:
         rows = self._query("SELECT * FROM requests WHERE request_id = ?", (request_id,))
-        return _request_from(rows[0]) if rows else None
+        return schema.request_row(dict(rows[0])) if rows else None
 
     def requests(
         self,
@@ -434,7 +401,7 @@ class SQLiteStorage:
         # A constant rank stays out of ORDER BY, where an integer literal would name a column.
         order = f"{rank}, " if rank_args else ""
         sql += f" ORDER BY {order}deadline_ms, created_at_ms, request_id LIMIT ?"
-        return [_request_from(r) for r in self._query(sql, [*args, *rank_args, limit])]
+        return [schema.request_row(dict(r)) for r in self._query(sql, [*args, *rank_args, limit])]
 
     def requests_with_id_prefix(self, prefix: str, *, party_org: str | None, limit: int) -> list[RequestRow]:
         # A range on the primary key (every id starting with the prefix sorts between these two), so
@@ -446,7 +413,7 @@ class SQLiteStorage:
             sql += " AND (holder_org = ? OR requester_org = ?)"
             args += [party_org, party_org]
         sql += " ORDER BY request_id LIMIT ?"
-        return [_request_from(r) for r in self._query(sql, [*args, limit])]
+        return [schema.request_row(dict(r)) for r in self._query(sql, [*args, limit])]
 
     def requests_changed_since(
         self,
@@ -462,7 +429,7 @@ class SQLiteStorage:
         args += [after[0], after[0], after[1]]
         sql = "SELECT * FROM requests WHERE " + " AND ".join(where)
         sql += " ORDER BY updated_at_ms, request_id LIMIT ?"
-        return [_request_from(r) for r in self._query(sql, [*args, limit])]
+        return [schema.request_row(dict(r)) for r in self._query(sql, [*args, limit])]
 
     def requests_due_before(self, deadline_ms: int, states: Sequence[int]) -> list[RequestRow]:
         if not states:
@@ -472,7 +439,7 @@ class SQLiteStorage:
             "ORDER BY deadline_ms",
             [*states, deadline_ms],
         )
-        return [_request_from(r) for r in rows]
+        return [schema.request_row(dict(r)) for r in rows]
 
     def requests_to_forget(
         self, *, states: Sequence[int], updated_before_ms: int, limit: int, tokens_only: bool = False
@@ -490,7 +457,7 @@ class SQLiteStorage:
             f"AND ({holding}) ORDER BY updated_at_ms, request_id LIMIT ?",
             [*states, updated_before_ms, limit],
         )
-        return [_request_from(r) for r in rows]
+        return [schema.request_row(dict(r)) for r in rows]
 
     def reclaim_forgotten(self) -> bool:
         """Copy the WAL into the database and truncate it, so the old page images that still held
