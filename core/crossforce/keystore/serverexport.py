@@ -64,22 +64,29 @@ def export_server(ca: PkiDir, dest: Path) -> ServerExport:
     )
 
 
-_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+_FINGERPRINT_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_deny_list(data: bytes) -> frozenset[str]:
+    """The fingerprints in a deny list's bytes; ValueError naming the first line that is not one, so a
+    damaged file is refused rather than read as "nobody is revoked"."""
+    found: set[str] = set()
+    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip().lower()
+        if not entry:
+            continue
+        if not _FINGERPRINT_RE.fullmatch(entry):
+            raise ValueError(f"line {number} is not a SHA-256 fingerprint")
+        found.add(entry)
+    return frozenset(found)
 
 
 def _fingerprints(data: bytes, where: Path) -> frozenset[str]:
-    """The fingerprints of a deny list; PreconditionError naming the first line that is not one."""
-    found: set[str] = set()
-    for number, raw in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip().lower()
-        if not line:
-            continue
-        if not _FINGERPRINT.fullmatch(line):
-            raise PreconditionError(
-                f"{where}: line {number} is not a SHA-256 fingerprint; nothing was written"
-            )
-        found.add(line)
-    return frozenset(found)
+    """``parse_deny_list`` for a file about to be written: PreconditionError naming it, nothing written."""
+    try:
+        return parse_deny_list(data)
+    except (ValueError, UnicodeError) as exc:
+        raise PreconditionError(f"{where}: {exc}; nothing written") from None
 
 
 def refresh_deny_list(ca: PkiDir, dest: Path) -> ServerExport:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -28,6 +27,7 @@ from crossforce.crypto import pki
 from crossforce.domain import ROLES
 from crossforce.errors import AuthenticationError, PermissionDeniedError, UnavailableError
 from crossforce.fsutil import read_limited
+from crossforce.keystore.serverexport import parse_deny_list
 from crossforce.wire.metadata import DEV_IDENTITY_HEADER
 
 log = logging.getLogger("crossforce.server")
@@ -44,7 +44,6 @@ MAX_DENY_LIST_BYTES = 16 * 1024 * 1024
 IDENTITY_CACHE_SIZE = 4096
 """Certificates whose parsed identity is kept: more than every organisation's every role, several times."""
 UNREADABLE = "the revocation list cannot be read; refusing every caller until it can"
-_FINGERPRINT_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -57,20 +56,6 @@ class DenySnapshot:
 
 DISABLED = DenySnapshot(digest=b"", fingerprints=frozenset())
 """What a matcher started without a deny list sees (``--no-deny-list``, development and in-memory tests)."""
-
-
-def parse_deny_list(data: bytes) -> frozenset[str]:
-    """The fingerprints in a deny list's bytes; ValueError naming the first line that is not one, so a
-    damaged file is refused rather than read as "nobody is revoked"."""
-    found: set[str] = set()
-    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-        entry = line.split("#", 1)[0].strip().lower()
-        if not entry:
-            continue
-        if not _FINGERPRINT_RE.fullmatch(entry):
-            raise ValueError(f"line {number} is not a SHA-256 fingerprint")
-        found.add(entry)
-    return frozenset(found)
 
 
 class DenyList:

@@ -16,7 +16,8 @@ from pathlib import Path
 from crossforce.errors import PreconditionError, ValidationError
 from crossforce.fsutil import make_private_dir
 from crossforce.keystore import pki
-from crossforce.server.identity import MAX_DENY_LIST_BYTES, parse_deny_list
+from crossforce.keystore.serverexport import parse_deny_list
+from crossforce.server.identity import MAX_DENY_LIST_BYTES
 
 log = logging.getLogger("crossforce.server")
 
