@@ -67,7 +67,7 @@ from crossforce.testkit import pgserver
 from crossforce.testkit.harness import MatcherProcess
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.pgdatabases import TestDatabases
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb
 
 SETUPS = ("sqlite", "postgresql-1", "postgresql-2")

@@ -58,7 +58,7 @@ from crossforce.index.bloom import BloomIndex, choose_params, token_array
 from crossforce.testkit.harness import SERVE, MatcherProcess, with_pythonpath
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.simulate import ForceSimulator
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,7 +117,7 @@ class TimingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def _record(self, method: str, wall: float, started: float) -> None:
         elapsed = time.perf_counter() - started
         with self._lock:
-            self.samples[method.removeprefix("/crossforce.v1.")].append((wall, elapsed))
+            self.samples[method.removeprefix("/crossforce.v2.")].append((wall, elapsed))
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)

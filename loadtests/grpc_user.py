@@ -34,13 +34,13 @@ QUOTA_DENIED = "quota-denied"
 VERIFY = "verify"
 TASK = "task"
 _QUOTA_RE = re.compile(r"(rate|daily) limit of")
-_PREFIX = "/crossforce.v1."
+_PREFIX = "/crossforce.v2."
 _FROM_RPC_RE = re.compile(r"\[[A-Z_]+\]$")
 """The SDK turns an RpcError into a CrossforceError whose message ends with the status name."""
 
 
 def rpc_name(method: str | bytes) -> str:
-    """'/crossforce.v1.Matcher/Check' -> 'Matcher/Check'."""
+    """'/crossforce.v2.Matcher/Check' -> 'Matcher/Check'."""
     text = method.decode() if isinstance(method, bytes) else method
     return text.removeprefix(_PREFIX)
 

@@ -46,7 +46,7 @@ from crossforce.crypto.sealed import DisclosurePayload
 from crossforce.domain import Justification, Role
 from crossforce.forces import all_forces
 from crossforce.index.bloom import BloomIndex, IndexParams
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb, tree_head_from_pb
 from loadtests.grpc_user import GRPC, QUOTA_DENIED, VERIFY, GrpcUser  # switches gRPC to gevent
 

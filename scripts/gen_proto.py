@@ -1,6 +1,6 @@
 """Generate the protobuf and gRPC modules (and mypy stubs) from proto/ with grpcio-tools.
 
-Usage: python scripts/gen_proto.py [OUT_DIR]   (default: core/, i.e. core/crossforce/v1/)
+Usage: python scripts/gen_proto.py [OUT_DIR]   (default: core/, i.e. core/crossforce/v2/)
 tests/unit/test_generated_code.py regenerates into a temporary folder and fails on any difference.
 """
 

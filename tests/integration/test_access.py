@@ -25,7 +25,7 @@ from crossforce.limits import Limits
 from crossforce.server.policy.roles import ROLE_MATRIX
 from crossforce.server.settings import QuotaSettings, ServerSettings
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb, tokens_to_pb
 from tests.integration.conftest import WHY
 

@@ -15,7 +15,7 @@ from crossforce.encoding.records import Record
 from crossforce.errors import UnavailableError, VerificationError
 from crossforce.testkit.localnet import LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb, tokens_to_pb, tree_head_from_pb
 from tests.integration.conftest import WHY
 

@@ -34,7 +34,7 @@ from crossforce.client.verifiedlog import VerifiedLog, verified_log_path
 from crossforce.domain import Role
 from crossforce.encoding.records import Record
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from tests.integration.conftest import WHY
 
 PEOPLE = [

@@ -12,7 +12,7 @@ from crossforce.encoding.records import Record
 from crossforce.errors import PermissionDeniedError, PreconditionError, ValidationError, VerificationError
 from crossforce.testkit.localnet import LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from tests.integration.conftest import WHY
 
 CANARY = "CANARY-7f3a9e-payload-text"

@@ -28,7 +28,7 @@ from crossforce.server.policy.settings import ServerSettings
 from crossforce.server.usecases.retention import Retention
 from crossforce.testkit.localnet import LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from tests.integration.conftest import WHY
 
 PAYLOAD = sealed.DisclosurePayload(summary="held: 2015 caution", records=(), point_of_contact="desk 3")

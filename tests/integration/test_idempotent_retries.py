@@ -24,7 +24,7 @@ from crossforce.limits import Limits
 from crossforce.server import RunningServer, ServerSettings, start
 from crossforce.server.policy.settings import QuotaSettings
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire import disclosure as wire_disclosure
 from crossforce.wire import matching as wire_matching
 from tests.integration.conftest import WHY

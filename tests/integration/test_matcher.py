@@ -20,7 +20,7 @@ from crossforce.errors import (
 from crossforce.index import bloom as index
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb, tokens_to_pb
 from tests.integration.conftest import WHY
 from tests.integration.recording import RecordingInterceptor

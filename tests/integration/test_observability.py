@@ -42,7 +42,7 @@ from crossforce.server import RunningServer, ServerSettings, start
 from crossforce.server.settings import QuotaSettings
 from crossforce.testkit.harness import MatcherProcess
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb, tokens_to_pb
 from tests.integration.conftest import WHY
 
@@ -56,7 +56,7 @@ JANE = Record(
 )
 OTHER = Record(record_id="HUM-002", given_names="Oliver", surname="Smith", date_of_birth="1975-01-30")
 ORGS = (("humberside", FORCE_ROLES), ("kent", FORCE_ROLES), ("dbs", VETTING_ROLES))
-CHECK = "/crossforce.v1.Matcher/Check"
+CHECK = "/crossforce.v2.Matcher/Check"
 SCRAPE_TIMEOUT_S = 10.0
 LOAD_DEADLINE_S = 120.0
 
@@ -109,7 +109,7 @@ def handled(samples: Samples, service: str, method: str, code: str) -> float:
         samples,
         "grpc_server_handled_total",
         grpc_type="unary" if method != "Publish" else "client_stream",
-        grpc_service=f"crossforce.v1.{service}",
+        grpc_service=f"crossforce.v2.{service}",
         grpc_method=method,
         grpc_code=code,
     )
@@ -200,7 +200,7 @@ def test_metrics_count_every_call_of_a_load_run_refused_or_not(tmp_path: Path) -
             after,
             "grpc_server_handling_seconds_count",
             grpc_type="unary",
-            grpc_service="crossforce.v1.Matcher",
+            grpc_service="crossforce.v2.Matcher",
             grpc_method="Check",
         )
         assert calls == n_ok + n_quota + n_role + n_invalid
@@ -224,7 +224,7 @@ def test_metrics_count_every_call_of_a_load_run_refused_or_not(tmp_path: Path) -
         assert value(after, "crossforce_audit_commit_seconds_count") == commits
         # The same figures in the OpenMetrics exposition format.
         om = scrape(server, openmetrics=True)
-        assert value(om, "grpc_server_handled_total", grpc_type="unary", grpc_service="crossforce.v1.Matcher",
+        assert value(om, "grpc_server_handled_total", grpc_type="unary", grpc_service="crossforce.v2.Matcher",
                      grpc_method="Check", grpc_code="OK") == n_ok  # fmt: skip
 
 
@@ -324,7 +324,7 @@ def test_refused_calls_are_logged_with_caller_and_method_but_no_request_content(
     assert role["reason"] == "permission" and role["error"] == "PermissionDeniedError"
     invalid = one(org="dbs", role="vetting-officer", method=CHECK, status="INVALID_ARGUMENT")
     assert invalid["reason"] == "validation" and invalid["error"] == "ValidationError"
-    unauth = one(org="unauthenticated", method="/crossforce.v1.Index/Status", status="UNAUTHENTICATED")
+    unauth = one(org="unauthenticated", method="/crossforce.v2.Index/Status", status="UNAUTHENTICATED")
     assert unauth["fingerprint"] == fingerprint and "role" not in unauth
     one(org="dbs", role="vetting-officer", method=CHECK, status="OK")
     # Refused before identity was checked: logged all the same, with the certificate's fingerprint.
@@ -365,9 +365,9 @@ def test_health_listener_answers_plain_probes_on_localhost_and_serves_no_matcher
             stub = health_pb2_grpc.HealthStub(channel)
             serving = health_pb2.HealthCheckResponse.SERVING
             assert _wait_serving(stub, "") == serving
-            assert _wait_serving(stub, "crossforce.v1.Matcher") == serving
+            assert _wait_serving(stub, "crossforce.v2.Matcher") == serving
             ping = channel.unary_unary(
-                "/crossforce.v1.Matcher/Ping",
+                "/crossforce.v2.Matcher/Ping",
                 request_serializer=pb.PingRequest.SerializeToString,
                 response_deserializer=pb.PingResponse.FromString,
             )
@@ -403,7 +403,7 @@ def test_reflection_v1_lists_the_api_and_health_behind_its_flag(tmp_path: Path) 
         for version in ("v1", "v1alpha"):
             listed = _reflect(channel, version, reflection_pb.ServerReflectionRequest(list_services=""))
             names = {s.name for s in listed.list_services_response.service}
-            assert {"crossforce.v1.Matcher", "crossforce.v1.Disclosure", "grpc.health.v1.Health"} <= names
+            assert {"crossforce.v2.Matcher", "crossforce.v2.Disclosure", "grpc.health.v1.Health"} <= names
             assert {
                 "grpc.reflection.v1.ServerReflection",
                 "grpc.reflection.v1alpha.ServerReflection",

@@ -15,8 +15,8 @@ import pytest
 
 from crossforce.errors import PreconditionError
 from crossforce.server.app import RunningServer, start
-from crossforce.v1 import crossforce_pb2 as pb
-from crossforce.v1 import crossforce_pb2_grpc as rpc
+from crossforce.v2 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2_grpc as rpc
 from crossforce.wire.metadata import DEV_IDENTITY_HEADER
 
 PING_TIMEOUT_S = 10.0

@@ -43,7 +43,7 @@ from crossforce.errors import CrossforceError
 from crossforce.index import bloom as index
 from crossforce.testkit.harness import MatcherProcess
 from crossforce.testkit.localnet import LocalNet
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 
 CALL_TIMEOUT_S = 20.0
 EPOCH = 1

@@ -55,7 +55,7 @@ from crossforce.server.app import LOG_KEY_FILE
 from crossforce.testkit.harness import MatcherProcess
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
     EPOCH,
     GENEROUS_QUOTAS_TOML,

@@ -38,7 +38,7 @@ from crossforce.server.usecases import requestpages
 from crossforce.server.usecases.refusals import MINUTE_MS, RefusalGate
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 
 WHY = Justification(
     purpose="school-staff-vetting",
@@ -192,7 +192,7 @@ def test_gigabyte_index_is_refused_before_it_is_held_in_memory(net: LocalNet) ->
         yield pb.PublishChunk(bits=b"\x00" * 1024).SerializeToString()
 
     with net.client("kent", Role.FORCE_SYSTEM) as c:
-        publish = c.connection.channel.stream_unary("/crossforce.v1.Index/Publish")
+        publish = c.connection.channel.stream_unary("/crossforce.v2.Index/Publish")
         started = time.monotonic()
         try:
             with pytest.raises(grpc.RpcError) as refused:

@@ -29,7 +29,7 @@ from crossforce.index import bloom as index
 from crossforce.server.app import LOG_KEY_FILE
 from crossforce.testkit.localnet import LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
     EPOCH,
     WHY,

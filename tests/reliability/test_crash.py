@@ -20,7 +20,7 @@ from crossforce.client.sdk import CHUNK_BYTES
 from crossforce.domain import Role
 from crossforce.index import bloom as index
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
     EPOCH,
     Deployment,

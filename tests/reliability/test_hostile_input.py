@@ -32,7 +32,7 @@ from crossforce.domain import Role
 from crossforce.index import bloom as index
 from crossforce.server.policy.roles import ROLE_MATRIX
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb
 from tests.reliability.crash_harness import (
     EPOCH,
@@ -82,7 +82,7 @@ class Live:
     codes: dict[str, Counter[str]] = field(default_factory=dict)
 
     def ping(self) -> None:
-        self.channels[("dbs", Role.VETTING_OFFICER)].unary_unary("/crossforce.v1.Matcher/Ping")(
+        self.channels[("dbs", Role.VETTING_OFFICER)].unary_unary("/crossforce.v2.Matcher/Ping")(
             b"", timeout=10
         )
 
@@ -182,7 +182,7 @@ def _seeds(*, kent_keys: OrgKeys, tokens: list[bytes], open_id: str, confirmed_i
 def _call(live: Live, method: str, caller: tuple[str, str], payload: bytes | list[bytes]) -> grpc.StatusCode:
     ch = live.channels[caller]
     service, name = method.split("/")
-    path = f"/crossforce.v1.{service}/{name}"
+    path = f"/crossforce.v2.{service}/{name}"
     try:
         if method == "Index/Publish":
             assert isinstance(payload, list)
@@ -379,7 +379,7 @@ def test_undecodable_request_is_invalid_argument_not_internal(live: Live, method
 def test_message_just_over_size_limit_resource_exhausted(live: Live) -> None:
     limit = 8 * 1024 * 1024  # crossforce.limits.Limits.max_message_bytes
     ch = live.channels[("dbs", Role.VETTING_OFFICER)]
-    call = ch.unary_unary("/crossforce.v1.Matcher/Ping")
+    call = ch.unary_unary("/crossforce.v2.Matcher/Ping")
     at_limit = length_delimited(15, b"\x00" * (limit - 5))  # an unknown field, ignored by the parser
     assert len(at_limit) == limit
     call(at_limit, timeout=30)
@@ -420,7 +420,7 @@ def test_declared_oversized_index_refused_before_chunks_read(live: Live) -> None
     started = time.monotonic()
     try:
         with pytest.raises(grpc.RpcError) as refused:
-            ch.stream_unary("/crossforce.v1.Index/Publish")(chunks(), timeout=15)
+            ch.stream_unary("/crossforce.v2.Index/Publish")(chunks(), timeout=15)
     finally:
         release.set()
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -22,7 +22,7 @@ from crossforce.domain import Role
 from crossforce.errors import CrossforceError, UnavailableError
 from crossforce.server.app import HEALTH_INTERVAL_S, STREAM_SHARE
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb, tokens_to_pb
 from tests.reliability.crash_harness import (
     EPOCH,
@@ -319,17 +319,17 @@ def _wait_for(probe: Callable[[], int], want: int) -> float:
 
 def test_health_not_serving_while_data_dir_is_gone_and_serving_after_it_returns(net: LocalNet) -> None:
     status = _health(net)
-    assert status("") == SERVING and status("crossforce.v1.Matcher") == SERVING
+    assert status("") == SERVING and status("crossforce.v2.Matcher") == SERVING
     data = net.root / "matcher"
     moved = net.root / "matcher.unmounted"
     data.rename(moved)  # the data volume disappears under the running server
     try:
         _wait_for(lambda: status(""), NOT_SERVING)
-        assert status("crossforce.v1.Matcher") == NOT_SERVING
+        assert status("crossforce.v2.Matcher") == NOT_SERVING
     finally:
         moved.rename(data)
     _wait_for(lambda: status(""), SERVING)
-    assert status("crossforce.v1.Disclosure") == SERVING
+    assert status("crossforce.v2.Disclosure") == SERVING
 
 
 def _chattr(flag: str, path: Path) -> None:

@@ -26,7 +26,7 @@ from crossforce.keystore import save_org_keys
 from crossforce.server.app import LOG_KEY_FILE
 from crossforce.testkit.localnet import FORCE_ROLES, LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import WHY, base_records
 
 

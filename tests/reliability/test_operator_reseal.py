@@ -25,7 +25,7 @@ from crossforce.errors import VerificationError
 from crossforce.server.usecases.broker import Broker
 from crossforce.testkit.localnet import LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import WHY, base_records
 
 PAYLOAD = sealed.DisclosurePayload(

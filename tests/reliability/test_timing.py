@@ -32,7 +32,7 @@ from crossforce.server.audit import AuditLog
 from crossforce.server.matcher import Justification, Matcher, QueryToken
 from crossforce.server.settings import QuotaSettings, ServerSettings
 from crossforce.server.store import SQLiteStorage
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 
 FORCES = ("avon-somerset", "humberside", "kent", "dyfed-powys")
 TOKENS_PER_FORCE = 200_000

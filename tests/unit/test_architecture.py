@@ -6,7 +6,7 @@ The four source roots each hold a slice of the ``crossforce`` namespace (docs/ar
   ``auditlog``) and ``crypto`` are pure: no gRPC, SQLite, protobuf or file I/O, so another implementation
   can be checked against them byte for byte. Purity is followed through imports: every crossforce module
   a pure package reaches, directly or not, must do no I/O either. Keys and certificates on disk live in
-  ``crossforce.keystore``. Only ``crossforce.v1`` (generated) and ``crossforce.wire`` (the one protobuf
+  ``crossforce.keystore``. Only ``crossforce.v2`` (generated) and ``crossforce.wire`` (the one protobuf
   conversion) touch the wire format.
 - ``server/``: the matcher. Its ``policy`` package holds the pure rules the use cases call.
 - ``client/``: the SDK (``crossforce.client``: no click, rich or server code) and the CLI
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PARTS = ("core", "server", "client", "testkit")
 MAX_LINES = 400
 
-WIRE = ("crossforce.v1", "crossforce.wire")
+WIRE = ("crossforce.v2", "crossforce.wire")
 PURE = (
     "crossforce.encoding",
     "crossforce.index",
@@ -111,7 +111,7 @@ MODULES = [
     _load(part, path)
     for part in PARTS
     for path in sorted((ROOT / part / "crossforce").rglob("*.py"))
-    if path.relative_to(ROOT / part).parts[1] != "v1"  # generated from proto/, checked by its own test
+    if path.relative_to(ROOT / part).parts[1] != "v2"  # generated from proto/, checked by its own test
 ]
 CORE = [m for m in MODULES if m.path.is_relative_to(ROOT / "core")]
 OUTSIDE = sorted(p for d in ("bench", "loadtests", "scripts") for p in (ROOT / d).rglob("*.py"))

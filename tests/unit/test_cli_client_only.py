@@ -109,6 +109,6 @@ def test_the_cli_speaks_the_domain_not_protobuf() -> None:
             n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
         }
         wire = sorted(
-            i for i in imported if i.startswith(("crossforce.v1", "crossforce.wire", "google.protobuf"))
+            i for i in imported if i.startswith(("crossforce.v2", "crossforce.wire", "google.protobuf"))
         )
         assert wire == [], f"{path.name} imports {wire}"

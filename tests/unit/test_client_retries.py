@@ -23,8 +23,8 @@ from crossforce.client.connection import Connection
 from crossforce.client.failover import AttemptsFailed, FailoverChannel
 from crossforce.client.profileconfig import addresses
 from crossforce.errors import PermissionDeniedError, UnavailableError, ValidationError
-from crossforce.v1 import crossforce_pb2 as pb
-from crossforce.v1 import crossforce_pb2_grpc as rpc
+from crossforce.v2 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2_grpc as rpc
 
 KEY = "0123456789abcdef0123456789abcdef"
 
@@ -48,15 +48,15 @@ def test_every_rpc_has_exactly_one_retry_rule() -> None:
 @pytest.mark.parametrize(
     ("method", "request_msg", "expected"),
     [
-        ("/crossforce.v1.Audit/GetTreeHead", pb.GetTreeHeadRequest(), True),
-        ("/crossforce.v1.Disclosure/FetchDisclosure", pb.FetchDisclosureRequest(), True),
-        ("/crossforce.v1.Matcher/Check", pb.CheckRequest(), False),
-        ("/crossforce.v1.Matcher/Check", pb.CheckRequest(idempotency_key=KEY), True),
-        ("/crossforce.v1.Matcher/CheckBatch", pb.CheckBatchRequest(idempotency_key=KEY), True),
-        ("/crossforce.v1.Disclosure/Approve", pb.ApproveRequest(), False),
-        ("/crossforce.v1.Disclosure/Refuse", pb.RefuseRequest(idempotency_key=KEY), True),
-        ("/crossforce.v1.Registry/Register", pb.RegisterRequest(), False),
-        ("/crossforce.v1.Index/Publish", pb.PublishChunk(), False),
+        ("/crossforce.v2.Audit/GetTreeHead", pb.GetTreeHeadRequest(), True),
+        ("/crossforce.v2.Disclosure/FetchDisclosure", pb.FetchDisclosureRequest(), True),
+        ("/crossforce.v2.Matcher/Check", pb.CheckRequest(), False),
+        ("/crossforce.v2.Matcher/Check", pb.CheckRequest(idempotency_key=KEY), True),
+        ("/crossforce.v2.Matcher/CheckBatch", pb.CheckBatchRequest(idempotency_key=KEY), True),
+        ("/crossforce.v2.Disclosure/Approve", pb.ApproveRequest(), False),
+        ("/crossforce.v2.Disclosure/Refuse", pb.RefuseRequest(idempotency_key=KEY), True),
+        ("/crossforce.v2.Registry/Register", pb.RegisterRequest(), False),
+        ("/crossforce.v2.Index/Publish", pb.PublishChunk(), False),
     ],
 )
 def test_what_may_be_sent_again(method: str, request_msg: object, expected: bool) -> None:

@@ -29,7 +29,7 @@ from crossforce.server.policy.disclosure import (
     overdue_requests,
 )
 from crossforce.server.settings import ServerSettings
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 
 DAY_MS = 86_400_000
 SEALED = b"\x01" * 32

@@ -8,7 +8,7 @@ import pytest
 
 from crossforce import domain
 from crossforce.crypto import pki
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 
 HEAD = domain.SignedTreeHead(
     head=domain.TreeHead(tree_size=1, timestamp_ms=2, root_hash=b"\x00" * 32), signature=b"\x01" * 64

@@ -20,7 +20,7 @@ from crossforce.server.identity import DenyList, IdentityResolver
 from crossforce.wire.errors import ERROR_METADATA_KEY, error_from_rpc
 from crossforce.wire.metadata import DEV_IDENTITY_HEADER
 
-TEST_SERVICE = "crossforce.v1.Matcher"
+TEST_SERVICE = "crossforce.v2.Matcher"
 """Handlers are mounted under a real service name so the role table applies to them."""
 
 

@@ -17,7 +17,7 @@ def test_generated_code_is_not_stale(tmp_path: Path) -> None:
         capture_output=True,
     )
     fresh = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "crossforce").rglob("*.py*")}
-    committed = {p.relative_to(CORE): p.read_bytes() for p in (CORE / "crossforce" / "v1").glob("*.py*")}
+    committed = {p.relative_to(CORE): p.read_bytes() for p in (CORE / "crossforce" / "v2").glob("*.py*")}
     assert fresh.keys() == committed.keys()
     stale = [str(name) for name in fresh if fresh[name] != committed[name]]
     assert not stale, f"regenerate with `python scripts/gen_proto.py`: stale {stale}"

@@ -53,10 +53,10 @@ def test_json_lines_parse_with_the_fixed_fields_first_and_the_call_fields() -> N
 
 
 def test_logfmt_parses_back_including_quotes_spaces_and_newlines() -> None:
-    out = _emit("logfmt", org="dbs", method="/crossforce.v1.Matcher/Check", ok=True, odd=TRICKY)
+    out = _emit("logfmt", org="dbs", method="/crossforce.v2.Matcher/Check", ok=True, odd=TRICKY)
     assert out.count("\n") == 1
     line = _logfmt(out.rstrip("\n"))
-    assert line["org"] == "dbs" and line["method"] == "/crossforce.v1.Matcher/Check"
+    assert line["org"] == "dbs" and line["method"] == "/crossforce.v2.Matcher/Check"
     assert line["ok"] == "true" and line["odd"] == TRICKY and line["msg"] == "rpc"
 
 

@@ -22,10 +22,10 @@ def _state() -> MatcherState:
 
 def test_two_matchers_in_one_process_keep_their_own_counts() -> None:
     first, second = Metrics(), Metrics()  # a second registry of the same names must not collide
-    first.record_call(kind="unary", service="crossforce.v1.Matcher", method="Check", code="OK", seconds=0.001,
+    first.record_call(kind="unary", service="crossforce.v2.Matcher", method="Check", code="OK", seconds=0.001,
                       reason=None)  # fmt: skip
     first.record_quota_denial("dbs")
-    labels = {"grpc_type": "unary", "grpc_service": "crossforce.v1.Matcher", "grpc_method": "Check",
+    labels = {"grpc_type": "unary", "grpc_service": "crossforce.v2.Matcher", "grpc_method": "Check",
               "grpc_code": "OK"}  # fmt: skip
     assert first.registry.get_sample_value("grpc_server_handled_total", labels) == 1
     assert second.registry.get_sample_value("grpc_server_handled_total", labels) is None

@@ -12,7 +12,7 @@ from crossforce.errors import PermissionDeniedError
 from crossforce.server.auth import api_rpcs
 from crossforce.server.policy import roles
 from crossforce.server.policy.roles import ROLE_MATRIX, ROLES, authorise_rpc, rpc_name
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 
 FS, VO, DO, AU, OP = "force-system", "vetting-officer", "disclosure-officer", "auditor", "operator"
 EVERYONE = {FS, VO, DO, AU, OP}
@@ -115,8 +115,8 @@ def test_long_role_is_clipped_in_messages() -> None:
 @pytest.mark.parametrize(
     ("path", "rpc"),
     [
-        ("/crossforce.v1.Matcher/Check", "Matcher/Check"),
-        ("/crossforce.v1.Disclosure/FetchDisclosure", "Disclosure/FetchDisclosure"),
+        ("/crossforce.v2.Matcher/Check", "Matcher/Check"),
+        ("/crossforce.v2.Disclosure/FetchDisclosure", "Disclosure/FetchDisclosure"),
         ("/other.v1.Matcher/Check", "/other.v1.Matcher/Check"),
     ],
 )
@@ -147,8 +147,8 @@ def test_no_handler_names_its_own_method() -> None:
 
 
 def test_full_method_paths_are_authorised_like_table_keys() -> None:
-    authorise_rpc("/crossforce.v1.Matcher/Check", VO)
+    authorise_rpc("/crossforce.v2.Matcher/Check", VO)
     with pytest.raises(PermissionDeniedError, match="role auditor may not call Matcher/Check"):
-        authorise_rpc("/crossforce.v1.Matcher/Check", AU)
+        authorise_rpc("/crossforce.v2.Matcher/Check", AU)
     with pytest.raises(PermissionDeniedError, match="not in the role matrix"):
         authorise_rpc("/other.v1.Matcher/Check", VO)

@@ -38,7 +38,7 @@ from crossforce.domain import (
     TreeHead,
 )
 from crossforce.errors import ValidationError
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire import audit, common, disclosure, index, matching, operations, registry
 
 U32 = st.integers(min_value=0, max_value=2**32 - 1)

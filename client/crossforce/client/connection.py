@@ -36,7 +36,7 @@ from crossforce.client.failover import AttemptsFailed, FailoverChannel
 from crossforce.client.profile import Profile
 from crossforce.clock import utc_now
 from crossforce.limits import DEFAULT_LIMITS
-from crossforce.v1 import crossforce_pb2_grpc as rpc
+from crossforce.v2 import crossforce_pb2_grpc as rpc
 from crossforce.wire.errors import error_from_rpc
 from crossforce.wire.metadata import DEV_IDENTITY_HEADER
 

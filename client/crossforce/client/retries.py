@@ -18,7 +18,7 @@ import secrets
 
 import grpc
 
-SERVICE = "/crossforce.v1."
+SERVICE = "/crossforce.v2."
 READS = frozenset(
     SERVICE + name
     for name in (

@@ -8,7 +8,7 @@ sides, and the SDK returns them (never protobuf).
 Invariants:
 
 - Pure: no protobuf, no gRPC, no I/O. Every value is immutable (frozen dataclasses, tuples).
-- Field names are the proto field names (crossforce/v1/crossforce.proto), so a reader can map one to
+- Field names are the proto field names (crossforce/v2/crossforce.proto), so a reader can map one to
   the other without a table, and enum numbers are the proto enum numbers.
 - Values hold only keyed-hash tokens, routing metadata and ciphertext, never a raw name, date or
   identifier; the one exception is ``Resolution.records``, which only ever exists inside the holding

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from crossforce.domain import ConsistencyProof, InclusionProof, LogEntry, LogKey
 from crossforce.errors import ValidationError
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 
 
 def tree_head_request() -> pb.GetTreeHeadRequest:

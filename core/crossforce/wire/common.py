@@ -13,7 +13,7 @@ from crossforce.domain import (
     TreeHead,
 )
 from crossforce.errors import ValidationError
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 
 
 def token_to_pb(token: QueryToken) -> pb.QueryToken:

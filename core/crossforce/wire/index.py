@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 
 from crossforce.domain import IndexStatus, MatcherStatus, PublishReceipt
 from crossforce.errors import ValidationError
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import tree_head_from_pb, tree_head_to_pb
 
 

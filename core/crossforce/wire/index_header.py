@@ -1,6 +1,6 @@
 """The signed index header: the exact bytes a force signs, to and from a plain frozen value.
 
-Why here: the header is a protobuf message (``crossforce.v1.IndexHeader``), and only ``crossforce.wire``
+Why here: the header is a protobuf message (``crossforce.v2.IndexHeader``), and only ``crossforce.wire``
 may touch protobuf. The publish rules (``crossforce.server.policy.publish``) receive the domain's
 ``IndexHeaderFields`` and never see a message. Invariants:
 
@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 
 from crossforce.domain import IndexHeaderFields
 from crossforce.errors import ValidationError
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 
 
 def parse_index_header(header_bytes: bytes) -> IndexHeaderFields:

@@ -21,7 +21,7 @@ from crossforce.domain import (
     UnsearchedForce,
 )
 from crossforce.errors import ValidationError
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import (
     justification_from_pb,
     justification_to_pb,

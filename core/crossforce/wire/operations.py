@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crossforce.domain import Alert, OperatorReport
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.index import index_status_to_pb, index_statuses_from_pb
 
 

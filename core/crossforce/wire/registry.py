@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crossforce.domain import KeyRegistration, Organisation, Registered
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import tree_head_from_pb, tree_head_to_pb
 
 

@@ -1,6 +1,6 @@
 """Authentication and authorisation, once for every call: an interceptor keyed on the method's full name.
 
-``Authorise`` wraps the handler of every method of the ``crossforce.v1`` API. Before any servicer code
+``Authorise`` wraps the handler of every method of the ``crossforce.v2`` API. Before any servicer code
 runs it resolves the caller from the mTLS certificate (``IdentityResolver``), checks the role against
 the one role table (``crossforce.server.policy.roles``) using gRPC's full method path, and hands the
 servicer an ``AuthorisedContext`` that carries the identity. Servicers read it with ``caller(context)``:
@@ -39,7 +39,7 @@ from crossforce.server.identity import IdentityResolver
 from crossforce.server.observability.calls import note_caller
 from crossforce.server.observability.context import ForwardingContext
 from crossforce.server.policy import roles
-from crossforce.v1 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2 as pb
 
 HEALTH_SERVICE_PREFIX = "/grpc.health.v1.Health/"
 
@@ -71,7 +71,7 @@ def caller(context: grpc.ServicerContext) -> pki.Identity:
 
 
 def api_rpcs() -> tuple[str, ...]:
-    """Every RPC of the ``crossforce.v1`` API as "Service/Method", read from the proto descriptor."""
+    """Every RPC of the ``crossforce.v2`` API as "Service/Method", read from the proto descriptor."""
     return tuple(
         f"{service.name}/{method.name}"
         for service in pb.DESCRIPTOR.services_by_name.values()

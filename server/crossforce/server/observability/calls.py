@@ -35,7 +35,7 @@ from crossforce.wire.errors import ERROR_METADATA_KEY
 
 log = logging.getLogger("crossforce.rpc")
 
-API_PREFIX = "/crossforce.v1."
+API_PREFIX = "/crossforce.v2."
 """Calls to the matcher's own API are logged at INFO; health checks and reflection at DEBUG."""
 UNKNOWN = "unknown"
 

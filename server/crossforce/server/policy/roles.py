@@ -29,7 +29,7 @@ from crossforce.domain import (
 )
 from crossforce.errors import PermissionDeniedError
 
-PROTO_PACKAGE = "crossforce.v1"
+PROTO_PACKAGE = "crossforce.v2"
 
 _EVERYONE = frozenset(ROLES)
 _HOLDER = frozenset(HOLDER_ROLES)
@@ -38,7 +38,7 @@ _REQUESTER = frozenset(REQUESTER_ROLES)
 _OVERSIGHT = frozenset(OVERSIGHT_ROLES)
 
 ROLE_TABLE: tuple[tuple[str, frozenset[str]], ...] = (
-    # One row per RPC of proto/crossforce/v1/crossforce.proto, as "Service/Method", in docs/roles.md's order.
+    # One row per RPC of proto/crossforce/v2/crossforce.proto, as "Service/Method", in docs/roles.md's order.
     # ``check_against_api`` (run by ``crossforce.server.auth.Authorise`` at start-up, and by
     # tests/unit/test_roles.py) proves the rows name every RPC of the descriptor exactly once, none extra.
     #
@@ -125,7 +125,7 @@ def _shown(text: str) -> str:
 def authorise_rpc(rpc: str, role: str) -> None:
     """Raise PermissionDeniedError naming the role and RPC unless ``role`` may call ``rpc``.
 
-    ``rpc`` is "Service/Method" or gRPC's full method path ("/crossforce.v1.Service/Method"). Unknown
+    ``rpc`` is "Service/Method" or gRPC's full method path ("/crossforce.v2.Service/Method"). Unknown
     RPCs and unknown roles are denied: a method added to the proto is closed until this table says who
     may call it.
     """
@@ -142,7 +142,7 @@ def authorise_rpc(rpc: str, role: str) -> None:
 
 
 def rpc_name(full_method: str) -> str:
-    """'/crossforce.v1.Matcher/Check' (gRPC's method path) -> 'Matcher/Check'; anything else unchanged."""
+    """'/crossforce.v2.Matcher/Check' (gRPC's method path) -> 'Matcher/Check'; anything else unchanged."""
     prefix = f"/{PROTO_PACKAGE}."
     return full_method[len(prefix) :] if full_method.startswith(prefix) else full_method
 

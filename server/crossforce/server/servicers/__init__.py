@@ -21,8 +21,8 @@ from crossforce.server.servicers.matching import MatcherServicer
 from crossforce.server.servicers.operations import OperationsServicer
 from crossforce.server.servicers.registry import RegistryServicer
 from crossforce.server.servicers.streams import StreamSlots
-from crossforce.v1 import crossforce_pb2 as pb
-from crossforce.v1 import crossforce_pb2_grpc as rpc
+from crossforce.v2 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2_grpc as rpc
 
 __all__ = ["SERVICE_NAMES", "StreamSlots", "add_all"]
 

@@ -20,8 +20,8 @@ from crossforce.server.auth import caller, check_still_admitted
 from crossforce.server.matcher import Matcher
 from crossforce.server.policy import disclosure
 from crossforce.server.servicers.streams import StreamSlots
-from crossforce.v1 import crossforce_pb2 as pb
-from crossforce.v1 import crossforce_pb2_grpc as rpc
+from crossforce.v2 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2_grpc as rpc
 from crossforce.wire import disclosure as wire
 
 WATCH_POLL_S = 1.0

@@ -12,8 +12,8 @@ from crossforce.server import status
 from crossforce.server.auth import caller
 from crossforce.server.matcher import Matcher
 from crossforce.server.servicers.streams import StreamSlots
-from crossforce.v1 import crossforce_pb2 as pb
-from crossforce.v1 import crossforce_pb2_grpc as rpc
+from crossforce.v2 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2_grpc as rpc
 from crossforce.wire import index as wire
 
 

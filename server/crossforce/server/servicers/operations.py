@@ -6,8 +6,8 @@ import grpc
 
 from crossforce.server import status
 from crossforce.server.matcher import Matcher
-from crossforce.v1 import crossforce_pb2 as pb
-from crossforce.v1 import crossforce_pb2_grpc as rpc
+from crossforce.v2 import crossforce_pb2 as pb
+from crossforce.v2 import crossforce_pb2_grpc as rpc
 from crossforce.wire import operations as wire
 
 

@@ -10,7 +10,7 @@ Every text field is bounded (crossforce.limits.Limits); timestamps are Unix mill
 """
 
 from collections import abc as _abc
-from crossforce.v1 import crossforce_pb2 as _crossforce_pb2
+from crossforce.v2 import crossforce_pb2 as _crossforce_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from crossforce.v1 import crossforce_pb2 as crossforce_dot_v1_dot_crossforce__pb2
+from crossforce.v2 import crossforce_pb2 as crossforce_dot_v2_dot_crossforce__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in crossforce/v1/crossforce_pb2_grpc.py depends on'
+        + ' but the generated code in crossforce/v2/crossforce_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -39,24 +39,24 @@ class RegistryStub:
             channel: A grpc.Channel.
         """
         self.Register = channel.unary_unary(
-                '/crossforce.v1.Registry/Register',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.RegisterRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.RegisterResponse.FromString,
+                '/crossforce.v2.Registry/Register',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.RegisterRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.RegisterResponse.FromString,
                 _registered_method=True)
         self.GetOrganisation = channel.unary_unary(
-                '/crossforce.v1.Registry/GetOrganisation',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetOrganisationRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.Organisation.FromString,
+                '/crossforce.v2.Registry/GetOrganisation',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.GetOrganisationRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.Organisation.FromString,
                 _registered_method=True)
         self.ListOrganisations = channel.unary_unary(
-                '/crossforce.v1.Registry/ListOrganisations',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsResponse.FromString,
+                '/crossforce.v2.Registry/ListOrganisations',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.ListOrganisationsRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ListOrganisationsResponse.FromString,
                 _registered_method=True)
         self.GetKeyHistory = channel.unary_unary(
-                '/crossforce.v1.Registry/GetKeyHistory',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetOrganisationRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.KeyHistory.FromString,
+                '/crossforce.v2.Registry/GetKeyHistory',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.GetOrganisationRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.KeyHistory.FromString,
                 _registered_method=True)
 
 
@@ -101,29 +101,29 @@ def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Register': grpc.unary_unary_rpc_method_handler(
                     servicer.Register,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.RegisterRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.RegisterResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.RegisterRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.RegisterResponse.SerializeToString,
             ),
             'GetOrganisation': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOrganisation,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetOrganisationRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.Organisation.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.GetOrganisationRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.Organisation.SerializeToString,
             ),
             'ListOrganisations': grpc.unary_unary_rpc_method_handler(
                     servicer.ListOrganisations,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ListOrganisationsRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.ListOrganisationsResponse.SerializeToString,
             ),
             'GetKeyHistory': grpc.unary_unary_rpc_method_handler(
                     servicer.GetKeyHistory,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetOrganisationRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.KeyHistory.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.GetOrganisationRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.KeyHistory.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'crossforce.v1.Registry', rpc_method_handlers)
+            'crossforce.v2.Registry', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('crossforce.v1.Registry', rpc_method_handlers)
+    server.add_registered_method_handlers('crossforce.v2.Registry', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -148,9 +148,9 @@ class Registry:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Registry/Register',
-            crossforce_dot_v1_dot_crossforce__pb2.RegisterRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.RegisterResponse.FromString,
+            '/crossforce.v2.Registry/Register',
+            crossforce_dot_v2_dot_crossforce__pb2.RegisterRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.RegisterResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -175,9 +175,9 @@ class Registry:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Registry/GetOrganisation',
-            crossforce_dot_v1_dot_crossforce__pb2.GetOrganisationRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.Organisation.FromString,
+            '/crossforce.v2.Registry/GetOrganisation',
+            crossforce_dot_v2_dot_crossforce__pb2.GetOrganisationRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.Organisation.FromString,
             options,
             channel_credentials,
             insecure,
@@ -202,9 +202,9 @@ class Registry:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Registry/ListOrganisations',
-            crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.ListOrganisationsResponse.FromString,
+            '/crossforce.v2.Registry/ListOrganisations',
+            crossforce_dot_v2_dot_crossforce__pb2.ListOrganisationsRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.ListOrganisationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -229,9 +229,9 @@ class Registry:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Registry/GetKeyHistory',
-            crossforce_dot_v1_dot_crossforce__pb2.GetOrganisationRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.KeyHistory.FromString,
+            '/crossforce.v2.Registry/GetKeyHistory',
+            crossforce_dot_v2_dot_crossforce__pb2.GetOrganisationRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.KeyHistory.FromString,
             options,
             channel_credentials,
             insecure,
@@ -257,14 +257,14 @@ class IndexStub:
             channel: A grpc.Channel.
         """
         self.Publish = channel.stream_unary(
-                '/crossforce.v1.Index/Publish',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.PublishChunk.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.PublishResponse.FromString,
+                '/crossforce.v2.Index/Publish',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.PublishChunk.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.PublishResponse.FromString,
                 _registered_method=True)
         self.Status = channel.unary_unary(
-                '/crossforce.v1.Index/Status',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.StatusRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.StatusResponse.FromString,
+                '/crossforce.v2.Index/Status',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.StatusRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.StatusResponse.FromString,
                 _registered_method=True)
 
 
@@ -294,19 +294,19 @@ def add_IndexServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Publish': grpc.stream_unary_rpc_method_handler(
                     servicer.Publish,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.PublishChunk.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.PublishResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.PublishChunk.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.PublishResponse.SerializeToString,
             ),
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.StatusRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.StatusResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.StatusRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.StatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'crossforce.v1.Index', rpc_method_handlers)
+            'crossforce.v2.Index', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('crossforce.v1.Index', rpc_method_handlers)
+    server.add_registered_method_handlers('crossforce.v2.Index', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -331,9 +331,9 @@ class Index:
         return grpc.experimental.stream_unary(
             request_iterator,
             target,
-            '/crossforce.v1.Index/Publish',
-            crossforce_dot_v1_dot_crossforce__pb2.PublishChunk.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.PublishResponse.FromString,
+            '/crossforce.v2.Index/Publish',
+            crossforce_dot_v2_dot_crossforce__pb2.PublishChunk.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.PublishResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -358,9 +358,9 @@ class Index:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Index/Status',
-            crossforce_dot_v1_dot_crossforce__pb2.StatusRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.StatusResponse.FromString,
+            '/crossforce.v2.Index/Status',
+            crossforce_dot_v2_dot_crossforce__pb2.StatusRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.StatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -386,19 +386,19 @@ class MatcherStub:
             channel: A grpc.Channel.
         """
         self.Check = channel.unary_unary(
-                '/crossforce.v1.Matcher/Check',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.CheckRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.CheckResponse.FromString,
+                '/crossforce.v2.Matcher/Check',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.CheckRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.CheckResponse.FromString,
                 _registered_method=True)
         self.CheckBatch = channel.unary_unary(
-                '/crossforce.v1.Matcher/CheckBatch',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.CheckBatchRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.CheckBatchResponse.FromString,
+                '/crossforce.v2.Matcher/CheckBatch',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.CheckBatchRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.CheckBatchResponse.FromString,
                 _registered_method=True)
         self.Ping = channel.unary_unary(
-                '/crossforce.v1.Matcher/Ping',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.PingRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.PingResponse.FromString,
+                '/crossforce.v2.Matcher/Ping',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.PingRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.PingResponse.FromString,
                 _registered_method=True)
 
 
@@ -433,24 +433,24 @@ def add_MatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Check': grpc.unary_unary_rpc_method_handler(
                     servicer.Check,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.CheckRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.CheckResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.CheckRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.CheckResponse.SerializeToString,
             ),
             'CheckBatch': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckBatch,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.CheckBatchRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.CheckBatchResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.CheckBatchRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.CheckBatchResponse.SerializeToString,
             ),
             'Ping': grpc.unary_unary_rpc_method_handler(
                     servicer.Ping,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.PingRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.PingResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.PingRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.PingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'crossforce.v1.Matcher', rpc_method_handlers)
+            'crossforce.v2.Matcher', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('crossforce.v1.Matcher', rpc_method_handlers)
+    server.add_registered_method_handlers('crossforce.v2.Matcher', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -475,9 +475,9 @@ class Matcher:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Matcher/Check',
-            crossforce_dot_v1_dot_crossforce__pb2.CheckRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.CheckResponse.FromString,
+            '/crossforce.v2.Matcher/Check',
+            crossforce_dot_v2_dot_crossforce__pb2.CheckRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.CheckResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -502,9 +502,9 @@ class Matcher:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Matcher/CheckBatch',
-            crossforce_dot_v1_dot_crossforce__pb2.CheckBatchRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.CheckBatchResponse.FromString,
+            '/crossforce.v2.Matcher/CheckBatch',
+            crossforce_dot_v2_dot_crossforce__pb2.CheckBatchRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.CheckBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -529,9 +529,9 @@ class Matcher:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Matcher/Ping',
-            crossforce_dot_v1_dot_crossforce__pb2.PingRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.PingResponse.FromString,
+            '/crossforce.v2.Matcher/Ping',
+            crossforce_dot_v2_dot_crossforce__pb2.PingRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.PingResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -557,44 +557,44 @@ class DisclosureStub:
             channel: A grpc.Channel.
         """
         self.ListRequests = channel.unary_unary(
-                '/crossforce.v1.Disclosure/ListRequests',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.ListRequestsRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ListRequestsResponse.FromString,
+                '/crossforce.v2.Disclosure/ListRequests',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.ListRequestsRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ListRequestsResponse.FromString,
                 _registered_method=True)
         self.WatchRequests = channel.unary_stream(
-                '/crossforce.v1.Disclosure/WatchRequests',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.WatchRequestsRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.FromString,
+                '/crossforce.v2.Disclosure/WatchRequests',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.WatchRequestsRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.FromString,
                 _registered_method=True)
         self.GetRequest = channel.unary_unary(
-                '/crossforce.v1.Disclosure/GetRequest',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetRequestRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.FromString,
+                '/crossforce.v2.Disclosure/GetRequest',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.GetRequestRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.FromString,
                 _registered_method=True)
         self.Resolve = channel.unary_unary(
-                '/crossforce.v1.Disclosure/Resolve',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.ResolveRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.FromString,
+                '/crossforce.v2.Disclosure/Resolve',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.ResolveRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.FromString,
                 _registered_method=True)
         self.Approve = channel.unary_unary(
-                '/crossforce.v1.Disclosure/Approve',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.ApproveRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.FromString,
+                '/crossforce.v2.Disclosure/Approve',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.ApproveRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.FromString,
                 _registered_method=True)
         self.Refuse = channel.unary_unary(
-                '/crossforce.v1.Disclosure/Refuse',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.RefuseRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.FromString,
+                '/crossforce.v2.Disclosure/Refuse',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.RefuseRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.FromString,
                 _registered_method=True)
         self.FetchDisclosure = channel.unary_unary(
-                '/crossforce.v1.Disclosure/FetchDisclosure',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.FetchDisclosureRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.SealedDisclosure.FromString,
+                '/crossforce.v2.Disclosure/FetchDisclosure',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.FetchDisclosureRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.SealedDisclosure.FromString,
                 _registered_method=True)
         self.OverdueReport = channel.unary_unary(
-                '/crossforce.v1.Disclosure/OverdueReport',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.OverdueReportRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.OverdueReportResponse.FromString,
+                '/crossforce.v2.Disclosure/OverdueReport',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.OverdueReportRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.OverdueReportResponse.FromString,
                 _registered_method=True)
 
 
@@ -669,49 +669,49 @@ def add_DisclosureServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'ListRequests': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRequests,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ListRequestsRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.ListRequestsResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ListRequestsRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.ListRequestsResponse.SerializeToString,
             ),
             'WatchRequests': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchRequests,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.WatchRequestsRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.WatchRequestsRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.SerializeToString,
             ),
             'GetRequest': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRequest,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetRequestRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.GetRequestRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.SerializeToString,
             ),
             'Resolve': grpc.unary_unary_rpc_method_handler(
                     servicer.Resolve,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ResolveRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ResolveRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.SerializeToString,
             ),
             'Approve': grpc.unary_unary_rpc_method_handler(
                     servicer.Approve,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ApproveRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ApproveRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.SerializeToString,
             ),
             'Refuse': grpc.unary_unary_rpc_method_handler(
                     servicer.Refuse,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.RefuseRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.RefuseRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.SerializeToString,
             ),
             'FetchDisclosure': grpc.unary_unary_rpc_method_handler(
                     servicer.FetchDisclosure,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.FetchDisclosureRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.SealedDisclosure.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.FetchDisclosureRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.SealedDisclosure.SerializeToString,
             ),
             'OverdueReport': grpc.unary_unary_rpc_method_handler(
                     servicer.OverdueReport,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.OverdueReportRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.OverdueReportResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.OverdueReportRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.OverdueReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'crossforce.v1.Disclosure', rpc_method_handlers)
+            'crossforce.v2.Disclosure', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('crossforce.v1.Disclosure', rpc_method_handlers)
+    server.add_registered_method_handlers('crossforce.v2.Disclosure', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -736,9 +736,9 @@ class Disclosure:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Disclosure/ListRequests',
-            crossforce_dot_v1_dot_crossforce__pb2.ListRequestsRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.ListRequestsResponse.FromString,
+            '/crossforce.v2.Disclosure/ListRequests',
+            crossforce_dot_v2_dot_crossforce__pb2.ListRequestsRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.ListRequestsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -763,9 +763,9 @@ class Disclosure:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/crossforce.v1.Disclosure/WatchRequests',
-            crossforce_dot_v1_dot_crossforce__pb2.WatchRequestsRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.FromString,
+            '/crossforce.v2.Disclosure/WatchRequests',
+            crossforce_dot_v2_dot_crossforce__pb2.WatchRequestsRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.FromString,
             options,
             channel_credentials,
             insecure,
@@ -790,9 +790,9 @@ class Disclosure:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Disclosure/GetRequest',
-            crossforce_dot_v1_dot_crossforce__pb2.GetRequestRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.FromString,
+            '/crossforce.v2.Disclosure/GetRequest',
+            crossforce_dot_v2_dot_crossforce__pb2.GetRequestRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.FromString,
             options,
             channel_credentials,
             insecure,
@@ -817,9 +817,9 @@ class Disclosure:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Disclosure/Resolve',
-            crossforce_dot_v1_dot_crossforce__pb2.ResolveRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.FromString,
+            '/crossforce.v2.Disclosure/Resolve',
+            crossforce_dot_v2_dot_crossforce__pb2.ResolveRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.FromString,
             options,
             channel_credentials,
             insecure,
@@ -844,9 +844,9 @@ class Disclosure:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Disclosure/Approve',
-            crossforce_dot_v1_dot_crossforce__pb2.ApproveRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.FromString,
+            '/crossforce.v2.Disclosure/Approve',
+            crossforce_dot_v2_dot_crossforce__pb2.ApproveRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.FromString,
             options,
             channel_credentials,
             insecure,
@@ -871,9 +871,9 @@ class Disclosure:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Disclosure/Refuse',
-            crossforce_dot_v1_dot_crossforce__pb2.RefuseRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.DisclosureRequest.FromString,
+            '/crossforce.v2.Disclosure/Refuse',
+            crossforce_dot_v2_dot_crossforce__pb2.RefuseRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.DisclosureRequest.FromString,
             options,
             channel_credentials,
             insecure,
@@ -898,9 +898,9 @@ class Disclosure:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Disclosure/FetchDisclosure',
-            crossforce_dot_v1_dot_crossforce__pb2.FetchDisclosureRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.SealedDisclosure.FromString,
+            '/crossforce.v2.Disclosure/FetchDisclosure',
+            crossforce_dot_v2_dot_crossforce__pb2.FetchDisclosureRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.SealedDisclosure.FromString,
             options,
             channel_credentials,
             insecure,
@@ -925,9 +925,9 @@ class Disclosure:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Disclosure/OverdueReport',
-            crossforce_dot_v1_dot_crossforce__pb2.OverdueReportRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.OverdueReportResponse.FromString,
+            '/crossforce.v2.Disclosure/OverdueReport',
+            crossforce_dot_v2_dot_crossforce__pb2.OverdueReportRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.OverdueReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -953,39 +953,39 @@ class AuditStub:
             channel: A grpc.Channel.
         """
         self.GetTreeHead = channel.unary_unary(
-                '/crossforce.v1.Audit/GetTreeHead',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetTreeHeadRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.SignedTreeHead.FromString,
+                '/crossforce.v2.Audit/GetTreeHead',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.GetTreeHeadRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.SignedTreeHead.FromString,
                 _registered_method=True)
         self.GetConsistencyProof = channel.unary_unary(
-                '/crossforce.v1.Audit/GetConsistencyProof',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetConsistencyProofRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ConsistencyProof.FromString,
+                '/crossforce.v2.Audit/GetConsistencyProof',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ConsistencyProof.FromString,
                 _registered_method=True)
         self.GetInclusionProof = channel.unary_unary(
-                '/crossforce.v1.Audit/GetInclusionProof',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetInclusionProofRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.InclusionProof.FromString,
+                '/crossforce.v2.Audit/GetInclusionProof',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.GetInclusionProofRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.InclusionProof.FromString,
                 _registered_method=True)
         self.GetEntries = channel.unary_unary(
-                '/crossforce.v1.Audit/GetEntries',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetEntriesRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetEntriesResponse.FromString,
+                '/crossforce.v2.Audit/GetEntries',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.GetEntriesRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.GetEntriesResponse.FromString,
                 _registered_method=True)
         self.GetLogKey = channel.unary_unary(
-                '/crossforce.v1.Audit/GetLogKey',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetLogKeyRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.LogKey.FromString,
+                '/crossforce.v2.Audit/GetLogKey',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.GetLogKeyRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.LogKey.FromString,
                 _registered_method=True)
         self.GetCheckpoint = channel.unary_unary(
-                '/crossforce.v1.Audit/GetCheckpoint',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetCheckpointRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.Checkpoint.FromString,
+                '/crossforce.v2.Audit/GetCheckpoint',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.Checkpoint.FromString,
                 _registered_method=True)
         self.AddCosignature = channel.unary_unary(
-                '/crossforce.v1.Audit/AddCosignature',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureResponse.FromString,
+                '/crossforce.v2.Audit/AddCosignature',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.AddCosignatureRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.AddCosignatureResponse.FromString,
                 _registered_method=True)
 
 
@@ -1049,44 +1049,44 @@ def add_AuditServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'GetTreeHead': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTreeHead,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetTreeHeadRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.SignedTreeHead.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.GetTreeHeadRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.SignedTreeHead.SerializeToString,
             ),
             'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
                     servicer.GetConsistencyProof,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetConsistencyProofRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.ConsistencyProof.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.ConsistencyProof.SerializeToString,
             ),
             'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
                     servicer.GetInclusionProof,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetInclusionProofRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.InclusionProof.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.GetInclusionProofRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.InclusionProof.SerializeToString,
             ),
             'GetEntries': grpc.unary_unary_rpc_method_handler(
                     servicer.GetEntries,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetEntriesRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.GetEntriesResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.GetEntriesRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.GetEntriesResponse.SerializeToString,
             ),
             'GetLogKey': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLogKey,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetLogKeyRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.LogKey.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.GetLogKeyRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.LogKey.SerializeToString,
             ),
             'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCheckpoint,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.GetCheckpointRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.Checkpoint.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.Checkpoint.SerializeToString,
             ),
             'AddCosignature': grpc.unary_unary_rpc_method_handler(
                     servicer.AddCosignature,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.AddCosignatureRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.AddCosignatureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'crossforce.v1.Audit', rpc_method_handlers)
+            'crossforce.v2.Audit', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('crossforce.v1.Audit', rpc_method_handlers)
+    server.add_registered_method_handlers('crossforce.v2.Audit', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -1111,9 +1111,9 @@ class Audit:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Audit/GetTreeHead',
-            crossforce_dot_v1_dot_crossforce__pb2.GetTreeHeadRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.SignedTreeHead.FromString,
+            '/crossforce.v2.Audit/GetTreeHead',
+            crossforce_dot_v2_dot_crossforce__pb2.GetTreeHeadRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.SignedTreeHead.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1138,9 +1138,9 @@ class Audit:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Audit/GetConsistencyProof',
-            crossforce_dot_v1_dot_crossforce__pb2.GetConsistencyProofRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.ConsistencyProof.FromString,
+            '/crossforce.v2.Audit/GetConsistencyProof',
+            crossforce_dot_v2_dot_crossforce__pb2.GetConsistencyProofRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.ConsistencyProof.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1165,9 +1165,9 @@ class Audit:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Audit/GetInclusionProof',
-            crossforce_dot_v1_dot_crossforce__pb2.GetInclusionProofRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.InclusionProof.FromString,
+            '/crossforce.v2.Audit/GetInclusionProof',
+            crossforce_dot_v2_dot_crossforce__pb2.GetInclusionProofRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.InclusionProof.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1192,9 +1192,9 @@ class Audit:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Audit/GetEntries',
-            crossforce_dot_v1_dot_crossforce__pb2.GetEntriesRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.GetEntriesResponse.FromString,
+            '/crossforce.v2.Audit/GetEntries',
+            crossforce_dot_v2_dot_crossforce__pb2.GetEntriesRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.GetEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1219,9 +1219,9 @@ class Audit:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Audit/GetLogKey',
-            crossforce_dot_v1_dot_crossforce__pb2.GetLogKeyRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.LogKey.FromString,
+            '/crossforce.v2.Audit/GetLogKey',
+            crossforce_dot_v2_dot_crossforce__pb2.GetLogKeyRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.LogKey.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1246,9 +1246,9 @@ class Audit:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Audit/GetCheckpoint',
-            crossforce_dot_v1_dot_crossforce__pb2.GetCheckpointRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.Checkpoint.FromString,
+            '/crossforce.v2.Audit/GetCheckpoint',
+            crossforce_dot_v2_dot_crossforce__pb2.GetCheckpointRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.Checkpoint.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1273,9 +1273,9 @@ class Audit:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Audit/AddCosignature',
-            crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.AddCosignatureResponse.FromString,
+            '/crossforce.v2.Audit/AddCosignature',
+            crossforce_dot_v2_dot_crossforce__pb2.AddCosignatureRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.AddCosignatureResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1301,9 +1301,9 @@ class OperationsStub:
             channel: A grpc.Channel.
         """
         self.Report = channel.unary_unary(
-                '/crossforce.v1.Operations/Report',
-                request_serializer=crossforce_dot_v1_dot_crossforce__pb2.ReportRequest.SerializeToString,
-                response_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ReportResponse.FromString,
+                '/crossforce.v2.Operations/Report',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.ReportRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ReportResponse.FromString,
                 _registered_method=True)
 
 
@@ -1325,14 +1325,14 @@ def add_OperationsServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Report': grpc.unary_unary_rpc_method_handler(
                     servicer.Report,
-                    request_deserializer=crossforce_dot_v1_dot_crossforce__pb2.ReportRequest.FromString,
-                    response_serializer=crossforce_dot_v1_dot_crossforce__pb2.ReportResponse.SerializeToString,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ReportRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.ReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'crossforce.v1.Operations', rpc_method_handlers)
+            'crossforce.v2.Operations', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('crossforce.v1.Operations', rpc_method_handlers)
+    server.add_registered_method_handlers('crossforce.v2.Operations', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -1357,9 +1357,9 @@ class Operations:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/crossforce.v1.Operations/Report',
-            crossforce_dot_v1_dot_crossforce__pb2.ReportRequest.SerializeToString,
-            crossforce_dot_v1_dot_crossforce__pb2.ReportResponse.FromString,
+            '/crossforce.v2.Operations/Report',
+            crossforce_dot_v2_dot_crossforce__pb2.ReportRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.ReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
