@@ -23,6 +23,9 @@ from __future__ import annotations
 from crossforce.auditlog.treehead import SignedTreeHead, TreeHead
 from crossforce.domain.audit import ConsistencyProof, InclusionProof, LogEntry, LogKey
 from crossforce.domain.checks import (
+    NAME_CLASS_COMMONEST,
+    NAME_CLASS_UNLISTED,
+    Candidate,
     CandidateError,
     CheckOutcome,
     CheckQuery,
@@ -33,6 +36,7 @@ from crossforce.domain.checks import (
     Justification,
     QueryToken,
     SearchedForce,
+    TokenBlock,
     UnsearchedForce,
 )
 from crossforce.domain.disclosure import (
@@ -70,10 +74,13 @@ from crossforce.domain.registry import KeyRegistration, Organisation, Registered
 __all__ = [
     "DECIDER_ROLES",
     "HOLDER_ROLES",
+    "NAME_CLASS_COMMONEST",
+    "NAME_CLASS_UNLISTED",
     "OVERSIGHT_ROLES",
     "REQUESTER_ROLES",
     "ROLES",
     "Alert",
+    "Candidate",
     "CandidateError",
     "CheckOutcome",
     "CheckQuery",
@@ -110,6 +117,7 @@ __all__ = [
     "SignedIndexHeader",
     "SignedTreeHead",
     "Strength",
+    "TokenBlock",
     "TreeHead",
     "UnsearchedForce",
     "strength_label",

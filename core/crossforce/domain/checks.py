@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from crossforce.auditlog.treehead import SignedTreeHead
@@ -15,6 +16,75 @@ class QueryToken:
     key_type: int
     epoch: int
     token: bytes
+
+
+NAME_CLASS_COMMONEST = 0
+NAME_CLASS_UNLISTED = 5
+"""Name-frequency classes (docs/spec.md v2, "Name classes"): 0 the commonest names, 5 a name absent from
+the public tables. A candidate that does not say is scored as class 0: the least evidence, never more."""
+
+
+@dataclass(frozen=True)
+class TokenBlock:
+    """One epoch's tokens of a candidate, packed: ``key_types[i]`` is the type of ``tokens[32*i:32*i+32]``.
+
+    Packed because a check carries ~25 tokens and a batch up to 1,000 candidates: one bytes field per
+    block costs the wire and the matcher nothing per token (issue 20), where a message per token did.
+    """
+
+    epoch: int
+    key_types: bytes
+    tokens: bytes
+
+    def __len__(self) -> int:
+        return len(self.key_types)
+
+    def query_tokens(self) -> tuple[QueryToken, ...]:
+        """The block as one QueryToken per token (for disclosure requests and tests)."""
+        return tuple(
+            QueryToken(key_type=kt, epoch=self.epoch, token=self.tokens[32 * i : 32 * i + 32])
+            for i, kt in enumerate(self.key_types)
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One person checked: a token block per epoch in use, and how common the person's names are.
+
+    The classes are the client's, from the public tables of the spec; the matcher uses them only for the
+    chance that a stranger agrees by accident (a lower class is commoner: less evidence).
+    """
+
+    blocks: tuple[TokenBlock, ...]
+    forename_class: int = NAME_CLASS_COMMONEST
+    surname_class: int = NAME_CLASS_COMMONEST
+
+    @classmethod
+    def of(
+        cls,
+        tokens: Iterable[QueryToken],
+        *,
+        forename_class: int = NAME_CLASS_COMMONEST,
+        surname_class: int = NAME_CLASS_COMMONEST,
+    ) -> Candidate:
+        """Pack tokens (any order, any epochs) into one block per epoch, in order of first appearance."""
+        by_epoch: dict[int, tuple[bytearray, bytearray]] = {}
+        for t in tokens:
+            types, data = by_epoch.setdefault(t.epoch, (bytearray(), bytearray()))
+            types.append(t.key_type)
+            data += t.token
+        blocks = tuple(
+            TokenBlock(epoch=e, key_types=bytes(k), tokens=bytes(d)) for e, (k, d) in by_epoch.items()
+        )
+        return cls(blocks=blocks, forename_class=forename_class, surname_class=surname_class)
+
+    @property
+    def token_count(self) -> int:
+        return sum(len(b) for b in self.blocks)
+
+    def query_tokens(self) -> tuple[QueryToken, ...]:
+        """Every token as a QueryToken, block by block."""
+        return tuple(t for b in self.blocks for t in b.query_tokens())
 
 
 @dataclass(frozen=True)
@@ -34,12 +104,12 @@ class Justification:
 class CheckQuery:
     """One or more candidates checked under one justification (proto ``CheckRequest``/``CheckBatch``).
 
-    Each candidate is the tuple of its tokens; the order of ``candidates`` is the order of the results.
+    Each candidate is one person's packed tokens; the order of ``candidates`` is the order of the results.
     ``idempotency_key`` (empty: none) is chosen by the client once per query and sent unchanged on every
     retry, so the matcher applies the query once however often it arrives.
     """
 
-    candidates: tuple[tuple[QueryToken, ...], ...]
+    candidates: tuple[Candidate, ...]
     justification: Justification
     open_requests: bool
     idempotency_key: str = ""
@@ -53,6 +123,8 @@ class ForceHit:
     strength: int
     key_types: tuple[int, ...]
     request_id: str = ""
+    probability: float = 0.0
+    """That this force holds the person (0 for hit-only purposes); ``strength`` is its label."""
 
     @property
     def strength_name(self) -> str:

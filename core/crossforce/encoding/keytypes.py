@@ -18,7 +18,7 @@ from crossforce.encoding.identifiers import IDENTIFIER_KINDS
 from crossforce.errors import ValidationError
 
 CANONICAL_PREFIX: Final = b"cf1"
-"""Spec version 1 domain tag at the start of every key's canonical bytes."""
+"""Spec version domain tag (becomes ``cf2`` with the spec v2 key set) at the start of every key's canonical bytes."""
 
 MAX_FORENAMES: Final = 3
 """Given names that each get phonetic keys; a fourth forename is almost never the one a person uses."""
@@ -31,16 +31,25 @@ class KeyType:
     code: int
     name: str
     strength: int
-    """3 strong (exact name and date, or an identifier), 2 medium (fuzzy name, full date), 1 weak
-    (namesakes possible: an initial, a postcode, one name missing), 0 corroboration only: never a hit
-    on its own (exact name with one date part wrong), but raises a hit it agrees with."""
+    """Spec v1's fixed strength, kept only until every caller scores with ``crossforce.scoring`` (spec v2
+    has no fixed strengths: a hit's probability comes from which fields agree and how common the name is)."""
     evidence: frozenset[str]
-    """Source fields the key vouches for; ``hit_strength`` bumps a level when two matched keys vouch for
-    different evidence (neither set contains the other)."""
+    """Spec v1's evidence set (see ``strength``)."""
+    agrees: Mapping[str, str]
+    """What a token of this type agreeing says about each record field (spec v2, "Scoring"): field ->
+    level, for the fields ``forename`` (exact, phonetic, fragment, initial), ``surname`` (exact, phonetic,
+    fragment), ``dob`` (full, unordered, partial, year), ``location`` (postcode, district) and ``id``
+    (exact). A field not named is not vouched for."""
+    date_span: int
+    """Quota weight (spec v2, "Limits"): how many dates of birth one token of this type can agree with
+    for a fixed name: 1 for a full date, 2 for an unordered day and month, 100 for a date with one part
+    left out (at most a century of years), 366 for a year alone; 1 for keys without a date. A check is
+    charged the sum over its tokens, so learning a person's date of birth by guessing costs at least
+    one unit per date ruled out, whichever keys the guesses use (issue 15)."""
 
 
-def _kt(code: int, name: str, strength: int, *evidence: str) -> KeyType:
-    return KeyType(code, name, strength, frozenset(evidence))
+def _kt(code: int, name: str, strength: int, evidence: tuple[str, ...], span: int, **agrees: str) -> KeyType:
+    return KeyType(code, name, strength, frozenset(evidence), MappingProxyType(agrees), span)
 
 
 PNC_ID: Final = 1
@@ -53,29 +62,96 @@ INITIAL_DOB: Final = 18
 FRAGMENT_DOB: Final = 19
 PARTIAL_DOB: Final = 20
 # 21 (name_postcode) was withdrawn before release: fragment_postcode covers it and more.
-FRAGMENT_POSTCODE: Final = 22
+# 22 (fragment_postcode) was withdrawn in spec v2: a postcode disagrees in 30-53% of linked records
+#    (moves), so postcode keys corroborate; name_nodate and name_district carry the records without a date.
 PHONETIC_POSTCODE: Final = 23
 SURNAME_DOB_AREA: Final = 24
 FORENAME_DOB_AREA: Final = 25
+NAME_NODATE: Final = 26
+NAME_YEAR: Final = 27
+SURNAME_DOB: Final = 28
+FORENAME_DOB: Final = 29
+NAME_DISTRICT: Final = 30
 
 _FULL_NAME: Final = ("forename", "surname")
+_NAME: Final = {"forename": "exact", "surname": "exact"}
 KEY_TYPES: Final[Mapping[int, KeyType]] = MappingProxyType(
     {
         kt.code: kt
         for kt in (
-            _kt(PNC_ID, "pnc_id", 3, "pnc_id"),
-            _kt(NI_NUMBER, "ni_number", 3, "ni_number"),
-            _kt(PASSPORT_NUMBER, "passport_number", 3, "passport_number"),
-            _kt(DRIVING_LICENCE, "driving_licence", 3, "driving_licence"),
-            _kt(NAME_DOB, "name_dob", 3, *_FULL_NAME, "dob"),
-            _kt(PHONETIC_DOB, "phonetic_dob", 2, *_FULL_NAME, "dob"),
-            _kt(INITIAL_DOB, "initial_dob", 1, *_FULL_NAME, "dob"),
-            _kt(FRAGMENT_DOB, "fragment_dob", 2, *_FULL_NAME, "dob"),
-            _kt(PARTIAL_DOB, "partial_dob", 0, *_FULL_NAME, "dob"),
-            _kt(FRAGMENT_POSTCODE, "fragment_postcode", 1, *_FULL_NAME, "postcode"),
-            _kt(PHONETIC_POSTCODE, "phonetic_postcode", 1, *_FULL_NAME, "postcode"),
-            _kt(SURNAME_DOB_AREA, "surname_dob_area", 1, "surname", "dob", "postcode"),
-            _kt(FORENAME_DOB_AREA, "forename_dob_area", 1, "forename", "dob", "postcode"),
+            _kt(PNC_ID, "pnc_id", 3, ("pnc_id",), 1, id="exact"),
+            _kt(NI_NUMBER, "ni_number", 3, ("ni_number",), 1, id="exact"),
+            _kt(PASSPORT_NUMBER, "passport_number", 3, ("passport_number",), 1, id="exact"),
+            _kt(DRIVING_LICENCE, "driving_licence", 3, ("driving_licence",), 1, id="exact"),
+            _kt(NAME_DOB, "name_dob", 3, (*_FULL_NAME, "dob"), 1, **_NAME, dob="full"),
+            _kt(
+                PHONETIC_DOB,
+                "phonetic_dob",
+                2,
+                (*_FULL_NAME, "dob"),
+                2,
+                forename="phonetic",
+                surname="phonetic",
+                dob="unordered",
+            ),
+            _kt(
+                INITIAL_DOB,
+                "initial_dob",
+                1,
+                (*_FULL_NAME, "dob"),
+                1,
+                forename="initial",
+                surname="exact",
+                dob="full",
+            ),
+            _kt(
+                FRAGMENT_DOB,
+                "fragment_dob",
+                2,
+                (*_FULL_NAME, "dob"),
+                1,
+                forename="fragment",
+                surname="fragment",
+                dob="full",
+            ),
+            _kt(PARTIAL_DOB, "partial_dob", 0, (*_FULL_NAME, "dob"), 100, **_NAME, dob="partial"),
+            _kt(
+                PHONETIC_POSTCODE,
+                "phonetic_postcode",
+                1,
+                (*_FULL_NAME, "postcode"),
+                1,
+                forename="phonetic",
+                surname="phonetic",
+                location="postcode",
+            ),
+            _kt(
+                SURNAME_DOB_AREA,
+                "surname_dob_area",
+                1,
+                ("surname", "dob", "postcode"),
+                2,
+                surname="phonetic",
+                dob="unordered",
+                location="district",
+            ),
+            _kt(
+                FORENAME_DOB_AREA,
+                "forename_dob_area",
+                1,
+                ("forename", "dob", "postcode"),
+                2,
+                forename="phonetic",
+                dob="unordered",
+                location="district",
+            ),
+            _kt(NAME_NODATE, "name_nodate", 1, _FULL_NAME, 1, **_NAME),
+            _kt(NAME_YEAR, "name_year", 1, (*_FULL_NAME, "dob"), 366, **_NAME, dob="year"),
+            _kt(SURNAME_DOB, "surname_dob", 1, ("surname", "dob"), 1, surname="exact", dob="full"),
+            _kt(FORENAME_DOB, "forename_dob", 1, ("forename", "dob"), 1, forename="exact", dob="full"),
+            _kt(
+                NAME_DISTRICT, "name_district", 1, (*_FULL_NAME, "postcode"), 1, **_NAME, location="district"
+            ),
         )
     }
 )

@@ -33,21 +33,21 @@ class _StrengthEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Strength.Val
     DESCRIPTOR: _descriptor.EnumDescriptor
     STRENGTH_UNSPECIFIED: _Strength.ValueType  # 0
     WEAK: _Strength.ValueType  # 1
-    """only partial keys matched (initials, partial date): often a namesake"""
+    """probability below the medium threshold: often a namesake"""
     MEDIUM: _Strength.ValueType  # 2
-    """fuzzy name keys with a full date of birth"""
+    """probability at least 0.70 (default)"""
     STRONG: _Strength.ValueType  # 3
-    """exact name and date of birth, or an identifier"""
+    """probability at least 0.95 (default)"""
 
 class Strength(_Strength, metaclass=_StrengthEnumTypeWrapper): ...
 
 STRENGTH_UNSPECIFIED: Strength.ValueType  # 0
 WEAK: Strength.ValueType  # 1
-"""only partial keys matched (initials, partial date): often a namesake"""
+"""probability below the medium threshold: often a namesake"""
 MEDIUM: Strength.ValueType  # 2
-"""fuzzy name keys with a full date of birth"""
+"""probability at least 0.70 (default)"""
 STRONG: Strength.ValueType  # 3
-"""exact name and date of birth, or an identifier"""
+"""probability at least 0.95 (default)"""
 Global___Strength: _TypeAlias = Strength  # noqa: Y015
 
 class _NotSearchedReason:
@@ -496,6 +496,7 @@ class IndexHeader(_message.Message):
     BITS_SHA256_FIELD_NUMBER: _builtins.int
     CREATED_AT_MS_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    PARTITIONS_FIELD_NUMBER: _builtins.int
     format_version: _builtins.int
     """spec version of the index format"""
     org: _builtins.str
@@ -513,6 +514,12 @@ class IndexHeader(_message.Message):
     """SHA-256 of the serialised bits"""
     created_at_ms: _builtins.int
     expires_at_ms: _builtins.int
+    @_builtins.property
+    def partitions(self) -> _containers.RepeatedCompositeFieldContainer[Global___IndexPartition]:
+        """Format 2: one partition per key type present; num_blocks and token_count above are their sums and
+        num_probes is 0 (each partition has its own).
+        """
+
     def __init__(
         self,
         *,
@@ -527,14 +534,48 @@ class IndexHeader(_message.Message):
         bits_sha256: _builtins.bytes = ...,
         created_at_ms: _builtins.int = ...,
         expires_at_ms: _builtins.int = ...,
+        partitions: _abc.Iterable[Global___IndexPartition] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bits_sha256", b"bits_sha256", "created_at_ms", b"created_at_ms", "epoch", b"epoch", "expires_at_ms", b"expires_at_ms", "format_version", b"format_version", "num_blocks", b"num_blocks", "num_probes", b"num_probes", "org", b"org", "record_count", b"record_count", "token_count", b"token_count", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bits_sha256", b"bits_sha256", "created_at_ms", b"created_at_ms", "epoch", b"epoch", "expires_at_ms", b"expires_at_ms", "format_version", b"format_version", "num_blocks", b"num_blocks", "num_probes", b"num_probes", "org", b"org", "partitions", b"partitions", "record_count", b"record_count", "token_count", b"token_count", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IndexHeader: _TypeAlias = IndexHeader  # noqa: Y015
+
+@_typing.final
+class IndexPartition(_message.Message):
+    """One key type's part of an index (format 2): a blocked Bloom filter of its own. The index bits are the
+    partitions' blocks one after another, in the header's order (ascending key type, each at most once).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_TYPE_FIELD_NUMBER: _builtins.int
+    NUM_BLOCKS_FIELD_NUMBER: _builtins.int
+    NUM_PROBES_FIELD_NUMBER: _builtins.int
+    TOKEN_COUNT_FIELD_NUMBER: _builtins.int
+    key_type: _builtins.int
+    num_blocks: _builtins.int
+    num_probes: _builtins.int
+    token_count: _builtins.int
+    """distinct tokens of this type inserted"""
+    def __init__(
+        self,
+        *,
+        key_type: _builtins.int = ...,
+        num_blocks: _builtins.int = ...,
+        num_probes: _builtins.int = ...,
+        token_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_type", b"key_type", "num_blocks", b"num_blocks", "num_probes", b"num_probes", "token_count", b"token_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IndexPartition: _TypeAlias = IndexPartition  # noqa: Y015
 
 @_typing.final
 class PublishChunk(_message.Message):
@@ -695,20 +736,63 @@ class StatusResponse(_message.Message):
 Global___StatusResponse: _TypeAlias = StatusResponse  # noqa: Y015
 
 @_typing.final
-class Candidate(_message.Message):
+class TokenBlock(_message.Message):
+    """One epoch's tokens of a candidate, packed (spec v2): key_types[i] is the key type of the i-th
+    32-byte token. The matcher tests a token only in its own key type's partition of each index, so a
+    token sent under another type's label cannot match (docs/spec.md v2, "Index format").
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
+    EPOCH_FIELD_NUMBER: _builtins.int
+    KEY_TYPES_FIELD_NUMBER: _builtins.int
     TOKENS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def tokens(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueryToken]: ...
+    epoch: _builtins.int
+    key_types: _builtins.bytes
+    """one byte per token"""
+    tokens: _builtins.bytes
+    """32 bytes per token, in the order of key_types"""
     def __init__(
         self,
         *,
-        tokens: _abc.Iterable[Global___QueryToken] | None = ...,
+        epoch: _builtins.int = ...,
+        key_types: _builtins.bytes = ...,
+        tokens: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["tokens", b"tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "key_types", b"key_types", "tokens", b"tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TokenBlock: _TypeAlias = TokenBlock  # noqa: Y015
+
+@_typing.final
+class Candidate(_message.Message):
+    """One person's tokens: a block per epoch in use. The name-frequency classes (docs/spec.md v2, "Name
+    classes"; 0 is the commonest, 5 a name absent from the public tables) say how common the candidate's
+    names are without revealing them; the matcher uses them for the chance of an accidental agreement.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BLOCKS_FIELD_NUMBER: _builtins.int
+    FORENAME_CLASS_FIELD_NUMBER: _builtins.int
+    SURNAME_CLASS_FIELD_NUMBER: _builtins.int
+    forename_class: _builtins.int
+    surname_class: _builtins.int
+    @_builtins.property
+    def blocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___TokenBlock]: ...
+    def __init__(
+        self,
+        *,
+        blocks: _abc.Iterable[Global___TokenBlock] | None = ...,
+        forename_class: _builtins.int = ...,
+        surname_class: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocks", b"blocks", "forename_class", b"forename_class", "surname_class", b"surname_class"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -868,13 +952,20 @@ class ForceHit(_message.Message):
     STRENGTH_FIELD_NUMBER: _builtins.int
     KEY_TYPES_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PROBABILITY_FIELD_NUMBER: _builtins.int
     org: _builtins.str
     strength: Global___Strength.ValueType
+    """the probability's label for people (thresholds in docs/matching.md)"""
     request_id: _builtins.str
     """the disclosure request opened for this hit, if any"""
+    probability: _builtins.float
+    """The probability that this force holds the person checked (Fellegi-Sunter evidence from the key
+    types that agreed, the candidate's name classes and the force's size; docs/spec.md v2, "Scoring").
+    0 for hit-only purposes, which learn only that a force may hold the person.
+    """
     @_builtins.property
     def key_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
-        """which key types matched, ascending"""
+        """which key types matched, ascending; empty for hit-only purposes"""
 
     def __init__(
         self,
@@ -883,10 +974,11 @@ class ForceHit(_message.Message):
         strength: Global___Strength.ValueType = ...,
         key_types: _abc.Iterable[_builtins.int] | None = ...,
         request_id: _builtins.str = ...,
+        probability: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_types", b"key_types", "org", b"org", "request_id", b"request_id", "strength", b"strength"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_types", b"key_types", "org", b"org", "probability", b"probability", "request_id", b"request_id", "strength", b"strength"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
