@@ -158,7 +158,7 @@ def publish_all(setup: Setup, population: Population, sizes: dict[str, int], arg
         bloom, count, _build_s = force_index(rng, records, args.tokens_per_record, population.tokens_of(code))
         with setup.net.client(code, Role.FORCE_SYSTEM) as client:
             client.publish_index(bloom, epoch=EPOCH, token_count=count, record_count=records)
-        index_bytes += bloom.params.size_bytes
+        index_bytes += bloom.size_bytes
     for replica in range(1, len(setup.matchers)):
         with setup.client(replica) as c:
             deadline = time.monotonic() + LOAD_WAIT_S

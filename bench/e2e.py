@@ -50,20 +50,25 @@ from numpy.typing import NDArray
 
 from bench.matching import random_tokens
 from crossforce.client.sdk import Client
-from crossforce.domain import Justification, Role
+from crossforce.domain import Candidate, Justification, QueryToken, Role
 from crossforce.encoding.records import Record
 from crossforce.encoding.tokens import Tokeniser
 from crossforce.forces import all_forces, sizes_for_total
-from crossforce.index.bloom import BloomIndex, choose_params, token_array
+from crossforce.index.bloom import token_array
+from crossforce.index.partitioned import PartitionedIndex
+from crossforce.testkit.checkunits import typical_units
 from crossforce.testkit.harness import SERVE, MatcherProcess, with_pythonpath
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.simulate import ForceSimulator
 from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb
+from crossforce.wire.matching import candidate_to_pb
 
 REPO = Path(__file__).resolve().parent.parent
 EPOCH = 1
 VETTING_ORG = "dbs"
+TypedTokens = tuple[NDArray[np.uint8], NDArray[np.uint8]]
+"""Key types (n,) and their tokens (n, 32): what a format-2 index is built from."""
 AUDITOR_ORG = "hmicfrs"
 AUDITOR_ROLES = (Role.FORCE_SYSTEM, Role.AUDITOR)
 """An oversight body's certificates: its system registers its keys, its auditor reads the log."""
@@ -90,18 +95,20 @@ THREAD_JOIN_TIMEOUT_S = 600.0
 
 def settings_toml(*, probe_purpose: str | None = None, probe_daily_limit: int = 200) -> str:
     """Server settings for benchmarks and load tests: quotas far above the load, so only deliberate
-    denials happen (``probe_purpose`` gets a small daily limit so a prober can trip it on purpose)."""
+    denials happen (``probe_purpose`` gets a daily limit of ``probe_daily_limit`` typical checks, so a
+    prober can trip it on purpose). Quotas are in units (spec v2 charges a check per token)."""
     lines = [
         "[quotas]",
-        "org_rate_per_s = 1000000.0",
-        "org_burst = 100000000",
-        "officer_rate_per_s = 1000000.0",
-        "officer_burst = 100000000",
+        "org_rate_per_s = 1000000000000.0",  # quota units (spec v2: ~700 per check): far above any load
+        "org_burst = 1000000000000000",
+        "officer_rate_per_s = 1000000000000.0",
+        "officer_burst = 1000000000000000",
     ]
     for code in ("school-staff-vetting", "childcare-vetting", "investigation", "hit-only-screening"):
-        lines += [f"[purposes.{code}]", "daily_limit_per_org = 1000000000"]
+        lines += [f"[purposes.{code}]", "daily_limit_per_org = 1000000000000000"]
     if probe_purpose:
-        lines += [f"[purposes.{probe_purpose}]", f"daily_limit_per_org = {probe_daily_limit}"]
+        units = probe_daily_limit * typical_units()
+        lines += [f"[purposes.{probe_purpose}]", f"daily_limit_per_org = {units}"]
     return "\n".join(lines) + "\n"
 
 
@@ -277,9 +284,12 @@ class Population:
     candidates: list[tuple[bool, list[tuple[int, bytes]]]] = field(default_factory=list)
     """(held by some force, [(key_type, token)]) per candidate."""
 
-    def tokens_of(self, code: str) -> NDArray[np.uint8]:
-        unique = sorted({tok for _rid, _kt, tok in self.triples.get(code, [])})
-        return token_array(unique) if unique else np.empty((0, 32), dtype=np.uint8)
+    def tokens_of(self, code: str) -> TypedTokens:
+        """The distinct (key type, token) pairs force ``code`` holds: key types (n,) and tokens (n, 32)."""
+        unique = sorted({(kt, tok) for _rid, kt, tok in self.triples.get(code, [])})
+        if not unique:
+            return np.empty(0, dtype=np.uint8), np.empty((0, 32), dtype=np.uint8)
+        return np.array([kt for kt, _ in unique], dtype=np.uint8), token_array([tok for _, tok in unique])
 
 
 def make_population(
@@ -314,22 +324,36 @@ def make_population(
     return Population(records=records, triples=triples, candidates=pool)
 
 
+def _typical_key_types() -> NDArray[np.uint8]:
+    """The key types a typical record yields (one of each token): the mix random filler is spread over."""
+    record = Record(record_id="typical", given_names="Jane", surname="Thornbury", date_of_birth="1984-03-17")
+    made = Tokeniser(secret=b"\x00" * 32, epoch=EPOCH).record_tokens(record)
+    return np.array([kt for kt, _ in made], dtype=np.uint8)
+
+
 def force_index(
-    rng: np.random.Generator, record_count: int, tokens_per_record: int, real: NDArray[np.uint8] | None = None
-) -> tuple[BloomIndex, int, float]:
-    """A filter at the real size for ``record_count`` records: ``real`` tokens plus random filler.
-    Returns the index, its token count and the seconds BloomIndex.build took (not the token generation)."""
-    real = real if real is not None else np.empty((0, 32), dtype=np.uint8)
-    filler = max(0, record_count * tokens_per_record - len(real))
-    tokens = np.concatenate([real, random_tokens(rng, filler)]) if filler else real
-    params = choose_params(len(tokens))
+    rng: np.random.Generator, record_count: int, tokens_per_record: int, real: TypedTokens | None = None
+) -> tuple[PartitionedIndex, int, float]:
+    """A format-2 index at the real size for ``record_count`` records: ``real`` (key type, token) pairs
+    plus random filler whose key types follow the real mix (a typical record's if there is none).
+    Returns the index, its token count and the seconds PartitionedIndex.build took (not the tokens)."""
+    real_types, real_tokens = (
+        real if real is not None else (np.empty(0, dtype=np.uint8), random_tokens(rng, 0))
+    )
+    filler = max(0, record_count * tokens_per_record - len(real_tokens))
+    mix = real_types if len(real_types) else _typical_key_types()
+    types = np.concatenate([real_types, rng.choice(mix, size=filler)]).astype(np.uint8)
+    tokens = np.concatenate([real_tokens, random_tokens(rng, filler)]) if filler else real_tokens
     start = time.perf_counter()
-    bloom = BloomIndex.build(tokens, params)
-    return bloom, len(tokens), time.perf_counter() - start
+    built = PartitionedIndex.build(types, tokens)
+    return built, built.token_count, time.perf_counter() - start
 
 
 def candidate_pb(tokens: Sequence[tuple[int, bytes]]) -> pb.Candidate:
-    return pb.Candidate(tokens=[pb.QueryToken(key_type=kt, epoch=EPOCH, token=tok) for kt, tok in tokens])
+    """The candidate as the client sends it: one packed block for the bench's epoch (name classes 0)."""
+    return candidate_to_pb(
+        Candidate.of(QueryToken(key_type=kt, epoch=EPOCH, token=tok) for kt, tok in tokens)
+    )
 
 
 # --------------------------------------------------------------------------------------- timing
@@ -358,7 +382,7 @@ def timed(action: Callable[[], object]) -> float:
 # --------------------------------------------------------------------------------------- bench
 
 
-def publish_one(client: Client, bloom: BloomIndex, token_count: int, record_count: int) -> float:
+def publish_one(client: Client, bloom: PartitionedIndex, token_count: int, record_count: int) -> float:
     return timed(
         lambda: client.publish_index(bloom, epoch=EPOCH, token_count=token_count, record_count=record_count)
     )
@@ -421,13 +445,13 @@ def _measure(
         )
         with net.client(code, Role.FORCE_SYSTEM) as client:
             publish_s = publish_one(client, bloom, count, sizes[code])
-        index_bytes += bloom.params.size_bytes
+        index_bytes += bloom.size_bytes
         total_tokens += count
         loading.append(
             {
                 "org": code,
                 "records": sizes[code],
-                "index_bytes": bloom.params.size_bytes,
+                "index_bytes": bloom.size_bytes,
                 "build_s": build_s,
                 "publish_s": publish_s,
             }
@@ -452,7 +476,7 @@ def _measure(
             {
                 "org": code,
                 "records": sizes[code],
-                "index_bytes": bloom.params.size_bytes,
+                "index_bytes": bloom.size_bytes,
                 "publish_s": statistics.median(times),
             }
         )
@@ -479,7 +503,7 @@ def _measure(
         "org": code,
         "records": records,
         "tokens": count,
-        "index_bytes": bloom.params.size_bytes,
+        "index_bytes": bloom.size_bytes,
         "build_s": build_s,
         "publish_s": publish_s,
         "total_s": build_s + publish_s,
@@ -508,7 +532,7 @@ def _latency(officer: Client, population: Population, args: argparse.Namespace) 
         if resp.result.hits:
             hits += 1
             hits_held += held[i % len(cands)]
-    tokens_per_candidate = statistics.fmean(len(c.tokens) for c in cands)
+    tokens_per_candidate = statistics.fmean(sum(len(b.key_types) for b in c.blocks) for c in cands)
     ping_us, check_us = summary_us(ping), summary_us(check)
     return {
         "ping_us": ping_us,

@@ -1,7 +1,9 @@
 """Matcher check cost against 1, 8 and 43 forces at real sizes, batch throughput and snapshot memory.
 
-Every force gets an index of random tokens (``--tokens-per-record`` per record, sizes split like the real
-forces by crossforce.forces.sizes_for_total) at DEFAULT_TARGET_FPR. Figures:
+Every force gets a format-2 index (a partition per key type) of random tokens (``--tokens-per-record`` per
+record, each of a key type drawn from the v2 key table, sizes split like the real forces by
+crossforce.forces.sizes_for_total) at DEFAULT_TARGET_FPR; each query token carries a key type too and
+is tested only in that partition. Figures:
 
 * per-check server time for one candidate of ``--tokens`` tokens (median and p99 over many checks, each
   with fresh tokens, so caches are as cold as in service): 1 force (the largest), the 8 largest, all 43;
@@ -27,9 +29,13 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+from crossforce.encoding.keytypes import KEY_TYPES
 from crossforce.forces import sizes_for_total
-from crossforce.index.bloom import DEFAULT_TARGET_FPR, BloomIndex, choose_params
+from crossforce.index.bloom import DEFAULT_TARGET_FPR
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.index.snapshot import MatchSnapshot
+
+TYPES = np.array(sorted(KEY_TYPES), dtype=np.uint8)
 
 
 def random_tokens(rng: np.random.Generator, n: int) -> NDArray[np.uint8]:
@@ -37,14 +43,21 @@ def random_tokens(rng: np.random.Generator, n: int) -> NDArray[np.uint8]:
     return words.view(np.uint8).reshape(n, 32)
 
 
-def time_checks(snapshot: MatchSnapshot, queries: NDArray[np.uint8]) -> tuple[float, float]:
-    """Median and p99 microseconds of snapshot.check over queries (C, T, 32), after a short warm-up."""
-    for query in queries[:50]:
-        snapshot.check(query)
+def random_types(rng: np.random.Generator, shape: int | tuple[int, ...]) -> NDArray[np.uint8]:
+    return rng.choice(TYPES, size=shape)
+
+
+def time_checks(
+    snapshot: MatchSnapshot, queries: NDArray[np.uint8], types: NDArray[np.uint8]
+) -> tuple[float, float]:
+    """Median and p99 microseconds of snapshot.check over queries (C, T, 32) of types (C, T), after a
+    short warm-up."""
+    for query, kinds in zip(queries[:50], types[:50], strict=True):
+        snapshot.check(query, kinds)
     times = []
-    for query in queries:
+    for query, kinds in zip(queries, types, strict=True):
         start = time.perf_counter_ns()
-        snapshot.check(query)
+        snapshot.check(query, kinds)
         times.append(time.perf_counter_ns() - start)
     times.sort()
     return statistics.median(times) / 1e3, times[int(0.99 * (len(times) - 1))] / 1e3
@@ -66,20 +79,21 @@ def main() -> None:
 
     sizes = sizes_for_total(args.total_records)
     order = sorted(sizes, key=lambda code: (-sizes[code], code))
-    indexes: dict[str, BloomIndex] = {}
-    members: dict[str, NDArray[np.uint8]] = {}
+    indexes: dict[str, PartitionedIndex] = {}
+    members: dict[str, tuple[NDArray[np.uint8], NDArray[np.uint8]]] = {}
     total_tokens = 0
     build_start = time.perf_counter()
     for code in order:
         count = sizes[code] * args.tokens_per_record
-        tokens = random_tokens(rng, count)
-        indexes[code] = BloomIndex.build(tokens, choose_params(count, DEFAULT_TARGET_FPR))
-        members[code] = tokens[: args.checks * args.tokens // 8 + 1].copy()
+        tokens, types = random_tokens(rng, count), random_types(rng, count)
+        indexes[code] = PartitionedIndex.build(types, tokens, DEFAULT_TARGET_FPR)
+        keep = args.checks * args.tokens // 8 + 1
+        members[code] = (types[:keep].copy(), tokens[:keep].copy())
         total_tokens += count
         del tokens
     build_s = time.perf_counter() - build_start
-    index_bytes = sum(ix.params.size_bytes for ix in indexes.values())
-    probes = sorted({ix.params.num_probes for ix in indexes.values()})
+    index_bytes = sum(ix.size_bytes for ix in indexes.values())
+    probes = sorted({p.params.num_probes for ix in indexes.values() for p in ix.partitions})
 
     snapshots = {n: MatchSnapshot.build({code: indexes[code] for code in order[:n]}) for n in (1, 8, 43)}
     full = snapshots[43]
@@ -89,37 +103,41 @@ def main() -> None:
     swapped = full.with_index(order[0], indexes[order[0]])
     swap_s = time.perf_counter() - swap_start
     del swapped
-    indexes.clear()  # the snapshots hold their own copies; the matcher need not keep BloomIndex objects
+    indexes.clear()  # the snapshots hold their own copies; the matcher need not keep the index objects
 
+    shape = (args.checks, args.tokens)
     per_check: dict[int, tuple[float, float]] = {}
     for n, snapshot in snapshots.items():
-        queries = random_tokens(rng, args.checks * args.tokens).reshape(args.checks, args.tokens, 32)
-        per_check[n] = time_checks(snapshot, queries)
+        queries = random_tokens(rng, args.checks * args.tokens).reshape(*shape, 32)
+        per_check[n] = time_checks(snapshot, queries, random_types(rng, shape))
 
     # All-hit: every token is a distinct member of one of the 8 largest forces (no repeats, so no warmer
     # caches than the all-miss run).
-    hit_pool = np.concatenate([members[code] for code in order[:8]])
-    hit_queries = hit_pool[rng.permutation(len(hit_pool))[: args.checks * args.tokens]]
-    hit_queries = hit_queries.reshape(args.checks, args.tokens, 32)
-    assert full.check(hit_queries[0]).any(axis=1).all(), "member tokens must be found"
-    miss_queries = random_tokens(rng, args.checks * args.tokens).reshape(args.checks, args.tokens, 32)
-    hit_us = time_checks(full, hit_queries)[0]
-    miss_us = time_checks(full, miss_queries)[0]
+    hit_types = np.concatenate([members[code][0] for code in order[:8]])
+    hit_pool = np.concatenate([members[code][1] for code in order[:8]])
+    pick = rng.permutation(len(hit_pool))[: args.checks * args.tokens]
+    hit_queries, hit_kinds = hit_pool[pick].reshape(*shape, 32), hit_types[pick].reshape(shape)
+    assert full.check(hit_queries[0], hit_kinds[0]).any(axis=1).all(), "member tokens must be found"
+    miss_queries = random_tokens(rng, args.checks * args.tokens).reshape(*shape, 32)
+    hit_us = time_checks(full, hit_queries, hit_kinds)[0]
+    miss_us = time_checks(full, miss_queries, random_types(rng, shape))[0]
 
     batch_tokens = args.batch * args.tokens
-    batches = [random_tokens(rng, batch_tokens) for _ in range(args.batches)]
-    full.check(batches[0])
+    batches = [
+        (random_tokens(rng, batch_tokens), random_types(rng, batch_tokens)) for _ in range(args.batches)
+    ]
+    full.check(*batches[0])
     batch_times = []
     for batch in batches:
         start = time.perf_counter()
-        full.check(batch)
+        full.check(*batch)
         batch_times.append(time.perf_counter() - start)
     per_second_1 = args.batch / statistics.median(batch_times)
     per_second_best = args.batch / min(batch_times)  # least disturbed by other load on a shared box
 
-    def worker(chunk: list[NDArray[np.uint8]]) -> None:
+    def worker(chunk: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]]) -> None:
         for batch in chunk:
-            full.check(batch)
+            full.check(*batch)
 
     threads = [threading.Thread(target=worker, args=(batches[i::2],)) for i in range(2)]
     start = time.perf_counter()

@@ -141,24 +141,24 @@ def crossforce_baseline(sizes: dict[str, int], query_tokens: int, checks: int, s
     (MatchSnapshot.check of one candidate against all forces, fresh random tokens each check)."""
     import numpy as np
 
-    from bench.matching import random_tokens, time_checks
-    from crossforce.index.bloom import BloomIndex, choose_params
+    from bench.matching import random_tokens, random_types, time_checks
+    from crossforce.index.partitioned import PartitionedIndex
     from crossforce.index.snapshot import MatchSnapshot
 
     rng = np.random.default_rng(seed)
     indexes = {}
     build_s = 0.0
     for code, n in sizes.items():
-        tokens = random_tokens(rng, n)
+        tokens, types = random_tokens(rng, n), random_types(rng, n)
         start = time.perf_counter()
-        indexes[code] = BloomIndex.build(tokens, choose_params(n))
+        indexes[code] = PartitionedIndex.build(types, tokens)
         build_s += time.perf_counter() - start
     snapshot = MatchSnapshot.build(indexes)
     queries = random_tokens(rng, checks * query_tokens).reshape(checks, query_tokens, 32)
-    median_us, p99_us = time_checks(snapshot, queries)
+    median_us, p99_us = time_checks(snapshot, queries, random_types(rng, (checks, query_tokens)))
     return {
         "build_s_total": build_s,
-        "index_bytes_total": sum(ix.params.size_bytes for ix in indexes.values()),
+        "index_bytes_total": sum(ix.size_bytes for ix in indexes.values()),
         "check_us_p50": median_us,
         "check_us_p99": p99_us,
     }

@@ -1,32 +1,32 @@
-"""Match quality of the match keys on simulated forces, beside an exact name + date-of-birth baseline.
+"""Match quality of spec v1 keys (fixed strengths) beside spec v2 keys (calibrated probabilities), one run.
 
 Simulated forces publish their records as token sets (plain Python sets: the Bloom filter's own false
-positives are measured by the index benchmark, not here), through the same door as the client
-(``validate_record``: placeholders emptied) and the same tokeniser and ``hit_strength`` as the matcher.
-We then query sightings of people they hold and of people held nowhere, and report, each by strength
-label (weak = any hit, medium = strength >= 2, strong = 3; strength 0, a corroboration-only key alone,
-is no hit):
+positives are the index benchmark's business; scoring is given the index's target FPR), through the
+client's door (``validate_record``: placeholders emptied). Sightings of people they hold and of people held
+nowhere are then checked against every force with both key sets, and for each we report:
 
-- recall: (query, holding force) pairs where that force hit;
+- recall: (query, holding force) pairs that hit at the right force;
 - false-force rate: queries for held people that hit a force not holding them (a namesake);
 - false-trace rate: queries for people held nowhere that hit any force;
-- the exact name+DOB baseline (normalised full name, current or previous, and date of birth);
-- tokens and Bloom-index bits per record (``choose_params`` at the default FPR, per force);
-- per key type: matched, only-match and false-match rates; recall per error kind in the pair, so a
-  miss can be traced to the error that caused it; for the realistic profile also recall per record
-  class and false traces by how the person is related to someone held.
+- v1 per strength label (weak/medium/strong, ``hit_strength``), v2 per probability threshold
+  (``crossforce.scoring.score``), the exact name+DOB baseline beside both;
+- tokens and index bits per record (v1: one filter per force; v2: one partition per key type, each sized by
+  ``choose_params`` at the default FPR);
+- a reliability table for v2: deciles of stated probability with n, observed precision and the gap;
+- v2 recall per error kind in the pair, per record class, false traces by relation to someone held;
+- ``--ablate``: v2 recall and false rates at the default threshold with each key type removed.
 
-Profiles (``crossforce.testkit.simulate.PROFILES``): ``realistic`` (default): 43 forces at their
-relative sizes (police-force-area population, ``core/crossforce/data/forces.csv``), each (query, held
-record) pair with errors drawn per kind at the rates of docs/records.md; ``classic``: four forces, errors
-by ``--level`` in the query only (giving ``--level`` selects it).
+``--fit`` re-estimates the scoring parameters on this run (m from the true pairs' agreement levels,
+Platt calibration on every scored pair) and, with ``--write``, stores them as the package's default
+(``crossforce/scoring/params-v2.json``). Fit on one seed and report on another.
 
-Usage: ``python -m bench.quality [--records N] [--people N] [--absent N] [--seed S] [--profile P]
-[--level L] [--names-only]``. Quick default: 100,000 records, under a minute. ``--records 1000000`` for
-the national-scale figures (~3.5 CPU minutes, 4.3 GB); 10,000,000 would need ~45 GB, more than a 24 GB
-machine: documented, not run.
-``--names-only`` drops identifiers and postcodes from both sides first, as in issue 14's held-out data
-(names, dates of birth and sex only). The last line printed is one JSON object for scripts and CI.
+Profiles (``crossforce.testkit.simulate.PROFILES``): ``realistic`` (default): 43 forces at their relative
+sizes, errors per (query, held record) pair at the rates of docs/records.md; ``classic``: four forces,
+errors by ``--level`` in the query only.
+
+Usage: ``python -m bench.quality [--records N] [--people N] [--absent N] [--seed S] [--keys v1,v2]
+[--ablate] [--fit [--write]] [--names-only]``. Default 100,000 records; ``--records 1000000`` for the
+national-scale figures (docs/quality.md). The last line printed is one JSON object.
 
 This module is over 400 lines because the scoring and its printed tables are one report: every figure
 the tables print is computed in the same pass, and splitting would separate a number from its label.
@@ -36,27 +36,44 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import hashlib
 import json
 import random
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Protocol
 
-from crossforce.domain.enums import strength_label
-from crossforce.encoding.matchkeys import KEY_TYPES, hit_strength
+from crossforce.encoding.keytypes import KEY_TYPES
+from crossforce.encoding.nameclasses import name_classes
 from crossforce.encoding.normalise import (
     NormalisedName,
+    normalise_given_names,
     normalise_name,
     normalise_previous_name,
+    normalise_surname,
     parse_date_parts,
 )
+from crossforce.encoding.phonetic import canonical_forename
 from crossforce.encoding.recordrules import validate_record
 from crossforce.encoding.records import IDENTIFIER_FIELDS, Record
-from crossforce.encoding.tokens import Tokeniser
-from crossforce.index.params import choose_params
+from crossforce.index.params import DEFAULT_TARGET_FPR, choose_params
+from crossforce.scoring import (
+    DEFAULT,
+    NAME_CLASSES,
+    NONE,
+    ScoringParams,
+    agreement_levels,
+    evidence,
+    explanations,
+    fit_calibration,
+    fit_m,
+    score,
+)
 from crossforce.testkit.realistic import RealisticSimulator
 from crossforce.testkit.simulate import (
     LEVELS,
@@ -70,21 +87,27 @@ from crossforce.testkit.simulate import (
 )
 
 DEFAULT_FORCES = ("west-midlands", "kent", "lancashire", "north-wales")
-"""The classic profile's forces: different sizes; the largest holds about 20,000 records."""
 DEFAULT_RECORDS = 48_000
-"""The classic profile's default total."""
 REALISTIC_RECORDS = 100_000
 SHARED_FRACTION = 0.05
 """Higher than the simulator default so people held by two or more forces are well represented."""
 GOAL_RECALL = 0.97
-GOAL_FALSE_HIT_RATE = 0.005
-STRONG = 2
-"""Strength of the classic "strong" rows (kept for the JSON keys scripts read)."""
-STRENGTHS = (1, 2, 3)
-_IDENTIFIER_KEY_TYPES = frozenset(code for code, kt in KEY_TYPES.items() if kt.name in IDENTIFIER_FIELDS)
+GOAL_FALSE_RATE = 0.005
+GOAL_CALIBRATION_GAP = 0.05
+GOAL_DECILE_MIN = 100
+DEFAULT_THRESHOLD = 0.5
+"""The default report threshold (server policy ``DEFAULT_REPORT_THRESHOLD``)."""
+THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
+V1_STRENGTHS = {"weak": 1, "medium": 2, "strong": 3}
+ARMS = ("v1", "v2")
 
 BaselineKey = tuple[str, str, str]
-Rates = dict[str, float | dict[str, float]]
+Matches = list[dict[str, frozenset[int]]]
+"""Per query: force -> key types that matched there (forces with no match left out)."""
+
+
+class _Tokeniser(Protocol):
+    def record_tokens(self, record: Record) -> list[tuple[int, bytes]]: ...
 
 
 def baseline_keys(record: Record) -> set[BaselineKey]:
@@ -101,188 +124,119 @@ def baseline_keys(record: Record) -> set[BaselineKey]:
     return {(" ".join(n.given), n.surname, date.iso()) for n in names if n is not None and n.given}
 
 
+def _legacy_v1() -> ModuleType:
+    """Spec v1's frozen key derivation (owner: encoding); imported late so v2-only runs never need it."""
+    from crossforce.encoding import legacy_v1
+
+    return legacy_v1
+
+
+def _v2_tokeniser(secret: bytes) -> _Tokeniser:
+    from crossforce.encoding.tokens import Tokeniser
+
+    return Tokeniser(secret=secret, epoch=1)
+
+
+@dataclass(frozen=True)
+class _Query:
+    sighting: Sighting
+    holders: frozenset[str]
+    person: int | None
+    relation: str
+    classes: tuple[int, int] = (0, 0)
+
+
 @dataclass
-class _Tally:
-    """Counts for one matcher (the keys or the baseline); ``*_at[s]``: at strength >= s."""
+class Arm:
+    """One key set's matches on the run's queries, and what its index costs."""
+
+    name: str
+    matches: Matches
+    sent: list[frozenset[int]]
+    """Per query: the key types its tokens carried (what a candidate tells the matcher)."""
+    tokens_per_record: float
+    bits_per_record: float
+    bits_per_record_by_type: dict[int, float]
+    seconds: float
+
+
+@dataclass
+class Outcome:
+    """Recall, false-force and false-trace of one decision rule."""
 
     pairs: int = 0
-    hits_at: Counter[int] = field(default_factory=Counter)
-    any_key_pairs: int = 0
-    """True pairs where some key matched, hit or not (strength 0 included)."""
-    name_key_hits: int = 0
-    queries: int = 0
-    false_at: Counter[int] = field(default_factory=Counter)
-    false_any_key_queries: int = 0
-    absent_queries: int = 0
-    absent_false_at: Counter[int] = field(default_factory=Counter)
+    found: int = 0
     held_queries: int = 0
-    held_wrong_at: Counter[int] = field(default_factory=Counter)
+    false_force: int = 0
+    absent_queries: int = 0
+    false_trace: int = 0
 
-    def rates(self) -> Rates:
-        pairs, queries = max(1, self.pairs), max(1, self.queries)
-        absent, held = max(1, self.absent_queries), max(1, self.held_queries)
+    def add(self, holders: frozenset[str], hits: set[str]) -> None:
+        self.pairs += len(holders)
+        self.found += len(hits & holders)
+        if holders:
+            self.held_queries += 1
+            self.false_force += bool(hits - holders)
+        else:
+            self.absent_queries += 1
+            self.false_trace += bool(hits)
+
+    def rates(self) -> dict[str, float]:
         return {
-            "recall": self.hits_at[1] / pairs,
-            "recall_strong": self.hits_at[STRONG] / pairs,
-            "recall_any_key": self.any_key_pairs / pairs,
-            "false_hit_rate": self.false_at[1] / queries,
-            "false_hit_rate_strong": self.false_at[STRONG] / queries,
-            "false_hit_rate_any_key": self.false_any_key_queries / queries,
-            "absent_false_hit_rate": self.absent_false_at[1] / absent,
-            "wrong_force_rate": self.held_wrong_at[1] / held,
-            "recall_by_strength": {strength_label(s): self.hits_at[s] / pairs for s in STRENGTHS},
-            "false_force_rate": {strength_label(s): self.held_wrong_at[s] / held for s in STRENGTHS},
-            "false_trace_rate": {strength_label(s): self.absent_false_at[s] / absent for s in STRENGTHS},
+            "recall": round(self.found / max(1, self.pairs), 5),
+            "false_force": round(self.false_force / max(1, self.held_queries), 5),
+            "false_trace": round(self.false_trace / max(1, self.absent_queries), 5),
         }
+
+    def goal_met(self) -> bool:
+        r = self.rates()
+        return r["recall"] >= GOAL_RECALL and max(r["false_force"], r["false_trace"]) <= GOAL_FALSE_RATE
 
 
 @dataclass
-class Report:
-    config: dict[str, object]
-    keys: _Tally = field(default_factory=_Tally)
-    baseline: _Tally = field(default_factory=_Tally)
-    key_matched: Counter[int] = field(default_factory=Counter)
-    key_only: Counter[int] = field(default_factory=Counter)
-    key_false: Counter[int] = field(default_factory=Counter)
-    kind_pairs: Counter[str] = field(default_factory=Counter)
-    kind_hits: Counter[str] = field(default_factory=Counter)
-    kind_baseline_hits: Counter[str] = field(default_factory=Counter)
-    single_pairs: Counter[str] = field(default_factory=Counter)
-    single_hits: Counter[str] = field(default_factory=Counter)
-    missed_by: Counter[str] = field(default_factory=Counter)
-    """Misses counted by the sorted combination of error kinds in the pair."""
-    class_pairs: Counter[str] = field(default_factory=Counter)
-    class_hits: Counter[str] = field(default_factory=Counter)
-    relation_queries: Counter[str] = field(default_factory=Counter)
-    relation_false: Counter[str] = field(default_factory=Counter)
-    sizes: dict[str, float] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
+class World:
+    """The simulated forces and the checks run against them."""
 
-    def summary(self) -> dict[str, object]:
-        keys, base = self.keys.rates(), self.baseline.rates()
-        pairs, queries = max(1, self.keys.pairs), max(1, self.keys.queries)
-        per_key = {
-            KEY_TYPES[code].name: {
-                "matched": round(self.key_matched[code] / pairs, 4),
-                "only": round(self.key_only[code] / pairs, 4),
-                "false": round(self.key_false[code] / queries, 5),
-            }
-            for code in sorted(KEY_TYPES)
-        }
-        per_kind = {
-            name: {
-                "pairs": n,
-                "recall": round(self.kind_hits[name] / n, 4),
-                "baseline_recall": round(self.kind_baseline_hits[name] / n, 4),
-                "alone_pairs": self.single_pairs[name],
-                "alone_recall": round(self.single_hits[name] / max(1, self.single_pairs[name]), 4),
-            }
-            for name, n in sorted(self.kind_pairs.items())
-        }
-        return {
-            "bench": "quality",
-            **self.config,
-            "pairs": self.keys.pairs,
-            "queries": self.keys.queries,
-            **_rounded(keys),
-            "recall_name_keys": round(self.keys.name_key_hits / pairs, 5),
-            "baseline": _rounded(base),
-            "goal_met": self.keys.hits_at[1] / pairs >= GOAL_RECALL
-            and self.keys.false_at[1] / queries <= GOAL_FALSE_HIT_RATE,
-            **{k: round(v, 2) for k, v in self.sizes.items()},
-            "per_key": per_key,
-            "per_corruption": per_kind,
-            "recall_by_class": {
-                c: round(self.class_hits[c] / n, 4) for c, n in sorted(self.class_pairs.items())
-            },
-            "false_trace_by_relation": {
-                r: {"queries": n, "false_trace": round(self.relation_false[r] / n, 5)}
-                for r, n in sorted(self.relation_queries.items())
-            },
-            "top_misses": {combo: n for combo, n in self.missed_by.most_common(10)},
-            "timings_s": {k: round(v, 2) for k, v in self.timings.items()},
-        }
+    sim: ForceSimulator | RealisticSimulator
+    held: dict[str, list[Record]]
+    queries: list[_Query]
+    door: Callable[[Record], Record]
+    force_records: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_records(self) -> int:
+        return sum(self.force_records.values())
+
+    def base_rate(self) -> float:
+        """Holding forces per query: the prior's scale for this stream of checks (``ScoringParams``)."""
+        return sum(len(q.holders) for q in self.queries) / max(1, len(self.queries))
 
 
-def _rounded(rates: Rates) -> Rates:
-    return {
-        k: {s: round(x, 5) for s, x in v.items()} if isinstance(v, dict) else round(v, 5)
-        for k, v in rates.items()
-    }
+def build_world(
+    *,
+    people: int,
+    absent: int,
+    seed: int,
+    level: Level,
+    records: int,
+    forces: Sequence[str] | None,
+    profile: Profile,
+    names_only: bool,
+) -> World:
+    sim = make_simulator(seed, records, profile=profile, shared_fraction=SHARED_FRACTION, forces=forces)
+    door = _names_and_dates if names_only else validate_record
+    held = {code: [door(r) for r in sim.records_for(code)] for code in sim.forces}
+    queries = [
+        dataclasses.replace(q, classes=name_classes(door(q.sighting.record)))
+        for q in _queries(sim, seed, level, people, absent)
+    ]
+    return World(sim, held, queries, door, {code: len(recs) for code, recs in held.items()})
 
 
 def _names_and_dates(record: Record) -> Record:
     """What issue 14's held-out data holds: names, date of birth and sex; no identifier, no postcode."""
     blank = dict.fromkeys((*IDENTIFIER_FIELDS, "postcode"), "")
     return validate_record(dataclasses.replace(record, **blank))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class _Query:
-    sighting: Sighting
-    holders: set[str]
-    person: int | None
-    relation: str
-
-
-def run(
-    *,
-    people: int = 5000,
-    absent: int = 5000,
-    seed: int = 1,
-    level: Level = "default",
-    records: int | None = None,
-    forces: Sequence[str] | None = None,
-    profile: Profile = "realistic",
-    names_only: bool = False,
-) -> Report:
-    """Build the forces, publish, query, tally. Deterministic for a seed."""
-    if forces is None:
-        forces = DEFAULT_FORCES if profile == "classic" else None
-    if records is None:
-        records = DEFAULT_RECORDS if profile == "classic" else REALISTIC_RECORDS
-    config: dict[str, object] = {
-        "seed": seed,
-        "profile": profile,
-        "level": level if profile == "classic" else "realistic",
-        "people": people,
-        "absent": absent,
-        "records": records,
-        "forces": list(forces) if forces is not None else "all 43",
-        "names_only": names_only,
-    }
-    report = Report(config)
-    started = time.perf_counter()
-    sim = make_simulator(seed, records, profile=profile, shared_fraction=SHARED_FRACTION, forces=forces)
-    door = _names_and_dates if names_only else validate_record
-    held = {code: [door(r) for r in sim.records_for(code)] for code in sim.forces}
-    config["records"] = sum(len(r) for r in held.values())
-    config["forces_count"] = len(sim.forces)
-    report.timings["simulate"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    tokeniser = Tokeniser(secret=hashlib.sha256(f"bench.quality:{seed}".encode()).digest(), epoch=1)
-    published: dict[str, set[bytes]] = {}
-    token_count = 0
-    for code, recs in held.items():
-        tokens = [tok for r in recs for _, tok in tokeniser.record_tokens(r)]
-        token_count += len(tokens)
-        published[code] = set(tokens)
-    baseline = {code: {k for r in recs for k in baseline_keys(r)} for code, recs in held.items()}
-    total = max(1, int(config["records"]))  # type: ignore[call-overload]
-    report.sizes["tokens_per_record"] = token_count / total
-    report.sizes["index_bits_per_record"] = (
-        sum(choose_params(len(s)).size_bits for s in published.values()) / total
-    )
-    report.timings["publish"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    held_kinds = sim.held_errors if isinstance(sim, RealisticSimulator) else (lambda code, rid: ())
-    score = _scorer(report, tokeniser, published, baseline, sim, held_kinds, door)
-    for query in _queries(sim, seed, level, people, absent):
-        score(query)
-    report.timings["query"] = time.perf_counter() - started
-    return report
 
 
 def _queries(
@@ -298,168 +252,442 @@ def _queries(
             sighting = sim.sighting_detail(person, rng)
         else:
             sighting = sim.sighting_detail(person, rng, level)
-        out.append(_Query(sighting, set(sim.holders(person)), person, ""))
+        out.append(_Query(sighting, frozenset(sim.holders(person)), person, ""))
     for _ in range(absent):
         if isinstance(sim, RealisticSimulator):
             pid = sim.absent_id(rng)
-            out.append(_Query(sim.sighting_detail(pid, rng), set(), None, sim.relation(pid)))
+            out.append(_Query(sim.sighting_detail(pid, rng), frozenset(), None, sim.relation(pid)))
         else:
-            out.append(_Query(as_query(sim.absent_person(rng), rng, level), set(), None, "unrelated"))
+            out.append(_Query(as_query(sim.absent_person(rng), rng, level), frozenset(), None, "unrelated"))
     return out
 
 
-def _scorer(
-    report: Report,
-    tokeniser: Tokeniser,
-    published: dict[str, set[bytes]],
-    baseline: dict[str, set[BaselineKey]],
-    sim: ForceSimulator | RealisticSimulator,
-    held_kinds: Callable[[str, str], tuple[str, ...]],
-    door: Callable[[Record], Record],
-) -> Callable[[_Query], None]:
+def match_arm(name: str, tokeniser: _Tokeniser, world: World, *, partitioned: bool) -> Arm:
+    """Publish every force's tokens, check every query, keep only which key types matched where.
+
+    Forces are published one at a time and their token sets dropped after matching, so memory holds one
+    force's set, not the nation's.
+    """
+    started = time.perf_counter()
+    query_tokens = [tokeniser.record_tokens(world.door(q.sighting.record)) for q in world.queries]
+    matches: Matches = [{} for _ in world.queries]
+    token_count = 0
+    bits = 0
+    bits_by_type: Counter[int] = Counter()
+    for code, recs in world.held.items():
+        by_type: dict[int, set[bytes]] = defaultdict(set)
+        for record in recs:
+            for key_type, token in tokeniser.record_tokens(record):
+                by_type[key_type].add(token)
+        token_count += sum(len(s) for s in by_type.values())
+        if partitioned:
+            for key_type, type_tokens in by_type.items():
+                size = choose_params(len(type_tokens)).size_bits
+                bits += size
+                bits_by_type[key_type] += size
+        else:
+            bits += choose_params(sum(len(s) for s in by_type.values())).size_bits
+        for qi, tokens in enumerate(query_tokens):
+            matched = frozenset(kt for kt, tok in tokens if tok in by_type.get(kt, ()))
+            if matched:
+                matches[qi][code] = matched
+        del by_type
+        gc.collect()
+    total = max(1, world.total_records)
+    return Arm(
+        name,
+        matches,
+        [frozenset(kt for kt, _ in tokens) for tokens in query_tokens],
+        token_count / total,
+        bits / total,
+        {kt: b / total for kt, b in sorted(bits_by_type.items())},
+        time.perf_counter() - started,
+    )
+
+
+def baseline_matches(world: World) -> list[set[str]]:
+    keys = [baseline_keys(world.door(q.sighting.record)) for q in world.queries]
+    out: list[set[str]] = [set() for _ in world.queries]
+    for code, recs in world.held.items():
+        published = {k for r in recs for k in baseline_keys(r)}
+        for qi, query_keys in enumerate(keys):
+            if not query_keys.isdisjoint(published):
+                out[qi].add(code)
+    return out
+
+
+def probabilities(arm: Arm, world: World, params: ScoringParams) -> list[dict[str, float]]:
+    """v2: each matched force's stated probability, as the matcher would state it."""
+    total = world.total_records
+    return [
+        {
+            code: score(
+                types,
+                forename_class=q.classes[0],
+                surname_class=q.classes[1],
+                force_records=world.force_records[code],
+                total_records=total,
+                fpr=DEFAULT_TARGET_FPR,
+                params=params,
+                sent_types=sent,
+            ).probability
+            for code, types in hits.items()
+        }
+        for q, hits, sent in zip(world.queries, arm.matches, arm.sent, strict=True)
+    ]
+
+
+def outcome(world: World, hits_per_query: Sequence[set[str]]) -> Outcome:
+    result = Outcome()
+    for q, hits in zip(world.queries, hits_per_query, strict=True):
+        result.add(q.holders, hits)
+    return result
+
+
+def at_threshold(probs: Sequence[Mapping[str, float]], threshold: float) -> list[set[str]]:
+    return [{code for code, p in row.items() if p >= threshold} for row in probs]
+
+
+def reliability(
+    world: World, probs: Sequence[Mapping[str, float]]
+) -> list[dict[str, str | float | int | bool]]:
+    """Deciles of stated probability over every scored (query, force) pair: is a 0.8 right 8 times in 10?"""
+    n = [0] * 10
+    stated = [0.0] * 10
+    right = [0] * 10
+    for q, row in zip(world.queries, probs, strict=True):
+        for code, p in row.items():
+            d = min(9, int(p * 10))
+            n[d] += 1
+            stated[d] += p
+            right[d] += code in q.holders
+    table: list[dict[str, str | float | int | bool]] = []
+    for d in range(10):
+        if not n[d]:
+            continue
+        mean, observed = stated[d] / n[d], right[d] / n[d]
+        gap = observed - mean
+        table.append({
+            "decile": f"{d / 10:.1f}-{(d + 1) / 10:.1f}", "n": n[d], "stated": round(mean, 4),
+            "observed": round(observed, 4), "gap": round(gap, 4),
+            "flag": n[d] >= GOAL_DECILE_MIN and abs(gap) > GOAL_CALIBRATION_GAP,
+        })  # fmt: skip
+    return table
+
+
+def fit(world: World, arm: Arm, prior: ScoringParams, version: str) -> ScoringParams:
+    """m from the agreement levels of true pairs, then Platt calibration of every scored pair's log-odds."""
+    true_levels = [
+        agreement_levels(hits.get(code, ()), sent)
+        for q, hits, sent in zip(world.queries, arm.matches, arm.sent, strict=True)
+        for code in q.holders
+    ]
+    m, m_none = fit_m(true_levels, prior.m, prior.m_none)
+    unfitted = dataclasses.replace(
+        prior, m=m, m_none=m_none, name_frequency=class_frequencies(world, prior), calibration=(1.0, 0.0)
+    )
+    log_odds: list[float] = []
+    outcomes: list[bool] = []
+    total = world.total_records
+    for q, hits, sent in zip(world.queries, arm.matches, arm.sent, strict=True):
+        for code, types in hits.items():
+            best: float | None = None
+            for levels in explanations(types, sent):
+                if all(level == NONE for level in levels.values()):
+                    continue
+                _, lo = evidence(
+                    levels, forename_class=q.classes[0], surname_class=q.classes[1],
+                    force_records=world.force_records[code], total_records=total, fpr=DEFAULT_TARGET_FPR,
+                    params=unfitted,
+                )  # fmt: skip
+                best = lo if best is None else max(best, lo)
+            if best is not None:
+                log_odds.append(best)
+                outcomes.append(code in q.holders)
+    calibration = fit_calibration(log_odds, outcomes)
+    return dataclasses.replace(unfitted, calibration=calibration, version=version)
+
+
+def class_frequencies(world: World, prior: ScoringParams) -> dict[str, tuple[float, ...]]:
+    """Per name class, the chance two people of the forces' records both bear a name of the class, given
+    one does: sum n(n-1) / (N sum n) over the class's names (unbiased for the size-biased mean share).
+
+    u for an exact name is the share of that name; the class only says which band the share is in, and
+    a band of unlisted names (rare in the national tables, but some common in one community) is worth
+    exactly what the population shows. A class with no pair keeps its prior.
+    """
+    from crossforce.encoding.nameclasses import forename_class, surname_class
+
+    counts: dict[str, Counter[str]] = {"forename": Counter(), "surname": Counter()}
+    for recs in world.held.values():
+        for record in recs:
+            full = [g for g in normalise_given_names(record.given_names) if len(g) > 1]
+            if full:
+                counts["forename"][canonical_forename(full[0])] += 1
+            parsed = normalise_surname(record.surname)
+            if parsed is not None:
+                counts["surname"][parsed[0]] += 1
+    classify = {"forename": forename_class, "surname": surname_class}
+    out: dict[str, tuple[float, ...]] = {}
+    for name_field, counter in counts.items():
+        total = sum(counter.values())
+        same = [0.0] * NAME_CLASSES
+        mass = [0] * NAME_CLASSES
+        for name, n in counter.items():
+            c = classify[name_field](name)
+            same[c] += n * (n - 1)
+            mass[c] += n
+        out[name_field] = tuple(
+            same[c] / (total * mass[c]) if same[c] > 0 else prior.name_frequency[name_field][c]
+            for c in range(NAME_CLASSES)
+        )
+    return out
+
+
+def ablation(world: World, arm: Arm, params: ScoringParams) -> dict[str, dict[str, float]]:
+    """v2 at the default threshold with each key type's matches removed, as if it were not in the spec."""
+    present = sorted({kt for hits in arm.matches for types in hits.values() for kt in types})
+    out: dict[str, dict[str, float]] = {}
+    for removed in present:
+        stripped = Arm(
+            arm.name,
+            [{c: t - {removed} for c, t in hits.items() if t - {removed}} for hits in arm.matches],
+            [sent - {removed} for sent in arm.sent], 0.0, 0.0, {}, 0.0,
+        )  # fmt: skip
+        probs = probabilities(stripped, world, params)
+        out[KEY_TYPES[removed].name if removed in KEY_TYPES else str(removed)] = outcome(
+            world, at_threshold(probs, DEFAULT_THRESHOLD)
+        ).rates()
+    return out
+
+
+def breakdowns(
+    world: World, arm: Arm, hits_per_query: Sequence[set[str]], baseline: Sequence[set[str]]
+) -> dict[str, object]:
+    """v2 at the default threshold: recall per error kind and record class, false traces per relation,
+    and per key type how often it matched a true pair and a wrong force."""
+    sim = world.sim
     truth = sim.people()
-
-    def score(query: _Query) -> None:
-        record = door(query.sighting.record)
-        tokens = tokeniser.record_tokens(record)
-        base_keys = baseline_keys(record)
-        false_at: set[int] = set()
-        base_false = false_key = False
-        held_ids = dict(truth[query.person]) if query.person is not None else {}
-        for code, index in published.items():
-            matched = {kt for kt, tok in tokens if tok in index}
-            strength = hit_strength(matched)
-            base_hit = not base_keys.isdisjoint(baseline[code])
-            if code not in query.holders:
-                false_at.update(s for s in STRENGTHS if strength >= s)
-                false_key |= bool(matched)
-                base_false |= base_hit
-                report.key_false.update(matched)
-                continue
-            keys, base = report.keys, report.baseline
-            keys.pairs += 1
-            base.pairs += 1
-            keys.hits_at.update(s for s in STRENGTHS if strength >= s)
-            base.hits_at.update(STRENGTHS if base_hit else ())
-            keys.any_key_pairs += bool(matched)
-            base.any_key_pairs += base_hit
-            keys.name_key_hits += hit_strength(matched - _IDENTIFIER_KEY_TYPES) >= 1
-            report.key_matched.update(matched)
-            if len(matched) == 1:
-                report.key_only.update(matched)
-            _tally_kinds(
-                report, (*query.sighting.corruptions, *held_kinds(code, held_ids[code])), strength, base_hit
-            )
-            if isinstance(sim, RealisticSimulator):
-                report.class_pairs[sim.record_class(code, held_ids[code])] += 1
-                report.class_hits[sim.record_class(code, held_ids[code])] += strength >= 1
-        for tally, false, any_key in (
-            (report.keys, false_at, false_key),
-            (report.baseline, set(STRENGTHS) if base_false else set(), base_false),
-        ):
-            tally.queries += 1
-            tally.false_at.update(false)
-            tally.false_any_key_queries += any_key
-            if query.holders:
-                tally.held_queries += 1
-                tally.held_wrong_at.update(false)
-            else:
-                tally.absent_queries += 1
-                tally.absent_false_at.update(false)
-        if not query.holders:
-            report.relation_queries[query.relation] += 1
-            report.relation_false[query.relation] += 1 in false_at
-
-    return score
-
-
-def _tally_kinds(report: Report, kinds: tuple[str, ...], strength: int, base_hit: bool) -> None:
-    hit = strength >= 1
-    for name in set(kinds) or {"(none)"}:
-        report.kind_pairs[name] += 1
-        report.kind_hits[name] += hit
-        report.kind_baseline_hits[name] += base_hit
-    if len(set(kinds)) == 1:
-        report.single_pairs[kinds[0]] += 1
-        report.single_hits[kinds[0]] += hit
-    if not hit:
-        report.missed_by[" + ".join(sorted(set(kinds))) or "(none)"] += 1
+    kind_pairs: Counter[str] = Counter()
+    kind_hits: Counter[str] = Counter()
+    kind_base: Counter[str] = Counter()
+    class_pairs: Counter[str] = Counter()
+    class_hits: Counter[str] = Counter()
+    relation_n: Counter[str] = Counter()
+    relation_false: Counter[str] = Counter()
+    key_true: Counter[int] = Counter()
+    key_false: Counter[int] = Counter()
+    misses: Counter[str] = Counter()
+    realistic = isinstance(sim, RealisticSimulator)
+    for q, hits, matched, base in zip(world.queries, hits_per_query, arm.matches, baseline, strict=True):
+        for code, types in matched.items():
+            (key_true if code in q.holders else key_false).update(types)
+        if not q.holders:
+            relation_n[q.relation] += 1
+            relation_false[q.relation] += bool(hits)
+            continue
+        ids = dict(truth[q.person]) if q.person is not None else {}
+        for code in q.holders:
+            held_kinds = sim.held_errors(code, ids[code]) if isinstance(sim, RealisticSimulator) else ()
+            kinds = set(q.sighting.corruptions) | set(held_kinds)
+            for kind in kinds or {"(none)"}:
+                kind_pairs[kind] += 1
+                kind_hits[kind] += code in hits
+                kind_base[kind] += code in base
+            if code not in hits:
+                misses[" + ".join(sorted(kinds)) or "(none)"] += 1
+            if realistic:
+                assert isinstance(sim, RealisticSimulator)
+                record_class = sim.record_class(code, ids[code])
+                class_pairs[record_class] += 1
+                class_hits[record_class] += code in hits
+    pairs = max(1, sum(len(q.holders) for q in world.queries))
+    n_queries = max(1, len(world.queries))
+    return {
+        "per_kind": {
+            k: {"pairs": n, "recall": round(kind_hits[k] / n, 4), "baseline": round(kind_base[k] / n, 4)}
+            for k, n in sorted(kind_pairs.items(), key=lambda item: kind_hits[item[0]] / item[1])
+        },
+        "recall_by_class": {c: round(class_hits[c] / n, 4) for c, n in sorted(class_pairs.items())},
+        "false_trace_by_relation": {
+            r: {"queries": n, "false_trace": round(relation_false[r] / n, 5)}
+            for r, n in sorted(relation_n.items())
+        },
+        "per_key": {
+            KEY_TYPES[kt].name if kt in KEY_TYPES else str(kt): {
+                "true_pairs": round(key_true[kt] / pairs, 4),
+                "wrong_force": round(key_false[kt] / n_queries, 5),
+            }
+            for kt in sorted(key_true.keys() | key_false.keys())
+        },
+        "top_misses": dict(misses.most_common(8)),
+    }  # fmt: skip
 
 
-def print_report(report: Report) -> None:
+def run(
+    *,
+    people: int = 5000,
+    absent: int = 5000,
+    seed: int = 1,
+    level: Level = "default",
+    records: int | None = None,
+    forces: Sequence[str] | None = None,
+    profile: Profile = "realistic",
+    names_only: bool = False,
+    arms: Sequence[str] = ARMS,
+    ablate: bool = False,
+    fit_version: str | None = None,
+    params: ScoringParams = DEFAULT,
+) -> dict[str, object]:
+    """Build the world, match both key sets, score, tally; the summary the JSON line prints.
+
+    With ``fit_version`` the v2 parameters are fitted on this run first and reported in ``fitted``.
+    """
+    if forces is None:
+        forces = DEFAULT_FORCES if profile == "classic" else None
+    if records is None:
+        records = DEFAULT_RECORDS if profile == "classic" else REALISTIC_RECORDS
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    world = build_world(
+        people=people, absent=absent, seed=seed, level=level, records=records, forces=forces,
+        profile=profile, names_only=names_only,
+    )  # fmt: skip
+    timings["simulate"] = time.perf_counter() - started
+    secret = hashlib.sha256(f"bench.quality:{seed}".encode()).digest()
+    summary: dict[str, object] = {
+        "bench": "quality", "seed": seed, "profile": profile,
+        "level": level if profile == "classic" else "realistic", "people": people, "absent": absent,
+        "records": world.total_records, "forces_count": len(world.held), "names_only": names_only,
+        "queries": len(world.queries), "pairs": sum(len(q.holders) for q in world.queries),
+        "base_rate": round(world.base_rate(), 4), "default_threshold": DEFAULT_THRESHOLD,
+    }  # fmt: skip
+    started = time.perf_counter()
+    baseline = baseline_matches(world)
+    summary["baseline"] = outcome(world, baseline).rates()
+    timings["baseline"] = time.perf_counter() - started
+    if "v1" in arms:
+        legacy = _legacy_v1()
+        v1 = match_arm("v1", legacy.Tokeniser(secret=secret, epoch=1), world, partitioned=False)
+        timings["v1"] = v1.seconds
+        strengths = [{c: int(legacy.hit_strength(t)) for c, t in hits.items()} for hits in v1.matches]
+        summary["v1"] = {
+            "tokens_per_record": round(v1.tokens_per_record, 2),
+            "index_bits_per_record": round(v1.bits_per_record, 1),
+            **{
+                label: outcome(
+                    world, [{c for c, s in row.items() if s >= least} for row in strengths]
+                ).rates()
+                for label, least in V1_STRENGTHS.items()
+            },
+        }
+        del v1, strengths
+        gc.collect()
+    if "v2" in arms:
+        v2 = match_arm("v2", _v2_tokeniser(secret), world, partitioned=True)
+        timings["v2"] = v2.seconds
+        params = dataclasses.replace(params, base_rate=world.base_rate())
+        if fit_version is not None:
+            params = fit(world, v2, params, fit_version)
+            summary["fitted"] = json.loads(params.to_json())
+        started = time.perf_counter()
+        probs = probabilities(v2, world, params)
+        default_hits = at_threshold(probs, DEFAULT_THRESHOLD)
+        summary["v2"] = {
+            "params_version": params.version,
+            "tokens_per_record": round(v2.tokens_per_record, 2),
+            "index_bits_per_record": round(v2.bits_per_record, 1),
+            "index_bits_per_record_by_type": {
+                KEY_TYPES[kt].name if kt in KEY_TYPES else str(kt): round(b, 1)
+                for kt, b in v2.bits_per_record_by_type.items()
+            },
+            "by_threshold": {f"{t:g}": outcome(world, at_threshold(probs, t)).rates() for t in THRESHOLDS},
+            "reliability": reliability(world, probs),
+            **breakdowns(world, v2, default_hits, baseline),
+        }
+        default = outcome(world, default_hits)
+        flags = [row for row in reliability(world, probs) if row["flag"]]
+        summary["goals"] = {
+            "recall_and_false_rates": default.goal_met(),
+            "calibration_within_5_points": not flags,
+        }
+        if ablate:
+            summary["ablation"] = ablation(world, v2, params)
+        timings["score"] = time.perf_counter() - started
+    summary["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+    return summary
+
+
+def print_report(s: Mapping[str, object]) -> None:
     """Readable tables (rich), then the JSON line."""
     from rich.console import Console
     from rich.table import Table
 
-    s = report.summary()
     console = Console(highlight=False, width=max(120, Console().width))
-    base = s["baseline"]
-    assert isinstance(base, dict)
-    head = Table(
-        title=f"Match quality, profile {s['profile']}{', names and dates only' if s['names_only'] else ''}: "
-        f"{s['records']} records at {s['forces_count']} forces (seed {s['seed']}"
-        f"{', level ' + str(s['level']) if s['profile'] == 'classic' else ''}); {s['pairs']} true pairs, "
-        f"{s['queries']} queries"
+    title = (
+        f"Match quality, profile {s['profile']}{', names and dates only' if s['names_only'] else ''}: "
+        f"{s['records']} records at {s['forces_count']} forces (seed {s['seed']}); {s['pairs']} true pairs, "
+        f"{s['queries']} queries; holding forces per query {s['base_rate']}"
     )
-    for column in ("measure", "match keys", "exact name+DOB"):
-        head.add_column(column, justify="left" if column == "measure" else "right")
-    for label, key in (
-        ("recall (held people found at the right force)", "recall_by_strength"),
-        ("false-force rate (held people hitting another force)", "false_force_rate"),
-        ("false-trace rate (people held nowhere hitting any force)", "false_trace_rate"),
-    ):
-        rows, base_rows = s[key], base[key]
-        assert isinstance(rows, dict)
-        for name in rows:
-            head.add_row(f"{label}, {name}" + (" or stronger" if name != "strong" else ""),
-                         _pct(rows[name]), _pct(base_rows[name]))  # fmt: skip
-    head.add_row("recall by name/DOB keys alone, weak or stronger", _pct(s["recall_name_keys"]), "")
-    head.add_row(
-        "recall, any key matched (strength 0 too)", _pct(s["recall_any_key"]), _pct(base["recall_any_key"])
-    )
-    head.add_row("tokens per record", f"{s['tokens_per_record']:.2f}", "")
-    head.add_row("index bits per record (FPR 1e-8 a token)", f"{s['index_bits_per_record']:.0f}", "")
+    head = Table(title=title)
+    for column in ("rule", "recall", "false-force", "false-trace"):
+        head.add_column(column, justify="left" if column == "rule" else "right")
+
+    def row(name: str, rates: object) -> None:
+        assert isinstance(rates, dict)
+        head.add_row(name, _pct(rates["recall"]), _pct(rates["false_force"]), _pct(rates["false_trace"]))
+
+    row("exact name+DOB baseline", s["baseline"])
+    v1, v2 = s.get("v1"), s.get("v2")
+    if isinstance(v1, dict):
+        for label in V1_STRENGTHS:
+            row(f"v1 keys, {label} or stronger", v1[label])
+    if isinstance(v2, dict):
+        for threshold, rates in v2["by_threshold"].items():
+            marker = " (default)" if float(threshold) == DEFAULT_THRESHOLD else ""
+            row(f"v2 keys, probability >= {threshold}{marker}", rates)
     console.print(head)
-
-    per_key = Table(
-        title="Per key type (matched, only-match per true pair; false: matched at a wrong force, per query)"
-    )
-    for column in ("key type", "strength", "matched", "only key", "false"):
-        per_key.add_column(column, justify="right" if column != "key type" else "left")
-    rows = s["per_key"]
-    assert isinstance(rows, dict)
-    for _code, kt in sorted(KEY_TYPES.items()):
-        row = rows[kt.name]
-        per_key.add_row(
-            kt.name, str(kt.strength), _pct(row["matched"]), _pct(row["only"]), _pct(row["false"])
+    for name, arm in (("v1", v1), ("v2", v2)):
+        if isinstance(arm, dict):
+            console.print(
+                f"{name}: {arm['tokens_per_record']} tokens/record, {arm['index_bits_per_record']} index "
+                "bits/record (FPR 1e-8 a token)"
+            )
+    if isinstance(v2, dict):
+        table = Table(title=f"v2 reliability (params {v2['params_version']}): stated probability vs observed")
+        for column in ("stated", "n", "mean stated", "observed precision", "gap"):
+            table.add_column(column, justify="right")
+        for r in v2["reliability"]:
+            table.add_row(r["decile"], str(r["n"]), f"{r['stated']:.3f}", f"{r['observed']:.3f}",
+                          f"{100 * r['gap']:+.1f} pt" + (" !" if r["flag"] else ""))  # fmt: skip
+        console.print(table)
+        kinds = Table(title="v2 recall at the default threshold by error kind in the pair, worst first")
+        for column in ("error kind", "pairs", "v2", "exact"):
+            kinds.add_column(column, justify="left" if column == "error kind" else "right")
+        for kind, r in v2["per_kind"].items():
+            kinds.add_row(kind, str(r["pairs"]), _pct(r["recall"]), _pct(r["baseline"]))
+        console.print(kinds)
+        console.print(
+            "recall by record class: " + "; ".join(f"{c} {_pct(v)}" for c, v in v2["recall_by_class"].items())
         )
-    console.print(per_key)
-
-    per_kind = Table(title="Recall (weak or stronger) by error kind in the pair, worst first")
-    for column in ("error kind", "pairs", "match keys", "exact", "alone: pairs", "alone: match keys"):
-        per_kind.add_column(column, justify="right" if column != "error kind" else "left")
-    rows = s["per_corruption"]
-    assert isinstance(rows, dict)
-    for name, row in sorted(rows.items(), key=lambda item: item[1]["recall"]):
-        per_kind.add_row(name, str(row["pairs"]), _pct(row["recall"]), _pct(row["baseline_recall"]),
-                         str(row["alone_pairs"]), _pct(row["alone_recall"]))  # fmt: skip
-    console.print(per_kind)
-    by_class, by_relation = s["recall_by_class"], s["false_trace_by_relation"]
-    assert isinstance(by_class, dict) and isinstance(by_relation, dict)
-    if by_class:
-        console.print("recall by record class: " + "; ".join(f"{c} {_pct(v)}" for c, v in by_class.items()))
-        console.print("false traces by relation to someone held: " + "; ".join(
-            f"{r} {_pct(v['false_trace'])} of {v['queries']}" for r, v in by_relation.items()))  # fmt: skip
-    misses = s["top_misses"]
-    assert isinstance(misses, dict)
-    console.print(
-        "most common error kinds behind a miss: " + "; ".join(f"{k} ({v})" for k, v in misses.items())
-    )
-    verdict = "met" if s["goal_met"] else "NOT met"
-    console.print(
-        f"goal (recall >= {GOAL_RECALL:.0%}, false-hit rate <= {GOAL_FALSE_HIT_RATE:.1%}): {verdict}; "
-        f"timings {s['timings_s']}"
-    )
+        console.print(
+            "false traces by relation: "
+            + "; ".join(
+                f"{r} {_pct(v['false_trace'])} of {v['queries']}"
+                for r, v in v2["false_trace_by_relation"].items()
+            )
+        )
+        console.print("most common error kinds behind a miss: " + "; ".join(
+            f"{k} ({v})" for k, v in v2["top_misses"].items()))  # fmt: skip
+    ablated = s.get("ablation")
+    if isinstance(ablated, dict):
+        table = Table(title=f"v2 ablation at probability >= {DEFAULT_THRESHOLD}: each key type removed")
+        for column in ("removed", "recall", "false-force", "false-trace"):
+            table.add_column(column, justify="left" if column == "removed" else "right")
+        for name, r in ablated.items():
+            table.add_row(name, _pct(r["recall"]), _pct(r["false_force"]), _pct(r["false_trace"]))
+        console.print(table)
+    console.print(f"goals: {s.get('goals')}; timings {s['timings_s']}")
     print(json.dumps(s, sort_keys=True), flush=True)  # the machine-readable line last, unwrapped
 
 
@@ -482,23 +710,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--names-only", action="store_true", help="drop identifiers and postcodes (held-out data)"
     )
+    parser.add_argument("--keys", default="v1,v2", help="key sets to compare: v1, v2 or v1,v2")
+    parser.add_argument("--ablate", action="store_true", help="v2 recall with each key type removed")
+    parser.add_argument("--fit", metavar="VERSION", help="fit the scoring parameters on this run, as VERSION")
+    parser.add_argument("--write", action="store_true", help="with --fit: store them as the package default")
     args = parser.parse_args(argv)
     profile: Profile = args.profile or ("classic" if args.level else "realistic")
     if profile == "realistic" and args.level:
         parser.error("--level belongs to the classic profile; the realistic one draws each error at its rate")
+    arms = tuple(a.strip() for a in args.keys.split(",") if a.strip())
+    if not arms or set(arms) - set(ARMS) or (args.fit and "v2" not in arms):
+        parser.error("--keys takes v1, v2 or v1,v2 (and --fit needs v2)")
+    if args.write and not args.fit:
+        parser.error("--write needs --fit VERSION")
     forces = tuple(f.strip() for f in args.forces.split(",") if f.strip()) if args.forces else None
-    report = run(
-        people=args.people,
-        absent=args.absent,
-        seed=args.seed,
-        level=args.level or "default",
-        records=args.records,
-        forces=forces,
-        profile=profile,
-        names_only=args.names_only,
-    )
-    print_report(report)
+    summary = run(
+        people=args.people, absent=args.absent, seed=args.seed, level=args.level or "default",
+        records=args.records, forces=forces, profile=profile, names_only=args.names_only, arms=arms,
+        ablate=args.ablate, fit_version=args.fit,
+    )  # fmt: skip
+    if args.write:
+        _write_params(summary)
+    print_report(summary)
     return 0
+
+
+def _write_params(summary: Mapping[str, object]) -> None:
+    """Store the fitted parameters with the deployment base rate (the bench's own mix is not a police one)."""
+    from importlib import resources
+
+    from crossforce.scoring.params import PARAMS_FILE
+
+    fitted = ScoringParams.from_json(json.dumps(summary["fitted"]))
+    shipped = dataclasses.replace(fitted, base_rate=DEFAULT.base_rate)
+    comment = (
+        f"Fitted by python -m bench.quality --fit {fitted.version} --write --seed {summary['seed']} "
+        f"(realistic profile, {summary['records']} records at {summary.get('forces_count', 43)} forces): "
+        "m and m_none from true pairs' agreement levels, name_frequency from the forces' records, "
+        "calibration by Platt scaling; u from date and area sizes; base_rate: deployment prior "
+        "(docs/quality.md)."
+    )
+    path = resources.files("crossforce.scoring").joinpath(PARAMS_FILE)
+    with resources.as_file(path) as real:
+        real.write_text(shipped.to_json(comment), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -43,11 +43,13 @@ from locust.runners import WorkerRunner
 from crossforce.auditlog import treehead
 from crossforce.client.sdk import Client
 from crossforce.crypto.sealed import DisclosurePayload
-from crossforce.domain import Justification, Role
+from crossforce.domain import Candidate, Justification, QueryToken, Role
 from crossforce.forces import all_forces
-from crossforce.index.bloom import BloomIndex, IndexParams
+from crossforce.index.bloom import IndexParams
+from crossforce.index.partitioned import Partition, PartitionedIndex
 from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.common import justification_to_pb, tree_head_from_pb
+from crossforce.wire.matching import candidate_to_pb
 from loadtests.grpc_user import GRPC, QUOTA_DENIED, VERIFY, GrpcUser  # switches gRPC to gevent
 
 PLAN_ENV = "CROSSFORCE_LOAD_PLAN"
@@ -71,8 +73,10 @@ def candidates() -> tuple[list[pb.Candidate], list[bool]]:
     rows = json.loads(Path(plan()["candidates"]).read_text(encoding="utf-8"))
     epoch = plan()["epoch"]
     pool = [
-        pb.Candidate(
-            tokens=[pb.QueryToken(key_type=kt, epoch=epoch, token=bytes.fromhex(t)) for kt, t in r["tokens"]]
+        candidate_to_pb(
+            Candidate.of(
+                QueryToken(key_type=kt, epoch=epoch, token=bytes.fromhex(t)) for kt, t in r["tokens"]
+            )
         )
         for r in rows
     ]
@@ -89,16 +93,16 @@ def _why(purpose_basis: tuple[str, str], case: str, officer: str) -> pb.Justific
 # ------------------------------------------------------------------------------------------ forces
 
 
-class PrebuiltIndex(BloomIndex):
+class PrebuiltIndex(PartitionedIndex):
     """An index built once by run.py and republished as is: its bytes and digest are kept, so a
     republish does not hash or copy tens of megabytes on the load generator's event loop."""
 
     __slots__ = ("_bytes", "_digest")
 
-    def __init__(self, *, params: IndexParams, data: bytes, digest: bytes) -> None:
+    def __init__(self, *, partitions: list[Partition], data: bytes, digest: bytes) -> None:
         import numpy as np
 
-        super().__init__(params=params, words=np.frombuffer(data, dtype="<u8"))
+        super().__init__(partitions=partitions, words=np.frombuffer(data, dtype="<u8"))
         self._bytes = data
         self._digest = digest
 
@@ -122,9 +126,14 @@ class ForceSystem(GrpcUser):
         meta = next(f for f in plan()["forces"] if f["code"] == self.force_code)
         self.meta = meta
         self.client = self.client_for(self.force_code, Role.FORCE_SYSTEM, timeout=600.0)
-        params = IndexParams(num_blocks=meta["num_blocks"], num_probes=meta["num_probes"])
+        partitions = [
+            Partition(
+                key_type=kt, params=IndexParams(num_blocks=blocks, num_probes=probes), token_count=count
+            )
+            for kt, blocks, probes, count in meta["partitions"]
+        ]
         data = gevent.get_hub().threadpool.apply(Path(meta["bits"]).read_bytes)
-        self.index = PrebuiltIndex(params=params, data=data, digest=bytes.fromhex(meta["sha256"]))
+        self.index = PrebuiltIndex(partitions=partitions, data=data, digest=bytes.fromhex(meta["sha256"]))
         gevent.sleep(random.uniform(0, float(plan()["republish_every_s"])))
 
     @task

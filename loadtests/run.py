@@ -139,8 +139,10 @@ def build(args: argparse.Namespace, root: Path, out: Path) -> tuple[Deployment, 
                     "tokens": tokens,
                     "bits": str(path),
                     "sha256": hashlib.sha256(data).hexdigest(),
-                    "num_blocks": bloom.params.num_blocks,
-                    "num_probes": bloom.params.num_probes,
+                    "partitions": [
+                        [p.key_type, p.params.num_blocks, p.params.num_probes, p.token_count]
+                        for p in bloom.partitions
+                    ],
                     "index_bytes": len(data),
                 }
             )

@@ -5,6 +5,9 @@ The vectors are the contract: another implementation conforms when it reproduces
 only when the spec version changes, and review the diff as a spec change.
 
     python scripts/make_encoding_vectors.py [--out tests/vectors/encoding.json]
+
+It is over 400 lines because most of it is the vector records themselves (one literal per real-world case);
+the code that writes them is short.
 """
 
 from __future__ import annotations
@@ -15,17 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from crossforce.encoding import SPEC_VERSION
-from crossforce.encoding.matchkeys import (
-    KEY_TYPES,
-    decode_key,
-    derive_keys,
-    encode_key,
-    hit_strength,
-    soundex,
-)
+from crossforce.encoding.keytypes import MAX_PREVIOUS_NAMES, KeyType
+from crossforce.encoding.matchkeys import KEY_TYPES, decode_key, derive_keys, encode_key, soundex
+from crossforce.encoding.nameclasses import CLASS_TABLE_SHA256, name_classes
 from crossforce.encoding.normalise import (
     IDENTIFIER_KINDS,
     fold_text,
+    normalise_given_names,
     normalise_identifier,
     normalise_name,
     normalise_postcode,
@@ -33,6 +32,7 @@ from crossforce.encoding.normalise import (
     parse_date_parts,
     postcode_district,
 )
+from crossforce.encoding.placeholders import PLACEHOLDER_FORENAME_WORDS, PLACEHOLDER_NAMES
 from crossforce.encoding.records import Record
 from crossforce.encoding.tokens import HKDF_INFO_PREFIX, HKDF_SALT, Tokeniser, derive_subkey
 from crossforce.errors import ValidationError
@@ -97,7 +97,7 @@ RECORDS: list[tuple[str, Record]] = [
         Record(record_id="v07", given_names="Pieter", surname="van der Berg", date_of_birth="1972-02-30"),
     ),
     (
-        "missing date of birth: only the postcode keys carry the name",
+        "missing date of birth: name_nodate and the postcode keys carry the name",
         Record(record_id="v08", given_names="Mohammed", surname="Khan", postcode="b1 1aa"),
     ),
     (
@@ -144,6 +144,68 @@ RECORDS: list[tuple[str, Record]] = [
         Record(record_id="v12", given_names="J. P.", surname="Smith", date_of_birth="1980-03-05"),
     ),
     (
+        "middle name used as first name: name_dob and name_nodate for c(F1) and c(F2)",
+        Record(
+            record_id="v19",
+            given_names="Robert James",
+            surname="Okafor",
+            date_of_birth="1979-08-21",
+            postcode="M1 2AB",
+            previous_names=("Robert James Mensah",),
+        ),
+    ),
+    (
+        "year and month only: name_year and the partial date",
+        Record(record_id="v20", given_names="Fatima", surname="Begum", date_of_birth="1991-07"),
+    ),
+    (
+        "placeholder forename (Female Child): surname keys only",
+        Record(record_id="v21", given_names="Female Child", surname="Walsh", date_of_birth="2024-02-10"),
+    ),
+    (
+        "placeholder forename (Baby Boy) and placeholder previous names",
+        Record(
+            record_id="v22",
+            given_names="Baby Boy",
+            surname="Ahmed",
+            date_of_birth="2023-09-01",
+            previous_names=("Unknown", "Female Child Brown"),
+        ),
+    ),
+    (
+        "John Doe: the surname Doe is a placeholder beside John or Jane",
+        Record(record_id="v23", given_names="John", surname="Doe", date_of_birth="1970-01-02"),
+    ),
+    (
+        "Mary Doe: with another forename Doe is a real surname",
+        Record(record_id="v24", given_names="Mary", surname="Doe", date_of_birth="1970-01-02"),
+    ),
+    (
+        "placeholder surname (Of The House) beside a real forename: forename_dob only",
+        Record(record_id="v25", given_names="Sean", surname="Of The House", date_of_birth="1966-05-17"),
+    ),
+    (
+        "worst case: every key type at its max per record",
+        Record(
+            record_id="v26",
+            given_names="Bill Bob Peggy",
+            surname="Al Ali-Roe",
+            date_of_birth="1980-03-04",
+            postcode="SW1A 1AA",
+            previous_names=(
+                "Jim Liz Tony Da Dia-Fox",
+                "Mick Kate Dick Le Lu-Moss",
+                "Rob Maggie Bill Ab Abe-Tate",
+                "Tony Jim Kate El Ela-Wynn",
+                "Kevin Smith",
+            ),
+            pnc_id="98/123456G",
+            ni_number="JK123457C",
+            passport_number="502135326",
+            driving_licence="MORGA753116SM9IJ",
+        ),
+    ),
+    (
         "placeholders: unknown forename, N/K NI number, all-zero passport",
         Record(
             record_id="v13",
@@ -182,21 +244,36 @@ FOLD_EXAMPLES = [
     "Иван Петров",
 ]
 SOUNDEX_EXAMPLES = ["robert", "rupert", "ashcraft", "pfister", "tymczak", "lee", "mcdonald", "1234", "o"]
-STRENGTH_EXAMPLES = [
-    [],
-    [20],
-    [18, 20],
-    [20, 22],
-    [20, 24],
-    [24, 25],
-    [22, 23],
-    [16],
-    [17, 2],
-    [17, 19],
-    [17, 22],
-    [1, 2],
-    [21],
-    [99],
+PLACEHOLDER_EXAMPLES: list[tuple[str, str]] = [
+    *((g, "Smith") for g in ("Unknown", "UNK", "Female Child", "Baby Boy", "Male", "Unnamed Infant", "Girl")),
+    *((g, "Smith") for g in ("Man Woman", "Person", "N/K", "n.k.", "N / A", "Baby Jane", "Unknown Smith")),
+    *((g, "Smith") for g in ("Boy George", "N K", "N. A.", "N.A.")),
+    *(("Ada", s) for s in ("Q", "q.", "-", "Unk", "UNKNOWN", "Of The House", "Not Known", "NK", "N/K")),
+    *(("Ada", s) for s in ("Baby", "Female Child", "Xu", "Ng", "Of", "Houseman")),
+    ("John", "Doe"),
+    ("Jane", "DOE"),
+    ("Mr John Paul", "Doe"),
+    ("Jon", "Doe"),
+    ("Mary", "Doe"),
+    ("", "Doe"),
+    *(("Ada", value) for value in sorted(PLACEHOLDER_NAMES)),
+    *((value, "Smith") for value in sorted(PLACEHOLDER_NAMES | PLACEHOLDER_FORENAME_WORDS)),
+]
+"""(given names, surname) pairs around every placeholder rule, near misses that are real names, and every
+listed placeholder value in both fields."""
+CLASS_EXAMPLES: list[tuple[str, str]] = [
+    ("John", "Smith"),
+    ("Bill", "Patel"),
+    ("Jack", "Jones"),
+    ("Susan", "Khan"),
+    ("J. Paul", "Begum"),
+    ("Wojciech", "Kowalski"),
+    ("Siobhán", "O'Brien"),
+    ("", "Smith"),
+    ("John", ""),
+    ("Female Child", "Unknown"),
+    ("John", "Doe"),
+    ("Mary", "Doe"),
 ]
 
 
@@ -230,6 +307,22 @@ def _identifiers(record: Record) -> dict[str, str | None]:
         except ValidationError:
             out[kind] = "INVALID"
     return out
+
+
+def _classes_view(given_names: str, surname: str) -> dict[str, Any]:
+    fore, sur = name_classes(Record(record_id="c", given_names=given_names, surname=surname))
+    return {"given_names": given_names, "surname": surname, "forename_class": fore, "surname_class": sur}
+
+
+def key_type_view(kt: KeyType) -> dict[str, Any]:
+    """A key type as the vectors state it: the spec v2 columns (v1's strengths are not spec v2)."""
+    return {
+        "code": kt.code,
+        "name": kt.name,
+        "agrees": dict(sorted(kt.agrees.items())),
+        "date_span": kt.date_span,
+        "max_per_record": kt.max_per_record,
+    }
 
 
 def build() -> dict[str, Any]:
@@ -295,10 +388,8 @@ def build() -> dict[str, Any]:
         "epoch": EPOCH,
         "hkdf": {"salt_ascii": HKDF_SALT.decode(), "info_prefix_hex": HKDF_INFO_PREFIX.hex()},
         "subkeys_hex": {str(kt): derive_subkey(SECRET, kt, EPOCH).hex() for kt in sorted(KEY_TYPES)},
-        "key_types": [
-            {"code": kt.code, "name": kt.name, "strength": kt.strength, "evidence": sorted(kt.evidence)}
-            for kt in (KEY_TYPES[c] for c in sorted(KEY_TYPES))
-        ],
+        "max_previous_names": MAX_PREVIOUS_NAMES,
+        "key_types": [key_type_view(KEY_TYPES[c]) for c in sorted(KEY_TYPES)],
         "fold_text": [{"input": s, "output": fold_text(s)} for s in FOLD_EXAMPLES],
         "soundex": [{"input": s, "output": soundex(s)} for s in SOUNDEX_EXAMPLES],
         "canonical_encoding": [
@@ -309,7 +400,17 @@ def build() -> dict[str, Any]:
             },
             {"key_type": 1, "fields": ["01/123456A"], "canonical_hex": encode_key(1, ["01/123456A"]).hex()},
         ],
-        "hit_strength": [{"key_types": kts, "strength": hit_strength(kts)} for kts in STRENGTH_EXAMPLES],
+        "placeholders": [
+            {
+                "given_names": g,
+                "surname": sur,
+                "given_missing": normalise_given_names(g) == (),
+                "name_missing": normalise_name(g, sur) is None,
+            }
+            for g, sur in PLACEHOLDER_EXAMPLES
+        ],
+        "name_class_tables_sha256": dict(CLASS_TABLE_SHA256),
+        "name_classes": [_classes_view(g, sur) for g, sur in CLASS_EXAMPLES],
         "records": records,
     }
 

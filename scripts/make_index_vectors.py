@@ -1,9 +1,12 @@
-"""Write the golden index vectors, tests/vectors/index.json (docs/spec.md, "Index format").
+"""Write the golden index vectors, tests/vectors/index.json (docs/spec.md, "Index format", format 2).
 
 The vectors come from a literal, scalar transcription of the spec below (Python ints, bytearray, math,
-hashlib), so they do not depend on ``crossforce.index.bloom``: tests/unit/test_spec_vectors_index.py holds the
-vectorised module to them. Tokens are SHA-256(b"token-<i>") and absent tokens SHA-256(b"absent-<i>"),
-plus edge tokens (all zeros, all ones, bytes 0..31) that pin byte order and the fastrange ends.
+hashlib), so they do not depend on ``crossforce.index``: tests/unit/test_spec_vectors_index.py holds the
+vectorised modules to them. Format 2 ("partitioned"): the filter of each key type present, in ascending
+key type, each sized by choose_params for its own distinct tokens, bytes concatenated; a query token is
+tested only in its own type's filter. Tokens are SHA-256(b"token-<i>") and absent tokens
+SHA-256(b"absent-<i>"), plus edge tokens (all zeros, all ones, bytes 0..31) that pin byte order and the
+fastrange ends.
 
     python scripts/make_index_vectors.py          # rewrite the file
     python scripts/make_index_vectors.py --check  # exit 1 if the file differs from what it would write
@@ -95,6 +98,37 @@ def choose_params(n: int, target: float) -> tuple[int, int]:
     return hi, best_probes(hi, n)[0]
 
 
+def build_partitioned(pairs: list[tuple[int, bytes]], target: float) -> tuple[list[dict[str, int]], bytes]:
+    """Format 2: (partitions as the header lists them, the index bytes) for (key type, token) pairs."""
+    by_type: dict[int, set[bytes]] = {}
+    for key_type, tok in pairs:
+        by_type.setdefault(key_type, set()).add(tok)
+    partitions, data = [], b""
+    for key_type in sorted(by_type):
+        members = sorted(by_type[key_type])
+        num_blocks, num_probes = choose_params(len(members), target)
+        data += bytes(build(members, num_blocks, num_probes))
+        partitions.append(
+            {
+                "key_type": key_type,
+                "num_blocks": num_blocks,
+                "num_probes": num_probes,
+                "token_count": len(members),
+            }
+        )
+    return partitions, data
+
+
+def contains_partitioned(partitions: list[dict[str, int]], data: bytes, key_type: int, tok: bytes) -> bool:
+    offset = 0
+    for p in partitions:
+        size = p["num_blocks"] * BLOCK_BITS // 8
+        if p["key_type"] == key_type:
+            return contains(bytearray(data[offset : offset + size]), tok, p["num_blocks"], p["num_probes"])
+        offset += size
+    return False
+
+
 def block_pgf(num_blocks: int, n: int, s: float) -> float:
     return math.exp(n * math.log1p((s - 1) / num_blocks))
 
@@ -132,6 +166,12 @@ FILTERS = [  # (name, num_blocks, num_probes, how many of TOKENS)
     ("empty", 2, 5, 0),
 ]
 PARAMS = [(0, 1e-8), (1, 1e-8), (40, 1e-8), (100, 1e-8), (10_000, 1e-8), (1_000_000, 1e-8), (1_000_000, 0.01)]
+PARTITIONED = [  # (name, target FPR, (key type, first token, last token) runs of TOKENS)
+    ("three-types", 1e-8, [(16, 0, 40), (26, 40, 60), (1, 60, 65), (16, 0, 5)]),
+    ("one-token-under-two-types", 1e-8, [(16, 100, 101), (17, 100, 101)]),
+    ("measurable-fpr", 0.01, [(17, 100, 300), (30, 0, 3)]),
+]
+"""Runs repeat tokens on purpose (a pair counts once) and reuse a token under two types (two pairs)."""
 FILLS = [(1, 21, 8), (3, 7, 40), (122_540, 20, 1_000_000), (19_328, 6, 1_000_000)]
 
 
@@ -192,9 +232,34 @@ def vectors() -> dict[str, Any]:
         }
         for b, k, n in FILLS
     ]
+    partitioned = []
+    for name, target, runs in PARTITIONED:
+        pairs = [(kt, t) for kt, first, last in runs for t in TOKENS[first:last]]
+        partitions, data = build_partitioned(pairs, target)
+        members = [(kt, TOKENS[first]) for kt, first, _ in runs]
+        queries = [
+            *members,
+            *[(kt % 30 + 1, t) for kt, t in members],  # relabelled: another key type
+            *[(kt, t) for kt in (16, 17, 99) for t in ABSENT[:4]],
+        ]
+        entry = {
+            "name": name,
+            "target_fpr": target,
+            "pairs": [[kt, first, last] for kt, first, last in runs],
+            "partitions": partitions,
+            "size_bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "queries": [
+                {"key_type": kt, "token": t.hex(), "contains": contains_partitioned(partitions, data, kt, t)}
+                for kt, t in queries
+            ],
+        }
+        if len(data) <= INLINE_BYTES_MAX:
+            entry["bytes"] = data.hex()
+        partitioned.append(entry)
     return {
-        "description": "crossforce index format v1 golden vectors; see docs/spec.md, Index format",
-        "format_version": 1,
+        "description": "crossforce index format 2 golden vectors; see docs/spec.md, Index format",
+        "format_version": 2,
         "block_bits": BLOCK_BITS,
         "tokens": "SHA-256 of b'token-<i>', i = 0..299",
         "absent": [t.hex() for t in ABSENT],
@@ -202,6 +267,8 @@ def vectors() -> dict[str, Any]:
         "filters": filters,
         "params": params,
         "fill": fills,
+        "partitioned_pairs": "[key type, first, last]: TOKENS[first:last] under that key type",
+        "partitioned": partitioned,
         "float_rel_tolerance": 1e-9,
     }
 

@@ -6,7 +6,6 @@ Copied from public figures into ``core/crossforce/data/forces.csv``; used to nam
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -32,7 +31,7 @@ class Force:
 @cache
 def all_forces() -> tuple[Force, ...]:
     text = resources.files("crossforce.data").joinpath("forces.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader(io.StringIO(text))
+    rows = csv.DictReader(text.splitlines())
     return tuple(Force(r["code"], r["name"], int(r["population_thousands"])) for r in rows)
 
 

@@ -6,9 +6,20 @@ The server validates each RPC against these; clients read the same values so the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from crossforce.encoding.keytypes import KEY_TYPES
 
 MIB = 1024 * 1024
+
+MAX_TOKENS_PER_TYPE: Mapping[int, int] = MappingProxyType(
+    {code: kt.max_per_record for code, kt in KEY_TYPES.items()}
+)
+"""The key table's "max per record" column (spec v2, "Limits"): the most tokens of each type an honest
+candidate can carry, reached only by a record with three forenames, four surname variants and four
+previous names."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +48,11 @@ class Limits:
     max_clock_skew_s: int = 300
 
     # --- checks -----------------------------------------------------------------------------
-    max_tokens_per_candidate: int = 512
+    max_tokens_per_type: Mapping[int, int] = field(default_factory=lambda: MAX_TOKENS_PER_TYPE)
+    """Per key type, the most tokens one candidate may carry (a type not listed: none). Not settable from
+    TOML: it is the spec's table, which every force's encoder also follows."""
+    max_tokens_per_candidate: int = sum(MAX_TOKENS_PER_TYPE.values())
+    """The sum of ``max_tokens_per_type``: the worst-case honest record (182 in spec v2)."""
     max_batch_candidates: int = 1000
     token_bytes: int = 32
 

@@ -13,7 +13,7 @@ import pytest
 from crossforce.auditlog.events import QuotaDenied, parse_event
 from crossforce.client.sdk import Client
 from crossforce.crypto.pki import ROLES
-from crossforce.domain import Justification
+from crossforce.domain import Candidate, Justification
 from crossforce.encoding.records import Record
 from crossforce.errors import (
     AuthenticationError,
@@ -24,9 +24,11 @@ from crossforce.errors import (
 from crossforce.limits import Limits
 from crossforce.server.policy.roles import ROLE_MATRIX
 from crossforce.server.settings import QuotaSettings, ServerSettings
+from crossforce.testkit.checkunits import units_of
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.v2 import crossforce_pb2 as pb
-from crossforce.wire.common import justification_to_pb, tokens_to_pb
+from crossforce.wire.common import justification_to_pb
+from crossforce.wire.matching import candidate_to_pb
 from tests.integration.conftest import WHY
 
 ALL_ROLE_ORG = "essex"
@@ -58,7 +60,7 @@ def _calls(c: Client) -> dict[str, Callable[[], Any]]:
         request = pb.WatchRequestsRequest(party=party)
         return list(c.connection.disclosure.WatchRequests(request, timeout=0.5, metadata=md))
 
-    token = pb.QueryToken(key_type=1, epoch=1, token=b"\x00" * 32)
+    candidate = pb.Candidate(blocks=[pb.TokenBlock(epoch=1, key_types=b"\x01", tokens=b"\x00" * 32)])
     return {
         "Registry/Register": lambda: c.connection.registry.Register(
             pb.RegisterRequest(
@@ -82,14 +84,12 @@ def _calls(c: Client) -> dict[str, Callable[[], Any]]:
         "Index/Publish": lambda: c.connection.index.Publish(iter([]), timeout=t, metadata=md),
         "Index/Status": lambda: c.connection.index.Status(pb.StatusRequest(), timeout=t, metadata=md),
         "Matcher/Check": lambda: c.connection.matcher.Check(
-            pb.CheckRequest(candidate=pb.Candidate(tokens=[token]), justification=justification_to_pb(WHY)),
+            pb.CheckRequest(candidate=candidate, justification=justification_to_pb(WHY)),
             timeout=t,
             metadata=md,
         ),
         "Matcher/CheckBatch": lambda: c.connection.matcher.CheckBatch(
-            pb.CheckBatchRequest(
-                candidates=[pb.Candidate(tokens=[token])], justification=justification_to_pb(WHY)
-            ),
+            pb.CheckBatchRequest(candidates=[candidate], justification=justification_to_pb(WHY)),
             timeout=t,
             metadata=md,
         ),
@@ -193,11 +193,15 @@ def test_purpose_restricted_per_organisation(tmp_path: Path) -> None:
 
 
 def test_quota_burst_at_ten_times_rate_gets_bucket_allowance(tmp_path: Path, matcher_db: str | None) -> None:
-    rate, burst, seconds = 5.0, 20, 4.0
+    rate, burst, seconds = 5.0, 20, 4.0  # in checks of PERSON; the settings are in units (spec v2)
+    unit = units_of(PERSON)
     settings = ServerSettings(
         limits=Limits(max_batch_candidates=10),
         quotas=QuotaSettings(
-            org_rate_per_s=rate, org_burst=burst, officer_rate_per_s=rate * 100, officer_burst=10_000
+            org_rate_per_s=rate * unit,
+            org_burst=burst * unit,
+            officer_rate_per_s=rate * 100 * unit,
+            officer_burst=10_000 * unit,
         ),
     )
     net = LocalNet.create(tmp_path, db=matcher_db)
@@ -210,10 +214,8 @@ def test_quota_burst_at_ten_times_rate_gets_bucket_allowance(tmp_path: Path, mat
         with net.client("kent", "force-system") as k:
             k.publish_records([PERSON])
         with net.client("dbs", "vetting-officer") as dbs, net.client("ofsted", "vetting-officer") as other:
-            tokens = tokens_to_pb(dbs.candidate_tokens(PERSON, [1]))
-            req = pb.CheckRequest(
-                candidate=pb.Candidate(tokens=tokens), justification=justification_to_pb(WHY)
-            )
+            packed = candidate_to_pb(Candidate.of(dbs.candidate_tokens(PERSON, [1])))
+            req = pb.CheckRequest(candidate=packed, justification=justification_to_pb(WHY))
             ok = denied = other_ok = 0
             start = time.monotonic()
             interval = 1.0 / (rate * 10)
@@ -292,7 +294,12 @@ def test_quota_survives_restart(tmp_path: Path, matcher_db: str | None) -> None:
     """A restart (or a crash) must not hand anyone a fresh allowance: quotas are replayed from the log."""
     settings = ServerSettings(
         limits=Limits(max_batch_candidates=10),
-        quotas=QuotaSettings(org_rate_per_s=0.01, org_burst=12, officer_rate_per_s=100, officer_burst=10_000),
+        quotas=QuotaSettings(  # 12 checks of PERSON, in units (spec v2 charges per token)
+            org_rate_per_s=0.01 * units_of(PERSON),
+            org_burst=12 * units_of(PERSON),
+            officer_rate_per_s=100 * units_of(PERSON),
+            officer_burst=10_000 * units_of(PERSON),
+        ),
     )
     net = LocalNet.create(tmp_path, db=matcher_db)
     net.start_server(settings=settings)
@@ -323,11 +330,10 @@ def test_publish_far_ahead_epoch_refused(net: LocalNet) -> None:
     with net.client("kent", "force-system") as kent:
         kent.publish_records([PERSON])
         triples = kent.encode_records([PERSON], epoch=1)
-        tokens = sorted({t for _r, _k, t in triples})
-        from crossforce.index import bloom as index
+        from crossforce.index.partitioned import PartitionedIndex
 
-        bloom = index.BloomIndex.build(tokens, index.choose_params(len(tokens)))
+        bloom = PartitionedIndex.build(bytes(k for _r, k, _t in triples), [t for _r, _k, t in triples])
         with pytest.raises(PreconditionError, match="ahead of the network"):
-            kent.publish_index(bloom, epoch=4_000_000_000, token_count=len(tokens), record_count=1)
+            kent.publish_index(bloom, epoch=4_000_000_000, token_count=bloom.token_count, record_count=1)
     with net.client("dbs", "vetting-officer") as c:
         assert [h.org for h in c.check(PERSON, WHY, open_requests=False).hits] == ["kent"]

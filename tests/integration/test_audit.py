@@ -11,12 +11,14 @@ import pytest
 from crossforce.auditlog import merkle, treehead
 from crossforce.auditlog.events import Check, EventKind, parse_event
 from crossforce.crypto import sealed
+from crossforce.domain import Candidate
 from crossforce.encoding.records import Record
 from crossforce.errors import UnavailableError, VerificationError
-from crossforce.testkit.localnet import LocalNet
+from crossforce.testkit.localnet import OVERSEER, LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
 from crossforce.v2 import crossforce_pb2 as pb
-from crossforce.wire.common import justification_to_pb, tokens_to_pb, tree_head_from_pb
+from crossforce.wire.common import justification_to_pb, tree_head_from_pb
+from crossforce.wire.matching import candidate_to_pb
 from tests.integration.conftest import WHY
 
 PERSON = Record(record_id="H1", given_names="Rosalind", surname="Fairweather", date_of_birth="1991-06-21")
@@ -40,7 +42,7 @@ def test_every_act_is_logged_with_inclusion_proof_and_heads_consistent(net: Loca
         seen.append(hum.connection.call(hum.connection.audit.GetTreeHead, pb.GetTreeHeadRequest()))
     with net.client("dbs", "vetting-officer") as dbs:
         req = pb.CheckRequest(
-            candidate=pb.Candidate(tokens=tokens_to_pb(dbs.candidate_tokens(PERSON, [1]))),
+            candidate=candidate_to_pb(Candidate.of(dbs.candidate_tokens(PERSON, [1]))),
             justification=justification_to_pb(WHY),
             open_requests=True,
         )
@@ -58,7 +60,7 @@ def test_every_act_is_logged_with_inclusion_proof_and_heads_consistent(net: Loca
             officer_id="DO",
         )
         leaves.append(approved.log_index)
-    with net.client("dbs", "auditor") as auditor:
+    with net.client(OVERSEER, "auditor") as auditor:  # the operator's auditor reads every entry
         latest = auditor.connection.call(auditor.connection.audit.GetTreeHead, pb.GetTreeHeadRequest())
         key = auditor.log_key()
         treehead.verify_tree_head(_head(latest), key)

@@ -34,6 +34,7 @@ from crossforce.encoding.records import FIELDS, Record
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.server import ServerSettings
 from crossforce.server.settings import QuotaSettings
+from crossforce.testkit.checkunits import typical_units
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet, running
 from crossforce.testkit.simulate import ForceSimulator
 
@@ -52,12 +53,17 @@ RUN_DEADLINE_S = 120.0
 
 
 def settings(*, rate: float, burst: int, max_batch: int) -> ServerSettings:
-    """Quotas small enough to refuse part-way through a run and refill fast enough to wait out."""
+    """Quotas small enough to refuse part-way through a run and refill fast enough to wait out; ``rate``
+    and ``burst`` count typical checks (spec v2 charges per token: each is ``typical_units()`` units)."""
+    unit = typical_units()
     return ServerSettings(
         expected_forces=(),
         limits=dataclasses.replace(DEFAULT_LIMITS, max_batch_candidates=max_batch),
         quotas=QuotaSettings(
-            org_rate_per_s=rate, org_burst=burst, officer_rate_per_s=rate, officer_burst=burst
+            org_rate_per_s=rate * unit,
+            org_burst=burst * unit,
+            officer_rate_per_s=rate * unit,
+            officer_burst=burst * unit,
         ),
     )
 
@@ -87,11 +93,11 @@ def bad_row(i: int) -> tuple[list[str], str]:
     values = dict.fromkeys(FIELDS, "")
     values["record_id"] = f"BAD-{i}"
     kind = i % 4
-    if kind == 0:  # names without a date of birth: passes the row rules, yields no key
-        values.update(given_names="Peregrine", surname="Quillfeather")
+    if kind == 0:  # placeholder names and no date of birth: passes the row rules, yields no key
+        values.update(given_names="Baby Boy", surname="Q")
         says = "no match key"
-    elif kind == 1:  # a placeholder surname and nothing to key the forename on
-        values.update(given_names="Peregrine", surname="Unk", date_of_birth="1990-02-14")
+    elif kind == 1:  # placeholder names with a date of birth: nothing real to key the date on
+        values.update(given_names="Unknown", surname="Unk", date_of_birth="1990-02-14")
         says = "no match key"
     elif kind == 2:  # a date of birth in the future
         values.update(given_names="Peregrine", surname="Quillfeather", date_of_birth="2999-01-01")

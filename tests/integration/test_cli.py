@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -344,11 +345,14 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     out = run(["check", "--profile", dbs, *CANDIDATE_ARGS, *WHY_ARGS]).output
     assert "POSSIBLE TRACE at 2 of 2 forces" in out
     assert "Humberside Police" in out and "name_dob" in out
+    assert re.search(r"(>0\.99|<0\.01|\b0\.\d\d) (strong|medium|weak)\b", out), out  # probability, label
+    assert "how likely it is that the force holds the person checked" in " ".join(out.split())
     hit = run_json(["check", "--profile", dbs, *CANDIDATE_ARGS, *WHY_ARGS, "--no-requests"])
     assert isinstance(hit, dict)
     assert {h["org"] for h in hit["hits"]} == {"humberside", "kent"} and hit["requests"] == []
     strong = next(h for h in hit["hits"] if h["org"] == "humberside")
     assert strong["strength"] == "strong" and "name_dob" in strong["key_types"]
+    assert strong["hit_only"] is False and 0.0 < strong["probability"] <= 1.0
     nobody = ["--given-names", "Peregrine", "--surname", "Quillfeather", "--dob", "1990-02-14"]
     assert "NO TRACE at all 2 expected forces" in run(["check", "--profile", dbs, *nobody, *WHY_ARGS]).output
     clear = run_json(["check", "--profile", dbs, *nobody, *WHY_ARGS])
@@ -390,7 +394,7 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     assert [h["org"] for h in by_id["C1"]["hits"]] == ["humberside"]
     assert by_id["C2"]["hits"] == [] and by_id["C2"]["requests"] == []
     assert [h["org"] for h in by_id["C3"]["hits"]] == ["kent"]
-    assert set(by_id["C3"]["hits"][0]) == {"org", "strength", "key_types"}
+    assert set(by_id["C3"]["hits"][0]) == {"org", "hit_only", "probability", "strength", "key_types"}
 
     # the first check opened two requests; the holders see them at their desks
     requested = run_json(["disclosures", "list", "--profile", dbs, "--case-ref", "APP-2026-0001"])
@@ -460,17 +464,19 @@ def test_publish_check_desk_disclosures_audit_status_report(deployment: Deployme
     out = run(["audit", "verify", "--offline", saved, "--log-key", head["log_key"]]).output
     assert "VERIFIED" in out
     tampered = json.loads(saved.read_text())
-    tampered["entries"][3]["leaf_hash"] = "00" * 32  # a changed event: its bytes no longer hash to the leaf
+    # The first entry dbs may read in full (an auditor reads only its own organisation's events).
+    i = next(i for i, e in enumerate(tampered["entries"]) if e["entry"])
+    tampered["entries"][i]["leaf_hash"] = "00" * 32  # a changed event: its bytes no longer hash to the leaf
     (tmp_path / "bad-entry.json").write_text(json.dumps(tampered))
     assert_one_red_line(
         run(
             ["audit", "verify", "--offline", tmp_path / "bad-entry.json", "--log-key", head["log_key"]],
             ok=False,
         ),
-        "entry 3 does not hash to its leaf",
+        f"entry {i} does not hash to its leaf",
         status=ExitStatus.VERIFICATION_FAILED,
     )
-    tampered["entries"][3]["entry"] = ""  # a hidden, swapped leaf: the root no longer matches the signed head
+    tampered["entries"][i]["entry"] = ""  # a hidden, swapped leaf: the root no longer matches the signed head
     (tmp_path / "bad-log.json").write_text(json.dumps(tampered))
     assert_one_red_line(
         run(

@@ -53,7 +53,7 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     # --keep leaves a deployment a user can explore with the other commands.
     assert (keep / "pki" / "ca.pem").exists()
     assert (keep / "orgs" / "humberside" / "tokens.sqlite3").exists()
-    assert len(list((keep / "orgs").iterdir())) == 44
+    assert len(list((keep / "orgs").iterdir())) == 45  # 43 forces, the vetting body, the operator
     assert seconds < 200
 
 

@@ -24,6 +24,7 @@ from crossforce.encoding.records import FIELDS, Record
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.server import ServerSettings
 from crossforce.server.settings import QuotaSettings
+from crossforce.testkit.checkunits import typical_units
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet, running
 
 WHY_ARGS = [
@@ -161,9 +162,9 @@ def test_keyless_rows_are_error_lines_and_never_stop_the_batch(published: LocalN
         candidates,
         [
             row("C1", "Jane", "Thornbury", "1984-03-17"),
-            row("K1", "Peregrine", "Quillfeather"),  # names without a date of birth: no key
-            row("K2", "Peregrine", "Unk", "1990-02-14"),  # a placeholder surname
-            row("K3", "Peregrine", "Q", "1990-02-14"),  # a one-letter surname
+            row("K1", "Baby Boy", "Q"),  # placeholder names, no date of birth: no key
+            row("K2", "Unknown", "Unk", "1990-02-14"),  # placeholder forename and surname
+            row("K3", "Female Child", "Q", "1990-02-14"),  # a placeholder forename, a one-letter surname
             row("C2", "Peregrine", "Quillfeather", "1990-02-14"),
             row("C3", "Kwame", "Mensah", "1968-12-25"),
         ],
@@ -290,7 +291,10 @@ def test_resume_skips_answered_candidates_and_opens_no_duplicate_request(
 
 
 def test_quota_wait_past_max_wait_stops_with_whole_lines_and_resume_finishes(tmp_path: Path) -> None:
-    quotas = QuotaSettings(org_rate_per_s=50, org_burst=100, officer_rate_per_s=50, officer_burst=100)
+    unit = typical_units()  # spec v2 charges per token: 50 checks/s, a burst of 100 checks
+    quotas = QuotaSettings(
+        org_rate_per_s=50 * unit, org_burst=100 * unit, officer_rate_per_s=50 * unit, officer_burst=100 * unit
+    )
     tight = ServerSettings(
         expected_forces=(),
         limits=dataclasses.replace(DEFAULT_LIMITS, max_batch_candidates=100),
@@ -346,9 +350,13 @@ def test_check_refuses_what_a_record_file_refuses_naming_the_option(
 
 
 @pytest.mark.backends("sqlite")  # the client's input and results files: the matcher's storage plays no part
-def test_check_postcode_keys_a_candidate_without_a_date_of_birth(published: LocalNet) -> None:
+def test_check_keys_a_candidate_without_a_date_of_birth(published: LocalNet) -> None:
+    # Spec v2: both names key a candidate without a date (name_nodate); a postcode adds name_district.
     names = ["--given-names", "Kwame", "--surname", "Mensah", "--no-requests"]
-    keyless = run(["check", "--profile", dbs(published), *names, *WHY_ARGS])
+    nodate = run(["check", "--profile", dbs(published), *names, *WHY_ARGS])
+    assert nodate.exit_code == ExitStatus.SUCCESS and "no match key" not in nodate.output, nodate.output
+    placeholders = ["--given-names", "Baby Boy", "--surname", "Q", "--no-requests"]
+    keyless = run(["check", "--profile", dbs(published), *placeholders, *WHY_ARGS])
     assert keyless.exit_code == ExitStatus.BAD_INPUT and "no match key" in keyless.output
     found = run(["check", "--profile", dbs(published), *names, "--postcode", "CT1 2AB", *WHY_ARGS])
     assert found.exit_code == ExitStatus.SUCCESS, found.output
@@ -357,9 +365,9 @@ def test_check_postcode_keys_a_candidate_without_a_date_of_birth(published: Loca
 
 @pytest.mark.backends("sqlite")  # the client's input and results files: the matcher's storage plays no part
 def test_check_placeholder_is_missing_with_a_warning_never_matched(published: LocalNet) -> None:
-    # "Unk" as a forename must not key: the candidate keys only on what is real (here nothing).
+    # "Unk" must not key: the candidate keys only on what is real (here nothing: both names are placeholders).
     result = run(
-        ["check", "--profile", dbs(published), "--given-names", "Unk", "--surname", "Thornbury",
+        ["check", "--profile", dbs(published), "--given-names", "Unk", "--surname", "Unknown",
          "--dob", "1984-03-17", *WHY_ARGS]
     )  # fmt: skip
     assert "warning: --given-names is a placeholder" in result.output
@@ -368,4 +376,7 @@ def test_check_placeholder_is_missing_with_a_warning_never_matched(published: Lo
         ["check", "--profile", dbs(published), *JANE_ARGS[:4], "--dob", "1900-01-01", *WHY_ARGS]
     )
     assert "warning: --dob is a placeholder" in placeholder_dob.output
-    assert placeholder_dob.exit_code == ExitStatus.BAD_INPUT
+    # Spec v2: the names alone still key the candidate (name_nodate), but no key of the placeholder date.
+    assert placeholder_dob.exit_code == ExitStatus.SUCCESS, placeholder_dob.output
+    dated = ("_dob", "name_year")
+    assert not any(k in placeholder_dob.output for k in dated), placeholder_dob.output

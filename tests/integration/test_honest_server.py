@@ -11,29 +11,35 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from crossforce import scoring
+from crossforce.client.publishing import build_index
 from crossforce.client.sdk import Client
 from crossforce.clock import DAY_MS, now_ms
 from crossforce.domain import (
+    Candidate,
     CheckOutcome,
     CheckQuery,
     IndexRef,
+    Justification,
     NotSearchedReason,
     PublishReceipt,
-    QueryToken,
     SearchedForce,
     UnsearchedForce,
 )
+from crossforce.encoding import matchkeys
+from crossforce.encoding.keytypes import KEY_TYPES, NAME_DOB
 from crossforce.encoding.records import Record
 from crossforce.errors import PreconditionError, QuotaExceededError, ValidationError
 from crossforce.forces import all_forces
-from crossforce.index import bloom as index
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.server import ServerSettings
+from crossforce.server.policy import candidates as shape
 from crossforce.server.policy.settings import QuotaSettings
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet, running
 from crossforce.wire import matching as wire_matching
@@ -55,37 +61,43 @@ def deployment(root: Path, settings: ServerSettings | None = None) -> Iterator[L
 
 
 def publish(
-    net: LocalNet, org: str, records: Sequence[Record], *, epoch: int = 1, expires_in_days: float = 30
+    net: LocalNet,
+    org: str,
+    records: Sequence[Record],
+    *,
+    epoch: int = 1,
+    expires_in_days: float = 30,
+    declared_records: int | None = None,
 ) -> PublishReceipt:
     """Publish ``records`` under ``epoch`` through the SDK's lowest publish call (no local token store)."""
     with net.client(org, "force-system") as c:
-        tokens = sorted({t for _r, _k, t in c.encode_records(records, epoch=epoch)})
-        bloom = index.BloomIndex.build(tokens, index.choose_params(len(tokens)))
+        built = build_index(c.encode_records(records, epoch=epoch))
         return c.publish_index(
-            bloom,
+            built,
             epoch=epoch,
-            token_count=len(tokens),
-            record_count=len(records),
+            token_count=built.token_count,
+            record_count=declared_records or len(records),
             expires_in_days=expires_in_days,
         )
 
 
-def tokens(c: Client, record: Record, *epochs: int) -> tuple[QueryToken, ...]:
-    return tuple(c.candidate_tokens(record, list(epochs)))
+def tokens(c: Client, record: Record, *epochs: int) -> Candidate:
+    """``record`` as the SDK sends it: a token block per epoch and its name classes."""
+    candidate = c.candidate(record, list(epochs))
+    assert candidate is not None
+    return candidate
 
 
 def check_batch(
-    c: Client, candidates: Sequence[Sequence[QueryToken]], *, open_requests: bool = False
+    c: Client, candidates: Sequence[Candidate], *, open_requests: bool = False, why: Justification = WHY
 ) -> CheckOutcome:
-    query = CheckQuery(
-        candidates=tuple(tuple(cand) for cand in candidates), justification=WHY, open_requests=open_requests
-    )
+    query = CheckQuery(candidates=tuple(candidates), justification=why, open_requests=open_requests)
     msg = c.connection.call(c.connection.matcher.CheckBatch, wire_matching.check_batch_request_to_pb(query))
     return wire_matching.check_outcome_from_pb(msg)
 
 
-def check_one(c: Client, candidate: Sequence[QueryToken], *, open_requests: bool = False) -> CheckOutcome:
-    query = CheckQuery(candidates=(tuple(candidate),), justification=WHY, open_requests=open_requests)
+def check_one(c: Client, candidate: Candidate, *, open_requests: bool = False) -> CheckOutcome:
+    query = CheckQuery(candidates=(candidate,), justification=WHY, open_requests=open_requests)
     msg = c.connection.call(c.connection.matcher.Check, wire_matching.check_request_to_pb(query))
     return wire_matching.check_outcome_from_pb(msg)
 
@@ -218,7 +230,7 @@ def test_keyless_candidate_refuses_its_whole_sub_batch(tmp_path: Path) -> None:
         publish(net, "kent", [JANE])
         with net.client("dbs", "vetting-officer") as c:
             before = c.tree_head().head.tree_size
-            outcome = check_batch(c, [tokens(c, JANE, 1), (), tokens(c, NOBODY, 1)], open_requests=True)
+            outcome = check_batch(c, [tokens(c, JANE, 1), EMPTY, tokens(c, NOBODY, 1)], open_requests=True)
     first, keyless, last = outcome.results
     assert [h.org for h in first.hits] == ["kent"] and first.hits[0].request_id
     assert keyless.error is not None and keyless.error.code == "INVALID_ARGUMENT"
@@ -229,21 +241,48 @@ def test_keyless_candidate_refuses_its_whole_sub_batch(tmp_path: Path) -> None:
     assert outcome.tree_head.head.tree_size == before + 3
 
 
-def _too_many(good: tuple[QueryToken, ...]) -> tuple[QueryToken, ...]:
-    return good * (DEFAULT_LIMITS.max_tokens_per_candidate // len(good) + 1)
+EMPTY = Candidate(blocks=())
 
 
-Make = Callable[[tuple[QueryToken, ...]], tuple[QueryToken, ...]]
+def _block(good: Candidate, **changes: object) -> Candidate:
+    return dataclasses.replace(good, blocks=(dataclasses.replace(good.blocks[0], **changes),))
+
+
+def _too_many(good: Candidate) -> Candidate:
+    count = DEFAULT_LIMITS.max_tokens_per_candidate + 1
+    return _block(good, key_types=bytes([NAME_DOB]) * count, tokens=os.urandom(32 * count))
+
+
+def _retyped(good: Candidate, key_type: int) -> Candidate:
+    return _block(good, key_types=bytes([key_type]) + good.blocks[0].key_types[1:])
+
+
+Make = Callable[[Candidate], Candidate]
 BAD_CANDIDATES: list[tuple[str, Make, str]] = [
-    ("no_tokens", lambda good: (), "INVALID_ARGUMENT"),
+    ("no_tokens", lambda good: EMPTY, "INVALID_ARGUMENT"),
     ("too_many_tokens", _too_many, "RESOURCE_EXHAUSTED"),
+    ("withdrawn_key_type", lambda good: _retyped(good, 22), "INVALID_ARGUMENT"),
+    ("unknown_key_type", lambda good: _retyped(good, 99), "INVALID_ARGUMENT"),
+    ("epoch_not_in_use", lambda good: _block(good, epoch=7), "FAILED_PRECONDITION"),
     (
-        "short_token",
-        lambda good: (dataclasses.replace(good[0], token=good[0].token[:31]),),
+        "token_twice",
+        lambda good: _block(good, tokens=good.blocks[0].tokens[:32] * len(good.blocks[0])),
         "INVALID_ARGUMENT",
     ),
-    ("unknown_key_type", lambda good: (dataclasses.replace(good[0], key_type=999),), "INVALID_ARGUMENT"),
-    ("epoch_not_in_use", lambda good: (dataclasses.replace(good[0], epoch=7),), "FAILED_PRECONDITION"),
+    (
+        "two_blocks_one_epoch",
+        lambda good: dataclasses.replace(good, blocks=good.blocks * 2),
+        "INVALID_ARGUMENT",
+    ),
+    (
+        "too_many_of_one_type",
+        lambda good: _block(
+            good,
+            key_types=bytes([NAME_DOB]) * (DEFAULT_LIMITS.max_tokens_per_type[NAME_DOB] + 1),
+            tokens=os.urandom(32 * (DEFAULT_LIMITS.max_tokens_per_type[NAME_DOB] + 1)),
+        ),
+        "INVALID_ARGUMENT",
+    ),
 ]
 
 
@@ -268,6 +307,7 @@ def test_each_bad_candidate_is_answered_alone_and_the_rest_are_checked(tmp_path:
     [
         ("no_tokens", BAD_CANDIDATES[0][1], ValidationError),
         ("epoch_not_in_use", BAD_CANDIDATES[4][1], PreconditionError),
+        ("token_twice", BAD_CANDIDATES[5][1], ValidationError),
     ],
 )
 def test_single_check_of_a_bad_candidate_still_fails_the_call(
@@ -287,22 +327,28 @@ def test_single_check_of_a_bad_candidate_still_fails_the_call(
 def test_quota_is_charged_for_accepted_candidates_only_and_a_refusal_says_when_to_retry(
     tmp_path: Path,
 ) -> None:
-    rate = 0.001  # one check per 1000 s: the bucket never refills during the test
+    rate = 0.001  # one unit per 1000 s: the bucket never refills during the test
+    units = sum(KEY_TYPES[kt].date_span for kt, _key in matchkeys.key_bytes(JANE))
+    assert units > len(matchkeys.key_bytes(JANE))  # the sum of its tokens' date spans, not one per check
+    burst = 4 * units
     settings = ServerSettings(
         limits=dataclasses.replace(DEFAULT_LIMITS, max_batch_candidates=4),
-        quotas=QuotaSettings(org_rate_per_s=rate, org_burst=4, officer_rate_per_s=rate, officer_burst=4),
+        quotas=QuotaSettings(
+            org_rate_per_s=rate, org_burst=burst, officer_rate_per_s=rate, officer_burst=burst
+        ),
     )
     with deployment(tmp_path, settings) as net:
         publish(net, "kent", OTHERS)
         with net.client("dbs", "vetting-officer") as c:
             good = tokens(c, JANE, 1)
-            outcome = check_batch(c, [good, (), good, ()])  # two accepted: two charged
+            assert shape.cost(good) == units
+            outcome = check_batch(c, [good, EMPTY, good, EMPTY])  # two accepted: two charged
             assert [r.error is None for r in outcome.results] == [True, False, True, False]
             check_batch(c, [good, good])  # the other two of the burst of 4
-            with pytest.raises(QuotaExceededError, match=r"retry after \d") as info:
+            with pytest.raises(QuotaExceededError, match=r"units.*retry after \d") as info:
                 check_batch(c, [good])
     assert info.value.retry_after_s is not None
-    assert 990 < info.value.retry_after_s <= 1 / rate
+    assert (units - 10) / rate < info.value.retry_after_s <= units / rate
 
 
 # ------------------------------------------------------------------ requests record what they matched
@@ -333,3 +379,46 @@ def test_request_matched_under_two_epochs_records_both_indexes(tmp_path: Path) -
                 IndexRef(epoch=1, version=first.version),
                 IndexRef(epoch=2, version=second.version),
             )
+
+
+# ------------------------------------------------------------------ spec v2: probabilities
+def test_a_hit_states_its_probability_and_label_and_its_request_keeps_them(tmp_path: Path) -> None:
+    with deployment(tmp_path) as net:
+        publish(net, "kent", [JANE, *OTHERS])
+        publish(net, "humberside", OTHERS)
+        with net.client("dbs", "vetting-officer") as c:
+            [hit] = check_one(c, tokens(c, JANE, 1), open_requests=True).results[0].hits
+            request = c.get_request(hit.request_id)
+    assert hit.org == "kent" and NAME_DOB in hit.key_types
+    assert 0.5 <= hit.probability <= 1.0  # at or above the default report threshold
+    assert hit.strength == scoring.label(hit.probability, scoring.Thresholds(report=0.5, request=0.5))
+    assert request.probability == pytest.approx(hit.probability, abs=1e-6)  # kept in millionths
+
+
+def test_a_hit_only_purpose_learns_only_that_a_force_may_hold_the_person(tmp_path: Path) -> None:
+    with deployment(tmp_path) as net:
+        publish(net, "kent", [JANE])
+        with net.client("dbs", "vetting-officer") as c:
+            hit_only = dataclasses.replace(WHY, purpose="hit-only-screening")
+            [hit] = check_batch(c, [tokens(c, JANE, 1)], why=hit_only).results[0].hits
+    assert (hit.org, hit.key_types, hit.probability, hit.strength, hit.request_id) == ("kent", (), 0.0, 0, "")
+
+
+def test_a_hit_below_the_report_threshold_is_not_answered(tmp_path: Path) -> None:
+    strict = ServerSettings(
+        expected_forces=(),
+        purposes={
+            **ServerSettings().purposes,
+            WHY.purpose: dataclasses.replace(
+                ServerSettings().purpose(WHY.purpose), report_threshold=0.95, request_threshold=0.95
+            ),
+        },
+    )
+    name_only = dataclasses.replace(JANE, date_of_birth="")  # a name alone, at a force of millions
+    with deployment(tmp_path, strict) as net:
+        publish(net, "kent", [JANE], declared_records=5_000_000)
+        with net.client("dbs", "vetting-officer") as c:
+            outcome = check_batch(c, [tokens(c, name_only, 1), tokens(c, JANE, 1)], open_requests=True)
+    weak, full = outcome.results
+    assert weak.error is None and weak.hits == ()  # below 0.95: not answered, no request opened
+    assert all(h.probability >= 0.95 for h in full.hits)

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 
 from crossforce.client.sdk import Client
-from crossforce.domain import CheckQuery, Justification, RequestState, Role
+from crossforce.domain import Candidate, CheckQuery, Justification, RequestState, Role
 from crossforce.encoding.records import Record
 from crossforce.errors import PreconditionError, QuotaExceededError, ValidationError
 from crossforce.limits import Limits
 from crossforce.server import RunningServer, ServerSettings, start
 from crossforce.server.policy.settings import QuotaSettings
+from crossforce.testkit.checkunits import units_of
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire import disclosure as wire_disclosure
@@ -31,13 +32,16 @@ from tests.integration.conftest import WHY
 
 HELD = Record(record_id="HUM-42", given_names="Marcus", surname="Abernethy", date_of_birth="1979-09-04")
 CANDIDATE = dataclasses.replace(HELD, record_id="cand")
-OTHER = Record(record_id="cand-2", given_names="Ada", surname="Lovelace", date_of_birth="1815-12-10")
+OTHER = Record(record_id="cand-2", given_names="Ada", surname="Lovelace", date_of_birth="1975-12-10")
 BURST = 3
-"""The organisation's whole allowance: a retry that was charged would leave one check fewer."""
+"""The organisation's whole allowance in checks: a retry that was charged would leave one check fewer."""
+UNIT = units_of(CANDIDATE)
+"""Quota units of one check here (spec v2 charges per token); OTHER costs the same, so counts hold."""
+assert units_of(OTHER) == UNIT, "the allowance counts checks of equal cost"
 SETTINGS = ServerSettings(
     expected_forces=(),
     limits=Limits(max_batch_candidates=BURST),
-    quotas=QuotaSettings(org_burst=BURST, org_rate_per_s=0.001),
+    quotas=QuotaSettings(org_burst=BURST * UNIT, org_rate_per_s=0.001),
 )
 KEY = "0123456789abcdef0123456789abcdef"
 OTHER_KEY = "fedcba9876543210fedcba9876543210"
@@ -64,8 +68,8 @@ def _check_request(
     client: Client, key: str, record: Record = CANDIDATE, *, why: Justification = WHY
 ) -> pb.CheckRequest:
     epochs = list(client.status().active_epochs)
-    tokens = tuple(client.candidate_tokens(record, epochs))
-    query = CheckQuery(candidates=(tokens,), justification=why, open_requests=True, idempotency_key=key)
+    candidate = Candidate.of(client.candidate_tokens(record, epochs))
+    query = CheckQuery(candidates=(candidate,), justification=why, open_requests=True, idempotency_key=key)
     return wire_matching.check_request_to_pb(query)
 
 
@@ -129,7 +133,7 @@ def test_keyed_batch_is_answered_once(tight: LocalNet) -> None:
     with tight.client("dbs", Role.VETTING_OFFICER) as dbs:
         epochs = list(dbs.status().active_epochs)
         query = CheckQuery(
-            candidates=tuple(tuple(dbs.candidate_tokens(r, epochs)) for r in (CANDIDATE, OTHER)),
+            candidates=tuple(Candidate.of(dbs.candidate_tokens(r, epochs)) for r in (CANDIDATE, OTHER)),
             justification=WHY,
             open_requests=False,
             idempotency_key=KEY,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from crossforce.client.sdk import Client, SignedIndexHeader
+from crossforce.domain import Candidate
 from crossforce.encoding.records import Record
 from crossforce.errors import (
     PermissionDeniedError,
@@ -17,11 +18,12 @@ from crossforce.errors import (
     ValidationError,
     VerificationError,
 )
-from crossforce.index import bloom as index
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
 from crossforce.v2 import crossforce_pb2 as pb
-from crossforce.wire.common import justification_to_pb, tokens_to_pb
+from crossforce.wire.common import justification_to_pb
+from crossforce.wire.matching import candidate_to_pb
 from tests.integration.conftest import WHY
 from tests.integration.recording import RecordingInterceptor
 
@@ -97,10 +99,10 @@ def test_identifier_alone_finds_record(net: LocalNet) -> None:
     assert report.hits[0].strength == 3
 
 
-def _bloom(records: list[Record], client: Client, epoch: int = 1) -> tuple[index.BloomIndex, int]:
+def _bloom(records: list[Record], client: Client, epoch: int = 1) -> tuple[PartitionedIndex, int]:
     triples = client.encode_records(records, epoch=epoch)
-    tokens = sorted({t for _r, _k, t in triples})
-    return index.BloomIndex.build(tokens, index.choose_params(len(tokens))), len(tokens)
+    built = PartitionedIndex.build(bytes(k for _r, k, _t in triples), [t for _r, _k, t in triples])
+    return built, built.token_count
 
 
 def test_publish_as_another_force_refused(net: LocalNet) -> None:
@@ -161,8 +163,8 @@ def test_publish_expired_index_refused(net: LocalNet) -> None:
 def test_publish_saturated_index_refused(net: LocalNet) -> None:
     with net.client("kent", "force-system") as kent:
         bloom, n = _bloom(OTHERS, kent)
-        ones = b"\xff" * bloom.params.size_bytes
-        saturated = index.BloomIndex.from_bytes(bloom.params, ones)
+        ones = b"\xff" * bloom.size_bytes
+        saturated = PartitionedIndex.from_bytes(bloom.partitions, ones)
         signed = kent.signed_header(saturated, epoch=1, token_count=n, record_count=5, expires_in_days=1)
         with pytest.raises(ValidationError, match="fill ratio"):
             kent.publish_stream(signed, ones)
@@ -186,13 +188,12 @@ def test_large_index_over_4mib_publishes(net: LocalNet) -> None:
 
     with net.client("kent", "force-system") as kent:
         tokens = [os.urandom(32) for _ in range(600_000)]
-        params = index.choose_params(len(tokens))
-        assert params.size_bytes > 4 * 1024 * 1024
-        bloom = index.BloomIndex.build(tokens, params)
+        bloom = PartitionedIndex.build(b"\x10" * len(tokens), tokens)
+        assert bloom.size_bytes > 4 * 1024 * 1024
         resp = kent.publish_index(bloom, epoch=1, token_count=len(tokens), record_count=20_000)
         assert resp.version > 0
         status = {s.org: s for s in kent.status().indexes}
-        assert status["kent"].size_bytes == params.size_bytes
+        assert status["kent"].size_bytes == bloom.size_bytes
 
 
 def test_restart_keeps_every_index_and_answers_the_same(net: LocalNet) -> None:
@@ -219,8 +220,18 @@ def test_restart_keeps_every_index_and_answers_the_same(net: LocalNet) -> None:
 @pytest.mark.parametrize(
     ("name", "mutate", "error"),
     [
-        ("token_too_short", lambda r: r.candidate.tokens[0].__setattr__("token", b"x" * 31), ValidationError),
-        ("unknown_key_type", lambda r: r.candidate.tokens[0].__setattr__("key_type", 999), ValidationError),
+        (
+            "token_too_short",
+            lambda r: r.candidate.blocks[0].__setattr__("tokens", r.candidate.blocks[0].tokens[:-1]),
+            ValidationError,
+        ),
+        (
+            "unknown_key_type",
+            lambda r: r.candidate.blocks[0].__setattr__(
+                "key_types", b"\xff" + r.candidate.blocks[0].key_types[1:]
+            ),
+            ValidationError,
+        ),
         ("missing_purpose", lambda r: r.justification.__setattr__("purpose", ""), ValidationError),
         ("unknown_purpose", lambda r: r.justification.__setattr__("purpose", "curiosity"), ValidationError),
         (
@@ -229,7 +240,7 @@ def test_restart_keeps_every_index_and_answers_the_same(net: LocalNet) -> None:
             ValidationError,
         ),
         ("control_chars", lambda r: r.justification.__setattr__("officer_id", "a\x00b"), ValidationError),
-        ("no_tokens", lambda r: r.candidate.ClearField("tokens"), ValidationError),
+        ("no_tokens", lambda r: r.candidate.ClearField("blocks"), ValidationError),
         (
             "oversized_text",
             lambda r: r.justification.__setattr__("legal_basis", "x" * 10_000),
@@ -240,8 +251,8 @@ def test_restart_keeps_every_index_and_answers_the_same(net: LocalNet) -> None:
 def test_malformed_check_refused(net: LocalNet, name: str, mutate: object, error: type[Exception]) -> None:
     publish(net, "kent", OTHERS)
     with net.client("dbs", "vetting-officer") as c:
-        tokens = tokens_to_pb(c.candidate_tokens(OTHERS[0], [1]))
-        req = pb.CheckRequest(candidate=pb.Candidate(tokens=tokens), justification=justification_to_pb(WHY))
+        packed = candidate_to_pb(Candidate.of(c.candidate_tokens(OTHERS[0], [1])))
+        req = pb.CheckRequest(candidate=packed, justification=justification_to_pb(WHY))
         mutate(req)  # type: ignore[operator]
         with pytest.raises(error):
             c.connection.call(c.connection.matcher.Check, req)

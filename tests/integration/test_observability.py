@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crossforce.client.sdk import Client
 from crossforce.crypto import pki
-from crossforce.domain import Justification
+from crossforce.domain import Candidate, Justification
 from crossforce.encoding.records import Record
 from crossforce.errors import (
     AuthenticationError,
@@ -40,10 +40,12 @@ from crossforce.errors import (
 from crossforce.limits import Limits
 from crossforce.server import RunningServer, ServerSettings, start
 from crossforce.server.settings import QuotaSettings
+from crossforce.testkit.checkunits import units_of
 from crossforce.testkit.harness import MatcherProcess
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.v2 import crossforce_pb2 as pb
-from crossforce.wire.common import justification_to_pb, tokens_to_pb
+from crossforce.wire.common import justification_to_pb
+from crossforce.wire.matching import candidate_to_pb
 from tests.integration.conftest import WHY
 
 JANE = Record(
@@ -116,8 +118,8 @@ def handled(samples: Samples, service: str, method: str, code: str) -> float:
 
 
 def check_request(client: Client, why: Justification = WHY) -> pb.CheckRequest:
-    tokens = tokens_to_pb(client.candidate_tokens(JANE, [1]))
-    return pb.CheckRequest(candidate=pb.Candidate(tokens=tokens), justification=justification_to_pb(why))
+    packed = candidate_to_pb(Candidate.of(client.candidate_tokens(JANE, [1])))
+    return pb.CheckRequest(candidate=packed, justification=justification_to_pb(why))
 
 
 def test_metrics_count_every_call_of_a_load_run_refused_or_not(tmp_path: Path) -> None:
@@ -125,8 +127,11 @@ def test_metrics_count_every_call_of_a_load_run_refused_or_not(tmp_path: Path) -
     settings = ServerSettings(
         expected_forces=(),
         limits=Limits(max_batch_candidates=10),
-        quotas=QuotaSettings(
-            org_rate_per_s=0.0001, org_burst=n_ok, officer_rate_per_s=1000, officer_burst=100_000
+        quotas=QuotaSettings(  # in units (spec v2 charges per token): a burst of n_ok checks of JANE
+            org_rate_per_s=0.0001,
+            org_burst=n_ok * units_of(JANE),
+            officer_rate_per_s=1000 * units_of(JANE),
+            officer_burst=100_000 * units_of(JANE),
         ),
     )
     with observed_net(tmp_path, settings=settings, metrics_port=0) as net:

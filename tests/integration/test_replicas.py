@@ -29,13 +29,14 @@ from crossforce.crypto import sealed
 from crossforce.domain import RequestState, Role
 from crossforce.encoding.records import Record
 from crossforce.errors import PreconditionError, QuotaExceededError
-from crossforce.index import bloom as index
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.limits import Limits
 from crossforce.server import RunningServer, ServerSettings, start
 from crossforce.server.audit import AuditLog, verify_stored_log
 from crossforce.server.policy.settings import QuotaSettings
 from crossforce.server.store.postgres import PostgresStorage
-from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
+from crossforce.testkit.checkunits import units_of
+from crossforce.testkit.localnet import FORCE_ROLES, OVERSEER, VETTING_ROLES, LocalNet
 from crossforce.testkit.pgdatabases import TestDatabases
 from tests.integration.conftest import WHY
 
@@ -86,6 +87,7 @@ def start_replicas(tmp_path: Path, dsn: str, settings: ServerSettings | None = N
     for org in ("humberside", "kent"):
         net.add_org(org, roles=FORCE_ROLES)
     net.add_org("dbs", roles=VETTING_ROLES)
+    net.add_overseer()  # the operator's auditor reads every entry
     net.register_all()  # through replica A
     return Replicas(net=net, dsn=dsn, a=net.running_server, b=b)
 
@@ -134,13 +136,13 @@ def test_publish_replayed_on_the_other_replica_is_refused(replicas: Replicas) ->
     (and an older version) whether or not it has followed it yet."""
     with replicas.client(replicas.a, "kent", Role.FORCE_SYSTEM) as kent:
         triples = kent.encode_records([AT_KENT], epoch=1)
-        tokens = sorted({t for _r, _k, t in triples})
-        bloom = index.BloomIndex.build(tokens, index.choose_params(len(tokens)))
+        bloom = PartitionedIndex.build(bytes(k for _r, k, _t in triples), [t for _r, _k, t in triples])
+        n = bloom.token_count
         signed = kent.signed_header(
-            bloom, epoch=1, token_count=len(tokens), record_count=1, expires_in_days=1, version=10
+            bloom, epoch=1, token_count=n, record_count=1, expires_in_days=1, version=10
         )
         older = kent.signed_header(
-            bloom, epoch=1, token_count=len(tokens), record_count=1, expires_in_days=1, version=9
+            bloom, epoch=1, token_count=n, record_count=1, expires_in_days=1, version=9
         )
         kent.publish_stream(signed, bloom.to_bytes())
     with replicas.client(replicas.b, "kent", Role.FORCE_SYSTEM) as kent:
@@ -229,7 +231,7 @@ def test_concurrent_checks_on_both_replicas_make_one_log_history(replicas: Repli
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors
-    with replicas.client(replicas.b, "humberside", Role.AUDITOR) as auditor:
+    with replicas.client(replicas.b, OVERSEER, Role.AUDITOR) as auditor:  # the operator's: reads every entry
         log_key = auditor.log_key()
         auditor.verify_log()  # every entry, fetched from B, proven against B's head
         snapshot = auditor.verified_log()
@@ -255,7 +257,7 @@ def test_quotas_hold_across_replicas(tmp_path: Path, pg_databases: TestDatabases
     burst = 8
     settings = ServerSettings(
         expected_forces=(),
-        quotas=QuotaSettings(org_burst=burst, org_rate_per_s=0.001),
+        quotas=QuotaSettings(org_burst=burst * units_of(HELD), org_rate_per_s=0.001),  # in units
         limits=Limits(max_batch_candidates=burst),
     )
     dsn = pg_databases.fresh()

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import numpy as np
 
 from crossforce.auditlog import merkle, treehead
 from crossforce.auditlog.events import EventKind, parse_event
@@ -41,6 +42,7 @@ from crossforce.domain import Justification, Role
 from crossforce.encoding.records import Record
 from crossforce.errors import CrossforceError
 from crossforce.index import bloom as index
+from crossforce.index.partitioned import Partition, PartitionedIndex, distinct_by_type
 from crossforce.testkit.harness import MatcherProcess
 from crossforce.testkit.localnet import LocalNet
 from crossforce.v2 import crossforce_pb2 as pb
@@ -168,12 +170,27 @@ def marker_record(org: str, version: int) -> Record:
     )
 
 
-def build_index(client: Client, records: Sequence[Record]) -> tuple[index.BloomIndex, int]:
+def build_index(client: Client, records: Sequence[Record]) -> tuple[PartitionedIndex, int]:
     """Encode ``records`` as the force, keep their tokens in its store, and build its index."""
     triples = client.encode_records(records, epoch=EPOCH)
-    tokens = sorted({tok for _rid, _kt, tok in triples})
     client.store.replace_epoch(EPOCH, records, triples)
-    return index.BloomIndex.build(tokens, index.choose_params(len(tokens))), len(tokens)
+    built = index_of(triples)
+    return built, built.token_count
+
+
+def index_of(triples: Sequence[tuple[str, int, bytes]], *, first_sized_for: int = 0) -> PartitionedIndex:
+    """The format-2 index of (record id, key type, token) triples; ``first_sized_for`` > 0 sizes the first
+    partition for that many tokens instead (a large index that holds few: many chunks to publish)."""
+    types = bytes(kt for _rid, kt, _tok in triples)
+    tokens = [tok for _rid, _kt, tok in triples]
+    if not first_sized_for:
+        return PartitionedIndex.build(types, tokens)
+    partitions, words = [], []
+    for number, (key_type, members) in enumerate(distinct_by_type(types, tokens)):
+        params = index.choose_params(first_sized_for if number == 0 else len(members))
+        partitions.append(Partition(key_type=key_type, params=params, token_count=len(members)))
+        words.append(index.BloomIndex.build(members, params).words)
+    return PartitionedIndex(partitions=partitions, words=np.concatenate(words))
 
 
 def strong_hits(client: Client, record: Record) -> set[str]:

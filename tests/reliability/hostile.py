@@ -73,11 +73,16 @@ def default_hints(*, orgs: Sequence[str], request_ids: Sequence[str], tokens: Se
         },
         blobs={
             "token": [*tokens, b"\x00" * 32],
+            # TokenBlock (proto v2): packed tokens and their key types, framed and misframed.
+            "tokens": [b"".join(tokens[:4]), *tokens[:1], b"\x00" * 32, b"\x00" * 31, b"\x00" * 65],
+            "key_types": [bytes((1, 2, 3, 4)), b"\x01", b"\x01\x01", b"\x00", b"\x16", bytes(range(256))],
             "bits_sha256": [b"\x00" * 32],
         },
         ints={
             "key_type": [*sorted(matchkeys.KEY_TYPES), 0, 5, 255, 65_535, 65_536],
             "epoch": [0, 1, 2, 3],
+            "forename_class": [0, 5, 6, 2**32 - 1],
+            "surname_class": [0, 5, 6, 2**32 - 1],
             "version": [0, 1, 2**40, 2**63, 2**64 - 1],
             "format_version": [0, 1, 2],
             "num_blocks": [0, 1, 64, 2**20, 2**24, 2**31, 2**32, 2**40],

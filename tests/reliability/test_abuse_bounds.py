@@ -36,6 +36,7 @@ from crossforce.server.policy.justification import personal_data_kind
 from crossforce.server.settings import QuotaSettings, ServerSettings
 from crossforce.server.usecases import requestpages
 from crossforce.server.usecases.refusals import MINUTE_MS, RefusalGate
+from crossforce.testkit.checkunits import units_of
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
 from crossforce.v2 import crossforce_pb2 as pb
@@ -174,12 +175,13 @@ def test_gigabyte_index_is_refused_before_it_is_held_in_memory(net: LocalNet) ->
         epoch=1,
         version=1,
         num_blocks=num_blocks,
-        num_probes=7,
+        num_probes=0,
         token_count=32,
         record_count=1,
         bits_sha256=b"\x00" * 32,
         created_at_ms=now,
         expires_at_ms=now + DAY_MS,
+        partitions=[pb.IndexPartition(key_type=16, num_blocks=num_blocks, num_probes=7, token_count=32)],
     ).SerializeToString()  # 1 GiB declared: the size limit allows it, its single record does not
     signature = envelope.sign(envelope.INDEX_HEADER_CONTEXT, header, keys.signing)
     release = threading.Event()
@@ -208,7 +210,12 @@ def test_refusal_flood_writes_one_event_per_minute(tmp_path: Path, matcher_db: s
     settings = ServerSettings(
         expected_forces=(),
         limits=Limits(max_batch_candidates=1),
-        quotas=QuotaSettings(org_rate_per_s=0.001, org_burst=1, officer_rate_per_s=0.001, officer_burst=1),
+        quotas=QuotaSettings(  # a burst of one check of PERSON (quotas are in units: spec v2)
+            org_rate_per_s=0.001,
+            org_burst=units_of(PERSON),
+            officer_rate_per_s=0.001,
+            officer_burst=units_of(PERSON),
+        ),
     )
     net = LocalNet.create(tmp_path, db=matcher_db)
     net.start_server(settings=settings)

@@ -25,9 +25,9 @@ from crossforce.errors import (
     PreconditionError,
     VerificationError,
 )
-from crossforce.index import bloom as index
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.server.app import LOG_KEY_FILE
-from crossforce.testkit.localnet import LocalNet
+from crossforce.testkit.localnet import OVERSEER, LocalNet
 from crossforce.testkit.matcherdb import MatcherDb
 from crossforce.v2 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
@@ -82,15 +82,14 @@ def test_publish_header_of_another_org_over_stolen_certificate_refused(net: Loca
     with net.client("humberside", Role.FORCE_SYSTEM) as hum:
         records = [*base_records("humberside"), Record(record_id="x", given_names="Ann", surname="Planted")]
         triples = hum.encode_records(records, epoch=EPOCH)
-        tokens = sorted({t for _r, _k, t in triples})
-        bloom = index.BloomIndex.build(tokens, index.choose_params(len(tokens)))
+        bloom = PartitionedIndex.build(bytes(k for _r, k, _t in triples), [t for _r, _k, t in triples])
         signed = hum.signed_header(
-            bloom, epoch=EPOCH, token_count=len(tokens), record_count=len(records), expires_in_days=1
+            bloom, epoch=EPOCH, token_count=bloom.token_count, record_count=len(records), expires_in_days=1
         )
         serving = {s.org: s.version for s in hum.status().indexes}["humberside"]
     with net.client("kent", Role.FORCE_SYSTEM) as stolen, pytest.raises(PermissionDeniedError):
         stolen.publish_stream(signed, bloom.to_bytes())
-    with net.client("dbs", Role.AUDITOR) as auditor:
+    with net.client(OVERSEER, Role.AUDITOR) as auditor:  # kent's refusal is not dbs's to read
         assert {s.org: s.version for s in auditor.status().indexes}["humberside"] == serving
         size = auditor.tree_head().head.tree_size
         last = parse_event(next(iter(auditor.entries(size - 1, size))).entry)

@@ -18,7 +18,6 @@ import pytest
 
 from crossforce.client.sdk import CHUNK_BYTES
 from crossforce.domain import Role
-from crossforce.index import bloom as index
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES
 from crossforce.v2 import crossforce_pb2 as pb
 from tests.reliability.crash_harness import (
@@ -26,6 +25,7 @@ from tests.reliability.crash_harness import (
     Deployment,
     base_records,
     build_index,
+    index_of,
     kill_at_random,
     marker_record,
     strong_hits,
@@ -63,14 +63,13 @@ def test_half_received_index_never_serves_after_sigkill_mid_stream(
             kent.publish_index(bloom, epoch=EPOCH, token_count=n, record_count=n, version=1)
             records = [*base_records("kent"), marker_record("kent", 2)]
             triples = kent.encode_records(records, epoch=EPOCH)
-            tokens = sorted({t for _r, _k, t in triples})
-            big = index.BloomIndex.build(tokens, index.choose_params(LARGE_INDEX_TOKENS))
+            big = index_of(triples, first_sized_for=LARGE_INDEX_TOKENS)
             bits = big.to_bytes()
             assert len(bits) > 5 * CHUNK_BYTES
             signed = kent.signed_header(
                 big,
                 epoch=EPOCH,
-                token_count=len(tokens),
+                token_count=big.token_count,
                 # Sized for many chunks, so declared as that many records: the matcher refuses an index
                 # holding more than max_index_bits_per_record bits per declared record.
                 record_count=LARGE_INDEX_TOKENS,

@@ -30,6 +30,7 @@ from crossforce.crypto import envelope, orgkeys
 from crossforce.crypto.orgkeys import OrgKeys
 from crossforce.domain import Role
 from crossforce.index import bloom as index
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.server.policy.roles import ROLE_MATRIX
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES
 from crossforce.v2 import crossforce_pb2 as pb
@@ -39,7 +40,6 @@ from tests.reliability.crash_harness import (
     WHY,
     Deployment,
     base_records,
-    build_index,
 )
 from tests.reliability.hostile import (
     MessageStrategies,
@@ -94,8 +94,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     try:
         for org in ("kent", "humberside"):
             with d.client(org, Role.FORCE_SYSTEM) as c:
-                bloom, n = build_index(c, base_records(org))
-                c.publish_index(bloom, epoch=EPOCH, token_count=n, record_count=n, version=1)
+                c.publish_records(base_records(org))
         request_ids: list[str] = []
         at_kent: list[str] = []
         with d.client("dbs", Role.VETTING_OFFICER) as dbs:
@@ -104,12 +103,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                     request_ids.append(hit.request_id)
                     if hit.org == "kent":
                         at_kent.append(hit.request_id)
-            tokens = [bytes(t.token) for t in dbs.candidate_tokens(base_records("kent")[0], [EPOCH])]
+            made = dbs.candidate_tokens(base_records("kent")[0], [EPOCH])
+            tokens = [bytes(t.token) for t in made]
+            key_types = bytes(t.key_type for t in made)
         with d.client("kent", Role.FORCE_SYSTEM) as kent:
             kent.resolve(at_kent[0])  # requests in OPEN and CONFIRMED states for the fuzzers to reuse
             kent.resolve(at_kent[1])
             keys = kent.profile.org_keys()
-            big = index.BloomIndex.build(tokens, index.choose_params(len(tokens)))
+            big = PartitionedIndex.build(key_types, tokens)
             real = kent.signed_header(
                 big, epoch=EPOCH, token_count=len(tokens), record_count=1, expires_in_days=1, version=2**40
             )
@@ -124,7 +125,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             real=(real.header, big.to_bytes()),
         )
         channels = {c: d.channel(*c) for c in CALLERS}
-        seeds = _seeds(kent_keys=keys, tokens=tokens, open_id=at_kent[2], confirmed_id=at_kent[0])
+        seeds = _seeds(
+            kent_keys=keys, key_types=key_types, tokens=tokens, open_id=at_kent[2], confirmed_id=at_kent[0]
+        )
         live = Live(d=d, channels=channels, values=values, publish=publish, seeds=seeds, rss_baseline=0)
         live.ping()
         live.rss_baseline = d.server.rss_bytes()
@@ -140,13 +143,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         d.close()
 
 
-def _seeds(*, kent_keys: OrgKeys, tokens: list[bytes], open_id: str, confirmed_id: str) -> dict[str, bytes]:
+def _seeds(
+    *, kent_keys: OrgKeys, key_types: bytes, tokens: list[bytes], open_id: str, confirmed_id: str
+) -> dict[str, bytes]:
     """One valid request per RPC (empty where the request has no fields), for near-valid mutations."""
     candidate = pb.Candidate(
-        tokens=[
-            pb.QueryToken(key_type=kt, epoch=EPOCH, token=t)
-            for kt, t in zip((1, 2, 3, 4), tokens, strict=False)
-        ]
+        blocks=[pb.TokenBlock(epoch=EPOCH, key_types=key_types[:4], tokens=b"".join(tokens[:4]))],
+        forename_class=2,
+        surname_class=5,
     )
     msgs: dict[str, Message] = {
         "Registry/Register": pb.RegisterRequest(
@@ -248,9 +252,16 @@ def test_hostile_request_bytes_get_a_deliberate_status(
 # --------------------------------------------------------------------------------------------- named cases
 
 
-def _check_request(tokens: int, token: bytes = b"\x01" * 32) -> pb.CheckRequest:
+def _check_request(
+    tokens: int, token: bytes = b"\x01" * 32, *, key_types: bytes | None = None, surname_class: int = 0
+) -> pb.CheckRequest:
+    """A check of ``tokens`` distinct tokens of ``token``'s length (all key type 1 unless given)."""
+    data = b"".join(i.to_bytes(4, "big") + token[4:] for i in range(tokens))
+    block = pb.TokenBlock(
+        epoch=EPOCH, key_types=b"\x01" * tokens if key_types is None else key_types, tokens=data
+    )
     return pb.CheckRequest(
-        candidate=pb.Candidate(tokens=[pb.QueryToken(key_type=1, epoch=EPOCH, token=token)] * tokens),
+        candidate=pb.Candidate(blocks=[block], surname_class=surname_class),
         justification=justification_to_pb(WHY),
     )
 
@@ -296,6 +307,30 @@ NAMED_BAD_REQUESTS: list[tuple[str, str, bytes, grpc.StatusCode]] = [
         "token of 33 bytes",
         "Matcher/Check",
         _check_request(1, b"\x01" * 33).SerializeToString(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "key type with no token bytes",
+        "Matcher/Check",
+        _check_request(2, key_types=b"\x01\x01\x01").SerializeToString(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "token bytes with no key type",
+        "Matcher/Check",
+        _check_request(2, key_types=b"\x01").SerializeToString(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "token relabelled as an unknown key type",
+        "Matcher/Check",
+        _check_request(1, key_types=b"\xff").SerializeToString(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    (
+        "surname class beyond unlisted",
+        "Matcher/Check",
+        _check_request(1, surname_class=6).SerializeToString(),
         grpc.StatusCode.INVALID_ARGUMENT,
     ),
     (
@@ -397,9 +432,10 @@ def test_declared_oversized_index_refused_before_chunks_read(live: Live) -> None
         epoch=EPOCH,
         version=2**41,
         num_blocks=2**27,
-        num_probes=7,
+        num_probes=0,  # format 2: each partition has its own
         token_count=10,
         record_count=10,
+        partitions=[pb.IndexPartition(key_type=16, num_blocks=2**27, num_probes=7, token_count=10)],
         bits_sha256=b"\x00" * 32,
         created_at_ms=int(time.time() * 1000),
         expires_at_ms=int(time.time() * 1000) + 86_400_000,

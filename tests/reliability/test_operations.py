@@ -18,12 +18,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crossforce.client.sdk import Client
-from crossforce.domain import Role
+from crossforce.domain import Candidate, Role
 from crossforce.errors import CrossforceError, UnavailableError
 from crossforce.server.app import HEALTH_INTERVAL_S, STREAM_SHARE
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.v2 import crossforce_pb2 as pb
-from crossforce.wire.common import justification_to_pb, tokens_to_pb
+from crossforce.wire.common import justification_to_pb
+from crossforce.wire.matching import candidate_to_pb
 from tests.reliability.crash_harness import (
     EPOCH,
     WHY,
@@ -52,9 +53,9 @@ def _restart_with(net: LocalNet, **kwargs: Any) -> None:
 def _batch(client: Client, records: int, *, open_requests: bool) -> pb.CheckBatchRequest:
     """A batch of ``records`` candidates, all of them Kent's (so each is a hit)."""
     people = [r for i in range(0, records, 12) for r in base_records("kent", 12)][:records]
-    tokens = [tokens_to_pb(client.candidate_tokens(p, [EPOCH])) for p in people[:12]]
+    packed = [candidate_to_pb(Candidate.of(client.candidate_tokens(p, [EPOCH]))) for p in people[:12]]
     return pb.CheckBatchRequest(
-        candidates=[pb.Candidate(tokens=tokens[i % 12]) for i in range(records)],
+        candidates=[packed[i % 12] for i in range(records)],
         justification=justification_to_pb(WHY),
         open_requests=open_requests,
     )

@@ -27,12 +27,14 @@ import pytest
 
 from crossforce.crypto import envelope, orgkeys
 from crossforce.crypto.pki import Identity
+from crossforce.domain import Candidate, IndexHeaderFields, QueryToken
 from crossforce.index import bloom as index
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.server.audit import AuditLog
-from crossforce.server.matcher import Justification, Matcher, QueryToken
+from crossforce.server.matcher import Justification, Matcher
 from crossforce.server.settings import QuotaSettings, ServerSettings
 from crossforce.server.store import SQLiteStorage
-from crossforce.v2 import crossforce_pb2 as pb
+from crossforce.wire.index_header import encode_index_header
 
 FORCES = ("avon-somerset", "humberside", "kent", "dyfed-powys")
 TOKENS_PER_FORCE = 200_000
@@ -97,21 +99,26 @@ def _matcher(data: Path) -> tuple[Matcher, dict[str, list[bytes]]]:
         )
         raw = rng.bytes(32 * TOKENS_PER_FORCE)
         tokens = [raw[i : i + 32] for i in range(0, len(raw), 32)]
-        bloom = index.BloomIndex.build(tokens, index.choose_params(len(tokens)))
+        # Token i is of KEY_TYPES[i % 8]: row r of a force's tokens is one candidate's worth, one per type.
+        types = bytes(KEY_TYPES[i % len(KEY_TYPES)] for i in range(len(tokens)))
+        bloom = PartitionedIndex.build(types, tokens)
         now = int(time.time() * 1000)
-        header = pb.IndexHeader(
-            format_version=index.INDEX_FORMAT_VERSION,
-            org=org,
-            epoch=1,
-            version=1,
-            num_blocks=bloom.params.num_blocks,
-            num_probes=bloom.params.num_probes,
-            token_count=len(tokens),
-            record_count=len(tokens) // 8,
-            bits_sha256=bloom.sha256(),
-            created_at_ms=now,
-            expires_at_ms=now + 86_400_000,
-        ).SerializeToString()
+        header = encode_index_header(
+            IndexHeaderFields(
+                format_version=index.INDEX_FORMAT_VERSION,
+                org=org,
+                epoch=1,
+                version=1,
+                num_blocks=bloom.num_blocks,
+                num_probes=0,
+                token_count=bloom.token_count,
+                record_count=len(tokens) // 8,
+                bits_sha256=bloom.sha256(),
+                created_at_ms=now,
+                expires_at_ms=now + 86_400_000,
+            ),
+            bloom.partitions,
+        )
         accepted = matcher.begin_publish(
             who, header, envelope.sign(envelope.INDEX_HEADER_CONTEXT, header, keys.signing)
         )
@@ -156,15 +163,17 @@ def _measure_once(tmp_path: Path) -> str | None:
     match_ns: list[int] = []
     matcher.checking.match = _timed(matcher.checking.match, match_ns)  # type: ignore[method-assign]
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
-    fresh = {org: iter(rng.sample(range(TOKENS_PER_FORCE), TOKENS_PER_FORCE)) for org in FORCES}
+    rows = TOKENS_PER_FORCE // len(KEY_TYPES)
+    fresh = {org: iter(rng.sample(range(rows), rows)) for org in FORCES}
 
-    def candidate(hit: bool) -> list[QueryToken]:
-        if hit:  # every token held by one force, each token used once
+    def candidate(hit: bool) -> Candidate:
+        if hit:  # every token held by one force under its own key type, each token used once
             org = rng.choice(FORCES)
-            raw = [held[org][next(fresh[org])] for _ in KEY_TYPES]
+            row = next(fresh[org]) * len(KEY_TYPES)
+            raw = [held[org][row + j] for j in range(len(KEY_TYPES))]
         else:
             raw = [os.urandom(32) for _ in KEY_TYPES]
-        return [QueryToken(kt, 1, t) for kt, t in zip(KEY_TYPES, raw, strict=True)]
+        return Candidate.of([QueryToken(kt, 1, t) for kt, t in zip(KEY_TYPES, raw, strict=True)])
 
     plan = [True, False] * ((CHECKS + WARMUP) // 2)
     rng.shuffle(plan)
@@ -173,9 +182,9 @@ def _measure_once(tmp_path: Path) -> str | None:
     gc.collect()
     gc.disable()
     try:
-        for n, (hit, tokens) in enumerate(queries):
+        for n, (hit, one) in enumerate(queries):
             started = time.perf_counter_ns()
-            outcome = matcher.check(who, [tokens], why, open_requests=False)
+            outcome = matcher.check(who, [one], why, open_requests=False)
             total = time.perf_counter_ns() - started
             assert bool(outcome.results[0].hits) == hit
             if n >= WARMUP:

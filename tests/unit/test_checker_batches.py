@@ -24,6 +24,7 @@ from crossforce.encoding.records import Record
 from crossforce.errors import QuotaExceededError, ValidationError
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.server.settings import QuotaSettings, ServerSettings
+from crossforce.testkit.checkunits import dearest_units
 from crossforce.testkit.inmemory import InMemoryMatcher
 
 WHY = Justification(
@@ -34,11 +35,21 @@ WHY = Justification(
 )
 JANE = Record(record_id="K1", given_names="Jane", surname="Okafor", date_of_birth="1984-03-02")
 NOBODY = Record(record_id="X", given_names="Ann", surname="Nobody", date_of_birth="1950-01-01")
-KEYLESS_NAMES = Record(record_id="N", given_names="Ann", surname="Nobody")  # names, no date: no key
+KEYLESS_NAMES = Record(record_id="N", given_names="Baby Boy", surname="X")  # placeholders only: no key
+
+
+UNITS = dearest_units(JANE, NOBODY)
+"""Quota units of the dearest candidate here (spec v2 charges per token): a TIGHT burst holds 10
+candidates and its rate refills 20 a second."""
 TIGHT = ServerSettings(
     expected_forces=(),
     limits=dataclasses.replace(DEFAULT_LIMITS, max_batch_candidates=10),
-    quotas=QuotaSettings(org_rate_per_s=20, org_burst=10, officer_rate_per_s=20, officer_burst=10),
+    quotas=QuotaSettings(
+        org_rate_per_s=20 * UNITS,
+        org_burst=10 * UNITS,
+        officer_rate_per_s=20 * UNITS,
+        officer_burst=10 * UNITS,
+    ),
 )
 
 

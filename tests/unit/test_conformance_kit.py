@@ -34,7 +34,10 @@ from crossforce.client.conformance import (
     same,
 )
 from crossforce.client.conformance_ref import OPS
-from crossforce.encoding.recordrules import PLACEHOLDER_DATES, PLACEHOLDER_NAMES
+from crossforce.encoding.keytypes import KEY_TYPES
+from crossforce.encoding.placeholders import PLACEHOLDER_NAMES
+from crossforce.encoding.recordrules import PLACEHOLDER_DATES
+from crossforce.limits import DEFAULT_LIMITS
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT_DIR = ROOT / "tests" / "vectors" / "conformance"
@@ -86,6 +89,27 @@ def test_an_adapter_that_lowercases_instead_of_folding_fails_with_a_diff(tmp_pat
     assert f"{folds - failed} passed, {failed} failed" in result.output
     assert '    -"zoe lukasz obrien"' in result.output
     assert '    +"zoë łukasz-o’brien"' in result.output
+
+
+def test_an_adapter_blind_to_key_types_fails_the_relabel_attack_vectors_with_a_diff(tmp_path: Path) -> None:
+    # An index that ignores partitions (v1's one filter for every type) lets a relabelled token match.
+    wrong = tmp_path / "one_filter_adapter.py"
+    wrong.write_text(
+        "from crossforce.client import conformance_ref as ref\n"
+        "def blind(i):\n"
+        "    inserted = {e['token'] for e in i['inserted']}\n"
+        "    return [q['token'] in inserted for q in i['queries']]\n"
+        "ref.OPS = {**ref.OPS, 'partitioned_contains': blind}\n"
+        "ref.main()\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        cli, ["conformance", "run", "--only", "partitioned_contains", "--", sys.executable, str(wrong)]
+    )
+    assert result.exit_code == VERIFICATION_FAILED
+    assert f"0 passed, {len(_vectors('partitioned_contains'))} failed" in result.output
+    assert "rule relabel-attack" in result.output
+    assert "    -" in result.output and "    +" in result.output
 
 
 def test_a_missing_command_is_bad_input() -> None:
@@ -231,7 +255,7 @@ ISSUE_18_RULES = {
     "zero-width": "ZWJ, ZWNJ, soft hyphen",
     "mixed-scripts": "mixed scripts",
     "long-names": "10,000-code-point names",
-    "unknown-key-code": "the strength of unknown key codes",
+    "unknown-key-code": "unknown key codes (no strength in v2: an error everywhere)",
     "filter-contents": "which tokens went into each test filter",
     "nickname-table": "the nickname table's every mapping",
     "unicode-table": "every code point's folding",
@@ -239,6 +263,16 @@ ISSUE_18_RULES = {
     "code-points": "code points, not UTF-16 units",
     "date-today": "today as an explicit input",
     "limits": "the limits a client must respect",
+    # spec v2
+    "worst-case": "the worst-case record: every key type at its max per record",
+    "middle-name": "name_dob and name_nodate on the second forename",
+    "no-date": "the date-free keys",
+    "year-only": "name_year",
+    "name-classes": "the name classes of a record",
+    "partitions": "index format 2: a partition per key type",
+    "relabel-attack": "a token relabelled as another type does not match",
+    "quota-span": "quota units per token",
+    "scoring": "the matcher's probability",
 }
 
 
@@ -304,6 +338,35 @@ def test_the_generator_rewrites_the_kit_byte_for_byte() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_worst_case_record_reaches_every_types_max_exactly() -> None:
+    (vector,) = [v for v in _vectors("keys") if v.input["record"]["record_id"] == "worst"]
+    counts: dict[int, int] = {}
+    for key in vector.expected["output"]:
+        counts[key["type"]] = counts.get(key["type"], 0) + 1
+    assert counts == {code: kt.max_per_record for code, kt in KEY_TYPES.items()}
+    assert sum(counts.values()) == DEFAULT_LIMITS.max_tokens_per_candidate
+
+
+def test_the_kit_states_the_key_table_and_limits_of_the_code() -> None:
+    (table,) = [v.expected["output"] for v in _vectors("key_types")]
+    assert {row["code"]: (row["name"], row["span"], row["max"], row["agrees"]) for row in table} == {
+        code: (kt.name, kt.date_span, kt.max_per_record, dict(kt.agrees)) for code, kt in KEY_TYPES.items()
+    }
+    (limits,) = [v.expected["output"] for v in _vectors("limits")]
+    assert limits["max_tokens_per_type"] == {str(c): n for c, n in DEFAULT_LIMITS.max_tokens_per_type.items()}
+    assert limits["max_tokens_per_candidate"] == DEFAULT_LIMITS.max_tokens_per_candidate
+
+
+def test_relabelled_tokens_never_match_in_the_sparse_relabel_vector() -> None:
+    for vector in _vectors("partitioned_contains"):
+        inserted = {(e["type"], e["token"]) for e in vector.input["inserted"]}
+        for query, hit in zip(vector.input["queries"], vector.expected["output"], strict=True):
+            if (query["type"], query["token"]) in inserted:
+                assert hit is True  # no false negatives
+            elif vector.input["partitions"][0]["num_blocks"] >= 64:
+                assert hit is False, query  # relabelled: tested in a partition it was never put into
 
 
 def test_previous_names_equal_to_the_current_name_add_no_key() -> None:
@@ -378,3 +441,75 @@ def test_index_vectors_agree_with_the_index_vectors() -> None:
     }
     for p in index["params"]:
         assert same(fprs[(p["num_blocks"], p["num_probes"], p["token_count"])], p["theoretical_fpr"], 1e-9)
+
+
+def test_partition_vectors_agree_with_the_index_vectors() -> None:
+    index = json.loads((ROOT / "tests" / "vectors" / "index.json").read_text(encoding="utf-8"))
+    built = {v.note: v.expected.get("output") for v in _vectors("partitioned_build")}
+    contains = {v.note: v.expected["output"] for v in _vectors("partitioned_contains")}
+    for entry in index["partitioned"]:
+        out = built[f"index.json '{entry['name']}': partitions, digest and size"]
+        assert (out["partitions"], out["sha256"], out["size_bytes"]) == (
+            entry["partitions"],
+            entry["sha256"],
+            entry["size_bytes"],
+        )
+        note = f"index.json '{entry['name']}': each query tested in its own type's partition only"
+        assert contains[note] == [q["contains"] for q in entry["queries"]]
+
+
+def test_cost_vectors_are_what_the_matcher_charges() -> None:
+    from crossforce.domain.checks import Candidate, TokenBlock
+    from crossforce.server.policy.candidates import cost
+
+    checked = 0
+    for vector in _vectors("cost"):
+        if "output" not in vector.expected:
+            continue
+        types = vector.input["types"]
+        tokens = b"".join(i.to_bytes(32, "big") for i in range(len(types)))
+        candidate = Candidate(blocks=(TokenBlock(epoch=1, key_types=bytes(types), tokens=tokens),))
+        assert cost(candidate) == vector.expected["output"], vector.id
+        checked += 1
+    assert checked >= 8
+
+
+def test_class_and_placeholder_vectors_agree_with_the_encoding_vectors() -> None:
+    encoding = json.loads((ROOT / "tests" / "vectors" / "encoding.json").read_text(encoding="utf-8"))
+    classes = {
+        (v.input["record"]["given_names"], v.input["record"]["surname"]): v.expected["output"]
+        for v in _vectors("name_classes")
+    }
+    for entry in encoding["name_classes"]:
+        assert classes[(entry["given_names"], entry["surname"])] == {
+            "forename_class": entry["forename_class"],
+            "surname_class": entry["surname_class"],
+        }
+    given = {v.input["text"]: v.expected["output"]["given"] for v in _vectors("given_names")}
+    name_keys = {
+        (v.input["record"]["given_names"], v.input["record"]["surname"]): {
+            k["type"] for k in v.expected["output"]
+        }
+        for v in _vectors("keys")
+        if v.note.startswith("encoding.json placeholders")
+    }
+    for entry in encoding["placeholders"]:
+        assert (given[entry["given_names"]] == []) == entry["given_missing"], entry
+        keyed = name_keys[(entry["given_names"], entry["surname"])]
+        if entry["name_missing"]:
+            assert not keyed & {16, 17, 18, 19, 20, 26, 27, 28}, entry  # no key of the current name
+
+
+def test_fold_soundex_and_canonical_vectors_agree_with_the_encoding_vectors() -> None:
+    encoding = json.loads((ROOT / "tests" / "vectors" / "encoding.json").read_text(encoding="utf-8"))
+    folds = {v.input["text"]: v.expected["output"] for v in _vectors("fold")}
+    codes = {v.input["text"]: v.expected["output"] for v in _vectors("soundex")}
+    canonical = {
+        (v.input["type"], tuple(v.input["fields"])): v.expected.get("output") for v in _vectors("canonical")
+    }
+    assert {e["input"]: folds[e["input"]] for e in encoding["fold_text"]} == {
+        e["input"]: e["output"] for e in encoding["fold_text"]
+    }
+    assert all(codes[e["input"]] == e["output"] for e in encoding["soundex"])
+    for e in encoding["canonical_encoding"]:
+        assert canonical[(e["key_type"], tuple(e["fields"]))] == e["canonical_hex"]

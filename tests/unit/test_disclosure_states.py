@@ -11,6 +11,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
+from crossforce.domain.enums import OrgKind
 from crossforce.errors import PermissionDeniedError, PreconditionError, ValidationError
 from crossforce.server.policy import disclosure
 from crossforce.server.policy.disclosure import (
@@ -62,7 +63,9 @@ def _party_ok(action: Action, view: RequestView, org: str, role: str) -> bool:
         return org == view.holder_org
     if action is Action.FETCH:
         return org == view.requester_org
-    return org in (view.holder_org, view.requester_org) or role in ("auditor", "operator")
+    # No caller here is of the operator's kind: an auditor or operator of another organisation sees only
+    # its own organisation's requests (issue 15 item 9; the operator's own: tests/unit/test_roles.py).
+    return org in (view.holder_org, view.requester_org)
 
 
 def _view(state: State = State.OPEN, **kw: object) -> RequestView:
@@ -400,7 +403,13 @@ def test_only_holder_systems_see_matched_tokens() -> None:
 def test_may_view() -> None:
     view = _view()
     assert disclosure.may_view(view, caller_org="dbs", caller_role="vetting-officer")
-    assert disclosure.may_view(view, caller_org="essex", caller_role="operator")
+    assert disclosure.may_view(view, caller_org="ops", caller_role="operator", caller_kind=OrgKind.OPERATOR)
+    assert not disclosure.may_view(
+        view, caller_org="essex", caller_role="operator"
+    )  # another kind's operator
+    assert not disclosure.may_view(
+        view, caller_org="essex", caller_role="auditor", caller_kind=OrgKind.VETTING_BODY
+    )
     assert not disclosure.may_view(view, caller_org="essex", caller_role="vetting-officer")
 
 

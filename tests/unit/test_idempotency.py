@@ -8,6 +8,7 @@ import pytest
 
 from crossforce.auditlog.treehead import SignedTreeHead, TreeHead
 from crossforce.domain import (
+    Candidate,
     CandidateError,
     CheckOutcome,
     CheckResult,
@@ -24,11 +25,14 @@ from crossforce.server.usecases import idempotency
 
 WHY = Justification(purpose="p", legal_basis="b", case_reference="c", officer_id="o")
 TOKENS = (QueryToken(1, 1, b"\x01" * 32), QueryToken(2, 1, b"\x02" * 32))
+C = Candidate.of
+
+
 HEAD = SignedTreeHead(head=TreeHead(tree_size=7, timestamp_ms=1, root_hash=b"\x00" * 32), signature=b"s")
 
 
 def _digest(**changes: object) -> bytes:
-    args: dict[str, object] = {"candidates": [TOKENS], "why": WHY, "open_requests": True, "alone": True}
+    args: dict[str, object] = {"candidates": [C(TOKENS)], "why": WHY, "open_requests": True, "alone": True}
     args.update(changes)
     return idempotency.check_digest(**args)  # type: ignore[arg-type]
 
@@ -54,10 +58,13 @@ def test_the_digest_covers_everything_that_decides_the_answer() -> None:
         _digest(alone=False),
         _digest(open_requests=False),
         _digest(why=dataclasses.replace(WHY, case_reference="c2")),
-        _digest(candidates=[TOKENS[:1]]),
-        _digest(candidates=[TOKENS, TOKENS]),
-        _digest(candidates=[(dataclasses.replace(TOKENS[0], epoch=2), TOKENS[1])]),
-        _digest(candidates=[(dataclasses.replace(TOKENS[0], token=b"\x03" * 32), TOKENS[1])]),
+        _digest(candidates=[C(TOKENS[:1])]),
+        _digest(candidates=[C(TOKENS), C(TOKENS)]),
+        _digest(candidates=[C((dataclasses.replace(TOKENS[0], epoch=2), TOKENS[1]))]),
+        _digest(candidates=[C((dataclasses.replace(TOKENS[0], token=b"\x03" * 32), TOKENS[1]))]),
+        _digest(candidates=[C((dataclasses.replace(TOKENS[0], key_type=3), TOKENS[1]))]),
+        _digest(candidates=[C(TOKENS, forename_class=2)]),
+        _digest(candidates=[C(TOKENS, surname_class=2)]),
     ]
     assert first not in changed
     assert len(set(changed)) == len(changed)
@@ -87,7 +94,12 @@ def test_a_check_answer_survives_storage_whole_except_its_head() -> None:
     outcome = CheckOutcome(
         results=(
             CheckResult(
-                check_id="c1", hits=(ForceHit(org="kent", strength=3, key_types=(1, 4), request_id="r1"),)
+                check_id="c1",
+                hits=(
+                    ForceHit(
+                        org="kent", strength=3, key_types=(1, 4), request_id="r1", probability=0.987654321
+                    ),
+                ),
             ),
             CheckResult(
                 check_id="", hits=(), error=CandidateError(code="INVALID_ARGUMENT", message="no tokens")

@@ -69,7 +69,7 @@ def test_denial_names_the_limit_and_when_it_resets() -> None:
         book.charge(org="dbs", officer="o1", purpose=PURPOSE, cost=10, now_ms=0)
     denial = info.value
     assert denial.limit == ORG_RATE
-    assert "organisation rate limit of 20 checks/s" in str(denial)
+    assert "organisation rate limit of 20 units/s" in str(denial)
     assert "retry after 0.5 s" in str(denial)
     assert denial.retry_after_ms == 500
     assert isinstance(denial, QuotaExceededError) and denial.retry_after_s == 0.5  # what crosses the wire
@@ -80,7 +80,7 @@ def test_denial_names_the_limit_and_when_it_resets() -> None:
 def test_officer_limit_binds_one_officer_not_the_organisation() -> None:
     book = _book(QuotaSettings(org_rate_per_s=100, org_burst=1000, officer_rate_per_s=1, officer_burst=5))
     assert _try(book, 0, cost=5)
-    with pytest.raises(QuotaDeniedError, match="officer rate limit of 1 checks/s") as info:
+    with pytest.raises(QuotaDeniedError, match="officer rate limit of 1 units/s") as info:
         book.charge(org="dbs", officer="o1", purpose=PURPOSE, cost=1, now_ms=0)
     assert info.value.limit == OFFICER_RATE
     assert _try(book, 0, officer="o2", cost=5)
@@ -102,7 +102,7 @@ def test_charge_is_all_or_nothing() -> None:
 
 def test_batch_larger_than_any_bucket_can_never_pass() -> None:
     book = _book()
-    with pytest.raises(QuotaDeniedError, match="split it into batches of at most 100") as info:
+    with pytest.raises(QuotaDeniedError, match="split it into batches costing at most 100 units") as info:
         book.charge(org="dbs", officer="o1", purpose=PURPOSE, cost=101, now_ms=0)
     assert info.value.retry_after_ms is None
     assert info.value.retry_after_s is None  # never: waiting will not help
@@ -118,7 +118,7 @@ def test_daily_limit_per_purpose_resets_at_utc_midnight() -> None:
         book.charge(org="dbs", officer="o1", purpose=SMALL_DAY.code, cost=1, now_ms=noon)
     message = str(info.value)
     assert info.value.limit == DAILY
-    assert "daily limit of 10 checks per organisation for purpose firearms-licensing" in message
+    assert "daily limit of 10 units per organisation for purpose firearms-licensing" in message
     assert "resets at 1970-01-02T00:00:00Z" in message and "retry after 43200.0 s" in message
     assert _try(book, noon, purpose=PURPOSE), "other purposes have their own allowance"
     assert _try(book, noon, org="essex", purpose=SMALL_DAY.code), "other organisations too"
@@ -159,7 +159,7 @@ ANOMALY = QuotaSettings(
     anomaly_window_s=60,
     anomaly_baseline_s=3600,
     anomaly_warmup_s=3600,
-    anomaly_min_checks=50,
+    anomaly_min_units=50,
 )
 
 
@@ -183,7 +183,7 @@ def test_rate_anomaly_alert_fires_before_the_quota_is_spent() -> None:
     assert anomalies, "a 50x jump must raise an alert"
     assert anomalies[0].org == "dbs"
     assert anomalies[0].at_ms < first_denial
-    assert "checks so far" in anomalies[0].detail
+    assert "units so far" in anomalies[0].detail
     windows = [a.at_ms // 60_000 for a in anomalies]
     assert len(windows) == len(set(windows)), "at most one alert per organisation per window"
 
@@ -199,7 +199,7 @@ def test_quiet_org_under_the_floor_never_alerts() -> None:
     book = _book(ANOMALY)
     for now in range(0, 4 * 3600 * 1000, 600_000):  # one check every ten minutes
         _try(book, now)
-    for i in range(40):  # 40 checks at once: far above its average, but under anomaly_min_checks
+    for i in range(40):  # 40 checks at once: far above its average, but under anomaly_min_units
         _try(book, 4 * 3600 * 1000 + i)
     assert book.alerts() == []
 
@@ -303,3 +303,14 @@ def test_default_settings_charge() -> None:
     book.charge(
         org="dbs", officer="o1", purpose=PURPOSE, cost=ServerSettings().limits.max_batch_candidates, now_ms=0
     )
+
+
+def test_a_full_bucket_never_waits_behind_a_concurrent_charge_with_a_later_clock() -> None:
+    """Two threads read the clock, the later one charges first: the earlier one found tokens enough and
+    was told to wait (at a slow refill, for ever), so a full organisation bucket refused checks."""
+    bucket = TokenBucket(rate_per_s=0.0001, capacity=1000, now_ms=10_000)
+    bucket.take(10, now_ms=10_005)  # the thread whose clock read later charged first
+    assert bucket.wait_ms(10, now_ms=10_004) == 0
+    bucket.take(10, now_ms=10_004)
+    assert bucket.level(10_005) == pytest.approx(980)
+    assert bucket.wait_ms(981, now_ms=10_004) is not None and bucket.wait_ms(981, now_ms=10_004) > 0

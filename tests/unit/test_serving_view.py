@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from crossforce.domain.checks import QueryToken
-from crossforce.index.bloom import BloomIndex, choose_params
+from crossforce.domain.checks import Candidate, QueryToken
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.index.snapshot import MatchSnapshot
 from crossforce.server.policy import coverage
 from crossforce.server.store.rows import IndexRow
@@ -41,10 +41,10 @@ def row(org: str, epoch: int, expires_at_ms: int) -> IndexRow:
 
 
 def view_with_members() -> tuple[ServingView, dict[str, bytes]]:
-    """Three forces on epoch 1, each holding one known token."""
+    """Three forces on epoch 1, each holding one known token of key type 1."""
     rng = np.random.default_rng(5)
     members = {org: rng.bytes(32) for org in EXPIRES}
-    blooms = {org: BloomIndex.build([token], choose_params(1)) for org, token in members.items()}
+    blooms = {org: PartitionedIndex.build(b"\x01", token) for org, token in members.items()}
     rows = {(org, 1): row(org, 1, expires) for org, expires in EXPIRES.items()}
     return ServingView(rows=rows, snapshots={1: MatchSnapshot.build(blooms)}, retired_through=0), members
 
@@ -72,14 +72,14 @@ def test_next_expiry_is_strictly_after_now() -> None:
 def test_expired_forces_stop_matching_at_their_expiry() -> None:
     view, members = view_with_members()
     candidate = [QueryToken(token=members[org], key_type=1, epoch=1) for org in sorted(members)]
-    before = match_tokens([candidate], 999, view).per_candidate[0]
+    before = match_tokens([Candidate.of(candidate)], 999, view).per_candidate[0]
     assert before.diagonal().all()
-    after = match_tokens([candidate], 2_000, view).per_candidate[0]
+    after = match_tokens([Candidate.of(candidate)], 2_000, view).per_candidate[0]
     assert after.any(axis=0).tolist() == [False, False, True]  # avon and kent expired, the met not
 
 
 def test_columns_are_every_organisation_with_a_row_sorted() -> None:
     view, members = view_with_members()
-    matches = match_tokens([[QueryToken(token=members["met"], key_type=1, epoch=1)]], 0, view)
+    matches = match_tokens([Candidate.of([QueryToken(token=members["met"], key_type=1, epoch=1)])], 0, view)
     assert matches.orgs == sorted(EXPIRES)
     assert matches.per_candidate[0][0].tolist() == [False, False, True]

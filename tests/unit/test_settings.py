@@ -8,6 +8,8 @@ import pytest
 
 from crossforce.errors import PermissionDeniedError, ValidationError
 from crossforce.limits import DEFAULT_LIMITS
+from crossforce.server.policy.candidates import max_cost
+from crossforce.server.policy.settings import TYPICAL_CHECK_UNITS, UNITS_PER_CHECK
 from crossforce.server.settings import (
     PurposePolicy,
     QuotaSettings,
@@ -191,3 +193,35 @@ def test_expected_forces_from_toml_are_sorted_without_repeats() -> None:
     assert s.expected_forces == ("essex", "kent", "nca")
     assert ServerSettings.from_toml_text("expected_forces = []").expected_forces == ()
     assert ServerSettings(expected_forces=("kent", "essex")).expected_forces == ("essex", "kent")
+
+
+def test_every_purpose_reports_and_requests_from_a_documented_threshold() -> None:
+    s = DEFAULT_SETTINGS
+    for code, p in s.purposes.items():
+        assert 0 < p.report_threshold <= p.request_threshold <= 1, code
+    assert s.purpose("school-staff-vetting").report_threshold == 0.5
+    assert s.purpose("safeguarding-referral").report_threshold == 0.2  # a missed record costs more there
+
+
+def test_thresholds_load_from_toml_and_are_validated() -> None:
+    text = "[purposes.investigation]\nreport_threshold = 0.3\nrequest_threshold = 0.8\n"
+    p = ServerSettings.from_toml_text(text).purpose("investigation")
+    assert (p.report_threshold, p.request_threshold) == (0.3, 0.8)
+    for bad, field in [
+        ("report_threshold = 0.0", "report_threshold"),
+        ("report_threshold = 0.99", "report_threshold"),
+        ("report_threshold = 0.6\nrequest_threshold = 0.4", "request_threshold"),
+        ("request_threshold = 1.5", "request_threshold"),
+        ('report_threshold = "high"', "purposes.investigation.report_threshold"),
+    ]:
+        with pytest.raises(ValidationError, match=field):
+            ServerSettings.from_toml_text(f"[purposes.investigation]\n{bad}\n")
+
+
+def test_quota_defaults_are_in_units_and_fit_a_typical_check_as_v1_fitted_one() -> None:
+    q, s = DEFAULT_SETTINGS.quotas, DEFAULT_SETTINGS
+    assert UNITS_PER_CHECK >= TYPICAL_CHECK_UNITS
+    assert q.org_burst == 20_000 * UNITS_PER_CHECK and q.org_rate_per_s == 50 * UNITS_PER_CHECK
+    assert s.purpose("school-staff-vetting").daily_limit_per_org // TYPICAL_CHECK_UNITS >= 20_000
+    # the largest legal batch of worst-case records (3,559 units each) fits the default bursts
+    assert min(q.org_burst, q.officer_burst) >= s.limits.max_batch_candidates * max_cost(s.limits)

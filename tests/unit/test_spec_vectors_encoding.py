@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 from crossforce.encoding import SPEC_VERSION
-from crossforce.encoding.matchkeys import KEY_TYPES, derive_keys, encode_key, hit_strength, soundex
+from crossforce.encoding.keytypes import MAX_PREVIOUS_NAMES
+from crossforce.encoding.matchkeys import KEY_TYPES, derive_keys, encode_key, soundex
+from crossforce.encoding.nameclasses import CLASS_TABLE_SHA256, name_classes
 from crossforce.encoding.normalise import (
     IDENTIFIER_KINDS,
     fold_text,
+    normalise_given_names,
     normalise_identifier,
     normalise_name,
     normalise_postcode,
@@ -46,10 +49,33 @@ def test_vectors_are_for_this_spec_version() -> None:
 
 
 def test_key_type_table() -> None:
+    assert VECTORS["max_previous_names"] == MAX_PREVIOUS_NAMES
     assert VECTORS["key_types"] == [
-        {"code": kt.code, "name": kt.name, "strength": kt.strength, "evidence": sorted(kt.evidence)}
+        {
+            "code": kt.code,
+            "name": kt.name,
+            "agrees": dict(sorted(kt.agrees.items())),
+            "date_span": kt.date_span,
+            "max_per_record": kt.max_per_record,
+        }
         for kt in (KEY_TYPES[c] for c in sorted(KEY_TYPES))
     ]
+
+
+@pytest.mark.parametrize("case", VECTORS["placeholders"], ids=lambda c: f"{c['given_names']}|{c['surname']}")
+def test_placeholder_vectors(case: dict[str, Any]) -> None:
+    assert (normalise_given_names(case["given_names"]) == ()) is case["given_missing"]
+    assert (normalise_name(case["given_names"], case["surname"]) is None) is case["name_missing"]
+
+
+def test_name_class_tables_are_the_vectors_tables() -> None:
+    assert VECTORS["name_class_tables_sha256"] == dict(CLASS_TABLE_SHA256)
+
+
+@pytest.mark.parametrize("case", VECTORS["name_classes"], ids=lambda c: f"{c['given_names']}|{c['surname']}")
+def test_name_class_vectors(case: dict[str, Any]) -> None:
+    record = Record(record_id="c", given_names=case["given_names"], surname=case["surname"])
+    assert name_classes(record) == (case["forename_class"], case["surname_class"])
 
 
 def test_subkeys() -> None:
@@ -70,11 +96,6 @@ def test_soundex_vectors(case: dict[str, str]) -> None:
 @pytest.mark.parametrize("case", VECTORS["canonical_encoding"], ids=lambda c: c["canonical_hex"])
 def test_canonical_encoding_vectors(case: dict[str, Any]) -> None:
     assert encode_key(case["key_type"], case["fields"]).hex() == case["canonical_hex"]
-
-
-@pytest.mark.parametrize("case", VECTORS["hit_strength"], ids=lambda c: str(c["key_types"]))
-def test_hit_strength_vectors(case: dict[str, Any]) -> None:
-    assert hit_strength(case["key_types"]) == case["strength"]
 
 
 @pytest.mark.parametrize("case", RECORDS, ids=lambda c: c["record"]["record_id"])

@@ -1,4 +1,4 @@
-"""crossforce.index.bloom against the golden vectors in tests/vectors/index.json (the contract).
+"""crossforce.index.bloom and .partitioned against the golden vectors in tests/vectors/index.json.
 
 The vectors come from a scalar transcription of the spec in scripts/make_index_vectors.py that does not
 import crossforce.index.bloom; the last test checks the file is exactly what that script writes.
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from crossforce.index import bloom as index
+from crossforce.index.partitioned import PartitionedIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS: dict[str, Any] = json.loads((ROOT / "tests" / "vectors" / "index.json").read_text(encoding="utf-8"))
@@ -75,6 +76,35 @@ def test_fill_model(case: dict[str, Any]) -> None:
     assert index.expected_fill(params, case["token_count"]) == pytest.approx(case["expected_fill"], rel=REL)
     assert index.fill_stddev(params, case["token_count"]) == pytest.approx(case["fill_stddev"], rel=1e-6)
     assert case["fill_sigmas"] == index.FILL_SIGMAS
+
+
+@pytest.mark.parametrize("case", VECTORS["partitioned"], ids=lambda c: str(c["name"]))
+def test_partitioned_index(case: dict[str, Any]) -> None:
+    """Format 2: partitions in ascending key type, each sized for its distinct tokens, bytes concatenated;
+    each query token tested only in its own type's partition."""
+    pairs = [(kt, t) for kt, first, last in case["pairs"] for t in TOKENS[first:last]]
+    built = PartitionedIndex.build(bytes(kt for kt, _ in pairs), [t for _, t in pairs], case["target_fpr"])
+    declared = [
+        {
+            "key_type": p.key_type,
+            "num_blocks": p.params.num_blocks,
+            "num_probes": p.params.num_probes,
+            "token_count": p.token_count,
+        }
+        for p in built.partitions
+    ]
+    assert declared == case["partitions"]
+    data = built.to_bytes()
+    assert len(data) == built.size_bytes == case["size_bytes"]
+    assert built.sha256().hex() == case["sha256"]
+    if "bytes" in case:
+        assert data.hex() == case["bytes"]
+    queries = case["queries"]
+    found = built.contains(
+        bytes(q["key_type"] for q in queries), [bytes.fromhex(q["token"]) for q in queries]
+    )
+    assert found.tolist() == [q["contains"] for q in queries]
+    assert PartitionedIndex.from_bytes(built.partitions, data) == built
 
 
 def test_vectors_file_is_what_the_reference_script_writes() -> None:

@@ -40,8 +40,8 @@ def _rfc5869(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
 
 def test_subkey_is_hkdf_sha256_with_the_published_salt_and_info() -> None:
     for key_type in KEY_TYPES:
-        info = b"crossforce/v1/token-subkey\x00" + struct.pack(">BI", key_type, 7)
-        expected = _rfc5869(SECRET, b"crossforce/v1/token-subkey-salt", info, 32)
+        info = b"crossforce/v2/token-subkey\x00" + struct.pack(">BI", key_type, 7)
+        expected = _rfc5869(SECRET, b"crossforce/v2/token-subkey-salt", info, 32)
         assert derive_subkey(SECRET, key_type, 7) == expected
 
 

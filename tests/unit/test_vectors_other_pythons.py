@@ -48,10 +48,12 @@ def _hkdf_sha256(secret: bytes, salt: bytes, info: bytes, length: int) -> bytes:
 def _check_vectors(vectors: dict[str, Any]) -> list[str]:
     """Every value of the vector file that the encoders (not the index) produce; the failures."""
     from crossforce.encoding import SPEC_VERSION
-    from crossforce.encoding.matchkeys import derive_keys, encode_key, hit_strength, soundex
+    from crossforce.encoding.matchkeys import derive_keys, encode_key, soundex
+    from crossforce.encoding.nameclasses import name_classes
     from crossforce.encoding.normalise import (
         IDENTIFIER_KINDS,
         fold_text,
+        normalise_given_names,
         normalise_identifier,
         normalise_name,
         normalise_postcode,
@@ -76,11 +78,15 @@ def _check_vectors(vectors: dict[str, Any]) -> list[str]:
     for c in vectors["canonical_encoding"]:
         if encode_key(c["key_type"], c["fields"]).hex() != c["canonical_hex"]:
             bad.append(f"canonical {c['fields']}")
-    bad += [
-        f"strength {c['key_types']}"
-        for c in vectors["hit_strength"]
-        if hit_strength(c["key_types"]) != c["strength"]
-    ]
+    for c in vectors["placeholders"]:
+        given, surname = c["given_names"], c["surname"]
+        missing = ((normalise_given_names(given) == ()), (normalise_name(given, surname) is None))
+        if missing != (c["given_missing"], c["name_missing"]):
+            bad.append(f"placeholder {given!r} {surname!r}")
+    for c in vectors["name_classes"]:
+        classes = name_classes(Record(record_id="c", given_names=c["given_names"], surname=c["surname"]))
+        if classes != (c["forename_class"], c["surname_class"]):
+            bad.append(f"classes {c['given_names']!r} {c['surname']!r}")
     for case in vectors["records"]:
         raw = case["record"]
         record = Record(**{**raw, "previous_names": tuple(raw["previous_names"])})

@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crossforce.domain import (
+    NAME_CLASS_UNLISTED,
     Alert,
+    Candidate,
     CheckOutcome,
     CheckQuery,
     CheckResult,
@@ -35,6 +37,7 @@ from crossforce.domain import (
     RequestState,
     SealedDisclosure,
     SignedTreeHead,
+    TokenBlock,
     TreeHead,
 )
 from crossforce.errors import ValidationError
@@ -60,6 +63,22 @@ hits = st.builds(
     strength=st.integers(min_value=0, max_value=3),
     key_types=st.lists(U32, max_size=5).map(tuple),
     request_id=TEXT,
+    probability=st.floats(min_value=0.0, max_value=1.0),
+)
+CLASSES = st.integers(min_value=0, max_value=NAME_CLASS_UNLISTED)
+blocks = st.integers(min_value=0, max_value=4).flatmap(
+    lambda n: st.builds(
+        TokenBlock,
+        epoch=U32,
+        key_types=st.binary(min_size=n, max_size=n),
+        tokens=st.binary(min_size=32 * n, max_size=32 * n),
+    )
+)
+candidates = st.builds(
+    Candidate,
+    blocks=st.lists(blocks, max_size=3).map(tuple),
+    forename_class=CLASSES,
+    surname_class=CLASSES,
 )
 results = st.builds(CheckResult, check_id=TEXT, hits=st.lists(hits, max_size=3).map(tuple))
 statuses = st.builds(
@@ -102,6 +121,7 @@ requests = st.builds(
     overdue=st.booleans(),
     refusal_reason=st.sampled_from(RefusalReason),
     log_index=U63,
+    probability=st.floats(min_value=0.0, max_value=1.0),
 )
 hashes = st.lists(HASH, max_size=4).map(tuple)
 
@@ -156,7 +176,7 @@ PAIRS: list[tuple[str, Any, Callable[[Any], Any], Callable[[Any], Any]]] = [
         "check batch query",
         st.builds(
             CheckQuery,
-            candidates=st.lists(st.lists(tokens, max_size=3).map(tuple), max_size=3).map(tuple),
+            candidates=st.lists(candidates, max_size=3).map(tuple),
             justification=whys,
             open_requests=st.booleans(),
         ),
@@ -167,7 +187,7 @@ PAIRS: list[tuple[str, Any, Callable[[Any], Any], Callable[[Any], Any]]] = [
         "single check query",
         st.builds(
             CheckQuery,
-            candidates=st.lists(tokens, max_size=3).map(lambda t: (tuple(t),)),
+            candidates=candidates.map(lambda c: (c,)),
             justification=whys,
             open_requests=st.booleans(),
         ),
@@ -314,9 +334,67 @@ def test_states_from_a_list_request_are_distinct_and_sorted() -> None:
 
 def test_single_check_wire_carries_exactly_one_candidate() -> None:
     why = Justification("p", "l", "c", "o")
-    two = CheckQuery(candidates=((), ()), justification=why, open_requests=False)
+    two = CheckQuery(candidates=(Candidate(()), Candidate(())), justification=why, open_requests=False)
     with pytest.raises(ValidationError):
         matching.check_request_to_pb(two)
+
+
+def test_candidate_tokens_are_packed_not_a_message_per_token() -> None:
+    """Issue 20: a candidate's tokens travel as two bytes fields per epoch, so its wire size is the
+    tokens plus a few bytes of framing, not a message (key type, epoch, length) per token."""
+    tokens = [QueryToken(key_type=16 + i % 4, epoch=7, token=bytes([i]) * 32) for i in range(25)]
+    msg = matching.candidate_to_pb(Candidate.of(tokens, forename_class=2, surname_class=5))
+    assert len(msg.blocks) == 1
+    assert msg.blocks[0].key_types == bytes(t.key_type for t in tokens)
+    assert msg.blocks[0].tokens == b"".join(t.token for t in tokens)
+    assert (msg.forename_class, msg.surname_class) == (2, 5)
+    assert len(msg.SerializeToString()) <= 25 * 33 + 16
+
+
+def test_candidate_tokens_come_back_in_order_with_their_epochs() -> None:
+    tokens = [QueryToken(1, 8, b"a" * 32), QueryToken(16, 7, b"b" * 32), QueryToken(2, 8, b"c" * 32)]
+    sent = Candidate.of(tokens)
+    back = matching.candidate_from_pb(
+        pb.Candidate.FromString(matching.candidate_to_pb(sent).SerializeToString())
+    )
+    assert back.query_tokens() == (tokens[0], tokens[2], tokens[1])
+
+
+@pytest.mark.parametrize(
+    ("key_types", "token_bytes"),
+    [(b"\x01", b"x" * 31), (b"\x01", b"x" * 33), (b"\x01\x02", b"x" * 32), (b"", b"x" * 32)],
+)
+def test_block_whose_bytes_do_not_frame_whole_tokens_is_refused_naming_it(
+    key_types: bytes, token_bytes: bytes
+) -> None:
+    """A token that straddles the framing (a short or long tokens field, a key type with no token, a
+    token with no key type) must not be read as some other token: the request names where it broke."""
+    good = pb.TokenBlock(epoch=1, key_types=b"\x01", tokens=b"y" * 32)
+    bad = pb.TokenBlock(epoch=2, key_types=key_types, tokens=token_bytes)
+    msg = pb.CheckBatchRequest(candidates=[pb.Candidate(blocks=[good]), pb.Candidate(blocks=[good, bad])])
+    with pytest.raises(ValidationError, match="candidate 1 block 1"):
+        matching.check_query_from_pb(msg)
+
+
+@pytest.mark.parametrize("field", ["forename_class", "surname_class"])
+@pytest.mark.parametrize("value", [NAME_CLASS_UNLISTED + 1, 2**32 - 1])
+def test_name_class_outside_the_spec_range_is_refused_naming_the_candidate(field: str, value: int) -> None:
+    """A class claimed beyond "unlisted" would make every agreement look rarer than any real name."""
+    cand = pb.Candidate(blocks=[pb.TokenBlock(epoch=1, key_types=b"\x01", tokens=b"y" * 32)])
+    setattr(cand, field, value)
+    with pytest.raises(ValidationError, match=f"candidate 0: {field.removesuffix('_class')} class {value}"):
+        matching.check_query_from_pb(pb.CheckRequest(candidate=cand))
+
+
+def test_hit_probability_crosses_the_wire_exactly() -> None:
+    hit = ForceHit(org="kent", strength=3, key_types=(1, 16), probability=0.9731)
+    assert matching.hit_from_pb(pb.ForceHit.FromString(matching.hit_to_pb(hit).SerializeToString())) == hit
+
+
+@pytest.mark.parametrize("bad", [-0.01, 1.5, float("nan"), float("inf")])
+def test_hit_probability_outside_zero_to_one_is_refused_not_shown(bad: float) -> None:
+    with pytest.raises(ValidationError, match="probability"):
+        matching.hit_from_pb(pb.ForceHit(org="kent", strength=3, probability=bad))
 
 
 def test_tree_head_with_a_short_root_is_refused() -> None:

@@ -1,7 +1,9 @@
 """``crossforce check`` and ``check-batch``: check candidates against every force's index.
 
 Names, dates of birth and identifiers become keyed-hash tokens in this process; the matcher sees
-tokens and the justification. Outputs name forces, strengths and key types only.
+tokens, the justification and how common the names are (a class 0-5). Outputs name forces, each hit's
+probability with its label, and key types only; a hit-only purpose shows only that a force may hold
+the person.
 
 Every answer says how complete it was (issue 13): "nothing known" is printed only when every expected
 force was searched (``render.check_answer``), otherwise the answer is INCOMPLETE and names the forces not
@@ -114,6 +116,10 @@ def check(
     file's rows: a bad value is refused naming the option, and a placeholder ("Unk", 1900-01-01) is
     treated as missing, with a warning.
 
+    Each hit shows the probability that the force holds the person ("0.97 strong"; strong >= 0.95,
+    medium >= 0.70 by default) from the keys that agreed, how common the names are and the force's
+    size; under a hit-only purpose a hit says only that the force may hold the person.
+
     "No trace" is printed only when every force the matcher expects was searched; otherwise the answer
     is INCOMPLETE, names the forces not searched and why, and the exit status is 8 (incomplete search).
 
@@ -223,12 +229,12 @@ def check_batch(
 ) -> None:
     """Check a file of candidates; every row gets one line in --out, and the run always finishes.
 
-    A checked row's line is {"candidate_id", "source" (file:line), "check_id", "hits": [{"org",
-    "strength", "key_types"}], "requests", "complete", "forces_searched", "forces_expected",
-    "not_searched": [{"org", "reason"}]}. A row that was not checked (refused by the record rules, no
-    match key, refused by the matcher) is {"candidate_id", "source", "error": {"code", "message"},
-    "complete": false}; no other row is affected. A file that cannot be read as a whole (empty, no
-    header, wrong delimiter, missing column) stops the run before anything is sent.
+    A checked row's line is {"candidate_id", "source" (file:line), "check_id", "hits": [{"org", "hit_only",
+    "probability" (null if hit_only), "strength", "key_types"}], "requests", "complete", "forces_searched",
+    "forces_expected", "not_searched": [{"org", "reason"}]}. A row that was not checked (refused by the record
+    rules, no match key, refused by the matcher) is {"candidate_id", "source", "error": {"code", "message"},
+    "complete": false}; no other row is affected. A file that cannot be read as a whole (empty, no header,
+    wrong delimiter, missing column) stops the run before anything is sent.
 
     A quota refusal is waited out (at most --max-wait seconds per sub-batch) and the same sub-batch is
     sent again. Ctrl-C stops after the sub-batch in flight is written; --resume then continues without

@@ -27,7 +27,7 @@ from crossforce.cli.logkeys import log_key_file_option
 from crossforce.cli.render import emit_json, make_console, when
 from crossforce.client.profile import Profile
 from crossforce.client.truststore import pin_published_log_key, read_published_log_key
-from crossforce.domain import Role
+from crossforce.domain import OrgKind, Role
 from crossforce.errors import ValidationError
 from crossforce.keystore import load_network_secret, pki
 
@@ -81,6 +81,13 @@ TOFU_WARNING = (
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Network secret file to install.",
 )
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in OrgKind]),
+    help="The organisation's kind, written into its certificates by the CA. Default: territorial-police for "
+    "a force listed in forces.csv, else the kind already recorded in the PKI folder; say it for any other "
+    "organisation (only police publish; only the operator's auditor reads the whole log).",
+)
 @log_key_file_option
 @click.option("--dev-plaintext", is_flag=True, help="DEVELOPMENT ONLY: talk to a --dev-plaintext matcher.")
 @json_option
@@ -93,6 +100,7 @@ def org_create(
     pki_dir: Path | None,
     roles: str,
     secret_file: Path | None,
+    kind: str | None,
     log_key_file: Path | None,
     dev_plaintext: bool,
     as_json: bool,
@@ -122,6 +130,7 @@ def org_create(
         roles=role_list,
         secret=load_network_secret(secret_file) if secret_file else None,
         dev_plaintext=dev_plaintext,
+        kind=OrgKind(kind) if kind else None,
     )
     pinned = pin_published_log_key(profile.trust_store(), log_key_file)[0] if log_key_file else None
     keys = profile.org_keys()

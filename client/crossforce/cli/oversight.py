@@ -19,7 +19,7 @@ from crossforce.cli.common import (
 from crossforce.cli.render import emit_json, make_console, outcome_name, when
 from crossforce.cli.tables import status_json, status_table
 from crossforce.clock import now_ms
-from crossforce.domain import ROLES, Role
+from crossforce.domain import ROLES, ReliabilityRow, Role
 
 REPORT_ROLES = (Role.OPERATOR, Role.AUDITOR)
 """The oversight roles (``crossforce.domain.OVERSIGHT_ROLES``), the operator's first: the report is theirs."""
@@ -80,6 +80,17 @@ def status(profile_dir: Path, role: str | None, as_json: bool) -> None:
     )
 
 
+RELIABLE_MIN_OUTCOMES = 100
+"""A decile needs this many outcomes before its gap says anything (issue 14's calibration goal)."""
+RELIABLE_MAX_GAP = 0.05
+
+
+def _drifting(row: ReliabilityRow) -> bool:
+    """A decile whose confirmed share is more than 5 points from what its hits stated, on 100+ outcomes:
+    the scoring parameters no longer describe this network (docs/matching.md)."""
+    return row.n >= RELIABLE_MIN_OUTCOMES and abs(row.gap) > RELIABLE_MAX_GAP
+
+
 @click.command()
 @reader_options("operator, else auditor")
 def report(profile_dir: Path, role: str | None, as_json: bool) -> None:
@@ -111,6 +122,18 @@ def report(profile_dir: Path, role: str | None, as_json: bool) -> None:
                     for r in overdue.requests
                 ],
                 "stale_indexes": [s.org for s in rep.indexes if s.stale],
+                "reliability": [
+                    {
+                        "low": row.low,
+                        "high": row.high,
+                        "n": row.n,
+                        "mean_stated": row.mean_stated,
+                        "observed_precision": row.observed_precision,
+                        "gap": row.gap,
+                        "drifting": _drifting(row),
+                    }
+                    for row in rep.reliability
+                ],
             }
         )
         return
@@ -127,6 +150,23 @@ def report(profile_dir: Path, role: str | None, as_json: bool) -> None:
             table.add_column(col)
         for a in rep.alerts:
             table.add_row(when(a.at_ms), a.org, Text(a.kind, style="bold red"), a.detail)
+        console.print(table)
+    if rep.reliability:
+        table = Table(
+            title="is a stated probability true? (resolved disclosure requests, per decile stated)",
+            title_justify="left",
+        )
+        for col in ("stated", "resolved", "mean stated", "confirmed", "gap"):
+            table.add_column(col, justify="right")
+        for row in rep.reliability:
+            gap = Text(f"{row.gap:+.2f}", style="bold red" if _drifting(row) else "")
+            table.add_row(
+                f"{row.low:.1f}-{row.high:.1f}",
+                str(row.n),
+                f"{row.mean_stated:.2f}",
+                f"{row.observed_precision:.2f}",
+                gap,
+            )
         console.print(table)
     if overdue.requests:
         table = Table(title="overdue disclosure requests", title_justify="left")

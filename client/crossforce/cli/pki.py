@@ -21,6 +21,7 @@ from crossforce.cli.common import (
 from crossforce.cli.render import emit_json, make_console
 from crossforce.clock import utc_now
 from crossforce.domain import ROLES
+from crossforce.domain.enums import OrgKind
 from crossforce.errors import ValidationError
 from crossforce.fsutil import read_limited
 from crossforce.keystore import pki
@@ -30,10 +31,16 @@ from crossforce.keystore import pki
 def pki_group() -> None:
     """The deployment's certificate authority: one client certificate per organisation and role.
 
+    Every client certificate names its organisation's kind (territorial-police, national-police,
+    vetting-body or operator). Only police forces publish and act as holders; only the operator's
+    auditors read the whole audit log.
+
     \b
     Example:
       crossforce pki init ./pki --name "crossforce-prod"
       crossforce pki issue ./pki --org humberside --role force-system --profile ./humberside
+      crossforce pki issue ./pki --org dbs --role vetting-officer --kind vetting-body
+      crossforce pki issue ./pki --org inspectorate --role auditor --kind operator
       crossforce pki export-server --pki ./pki --to ./matcher-pki
     """
 
@@ -93,6 +100,10 @@ def _install(profile_dir: Path | None, role: str, pair: pki.CertKeyPair) -> Path
     return profile.path
 
 
+def _kind_text(kind: OrgKind | None) -> str:
+    return kind.value if kind is not None else "unknown"
+
+
 def _report_certificate(verb: str, pair: pki.CertKeyPair, installed: Path | None, as_json: bool) -> None:
     """What ``issue`` and ``renew`` print: whose certificate, until when, its fingerprint, where it went."""
     ident = pki.identity_from_pem(pair.cert_pem)
@@ -102,6 +113,7 @@ def _report_certificate(verb: str, pair: pki.CertKeyPair, installed: Path | None
                 "action": verb,
                 "org": ident.org,
                 "role": ident.role,
+                "kind": _kind_text(ident.kind),
                 "not_after": ident.not_after.isoformat(),
                 "fingerprint": ident.fingerprint,
                 "installed_in": str(installed) if installed is not None else None,
@@ -110,7 +122,8 @@ def _report_certificate(verb: str, pair: pki.CertKeyPair, installed: Path | None
         return
     where = f"; installed in profile {installed}" if installed is not None else ""
     make_console().print(
-        f"{verb} {ident.org}/{ident.role} until {ident.not_after:%Y-%m-%d %H:%M} UTC, "
+        f"{verb} {ident.org}/{ident.role} ({_kind_text(ident.kind)}) "
+        f"until {ident.not_after:%Y-%m-%d %H:%M} UTC, "
         f"fingerprint {ident.fingerprint}{where}"
     )
 
@@ -120,16 +133,41 @@ def _report_certificate(verb: str, pair: pki.CertKeyPair, installed: Path | None
     org_help="Organisation code, e.g. humberside.",
     profile_help="Also install the certificate and key into this profile.",
 )
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in OrgKind]),
+    help="The organisation's kind. Default: territorial-police for a force listed in forces.csv, else "
+    "the kind already recorded for ORG; required for any other organisation.",
+)
 def pki_issue(
-    directory: Path, org: str, role: str, days: int, profile_dir: Path | None, as_json: bool
+    directory: Path,
+    org: str,
+    role: str,
+    days: int,
+    profile_dir: Path | None,
+    as_json: bool,
+    kind: str | None,
 ) -> None:
     """Issue a first certificate for ORG/ROLE (use renew to replace one).
+
+    The CA records ORG's kind the first time it is given and puts it in every certificate of ORG.
+    disclosure-officer goes to police kinds only; whatever the role, the matcher lets only police kinds
+    publish and act as holders, and only operator-kind auditors read the whole audit log.
 
     \b
     Example:
       crossforce pki issue ./pki --org kent --role disclosure-officer --days 30 --profile ./kent
+      crossforce pki issue ./pki --org dbs --role vetting-officer --kind vetting-body --profile ./dbs
+      crossforce pki issue ./pki --org inspectorate --role auditor --kind operator
     """
-    pair = pki.PkiDir(directory).issue(org, role, valid_days=days)
+    folder = pki.PkiDir(directory)
+    if kind is None and folder.kind_of(org) is None:
+        raise ValidationError(
+            f"{org} is not a force listed in forces.csv and has no recorded kind: say which it is with "
+            f"--kind ({', '.join(k.value for k in OrgKind)})",
+            field="kind",
+        )
+    pair = folder.issue(org, role, valid_days=days, kind=kind)
     _report_certificate("issued", pair, _install(profile_dir, role, pair), as_json)
 
 
@@ -262,6 +300,7 @@ def pki_list(directory: Path, as_json: bool) -> None:
         {
             "org": i.org,
             "role": i.role,
+            "kind": _kind_text(i.kind),
             "fingerprint": i.fingerprint,
             "not_after": i.not_after.isoformat(),
             "expired": i.not_after <= now,
@@ -279,7 +318,7 @@ def pki_list(directory: Path, as_json: bool) -> None:
         )
         return
     table = Table(title=f"certificates issued by {folder.path}", title_justify="left")
-    for col in ("org", "role", "valid until (UTC)", "status", "fingerprint"):
+    for col in ("org", "kind", "role", "valid until (UTC)", "status", "fingerprint"):
         table.add_column(col, no_wrap=col == "fingerprint")
     for r in rows:
         status = (
@@ -289,7 +328,14 @@ def pki_list(directory: Path, as_json: bool) -> None:
             if r["expired"]
             else Text("valid", "green")
         )
-        table.add_row(str(r["org"]), str(r["role"]), str(r["not_after"])[:16], status, str(r["fingerprint"]))
+        table.add_row(
+            str(r["org"]),
+            str(r["kind"]),
+            str(r["role"]),
+            str(r["not_after"])[:16],
+            status,
+            str(r["fingerprint"]),
+        )
     console = make_console()
     console.print(table)
     if revoked - {str(r["fingerprint"]) for r in rows}:

@@ -37,6 +37,7 @@ from crossforce.domain import (
     CheckReport,
     Coverage,
     DisclosureRequest,
+    ForceHit,
     RefusalReason,
     RequestState,
     Strength,
@@ -118,6 +119,41 @@ def strength_name(strength: int) -> str:
 
 def strength_text(strength: int) -> Text:
     return Text(strength_name(strength), style=STRENGTH_STYLES.get(strength, ""))
+
+
+HIT_ONLY_TEXT = "may hold (hit only)"
+"""A hit under a hit-only purpose: the matcher says only that a force may hold the person, not how
+likely it is nor which keys agreed (the purpose's settings decide, docs/matching.md)."""
+PROBABILITY_MEANING = (
+    "probability: how likely it is that the force holds the person checked, from which match keys "
+    "agreed, how common the names are and how many records the force holds; strong >= 0.95, "
+    "medium >= 0.70 by default (each purpose may set its own); a lower probability is more often a "
+    "namesake. The holding force's desk confirms or rules out every hit."
+)
+"""What a hit's probability means, printed under every table of scored hits."""
+
+
+def is_hit_only(hit: ForceHit) -> bool:
+    """A hit that carries no evidence (a hit-only purpose): no key types and no probability."""
+    return not hit.key_types and hit.probability == 0.0
+
+
+def probability_figure(probability: float) -> str:
+    """Two decimals, but never "1.00" or "0.00": a score is evidence, not certainty, and a desk officer
+    reading "1.00" would skip the confirmation the hit still needs."""
+    if probability >= 0.995:
+        return ">0.99"
+    if probability < 0.005:
+        return "<0.01"
+    return f"{probability:.2f}"
+
+
+def probability_text(hit: ForceHit) -> Text:
+    """``0.93 strong`` in the label's style, or that the force may hold the person for a hit-only hit."""
+    if is_hit_only(hit):
+        return Text(HIT_ONLY_TEXT)
+    label = f"{probability_figure(hit.probability)} {strength_name(hit.strength)}"
+    return Text(label, style=STRENGTH_STYLES.get(hit.strength, ""))
 
 
 def state_label(state: int) -> str:

@@ -23,10 +23,13 @@ from crossforce.auditlog.events import (
     Registration,
 )
 from crossforce.cli.render import (
+    PROBABILITY_MEANING,
     REFUSAL_NAMES,
     force_name,
+    is_hit_only,
     key_type_names,
     outcome_name,
+    probability_text,
     size,
     state_label,
     state_name,
@@ -35,32 +38,52 @@ from crossforce.cli.render import (
     when,
 )
 from crossforce.clock import DAY_MS, SECOND_MS
-from crossforce.domain import CheckReport, Coverage, DisclosureRequest, IndexStatus, NotSearchedReason
+from crossforce.domain import (
+    CheckReport,
+    Coverage,
+    DisclosureRequest,
+    ForceHit,
+    IndexStatus,
+    NotSearchedReason,
+)
 from crossforce.encoding.records import FIELDS
 
 
-def hits_table(hits: Sequence[Any], *, title: str = "") -> Table:
-    """Hits of one check (domain ``ForceHit``): force, strength, key types, request opened."""
-    table = Table(title=title or None, title_justify="left")
+def hits_table(hits: Sequence[ForceHit], *, title: str = "") -> Table:
+    """Hits of one check: force, probability and label, key types, request opened.
+
+    The caption says what the probability means whenever one is shown; a table of hit-only hits has
+    no probability and no key types to explain."""
+    scored = any(not is_hit_only(h) for h in hits)
+    table = Table(
+        title=title or None,
+        title_justify="left",
+        caption=PROBABILITY_MEANING if scored else None,
+        caption_justify="left",
+    )
     table.add_column("force")
     table.add_column("code", style="dim")
-    table.add_column("strength")
+    table.add_column("probability")
     table.add_column("matched key types")
     table.add_column("disclosure request", no_wrap=True)
     for h in hits:
         table.add_row(
             force_name(h.org),
             h.org,
-            strength_text(h.strength),
-            ", ".join(key_type_names(h.key_types)),
+            probability_text(h),
+            ", ".join(key_type_names(h.key_types)) or "-",
             h.request_id or "-",
         )
     return table
 
 
-def hit_json(h: Any) -> dict[str, Any]:
+def hit_json(h: ForceHit) -> dict[str, Any]:
+    """A hit for scripts: ``probability`` is null and ``hit_only`` true when the purpose is hit-only."""
+    hit_only = is_hit_only(h)
     return {
         "org": h.org,
+        "hit_only": hit_only,
+        "probability": None if hit_only else h.probability,
         "strength": strength_name(h.strength),
         "key_types": key_type_names(h.key_types),
         "request_id": h.request_id,
@@ -122,10 +145,7 @@ def result_line(candidate_id: str, source: str, report: CheckReport) -> dict[str
         "candidate_id": candidate_id,
         "source": source,
         "check_id": report.check_id,
-        "hits": [
-            {"org": h.org, "strength": strength_name(h.strength), "key_types": key_type_names(h.key_types)}
-            for h in report.hits
-        ],
+        "hits": [{k: v for k, v in hit_json(h).items() if k != "request_id"} for h in report.hits],
         "requests": [h.request_id for h in report.hits if h.request_id],
         "complete": report.complete,
         "forces_searched": len(report.coverage.searched),
@@ -176,6 +196,7 @@ def request_json(r: DisclosureRequest) -> dict[str, Any]:
         "case_reference": r.justification.case_reference,
         "officer_id": r.justification.officer_id,
         "strength": strength_name(r.strength),
+        "probability": r.probability or None,
         "key_types": key_type_names(r.key_types),
         "state": state_label(r.state),
         "outcome": outcome_name(r),
@@ -194,7 +215,9 @@ def request_panel(r: DisclosureRequest) -> Panel:
         f"[bold]request[/] {r.request_id}   state: [bold]{state_name(r.state)}[/]",
         f"requester: {force_name(r.requester_org)} ({r.requester_org}), officer {j.officer_id}",
         f"purpose: {j.purpose}   legal basis: {j.legal_basis}   case ref: {j.case_reference}",
-        f"strength: {strength_name(r.strength)}   "
+        f"strength: {strength_name(r.strength)}"
+        + (f" (probability {r.probability:.2f})" if r.probability else "")
+        + "   "
         f"matched key types: {', '.join(key_type_names(r.key_types))}",
         f"opened: {when(r.created_at_ms)}   deadline: {when(r.deadline_ms)}"
         + ("  [bold red]OVERDUE[/]" if r.overdue else ""),

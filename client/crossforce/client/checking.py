@@ -1,8 +1,10 @@
 """Checking candidates: a candidate -> tokens (in this process) -> the matcher -> a report per candidate.
 
 The matcher never receives a name, a date or an identifier: only keyed-hash tokens for each epoch in use
-that this profile's network secret holds. Every answer carries a signed tree head committing to the
-check's audit event, and it is verified like every other (``AuditReader.observe_head``).
+that this profile's network secret holds, packed a block per epoch, and how common the candidate's
+forename and surname are (a class 0-5 from the spec's public tables, shared by thousands of people).
+Every answer carries a signed tree head committing to the check's audit event, and it is verified like
+every other (``AuditReader.observe_head``).
 
 A batch always finishes (issue 13): a candidate that yields no match key is answered here with an
 error report and never sent, a candidate the matcher refuses comes back with its own error, and neither
@@ -28,6 +30,7 @@ from crossforce.client.connection import Connection
 from crossforce.client.profile import Profile
 from crossforce.client.retries import new_idempotency_key
 from crossforce.domain import (
+    Candidate,
     CandidateError,
     CheckQuery,
     CheckReport,
@@ -35,6 +38,7 @@ from crossforce.domain import (
     MatcherStatus,
     QueryToken,
 )
+from crossforce.encoding.nameclasses import name_classes
 from crossforce.encoding.records import Record
 from crossforce.encoding.tokens import Tokeniser
 from crossforce.errors import CrossforceError, PreconditionError, QuotaExceededError, ValidationError
@@ -47,8 +51,8 @@ DEFAULT_BATCH_SIZE = 500
 DEFAULT_MAX_WAIT_S = 600.0
 """Longest a sub-batch waits, in total, for quota before the refusal is passed on to the caller."""
 KEYLESS_MESSAGE = (
-    "no match key: give a date of birth or a postcode with the names, or an identifier "
-    "(placeholders such as 'Unk' or a one-letter surname count as missing)"
+    "no match key: give a forename and a surname, or either one with a full date of birth, or an "
+    "identifier (placeholders such as 'Unknown', 'Baby Boy' or a one-letter surname count as missing)"
 )
 KEYLESS = CandidateError(code="INVALID_ARGUMENT", message=KEYLESS_MESSAGE)
 """The error of a candidate that yields no token: answered here, never sent to the matcher."""
@@ -65,6 +69,16 @@ def _tokens(candidate: Record, tokenisers: Iterable[Tokeniser]) -> list[QueryTok
         for t in tokenisers
         for kt, tok in t.record_tokens(candidate)
     ]
+
+
+def packed_candidate(candidate: Record, tokenisers: Sequence[Tokeniser]) -> Candidate | None:
+    """The candidate as sent: its tokens packed a block per epoch, with its name classes; None when it
+    yields no token (nothing to send). The classes say only how common the names are (spec v2)."""
+    tokens = _tokens(candidate, tokenisers)
+    if not tokens:
+        return None
+    forename_class, surname_class = name_classes(candidate)
+    return Candidate.of(tokens, forename_class=forename_class, surname_class=surname_class)
 
 
 def _unsent(error: CandidateError) -> CheckReport:
@@ -98,6 +112,10 @@ class Checker:
     def candidate_tokens(self, candidate: Record, epochs: Iterable[int]) -> list[QueryToken]:
         """The candidate's tokens for each of ``epochs`` this profile's secret holds (others skipped)."""
         return _tokens(candidate, self._tokenisers(epochs))
+
+    def candidate(self, record: Record, epochs: Iterable[int]) -> Candidate | None:
+        """The candidate exactly as a check sends it (None: it yields no match key, so is never sent)."""
+        return packed_candidate(record, self._tokenisers(epochs))
 
     def _tokenisers(self, epochs: Iterable[int]) -> list[Tokeniser]:
         """One tokeniser per epoch this profile's secret holds: read and keyed once per sub-batch, not
@@ -148,11 +166,11 @@ class Checker:
     def _check(
         self, candidate: Record, why: Justification, open_requests: bool, epochs: list[int]
     ) -> CheckReport:
-        tokens = self.candidate_tokens(candidate, epochs)
-        if not tokens:
+        packed = packed_candidate(candidate, self._tokenisers(epochs))
+        if packed is None:
             raise ValidationError(f"the candidate has {KEYLESS_MESSAGE}")
         query = CheckQuery(
-            candidates=(tuple(tokens),),
+            candidates=(packed,),
             justification=why,
             open_requests=open_requests,
             idempotency_key=new_idempotency_key(),
@@ -255,8 +273,8 @@ class Checker:
         """The reports of ``chunk[i]`` for each ``i`` in ``which``, in that order."""
         picked = list(which)
         tokenisers = self._tokenisers(epochs)
-        tokens = [tuple(_tokens(chunk[i], tokenisers)) for i in picked]
-        sent = [t for t in tokens if t]
+        packed = [packed_candidate(chunk[i], tokenisers) for i in picked]
+        sent = [c for c in packed if c is not None]
         answered: list[CheckReport] = []
         if sent:
             try:
@@ -264,14 +282,14 @@ class Checker:
             except PreconditionError:
                 # A matcher that still refuses a whole batch for a stale epoch: refresh and resend once.
                 tokenisers = self._tokenisers(self._epochs(refresh=True))
-                tokens = [tuple(_tokens(chunk[i], tokenisers)) for i in picked]
-                sent = [t for t in tokens if t]
+                packed = [packed_candidate(chunk[i], tokenisers) for i in picked]
+                sent = [c for c in packed if c is not None]
                 answered = self._call_batch(sent, why, open_requests) if sent else []
         replies = iter(answered)
-        return [next(replies) if t else _unsent(KEYLESS) for t in tokens]
+        return [next(replies) if c is not None else _unsent(KEYLESS) for c in packed]
 
     def _call_batch(
-        self, candidates: list[tuple[QueryToken, ...]], why: Justification, open_requests: bool
+        self, candidates: list[Candidate], why: Justification, open_requests: bool
     ) -> list[CheckReport]:
         query = CheckQuery(
             candidates=tuple(candidates),

@@ -2,16 +2,17 @@
 
 ``python -m crossforce.client.conformance_ref`` reads one JSON request per line on stdin and writes one
 answer per line on stdout (tests/vectors/conformance/runner.md), exactly what another language's
-implementation does, so the kit proves the contract end to end on the code that defines spec v1.
+implementation does, so the kit proves the contract end to end on the code that defines spec v2.
 ``scripts/make_conformance_vectors.py`` calls ``answer`` in-process to write the expected values: the
 vectors are this module's answers, reviewed as a spec change.
 
-Every answer is derived from the public spec functions; the one exception is ``today`` for the
-operations that take a whole record (``keys``, ``tokens``, ``record``): the library reads the date from
-the clock there, so ``_use_today`` points the date module's clock at the request's date and empties the
-one cache keyed without it. That changes the date for the whole process, so ``answer`` runs in-process
-only where nothing else reads the clock (this adapter's own process, the generator script); tests run
-it as a subprocess.
+Every answer is derived from the public spec functions. ``keys`` and ``tokens`` pass each vector's
+``today`` to key derivation (its explicit input); the record-file rules (``record``) still read the
+clock, so ``_use_today`` also points the date module's clock at the request's date. That changes the
+date for the whole process, so ``answer`` runs in-process only where nothing else reads the clock (this
+adapter's own process, the generator script); tests run it as a subprocess. The module is over 400
+lines because it is the contract's table of operations, one small function per operation, kept together
+so a reader sees how every answer is derived in one place.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from crossforce.client.conformance import json_line
-from crossforce.encoding import dates, matchkeys
-from crossforce.encoding.keytypes import KEY_TYPES, encode_key, hit_strength
+from crossforce.encoding import dates
+from crossforce.encoding.keytypes import KEY_TYPES, encode_key
 from crossforce.encoding.matchkeys import canonical_forename, key_bytes, soundex
+from crossforce.encoding.nameclasses import name_classes
 from crossforce.encoding.normalise import (
     fold_text,
     normalise_given_names,
@@ -45,7 +47,9 @@ from crossforce.encoding.tokens import Tokeniser, derive_subkey
 from crossforce.errors import RecordError, ValidationError
 from crossforce.index.bloom import BloomIndex, block_indices, probe_positions, token_array
 from crossforce.index.params import IndexParams, expected_fill, fill_stddev, theoretical_fpr
+from crossforce.index.partitioned import Partition, PartitionedIndex
 from crossforce.limits import DEFAULT_LIMITS
+from crossforce.scoring import score
 
 SURROGATES: Final = range(0xD800, 0xE000)
 """Not code points a JSON (UTF-8) string can carry: ``fold_range`` skips them."""
@@ -74,8 +78,7 @@ def _use_today(text: str) -> datetime.date:
     except (TypeError, ValueError):
         raise OpError("bad_request", field="today") from None
     if day != _today:
-        dates.utc_today = lambda: day  # type: ignore[attr-defined]  # the clock dates.py reads by default
-        matchkeys._dob_tails.cache_clear()  # keyed by the date of birth alone: computed under another day
+        dates.utc_today = lambda: day  # type: ignore[attr-defined]  # record-file rules read the clock
         _today = day
     return day
 
@@ -160,19 +163,24 @@ def _record_rules(i: Mapping[str, Json]) -> Json:
 
 
 def _keys(i: Mapping[str, Json]) -> Json:
-    _use_today(i["today"])
+    today = _use_today(i["today"])
     try:
-        keys = key_bytes(_record(i["record"]))
+        keys = key_bytes(_record(i["record"]), today=today)
     except ValidationError:
         raise OpError("field_too_long") from None
     return [{"type": kt, "canonical_hex": key.hex()} for kt, key in keys]
 
 
+def _name_classes(i: Mapping[str, Json]) -> Json:
+    forename, surname = name_classes(_record(i["record"]))
+    return {"forename_class": forename, "surname_class": surname}
+
+
 def _tokens(i: Mapping[str, Json]) -> Json:
-    _use_today(i["today"])
+    today = _use_today(i["today"])
     tokeniser = Tokeniser(secret=bytes.fromhex(i["secret_hex"]), epoch=i["epoch"])
     try:
-        tokens = tokeniser.record_tokens(_record(i["record"]))
+        tokens = tokeniser.record_tokens(_record(i["record"]), today=today)
     except ValidationError:
         raise OpError("field_too_long") from None
     return [{"type": kt, "token_hex": token.hex()} for kt, token in tokens]
@@ -196,9 +204,29 @@ def _subkey(i: Mapping[str, Json]) -> Json:
 
 def _key_types(_: Mapping[str, Json]) -> Json:
     return [
-        {"code": kt.code, "name": kt.name, "strength": kt.strength, "evidence": sorted(kt.evidence)}
+        {"code": kt.code, "name": kt.name, "agrees": dict(kt.agrees), "span": kt.date_span,
+         "max": kt.max_per_record}
         for kt in (KEY_TYPES[code] for code in sorted(KEY_TYPES))
-    ]
+    ]  # fmt: skip
+
+
+def _cost(i: Mapping[str, Json]) -> Json:
+    """Quota units of one block of a candidate: the sum of each token's ``span``, at least 1 (spec,
+    "Checks")."""
+    types = i["types"]
+    if any(t not in KEY_TYPES for t in types):
+        raise OpError("unknown_key_type")
+    return max(1, sum(KEY_TYPES[t].date_span for t in types))
+
+
+def _limits(_: Mapping[str, Json]) -> Json:
+    """Every limit by name; ``max_tokens_per_type`` as an object keyed by the code in decimal (JSON keys
+    are strings)."""
+    out: dict[str, Json] = {}
+    for f in dataclasses.fields(DEFAULT_LIMITS):
+        value = getattr(DEFAULT_LIMITS, f.name)
+        out[f.name] = {str(k): v for k, v in sorted(value.items())} if isinstance(value, Mapping) else value
+    return out
 
 
 def _tokens_of(hexes: Sequence[str]) -> list[bytes]:
@@ -255,6 +283,74 @@ def _fold_range(i: Mapping[str, Json]) -> Json:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _entries(items: Sequence[Mapping[str, Json]]) -> tuple[list[int], list[bytes]]:
+    """(key types, tokens) of a list of ``{"type", "token"}`` objects."""
+    types = [item["type"] for item in items]
+    if any(not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= 0xFF for t in types):
+        raise OpError("invalid_key_type")
+    return types, _tokens_of([item["token"] for item in items])
+
+
+def _partitioned(i: Mapping[str, Json], field: str) -> PartitionedIndex:
+    """The format-2 index of ``i[field]`` with the partition geometry the vector gives (choose_params is
+    advisory, so the kit never depends on it): one ``{"key_type", "num_blocks", "num_probes"}`` per type
+    present, ascending, and none for an absent type."""
+    types, tokens = _entries(i[field])
+    given = [(p["key_type"], _params(p)) for p in i["partitions"]]
+    counts = {t: len({tok for ty, tok in zip(types, tokens, strict=True) if ty == t}) for t in set(types)}
+    if [t for t, _ in given] != sorted(counts):
+        raise OpError("invalid_partitions")
+    try:
+        partitions = [Partition(key_type=t, params=params, token_count=counts[t]) for t, params in given]
+        words = [
+            BloomIndex.build(
+                [tok for ty, tok in zip(types, tokens, strict=True) if ty == t], params
+            ).to_bytes()
+            for t, params in given
+        ]
+        return PartitionedIndex.from_bytes(partitions, b"".join(words))
+    except ValidationError:
+        raise OpError("invalid_partitions") from None
+
+
+def _partitioned_build(i: Mapping[str, Json]) -> Json:
+    index = _partitioned(i, "entries")
+    data = index.to_bytes()
+    return {
+        "partitions": [
+            {"key_type": p.key_type, "num_blocks": p.params.num_blocks, "num_probes": p.params.num_probes,
+             "token_count": p.token_count}
+            for p in index.partitions
+        ],
+        "sha256": index.sha256().hex(),
+        "size_bytes": len(data),
+        "set_bits": int.from_bytes(data, "little").bit_count(),
+    }  # fmt: skip
+
+
+def _partitioned_contains(i: Mapping[str, Json]) -> Json:
+    index = _partitioned(i, "inserted")
+    types, tokens = _entries(i["queries"])
+    return [bool(hit) for hit in index.contains(types, tokens)]
+
+
+def _score(i: Mapping[str, Json]) -> Json:
+    try:
+        result = score(
+            i["types"],
+            forename_class=i["forename_class"],
+            surname_class=i["surname_class"],
+            force_records=i["force_records"],
+            total_records=i["total_records"],
+            fpr=i["fpr"],
+            sent_types=i.get("sent_types", ()),
+        )
+    except ValueError:
+        raise OpError("invalid_score_input") from None
+    levels = dict(sorted(result.levels.items()))  # a set ordered them: sort, so the kit is reproducible
+    return {"probability": result.probability, "weight": result.weight, "levels": levels}
+
+
 OPS: Final[Mapping[str, Callable[[Mapping[str, Json]], Json]]] = {
     "fold": lambda i: fold_text(i["text"]),
     "fold_range": _fold_range,
@@ -268,18 +364,22 @@ OPS: Final[Mapping[str, Callable[[Mapping[str, Json]], Json]]] = {
     "identifier": _identifier,
     "postcode": _postcode,
     "record": _record_rules,
+    "name_classes": _name_classes,
     "keys": _keys,
     "tokens": _tokens,
     "canonical": _canonical,
     "subkey": _subkey,
-    "strength": lambda i: hit_strength(i["types"]),
     "key_types": _key_types,
+    "cost": _cost,
     "positions": _positions,
     "index_build": _index_build,
     "index_contains": _index_contains,
     "fpr": _fpr,
     "fill": _fill,
-    "limits": lambda _: dataclasses.asdict(DEFAULT_LIMITS),
+    "partitioned_build": _partitioned_build,
+    "partitioned_contains": _partitioned_contains,
+    "score": _score,
+    "limits": _limits,
 }
 """Every operation of the contract (runner.md), by name."""
 

@@ -23,6 +23,7 @@ from crossforce.client.trust import encode_state
 from crossforce.client.truststore import TrustStore
 from crossforce.crypto.orgkeys import OrgKeys
 from crossforce.crypto.secrets import NetworkSecret
+from crossforce.domain import OrgKind
 from crossforce.errors import ValidationError
 from crossforce.fsutil import atomic_write, atomic_write_private, make_private_dir
 from crossforce.keystore import load_network_secret, load_org_keys, pki, save_network_secret, save_org_keys
@@ -53,6 +54,7 @@ class Profile:
         roles: tuple[str, ...],
         secret: NetworkSecret | None,
         dev_plaintext: bool = False,
+        kind: OrgKind | None = None,
     ) -> Profile:
         pki.validate_org(org)
         addresses(server)
@@ -63,7 +65,7 @@ class Profile:
         if pki_dir is not None:
             atomic_write(path / "ca.pem", pki_dir.ca_cert_pem())
             for role in roles:
-                pair = pki_dir.issue(org, role)
+                pair = pki_dir.issue(org, role, kind=kind)
                 make_private_dir(path / "certs")
                 atomic_write_private(path / "certs" / f"{role}-key.pem", pair.key_pem)
                 atomic_write(path / "certs" / f"{role}.pem", pair.cert_pem)

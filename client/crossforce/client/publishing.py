@@ -7,7 +7,8 @@ never sign the same version.
 
 A publish is a sequence of named steps (``STEPS``), each durable before the next starts:
 
-1. ``encode``: records -> tokens and the Bloom index (nothing stored yet);
+1. ``encode``: records -> (key type, token) pairs and the format-2 index, a Bloom filter per key type
+   (nothing stored yet);
 2. ``stage``: reserve the next version, keep the records and tokens as a *staged* generation of the
    token store (``tokenstore``), the current generation untouched;
 3. ``sign``: sign the header over the bits;
@@ -28,6 +29,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from crossforce import clock
 from crossforce.client import trust
@@ -51,6 +54,7 @@ from crossforce.encoding.records import Record
 from crossforce.encoding.tokens import Tokeniser
 from crossforce.errors import CrossforceError, UnavailableError, ValidationError
 from crossforce.index import bloom as index
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.wire import index as wire_index
 from crossforce.wire.index_header import encode_index_header
 
@@ -78,6 +82,12 @@ then nothing is pruned (a generation kept too long costs disk, one pruned too ea
 def no_checkpoint(step: str) -> None:
     """The default ``Checkpoint``: a publish that nobody watches."""
     del step
+
+
+def build_index(triples: Sequence[TokenTriple]) -> PartitionedIndex:
+    """The format-2 index of every (key type, token) in ``triples``, each partition at the default FPR."""
+    key_types = np.fromiter((kt for _rid, kt, _tok in triples), dtype=np.uint8, count=len(triples))
+    return PartitionedIndex.build(key_types, b"".join(tok for _rid, _kt, tok in triples))
 
 
 class Publisher:
@@ -141,11 +151,9 @@ class Publisher:
         if max_shrink is not None:
             self._check_shrink(store, records, epoch=epoch, max_share=max_shrink)
         triples = self.encode_records(records, epoch=epoch, progress=progress)
-        tokens = sorted({tok for _rid, _kt, tok in triples})
-        if not tokens:
+        if not triples:
             raise ValidationError("no record produced a match key; nothing to publish")
-        params = index.choose_params(len(tokens))
-        bloom = index.BloomIndex.build(tokens, params)
+        built = build_index(triples)
         self._checkpoint("encode")
 
         version = self._reserve_version(epoch)
@@ -153,9 +161,9 @@ class Publisher:
         self._checkpoint("stage")
 
         signed = self.signed_header(
-            bloom,
+            built,
             epoch=epoch,
-            token_count=len(tokens),
+            token_count=built.token_count,
             record_count=len(records),
             expires_in_days=expires_in_days,
             version=version,
@@ -163,7 +171,7 @@ class Publisher:
         self._checkpoint("sign")
 
         try:
-            receipt = self.publish_stream(signed, bloom.to_bytes())
+            receipt = self.publish_stream(signed, built.to_bytes())
         except UnavailableError:
             raise  # the matcher may or may not hold it: the staged generation waits for reconcile
         except CrossforceError:
@@ -179,8 +187,8 @@ class Publisher:
             epoch=epoch,
             version=receipt.version,
             record_count=len(records),
-            token_count=len(tokens),
-            index_bytes=params.size_bytes,
+            token_count=built.token_count,
+            index_bytes=built.size_bytes,
             log_index=receipt.log_index,
             seconds=time.perf_counter() - started,
         )
@@ -251,7 +259,7 @@ class Publisher:
 
     def signed_header(
         self,
-        bloom: index.BloomIndex,
+        built: PartitionedIndex,
         *,
         epoch: int,
         token_count: int,
@@ -259,7 +267,10 @@ class Publisher:
         expires_in_days: float,
         version: int | None = None,
     ) -> SignedIndexHeader:
-        """Sign a header for ``bloom``; the version is ``version`` or the next one for ``epoch``."""
+        """Sign a header for ``built``; the version is ``version`` or the next one for ``epoch``.
+
+        ``token_count`` is the total the header declares: ``built.token_count`` for an honest header (the
+        matcher refuses any other, as the partitions' sum is what it checks against)."""
         now = clock.now_ms()
         with self._trust.transaction() as txn:
             txn.state = trust.next_index_version(txn.state, epoch, now_ms=now, asked=version)
@@ -270,21 +281,22 @@ class Publisher:
                 org=self._profile.org,
                 epoch=epoch,
                 version=version,
-                num_blocks=bloom.params.num_blocks,
-                num_probes=bloom.params.num_probes,
+                num_blocks=built.num_blocks,
+                num_probes=0,  # format 2: each partition declares its own
                 token_count=token_count,
                 record_count=record_count,
-                bits_sha256=bloom.sha256(),
+                bits_sha256=built.sha256(),
                 created_at_ms=now,
                 expires_at_ms=now + int(expires_in_days * clock.DAY_MS),
-            )
+            ),
+            built.partitions,
         )
         signature = envelope.sign(envelope.INDEX_HEADER_CONTEXT, header, self._profile.org_keys().signing)
         return SignedIndexHeader(header=header, signature=signature)
 
     def publish_index(
         self,
-        bloom: index.BloomIndex,
+        built: PartitionedIndex,
         *,
         epoch: int,
         token_count: int,
@@ -293,14 +305,14 @@ class Publisher:
         version: int | None = None,
     ) -> PublishReceipt:
         signed = self.signed_header(
-            bloom,
+            built,
             epoch=epoch,
             token_count=token_count,
             record_count=record_count,
             expires_in_days=expires_in_days,
             version=version,
         )
-        return self.publish_stream(signed, bloom.to_bytes())
+        return self.publish_stream(signed, built.to_bytes())
 
     def publish_stream(self, signed: SignedIndexHeader, bits: bytes) -> PublishReceipt:
         """Stream a signed header and its bits; the receipt's head is checked like every other."""

@@ -51,6 +51,7 @@ from crossforce.client.tokenstore import Generation, TokenStore
 from crossforce.client.verifiedlog import VerifiedLog, verified_log_path
 from crossforce.crypto import sealed
 from crossforce.domain import (
+    Candidate,
     CheckReport,
     ConsistencyProof,
     DisclosureRequest,
@@ -72,7 +73,7 @@ from crossforce.domain import (
     SignedTreeHead,
 )
 from crossforce.encoding.records import Record
-from crossforce.index.bloom import BloomIndex
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.wire import operations as wire_operations
 
 __all__ = [
@@ -206,7 +207,7 @@ class Client:
 
     def signed_header(
         self,
-        bloom: BloomIndex,
+        built: PartitionedIndex,
         *,
         epoch: int,
         token_count: int,
@@ -215,7 +216,7 @@ class Client:
         version: int | None = None,
     ) -> SignedIndexHeader:
         return self._publisher.signed_header(
-            bloom,
+            built,
             epoch=epoch,
             token_count=token_count,
             record_count=record_count,
@@ -225,7 +226,7 @@ class Client:
 
     def publish_index(
         self,
-        bloom: BloomIndex,
+        built: PartitionedIndex,
         *,
         epoch: int,
         token_count: int,
@@ -234,7 +235,7 @@ class Client:
         version: int | None = None,
     ) -> PublishReceipt:
         return self._publisher.publish_index(
-            bloom,
+            built,
             epoch=epoch,
             token_count=token_count,
             record_count=record_count,
@@ -251,6 +252,10 @@ class Client:
     # ------------------------------------------------------------------ checks
     def candidate_tokens(self, candidate: Record, epochs: Sequence[int]) -> list[QueryToken]:
         return self._checker.candidate_tokens(candidate, epochs)
+
+    def candidate(self, record: Record, epochs: Sequence[int]) -> Candidate | None:
+        """``record`` as a check sends it: packed tokens and name classes (None: no match key)."""
+        return self._checker.candidate(record, epochs)
 
     def check(self, candidate: Record, why: Justification, *, open_requests: bool = True) -> CheckReport:
         return self._checker.check(candidate, why, open_requests=open_requests)

@@ -275,6 +275,7 @@ class Check(AuditEvent):
     """One candidate checked. ``hits`` names the forces that matched, who are not its readers."""
 
     KIND = EventKind.CHECK
+    OPTIONAL = frozenset({"cost"})
 
     check_id: str
     officer_id: str
@@ -284,6 +285,14 @@ class Check(AuditEvent):
     hits: tuple[str, ...]
     requests: tuple[str, ...]
     """Ids of the disclosure requests opened for the hits."""
+    cost: int = 0
+    """Quota units charged (spec v2: the sum of the tokens' date spans), so a restarted or following
+    matcher charges its quota book exactly what was charged. 0 (omitted from the record, as in events
+    written before spec v2) means one unit: ``charged_units``."""
+
+    @property
+    def charged_units(self) -> int:
+        return max(1, self.cost)
 
 
 @dataclass(frozen=True, kw_only=True)

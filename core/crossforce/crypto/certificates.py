@@ -1,8 +1,9 @@
 """Certificates and identities: what a verified mTLS certificate says about its holder (see ``pki``).
 
-Parsing, validation and chain checks over PEM bytes, and the identity (organisation and role) that the
-matcher takes from a caller's certificate. No file I/O and no grpc: ``server_credentials_args`` and
-``client_credentials_args`` hand the grpc-importing code exactly the bytes it needs.
+Parsing, validation and chain checks over PEM bytes, and the identity (organisation, role and
+organisation kind) that the matcher takes from a caller's certificate. No file I/O and no grpc:
+``server_credentials_args`` and ``client_credentials_args`` hand the grpc-importing code exactly the
+bytes it needs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -21,10 +23,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from crossforce.clock import utc_now
 from crossforce.domain import ROLES  # role names are defined once, in the domain
+from crossforce.domain.enums import OrgKind, Role
 from crossforce.errors import (
     AuthenticationError,
     ValidationError,
 )
+from crossforce.forces import all_forces
 
 ORG_CODE_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])")
 """Organisation codes (e.g. ``humberside``): lowercase letters, digits and inner hyphens, 2..64 chars.
@@ -47,6 +51,20 @@ AUTH_CONTEXT_CERT_KEY = "x509_pem_cert"
 
 CA_ORGANISATION = "crossforce"
 
+KIND_OID = NameOID.BUSINESS_CATEGORY
+"""Where a client certificate carries its organisation's kind: subject businessCategory (2.5.4.15), the
+X.520 attribute meant for "the kind of business" a subject is. In the signed subject, not the SAN URI, so
+the URI ``crossforce://org/role`` that names an identity (and every tool that reads it) is unchanged, and a
+matcher from before kinds still accepts the certificate while it is rolled out."""
+
+POLICE_ONLY_ROLES: tuple[str, ...] = (Role.DISCLOSURE_OFFICER.value,)
+"""Roles the CA issues to police kinds only: a disclosure officer decides on records its force holds.
+
+``force-system`` is NOT here although it is a holder role: a vetting body needs its system to register
+the key its disclosures are sealed to (``Registry/Register`` is force-system only, so a stolen officer
+certificate cannot swap that key) and to fetch them. What makes it harmless is the matcher: it refuses
+every holder RPC (publish, resolve, decide) to a non-police kind, whatever role the certificate names."""
+
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
@@ -59,6 +77,19 @@ class Identity:
     fingerprint: str
     """SHA-256 hex of the certificate's DER; changes on every renewal."""
     not_after: datetime
+    kind: OrgKind | None = None
+    """The organisation's kind as its certificate says. A certificate without one (issued before kinds)
+    gets the kind of its code in forces.csv (territorial police), else None: an unknown kind, treated as
+    not police (no holder RPC) and not the operator (an auditor reads only its own organisation's entries)."""
+
+    def __post_init__(self) -> None:
+        if self.kind is None:  # one rule for old certificates, development identities and tests alike
+            object.__setattr__(self, "kind", listed_kind(self.org))
+
+    @property
+    def is_police(self) -> bool:
+        """Whether this organisation holds police records: may publish and act as a request's holder."""
+        return self.kind is not None and self.kind.is_police
 
 
 @dataclass(frozen=True)
@@ -90,6 +121,53 @@ def validate_role(role: str) -> str:
     if role not in ROLES:
         raise ValidationError(f"must be one of {', '.join(ROLES)}", field="role")
     return role
+
+
+@cache
+def _listed_force_codes() -> frozenset[str]:
+    return frozenset(force.code for force in all_forces())
+
+
+def listed_kind(org: str) -> OrgKind | None:
+    """The kind an organisation code has by default: territorial police if forces.csv lists it, else None
+    (the CA must say which kind it is)."""
+    return OrgKind.TERRITORIAL_POLICE if org in _listed_force_codes() else None
+
+
+def resolve_kind(org: str, kind: OrgKind | str | None) -> OrgKind | None:
+    """``org``'s kind: ``kind`` if given (ValidationError unless a known kind), else ``listed_kind``.
+
+    A listed force code is always territorial police, so no other body can be issued a force's code
+    under another kind.
+    """
+    if kind is not None and not isinstance(kind, OrgKind):
+        try:
+            kind = OrgKind(kind)
+        except ValueError:
+            raise ValidationError(
+                f"must be one of {', '.join(k.value for k in OrgKind)}", field="organisation kind"
+            ) from None
+    default = listed_kind(org)
+    if default is not None and kind not in (None, default):
+        raise ValidationError(
+            f"{org} is a territorial police force (core/crossforce/data/forces.csv); its kind is {default}",
+            field="organisation kind",
+        )
+    return kind or default
+
+
+def validate_kind(org: str, role: str, kind: OrgKind | str | None) -> OrgKind | None:
+    """The kind to put in ``org``/``role``'s certificate (``resolve_kind``); ValidationError where the CA
+    must refuse: a police-only role (``POLICE_ONLY_ROLES``) to a kind that is not police or is unknown."""
+    resolved = resolve_kind(org, kind)
+    if role in POLICE_ONLY_ROLES and (resolved is None or not resolved.is_police):
+        said = resolved.value if resolved is not None else "not given"
+        raise ValidationError(
+            f"role {role} is for police forces only (kind territorial-police or national-police); "
+            f"{org}'s kind is {said}",
+            field="role",
+        )
+    return resolved
 
 
 def validate_days(valid_days: int) -> int:
@@ -187,8 +265,25 @@ def _identity_of(cert: x509.Certificate) -> Identity:
         raise AuthenticationError("a CA certificate cannot be a caller identity")
     der = cert.public_bytes(serialization.Encoding.DER)
     return Identity(
-        org=org, role=role, fingerprint=hashlib.sha256(der).hexdigest(), not_after=cert.not_valid_after_utc
+        org=org,
+        role=role,
+        fingerprint=hashlib.sha256(der).hexdigest(),
+        not_after=cert.not_valid_after_utc,
+        kind=_declared_kind(cert),
     )
+
+
+def _declared_kind(cert: x509.Certificate) -> OrgKind | None:
+    """The kind in the subject's businessCategory, or None for a certificate issued before kinds."""
+    values = cert.subject.get_attributes_for_oid(KIND_OID)
+    if not values:
+        return None
+    if len(values) != 1 or not isinstance(values[0].value, str):
+        raise AuthenticationError("certificate subject must have at most one organisation kind")
+    try:
+        return OrgKind(values[0].value)
+    except ValueError:
+        raise AuthenticationError("certificate organisation kind is not a known kind") from None
 
 
 def identity_from_pem(cert_pem: bytes) -> Identity:

@@ -18,14 +18,17 @@ from crossforce.crypto.certificates import (
     DEFAULT_CA_DAYS,
     DEFAULT_CLIENT_DAYS,
     DEFAULT_SERVER_DAYS,
+    KIND_OID,
     SAN_URI_SCHEME,
     CertKeyPair,
     PrivateKey,
     check_pair,
     validate_days,
+    validate_kind,
     validate_org,
     validate_role,
 )
+from crossforce.domain.enums import OrgKind
 from crossforce.errors import (
     ValidationError,
 )
@@ -156,18 +159,31 @@ def san_uri(org: str, role: str) -> str:
 
 
 def issue_client_certificate(
-    ca: CertKeyPair, *, org: str, role: str, valid_days: int = DEFAULT_CLIENT_DAYS
+    ca: CertKeyPair,
+    *,
+    org: str,
+    role: str,
+    kind: OrgKind | str | None = None,
+    valid_days: int = DEFAULT_CLIENT_DAYS,
 ) -> CertKeyPair:
-    """A short-lived clientAuth certificate naming ``org`` and ``role`` in the subject and a SAN URI."""
+    """A short-lived clientAuth certificate naming ``org`` and ``role`` in the subject and a SAN URI, and
+    the organisation's ``kind`` in the subject's businessCategory.
+
+    ``kind`` None takes the default of ``validate_kind`` (territorial police for a listed force code);
+    an unlisted organisation without a kind gets a certificate with none, which the matcher treats as not
+    police and not the operator. ValidationError for a police-only role to a kind that is not police.
+    """
     validate_org(org)
     validate_role(role)
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{org}:{role}"),
-        ]
-    )
+    resolved = validate_kind(org, role, kind)
+    attributes = [
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+    ]
+    if resolved is not None:
+        attributes.append(x509.NameAttribute(KIND_OID, resolved.value))
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, f"{org}:{role}"))
+    subject = x509.Name(attributes)
     return _issue_leaf(
         ca,
         subject=subject,

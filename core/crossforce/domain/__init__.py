@@ -50,9 +50,11 @@ from crossforce.domain.enums import (
     DECIDER_ROLES,
     HOLDER_ROLES,
     OVERSIGHT_ROLES,
+    POLICE_KINDS,
     REQUESTER_ROLES,
     ROLES,
     NotSearchedReason,
+    OrgKind,
     Party,
     RefusalReason,
     RequestState,
@@ -68,7 +70,7 @@ from crossforce.domain.index import (
     PublishResult,
     SignedIndexHeader,
 )
-from crossforce.domain.operations import Alert, OperatorReport
+from crossforce.domain.operations import Alert, OperatorReport, ReliabilityRow
 from crossforce.domain.registry import KeyRegistration, Organisation, Registered
 
 __all__ = [
@@ -77,6 +79,7 @@ __all__ = [
     "NAME_CLASS_COMMONEST",
     "NAME_CLASS_UNLISTED",
     "OVERSIGHT_ROLES",
+    "POLICE_KINDS",
     "REQUESTER_ROLES",
     "ROLES",
     "Alert",
@@ -101,6 +104,7 @@ __all__ = [
     "MatcherStatus",
     "NotSearchedReason",
     "OperatorReport",
+    "OrgKind",
     "Organisation",
     "OverdueReport",
     "Party",
@@ -109,6 +113,7 @@ __all__ = [
     "QueryToken",
     "RefusalReason",
     "Registered",
+    "ReliabilityRow",
     "RequestState",
     "Resolution",
     "Role",

@@ -102,6 +102,8 @@ class DisclosureRequest:
     the matcher recorded them. The holder resolves against the token generation of that version."""
     urgent: bool = False
     """The purpose is marked urgent in the matcher's settings (safeguarding): triage it first."""
+    probability: float = 0.0
+    """The probability the check stated for this hit (0: hit-only purpose, or not recorded)."""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,11 @@ OVERSIGHT_ROLES: tuple[str, ...] = (Role.AUDITOR.value, Role.OPERATOR.value)
 
 
 class Strength(enum.IntEnum):
-    """How strongly a force matched (proto ``Strength``); 0 means no hit (``matchkeys.hit_strength``)."""
+    """The label of a hit's probability (proto ``Strength``; spec v2, "Scoring"): STRONG at 0.95 or more,
+    MEDIUM at 0.70 or more, WEAK at or above the purpose's report threshold (``crossforce.scoring.label``).
+
+    The thresholds are the same for every purpose, so a label means one thing everywhere. NONE: no label,
+    which is how a hit-only purpose's hit is answered (it says only that a force may hold the person)."""
 
     NONE = 0
     WEAK = 1
@@ -123,3 +127,30 @@ _NOT_SEARCHED_LABELS = {
     NotSearchedReason.RETIRED_EPOCH_ONLY: "index only under a retired epoch",
     NotSearchedReason.NO_TOKENS_FOR_EPOCH: "no tokens for its epoch",
 }
+
+
+class OrgKind(enum.StrEnum):
+    """What kind of organisation a client certificate speaks for; the CA sets it, the matcher obeys it.
+
+    The kind, not the role, says whether an organisation holds police records: only a police force may
+    publish an index or act as the holder of a request, so a vetting body cannot plant a "tripwire"
+    index and learn of other bodies' checks. Only the operator's own auditor reads the whole audit log.
+    """
+
+    TERRITORIAL_POLICE = "territorial-police"
+    """One of the 43 forces of ``crossforce/data/forces.csv`` (the default kind of a listed code)."""
+    NATIONAL_POLICE = "national-police"
+    """A police force outside that list (e.g. a national or specialist force): holds records too."""
+    VETTING_BODY = "vetting-body"
+    """Checks candidates and receives disclosures; holds no police records."""
+    OPERATOR = "operator"
+    """Runs the matcher; its auditors oversee the whole deployment."""
+
+    @property
+    def is_police(self) -> bool:
+        """Whether organisations of this kind hold police records (may publish and be a holder)."""
+        return self in POLICE_KINDS
+
+
+POLICE_KINDS: frozenset[OrgKind] = frozenset({OrgKind.TERRITORIAL_POLICE, OrgKind.NATIONAL_POLICE})
+"""The kinds that hold police records."""

@@ -19,6 +19,23 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class ReliabilityRow:
+    """One decile [low, high) of the probability hits stated: ``n`` requests resolved in it, their mean
+    stated probability and the share their holders confirmed (proto ``ReliabilityRow``)."""
+
+    low: float
+    high: float
+    n: int
+    mean_stated: float
+    observed_precision: float
+
+    @property
+    def gap(self) -> float:
+        """Observed minus stated: within 5 points in every decile with 100+ outcomes is calibrated."""
+        return self.observed_precision - self.mean_stated
+
+
+@dataclass(frozen=True)
 class OperatorReport:
     """The operator's report (proto ``ReportResponse``)."""
 
@@ -26,3 +43,5 @@ class OperatorReport:
     overdue_requests: int
     log_size: int
     indexes: tuple[IndexStatus, ...]
+    reliability: tuple[ReliabilityRow, ...] = ()
+    """Stated probability against outcome, per decile with resolved requests (issue 14)."""

@@ -4,4 +4,4 @@
 what these modules produce is a new ``SPEC_VERSION``.
 """
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2

@@ -1,8 +1,8 @@
 """Key types and their canonical encoding (docs/spec.md, "Match keys", "Canonical encoding").
 
-The table of key types (code, name, strength, the evidence each stands for) and the injective byte
-encoding every key is hashed from. Codes and field layouts are part of the published spec; never renumber
-or reuse a code.
+The table of key types (code, name, the field agreement each stands for, its quota weight and how many
+keys of it one record can have) and the injective byte encoding every key is hashed from. Codes and
+field layouts are part of the published spec; never renumber or reuse a code.
 """
 
 from __future__ import annotations
@@ -15,15 +15,17 @@ from types import MappingProxyType
 from typing import Final
 
 from crossforce.encoding.identifiers import IDENTIFIER_KINDS
+from crossforce.encoding.normalise import MAX_SURNAME_VARIANTS
 from crossforce.errors import ValidationError
 
-CANONICAL_PREFIX: Final = b"cf1"
-"""Spec version domain tag (becomes ``cf2`` with the spec v2 key set) at the start of every key's canonical bytes."""
+CANONICAL_PREFIX: Final = b"cf2"
+"""Spec version domain tag at the start of every key's canonical bytes: no v2 key equals a v1 key."""
 
 MAX_FORENAMES: Final = 3
 """Given names that each get phonetic keys; a fourth forename is almost never the one a person uses."""
-MAX_PREVIOUS_NAMES: Final = 8
-"""Previous names keyed per record; bounds tokens per candidate (Limits.max_tokens_per_candidate)."""
+MAX_PREVIOUS_NAMES: Final = 4
+"""Previous names keyed per record (8 in spec v1, never justified by data): every previous name widens
+what one candidate may probe, so it bounds ``KeyType.max_per_record`` and the matcher's per-type limits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +48,27 @@ class KeyType:
     left out (at most a century of years), 366 for a year alone; 1 for keys without a date. A check is
     charged the sum over its tokens, so learning a person's date of birth by guessing costs at least
     one unit per date ruled out, whichever keys the guesses use (issue 15)."""
+    max_per_record: int
+    """Most distinct keys of this type one record can have (spec v2, "Limits"): reached by a record with
+    ``MAX_FORENAMES`` forenames, ``MAX_SURNAME_VARIANTS`` surname variants with distinct Soundex codes and
+    ``MAX_PREVIOUS_NAMES`` previous names. The matcher refuses a candidate with more, so a check cannot
+    carry a list of guesses dressed as one person (``Limits.max_tokens_per_type``)."""
 
 
-def _kt(code: int, name: str, strength: int, evidence: tuple[str, ...], span: int, **agrees: str) -> KeyType:
-    return KeyType(code, name, strength, frozenset(evidence), MappingProxyType(agrees), span)
+def _kt(
+    code: int, name: str, strength: int, evidence: tuple[str, ...], span: int, most: int, **agrees: str
+) -> KeyType:
+    return KeyType(code, name, strength, frozenset(evidence), MappingProxyType(agrees), span, most)
+
+
+_NAMES: Final = 1 + MAX_PREVIOUS_NAMES
+"""Names keyed per record: the current one and each previous one."""
+_FIRST_TWO_X_VARIANTS: Final = 2 * MAX_SURNAME_VARIANTS + MAX_PREVIOUS_NAMES * MAX_SURNAME_VARIANTS
+"""name_dob and name_nodate: c(F1) and c(F2) of the current name, c(F1) of each previous one, each with
+every surname variant."""
+_PHONETIC_PAIRS: Final = 2 * MAX_FORENAMES + 2 * (MAX_SURNAME_VARIANTS - 1)
+"""phonetic_dob per name: two codes (as written, canonical) per forename with the surname's code, and the
+first forename's two codes with each other variant's code."""
 
 
 PNC_ID: Final = 1
@@ -79,17 +98,18 @@ KEY_TYPES: Final[Mapping[int, KeyType]] = MappingProxyType(
     {
         kt.code: kt
         for kt in (
-            _kt(PNC_ID, "pnc_id", 3, ("pnc_id",), 1, id="exact"),
-            _kt(NI_NUMBER, "ni_number", 3, ("ni_number",), 1, id="exact"),
-            _kt(PASSPORT_NUMBER, "passport_number", 3, ("passport_number",), 1, id="exact"),
-            _kt(DRIVING_LICENCE, "driving_licence", 3, ("driving_licence",), 1, id="exact"),
-            _kt(NAME_DOB, "name_dob", 3, (*_FULL_NAME, "dob"), 1, **_NAME, dob="full"),
+            _kt(PNC_ID, "pnc_id", 3, ("pnc_id",), 1, 1, id="exact"),
+            _kt(NI_NUMBER, "ni_number", 3, ("ni_number",), 1, 1, id="exact"),
+            _kt(PASSPORT_NUMBER, "passport_number", 3, ("passport_number",), 1, 1, id="exact"),
+            _kt(DRIVING_LICENCE, "driving_licence", 3, ("driving_licence",), 1, 1, id="exact"),
+            _kt(NAME_DOB, "name_dob", 3, (*_FULL_NAME, "dob"), 1, _FIRST_TWO_X_VARIANTS, **_NAME, dob="full"),
             _kt(
                 PHONETIC_DOB,
                 "phonetic_dob",
                 2,
                 (*_FULL_NAME, "dob"),
                 2,
+                _NAMES * _PHONETIC_PAIRS,
                 forename="phonetic",
                 surname="phonetic",
                 dob="unordered",
@@ -100,6 +120,7 @@ KEY_TYPES: Final[Mapping[int, KeyType]] = MappingProxyType(
                 1,
                 (*_FULL_NAME, "dob"),
                 1,
+                _NAMES,
                 forename="initial",
                 surname="exact",
                 dob="full",
@@ -110,17 +131,19 @@ KEY_TYPES: Final[Mapping[int, KeyType]] = MappingProxyType(
                 2,
                 (*_FULL_NAME, "dob"),
                 1,
+                2 * _NAMES,
                 forename="fragment",
                 surname="fragment",
                 dob="full",
             ),
-            _kt(PARTIAL_DOB, "partial_dob", 0, (*_FULL_NAME, "dob"), 100, **_NAME, dob="partial"),
+            _kt(PARTIAL_DOB, "partial_dob", 0, (*_FULL_NAME, "dob"), 100, 3 * _NAMES, **_NAME, dob="partial"),
             _kt(
                 PHONETIC_POSTCODE,
                 "phonetic_postcode",
                 1,
                 (*_FULL_NAME, "postcode"),
                 1,
+                2 * MAX_FORENAMES,
                 forename="phonetic",
                 surname="phonetic",
                 location="postcode",
@@ -131,6 +154,7 @@ KEY_TYPES: Final[Mapping[int, KeyType]] = MappingProxyType(
                 1,
                 ("surname", "dob", "postcode"),
                 2,
+                _NAMES,
                 surname="phonetic",
                 dob="unordered",
                 location="district",
@@ -141,16 +165,33 @@ KEY_TYPES: Final[Mapping[int, KeyType]] = MappingProxyType(
                 1,
                 ("forename", "dob", "postcode"),
                 2,
+                2,
                 forename="phonetic",
                 dob="unordered",
                 location="district",
             ),
-            _kt(NAME_NODATE, "name_nodate", 1, _FULL_NAME, 1, **_NAME),
-            _kt(NAME_YEAR, "name_year", 1, (*_FULL_NAME, "dob"), 366, **_NAME, dob="year"),
-            _kt(SURNAME_DOB, "surname_dob", 1, ("surname", "dob"), 1, surname="exact", dob="full"),
-            _kt(FORENAME_DOB, "forename_dob", 1, ("forename", "dob"), 1, forename="exact", dob="full"),
+            _kt(NAME_NODATE, "name_nodate", 1, _FULL_NAME, 1, _FIRST_TWO_X_VARIANTS, **_NAME),
+            _kt(NAME_YEAR, "name_year", 1, (*_FULL_NAME, "dob"), 366, _NAMES, **_NAME, dob="year"),
             _kt(
-                NAME_DISTRICT, "name_district", 1, (*_FULL_NAME, "postcode"), 1, **_NAME, location="district"
+                SURNAME_DOB,
+                "surname_dob",
+                1,
+                ("surname", "dob"),
+                1,
+                _NAMES * MAX_SURNAME_VARIANTS,
+                surname="exact",
+                dob="full",
+            ),
+            _kt(FORENAME_DOB, "forename_dob", 1, ("forename", "dob"), 1, 1, forename="exact", dob="full"),
+            _kt(
+                NAME_DISTRICT,
+                "name_district",
+                1,
+                (*_FULL_NAME, "postcode"),
+                1,
+                1,
+                **_NAME,
+                location="district",
             ),
         )
     }
@@ -186,7 +227,7 @@ def _head(key_type: int, field_count: int, fields: Iterable[str]) -> bytes:
 
 
 def encode_key(key_type: int, fields: Sequence[str]) -> bytes:
-    """``cf1`` | key_type u8 | field count u8 | per field: length u16 big-endian | UTF-8 bytes.
+    """``cf2`` | key_type u8 | field count u8 | per field: length u16 big-endian | UTF-8 bytes.
 
     Length prefixes make the encoding injective: ("ab", "c") and ("a", "bc") never share bytes, and a
     key of one type can never equal a key of another. Empty or over-long fields raise ValidationError.

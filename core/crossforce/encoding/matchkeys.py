@@ -5,9 +5,10 @@ This module derives a record's keys; the key types, their strengths and canonica
 re-exported here). A record becomes several deterministic keys, each built so that one common way
 nominal data goes wrong (a nickname, a typo, a swapped day and month, a married name, a dropped
 particle) still leaves at least one key equal between two records of the same person, while keys stay
-specific enough that namesakes rarely collide among tens of millions of records. Every key is later a
-32-byte token and about 40 bits in every index, so the list is deliberately short: about sixteen keys
-for an ordinary record.
+specific enough that namesakes rarely collide among tens of millions of records. Spec v2 adds keys
+that need no date of birth or no forename or no surname, because a held record often lacks one of
+them (issue 14). Every key is later a 32-byte token and about 60 bits in every index, so the list stays
+short: about twenty keys for an ordinary record.
 
 Hot path: ``canonical_keys`` builds each record's keys from cached name halves (one per distinct given
 names, one per distinct surname) and date and postcode tails, by byte concatenation only. The module is
@@ -17,25 +18,31 @@ splitting them would spread one spec section over several modules.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Final, NamedTuple
 
+from crossforce.clock import utc_today
 from crossforce.encoding.keytypes import (
     CANONICAL_PREFIX,
+    FORENAME_DOB,
     FORENAME_DOB_AREA,
     FRAGMENT_DOB,
-    FRAGMENT_POSTCODE,
     ID_KEY_TYPES,
     INITIAL_DOB,
     KEY_TYPES,
     MAX_FORENAMES,
     MAX_PREVIOUS_NAMES,
+    NAME_DISTRICT,
     NAME_DOB,
+    NAME_NODATE,
+    NAME_YEAR,
     PARTIAL_DOB,
     PHONETIC_DOB,
     PHONETIC_POSTCODE,
+    SURNAME_DOB,
     SURNAME_DOB_AREA,
     KeyType,
     MatchKey,
@@ -54,6 +61,7 @@ from crossforce.encoding.normalise import (
     postcode_district,
 )
 from crossforce.encoding.phonetic import canonical_forename, soundex
+from crossforce.encoding.placeholders import DOE_FORENAMES
 from crossforce.encoding.records import Record
 from crossforce.errors import ValidationError
 
@@ -97,11 +105,14 @@ _H_INITIAL_DOB: Final = _header(INITIAL_DOB, 3)
 _H_FRAGMENT_DOB_PREFIX: Final = _header(FRAGMENT_DOB, 4) + field_bytes("p")
 _H_FRAGMENT_DOB_SUFFIX: Final = _header(FRAGMENT_DOB, 4) + field_bytes("s")
 _H_PARTIAL_DOB: Final = _header(PARTIAL_DOB, 3)
-_H_FRAGMENT_POSTCODE_PREFIX: Final = _header(FRAGMENT_POSTCODE, 4) + field_bytes("p")
-_H_FRAGMENT_POSTCODE_SUFFIX: Final = _header(FRAGMENT_POSTCODE, 4) + field_bytes("s")
 _H_PHONETIC_POSTCODE: Final = _header(PHONETIC_POSTCODE, 3)
 _H_SURNAME_DOB_AREA: Final = _header(SURNAME_DOB_AREA, 3)
 _H_FORENAME_DOB_AREA: Final = _header(FORENAME_DOB_AREA, 3)
+_H_NAME_NODATE: Final = _header(NAME_NODATE, 2)
+_H_NAME_YEAR: Final = _header(NAME_YEAR, 3)
+_H_SURNAME_DOB: Final = _header(SURNAME_DOB, 2)
+_H_FORENAME_DOB: Final = _header(FORENAME_DOB, 2)
+_H_NAME_DISTRICT: Final = _header(NAME_DISTRICT, 3)
 
 
 @lru_cache(maxsize=1 << 14)
@@ -125,6 +136,9 @@ class _Given(NamedTuple):
     first: str | None
     """Canonical (nickname-resolved) first full forename, ``c1``; None when there is none."""
     first_field: bytes
+    firsts: tuple[tuple[str, bytes], ...]
+    """(c, encoded) for c(F1) and, when different, c(F2): the forenames name_dob and name_nodate key on
+    for the current name (someone known by their middle name)."""
     pre: str
     """pre(c1) and suf(c1): its first and last three code points."""
     pre_field: bytes
@@ -137,6 +151,10 @@ class _Given(NamedTuple):
     initial: bytes | None
     area_heads: tuple[bytes, ...]
     """forename_dob_area heads (current given names only; no surname needed)."""
+    dob_head: bytes | None
+    """forename_dob head, c(F1) encoded after the key header (current given names only)."""
+    doe_forename: bool
+    """The first forename is John or Jane, beside which the surname "Doe" is a placeholder."""
 
 
 class _Surname(NamedTuple):
@@ -144,7 +162,8 @@ class _Surname(NamedTuple):
 
     compact: str
     compact_field: bytes
-    variant_fields: tuple[bytes, ...]
+    variants: tuple[tuple[str, bytes], ...]
+    """(v, encoded) for every surname variant, the compact surname first."""
     soundex: str
     soundex_field: bytes
     variant_soundexes: tuple[tuple[str, bytes], ...]
@@ -161,20 +180,26 @@ def _coded(codes: Iterable[str]) -> tuple[tuple[str, bytes], ...]:
     return tuple((c, field_bytes(c)) for c in dict.fromkeys(codes))
 
 
-_NO_GIVEN: Final = _Given(None, b"", "", b"", "", b"", (), (), None, ())
+_NO_GIVEN: Final = _Given(None, b"", (), "", b"", "", b"", (), (), None, (), None, False)
 
 
 @lru_cache(maxsize=1 << 16)
 def _given_half(given: tuple[str, ...]) -> _Given:
     full = [g for g in given if len(g) > 1]
     initial = field_bytes(given[0][0]) if given else None
+    doe_forename = bool(given) and given[0] in DOE_FORENAMES
     if not full:
-        return _NO_GIVEN._replace(initial=initial)
+        return _NO_GIVEN._replace(initial=initial, doe_forename=doe_forename)
     first = canonical_forename(full[0])
+    first_field = field_bytes(first)
     first_codes = _coded(_forename_codes(full[0]))
+    firsts: tuple[tuple[str, bytes], ...] = ((first, first_field),)
+    if len(full) > 1 and (second := canonical_forename(full[1])) != first:
+        firsts += ((second, field_bytes(second)),)
     return _Given(
         first=first,
-        first_field=field_bytes(first),
+        first_field=first_field,
+        firsts=firsts,
         pre=first[:3],
         pre_field=field_bytes(first[:3]),
         suf=first[-3:],
@@ -183,6 +208,8 @@ def _given_half(given: tuple[str, ...]) -> _Given:
         first_codes=first_codes,
         initial=initial,
         area_heads=tuple(_H_FORENAME_DOB_AREA + f for _, f in first_codes),
+        dob_head=_H_FORENAME_DOB + first_field,
+        doe_forename=doe_forename,
     )
 
 
@@ -193,7 +220,7 @@ def _surname_half(compact: str, variants: tuple[str, ...]) -> _Surname:
     return _Surname(
         compact=compact,
         compact_field=field_bytes(compact),
-        variant_fields=tuple(field_bytes(v) for v in variants),
+        variants=tuple((v, field_bytes(v)) for v in variants),
         soundex=code,
         soundex_field=code_field,
         variant_soundexes=_coded(c for c in map(soundex, variants[1:]) if c),
@@ -226,43 +253,27 @@ def _previous_halves(raw: str, given_names: str) -> tuple[_Given, _Surname] | No
     return _given_half(name.given), _surname_half(name.surname, name.surname_variants)
 
 
-def _name_keys(
-    out: list[bytes],
-    g: _Given,
-    s: _Surname,
-    full: bytes | None,
-    unordered: bytes | None,
-    partial: tuple[bytes, ...],
-    area: bytes | None,
-    postcode: bytes | None,
-) -> None:
-    """Append the keys of one name (given and surname halves) completed by the record's tails; the
-    postcode keys only for the current name. docs/spec.md "Match keys" states the same rules."""
-    c1, c1_field, pre, pre_field, suf, suf_field, codes, first_codes, initial, _ = g
-    (
-        sur,
-        sur_field,
-        variant_fields,
-        code,
-        code_field,
-        variant_codes,
-        spre,
-        spre_field,
-        ssuf,
-        ssuf_field,
-        heads,
-    ) = s
+def _pair(a: str, a_field: bytes, b: str, b_field: bytes) -> bytes:
+    return a_field + b_field if a <= b else b_field + a_field
+
+
+def _name_keys(out: list[bytes], g: _Given, s: _Surname, dob: _DobTails, area: bytes | None) -> None:
+    """Append the date keys of one name (given and surname halves), current or previous, completed by
+    the record's date tails. docs/spec.md "Match keys" states the same rules."""
+    c1, c1_field, _, pre, pre_field, suf, suf_field, codes, first_codes, initial, _, _, _ = g
+    sur, sur_field, variants, code, code_field, variant_codes, spre, spre_field, ssuf, ssuf_field, heads = s
+    full, unordered, partial, year = dob
     if area is not None and heads:
         out.append(heads[0] + area)
-    if full is not None and initial is not None:
-        out.append(_H_INITIAL_DOB + initial + sur_field + full)
+    if full is not None:
+        if initial is not None:
+            out.append(_H_INITIAL_DOB + initial + sur_field + full)
+        out += [_H_SURNAME_DOB + v + full for _, v in variants]
     if c1 is None:
         return
-    # Pairs of names in ascending code-point order, encoded once for the keys below.
-    pres = pre_field + spre_field if pre <= spre else spre_field + pre_field
-    sufs = suf_field + ssuf_field if suf <= ssuf else ssuf_field + suf_field
     if full is not None:
-        out += [_H_NAME_DOB + c1_field + v + full for v in variant_fields]
+        pres = pre_field + spre_field if pre <= spre else spre_field + pre_field
+        sufs = suf_field + ssuf_field if suf <= ssuf else ssuf_field + suf_field
         out.append(_H_FRAGMENT_DOB_PREFIX + pres + full)
         out.append(_H_FRAGMENT_DOB_SUFFIX + sufs + full)
     if unordered is not None:
@@ -273,17 +284,35 @@ def _name_keys(
             ]
         for y, yf in variant_codes:
             out += [_H_PHONETIC_DOB + (f + yf if x <= y else yf + f) + unordered for x, f in first_codes]
-    if partial:
-        head = _H_PARTIAL_DOB + (c1_field + sur_field if c1 <= sur else sur_field + c1_field)
-        out += [head + tail for tail in partial]
-    if postcode is not None:
-        out.append(_H_FRAGMENT_POSTCODE_PREFIX + pres + postcode)
-        out.append(_H_FRAGMENT_POSTCODE_SUFFIX + sufs + postcode)
-        if code:
-            out += [
-                _H_PHONETIC_POSTCODE + (f + code_field if x <= code else code_field + f) + postcode
-                for x, f in codes
-            ]
+    if partial or year is not None:
+        names = c1_field + sur_field if c1 <= sur else sur_field + c1_field
+        out += [_H_PARTIAL_DOB + names + tail for tail in partial]
+        if year is not None:
+            out.append(_H_NAME_YEAR + names + year)
+
+
+def _forename_keys(
+    out: list[bytes], firsts: tuple[tuple[str, bytes], ...], s: _Surname, full: bytes | None
+) -> None:
+    """name_dob (with a full date) and name_nodate (always) of forenames ``firsts`` with every surname
+    variant: c(F1) and c(F2) for the current name, c(F1) alone for a previous one."""
+    for c, cf in firsts:
+        if full is not None:
+            out += [_H_NAME_DOB + cf + vf + full for _, vf in s.variants]
+        out += [_H_NAME_NODATE + (cf + vf if c <= v else vf + cf) for v, vf in s.variants]
+
+
+def _postcode_keys(
+    out: list[bytes], g: _Given, s: _Surname, postcode: bytes | None, district: bytes | None
+) -> None:
+    """phonetic_postcode and name_district: the current name only (a postcode is where the person is
+    now)."""
+    if g.first is None:
+        return
+    if postcode is not None and s.soundex:
+        out += [_H_PHONETIC_POSTCODE + _pair(x, f, s.soundex, s.soundex_field) + postcode for x, f in g.codes]
+    if district is not None:
+        out.append(_H_NAME_DISTRICT + _pair(g.first, g.first_field, s.compact, s.compact_field) + district)
 
 
 _LENGTH_PREFIX: Final = tuple(n.to_bytes(2, "big") for n in range(64))
@@ -298,9 +327,11 @@ class _DobTails(NamedTuple):
     full: bytes | None
     unordered: bytes | None
     partial: tuple[bytes, ...]
+    year: bytes | None
+    """The year part alone (name_year), whenever the date has one."""
 
 
-_NO_DOB: Final = _DobTails(None, None, ())
+_NO_DOB: Final = _DobTails(None, None, (), None)
 
 
 _DATE_LENGTH: Final = b"\x00\x0a"
@@ -308,9 +339,10 @@ _DATE_LENGTH: Final = b"\x00\x0a"
 
 
 @lru_cache(maxsize=1 << 16)
-def _dob_tails(dob: str) -> _DobTails:
-    """Encoded full date, year with unordered day/month, and masked partial dates of a date of birth."""
-    parts = parse_date_parts(dob)
+def _dob_tails(dob: str, today: datetime.date) -> _DobTails:
+    """Encoded full date, year with unordered day/month, and masked partial dates of a date of birth
+    (``today`` bounds the year: a birth after it is no date, so it is part of the cache key)."""
+    parts = parse_date_parts(dob, today=today)
     if parts is None:
         return _NO_DOB
     y, m, d = parts.year, parts.month, parts.day
@@ -329,7 +361,7 @@ def _dob_tails(dob: str) -> _DobTails:
         partial.append(_DATE_LENGTH + f"{ys}-**-{ds}".encode())
     if m is not None and d is not None and d <= _MAX_DAY[m]:
         partial.append(_DATE_LENGTH + f"****-{ms}-{ds}".encode())
-    return _DobTails(full, unordered, tuple(partial))
+    return _DobTails(full, unordered, tuple(partial), _ascii_field(ys) if ys else None)
 
 
 _UK_POSTCODE_TEXT: Final = re.compile(
@@ -368,11 +400,13 @@ def _identifier_key(kind: str, value: str) -> bytes | None:
     return _ID_HEADERS[kind] + _ascii_field(canonical)
 
 
-def canonical_keys(record: Record) -> list[bytes]:
+def canonical_keys(record: Record, *, today: datetime.date | None = None) -> list[bytes]:
     """The canonical bytes of every key of ``record``, deduplicated and sorted.
 
     Sorting the bytes sorts by key type first (its byte follows the fixed prefix), so this is the
     spec's key order; ``key[len(CANONICAL_PREFIX)]`` is each key's type. The tokeniser's hot loop.
+    ``today`` (default: the clock's UTC date) is the spec's explicit input: a date of birth after it
+    is no date, so two implementations agree only when they agree on it (the vectors state it).
     """
     out: list[bytes] = []
     if record.pnc_id and (key := _identifier_key("pnc_id", record.pnc_id)):
@@ -383,21 +417,27 @@ def canonical_keys(record: Record) -> list[bytes]:
         out.append(key)
     if record.driving_licence and (key := _identifier_key("driving_licence", record.driving_licence)):
         out.append(key)
-    dob = record.date_of_birth
-    full, unordered, partial = _dob_tails(dob) if dob else _NO_DOB
+    dob = _dob_tails(record.date_of_birth, today or utc_today()) if record.date_of_birth else _NO_DOB
     postcode, district = _postcode_tails(record.postcode) if record.postcode else _NO_POSTCODE
+    unordered = dob.unordered
     area = unordered + district if unordered is not None and district is not None else None
     given_names = record.given_names
     g = _given_of(given_names)
     s = _surname_of(record.surname)
-    if s is not None:
-        _name_keys(out, g, s, full, unordered, partial, area, postcode)
+    if s is not None and not (g.doe_forename and s.compact == "doe"):
+        _name_keys(out, g, s, dob, area)
+        _forename_keys(out, g.firsts, s, dob.full)
+        _postcode_keys(out, g, s, postcode, district)
+    if g.dob_head is not None and dob.full is not None:
+        out.append(g.dob_head + dob.full)
     if area is not None:
         out += [head + area for head in g.area_heads]
     if record.previous_names:
         for raw in record.previous_names[:MAX_PREVIOUS_NAMES]:
             if halves := _previous_halves(raw, given_names):
-                _name_keys(out, halves[0], halves[1], full, unordered, partial, area, None)
+                pg, ps = halves
+                _name_keys(out, pg, ps, dob, area)
+                _forename_keys(out, pg.firsts[:1], ps, dob.full)
     out = list(set(out))
     out.sort()
     return out
@@ -406,12 +446,12 @@ def canonical_keys(record: Record) -> list[bytes]:
 _TYPE_AT: Final = len(CANONICAL_PREFIX)
 
 
-def key_bytes(record: Record) -> list[tuple[int, bytes]]:
+def key_bytes(record: Record, *, today: datetime.date | None = None) -> list[tuple[int, bytes]]:
     """(key_type, canonical bytes) of every key of ``record``, in ``derive_keys`` order."""
-    return [(key[_TYPE_AT], key) for key in canonical_keys(record)]
+    return [(key[_TYPE_AT], key) for key in canonical_keys(record, today=today)]
 
 
-def derive_keys(record: Record) -> list[MatchKey]:
+def derive_keys(record: Record, *, today: datetime.date | None = None) -> list[MatchKey]:
     """Every match key of ``record``, deduplicated, in a deterministic order (by type, then bytes).
 
     Lenient by design: an empty, placeholder or malformed field gives no key instead of an error (a
@@ -420,4 +460,4 @@ def derive_keys(record: Record) -> list[MatchKey]:
     encode. Callers that must reject bad input (a vetting query) validate the fields first with the
     strict ``parse_date`` and ``normalise_identifier``.
     """
-    return [MatchKey(key[_TYPE_AT], key) for key in canonical_keys(record)]
+    return [MatchKey(key[_TYPE_AT], key) for key in canonical_keys(record, today=today)]

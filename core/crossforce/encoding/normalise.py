@@ -25,12 +25,16 @@ from crossforce.encoding.identifiers import (
     normalise_postcode,
     postcode_district,
 )
+from crossforce.encoding.placeholders import (
+    is_placeholder_doe,
+    is_placeholder_forenames,
+    is_placeholder_surname,
+)
 from crossforce.encoding.text import (
     fold_text,
     is_missing,
     space_initial_apostrophes,
     split_whitespace,
-    strip_whitespace,
 )
 
 __all__ = [
@@ -194,17 +198,21 @@ def _surname_from_words(words: tuple[str, ...]) -> tuple[str, tuple[str, ...], t
 @lru_cache(maxsize=1 << 16)
 def normalise_surname(raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
     """(compact, parts, variants) of a surname field, or None when it is empty, a placeholder or one
-    letter (an initial says too little to key on)."""
+    letter (an initial says too little to key on). "Doe" is left to ``normalise_name``: it is a
+    placeholder only beside John or Jane."""
+    if is_placeholder_surname(raw):
+        return None
     folded = fold_text(space_initial_apostrophes(raw))  # D'Souza, O'Brien: the prefix is its own word
-    if is_missing(folded):
+    if not folded:
         return None
     return _surname_from_words(tuple(folded.split()))
 
 
 @lru_cache(maxsize=1 << 16)
 def normalise_given_names(raw: str) -> tuple[str, ...]:
-    """Folded forenames in order (see ``NormalisedName.given``); () when empty or a placeholder."""
-    if is_missing(fold_text(raw)):
+    """Folded forenames in order (see ``NormalisedName.given``); () when empty or a placeholder
+    ("Unknown", "Female Child", "Baby Boy": ``placeholders.is_placeholder_forenames``)."""
+    if is_placeholder_forenames(raw):
         return ()
     out: list[str] = []
     for token in split_whitespace(raw):
@@ -224,13 +232,17 @@ def normalise_given_names(raw: str) -> tuple[str, ...]:
 
 
 def normalise_name(given_names: str, surname: str) -> NormalisedName | None:
-    """The normalised name, or None when the surname is missing (a forename alone keys nothing)."""
+    """The normalised name, or None when the surname is missing (a forename alone keys nothing) or is
+    the placeholder "Doe" beside John or Jane."""
     sur = normalise_surname(surname)
     if sur is None:
         return None
     compact, parts, variants = sur
+    given = normalise_given_names(given_names)
+    if is_placeholder_doe(compact, given[0] if given else None):
+        return None
     return NormalisedName(
-        given=normalise_given_names(given_names),
+        given=given,
         surname=compact,
         surname_parts=parts,
         surname_variants=variants,
@@ -244,9 +256,11 @@ def normalise_previous_name(raw: str, current_given: str) -> NormalisedName | No
     A lone surname (maiden name) borrows the current given names. The last word group is the surname,
     with any particles before it and with hyphenated words kept together (Mary Smith-Jones).
     """
+    if is_placeholder_forenames(raw):  # "Unknown", "Female Child": no previous name at all
+        return None
     if "," in raw:
         sur_raw, _, given_raw = raw.partition(",")
-        return normalise_name(given_raw if strip_whitespace(given_raw) else current_given, sur_raw)
+        return normalise_name(_given_or_current(given_raw, current_given), sur_raw)
     tokens = split_whitespace(raw)
     if not tokens:
         return None
@@ -257,6 +271,10 @@ def normalise_previous_name(raw: str, current_given: str) -> NormalisedName | No
     ):
         start -= 1
     given_raw = " ".join(tokens[:start])
-    return normalise_name(
-        given_raw if strip_whitespace(given_raw) else current_given, " ".join(tokens[start:])
-    )
+    return normalise_name(_given_or_current(given_raw, current_given), " ".join(tokens[start:]))
+
+
+def _given_or_current(given_raw: str, current_given: str) -> str:
+    """A previous name's own given names, or the current ones when it has none or only a placeholder
+    (a maiden name is written without forenames)."""
+    return current_given if is_placeholder_forenames(given_raw) else given_raw

@@ -8,11 +8,12 @@ decides what is a usable record (docs/records.md is the reference for people; th
 - date_of_birth is a real date written YYYY-MM-DD, not before 1900 nor in the future; identifiers must
   pass the spec's own rules (``normalise.normalise_identifier``: shape, never-issued NI prefixes, the PNC
   check letter), so a value the index would silently drop is caught here.
-- Placeholders (``PLACEHOLDER_NAMES``, ``PLACEHOLDER_DATES``: "Unk", "Female Child", a one-letter
-  surname, 1900-01-01) are values a clerk typed to fill a box. They are not matched: the field becomes
-  empty and the row carries a warning, so "Unk Smith" keys only on what is real and two "Unknown"
-  surnames never look like the same person. Every door (a file row, ``crossforce check`` options, a
-  simulator's record) applies the same list.
+- Placeholders (the spec's rules in ``crossforce.encoding.placeholders``, and ``PLACEHOLDER_DATES``:
+  "Unk", "Female Child", "Baby Boy", a one-letter surname, John Doe, 1900-01-01) are values a clerk
+  typed to fill a box. They are not matched: the field becomes empty and the row carries a warning, so
+  "Unk Smith" keys only on what is real and two "Unknown" surnames never look like the same person.
+  Every door (a file row, ``crossforce check`` options, a simulator's record) applies the same rules,
+  and the key derivation ignores the same values.
 - An error or warning names the source, line and field and never the value: these messages reach logs
   and terminals, and a record is personal data.
 
@@ -26,7 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from crossforce.encoding.normalise import fold_text, normalise_identifier, parse_date
+from crossforce.encoding import placeholders
+from crossforce.encoding.normalise import (
+    normalise_given_names,
+    normalise_identifier,
+    normalise_surname,
+    parse_date,
+)
 from crossforce.encoding.records import FIELDS, IDENTIFIER_FIELDS, Record
 from crossforce.errors import RecordError, ValidationError
 
@@ -45,60 +52,18 @@ _POSTCODE = re.compile(r"[A-Za-z0-9 ]{3,12}", re.ASCII)
 RowValues = dict[str, str | list[str]]
 """One row as read: every field a string, previous_names a list."""
 
-PLACEHOLDER_NAMES: Final = frozenset(
-    {
-        # issue 13's list
-        "unknown",
-        "unk",
-        "nk",
-        "n/k",
-        "nfa",
-        "n/f/a",
-        "no fixed abode",
-        "not known",
-        "none",
-        "male",
-        "female",
-        "female child",
-        "male child",
-        "baby",
-        "child",
-        "infant",
-        "person",
-        "xx",
-        "zz",
-        "of the house",
-        "?",
-        # the spec's missing values (crossforce.encoding.text) as people type them
-        "n/a",
-        "null",
-        "nil",
-        "not applicable",
-        "not given",
-        "not stated",
-        "refused",
-        "withheld",
-        "fnu",
-        "lnu",
-        "nfn",
-        "nln",
-        "tba",
-        "tbc",
-        "xxx",
-        "zzz",
-        "0",
-    }
-)
-"""Name values that stand for "not known", as typed, lower-case (``_typed_form``: case, dots and extra
-spaces ignored, so "N.K." is "nk" while "N K", two initials, stays a name).
+PLACEHOLDER_NAMES: Final = placeholders.PLACEHOLDER_NAMES
+"""Name values that stand for "not known", in the spec's ``placeholder_form`` (case, accents, dots and
+punctuation other than "/" ignored: "N.K." is "nk", "N/K" is "n/k", "N K" two initials): the spec's
+list (``crossforce.encoding.placeholders``), which the key derivation ignores too. Beside it the spec's
+other rules: a forename field made only of words such as male, baby, child, unnamed ("Female Child",
+"Baby Boy"), a surname of one letter or none, and "Doe" beside John or Jane. Each rule applies to a
+whole field, never to a part of one: "Baby Jane" is a name.
 
 Where they come from: the forms police nominal systems and vetting applications were seen to hold in
 place of a name (issue 13: "Unk", "NFA", "Female Child" for an unnamed infant, "XX"/"ZZ" fillers,
-"Of The House" for an occupier), and the spec's own missing values (``crossforce.encoding.text``),
-which the key derivation already ignores; reported here, they are never dropped silently. A surname of
-a single letter, or with no letter at all ("?", "-"), is a placeholder as well: an initial says too
-little to key on (a one-letter forename is an initial, and kept). Each rule applies to a whole field
-(given_names, surname, one previous name), never to a part of one: "Baby Jane" is a name."""
+"Of The House" for an occupier), and spec v1's missing values, which the key derivation ignored; reported
+here, they are never dropped silently."""
 PLACEHOLDER_DATES: Final = frozenset({"1900-01-01", "1901-01-01", "0001-01-01"})
 """Dates of birth that legacy systems write when the date is not known (the first day their date type
 holds); matched, they would make every person "born" that day look alike."""
@@ -180,16 +145,16 @@ def _values_of(record: Record) -> RowValues:
     return values
 
 
-def _typed_form(value: str) -> str:
-    return " ".join(value.casefold().replace(".", "").split())
-
-
-def is_placeholder_name(value: str, *, surname: bool = False) -> bool:
-    """True when a whole name field stands for "not known" (``PLACEHOLDER_NAMES``); for a surname, also
-    one letter or none."""
-    if _typed_form(value) in PLACEHOLDER_NAMES:
+def is_placeholder_name(value: str, *, surname: bool = False, given_names: str = "") -> bool:
+    """True when a whole name field stands for "not known" by the spec's rules
+    (``crossforce.encoding.placeholders``): a forename field or previous name by the forename rules, a
+    surname by the surname rules, "Doe" included when ``given_names`` starts with John or Jane."""
+    if not surname:
+        return placeholders.is_placeholder_forenames(value)
+    if placeholders.is_placeholder_surname(value):
         return True
-    return surname and len(fold_text(value).replace(" ", "")) <= 1
+    parsed, given = normalise_surname(value), normalise_given_names(given_names)
+    return parsed is not None and placeholders.is_placeholder_doe(parsed[0], given[0] if given else None)
 
 
 def _checked(values: RowValues, source: str, line: int, labels: Mapping[str, str]) -> CheckedRecord:
@@ -227,7 +192,7 @@ def _checked(values: RowValues, source: str, line: int, labels: Mapping[str, str
     # Placeholders: after "is required" (a filled-in box was given), before the shape rules (a "?"
     # surname is "not known", not a surname without letters).
     emptied: list[str] = []
-    if is_placeholder_name(text["surname"], surname=True):
+    if is_placeholder_name(text["surname"], surname=True, given_names=text["given_names"]):
         text["surname"] = ""
         emptied.append("surname")
     if text["given_names"] and is_placeholder_name(text["given_names"]):

@@ -9,6 +9,7 @@ re-issuing it: indexes of different epochs share no tokens.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import struct
@@ -38,9 +39,10 @@ MIN_SECRET_BYTES: Final = 32
 """The network secret is a 256-bit random value; anything shorter is a configuration mistake."""
 MAX_EPOCH: Final = 0xFFFFFFFF
 
-HKDF_SALT: Final = b"crossforce/v1/token-subkey-salt"
-"""Public and fixed: domain separation only (RFC 5869 section 3.1); the secret carries the entropy."""
-HKDF_INFO_PREFIX: Final = b"crossforce/v1/token-subkey\x00"
+HKDF_SALT: Final = b"crossforce/v2/token-subkey-salt"
+"""Public and fixed: domain separation only (RFC 5869 section 3.1); the secret carries the entropy. Spec v2
+labels (v1 said ``v1``), so one network secret never gives a v1 and a v2 token the same subkey."""
+HKDF_INFO_PREFIX: Final = b"crossforce/v2/token-subkey\x00"
 """info = prefix | key_type u8 | epoch u32 big-endian."""
 
 
@@ -56,8 +58,10 @@ def derive_subkey(secret: bytes, key_type: int, epoch: int) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=SUBKEY_BYTES, salt=HKDF_SALT, info=info).derive(secret)
 
 
-class _Hash(Protocol):
-    def copy(self) -> _Hash: ...
+class Hash(Protocol):
+    """The part of a ``hashlib`` SHA-256 object the HMAC shortcut uses."""
+
+    def copy(self) -> Hash: ...
     def update(self, data: bytes, /) -> None: ...
     def digest(self) -> bytes: ...
 
@@ -66,7 +70,7 @@ _BLOCK: Final = 64  # SHA-256 block size (RFC 2104 B)
 _TYPE_AT: Final = len(CANONICAL_PREFIX)
 
 
-def _hmac_states(subkey: bytes) -> tuple[_Hash, _Hash]:
+def hmac_states(subkey: bytes) -> tuple[Hash, Hash]:
     """SHA-256 states after absorbing subkey XOR ipad and subkey XOR opad (RFC 2104 section 2).
 
     Continuing copies of these gives exactly HMAC-SHA256 while skipping the two key blocks per token,
@@ -84,10 +88,10 @@ class Tokeniser:
     def __init__(self, *, secret: bytes, epoch: int) -> None:
         self._epoch = epoch
         self._subkeys: dict[int, bytes] = {kt: derive_subkey(secret, kt, epoch) for kt in KEY_TYPES}
-        inner: list[Callable[[], _Hash] | None] = [None] * 256
-        outer: list[Callable[[], _Hash] | None] = [None] * 256
+        inner: list[Callable[[], Hash] | None] = [None] * 256
+        outer: list[Callable[[], Hash] | None] = [None] * 256
         for kt, subkey in self._subkeys.items():
-            i, o = _hmac_states(subkey)
+            i, o = hmac_states(subkey)
             inner[kt], outer[kt] = i.copy, o.copy
         self._inner_copy = inner
         self._outer_copy = outer
@@ -105,14 +109,15 @@ class Tokeniser:
             raise ValidationError("unknown match key type", field="key_type")
         return hmac.digest(subkey, key.canonical, "sha256")
 
-    def record_tokens(self, record: Record) -> list[tuple[int, bytes]]:
+    def record_tokens(self, record: Record, *, today: datetime.date | None = None) -> list[tuple[int, bytes]]:
         """(key_type, token) for every match key of ``record``, in ``derive_keys`` order, without repeats
-        (distinct keys of one type cannot share a token short of an HMAC collision)."""
+        (distinct keys of one type cannot share a token short of an HMAC collision). ``today``: as
+        ``canonical_keys``."""
         out: list[tuple[int, bytes]] = []
         append = out.append
         inner, outer = self._inner_copy, self._outer_copy
         at = _TYPE_AT
-        for canonical in canonical_keys(record):
+        for canonical in canonical_keys(record, today=today):
             key_type = canonical[at]
             h = inner[key_type]()  # type: ignore[misc]  # every derived key type has a subkey
             h.update(canonical)

@@ -1,4 +1,5 @@
-"""The index format: a blocked Bloom filter whose bits are a documented function of each token alone.
+"""A blocked Bloom filter whose bits are a documented function of each token alone: one partition of
+index format 2 (``crossforce.index.partitioned`` holds one per key type), and the whole of format 1.
 
 Normative text: docs/spec.md, "Index format"; golden vectors: tests/vectors/index.json. Invariants:
 

@@ -7,6 +7,7 @@ a force publishes an all-ones filter to hit on everyone).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -20,7 +21,10 @@ from crossforce.limits import DEFAULT_LIMITS, Limits
 if TYPE_CHECKING:
     from crossforce.index.bloom import BloomIndex
 
-INDEX_FORMAT_VERSION: Final = 1
+INDEX_FORMAT_VERSION: Final = 2
+"""Format 2: a partition per key type (``crossforce.index.partitioned``); format 1 was one filter."""
+FORMAT_1: Final = 1
+"""The spec v1 format, refused since spec v2: its single filter let a token match under any label."""
 BLOCK_BITS: Final = 512
 BLOCK_BYTES: Final = BLOCK_BITS // 8
 BLOCK_WORDS: Final = BLOCK_BITS // 64
@@ -34,7 +38,7 @@ MAX_BLOCKS: Final = 2**32 - 1
 """fastrange over the top 32 bits of h0 needs num_blocks < 2**32."""
 
 DEFAULT_TARGET_FPR: Final = 1e-8
-"""Per-token false-positive rate each force's filter is sized for.
+"""Per-token false-positive rate each partition of a force's index is sized for.
 
 A query carries up to ~32 tokens (key types x declared names) and is checked against 43 filters: about
 1,400 token-filter tests, so at 1e-8 the expected number of false hits is ~1.4e-5 per query, one in about
@@ -142,29 +146,62 @@ def _best_probes(num_blocks: int, token_count: int) -> tuple[int, float]:
 def choose_params(token_count: int, target_fpr: float = DEFAULT_TARGET_FPR) -> IndexParams:
     """The smallest filter whose theoretical FPR, at its best probe count, is at most ``target_fpr``.
 
-    Deterministic: exponential then binary search over num_blocks (the best FPR falls as blocks are
-    added), then the probe count 1..21 with the lowest FPR, ties to fewer probes. Advisory: the chosen
-    parameters travel in the header, so other implementations need not reproduce this search.
+    Deterministic: a bracket around a first guess (the blocks per token of a large filter at this target,
+    times the count), widened geometrically, then a binary search over num_blocks (the best FPR falls as
+    blocks are added), then the probe count 1..21 with the lowest FPR, ties to fewer probes. The guess
+    only saves evaluations (format 2 chooses once per key type): the answer is the smallest count that
+    meets the target whatever the guess. Advisory: the chosen parameters travel in the header, so other
+    implementations need not reproduce this search.
     """
     _check_count(token_count)
     if not isinstance(target_fpr, float | int) or not 0.0 < target_fpr < 1.0:
         raise ValidationError("must be in (0, 1)", field="target_fpr")
     if token_count == 0:
         return IndexParams(num_blocks=1, num_probes=1)
-    lo, hi = 0, 1  # invariant: hi satisfies the target, lo does not (0 blocks never does)
-    while _best_probes(hi, token_count)[1] > target_fpr:
-        lo, hi = hi, hi * 2
-        if lo > MAX_BLOCKS:
-            raise TooLargeError("token count needs more than 2**32 blocks at this FPR")
+    guess = max(1, min(MAX_BLOCKS, round(token_count * _blocks_per_token(float(target_fpr)))))
+    lo, hi = _bracket(token_count, float(target_fpr), guess)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if _best_probes(mid, token_count)[1] <= target_fpr:
             hi = mid
         else:
             lo = mid
-    if hi > MAX_BLOCKS:
-        raise TooLargeError("token count needs more than 2**32 blocks at this FPR")
     return IndexParams(num_blocks=hi, num_probes=_best_probes(hi, token_count)[0])
+
+
+def _bracket(token_count: int, target_fpr: float, guess: int) -> tuple[int, int]:
+    """(lo, hi) with hi meeting the target and lo not (0 blocks never does), widened from ``guess``."""
+    step = max(1, guess // 64)
+    if _best_probes(guess, token_count)[1] <= target_fpr:
+        hi = guess
+        while hi > 1 and _best_probes(max(1, hi - step), token_count)[1] <= target_fpr:
+            hi, step = max(1, hi - step), step * 2
+        return (max(0, hi - step) if hi > 1 else 0), hi
+    lo = guess
+    while True:
+        hi = lo + step
+        if hi > MAX_BLOCKS:
+            if lo >= MAX_BLOCKS or _best_probes(MAX_BLOCKS, token_count)[1] > target_fpr:
+                raise TooLargeError("token count needs more than 2**32 blocks at this FPR")
+            return lo, MAX_BLOCKS
+        if _best_probes(hi, token_count)[1] <= target_fpr:
+            return lo, hi
+        lo, step = hi, step * 2
+
+
+@functools.lru_cache(maxsize=64)
+def _blocks_per_token(target_fpr: float) -> float:
+    """Blocks per token of the smallest filter for 2**16 tokens at ``target_fpr``: the first guess."""
+    count = 1 << 16
+    lo, hi = 0, 1
+    while _best_probes(hi, count)[1] > target_fpr:
+        lo, hi = hi, hi * 2
+        if lo > MAX_BLOCKS:
+            raise TooLargeError("token count needs more than 2**32 blocks at this FPR")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if _best_probes(mid, count)[1] <= target_fpr else (mid, hi)
+    return hi / count
 
 
 def _block_pgf(params: IndexParams, token_count: int, s: float) -> float:

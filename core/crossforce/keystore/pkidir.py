@@ -22,11 +22,14 @@ from crossforce.crypto.certificates import (
     check_pair,
     identity_from_pem,
     load_cert_bundle,
+    resolve_kind,
+    validate_kind,
     validate_org,
     validate_role,
 )
 from crossforce.crypto.issuing import create_ca, issue_client_certificate, issue_server_certificate
 from crossforce.domain import ROLES  # role names are defined once, in the domain
+from crossforce.domain.enums import OrgKind
 from crossforce.errors import (
     AlreadyExistsError,
     NotFoundError,
@@ -46,9 +49,11 @@ class PkiDir:
     """A deployment's PKI folder (0700).
 
     Layout: ``ca.pem``, ``ca-key.pem`` (0600), ``server.pem``, ``server-key.pem`` (0600),
-    ``issued/<org>/<role>.pem`` with ``issued/<org>/<role>-key.pem`` (0600), and ``revoked.txt``.
+    ``issued/<org>/<role>.pem`` with ``issued/<org>/<role>-key.pem`` (0600), ``issued/<org>/kind`` (the
+    organisation's kind, once the CA has said it), and ``revoked.txt``.
     Keys are written before their certificate, and every load checks that they belong together, so a
-    crash mid-issue is reported instead of producing a server that cannot handshake.
+    crash mid-issue is reported instead of producing a server that cannot handshake. An organisation has
+    one kind: every certificate issued or renewed for it carries the kind recorded for it.
     """
 
     CA_CERT = "ca.pem"
@@ -57,6 +62,8 @@ class PkiDir:
     SERVER_KEY = "server-key.pem"
     ISSUED = "issued"
     REVOKED = "revoked.txt"
+    KIND = "kind"
+    """Per organisation, under ``issued/<org>/``: its kind, as the CA first declared it."""
     """Fingerprint deny list the matcher re-reads on change: one SHA-256 hex per line, '#' comments."""
 
     def __init__(self, path: Path) -> None:
@@ -140,6 +147,40 @@ class PkiDir:
                     found.append(identity_from_pem(self._read(cert_path, "client certificate")))
         return tuple(sorted(found, key=lambda i: (i.org, ROLES.index(i.role))))
 
+    def kind_path(self, org: str) -> Path:
+        return self.path / self.ISSUED / validate_org(org) / self.KIND
+
+    def kind_of(self, org: str) -> OrgKind | None:
+        """``org``'s kind: as recorded in the folder, else as its forces.csv code says, else None.
+
+        None means the CA has never said: its certificates carry no kind (see ``Identity.kind``)."""
+        try:
+            text = read_limited(self.kind_path(org), 64).decode("ascii").strip()
+        except FileNotFoundError:
+            return resolve_kind(org, None)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"{self.kind_path(org)} cannot be read: {exc}") from exc
+        return resolve_kind(org, text)
+
+    def declare_kind(self, org: str, kind: OrgKind | str) -> OrgKind:
+        """Record ``org``'s kind; ValidationError if a different kind is already recorded or implied.
+
+        Changing an organisation's kind is not an issuing decision (its existing certificates say the old
+        one): revoke them, and delete ``issued/<org>/kind`` deliberately, first."""
+        wanted = resolve_kind(org, kind)
+        assert wanted is not None  # resolve_kind returns a given kind or raises
+        recorded = self.kind_of(org)
+        if recorded is not None and recorded != wanted:
+            raise ValidationError(
+                f"{org} is recorded as {recorded} in {self.kind_path(org)}; an organisation has one kind",
+                field="organisation kind",
+            )
+        if not self.kind_path(org).exists():
+            make_private_dir(self.path / self.ISSUED)
+            make_private_dir(self.kind_path(org).parent)
+            atomic_write(self.kind_path(org), f"{wanted.value}\n".encode(), mode=PUBLIC_FILE_MODE)
+        return wanted
+
     # writing
 
     @staticmethod
@@ -147,11 +188,24 @@ class PkiDir:
         atomic_write_private(key_path, pair.key_pem)
         atomic_write(cert_path, pair.cert_pem, mode=PUBLIC_FILE_MODE)
 
-    def issue(self, org: str, role: str, valid_days: int = DEFAULT_CLIENT_DAYS) -> CertKeyPair:
-        """Issue and write a first certificate for ``org``/``role``; AlreadyExistsError if one exists."""
+    def issue(
+        self,
+        org: str,
+        role: str,
+        valid_days: int = DEFAULT_CLIENT_DAYS,
+        *,
+        kind: OrgKind | str | None = None,
+    ) -> CertKeyPair:
+        """Issue and write a first certificate for ``org``/``role``; AlreadyExistsError if one exists.
+
+        ``kind``, when given, is recorded for ``org`` (``declare_kind``) after the role is checked
+        against it; otherwise the recorded (or listed) kind is used."""
         cert_path = self.client_cert_path(org, role)
         if cert_path.exists():
             raise AlreadyExistsError(f"{org}/{role} already has a certificate; use renew")
+        if kind is not None:
+            validate_kind(org, role, kind)  # refuse the role before recording anything
+            self.declare_kind(org, kind)  # raises if another kind is recorded: one kind per organisation
         return self._issue(org, role, valid_days)
 
     def renew(self, org: str, role: str, valid_days: int = DEFAULT_CLIENT_DAYS) -> CertKeyPair:
@@ -165,7 +219,9 @@ class PkiDir:
         return self._issue(org, role, valid_days)
 
     def _issue(self, org: str, role: str, valid_days: int) -> CertKeyPair:
-        pair = issue_client_certificate(self.load_ca(), org=org, role=role, valid_days=valid_days)
+        pair = issue_client_certificate(
+            self.load_ca(), org=org, role=role, kind=self.kind_of(org), valid_days=valid_days
+        )
         cert_path = self.client_cert_path(org, role)
         make_private_dir(self.path / self.ISSUED)
         make_private_dir(cert_path.parent)

@@ -1174,6 +1174,7 @@ class DisclosureRequest(_message.Message):
     LOG_INDEX_FIELD_NUMBER: _builtins.int
     MATCHED_INDEXES_FIELD_NUMBER: _builtins.int
     URGENT_FIELD_NUMBER: _builtins.int
+    PROBABILITY_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     check_id: _builtins.str
     requester_org: _builtins.str
@@ -1189,6 +1190,10 @@ class DisclosureRequest(_message.Message):
     """audit leaf of the latest transition"""
     urgent: _builtins.bool
     """the request's purpose is urgent (safeguarding): triage it first"""
+    probability: _builtins.float
+    """The probability the check stated for this hit (see ForceHit.probability); 0 for hit-only purposes
+    and requests opened before the matcher recorded it. The holder's outcome calibrates it.
+    """
     @_builtins.property
     def justification(self) -> Global___Justification: ...
     @_builtins.property
@@ -1223,10 +1228,11 @@ class DisclosureRequest(_message.Message):
         log_index: _builtins.int = ...,
         matched_indexes: _abc.Iterable[Global___IndexRef] | None = ...,
         urgent: _builtins.bool = ...,
+        probability: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["justification", b"justification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "created_at_ms", b"created_at_ms", "deadline_ms", b"deadline_ms", "holder_org", b"holder_org", "justification", b"justification", "key_types", b"key_types", "log_index", b"log_index", "matched_indexes", b"matched_indexes", "matched_tokens", b"matched_tokens", "overdue", b"overdue", "refusal_reason", b"refusal_reason", "request_id", b"request_id", "requester_org", b"requester_org", "state", b"state", "strength", b"strength", "updated_at_ms", b"updated_at_ms", "urgent", b"urgent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "created_at_ms", b"created_at_ms", "deadline_ms", b"deadline_ms", "holder_org", b"holder_org", "justification", b"justification", "key_types", b"key_types", "log_index", b"log_index", "matched_indexes", b"matched_indexes", "matched_tokens", b"matched_tokens", "overdue", b"overdue", "probability", b"probability", "refusal_reason", b"refusal_reason", "request_id", b"request_id", "requester_org", b"requester_org", "state", b"state", "strength", b"strength", "updated_at_ms", b"updated_at_ms", "urgent", b"urgent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1904,12 +1910,19 @@ class ReportResponse(_message.Message):
     OVERDUE_REQUESTS_FIELD_NUMBER: _builtins.int
     LOG_SIZE_FIELD_NUMBER: _builtins.int
     INDEXES_FIELD_NUMBER: _builtins.int
+    RELIABILITY_FIELD_NUMBER: _builtins.int
     overdue_requests: _builtins.int
     log_size: _builtins.int
     @_builtins.property
     def alerts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Alert]: ...
     @_builtins.property
     def indexes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForceIndexStatus]: ...
+    @_builtins.property
+    def reliability(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReliabilityRow]:
+        """Is a stated probability true? Per decile of the probability hits stated, the requests their holders
+        resolved (confirmed or no match): a decile with 100+ outcomes whose gap exceeds 5 points is drifting.
+        """
+
     def __init__(
         self,
         *,
@@ -1917,11 +1930,46 @@ class ReportResponse(_message.Message):
         overdue_requests: _builtins.int = ...,
         log_size: _builtins.int = ...,
         indexes: _abc.Iterable[Global___ForceIndexStatus] | None = ...,
+        reliability: _abc.Iterable[Global___ReliabilityRow] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alerts", b"alerts", "indexes", b"indexes", "log_size", b"log_size", "overdue_requests", b"overdue_requests"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alerts", b"alerts", "indexes", b"indexes", "log_size", b"log_size", "overdue_requests", b"overdue_requests", "reliability", b"reliability"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportResponse: _TypeAlias = ReportResponse  # noqa: Y015
+
+@_typing.final
+class ReliabilityRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOW_FIELD_NUMBER: _builtins.int
+    HIGH_FIELD_NUMBER: _builtins.int
+    N_FIELD_NUMBER: _builtins.int
+    MEAN_STATED_FIELD_NUMBER: _builtins.int
+    OBSERVED_PRECISION_FIELD_NUMBER: _builtins.int
+    low: _builtins.float
+    """the decile [low, high) of stated probability"""
+    high: _builtins.float
+    n: _builtins.int
+    """requests resolved whose hit stated a probability in it"""
+    mean_stated: _builtins.float
+    observed_precision: _builtins.float
+    """the share of them the holder confirmed"""
+    def __init__(
+        self,
+        *,
+        low: _builtins.float = ...,
+        high: _builtins.float = ...,
+        n: _builtins.int = ...,
+        mean_stated: _builtins.float = ...,
+        observed_precision: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["high", b"high", "low", b"low", "mean_stated", b"mean_stated", "n", b"n", "observed_precision", b"observed_precision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReliabilityRow: _TypeAlias = ReliabilityRow  # noqa: Y015

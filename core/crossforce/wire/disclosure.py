@@ -54,6 +54,7 @@ def disclosure_request_to_pb(req: DisclosureRequest) -> pb.DisclosureRequest:
         log_index=req.log_index,
         matched_indexes=[pb.IndexRef(epoch=r.epoch, version=r.version) for r in req.matched_indexes],
         urgent=req.urgent,
+        probability=req.probability,
     )
 
 
@@ -76,6 +77,7 @@ def disclosure_request_from_pb(msg: pb.DisclosureRequest) -> DisclosureRequest:
         log_index=msg.log_index,
         matched_indexes=tuple(IndexRef(epoch=r.epoch, version=r.version) for r in msg.matched_indexes),
         urgent=msg.urgent,
+        probability=msg.probability,
     )
 
 

@@ -2,13 +2,19 @@
 
 A single ``Check`` is a batch of one in the domain (``CheckQuery`` with one candidate, ``CheckOutcome``
 with one result), so the matcher has one check path whichever RPC was called.
+
+A candidate's tokens travel packed (proto v2 ``TokenBlock``: one bytes field of key types, one of
+tokens): reading a candidate costs a few bytes copies, not a message per token (issue 20). The framing is
+checked here, before anything else sees it; what the tokens may be (types, counts, duplicates) is the
+checking use case's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from crossforce.domain import (
+    NAME_CLASS_COMMONEST,
+    NAME_CLASS_UNLISTED,
+    Candidate,
     CandidateError,
     CheckOutcome,
     CheckQuery,
@@ -16,8 +22,8 @@ from crossforce.domain import (
     Coverage,
     ForceHit,
     NotSearchedReason,
-    QueryToken,
     SearchedForce,
+    TokenBlock,
     UnsearchedForce,
 )
 from crossforce.errors import ValidationError
@@ -26,15 +32,53 @@ from crossforce.wire.common import (
     justification_from_pb,
     justification_to_pb,
     strength_to_pb,
-    tokens_from_pb,
-    tokens_to_pb,
     tree_head_from_pb,
     tree_head_to_pb,
 )
 
+TOKEN_BYTES = 32
+"""Bytes per token in a ``TokenBlock`` (an HMAC-SHA256 output)."""
 
-def candidate_to_pb(tokens: Iterable[QueryToken]) -> pb.Candidate:
-    return pb.Candidate(tokens=tokens_to_pb(tokens))
+
+def candidate_to_pb(candidate: Candidate) -> pb.Candidate:
+    return pb.Candidate(
+        blocks=[
+            pb.TokenBlock(epoch=b.epoch, key_types=b.key_types, tokens=b.tokens) for b in candidate.blocks
+        ],
+        forename_class=candidate.forename_class,
+        surname_class=candidate.surname_class,
+    )
+
+
+def _name_class(value: int, which: str, slot: int) -> int:
+    if not NAME_CLASS_COMMONEST <= value <= NAME_CLASS_UNLISTED:
+        raise ValidationError(
+            f"candidate {slot}: {which} class {value} is not one of "
+            f"{NAME_CLASS_COMMONEST}..{NAME_CLASS_UNLISTED}"
+        )
+    return value
+
+
+def _block_from_pb(msg: pb.TokenBlock, slot: int, index: int) -> TokenBlock:
+    """A block whose bytes frame whole tokens: one key-type byte per 32-byte token, else a ValidationError
+    naming the candidate and block (a length that does not agree cannot be read as tokens at all)."""
+    key_types = msg.key_types
+    tokens = msg.tokens
+    if len(tokens) != TOKEN_BYTES * len(key_types):
+        raise ValidationError(
+            f"candidate {slot} block {index}: {len(tokens)} token bytes for {len(key_types)} key types "
+            f"(want {TOKEN_BYTES} bytes per key type)"
+        )
+    return TokenBlock(epoch=msg.epoch, key_types=key_types, tokens=tokens)
+
+
+def candidate_from_pb(msg: pb.Candidate, slot: int = 0) -> Candidate:
+    """A candidate as sent; ``slot`` (its position in the request) names it in a ValidationError."""
+    return Candidate(
+        blocks=tuple(_block_from_pb(b, slot, i) for i, b in enumerate(msg.blocks)),
+        forename_class=_name_class(msg.forename_class, "forename", slot),
+        surname_class=_name_class(msg.surname_class, "surname", slot),
+    )
 
 
 def check_request_to_pb(query: CheckQuery) -> pb.CheckRequest:
@@ -62,7 +106,7 @@ def check_query_from_pb(msg: pb.CheckRequest | pb.CheckBatchRequest) -> CheckQue
     """Either check request as a query; a single ``Check`` becomes a batch of one."""
     cands = [msg.candidate] if isinstance(msg, pb.CheckRequest) else list(msg.candidates)
     return CheckQuery(
-        candidates=tuple(tokens_from_pb(c.tokens) for c in cands),
+        candidates=tuple(candidate_from_pb(c, slot) for slot, c in enumerate(cands)),
         justification=justification_from_pb(msg.justification),
         open_requests=msg.open_requests,
         idempotency_key=msg.idempotency_key,
@@ -75,12 +119,20 @@ def hit_to_pb(hit: ForceHit) -> pb.ForceHit:
         strength=strength_to_pb(hit.strength),
         key_types=list(hit.key_types),
         request_id=hit.request_id,
+        probability=hit.probability,
     )
 
 
 def hit_from_pb(msg: pb.ForceHit) -> ForceHit:
+    """A hit as the matcher sent it; a probability outside 0..1 (or NaN) is a ValidationError, never shown."""
+    if not 0.0 <= msg.probability <= 1.0:
+        raise ValidationError(f"hit at {msg.org}: probability {msg.probability} is not between 0 and 1")
     return ForceHit(
-        org=msg.org, strength=int(msg.strength), key_types=tuple(msg.key_types), request_id=msg.request_id
+        org=msg.org,
+        strength=int(msg.strength),
+        key_types=tuple(msg.key_types),
+        request_id=msg.request_id,
+        probability=msg.probability,
     )
 
 

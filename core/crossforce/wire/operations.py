@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crossforce.domain import Alert, OperatorReport
+from crossforce.domain import Alert, OperatorReport, ReliabilityRow
 from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.index import index_status_to_pb, index_statuses_from_pb
 
@@ -25,6 +25,16 @@ def operator_report_to_pb(report: OperatorReport) -> pb.ReportResponse:
         overdue_requests=report.overdue_requests,
         log_size=report.log_size,
         indexes=[index_status_to_pb(s) for s in report.indexes],
+        reliability=[
+            pb.ReliabilityRow(
+                low=r.low,
+                high=r.high,
+                n=r.n,
+                mean_stated=r.mean_stated,
+                observed_precision=r.observed_precision,
+            )
+            for r in report.reliability
+        ],
     )
 
 
@@ -34,4 +44,14 @@ def operator_report_from_pb(msg: pb.ReportResponse) -> OperatorReport:
         overdue_requests=msg.overdue_requests,
         log_size=msg.log_size,
         indexes=index_statuses_from_pb(msg.indexes),
+        reliability=tuple(
+            ReliabilityRow(
+                low=r.low,
+                high=r.high,
+                n=r.n,
+                mean_stated=r.mean_stated,
+                observed_precision=r.observed_precision,
+            )
+            for r in msg.reliability
+        ),
     )

@@ -2,7 +2,9 @@
 
 ``Authorise`` wraps the handler of every method of the ``crossforce.v2`` API. Before any servicer code
 runs it resolves the caller from the mTLS certificate (``IdentityResolver``), checks the role against
-the one role table (``crossforce.server.policy.roles``) using gRPC's full method path, and hands the
+the one role table (``crossforce.server.policy.roles``) using gRPC's full method path, and the
+organisation's kind against the police-only RPCs (only police forces publish and act as holders), and
+hands the
 servicer an ``AuthorisedContext`` that carries the identity. Servicers read it with ``caller(context)``:
 no handler names its own method or checks a role list.
 
@@ -98,7 +100,7 @@ class Authorise(grpc.ServerInterceptor):  # type: ignore[type-arg]
         note_caller(context, org=who.org, role=who.role)
         if roles.is_api_method(method):  # the health service has no row: any admitted caller may ask
             try:
-                roles.authorise_rpc(method, who.role)
+                roles.authorise_rpc(method, who.role, kind=who.kind)
             except Exception as exc:
                 status.abort(context, exc)
         return AuthorisedContext(context, who, self._identify)

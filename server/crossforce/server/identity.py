@@ -5,7 +5,8 @@ hash of the bytes, at most every ``DENY_LIST_RECHECK_S``), never trusted from ``
 missing, unreadable or corrupt every authenticated call is refused UNAVAILABLE instead of admitting
 certificates it may revoke. An identity is parsed once per certificate (a bounded LRU keyed by the
 peer's certificate bytes) and the cache is emptied whenever the deny list's content changes, so a
-revocation still takes effect on the next call. The plaintext development mode takes the identity from a
+revocation still takes effect on the next call. The identity carries the organisation's kind from the
+certificate (``Identity.kind``). The plaintext development mode takes the identity from a
 metadata header instead, and exists only behind an explicit flag that logs a warning at start-up.
 """
 
@@ -205,9 +206,28 @@ class IdentityResolver:
     def _dev_identity(context: grpc.ServicerContext) -> pki.Identity:
         for key, value in context.invocation_metadata() or ():
             if key == DEV_IDENTITY_HEADER:
-                text = value if isinstance(value, str) else value.decode()
-                org, _, role = text.partition(":")
-                if not pki.ORG_CODE_RE.fullmatch(org) or role not in ROLES:
-                    raise AuthenticationError(f"{DEV_IDENTITY_HEADER} must be 'org:role' with a known role")
-                return pki.Identity(org=org, role=role, fingerprint=DEV_FINGERPRINT, not_after=DEV_NOT_AFTER)
+                return dev_identity(value if isinstance(value, str) else value.decode())
         raise AuthenticationError(f"development mode: send the {DEV_IDENTITY_HEADER} metadata header")
+
+
+def dev_identity(text: str) -> pki.Identity:
+    """The development-mode identity of a header value 'org:role' or 'org:role:kind'.
+
+    Without a kind the organisation has the kind a certificate without one would (``Identity.kind``), so
+    development mode grants nothing a real certificate would not."""
+    parts = text.split(":")
+    org, role = parts[0], parts[1] if len(parts) > 1 else ""
+    kind_text = parts[2] if len(parts) == 3 else ""
+    kinds = {k.value: k for k in pki.OrgKind}
+    well_formed = len(parts) in (2, 3) and pki.ORG_CODE_RE.fullmatch(org) is not None and role in ROLES
+    if not well_formed or (len(parts) == 3 and kind_text not in kinds):
+        raise AuthenticationError(
+            f"{DEV_IDENTITY_HEADER} must be 'org:role' or 'org:role:kind' with a known role and kind"
+        )
+    return pki.Identity(
+        org=org,
+        role=role,
+        fingerprint=DEV_FINGERPRINT,
+        not_after=DEV_NOT_AFTER,
+        kind=kinds[kind_text] if kind_text else None,
+    )

@@ -27,6 +27,7 @@ from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock, now_ms
 from crossforce.crypto.pki import Identity
 from crossforce.domain import (
+    Candidate,
     CheckOutcome,
     ConsistencyProof,
     DisclosureRequest,
@@ -41,7 +42,6 @@ from crossforce.domain import (
     OverdueReport,
     Party,
     PublishReceipt,
-    QueryToken,
     Registered,
     SealedDisclosure,
 )
@@ -49,6 +49,7 @@ from crossforce.server.audit import AuditLog
 from crossforce.server.policy import disclosure
 from crossforce.server.policy.publish import AcceptedHeader
 from crossforce.server.policy.quotas import QuotaBook
+from crossforce.server.policy.reliability import reliability_table
 from crossforce.server.settings import ServerSettings
 from crossforce.server.store.protocols import Storage
 from crossforce.server.usecases.auditreads import AuditReads
@@ -172,6 +173,7 @@ class Matcher:
             overdue_requests=self.broker.overdue_count(),
             log_size=self.audit_reads.size(),
             indexes=tuple(self.status()),
+            reliability=tuple(reliability_table(self._storage.request_outcomes())),
         )
 
     # ------------------------------------------------------------------ registration
@@ -231,7 +233,7 @@ class Matcher:
     def check(
         self,
         who: Identity,
-        candidates: Sequence[Sequence[QueryToken]],
+        candidates: Sequence[Candidate],
         why: Justification,
         *,
         open_requests: bool,
@@ -245,7 +247,7 @@ class Matcher:
     def check_one(
         self,
         who: Identity,
-        candidate: Sequence[QueryToken],
+        candidate: Candidate,
         why: Justification,
         *,
         open_requests: bool,

@@ -51,7 +51,7 @@ from crossforce.testkit.demo_cast import (
     WHY,
     publish_all,
 )
-from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
+from crossforce.testkit.localnet import FORCE_ROLES, OVERSEER, VETTING_ROLES, LocalNet
 
 MIN_TRANSITIONS_LOGGED = 7
 """The story's two requests: opened, confirmed, approved, delivered at one force (4 transitions);
@@ -150,6 +150,7 @@ def _story(
     for code in forces:
         net.add_org(code, display_name=names[code], roles=FORCE_ROLES)
     net.add_org(VETTING_BODY, display_name=VETTING_NAME, roles=VETTING_ROLES)
+    net.add_overseer()  # the operator's own auditor: the only one that reads every organisation's entries
     net.register_all()
     with net.client(VETTING_BODY, Role.FORCE_SYSTEM) as dbs_sys:
         first_head = dbs_sys.tree_head()
@@ -224,10 +225,12 @@ def _story(
     story.proved(
         "Found at both forces from tokens alone; a clean applicant shows no trace",
         [
-            f"{view.force_name(FORCE_A)}: {hits[FORCE_A].strength_name} hit on "
-            f"{', '.join(view.key_type_names(hits[FORCE_A].key_types))} (held under her previous name)",
-            f"{view.force_name(FORCE_B)}: {hits[FORCE_B].strength_name} hit on "
-            f"{', '.join(view.key_type_names(hits[FORCE_B].key_types))} (forename misspelt at the force)",
+            f"{view.force_name(FORCE_A)}: {hits[FORCE_A].strength_name} hit (probability "
+            f"{hits[FORCE_A].probability:.4f}) on {', '.join(view.key_type_names(hits[FORCE_A].key_types))} "
+            "(held under her previous name)",
+            f"{view.force_name(FORCE_B)}: {hits[FORCE_B].strength_name} hit (probability "
+            f"{hits[FORCE_B].probability:.4f}) on {', '.join(view.key_type_names(hits[FORCE_B].key_types))} "
+            "(forename misspelt at the force)",
             f"disclosure requests opened: {req_a} ({FORCE_A}), {req_b} ({FORCE_B})",
             f"the other applicant: {' '.join(view.answer(clear))}",
             "the matcher's storage was searched for the applicant's names and date of birth: 0 occurrences",
@@ -316,7 +319,7 @@ def _story(
 
     # 8 ---------------------------------------------------------------------------------------
     story.begin("Audit: the log holds every step and has not been rewritten")
-    with net.client(VETTING_BODY, Role.AUDITOR) as aud:
+    with net.client(OVERSEER, Role.AUDITOR) as aud:
         snap = _snapshot(aud, previous=first_head)
         proved = verify_snapshot(snap, aud.log_key())
         proof = aud.consistency_proof(first_head.head.tree_size, snap.head.head.tree_size)

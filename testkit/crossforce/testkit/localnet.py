@@ -29,6 +29,7 @@ from crossforce.client.profile import Profile
 from crossforce.client.sdk import Client
 from crossforce.crypto.secrets import NetworkSecret
 from crossforce.domain import Role
+from crossforce.domain.enums import OrgKind
 from crossforce.keystore import pki
 
 MATCHER_PKI = "matcher-pki"
@@ -36,7 +37,24 @@ MATCHER_PKI = "matcher-pki"
 FORCE_ROLES: tuple[Role, ...] = (Role.FORCE_SYSTEM, Role.DISCLOSURE_OFFICER, Role.AUDITOR)
 """The certificates a test force holds: its system, its disclosure desk and its own auditor."""
 VETTING_ROLES: tuple[Role, ...] = (Role.FORCE_SYSTEM, Role.VETTING_OFFICER, Role.AUDITOR)
-"""A vetting body is an organisation of the same kind: its system registers keys and fetches disclosures."""
+"""A vetting body's certificates: its system registers keys and fetches disclosures (it may not publish:
+its kind is ``vetting-body``), its officers check, its auditor reads what concerns the body."""
+OVERSIGHT_ROLES: tuple[Role, ...] = (Role.AUDITOR, Role.OPERATOR)
+"""The operator's organisation (kind ``operator``): the auditor that reads the whole log, and the operator."""
+OVERSEER = "inspectorate"
+"""The code ``add_overseer`` gives the operator's organisation, whose auditor reads everything."""
+
+
+def net_kind(org: str, roles: Sequence[str]) -> OrgKind:
+    """The kind a test net gives ``org`` when the test does not say: a force listed in forces.csv is
+    territorial police; any other organisation with a disclosure desk is a national police force (it holds
+    records), and one without is a vetting body. A real CA is never this lenient: it must be told."""
+    listed = pki.listed_kind(org)
+    if listed is not None:
+        return listed
+    if Role.DISCLOSURE_OFFICER in roles:
+        return OrgKind.NATIONAL_POLICE
+    return OrgKind.VETTING_BODY
 
 
 class NetPkiDir(pki.PkiDir):
@@ -154,7 +172,17 @@ class LocalNet:
             self.server.stop(grace)
             self.server = None
 
-    def add_org(self, org: str, *, display_name: str = "", roles: Sequence[str] = FORCE_ROLES) -> Profile:
+    def add_org(
+        self,
+        org: str,
+        *,
+        display_name: str = "",
+        roles: Sequence[str] = FORCE_ROLES,
+        kind: OrgKind | None = None,
+    ) -> Profile:
+        """Create ``org``'s profile with a certificate for each of ``roles``, all naming ``kind`` (default
+        ``net_kind``), recorded in the net's CA folder first so every later certificate agrees."""
+        self.pki.declare_kind(org, kind or net_kind(org, roles))
         prof = Profile.create(
             self.root / "orgs" / org,
             org=org,
@@ -167,14 +195,22 @@ class LocalNet:
         self.profiles[org] = prof
         return prof
 
+    def add_overseer(self, org: str = OVERSEER) -> Profile:
+        """The operator's organisation (kind ``operator``, ``OVERSIGHT_ROLES``): use its auditor where a
+        test reads the whole log; every other organisation's auditor reads only its own entries."""
+        return self.add_org(
+            org, display_name="the operator's oversight", roles=OVERSIGHT_ROLES, kind=OrgKind.OPERATOR
+        )
+
     def client(self, org: str, role: str) -> Client:
         return Client(self.profiles[org], role=role)
 
     def register_all(self) -> None:
-        for org, prof in self.profiles.items():
-            with Client(prof, role=Role.FORCE_SYSTEM) as c:
-                c.register()
-            del org
+        """Register every organisation that has a system certificate (the overseer has none)."""
+        for prof in self.profiles.values():
+            if Role.FORCE_SYSTEM in prof.roles():
+                with Client(prof, role=Role.FORCE_SYSTEM) as c:
+                    c.register()
 
     def rotate_secret(self) -> NetworkSecret:
         """A new epoch for everyone (the distribution a real deployment does out of band)."""

@@ -27,9 +27,17 @@ import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, REQUESTER_ROLES, ROLES, RefusalReason, RequestState
+from crossforce.domain import (
+    DECIDER_ROLES,
+    HOLDER_ROLES,
+    REQUESTER_ROLES,
+    ROLES,
+    OrgKind,
+    RefusalReason,
+    RequestState,
+)
 from crossforce.errors import PermissionDeniedError, PreconditionError, ValidationError
-from crossforce.server.policy.roles import sees_all_requests
+from crossforce.server.policy.roles import sees_every_request
 from crossforce.server.policy.settings import ServerSettings
 
 State = RequestState
@@ -108,7 +116,12 @@ class RequestView:
 
 
 def authorise(
-    action: Action, request: RequestView | None, *, caller_org: str, caller_role: str
+    action: Action,
+    request: RequestView | None,
+    *,
+    caller_org: str,
+    caller_role: str,
+    caller_kind: OrgKind | None = None,
 ) -> RequestView:
     """Raise PermissionDeniedError unless the caller may take ``action`` on ``request``; returns it.
 
@@ -123,16 +136,22 @@ def authorise(
     elif action is Action.FETCH:
         allowed = caller_org == request.requester_org
     else:
-        allowed = caller_org in (request.holder_org, request.requester_org) or sees_all_requests(caller_role)
+        allowed = caller_org in (request.holder_org, request.requester_org) or sees_every_request(
+            caller_role, caller_kind
+        )
     if not allowed:
         raise PermissionDeniedError(DENIED_TEXT)
     return request
 
 
-def may_view(request: RequestView, *, caller_org: str, caller_role: str) -> bool:
+def may_view(
+    request: RequestView, *, caller_org: str, caller_role: str, caller_kind: OrgKind | None = None
+) -> bool:
     """Filter for listings: True where ``authorise(Action.VIEW, ...)`` would pass."""
     try:
-        authorise(Action.VIEW, request, caller_org=caller_org, caller_role=caller_role)
+        authorise(
+            Action.VIEW, request, caller_org=caller_org, caller_role=caller_role, caller_kind=caller_kind
+        )
     except PermissionDeniedError:
         return False
     return True

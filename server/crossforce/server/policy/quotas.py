@@ -2,10 +2,12 @@
 anomaly alarm, all pure (the caller passes ``now_ms``).
 
 Why: a holder of the network secret can compute the token of any name and date of birth, and the
-name x DOB space is small, so the only brake on enumerating a force's index is how many checks a caller
-may make (docs/threat-model.md). ``QuotaBook.charge`` is therefore called before any index is read, charges a
-batch its full candidate count, and is all-or-nothing: a refused charge leaves every counter as it was,
-so a caller cannot spend part of a batch and probe with the rest.
+name x DOB space is small, so the only brake on enumerating a force's index is how many guesses a caller
+may make (docs/threat-model.md). Charges are in units (spec v2): a candidate costs the number of dates
+of birth its tokens can agree with (``policy.candidates.cost``), so a year-only key costs as much as the
+366 full dates it stands for. ``QuotaBook.charge`` is called before any index is read, charges a batch
+its full cost, and is all-or-nothing: a refused charge leaves every counter as it was, so a caller
+cannot spend part of a batch and probe with the rest.
 
 The anomaly alarm watches attempted demand (refused attempts count too: hammering a closed door is the
 signal) and fires as soon as the current short window passes ``anomaly_factor`` x the organisation's
@@ -73,9 +75,11 @@ class TokenBucket:
         if cost > self.capacity:
             return None
         # Measured from the later of the two clocks, so a clock that stepped back is told the real wait.
+        # Enough in the bucket is enough whichever clock is later: another thread that charged with a
+        # later ``now`` must not make this call wait for tokens that are already there.
         ref_ms = max(now_ms, self._at_ms)
         short = cost - self.level(ref_ms)
-        if short <= 0 and ref_ms == now_ms:
+        if short <= 0:
             return 0
         return ref_ms - now_ms + max(0, math.ceil(short * SECOND_MS / self.rate_per_s))
 
@@ -141,7 +145,7 @@ class QuotaBook:
         self._officer_buckets: dict[tuple[str, str], TokenBucket] = {}
         self._prune_at = settings.officer_prune_threshold
         self._daily: dict[tuple[str, str], tuple[int, int]] = {}
-        """(org, purpose) -> (UTC day number, checks charged that day)."""
+        """(org, purpose) -> (UTC day number, units charged that day)."""
         self._trackers: dict[str, _RateTracker] = {}
         self._denied_window: dict[tuple[str, str], int] = {}
         self._alerts: deque[Alert] = deque(maxlen=settings.max_alerts)
@@ -154,7 +158,7 @@ class QuotaBook:
     # --- public ---------------------------------------------------------------------------------
 
     def charge(self, *, org: str, officer: str, purpose: str, cost: int, now_ms: int) -> None:
-        """Spend ``cost`` checks for ``org``/``officer`` under ``purpose``, or raise and spend nothing.
+        """Spend ``cost`` units for ``org``/``officer`` under ``purpose``, or raise and spend nothing.
 
         Raises ValidationError for an unknown purpose or a cost below 1, QuotaDeniedError (a
         QuotaExceededError) naming the limit and when it resets.
@@ -256,7 +260,7 @@ class QuotaBook:
         warmed = tracker.n_windows > 0 and now_ms - tracker.first_ms >= s.anomaly_warmup_s * SECOND_MS
         if not warmed or tracker.last_alert_window == tracker.window:
             return
-        threshold = max(s.anomaly_factor * tracker.average, float(s.anomaly_min_checks))
+        threshold = max(s.anomaly_factor * tracker.average, float(s.anomaly_min_units))
         if tracker.count > threshold:
             tracker.last_alert_window = tracker.window
             ratio = tracker.count / tracker.average if tracker.average > 0 else math.inf
@@ -266,7 +270,7 @@ class QuotaBook:
                     org=org,
                     kind=RATE_ANOMALY,
                     detail=(
-                        f"{tracker.count} checks so far in this {s.anomaly_window_s} s window, "
+                        f"{tracker.count} units so far in this {s.anomaly_window_s} s window, "
                         f"{ratio:.1f}x the average of {tracker.average:.1f} "
                         f"(alert threshold {s.anomaly_factor:g}x)"
                     ),
@@ -294,10 +298,11 @@ def _seconds(ms: int) -> str:
 def _rate_denial(
     limit: str, who: str, *, rate_per_s: float, burst: int, cost: int, wait_ms: int | None
 ) -> QuotaDeniedError:
-    what = f"{who} rate limit of {rate_per_s:g} checks/s (burst {burst})"
+    what = f"{who} rate limit of {rate_per_s:g} units/s (burst {burst} units)"
     if wait_ms is None:
         return QuotaDeniedError(
-            f"a batch of {cost} checks exceeds the {what}; split it into batches of at most {burst}",
+            f"a check costing {cost} units exceeds the {what}; split it into batches costing at most"
+            f" {burst} units",
             limit=limit,
             retry_after_ms=None,
         )
@@ -307,10 +312,10 @@ def _rate_denial(
 
 
 def _daily_denial(policy: PurposePolicy, *, used: int, cost: int, day: int, now_ms: int) -> QuotaDeniedError:
-    what = f"daily limit of {policy.daily_limit_per_org} checks per organisation for purpose {policy.code}"
+    what = f"daily limit of {policy.daily_limit_per_org} units per organisation for purpose {policy.code}"
     if cost > policy.daily_limit_per_org:
         return QuotaDeniedError(
-            f"a batch of {cost} checks exceeds the {what}; split it", limit=DAILY, retry_after_ms=None
+            f"a check costing {cost} units exceeds the {what}; split it", limit=DAILY, retry_after_ms=None
         )
     reset_ms = (day + 1) * DAY_MS
     reset_at = datetime.fromtimestamp(reset_ms / SECOND_MS, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,6 +10,12 @@ test can keep the two in step. The table's keys are checked against the proto de
 
 Role names and the groups the table uses (``HOLDER_ROLES``, ``DECIDER_ROLES``, ...) are defined once in
 ``crossforce.domain``, shared with the PKI and the clients; this module only says which RPC each opens to.
+
+The organisation's KIND (``OrgKind``, from the same certificate) is the second gate: the RPCs of
+``POLICE_ONLY_RPCS`` (publish an index, act as the holder of a request) are refused to any kind that is not
+police, whatever role the certificate names. A vetting body holds ``force-system`` to register its keys
+and fetch its disclosures, and must not be able to publish a "tripwire" index of people it wants to
+watch and so learn of other bodies' checks on them (issue 15 item 5).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from crossforce.domain import (
     Party,
     Role,
 )
+from crossforce.domain.enums import OrgKind
 from crossforce.errors import PermissionDeniedError
 
 PROTO_PACKAGE = "crossforce.v2"
@@ -91,8 +98,31 @@ def _matrix(rows: tuple[tuple[str, frozenset[str]], ...]) -> Mapping[str, frozen
     return types.MappingProxyType(dict(rows))
 
 
+def _police_only(rpcs: frozenset[str], matrix: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    unknown = sorted(rpcs - matrix.keys())
+    if unknown:  # a renamed RPC must not silently drop out of the police-only gate
+        raise ValueError(f"police-only RPCs not in the role table: {', '.join(unknown)}")
+    return rpcs
+
+
 ROLE_MATRIX: Mapping[str, frozenset[str]] = _matrix(ROLE_TABLE)
 """``ROLE_TABLE`` keyed by "Service/Method" (each RPC exactly once)."""
+
+POLICE_ONLY_RPCS: frozenset[str] = _police_only(
+    frozenset(
+        {
+            # Publishing an index makes the caller a holder: every check that hits it opens a request
+            # against it, which it then sees. Only an organisation that holds police records may be one.
+            "Index/Publish",
+            # What a holder does with a request against it: confirm its tokens, decide the disclosure.
+            "Disclosure/Resolve",
+            "Disclosure/Approve",
+            "Disclosure/Refuse",
+        }
+    ),
+    ROLE_MATRIX,
+)
+"""RPCs only a police kind may call (``OrgKind.is_police``), on top of the role table."""
 
 
 def check_against_api(api_rpcs: Iterable[str]) -> None:
@@ -122,13 +152,38 @@ def _shown(text: str) -> str:
     return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
 
 
-def authorise_rpc(rpc: str, role: str) -> None:
-    """Raise PermissionDeniedError naming the role and RPC unless ``role`` may call ``rpc``.
+def authorise_rpc(rpc: str, role: str, *, kind: OrgKind | None) -> None:
+    """Raise PermissionDeniedError naming the role and RPC unless ``role`` may call ``rpc``, and, for a
+    ``POLICE_ONLY_RPCS`` RPC, unless ``kind`` is a police kind (None, an unknown kind, is not).
 
     ``rpc`` is "Service/Method" or gRPC's full method path ("/crossforce.v2.Service/Method"). Unknown
     RPCs and unknown roles are denied: a method added to the proto is closed until this table says who
     may call it.
     """
+    rpc = rpc_name(rpc)
+    authorise_role(rpc, role)
+    if rpc in POLICE_ONLY_RPCS and not is_police(kind):
+        raise PermissionDeniedError(
+            f"{rpc} is for police forces only: this certificate's organisation is "
+            f"{kind.value if kind is not None else 'of no recorded kind'} (ask the CA to issue it with "
+            "--kind territorial-police or national-police if it is a police force)"
+        )
+
+
+def is_police(kind: OrgKind | None) -> bool:
+    """Whether an organisation of ``kind`` holds police records; an unknown kind (None) does not."""
+    return kind is not None and kind.is_police
+
+
+def authorise_party(party: Party, kind: OrgKind | None) -> None:
+    """Raise PermissionDeniedError unless an organisation of ``kind`` may act as ``party``: only police
+    hold records, so only police may list or watch requests as their holder."""
+    if party is Party.HOLDER and not is_police(kind):
+        raise PermissionDeniedError("only police forces hold records, so only they act as a holder")
+
+
+def authorise_role(rpc: str, role: str) -> None:
+    """The role half of ``authorise_rpc``: PermissionDeniedError unless ``role`` may call ``rpc``."""
     rpc = rpc_name(rpc)
     allowed = ROLE_MATRIX.get(rpc)
     if allowed is None:
@@ -169,19 +224,26 @@ def authorise_watch(party: Party, role: str) -> None:
         )
 
 
-def sees_all_requests(role: str) -> bool:
-    """Operators and auditors list and read every request's metadata (proto: OverdueReport)."""
-    return role in _OVERSIGHT
+def sees_every_request(role: str, kind: OrgKind | None) -> bool:
+    """Whether the caller lists and reads every request's metadata, case references included: the
+    operator's own ``operator`` and ``auditor`` (kind ``operator``). Another organisation's auditor or
+    operator sees its own organisation's requests, as every other role does (issue 15 item 9)."""
+    return role in _OVERSIGHT and kind is OrgKind.OPERATOR
 
 
-def sees_all_audit_entries(role: str) -> bool:
-    """Only auditors get full event bytes for every log entry; others get their own events in full."""
-    return role == Role.AUDITOR
+def sees_all_audit_entries(role: str, kind: OrgKind | None) -> bool:
+    """Only the operator's auditors get full event bytes for every log entry (issue 15 item 9: an auditor
+    certificate issued to a vetting body must not read other bodies' checks and case references); every
+    other caller, any other organisation's auditor included, gets the events that concern its
+    organisation in full and the rest as empty bytes."""
+    return role == Role.AUDITOR and kind is OrgKind.OPERATOR
 
 
 def matrix_markdown() -> str:
-    """The role matrix as a Markdown table (RPC rows, role columns), as docs/roles.md shows it."""
-    lines = ["| RPC | " + " | ".join(ROLES) + " |", "|---|" + "---|" * len(ROLES)]
+    """The role matrix as a Markdown table (RPC rows, role columns, then whether the RPC is for police
+    kinds only), as docs/roles.md shows it."""
+    lines = ["| RPC | " + " | ".join(ROLES) + " | police only |", "|---|" + "---|" * (len(ROLES) + 1)]
     for rpc, allowed in ROLE_MATRIX.items():
-        lines.append(f"| `{rpc}` | " + " | ".join("yes" if r in allowed else "-" for r in ROLES) + " |")
+        cells = ["yes" if r in allowed else "-" for r in ROLES] + ["yes" if rpc in POLICE_ONLY_RPCS else "-"]
+        lines.append(f"| `{rpc}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

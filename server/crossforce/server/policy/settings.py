@@ -52,6 +52,22 @@ deployment says otherwise. The same codes as ``crossforce.forces.all_forces()`` 
 together); spelt out here because that module reads a data file and this package does no I/O."""
 
 
+UNITS_PER_CHECK = 1000
+"""Default quota units per check of v1's limits: above ``TYPICAL_CHECK_UNITS``, so an honest caller's
+checks per day and per second are at least what they were when a check cost one."""
+TYPICAL_CHECK_UNITS = 700
+"""An honest check of a typical record, measured on the realistic profile (README, "Quotas")."""
+DEFAULT_REPORT_THRESHOLD = 0.5
+"""A hit is reported when the matcher thinks the force more likely than not holds the person."""
+DEFAULT_REQUEST_THRESHOLD = 0.5
+"""Every reported hit may open a request: a hit the officer cannot follow up helps nobody."""
+SAFEGUARDING_THRESHOLD = 0.2
+"""Safeguarding reports (and requests) from one chance in five: a missed record there can cost a child's
+safety, a wasted look costs an hour of a disclosure officer's time."""
+HIGHEST_REPORT_THRESHOLD = 0.95
+"""The strong label's threshold: a report threshold above it would hide hits the matcher calls strong."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class PurposePolicy:
     """Why a check may be made, and what follows from a hit for that reason."""
@@ -62,10 +78,18 @@ class PurposePolicy:
     """False for hit-only purposes: the requester learns "possible trace" and no request is opened."""
     deadline_days: float = 14.0
     """How long the holding force has to resolve and decide before the request is reported overdue."""
-    daily_limit_per_org: int = 20_000
-    """Checks (candidates) per organisation per UTC day for this purpose."""
+    daily_limit_per_org: int = 20_000 * UNITS_PER_CHECK
+    """Quota units per organisation per UTC day for this purpose (``QuotaSettings``)."""
     urgent: bool = False
     """Shown to disclosure officers so they triage it first (safeguarding)."""
+    report_threshold: float = DEFAULT_REPORT_THRESHOLD
+    """Least probability (``crossforce.scoring``) at which a force's hit is reported at all: below it the
+    answer says nothing of that force, as for a miss. Lower finds more true records and shows more
+    namesakes; a purpose where a missed record is worse than a wasted look (safeguarding) sets it lower."""
+    request_threshold: float = DEFAULT_REQUEST_THRESHOLD
+    """Least probability at which a hit opens a disclosure request (at least ``report_threshold``): a
+    request costs a disclosure officer's time at the holding force, so a deployment may report weaker
+    hits than it asks forces to look at."""
 
     def __post_init__(self) -> None:
         if not _CODE_RE.fullmatch(self.code):
@@ -78,6 +102,17 @@ class PurposePolicy:
             raise ValidationError(f"purpose {self.code}: must not be negative", field="deadline_days")
         if self.daily_limit_per_org < 1:
             raise ValidationError(f"purpose {self.code}: must be at least 1", field="daily_limit_per_org")
+        if not 0.0 < self.report_threshold <= HIGHEST_REPORT_THRESHOLD:
+            raise ValidationError(
+                f"purpose {self.code}: must be above 0 and at most {HIGHEST_REPORT_THRESHOLD}",
+                field="report_threshold",
+            )
+        if not self.report_threshold <= self.request_threshold <= 1.0:
+            raise ValidationError(
+                f"purpose {self.code}: must be at least report_threshold ({self.report_threshold})"
+                " and at most 1",
+                field="request_threshold",
+            )
 
     @property
     def deadline_ms(self) -> int:
@@ -91,39 +126,41 @@ def default_purposes() -> Mapping[str, PurposePolicy]:
             code="school-staff-vetting",
             description="Enhanced vetting of staff and volunteers working in schools",
             deadline_days=14,
-            daily_limit_per_org=20_000,
+            daily_limit_per_org=20_000 * UNITS_PER_CHECK,
         ),
         PurposePolicy(
             code="childcare-vetting",
             description="Vetting of childminders, nursery and other childcare staff",
             deadline_days=14,
-            daily_limit_per_org=20_000,
+            daily_limit_per_org=20_000 * UNITS_PER_CHECK,
         ),
         PurposePolicy(
             code="firearms-licensing",
             description="Suitability checks for firearm and shotgun certificates",
             deadline_days=28,
-            daily_limit_per_org=5_000,
+            daily_limit_per_org=5_000 * UNITS_PER_CHECK,
         ),
         PurposePolicy(
             code="safeguarding-referral",
             description="A person who may pose a risk to a child or vulnerable adult (urgent)",
             deadline_days=2,
-            daily_limit_per_org=5_000,
+            daily_limit_per_org=5_000 * UNITS_PER_CHECK,
             urgent=True,
+            report_threshold=SAFEGUARDING_THRESHOLD,
+            request_threshold=SAFEGUARDING_THRESHOLD,
         ),
         PurposePolicy(
             code="investigation",
             description="A named suspect, witness or victim in a live investigation",
             deadline_days=7,
-            daily_limit_per_org=10_000,
+            daily_limit_per_org=10_000 * UNITS_PER_CHECK,
         ),
         PurposePolicy(
             code="hit-only-screening",
             description="Screening that needs only 'possible trace' or 'no trace'; never opens a request",
             allows_disclosure=False,
             deadline_days=0,
-            daily_limit_per_org=50_000,
+            daily_limit_per_org=50_000 * UNITS_PER_CHECK,
         ),
     )
     return types.MappingProxyType({p.code: p for p in policies})
@@ -131,14 +168,19 @@ def default_purposes() -> Mapping[str, PurposePolicy]:
 
 @dataclass(frozen=True, kw_only=True)
 class QuotaSettings:
-    """Rates that bound how fast a key holder can enumerate a force's index (docs/threat-model.md)."""
+    """Rates that bound how fast a key holder can enumerate a force's index (docs/threat-model.md).
 
-    org_rate_per_s: float = 50.0
-    """Sustained checks per second per organisation (a batch costs one per candidate)."""
-    org_burst: int = 20_000
-    officer_rate_per_s: float = 10.0
-    """Sustained checks per second per officer id within an organisation."""
-    officer_burst: int = 10_000
+    Every rate, burst and daily limit is in quota units (spec v2, "Limits"): a candidate costs the sum of
+    its tokens' ``date_span``, the dates of birth they can agree with (``policy.candidates.cost``); an
+    honest check of a typical record costs about ``TYPICAL_CHECK_UNITS``. The defaults are v1's limits in
+    checks times ``UNITS_PER_CHECK``, so honest work fits as it did."""
+
+    org_rate_per_s: float = 50.0 * UNITS_PER_CHECK
+    """Sustained units per second per organisation (a batch costs the sum over its candidates)."""
+    org_burst: int = 20_000 * UNITS_PER_CHECK
+    officer_rate_per_s: float = 10.0 * UNITS_PER_CHECK
+    """Sustained units per second per officer id within an organisation."""
+    officer_burst: int = 10_000 * UNITS_PER_CHECK
     anomaly_factor: float = 10.0
     """Alert when an organisation's short-window rate exceeds this multiple of its long-run average."""
     anomaly_window_s: int = 60
@@ -146,9 +188,9 @@ class QuotaSettings:
     """Time constant of the long-run (exponentially weighted) average the short window is compared to."""
     anomaly_warmup_s: int = 3600
     """No anomaly alerts until an organisation has this much history (its average means nothing yet)."""
-    anomaly_min_checks: int = 100
-    """A window with fewer checks than this is never anomalous, so a quiet organisation's first few
-    checks of the day do not page anyone."""
+    anomaly_min_units: int = 100 * UNITS_PER_CHECK
+    """A window that charged fewer units than this is never anomalous, so a quiet organisation's first
+    few checks of the day do not page anyone."""
     max_alerts: int = 10_000
     """Alerts kept in memory for the operator's report (oldest dropped first)."""
     officer_prune_threshold: int = 100_000
@@ -164,7 +206,7 @@ class QuotaSettings:
             "officer_burst",
             "anomaly_window_s",
             "anomaly_warmup_s",
-            "anomaly_min_checks",
+            "anomaly_min_units",
             "max_alerts",
             "officer_prune_threshold",
         ):
@@ -249,8 +291,8 @@ class ServerSettings:
         biggest = self.limits.max_batch_candidates
         for name in ("org_burst", "officer_burst"):
             if getattr(self.quotas, name) < biggest:
-                # A batch is charged all at once, so a burst smaller than the largest batch would make
-                # the largest legal batch impossible forever: better refused at start-up.
+                # A batch is charged all at once and a candidate costs at least one unit, so a burst
+                # smaller than the largest batch would make the largest legal batch impossible forever.
                 raise ValidationError(
                     f"must be at least limits.max_batch_candidates ({biggest})", field=f"quotas.{name}"
                 )

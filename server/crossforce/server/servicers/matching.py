@@ -1,7 +1,9 @@
 """Matcher service: candidate checks, single and batch, and the empty round trip.
 
-A check's idempotency key travels in the query (``CheckQuery.idempotency_key``) to the checking use
-case, which validates it and answers a retry with the first answer (``usecases.idempotency``).
+Candidates reach the matcher as the domain ``Candidate`` (packed token blocks and name classes, framing
+already checked by ``wire.matching``); what they may hold is the checking use case's to judge. A check's
+idempotency key travels in the query (``CheckQuery.idempotency_key``) to the checking use case, which
+validates it and answers a retry with the first answer (``usecases.idempotency``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Version 1 is the SQLite layout of ``store.schema`` version 4, column for column 
 a pilot's folder), plus ``audit_head``, the one row whose lock is the log's sequence across matchers,
 and ``index_bits``, the content-addressed index bits that SQLite keeps in files (``released_at_ms``:
 when a prune first found no index row naming them, so bits are removed only after every replica has
-had time to read them). Text keys sort
+had time to read them). Version 2 adds ``requests.probability_ppm`` (SQLite version 5). Text keys sort
 bytewise (``COLLATE "C"``) as they do in SQLite, whatever the database's locale.
 
 The connection helpers live here too because the upgrade, the backend and the migration all open
@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from crossforce.errors import PermissionDeniedError, PreconditionError, UnavailableError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CONNECT_TIMEOUT_S = 5
 """Seconds a connection attempt may take unless the DSN says otherwise: a dead host fails fast."""
 APPLICATION_NAME = "crossforce-matcher"
@@ -121,7 +121,11 @@ VERSION_1 = (
     "ALTER TABLE index_bits ALTER COLUMN bits SET STORAGE EXTERNAL",
 )
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: VERSION_1}
+VERSION_2 = ("ALTER TABLE requests ADD COLUMN probability_ppm BIGINT NOT NULL DEFAULT 0",)
+"""The probability a check stated for each request's hit, in millionths (0 for requests opened before):
+the reliability report compares it with the holder's outcome (issue 14)."""
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: VERSION_1, 2: VERSION_2}
 """The statements that bring a database from the version before up to each version (0: empty)."""
 
 
@@ -172,7 +176,7 @@ REQUESTS = Table(
     _columns(
         "request_id check_id requester_org holder_org purpose legal_basis case_reference officer_id "
         "key_types strength tokens state created_at_ms deadline_ms updated_at_ms refusal_reason sealed "
-        "sealed_sha256 log_index matched_indexes approval_log_index"
+        "sealed_sha256 log_index matched_indexes approval_log_index probability_ppm"
     ),
     ("request_id",),
 )

@@ -651,6 +651,10 @@ class PostgresStorage:
         )
         return [schema.request_row(r) for r in rows]
 
+    def request_outcomes(self) -> list[tuple[int, int]]:
+        rows = self._query("SELECT probability_ppm, state FROM requests WHERE probability_ppm > 0", [])
+        return [(int(r["probability_ppm"]), int(r["state"])) for r in rows]
+
     def requests_to_forget(
         self, *, states: Sequence[int], updated_before_ms: int, limit: int, tokens_only: bool = False
     ) -> list[RequestRow]:

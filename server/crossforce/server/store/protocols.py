@@ -137,6 +137,11 @@ class RequestStore(Protocol):
         """Requests in ``states`` whose deadline is before ``deadline_ms``, earliest deadline first."""
         ...
 
+    def request_outcomes(self) -> list[tuple[int, int]]:
+        """(stated probability in millionths, state) of every request that stated one: the reliability
+        report compares the two (``policy.reliability``)."""
+        ...
+
     def requests_to_forget(
         self, *, states: Sequence[int], updated_before_ms: int, limit: int, tokens_only: bool = False
     ) -> list[RequestRow]:

@@ -64,6 +64,9 @@ class RequestRow:
     approval_log_index: int = 0
     """The audit leaf of the approval transition (its event carries ``sealed_sha256``); 0 until approved,
     and for requests approved before schema version 3."""
+    probability_ppm: int = 0
+    """The probability the check stated for this hit, in millionths; 0 for requests opened before schema
+    version 5 (SQLite) / 2 (PostgreSQL). Compared with the outcome by the reliability report."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,7 +22,7 @@ from typing import Any
 from crossforce.errors import PreconditionError, UnavailableError
 from crossforce.server.store.rows import RequestRow
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS requests (
     created_at_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
     refusal_reason INTEGER NOT NULL DEFAULT 0, sealed BLOB, sealed_sha256 BLOB,
     log_index INTEGER NOT NULL, matched_indexes TEXT NOT NULL DEFAULT '',
-    approval_log_index INTEGER NOT NULL DEFAULT 0);
+    approval_log_index INTEGER NOT NULL DEFAULT 0, probability_ppm INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS requests_holder ON requests (holder_org, state);
 CREATE INDEX IF NOT EXISTS requests_requester ON requests (requester_org, state);
 CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, leaf_hash BLOB NOT NULL);
@@ -68,13 +68,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE requests ADD COLUMN matched_indexes TEXT NOT NULL DEFAULT ''",),
     3: (COSIGNATURES_TABLE, "ALTER TABLE requests ADD COLUMN approval_log_index INTEGER NOT NULL DEFAULT 0"),
     4: (IDEMPOTENCY_TABLE,),
+    5: ("ALTER TABLE requests ADD COLUMN probability_ppm INTEGER NOT NULL DEFAULT 0",),
 }
 """The statements that bring a folder from the version before up to each version (requests opened before
-version 2 keep an empty list of matched indexes: the matcher did not record them then)."""
+version 2 keep an empty list of matched indexes: the matcher did not record them then; requests opened
+before version 5 keep a stated probability of 0, which the reliability report leaves out)."""
 REQUEST_COLUMNS = (
     "request_id, check_id, requester_org, holder_org, purpose, legal_basis, case_reference, officer_id, "
     "key_types, strength, tokens, state, created_at_ms, deadline_ms, updated_at_ms, refusal_reason, "
-    "sealed, sealed_sha256, log_index, matched_indexes, approval_log_index"
+    "sealed, sealed_sha256, log_index, matched_indexes, approval_log_index, probability_ppm"
 )
 """Named in every insert, so a column added by an upgrade (at the end of the table) lines up."""
 REQUEST_PLACEHOLDERS = ", ".join("?" for _ in REQUEST_COLUMNS.split(","))

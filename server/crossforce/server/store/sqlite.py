@@ -210,6 +210,7 @@ def _request_tuple(row: RequestRow) -> tuple[object, ...]:
         row.log_index,
         schema.encode_matched(row.matched_indexes),
         row.approval_log_index,
+        row.probability_ppm,
     )
 
 
@@ -440,6 +441,10 @@ class SQLiteStorage:
             [*states, deadline_ms],
         )
         return [schema.request_row(dict(r)) for r in rows]
+
+    def request_outcomes(self) -> list[tuple[int, int]]:
+        rows = self._query("SELECT probability_ppm, state FROM requests WHERE probability_ppm > 0", [])
+        return [(int(r[0]), int(r[1])) for r in rows]
 
     def requests_to_forget(
         self, *, states: Sequence[int], updated_before_ms: int, limit: int, tokens_only: bool = False

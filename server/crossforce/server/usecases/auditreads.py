@@ -1,10 +1,11 @@
 """Audit reads: tree heads, proofs, the log key, and which stored log entries a caller is shown.
 
-Read-only: nothing here appends to the log or changes state. Invariant: auditors read every entry; any
-other organisation reads the entries its type says it may (``AuditEvent.readers`` and ``PUBLIC``:
+Read-only: nothing here appends to the log or changes state. Invariant: the operator's auditors (role
+``auditor``, kind ``operator``) read every entry; any other caller, another organisation's auditor
+included, reads the entries its type says its organisation may (``AuditEvent.readers`` and ``PUBLIC``:
 registrations, key changes and epoch changes are public, since every client checks pinned keys against
 them), and gets empty bytes for the rest, so the leaf is still provable but its content stays hidden.
-An entry that does not parse as a typed event is shown to auditors only.
+An entry that does not parse as a typed event is shown to the operator's auditors only.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ LOG_ID_HEX_CHARS = 16
 
 def readable_entry(who: Identity, entry: bytes) -> bytes:
     """``entry`` if the caller may read it, else ``b""``."""
-    if roles.sees_all_audit_entries(who.role):
+    if roles.sees_all_audit_entries(who.role, who.kind):
         return entry
     try:
         event = parse_event(entry)

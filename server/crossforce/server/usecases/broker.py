@@ -37,6 +37,7 @@ from crossforce.domain import (
     IndexRef,
     Justification,
     OverdueReport,
+    Party,
     QueryToken,
     RefusalReason,
     RequestState,
@@ -113,6 +114,7 @@ def request_view(
         refusal_reason=RefusalReason(row.refusal_reason),
         log_index=row.log_index,
         matched_indexes=tuple(IndexRef(epoch=e, version=v) for e, v in row.matched_indexes),
+        probability=row.probability_ppm / PPM,
         urgent=urgent,
     )
 
@@ -134,6 +136,10 @@ class BrokerStore(RequestStore, IdempotencyStore, Protocol):
     """What the broker reads outside a transaction: requests, and decisions' stored answers."""
 
 
+PPM = 1_000_000
+"""A request row keeps its stated probability in millionths (an integer column on every backend)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Opening:
     """A hit that becomes a disclosure request to its holding force (tokens only, never raw data).
@@ -152,6 +158,9 @@ class Opening:
     strength: int
     now_ms: int
     matched: tuple[IndexRef, ...] = ()
+    probability: float = 0.0
+    """The probability the check stated for this hit (``crossforce.scoring``), kept with the request so
+    its outcome can be compared with it (the reliability report)."""
 
 
 class Broker:
@@ -233,6 +242,7 @@ class Broker:
                 updated_at_ms=now,
                 log_index=idx,
                 matched_indexes=tuple((r.epoch, r.version) for r in opening.matched),
+                probability_ppm=round(opening.probability * PPM),
             )
         )
         return view.request_id
@@ -241,12 +251,16 @@ class Broker:
         """The stored request, if the caller may take ``action`` on it; the uniform denial otherwise."""
         check_text("request_id", request_id, self._limits.max_request_id_chars, required=True)
         if who.role not in disclosure.ACTION_ROLES[action]:  # refused before any lookup, as the policy says
-            disclosure.authorise(action, None, caller_org=who.org, caller_role=who.role)
+            disclosure.authorise(action, None, caller_org=who.org, caller_role=who.role, caller_kind=who.kind)
         row = find_request(self._store, who, request_id)
         if row is None:
-            disclosure.authorise(action, None, caller_org=who.org, caller_role=who.role)  # always raises
+            disclosure.authorise(
+                action, None, caller_org=who.org, caller_role=who.role, caller_kind=who.kind
+            )  # always raises
             raise PermissionDeniedError(disclosure.DENIED_TEXT)
-        disclosure.authorise(action, view_of(row), caller_org=who.org, caller_role=who.role)
+        disclosure.authorise(
+            action, view_of(row), caller_org=who.org, caller_role=who.role, caller_kind=who.kind
+        )
         return row
 
     def get_request(self, who: Identity, request_id: str) -> RequestRow:
@@ -266,6 +280,8 @@ class Broker:
 
         Urgent first because a batch of a thousand routine requests must not push a new safeguarding
         request off the page a desk reads (issue 15, item 8)."""
+        if as_holder:
+            roles.authorise_party(Party.HOLDER, who.kind)  # only police hold records
         for s in states:
             if s not in STATE_NUMBERS:
                 raise ValidationError(f"unknown request state {s}")
@@ -337,7 +353,7 @@ class Broker:
         """The full id ``typed`` names for ``who``: a prefix is resolved among the requests the caller may
         see (ids never change, so this read may precede the transaction); the role is checked first."""
         if who.role not in disclosure.ACTION_ROLES[action]:  # refused before any lookup, as the policy says
-            disclosure.authorise(action, None, caller_org=who.org, caller_role=who.role)
+            disclosure.authorise(action, None, caller_org=who.org, caller_role=who.role, caller_kind=who.kind)
         ref = parse_request_ref(typed)
         if ref.kind is RefKind.EXACT:
             return ref.text
@@ -357,12 +373,13 @@ class Broker:
         return [
             rows[v.request_id]
             for v in due
-            if everyone or disclosure.may_view(v, caller_org=who.org, caller_role=who.role)
+            if everyone
+            or disclosure.may_view(v, caller_org=who.org, caller_role=who.role, caller_kind=who.kind)
         ]
 
     def overdue_report(self, who: Identity) -> OverdueReport:
         """The caller's overdue requests (everyone's for a role that sees all requests), no tokens shown."""
-        rows = self.overdue(who, everyone=roles.sees_all_requests(who.role))
+        rows = self.overdue(who, everyone=roles.sees_every_request(who.role, who.kind))
         return OverdueReport(
             requests=tuple(
                 request_view(r, for_holder=False, overdue=True, urgent=self.is_urgent(r)) for r in rows

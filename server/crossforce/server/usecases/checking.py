@@ -1,16 +1,21 @@
 """Checking: a vetting body's candidates against every force's index, in one vectorised pass.
 
 Invariants (docs/architecture.md, query; docs/threat-model.md): the matcher receives only keyed-hash
-tokens. Every request is validated and its quota charged (all or nothing, for every candidate accepted)
-before any index is read; a refused charge is itself logged. A batch-level problem (no candidates, too
-many, a bad justification, a purpose that allows no requests, a quota refusal) refuses the call; a
-candidate the matcher cannot check (no tokens, too many, a bad token, an epoch not in use) is answered
-alone with a ``CandidateError``, is not charged, logged or matched, and never affects the others (issue
-13, item 4). Every token is checked against every force of its epoch, hit or miss, with no early exit,
-so hits and misses cost the same work. Each candidate's CHECK event, and the disclosure requests its hits
-open (each naming the holder's index versions it matched), commit in one transaction before the answer
-is returned. Every answer carries its coverage (``policy.coverage``), decided from the same view of the
-index table the tokens were matched against.
+tokens. Every request is validated and its quota charged in units (all or nothing, for every candidate
+accepted; ``policy.candidates.cost``) before any index is read; a refused charge is itself logged. A
+batch-level problem (no candidates, too many, a bad justification, a purpose that allows no requests, a
+quota refusal) refuses the call; a candidate that was not made from one record or that the matcher
+cannot check (``policy.candidates.check_candidate``) is answered alone with a ``CandidateError``, is not
+charged, logged or matched, and never affects the others (issue 13, item 4). Every token is checked
+against every force of its epoch, in its own key type's partition, hit or miss, with no early exit, so
+hits and misses cost the same work. Each force's hit is scored (``crossforce.scoring``) from the key
+types that agreed there and the candidate's name classes; only hits at or above the purpose's report
+threshold are answered, and only those at or above its request threshold open a disclosure request. A
+hit-only purpose's hit says only that the force may hold the person. Each candidate's CHECK event (with
+its cost), and the requests its hits open (each naming the holder's index versions it matched and the
+probability stated), commit in one transaction before the answer is returned. Every answer carries its
+coverage (``policy.coverage``), decided from the same view of the index table the tokens were matched
+against.
 
 Retries (issue 17): a check may carry an idempotency key (``usecases.idempotency``). Its answer is stored
 under the key in the same transaction as its events; a retry with the key, on this matcher or another
@@ -18,23 +23,26 @@ sharing the database, gets that answer back and is charged, logged and opened no
 looked up before the quota is charged, and again inside the transaction, which is the authority (a
 retry racing its own first attempt may be charged twice, but never recorded twice).
 
-It runs just over 400 lines: validation, charging, matching, recording and replaying are the steps of one
+It runs over 400 lines: charging, matching, scoring, recording and replaying are the steps of one
 check, each already a short method, and splitting them across modules would spread one transaction's
-rules apart.
+rules apart (what a candidate may hold and cost is ``policy.candidates``).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from crossforce.auditlog.events import Check, QuotaDenied
 from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
 from crossforce.domain import (
+    Candidate,
     CandidateError,
     CheckOutcome,
     CheckResult,
@@ -43,9 +51,7 @@ from crossforce.domain import (
     IndexRef,
     Justification,
     NotSearchedReason,
-    QueryToken,
 )
-from crossforce.encoding import matchkeys
 from crossforce.errors import (
     AlreadyExistsError,
     CrossforceError,
@@ -56,6 +62,7 @@ from crossforce.errors import (
     status_name_for,
 )
 from crossforce.server.audit import AuditLog
+from crossforce.server.policy import candidates as shape
 from crossforce.server.policy import coverage
 from crossforce.server.policy.quotas import QuotaBook
 from crossforce.server.settings import PurposePolicy, ServerSettings
@@ -64,6 +71,7 @@ from crossforce.server.store.rows import IdempotentRow, IndexRow
 from crossforce.server.usecases import idempotency
 from crossforce.server.usecases.broker import Broker, Opening
 from crossforce.server.usecases.common import check_text
+from crossforce.server.usecases.hits import HitRules, ScoredHit, scored_hits
 from crossforce.server.usecases.refusals import RefusalGate
 from crossforce.server.usecases.serving import IndexTable, ServingView
 from crossforce.server.usecases.tokenmatch import Matches, match_tokens
@@ -73,6 +81,16 @@ DENIAL_TEXT_CHARS = 200
 JUSTIFICATION_FIELDS = ("purpose", "legal_basis", "case_reference", "officer_id")
 STALE_REASONS = frozenset({NotSearchedReason.EXPIRED, NotSearchedReason.RETIRED_EPOCH_ONLY})
 """Reasons a force that holds an index was not searched because of that index (``stale_orgs``)."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One accepted candidate, ready to record: its hits worth answering, its match matrix (which of
+    its tokens matched where: a request carries those), and the quota units it was charged."""
+
+    hits: list[ScoredHit]
+    found: npt.NDArray[np.bool_]
+    cost: int
 
 
 def facts_of(rows: Mapping[tuple[str, int], IndexRow]) -> list[coverage.IndexFacts]:
@@ -128,6 +146,7 @@ class Checking:
         self._settings = settings
         self._limits = settings.limits
         self._clock = clock
+        self._per_type = shape.max_per_type(self._limits)
         self._refusals = RefusalGate()
         self.refusals = self._refusals
         """Read by the matcher's flusher (``refusals.write_drained``)."""
@@ -140,41 +159,21 @@ class Checking:
         self._settings.check_justification(who.org, why)  # no personal data in what is kept forever
         return policy
 
-    def validate_candidate(
-        self,
-        tokens: Sequence[QueryToken],
-        position: int | None = None,
-        *,
-        active: tuple[int, ...] | None = None,
-    ) -> None:
-        """Refuse a candidate the matcher cannot check; ``active`` is the epochs in use, computed once
-        per batch by the caller (read from the table when not given)."""
-        where = "" if position is None else f"candidate {position}: "
-        if not tokens:
-            raise ValidationError(f"{where}a candidate needs at least one token (it yielded no match keys)")
-        if len(tokens) > self._limits.max_tokens_per_candidate:
-            raise TooLargeError(
-                f"{where}{len(tokens)} tokens exceed the limit of {self._limits.max_tokens_per_candidate}"
-            )
-        if active is None:
-            active = self._table.active_epochs()
-        for i, t in enumerate(tokens):
-            if len(t.token) != self._limits.token_bytes:
-                raise ValidationError(
-                    f"{where}token {i} is {len(t.token)} bytes; tokens are {self._limits.token_bytes}"
-                )
-            if t.key_type not in matchkeys.KEY_TYPES:
-                raise ValidationError(f"{where}token {i} has unknown key type {t.key_type}")
-            if active and t.epoch not in active:
-                raise PreconditionError(
-                    f"{where}token {i} is for epoch {t.epoch}, which is not in use; active epochs: "
-                    + ", ".join(str(e) for e in active)
-                )
+    def validate_candidate(self, candidate: Candidate, *, active: tuple[int, ...] | None = None) -> None:
+        """Refuse a candidate that was not made from one record or that the matcher cannot check
+        (``policy.candidates``); ``active`` is the epochs in use, computed once per batch by the caller
+        (read from the table when not given)."""
+        shape.check_candidate(
+            candidate,
+            limits=self._limits,
+            active=self._table.active_epochs() if active is None else active,
+            per_type=self._per_type,
+        )
 
     def check(
         self,
         who: Identity,
-        candidates: Sequence[Sequence[QueryToken]],
+        candidates: Sequence[Candidate],
         why: Justification,
         *,
         open_requests: bool,
@@ -188,7 +187,7 @@ class Checking:
     def check_one(
         self,
         who: Identity,
-        candidate: Sequence[QueryToken],
+        candidate: Candidate,
         why: Justification,
         *,
         open_requests: bool,
@@ -203,7 +202,7 @@ class Checking:
     def _check(
         self,
         who: Identity,
-        candidates: Sequence[Sequence[QueryToken]],
+        candidates: Sequence[Candidate],
         why: Justification,
         *,
         open_requests: bool,
@@ -211,7 +210,7 @@ class Checking:
         key: str,
     ) -> CheckOutcome:
         key = idempotency.checked_key(key)
-        self._validate(who, candidates, why, open_requests=open_requests)
+        policy = self._validate(who, candidates, why, open_requests=open_requests)
         digest = b""
         if key:
             digest = idempotency.check_digest(candidates, why, open_requests=open_requests, alone=alone)
@@ -226,9 +225,17 @@ class Checking:
         positions = [i for i, exc in enumerate(refused) if exc is None]
         accepted = [candidates[i] for i in positions]
         now = self._clock()
+        costs = [shape.cost(c) for c in accepted]
         if accepted:
-            self._charge(who, why, len(accepted), now)
+            self._charge(who, why, sum(costs), now)
         matches = self.match(accepted, now, view)
+        rules = HitRules.of(policy, view.rows, self._limits.max_filter_fpr)
+        scored = [  # scored before the transaction, which then only writes
+            Scored(scored_hits(cand, found, types, matches.orgs, rules), found, cost)
+            for cand, found, types, cost in zip(
+                accepted, matches.per_candidate, matches.key_types, costs, strict=True
+            )
+        ]
         answers = [refused_result(exc) if exc is not None else None for exc in refused]
         answered = self._coverage(view, accepted, now)
         stale = tuple(f.org for f in answered.not_searched if f.reason in STALE_REASONS)
@@ -238,9 +245,9 @@ class Checking:
                     earlier = tx.idempotent(who.org, key) if key else None
                     if earlier is None:
                         indexes = []
-                        for i, found in zip(positions, matches.per_candidate, strict=True):
+                        for i, one in zip(positions, scored, strict=True):
                             answers[i], log_index = self._record(
-                                tx, who, why, candidates[i], found, matches, now, open_requests=open_requests
+                                tx, who, why, candidates[i], one, matches, now, open_requests=open_requests
                             )
                             indexes.append(log_index)
                         if key:
@@ -265,11 +272,11 @@ class Checking:
             if earlier is not None:
                 return self._replayed(earlier, digest)
         outcome = _outcome(answers, answered, stale, self._audit.head)
-        if open_requests and any(r.hits for r in outcome.results):
+        if any(h.request_id for r in outcome.results for h in r.hits):
             self._broker.notify_opened()
         return outcome
 
-    def match(self, candidates: Sequence[Sequence[QueryToken]], now: int, view: ServingView) -> Matches:
+    def match(self, candidates: Sequence[Candidate], now: int, view: ServingView) -> Matches:
         """Every token against every force of its epoch (``tokenmatch.match_tokens``); one method, so the
         matching core can be timed on its own (tests/reliability/test_timing.py wraps it)."""
         return match_tokens(candidates, now, view)
@@ -283,7 +290,7 @@ class Checking:
             raise UnavailableError("this matcher has not yet loaded the answer's log entry; retry shortly")
         return idempotency.decode_check(same.response, self._audit.head)
 
-    def _screen(self, candidate: Sequence[QueryToken], active: tuple[int, ...]) -> CrossforceError | None:
+    def _screen(self, candidate: Candidate, active: tuple[int, ...]) -> CrossforceError | None:
         """The error that refuses this candidate alone, or None if it can be checked."""
         try:
             self.validate_candidate(candidate, active=active)
@@ -291,10 +298,10 @@ class Checking:
             return exc
         return None
 
-    def _coverage(self, view: ServingView, accepted: Sequence[Sequence[QueryToken]], now: int) -> Coverage:
+    def _coverage(self, view: ServingView, accepted: Sequence[Candidate], now: int) -> Coverage:
         """Which expected forces were searched for every accepted candidate (``policy.coverage``),
         remembered by the view until the next publish or expiry (``ServingView.coverage``)."""
-        epochs = [{t.epoch for t in cand} for cand in accepted]
+        epochs = [{b.epoch for b in cand.blocks if len(b)} for cand in accepted]
         common = frozenset(set.intersection(*epochs)) if epochs else frozenset()
         return view.coverage(self._settings.expected_forces, common, now)
 
@@ -305,12 +312,12 @@ class Checking:
     def _validate(
         self,
         who: Identity,
-        candidates: Sequence[Sequence[QueryToken]],
+        candidates: Sequence[Candidate],
         why: Justification,
         *,
         open_requests: bool,
-    ) -> None:
-        """The batch-level checks: these refuse the whole call."""
+    ) -> PurposePolicy:
+        """The batch-level checks, which refuse the whole call; returns the purpose's policy."""
         if not candidates:
             raise ValidationError("no candidates to check")
         if len(candidates) > self._limits.max_batch_candidates:
@@ -322,6 +329,7 @@ class Checking:
             raise PreconditionError(
                 f"purpose {why.purpose} allows only a hit/no-hit answer; check again without opening requests"
             )
+        return policy
 
     def _charge(self, who: Identity, why: Justification, cost: int, now: int) -> None:
         try:
@@ -361,8 +369,8 @@ class Checking:
         tx: Transaction,
         who: Identity,
         why: Justification,
-        candidate: Sequence[QueryToken],
-        found: np.ndarray,
+        candidate: Candidate,
+        scored: Scored,
         matches: Matches,
         now: int,
         *,
@@ -371,32 +379,37 @@ class Checking:
         """One candidate's hits, the requests they open, and its CHECK event, staged in ``tx``; returns the
         result and the event's log index."""
         check_id = uuid.uuid4().hex
-        orgs = matches.orgs
         hits: list[ForceHit] = []
-        for f in np.nonzero(found.any(axis=0))[0]:
-            hit_tokens = tuple(t for t, m in zip(candidate, found[:, f], strict=True) if m)
-            key_types = tuple(sorted({t.key_type for t in hit_tokens}))
-            strength = matchkeys.hit_strength(key_types)
-            if strength == 0:
-                continue
+        tokens = candidate.query_tokens() if open_requests and scored.hits else ()
+        for hit in scored.hits:
             request_id = ""
-            if open_requests:
+            if open_requests and hit.may_request:
+                matched = tuple(t for t, m in zip(tokens, scored.found[:, hit.column], strict=True) if m)
                 opening = Opening(
                     requester=who,
                     why=why,
                     check_id=check_id,
-                    holder_org=orgs[f],
-                    tokens=hit_tokens,
-                    key_types=key_types,
-                    strength=strength,
+                    holder_org=hit.org,
+                    tokens=matched,
+                    key_types=hit.key_types,
+                    strength=hit.label,
+                    probability=hit.probability,
                     now_ms=now,
                     matched=tuple(
-                        IndexRef(epoch=e, version=matches.rows[(orgs[f], e)].version)
-                        for e in sorted({t.epoch for t in hit_tokens})
+                        IndexRef(epoch=e, version=matches.rows[(hit.org, e)].version)
+                        for e in sorted({t.epoch for t in matched})
                     ),
                 )
                 request_id = self._broker.open_request(tx, opening)
-            hits.append(ForceHit(org=orgs[f], strength=strength, key_types=key_types, request_id=request_id))
+            hits.append(
+                ForceHit(
+                    org=hit.org,
+                    strength=hit.label,
+                    key_types=hit.key_types,
+                    request_id=request_id,
+                    probability=hit.probability,
+                )
+            )
         log_index = self._audit.append(
             tx,
             Check(
@@ -410,6 +423,7 @@ class Checking:
                 case_reference=why.case_reference,
                 hits=tuple(h.org for h in hits),
                 requests=tuple(h.request_id for h in hits if h.request_id),
+                cost=scored.cost,
             ),
         )
         return CheckResult(check_id=check_id, hits=tuple(hits)), log_index

@@ -25,6 +25,7 @@ from typing import Any
 from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import DAY_MS
 from crossforce.domain import (
+    Candidate,
     CandidateError,
     CheckOutcome,
     CheckResult,
@@ -32,7 +33,6 @@ from crossforce.domain import (
     ForceHit,
     Justification,
     NotSearchedReason,
-    QueryToken,
     SearchedForce,
     UnsearchedForce,
 )
@@ -49,7 +49,8 @@ KEEP_ANSWERS_MS = DAY_MS
 """How long a stored answer must be kept: a client retries within seconds; a day is ample, and keeps the
 table bounded (the retention purge may drop older rows)."""
 ANSWER_VERSION = 1
-DIGEST_CONTEXT = b"crossforce/idempotency/v1\x00"
+DIGEST_CONTEXT = b"crossforce/idempotency/v2\x00"
+"""v2: candidates are token blocks with name classes (proto v2)."""
 MISMATCH_TEXT = "this idempotency key was used for a different request; send a new key with each new request"
 
 
@@ -91,7 +92,7 @@ class _Canon:
 
 
 def check_digest(
-    candidates: Sequence[Sequence[QueryToken]], why: Justification, *, open_requests: bool, alone: bool
+    candidates: Sequence[Candidate], why: Justification, *, open_requests: bool, alone: bool
 ) -> bytes:
     """The request digest of a check: ``alone`` (a single ``Check``) differs from a batch of one, whose
     answer has another shape."""
@@ -100,9 +101,9 @@ def check_digest(
         canon.text(value)
     canon.uint(int(open_requests)).uint(len(candidates))
     for candidate in candidates:
-        canon.uint(len(candidate))
-        for t in candidate:
-            canon.uint(t.key_type).uint(t.epoch).blob(t.token)
+        canon.uint(candidate.forename_class).uint(candidate.surname_class).uint(len(candidate.blocks))
+        for block in candidate.blocks:
+            canon.uint(block.epoch).blob(block.key_types).blob(block.tokens)
     return canon.digest()
 
 
@@ -155,7 +156,9 @@ def encode_check(outcome: CheckOutcome) -> bytes:
             "results": [
                 {
                     "id": r.check_id,
-                    "hits": [[h.org, h.strength, list(h.key_types), h.request_id] for h in r.hits],
+                    "hits": [
+                        [h.org, h.strength, list(h.key_types), h.request_id, h.probability] for h in r.hits
+                    ],
                     "error": [r.error.code, r.error.message] if r.error is not None else None,
                 }
                 for r in outcome.results
@@ -176,10 +179,7 @@ def decode_check(blob: bytes, head: SignedTreeHead) -> CheckOutcome:
     results = tuple(
         CheckResult(
             check_id=r["id"],
-            hits=tuple(
-                ForceHit(org=org, strength=strength, key_types=tuple(kts), request_id=rid)
-                for org, strength, kts, rid in r["hits"]
-            ),
+            hits=tuple(_hit(*h) for h in r["hits"]),
             error=CandidateError(code=r["error"][0], message=r["error"][1]) if r["error"] else None,
         )
         for r in doc["results"]
@@ -199,6 +199,15 @@ def decode_check(blob: bytes, head: SignedTreeHead) -> CheckOutcome:
         stale_orgs=tuple(doc["stale"]),
         tree_head=head,
         coverage=coverage,
+    )
+
+
+def _hit(
+    org: str, strength: int, key_types: list[int], request_id: str, probability: float = 0.0
+) -> ForceHit:
+    """A stored hit; answers stored before spec v2 have no probability."""
+    return ForceHit(
+        org=org, strength=strength, key_types=tuple(key_types), request_id=request_id, probability=probability
     )
 
 

@@ -21,7 +21,7 @@ from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
 from crossforce.errors import PreconditionError, TooLargeError, ValidationError
-from crossforce.index.bloom import BloomIndex
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.limits import Limits
 from crossforce.server.audit import AuditLog
 from crossforce.server.policy import epochs, publish
@@ -32,7 +32,7 @@ from crossforce.server.store.rows import IndexRow
 from crossforce.server.usecases.refusals import RefusalGate
 from crossforce.server.usecases.registry import Registry
 from crossforce.server.usecases.serving import RETIRED_THROUGH, IndexTable, Prepared
-from crossforce.wire.index_header import parse_index_header, peek_index_header
+from crossforce.wire.index_header import parse_index_header, parse_index_partitions, peek_index_header
 
 log = logging.getLogger("crossforce.server")
 
@@ -82,6 +82,7 @@ class Publishing:
             serving = self._table.row(who.org, fields.epoch)
             return publish.accept_header(
                 fields,
+                partitions=parse_index_partitions(header_bytes),
                 header_bytes=header_bytes,
                 signature=signature,
                 caller_org=who.org,
@@ -97,20 +98,25 @@ class Publishing:
 
     def finish(self, who: Identity, header: AcceptedHeader, bits: bytes) -> tuple[IndexRow, SignedTreeHead]:
         try:
-            bloom = publish.verify_bits(header, bits, self._limits)
+            new_index = publish.verify_bits(header, bits, self._limits)
         except Exception as exc:
             self._log_refused(who, type(exc).__name__)
             raise
         sha_hex = header.bits_sha256.hex()
         with self._publish_lock:
             self._store.write_bits(sha_hex, bits)
-            prepared = self._table.prepare(header.org, header.epoch, bloom)
-            result = self._commit(who, header, sha_hex, bloom, prepared)
+            prepared = self._table.prepare(header.org, header.epoch, new_index)
+            result = self._commit(who, header, sha_hex, new_index, prepared)
             self._store.prune_bits()
             return result
 
     def _commit(
-        self, who: Identity, header: AcceptedHeader, sha_hex: str, bloom: BloomIndex, prepared: Prepared
+        self,
+        who: Identity,
+        header: AcceptedHeader,
+        sha_hex: str,
+        new_index: PartitionedIndex,
+        prepared: Prepared,
     ) -> tuple[IndexRow, SignedTreeHead]:
         now = self._clock()
         with self._write_lock:
@@ -147,8 +153,8 @@ class Publishing:
                     header=header.header_bytes,
                     signature=header.signature,
                     bits_sha256=sha_hex,
-                    num_blocks=header.params.num_blocks,
-                    num_probes=header.params.num_probes,
+                    num_blocks=header.num_blocks,
+                    num_probes=0,  # format 2: each partition has its own (in the stored header)
                     token_count=header.token_count,
                     record_count=header.record_count,
                     published_at_ms=now,
@@ -168,7 +174,7 @@ class Publishing:
                             current_epoch=max(e for _o, e in published),
                         ),
                     )
-            self._table.install(row, bloom, retired_through, prepared=prepared)
+            self._table.install(row, new_index, retired_through, prepared=prepared)
         log.info("accepted index from %s epoch %d version %d", header.org, header.epoch, header.version)
         return row, self._audit.head
 
@@ -178,7 +184,7 @@ class Publishing:
         max_chunk = self._limits.max_chunk_bytes
         if len(bits) > max_chunk:
             raise TooLargeError(f"chunk exceeds {max_chunk} bytes")
-        expected = header.params.size_bytes
+        expected = header.size_bytes
         if received + len(bits) > expected:
             raise ValidationError(f"more index bits than the {expected} bytes the header declares")
 

@@ -68,7 +68,11 @@ def charge_logged_check(quotas: QuotaBook, event: Check) -> None:
     allowed when made, so it only empties the buckets)."""
     with contextlib.suppress(QuotaExceededError, ValidationError):
         quotas.charge(
-            org=event.actor_org, officer=event.officer_id, purpose=event.purpose, cost=1, now_ms=event.at_ms
+            org=event.actor_org,
+            officer=event.officer_id,
+            purpose=event.purpose,
+            cost=event.charged_units,
+            now_ms=event.at_ms,
         )
 
 

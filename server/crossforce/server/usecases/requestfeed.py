@@ -43,6 +43,7 @@ class RequestFeed:
         page: int,
     ) -> None:
         roles.authorise_watch(party, who.role)
+        roles.authorise_party(party, who.kind)
         for s in states:
             if s not in STATE_NUMBERS:
                 raise ValidationError(f"unknown request state {s}")

@@ -30,11 +30,11 @@ def find_request(store: RequestStore, who: Identity, typed: str) -> RequestRow |
     ref = parse_request_ref(typed)
     if ref.kind is RefKind.EXACT:
         return store.request(ref.text)
-    party_org = None if roles.sees_all_requests(who.role) else who.org
+    party_org = None if roles.sees_every_request(who.role, who.kind) else who.org
     found = [
         row
         for row in store.requests_with_id_prefix(ref.text, party_org=party_org, limit=MAX_CANDIDATES + 1)
-        if disclosure.may_view(_view(row), caller_org=who.org, caller_role=who.role)
+        if disclosure.may_view(_view(row), caller_org=who.org, caller_role=who.role, caller_kind=who.kind)
     ]
     if not found:
         raise NotFoundError(f"no request you can see has an id starting {ref.text}")

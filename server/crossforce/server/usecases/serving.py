@@ -3,7 +3,8 @@
 Invariants: a row is in the table only after it and its audit event committed; a force's snapshot entry
 is added after its row, so a reader that takes snapshots first and rows second (``view``) finds every
 force of a snapshot among the rows. ``retired_through`` only grows (``policy.epochs``), and so does each
-(organisation, epoch)'s version. Mutation happens under the table's own lock, whichever matcher
+(organisation, epoch)'s version. Stored generations in index format 1 (spec v1) are left out: they
+cannot match a spec v2 candidate. Mutation happens under the table's own lock, whichever matcher
 published: this one (``install``) or another on the same storage (``follow``, told by the audit log).
 Each change builds a new immutable ``ServingView`` (copies of the dicts, and what checks derive from
 them) that readers share until the next change, so no reader iterates a dict another thread grows and
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,10 +27,12 @@ from crossforce.auditlog.events import AuditEvent, EpochChange, PublishAccepted
 from crossforce.clock import DAY_MS, SECOND_MS
 from crossforce.domain import Coverage, IndexStatus
 from crossforce.index import bloom as index
+from crossforce.index.partitioned import PartitionedIndex
 from crossforce.index.snapshot import MatchSnapshot
 from crossforce.server.policy import coverage, epochs
 from crossforce.server.store.protocols import IndexStore
 from crossforce.server.store.rows import IndexRow
+from crossforce.wire.index_header import parse_index_partitions
 
 RETIRED_THROUGH = "retired_through"
 """The store's meta key for the retired-epoch high-water mark."""
@@ -36,6 +40,14 @@ FIRST_EPOCH = 1
 """The epoch a network starts on, before any index is published."""
 NEVER = 2**63 - 1
 """A time after every expiry (milliseconds)."""
+_FORMAT_1_DROPPED = (
+    "not serving the index of %s epoch %d version %d: index format 1 (spec v1) cannot match spec v2 "
+    "candidates; the force must publish again with a spec v2 client"
+)
+"""Why a stored format-1 generation is left out of the table: its tokens (spec v1 keys) can never match
+a spec v2 candidate, so serving it, or reporting the force searched, would be wrong."""
+
+log = logging.getLogger("crossforce.server")
 
 
 @dataclass(frozen=True)
@@ -169,15 +181,18 @@ class IndexTable:
         drop bits no row points at (superseded versions, or publishes a crash cut short)."""
         retired_through = int(store.meta(RETIRED_THROUGH) or 0)
         rows: dict[tuple[str, int], IndexRow] = {}
-        loaded: dict[int, dict[str, index.BloomIndex]] = {}
+        loaded: dict[int, dict[str, PartitionedIndex]] = {}
         for row in store.indexes():
+            layout = parse_index_partitions(row.header)
+            if not layout:  # format 1, from before spec v2: see ``_FORMAT_1_DROPPED``
+                log.warning(_FORMAT_1_DROPPED, row.org, row.epoch, row.version)
+                continue
             rows[(row.org, row.epoch)] = row
             if row.epoch > retired_through:
-                params = index.IndexParams(num_blocks=row.num_blocks, num_probes=row.num_probes)
-                bloom = index.BloomIndex.from_bytes(params, store.read_bits(row.bits_sha256))
-                loaded.setdefault(row.epoch, {})[row.org] = bloom
-        snapshots = {epoch: MatchSnapshot.build(blooms) for epoch, blooms in loaded.items()}
-        del loaded  # the BloomIndex objects are freed; the snapshots hold the only copy
+                bits = store.read_bits(row.bits_sha256)
+                loaded.setdefault(row.epoch, {})[row.org] = PartitionedIndex.from_bytes(layout, bits)
+        snapshots = {epoch: MatchSnapshot.build(indexes) for epoch, indexes in loaded.items()}
+        del loaded  # the index objects are freed; the snapshots hold the only copy
         store.prune_bits()
         return cls(store=store, rows=rows, snapshots=snapshots, retired_through=retired_through)
 
@@ -216,15 +231,15 @@ class IndexTable:
         active = self.active_epochs()
         return active[0] if active else FIRST_EPOCH
 
-    def prepare(self, org: str, epoch: int, bloom: index.BloomIndex) -> Prepared:
+    def prepare(self, org: str, epoch: int, new_index: PartitionedIndex) -> Prepared:
         """``epoch``'s snapshot with ``org``'s index added or replaced, to ``install`` once committed."""
         base = self._snapshots.get(epoch)
-        return Prepared(base=base, snapshot=self._with(base, org, bloom))
+        return Prepared(base=base, snapshot=self._with(base, org, new_index))
 
     def install(
         self,
         row: IndexRow,
-        bloom: index.BloomIndex,
+        new_index: PartitionedIndex,
         retired_through: int,
         *,
         prepared: Prepared | None = None,
@@ -239,15 +254,15 @@ class IndexTable:
                 if prepared is not None and prepared.base is base:
                     snapshot = prepared.snapshot
                 else:
-                    snapshot = self._with(base, row.org, bloom)
+                    snapshot = self._with(base, row.org, new_index)
                 self._rows[(row.org, row.epoch)] = row
                 self._snapshots[row.epoch] = snapshot
             self._retire(retired_through)
             self._view = self._fresh_view()
 
     @staticmethod
-    def _with(base: MatchSnapshot | None, org: str, bloom: index.BloomIndex) -> MatchSnapshot:
-        return base.with_index(org, bloom) if base is not None else MatchSnapshot.build({org: bloom})
+    def _with(base: MatchSnapshot | None, org: str, new_index: PartitionedIndex) -> MatchSnapshot:
+        return base.with_index(org, new_index) if base is not None else MatchSnapshot.build({org: new_index})
 
     def _retire(self, retired_through: int) -> None:
         """Raise the retired mark (never lower it) and drop the snapshots it retires (lock held)."""
@@ -272,14 +287,17 @@ class IndexTable:
         current = self._rows.get((org, epoch))
         if row is None or (current is not None and current.version >= row.version):
             return
+        layout = parse_index_partitions(row.header)
+        if not layout:  # a format-1 publish by a matcher from before spec v2 on the same storage
+            log.warning(_FORMAT_1_DROPPED, row.org, row.epoch, row.version)
+            return
         if row.epoch <= self._retired_through:  # no snapshot for a retired epoch (as ``load``)
             with self._mutate:
                 self._rows[(org, epoch)] = row
                 self._view = self._fresh_view()
             return
-        params = index.IndexParams(num_blocks=row.num_blocks, num_probes=row.num_probes)
-        bloom = index.BloomIndex.from_bytes(params, self._store.read_bits(row.bits_sha256))
-        self.install(row, bloom, self._retired_through)
+        bits = self._store.read_bits(row.bits_sha256)
+        self.install(row, PartitionedIndex.from_bytes(layout, bits), self._retired_through)
 
     def status(self, now_ms: int, *, max_age_s: int) -> list[IndexStatus]:
         """Every force's serving index, with why it is stale if it is (superseded ones left out)."""

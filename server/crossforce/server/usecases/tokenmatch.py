@@ -1,7 +1,9 @@
 """Matching tokens against the indexes held: every token against every force of its epoch, at once.
 
 One vectorised pass per epoch, with no early exit: hits and misses cost the same work, and numpy's
-per-call overhead is paid once per epoch rather than once per token.
+per-call overhead is paid once per epoch rather than once per token. Each token is tested only in its
+own key type's partition of each index (``MatchSnapshot.check``), so a token relabelled as another type
+cannot match (issue 15).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from crossforce.domain import QueryToken
+from crossforce.domain import Candidate
 from crossforce.index import bloom as index
 from crossforce.server.store.rows import IndexRow
 from crossforce.server.usecases.serving import ServingView
@@ -19,15 +22,17 @@ from crossforce.server.usecases.serving import ServingView
 
 @dataclass(frozen=True)
 class Matches:
-    """Per candidate a (tokens x forces) bool matrix over ``orgs``; ``rows`` are the index rows matched
+    """Per candidate a (tokens x forces) bool matrix over ``orgs``, its rows in the order of
+    ``Candidate.query_tokens()``, and the key type of each row; ``rows`` are the index rows matched
     against (the versions a disclosure request records)."""
 
-    per_candidate: list[np.ndarray]
+    per_candidate: list[npt.NDArray[np.bool_]]
+    key_types: list[npt.NDArray[np.uint8]]
     orgs: list[str]
     rows: Mapping[tuple[str, int], IndexRow]
 
 
-def match_tokens(candidates: Sequence[Sequence[QueryToken]], now: int, view: ServingView) -> Matches:
+def match_tokens(candidates: Sequence[Candidate], now: int, view: ServingView) -> Matches:
     """Every token against every force of its epoch, in one vectorised pass per epoch (no early exit).
 
     Only unexpired indexes under epochs in use answer, exactly the (force, epoch) pairs that
@@ -35,27 +40,34 @@ def match_tokens(candidates: Sequence[Sequence[QueryToken]], now: int, view: Ser
     the view, computed once per publish (``ServingView.plans``); only the expired test uses ``now``.
     """
     orgs = view.orgs
-    flat = [t for cand in candidates for t in cand]
-    out = np.zeros((len(flat), len(orgs)), dtype=bool)
-    token_epochs = np.fromiter((t.epoch for t in flat), dtype=np.int64, count=len(flat))
+    blocks = [b for cand in candidates for b in cand.blocks]
+    all_types = np.frombuffer(b"".join(b.key_types for b in blocks), dtype=np.uint8)
+    all_tokens = b"".join(b.tokens for b in blocks)
+    token_epochs = np.repeat(
+        np.fromiter((b.epoch for b in blocks), dtype=np.int64, count=len(blocks)),
+        np.fromiter((len(b) for b in blocks), dtype=np.int64, count=len(blocks)),
+    )
+    out = np.zeros((len(all_types), len(orgs)), dtype=bool)
     for epoch, plan in view.plans:
         in_epoch = token_epochs == epoch
         if in_epoch.all():  # the common case: every token under one epoch, no row selection needed
-            tokens = index.token_array(b"".join(t.token for t in flat))
-            found = plan.snapshot.check(tokens)
+            found = plan.snapshot.check(index.token_array(all_tokens), all_types)
             found &= plan.expires_at_ms > now
             out[:, plan.cols] |= found
             continue
         rows = np.nonzero(in_epoch)[0]
         if rows.size == 0:
             continue
-        tokens = index.token_array(b"".join(flat[i].token for i in rows))
-        found = plan.snapshot.check(tokens)
+        tokens = index.token_array(all_tokens)[rows]
+        found = plan.snapshot.check(tokens, all_types[rows])
         found &= plan.expires_at_ms > now
         out[np.ix_(rows, plan.cols)] |= found
-    split: list[np.ndarray] = []
+    split: list[npt.NDArray[np.bool_]] = []
+    types: list[npt.NDArray[np.uint8]] = []
     start = 0
     for cand in candidates:
-        split.append(out[start : start + len(cand)])
-        start += len(cand)
-    return Matches(per_candidate=split, orgs=list(orgs), rows=view.rows)
+        end = start + cand.token_count
+        split.append(out[start:end])
+        types.append(all_types[start:end])
+        start = end
+    return Matches(per_candidate=split, key_types=types, orgs=list(orgs), rows=view.rows)

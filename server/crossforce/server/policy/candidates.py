@@ -1,0 +1,117 @@
+"""What a candidate may hold, and what it costs (spec v2, "Limits"; issue 15).
+
+Why a rule of its own: a keyed-hash token says nothing the matcher can read, so the only defence
+against a caller that guesses dates of birth is the shape of what it sends. A candidate holds at most one
+block per epoch, only key types the spec defines, no more tokens of a type than the worst-case record
+yields, and no token twice: anything else was not made from one record and is refused before it is
+charged or matched. Its cost is the number of dates of birth its tokens can agree with for a fixed name
+(``KeyType.date_span``), so a guesser pays at least one unit for every date it rules out, whichever keys
+it guesses with. Blocks of other epochs carry the same guesses under another secret: only the dearest
+block is charged (a caller that puts other guesses there gains at most the number of epochs in use, two
+during a rotation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from crossforce.domain import NAME_CLASS_UNLISTED, Candidate
+from crossforce.encoding.keytypes import KEY_TYPES
+from crossforce.errors import PreconditionError, TooLargeError, ValidationError
+from crossforce.limits import Limits
+
+CODES = 256
+"""Key type codes are one byte."""
+
+
+def _table(values: Mapping[int, int]) -> npt.NDArray[np.int64]:
+    out = np.zeros(CODES, dtype=np.int64)
+    for code, value in values.items():
+        out[code] = value
+    return out
+
+
+DATE_SPAN = _table({code: kt.date_span for code, kt in KEY_TYPES.items()})
+"""Quota units per token, by key type code (0 for a code the spec does not define: refused anyway)."""
+KNOWN = _table(dict.fromkeys(KEY_TYPES, 1)).astype(bool)
+
+
+def max_per_type(limits: Limits) -> npt.NDArray[np.int64]:
+    """Most tokens of each key type one candidate block may hold (0: an unknown type): the spec's "max
+    per record" column (``Limits.max_tokens_per_type``), what the worst-case record yields."""
+    return _table({code: n for code, n in limits.max_tokens_per_type.items() if code in KEY_TYPES})
+
+
+def max_cost(limits: Limits) -> int:
+    """The dearest candidate the rules allow: every type at its maximum, in one block."""
+    return int((max_per_type(limits) * DATE_SPAN).sum())
+
+
+def cost(candidate: Candidate) -> int:
+    """Quota units for ``candidate``: its dearest block's sum of ``date_span`` (at least 1)."""
+    dearest = 0
+    for block in candidate.blocks:
+        types = np.frombuffer(block.key_types, dtype=np.uint8)
+        dearest = max(dearest, int(DATE_SPAN[types].sum()))
+    return max(dearest, 1)
+
+
+def check_candidate(
+    candidate: Candidate, *, limits: Limits, active: tuple[int, ...], per_type: npt.NDArray[np.int64]
+) -> None:
+    """Refuse a candidate that was not made from one record, or that the matcher cannot check.
+
+    ValidationError (INVALID_ARGUMENT) for its shape, TooLargeError for too many tokens,
+    PreconditionError for an epoch not in use (``active``; empty: any). Messages name the block and the
+    slot (type code, token number), never a token's value; the result's place names the candidate.
+    ``per_type`` is ``max_per_type(limits)``, computed once per batch by the caller.
+    """
+    for name, value in (("forename", candidate.forename_class), ("surname", candidate.surname_class)):
+        if not 0 <= value <= NAME_CLASS_UNLISTED:
+            raise ValidationError(f"{name} class {value} is not a name class (0 to {NAME_CLASS_UNLISTED})")
+    if not candidate.blocks or all(len(b) == 0 for b in candidate.blocks):
+        raise ValidationError("a candidate needs at least one token (it yielded no match keys)")
+    seen: set[int] = set()
+    for i, block in enumerate(candidate.blocks):
+        where = f"block {i} (epoch {block.epoch})"
+        if block.epoch in seen:
+            raise ValidationError(f"{where}: a second block for the same epoch; send one block per epoch")
+        seen.add(block.epoch)
+        _check_block(block.key_types, block.tokens, where, limits=limits, per_type=per_type)
+        if active and block.epoch not in active:
+            raise PreconditionError(
+                f"{where}: epoch {block.epoch} is not in use; active epochs: " + ", ".join(map(str, active))
+            )
+
+
+def _check_block(
+    key_types: bytes, tokens: bytes, where: str, *, limits: Limits, per_type: npt.NDArray[np.int64]
+) -> None:
+    count = len(key_types)
+    if count > limits.max_tokens_per_candidate:
+        raise TooLargeError(f"{where}: {count} tokens exceed the limit of {limits.max_tokens_per_candidate}")
+    if len(tokens) != count * limits.token_bytes:
+        raise ValidationError(
+            f"{where}: {len(tokens)} bytes of tokens for {count} key types; tokens are {limits.token_bytes}"
+            " bytes each"
+        )
+    types = np.frombuffer(key_types, dtype=np.uint8)
+    unknown = types[~KNOWN[types]]
+    if unknown.size:
+        token = int(np.nonzero(~KNOWN[types])[0][0])
+        raise ValidationError(f"{where}: token {token} has unknown key type {int(unknown[0])}")
+    counts = np.bincount(types, minlength=CODES)
+    over = np.nonzero(counts > per_type)[0]
+    if over.size:
+        code = int(over[0])
+        raise ValidationError(
+            f"{where}: {int(counts[code])} tokens of key type {code} ({KEY_TYPES[code].name}); one record"
+            f" yields at most {int(per_type[code])}"
+        )
+    size = limits.token_bytes
+    distinct = {tokens[j : j + size] for j in range(0, len(tokens), size)}
+    if len(distinct) != count:
+        raise ValidationError(f"{where}: a token appears twice; each token is sent once")

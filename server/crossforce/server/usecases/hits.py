@@ -1,0 +1,104 @@
+"""From one candidate's matches to the hits answered: which forces, how likely, and which open requests.
+
+Why a module of its own: this is where the matcher turns "tokens of these key types agreed at this
+force" into what a vetting officer is told (spec v2, "Scoring"), and the rule is worth reading and
+testing without a transaction around it. Per force, the key types that agreed are scored with
+``crossforce.scoring`` (the candidate's name classes, the force's declared record count against all
+forces', and the index's false-positive ceiling); a hit below the purpose's report threshold is not
+answered at all, and only one at or above its request threshold may open a disclosure request. A
+hit-only purpose learns only that a force may hold the person: no key types, no probability, no label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from crossforce import scoring
+from crossforce.domain import Candidate
+from crossforce.server.settings import PurposePolicy
+from crossforce.server.store.rows import IndexRow
+
+
+@dataclass(frozen=True)
+class HitRules:
+    """What scoring a batch's hits needs, fixed for the batch."""
+
+    thresholds: scoring.Thresholds
+    hit_only: bool
+    records: Mapping[str, int]
+    """Organisation -> records its index declares (the largest over its epochs)."""
+    total_records: int
+    """All forces' records: the force's share of them is the prior that it holds a given person."""
+    fpr: float
+    """Per-token false-positive rate of an index: ``Limits.max_filter_fpr``, the ceiling publish
+    enforces on every partition, so the probability never credits an index with fewer false hits
+    than it may have."""
+
+    @classmethod
+    def of(cls, policy: PurposePolicy, rows: Mapping[tuple[str, int], IndexRow], fpr: float) -> HitRules:
+        records: dict[str, int] = {}
+        for (org, _epoch), row in rows.items():
+            records[org] = max(records.get(org, 0), row.record_count)
+        return cls(
+            thresholds=scoring.Thresholds(report=policy.report_threshold, request=policy.request_threshold),
+            hit_only=not policy.allows_disclosure,
+            records=records,
+            total_records=sum(records.values()),
+            fpr=fpr,
+        )
+
+
+@dataclass(frozen=True)
+class ScoredHit:
+    """One force's hit as answered: ``column`` is the force's column in the match matrix."""
+
+    org: str
+    column: int
+    key_types: tuple[int, ...]
+    probability: float
+    label: int
+    may_request: bool
+    """At or above the request threshold (never for a hit-only purpose)."""
+
+
+def scored_hits(
+    candidate: Candidate,
+    found: npt.NDArray[np.bool_],
+    key_types: npt.NDArray[np.uint8],
+    orgs: list[str],
+    rules: HitRules,
+) -> list[ScoredHit]:
+    """The hits of one candidate worth answering, in column (organisation) order.
+
+    ``found`` is the candidate's (tokens x forces) match matrix and ``key_types`` each row's type.
+    """
+    hits: list[ScoredHit] = []
+    # Every type the candidate offered: a field offered that no agreeing key vouches for (a date of birth
+    # sent, yet only a date-free key agreed) is evidence against the hit (the parameters assume it).
+    sent = frozenset(int(t) for t in np.unique(key_types))
+    for col in np.nonzero(found.any(axis=0))[0]:
+        f = int(col)
+        agreed = tuple(sorted({int(t) for t in key_types[found[:, f]]}))
+        records = rules.records.get(orgs[f], 0)
+        result = scoring.score(
+            agreed,
+            forename_class=candidate.forename_class,
+            surname_class=candidate.surname_class,
+            force_records=records,
+            total_records=max(records, rules.total_records),
+            fpr=rules.fpr,
+            sent_types=sent,
+        )
+        label = scoring.label(result.probability, rules.thresholds)
+        if label == scoring.NOT_REPORTED:
+            continue
+        if rules.hit_only:
+            hits.append(ScoredHit(orgs[f], f, (), 0.0, 0, may_request=False))
+            continue
+        may_request = result.probability >= rules.thresholds.request
+        hits.append(ScoredHit(orgs[f], f, agreed, result.probability, label, may_request=may_request))
+    return hits
