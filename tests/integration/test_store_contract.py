@@ -682,7 +682,8 @@ def test_two_upgrades_at_once_take_turns(cluster: pgserver.PostgresServer) -> No
     for thread in threads:
         thread.join(30)
     assert errors == []
-    assert sorted(results) == [(0, 1), (1, 1), (1, 1)]
+    latest = pgschema.SCHEMA_VERSION
+    assert sorted(results) == [(0, latest), (latest, latest), (latest, latest)]
 
 
 @POSTGRESQL_ONLY
@@ -710,3 +711,33 @@ def test_a_database_restart_turns_unhealthy_then_recovers_by_itself(matcher_back
             assert storage.log_size() == 2
         finally:
             storage.close()
+
+
+@POSTGRESQL_ONLY
+def test_a_version_1_database_upgrades_and_its_requests_state_no_probability(
+    cluster: pgserver.PostgresServer,
+) -> None:
+    """Version 2 adds ``requests.probability_ppm``: a request stored before reads back with 0 (not stated),
+    which the reliability report leaves out."""
+    old = cluster.create_database()
+    stored = request_row("before-v2")
+    with psycopg.connect(old, autocommit=True) as admin:
+        for statement in pgschema.MIGRATIONS[1]:
+            admin.execute(statement)
+        admin.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+        columns = [c for c in pgschema.REQUESTS.columns if c != "probability_ppm"]
+        values = {c: getattr(stored, c) for c in columns}
+        values["key_types"] = ",".join(str(k) for k in stored.key_types)
+        values["matched_indexes"] = "3:2"
+        admin.execute(
+            f"INSERT INTO requests ({', '.join(columns)}) VALUES ({', '.join(f'%({c})s' for c in columns)})",
+            values,
+        )
+    assert pgschema.upgrade(old) == (1, pgschema.SCHEMA_VERSION)
+    storage = PostgresStorage.open(old)
+    try:
+        assert storage.request(stored.request_id) == stored  # probability_ppm 0: not stated
+        storage_rows = storage.request_outcomes()
+        assert storage_rows == []
+    finally:
+        storage.close()
