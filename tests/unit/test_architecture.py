@@ -34,6 +34,7 @@ WIRE = ("crossforce.v2", "crossforce.wire")
 PURE = (
     "crossforce.encoding",
     "crossforce.index",
+    "crossforce.scoring",
     "crossforce.auditlog",
     "crossforce.crypto",
     "crossforce.server.policy",

@@ -78,10 +78,13 @@ def scored_hits(
     ``found`` is the candidate's (tokens x forces) match matrix and ``key_types`` each row's type.
     """
     hits: list[ScoredHit] = []
+    columns = np.nonzero(found.any(axis=0))[0]
+    if columns.size == 0:
+        return hits  # most candidates: nothing agreed anywhere, nothing to score
     # Every type the candidate offered: a field offered that no agreeing key vouches for (a date of birth
     # sent, yet only a date-free key agreed) is evidence against the hit (the parameters assume it).
     sent = frozenset(int(t) for t in np.unique(key_types))
-    for col in np.nonzero(found.any(axis=0))[0]:
+    for col in columns:
         f = int(col)
         agreed = tuple(sorted({int(t) for t in key_types[found[:, f]]}))
         records = rules.records.get(orgs[f], 0)
