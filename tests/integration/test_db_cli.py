@@ -208,7 +208,8 @@ def test_migration_refuses_a_database_that_is_not_upgraded(pilot: Path, empty_db
 
 def test_migration_of_a_damaged_folder_is_refused_and_writes_nothing(pilot: Path, upgraded_db: str) -> None:
     victim = sorted((pilot / BITS_DIR).glob("*.bin"))[0]
-    victim.write_bytes(b"\x00" + victim.read_bytes()[1:])
+    original = victim.read_bytes()
+    victim.write_bytes(bytes([original[0] ^ 0xFF]) + original[1:])  # always a change, whatever the byte was
     message = error_json(
         ["db", "migrate-from-sqlite", "--data", pilot, "--db", upgraded_db], ExitStatus.VERIFICATION_FAILED
     )
