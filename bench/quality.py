@@ -17,8 +17,9 @@ nowhere are then checked against every force with both key sets, and for each we
 - ``--ablate``: v2 recall and false rates at the default threshold with each key type removed.
 
 ``--fit`` re-estimates the scoring parameters on this run (m from the true pairs' agreement levels,
-Platt calibration on every scored pair) and, with ``--write``, stores them as the package's default
-(``crossforce/scoring/params-v2.json``). Fit on one seed and report on another.
+Platt calibration on every scored pair, shifted per pattern family) and, with ``--write``, stores them
+as the package's default (``crossforce/scoring/params-v2.json``). Fit on one seed and report on another;
+``bench.quality_snapshot`` and ``bench.quality_tune`` refit the curves on saved runs in seconds.
 
 Profiles (``crossforce.testkit.simulate.PROFILES``): ``realistic`` (default): 43 forces at their relative
 sizes, errors per (query, held record) pair at the rates of docs/records.md; ``classic``: four forces,
@@ -70,7 +71,9 @@ from crossforce.scoring import (
     agreement_levels,
     evidence,
     explanations,
+    family,
     fit_calibration,
+    fit_family_calibration,
     fit_m,
     score,
 )
@@ -384,28 +387,59 @@ def fit(world: World, arm: Arm, prior: ScoringParams, version: str) -> ScoringPa
     ]
     m, m_none = fit_m(true_levels, prior.m, prior.m_none)
     unfitted = dataclasses.replace(
-        prior, m=m, m_none=m_none, name_frequency=class_frequencies(world, prior), calibration=(1.0, 0.0)
-    )
-    log_odds: list[float] = []
-    outcomes: list[bool] = []
-    total = world.total_records
-    for q, hits, sent in zip(world.queries, arm.matches, arm.sent, strict=True):
-        for code, types in hits.items():
-            best: float | None = None
+        prior, m=m, m_none=m_none, name_frequency=class_frequencies(world, prior), calibration=(1.0, 0.0),
+        family_calibration={},
+    )  # fmt: skip
+    checks = [
+        (q.classes, hits, sent, q.holders)
+        for q, hits, sent in zip(world.queries, arm.matches, arm.sent, strict=True)
+    ]
+    fitted = fit_curves(checks, unfitted, world.force_records)
+    return dataclasses.replace(fitted, version=version)
+
+
+Check = tuple[tuple[int, int], Mapping[str, frozenset[int]], frozenset[int], frozenset[str]]
+"""One query as calibration sees it: name classes, force -> key types agreed, types sent, holders."""
+
+
+def fit_curves(
+    checks: Sequence[Check], params: ScoringParams, force_records: Mapping[str, int]
+) -> ScoringParams:
+    """``params`` with the global Platt curve and one per pattern family refitted on every scored
+    (query, force) pair; m, u and the rest are left as they are."""
+    return curves_from_hits(calibration_hits(checks, params, force_records), params)
+
+
+def calibration_hits(
+    checks: Sequence[Check], params: ScoringParams, force_records: Mapping[str, int]
+) -> list[tuple[str, float, bool]]:
+    """(family, uncalibrated log-odds, same person) per scored (query, force) pair. Each hit is
+    represented by its best explanation (the highest log-odds, what the global curve would pick)."""
+    total = sum(force_records.values())
+    hits: list[tuple[str, float, bool]] = []
+    for classes, matched, sent, holders in checks:
+        for code, types in matched.items():
+            best: tuple[float, str] | None = None
             for levels in explanations(types, sent):
                 if all(level == NONE for level in levels.values()):
                     continue
                 _, lo = evidence(
-                    levels, forename_class=q.classes[0], surname_class=q.classes[1],
-                    force_records=world.force_records[code], total_records=total, fpr=DEFAULT_TARGET_FPR,
-                    params=unfitted,
+                    levels, forename_class=classes[0], surname_class=classes[1],
+                    force_records=force_records[code], total_records=total, fpr=DEFAULT_TARGET_FPR,
+                    params=params,
                 )  # fmt: skip
-                best = lo if best is None else max(best, lo)
+                if best is None or lo > best[0]:
+                    best = (lo, family(levels))
             if best is not None:
-                log_odds.append(best)
-                outcomes.append(code in q.holders)
-    calibration = fit_calibration(log_odds, outcomes)
-    return dataclasses.replace(unfitted, calibration=calibration, version=version)
+                hits.append((best[1], best[0], code in holders))
+    return hits
+
+
+def curves_from_hits(hits: Sequence[tuple[str, float, bool]], params: ScoringParams) -> ScoringParams:
+    """``params`` with the global curve fitted on every hit and a shifted one per family with enough."""
+    curve = fit_calibration([lo for _, lo, _ in hits], [same for _, _, same in hits])
+    families = fit_family_calibration(hits, curve)
+    return dataclasses.replace(params, calibration=curve, family_calibration=families)
 
 
 def class_frequencies(world: World, prior: ScoringParams) -> dict[str, tuple[float, ...]]:
@@ -478,6 +512,9 @@ def breakdowns(
     key_true: Counter[int] = Counter()
     key_false: Counter[int] = Counter()
     misses: Counter[str] = Counter()
+    miss_agreed: Counter[str] = Counter()
+    """Misses by the key types that did agree at the holder: "(nothing)" no key can find, the rest the
+    scoring stated below the threshold."""
     realistic = isinstance(sim, RealisticSimulator)
     for q, hits, matched, base in zip(world.queries, hits_per_query, arm.matches, baseline, strict=True):
         for code, types in matched.items():
@@ -496,6 +533,10 @@ def breakdowns(
                 kind_base[kind] += code in base
             if code not in hits:
                 misses[" + ".join(sorted(kinds)) or "(none)"] += 1
+                agreed = matched.get(code, frozenset())
+                miss_agreed[
+                    ",".join(sorted(KEY_TYPES[t].name for t in agreed if t in KEY_TYPES)) or "(nothing)"
+                ] += 1
             if realistic:
                 assert isinstance(sim, RealisticSimulator)
                 record_class = sim.record_class(code, ids[code])
@@ -521,6 +562,7 @@ def breakdowns(
             for kt in sorted(key_true.keys() | key_false.keys())
         },
         "top_misses": dict(misses.most_common(8)),
+        "misses_by_agreed": dict(miss_agreed.most_common(8)),
     }  # fmt: skip
 
 
@@ -679,6 +721,8 @@ def print_report(s: Mapping[str, object]) -> None:
         )
         console.print("most common error kinds behind a miss: " + "; ".join(
             f"{k} ({v})" for k, v in v2["top_misses"].items()))  # fmt: skip
+        console.print("misses by the key types that agreed at the holder: " + "; ".join(
+            f"{k} ({v})" for k, v in v2["misses_by_agreed"].items()))  # fmt: skip
     ablated = s.get("ablation")
     if isinstance(ablated, dict):
         table = Table(title=f"v2 ablation at probability >= {DEFAULT_THRESHOLD}: each key type removed")
@@ -747,7 +791,8 @@ def _write_params(summary: Mapping[str, object]) -> None:
         f"Fitted by python -m bench.quality --fit {fitted.version} --write --seed {summary['seed']} "
         f"(realistic profile, {summary['records']} records at {summary.get('forces_count', 43)} forces): "
         "m and m_none from true pairs' agreement levels, name_frequency from the forces' records, "
-        "calibration by Platt scaling; u from date and area sizes; base_rate: deployment prior "
+        "calibration by Platt scaling, shifted per pattern family; u from date and area sizes; base_rate: "
+        "deployment prior "
         "(docs/quality.md)."
     )
     path = resources.files("crossforce.scoring").joinpath(PARAMS_FILE)

@@ -41,6 +41,7 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from crossforce.auditlog import treehead
+from crossforce.client.personpick import AmbiguousPersonError
 from crossforce.client.sdk import Client
 from crossforce.crypto.sealed import DisclosurePayload
 from crossforce.domain import Candidate, Justification, QueryToken, Role
@@ -273,7 +274,12 @@ class DisclosureDesk(GrpcUser):
                 self._answer(client, request.request_id)
 
     def _answer(self, client: Client, request_id: str) -> None:
-        resolution = client.resolve(request_id)
+        try:
+            resolution = client.resolve(request_id)
+        except AmbiguousPersonError:
+            # Tokens pointing at several people equally: a desk never discloses a guess; it refuses.
+            client.refuse(request_id, pb.NOT_RELEVANT, officer_id=self.officer_id)
+            return
         if not resolution.confirmed:
             return
         if random.random() < float(plan()["desk"]["approve_share"]):

@@ -67,8 +67,10 @@ def alarms(result: Result) -> list[dict[str, Any]]:
 
 
 def announcements(tmp_path: Path, lines: Sequence[str]) -> Path:
+    """``lines`` and epoch 1, which the matcher logs at its first start (the network's first epoch)."""
     path = tmp_path / "announced.txt"
-    path.write_text("# what the organisations published out of band\n" + "\n".join(lines) + "\n")
+    text = "# what the organisations published out of band\nepoch 1\n" + "\n".join(lines) + "\n"
+    path.write_text(text)
     return path
 
 
@@ -190,7 +192,7 @@ def test_operator_logged_keys_for_the_monitors_own_org_alarm(mnet: LocalNet) -> 
 
 # ---------------------------------------------------------------------------------------------- epochs
 def test_unannounced_epoch_change_alarms(mnet: LocalNet, tmp_path: Path) -> None:
-    announced = announcements(tmp_path, [*first_keys(mnet), "epoch 1"])
+    announced = announcements(tmp_path, first_keys(mnet))
     forged = EpochChange(
         at_ms=2_000_000_000_000, actor_org="dbs", actor_role=Role.AUDITOR, retired_through=4, current_epoch=5
     )

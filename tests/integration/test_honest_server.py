@@ -182,15 +182,16 @@ def test_expired_index_is_not_searched_and_says_so(tmp_path: Path) -> None:
 def test_force_left_on_a_retired_epoch_is_not_searched_and_says_so(tmp_path: Path) -> None:
     with deployment(tmp_path) as net:
         net.rotate_secret()
-        net.rotate_secret()
         publish(net, "humberside", [JANE], epoch=1)
-        publish(net, "kent", OTHERS, epoch=2)
-        kent = publish(net, "kent", OTHERS, epoch=3)  # epoch 1 is now retired: humberside never moved
+        kent = publish(net, "kent", OTHERS, epoch=2)
+        with pytest.raises(PreconditionError, match="humberside still serve"):
+            net.retire_epoch(1)
+        net.retire_epoch(1, force_override=True)  # the operator cuts humberside off: it never moved
         with net.client("dbs", "vetting-officer") as c:
-            assert c.status().active_epochs == (3, 2)
-            outcome = check_batch(c, [tokens(c, JANE, 3, 2)])
+            assert c.status().active_epochs == (2,)
+            outcome = check_batch(c, [tokens(c, JANE, 2)])
     assert not_searched(outcome) == {"humberside": NotSearchedReason.RETIRED_EPOCH_ONLY}
-    assert (searched(outcome)["kent"].epoch, searched(outcome)["kent"].version) == (3, kent.version)
+    assert (searched(outcome)["kent"].epoch, searched(outcome)["kent"].version) == (2, kent.version)
 
 
 def test_force_whose_epoch_the_check_carried_no_tokens_for_is_not_searched_and_says_so(

@@ -24,6 +24,8 @@ from click.testing import CliRunner
 
 from crossforce.auditlog.events import EpochChange
 from crossforce.cli.main import cli
+from crossforce.client.epochs import EpochOperator
+from crossforce.client.publishing import build_index
 from crossforce.client.sdk import Client
 from crossforce.crypto import sealed
 from crossforce.domain import RequestState, Role
@@ -337,3 +339,23 @@ def test_a_refused_write_on_one_matcher_does_not_hold_the_others_writes(matcher_
     finally:
         first.close()
         second.close()
+
+
+def test_epoch_acts_on_one_replica_bind_the_other(replicas: Replicas) -> None:
+    """Issue 15 item 3 across replicas: the operator's acts on A decide what B accepts and serves."""
+    with replicas.client(replicas.a, "humberside", Role.FORCE_SYSTEM) as hum:
+        hum.publish_records([HELD])  # epoch 1
+    replicas.net.rotate_secret(activate=False)
+    with replicas.client(replicas.a, OVERSEER, Role.OPERATOR) as ops:
+        EpochOperator(ops.connection).activate(2)
+    with replicas.client(replicas.b, "humberside", Role.FORCE_SYSTEM) as hum:
+        hum.publish_records([HELD])  # epoch 2, accepted by B at once: the state is read in the transaction
+    with replicas.client(replicas.a, OVERSEER, Role.OPERATOR) as ops:
+        EpochOperator(ops.connection).retire(1)
+    with replicas.client(replicas.b, "kent", Role.FORCE_SYSTEM) as kent:
+        built = build_index(kent.encode_records([AT_KENT], epoch=1))
+        with pytest.raises(PreconditionError, match="epoch 1 was retired"):
+            kent.publish_index(built, epoch=1, token_count=built.token_count, record_count=1)
+    with replicas.client(replicas.b, "dbs", Role.VETTING_OFFICER) as dbs:
+        _eventually(lambda: dbs.status().active_epochs == (2,))
+        assert [h.org for h in dbs.check(HELD, WHY, open_requests=False).hits] == ["humberside"]

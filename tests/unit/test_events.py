@@ -432,6 +432,12 @@ LEGACY_AND_TYPED: list[tuple[dict[str, str], AuditEvent]] = [
         {"retired_through": "1", "current_epoch": "3"},
         EpochChange(**_ACTOR, retired_through=1, current_epoch=3),
     ),
+    (  # an operator's retirement forced past forces still only on the retired epoch (issue 15 item 3)
+        {"retired_through": "2", "current_epoch": "3", "force_override": "1", "cut_off": "essex,kent"},
+        EpochChange(
+            **_ACTOR, retired_through=2, current_epoch=3, force_override=1, cut_off=("essex", "kent")
+        ),
+    ),
     ({"org": "essex"}, Revocation(**_ACTOR, org="essex")),
 ]
 

@@ -25,6 +25,7 @@ from crossforce.index import bloom as index
 from crossforce.index.partitioned import Partition, PartitionedIndex
 from crossforce.limits import DEFAULT_LIMITS
 from crossforce.server.policy import publish
+from crossforce.server.policy.epochs import EpochRules
 from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire.index_header import (
     IndexHeaderFields,
@@ -81,7 +82,7 @@ def _accept(
         current_version=current_version,
         now_ms=NOW,
         limits=DEFAULT_LIMITS,
-        max_epoch=2,
+        epochs=EpochRules(current=2, retired_through=0),
     )
 
 
@@ -118,7 +119,7 @@ BAD_HEADERS = {
     "names another organisation": (_fields(org="essex"), PermissionDeniedError),
     "unknown format version": (_fields(format_version=99), ValidationError),
     "epoch zero": (_fields(epoch=0), ValidationError),
-    "epoch far ahead of the network": (_fields(epoch=3), PreconditionError),
+    "epoch never activated": (_fields(epoch=3), PreconditionError),
     "version zero": (_fields(version=0), ValidationError),
     "short digest": (_fields(bits_sha256=b"\x00" * 31), ValidationError),
     "total blocks not the partitions' sum": (_fields(num_blocks=BUILT.num_blocks + 1), ValidationError),

@@ -8,13 +8,16 @@ normalisation, the keys, the tokeniser or the scoring breaks matching.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from bench import quality
 from crossforce.encoding.nameclasses import forename_class, name_classes
 from crossforce.encoding.records import Record
+from crossforce.scoring import DEFAULT
 
 SMALL = ["--people", "400", "--absent", "400", "--records", "6000", "--seed", "7"]
 
@@ -41,6 +44,8 @@ def test_v1_beside_v2_and_both_beat_the_exact_baseline(capsys: pytest.CaptureFix
     assert recalls == sorted(recalls, reverse=True)  # a higher threshold never finds more
     assert v2["tokens_per_record"] > 0 and v2["index_bits_per_record"] > 0
     assert sum(row["n"] for row in v2["reliability"]) > 0
+    misses = round((1 - default["recall"]) * result["pairs"])
+    assert sum(v2["misses_by_agreed"].values()) <= misses  # the commonest patterns behind the misses
     ablation = result["ablation"]
     assert isinstance(ablation, dict) and "name_dob" in ablation
     assert all(set(row) == {"recall", "false_force", "false_trace"} for row in ablation.values())
@@ -79,3 +84,30 @@ def test_baseline_keys_fold_case_and_accents_but_nothing_else() -> None:
     assert quality.baseline_keys(a) == quality.baseline_keys(b)
     assert quality.baseline_keys(a).isdisjoint(quality.baseline_keys(c))
     assert quality.baseline_keys(Record(record_id="4", given_names="Zoe", surname="Brien")) == set()
+
+
+def test_a_saved_run_rescores_to_the_bench_figures(tmp_path: Path) -> None:
+    """bench.quality_snapshot keeps what scoring needs; bench.quality_tune rescoring it must give the
+    bench's own v2 figures for the same world, or tuning on snapshots would tune something else."""
+    from bench import quality_snapshot, quality_tune
+
+    summary = quality.run(people=300, absent=300, seed=7, records=6000, arms=("v2",))
+    path = tmp_path / "run.pkl"
+    quality_snapshot.save(quality_snapshot.take(records=6000, seed=7, people=300, absent=300), path)
+    snap = quality_snapshot.load(path)
+    params = dataclasses.replace(DEFAULT, base_rate=snap.base_rate())
+    probs = quality_tune.probabilities(snap, params)
+    v2 = summary["v2"]
+    assert isinstance(v2, dict)
+    for threshold, expected in v2["by_threshold"].items():
+        assert quality_tune.rates(snap, probs, float(threshold)) == expected
+
+
+def test_refitting_on_a_saved_run_keeps_everything_but_the_curves(tmp_path: Path) -> None:
+    from bench import quality_snapshot, quality_tune
+
+    snap = quality_snapshot.take(records=6000, seed=8, people=300, absent=300)
+    fitted = quality_tune.refit([snap], DEFAULT, "test")
+    assert fitted.version == "test" and fitted.base_rate == DEFAULT.base_rate
+    assert (fitted.m, fitted.u, fitted.name_frequency) == (DEFAULT.m, DEFAULT.u, DEFAULT.name_frequency)
+    assert fitted.family_calibration  # some family had 30+ hits

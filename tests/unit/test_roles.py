@@ -50,6 +50,9 @@ EXPECTED: dict[str, set[str]] = {
     "Audit/GetCheckpoint": EVERYONE,
     "Audit/AddCosignature": {FS, AU},  # a witness runs at an organisation (issue 16)
     "Operations/Report": {OP, AU},
+    "Operations/ActivateEpoch": {OP},
+    "Operations/RetireEpoch": {OP},
+    "Operations/EpochStatus": EVERYONE,
 }
 
 CELLS = [(rpc, role) for rpc in EXPECTED for role in sorted(EVERYONE)]

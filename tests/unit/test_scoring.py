@@ -28,7 +28,9 @@ from crossforce.scoring import (
     Thresholds,
     agreement_levels,
     explanations,
+    family,
     fit_calibration,
+    fit_family_calibration,
     fit_m,
     label,
     load_default,
@@ -43,7 +45,7 @@ class _Force(TypedDict):
 
 
 FORCE: _Force = {"force_records": 500_000, "total_records": 60_000_000, "fpr": 1e-8}
-MODEL = dataclasses.replace(DEFAULT, calibration=(1.0, 0.0))
+MODEL = dataclasses.replace(DEFAULT, calibration=(1.0, 0.0), family_calibration={})
 """The shipped m and u without Platt scaling: the model's own properties, unmoved by a refit."""
 
 
@@ -240,3 +242,41 @@ def test_name_of_one_record_and_date_of_another_do_not_make_a_name_and_date_matc
     alone = max(_p({NAME_NODATE}, 2, sent=sent), _p({FORENAME_DOB}, 2, sent=sent))
     assert two_records == alone < one_record / 5
     assert explanations(sent, sent) == [agreement_levels({NAME_DOB}, sent)]
+
+
+def test_a_family_names_the_fields_that_agreed_and_those_that_did_not() -> None:
+    sent = {NAME_DOB, NAME_NODATE, FORENAME_DOB, SURNAME_DOB, FORENAME_DOB_AREA}
+    married = agreement_levels({FORENAME_DOB, FORENAME_DOB_AREA}, sent)
+    assert family(married) == "dob+forename+location-surname"
+    assert family(agreement_levels({NAME_NODATE}, sent)) == "forename+surname-dob-location"
+    assert family(agreement_levels({NAME_NODATE}, {NAME_NODATE})) == "forename+surname"
+
+
+def test_a_family_curve_replaces_the_global_one_for_its_hits_only() -> None:
+    sent = {NAME_DOB, NAME_NODATE, FORENAME_DOB, SURNAME_DOB}
+    married = family(agreement_levels({FORENAME_DOB}, sent))
+    boosted = dataclasses.replace(MODEL, family_calibration={married: (1.0, 3.0)})
+
+    def stated(types: set[int], params: ScoringParams) -> float:
+        return score(
+            types, forename_class=2, surname_class=2, sent_types=sent, params=params, **FORCE
+        ).probability
+
+    assert stated({FORENAME_DOB}, boosted) > stated({FORENAME_DOB}, MODEL)
+    assert stated({SURNAME_DOB}, boosted) == stated({SURNAME_DOB}, MODEL)
+    assert ScoringParams.from_json(boosted.to_json()) == boosted
+
+
+def test_family_fits_need_enough_hits_and_stay_near_the_global_curve_when_separable() -> None:
+    """40 hits of a family, every one the person, lift its curve well above the global one but keep it
+    finite; a family of 5 hits keeps the global curve."""
+    hits = [("rare", -1.0, True)] * 40 + [("few", 0.0, False)] * 5
+    curves = fit_family_calibration(hits, (1.0, 0.0))
+    assert set(curves) == {"rare"}
+    slope, intercept = curves["rare"]
+    assert slope > 0.0 and 1.0 < slope * -1.0 + intercept < 10.0
+
+
+def test_parameters_with_a_decreasing_family_curve_are_rejected() -> None:
+    with pytest.raises(ValueError, match="family_calibration"):
+        dataclasses.replace(DEFAULT, family_calibration={"dob+forename": (-1.0, 0.0)})

@@ -170,7 +170,7 @@ def _v1_folder(path: Path) -> None:
 def test_a_version_1_folder_is_upgraded_when_opened(tmp_path: Path) -> None:
     _v1_folder(tmp_path)
     storage = SQLiteStorage(tmp_path)
-    assert storage.schema_version == schema.SCHEMA_VERSION == 5
+    assert storage.schema_version == schema.SCHEMA_VERSION == 6
     old = storage.request("old")
     assert old is not None and old.matched_indexes == ()  # the matcher did not record them then
     assert (old.deadline_ms, old.key_types, old.log_index) == (99, (1, 2), 3)
@@ -179,7 +179,7 @@ def test_a_version_1_folder_is_upgraded_when_opened(tmp_path: Path) -> None:
     assert storage.request("new") == new
     storage.close()
     reopened = SQLiteStorage(tmp_path)  # a second open finds nothing to upgrade
-    assert reopened.schema_version == 5 and reopened.request("new") == new
+    assert reopened.schema_version == 6 and reopened.request("new") == new
     reopened.close()
 
 

@@ -9,6 +9,10 @@ Every answer says how complete it was (issue 13): "nothing known" is printed onl
 force was searched (``render.check_answer``), otherwise the answer is INCOMPLETE and names the forces not
 searched, and the exit status says so. Both commands build candidates through the one set of record
 rules (``crossforce.encoding.recordrules``), so ``check`` refuses what a record file would refuse.
+
+The officer a check acts for is the one its officer credential names: issued here with the profile's
+organisation key for ``--officer``, or the file ``--officer-credential`` gives (``crossforce officer
+issue``) on a workstation that holds no organisation key.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import click
 
 from crossforce.cli.batchreport import ResultWriter, Tally, summary, warn_rows
 from crossforce.cli.common import (
+    F,
     json_option,
+    load_profile,
     no_requests_option,
-    open_client,
+    pick_role,
     profile_option,
     resolve_why,
     role_option,
@@ -39,9 +45,11 @@ from crossforce.cli.render import (
 from crossforce.cli.resultsfile import check_out_options, done_keys, open_results, result_key
 from crossforce.cli.status import ExitStatus
 from crossforce.cli.tables import hits_table, report_json
+from crossforce.client import Client, officercreds
 from crossforce.client.checking import DEFAULT_MAX_WAIT_S
 from crossforce.client.recordfile import Row, read_rows
 from crossforce.clock import now_ms
+from crossforce.crypto import officer as assertions
 from crossforce.domain import Role
 from crossforce.encoding.recordrules import record_from_fields
 from crossforce.errors import CrossforceError
@@ -65,6 +73,33 @@ OPTION_LABELS = {
 """Each record field as the option that sets it, so an error says which option to fix."""
 
 
+def officer_credential_option(f: F) -> F:
+    """``--officer-credential FILE``: act as the officer a file from ``crossforce officer issue`` names."""
+    return click.option(
+        "--officer-credential",
+        "credential_file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="Officer credential file (crossforce officer issue); --officer then defaults to its officer.",
+    )(f)
+
+
+def officer_credential(credential_file: Path | None) -> tuple[bytes | None, str]:
+    """The encoded credential in ``credential_file`` and the officer id it names (None and "": no file)."""
+    if credential_file is None:
+        return None, ""
+    encoded = officercreds.load(credential_file)
+    return encoded, assertions.parse(encoded).officer_id
+
+
+def checking_client(profile_dir: Path, role: str | None, credential: bytes | None) -> Client:
+    """A vetting officer's client, carrying ``credential`` on every check when there is one."""
+    profile = load_profile(profile_dir)
+    return Client(
+        profile, role=pick_role(profile, role, (Role.VETTING_OFFICER,)), officer_credential=credential
+    )
+
+
 @click.command()
 @profile_option
 @role_option(Role.VETTING_OFFICER)
@@ -84,6 +119,7 @@ OPTION_LABELS = {
 @click.option("--licence", default="", help="Driving licence number.")
 @click.option("--postcode", default="", help="Postcode of the candidate's address.")
 @why_options
+@officer_credential_option
 @no_requests_option
 @json_option
 @click.pass_context
@@ -106,6 +142,7 @@ def check(
     legal_basis: str | None,
     case_ref: str,
     officer: str | None,
+    credential_file: Path | None,
     no_requests: bool,
     as_json: bool,
 ) -> None:
@@ -148,10 +185,11 @@ def check(
     console = make_console(stderr=as_json)
     for warning in checked.warnings:
         warn_line(console, f"{warning.field} {warning.message}")
+    credential, credited = officer_credential(credential_file)
     why = resolve_why(
-        profile_dir, purpose=purpose, legal_basis=legal_basis, case_ref=case_ref, officer=officer
+        profile_dir, purpose=purpose, legal_basis=legal_basis, case_ref=case_ref, officer=officer or credited
     )
-    with open_client(profile_dir, role, (Role.VETTING_OFFICER,)) as client:
+    with checking_client(profile_dir, role, credential) as client:
         report = client.check(checked.record, why, open_requests=not no_requests)
     if as_json:
         emit_json(report_json(report, now_ms()))
@@ -191,6 +229,7 @@ def check(
     help="Results, one JSON line per candidate (never overwritten without --force).",
 )
 @why_options
+@officer_credential_option
 @no_requests_option
 @click.option(
     "--batch-size",
@@ -220,6 +259,7 @@ def check_batch(
     legal_basis: str | None,
     case_ref: str,
     officer: str | None,
+    credential_file: Path | None,
     no_requests: bool,
     batch_size: int,
     resume: bool,
@@ -250,8 +290,9 @@ def check_batch(
           --purpose school-staff-vetting --legal-basis "Police Act 1997 s113B" \\
           --case-ref BATCH-2026-03 --officer DBS-4411
     """
+    credential, credited = officer_credential(credential_file)
     why = resolve_why(
-        profile_dir, purpose=purpose, legal_basis=legal_basis, case_ref=case_ref, officer=officer
+        profile_dir, purpose=purpose, legal_basis=legal_basis, case_ref=case_ref, officer=officer or credited
     )
     check_out_options(out_file, resume=resume, force=force)
     console = make_console(stderr=as_json)
@@ -269,7 +310,7 @@ def check_batch(
     started = time.perf_counter()
     interrupted = False
     with (
-        open_client(profile_dir, role, (Role.VETTING_OFFICER,)) as client,
+        checking_client(profile_dir, role, credential) as client,
         open_results(out_file, append=resume) as out,
         deferred_interrupt() as stop,
         progress_bar(console) as bar,

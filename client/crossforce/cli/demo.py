@@ -6,6 +6,10 @@ claim it makes; this module owns only the command line, the working folder and h
 The test kit (which brings the matcher, ``crossforce-server``) is imported only when the command runs:
 a force installs ``crossforce-client`` without the matcher, and every other command must work there;
 ``crossforce demo`` then says what to install instead of failing at import.
+
+A demo stopped by Ctrl-C or SIGTERM still removes its temporary folder (the CA key, the network secret,
+every organisation's keys) and its worker processes: both signals raise in the main thread, so every
+``finally`` on the way out runs (issue 15, finding 12).
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -25,6 +32,7 @@ from rich.table import Table
 
 from crossforce.auditlog.events import AuditEvent
 from crossforce.cli.common import json_option
+from crossforce.cli.interrupts import INTERRUPTED_EXIT
 from crossforce.cli.render import (
     check_answer,
     emit_json,
@@ -149,7 +157,7 @@ def demo(records_total: int, keep_dir: Path | None, workers: int | None, as_json
     console = make_console(stderr=as_json)
     workers = workers or max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
     started = time.perf_counter()
-    with _workspace(keep_dir) as root:
+    with _exit_cleanly_on_stop_signals(), _workspace(keep_dir) as root:
         run_demo(root, total=total, workers=workers, view=RichDemoView(console))
         seconds = time.perf_counter() - started
         kept: dict[str, str | None] = {"kept_in": None, "restart": None, "then": None}
@@ -183,6 +191,46 @@ def _testkit_missing(exc: ModuleNotFoundError) -> PreconditionError:
     if not any(missing == p or missing.startswith(p + ".") for p in TESTKIT_PACKAGES):
         raise exc
     return PreconditionError(NEEDS_TESTKIT)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals whose default action would kill the demo before its ``finally`` blocks run."""
+
+
+@contextlib.contextmanager
+def _exit_cleanly_on_stop_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into ``SystemExit(128 + signal)``, and Ctrl-C into ``SystemExit(130)``.
+
+    Why: their default action ends the process at once, leaving the temporary folder (which holds the
+    CA key and the network secret) on disk and the workers running. An exception unwinds instead:
+    the workers are terminated, the matcher stops and the folder is removed, in that order. A repeat of
+    a signal while that runs is ignored with a Python handler, not ``SIG_IGN``, which a worker started
+    meanwhile would inherit and so outlive ``terminate``. Only the main thread may install handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        del frame
+        nonlocal stopping
+        if stopping:
+            return  # the clean-up under way is the answer
+        stopping = True
+        os.write(
+            2, f"\nstopping: removing the demo's keys and workers ({signal.strsignal(signum)})\n".encode()
+        )
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise SystemExit(INTERRUPTED_EXIT) from None  # everything inside has unwound by now
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,11 @@ generation is no longer held is never called a false positive: the desk says whi
 leaves the request open and exits with a non-zero status. Approval seals the chosen records to the
 requester: the matcher relays ciphertext it cannot read.
 
+One request discloses one person (issue 15): the records the strongest agreement names
+(``crossforce.client.personpick``), shown with the key types that agreed and the score. When the tokens
+name no one person (two people agree equally, or only a name that namesakes share) nothing is
+confirmed: the request stays open (exit status 3) until the officer chooses with ``--record ID``.
+
 Every REQUEST_ID may be a prefix of at least 6 hex characters (lists show 12), as git takes object names;
 the matcher resolves it among the requests this organisation may see. ``desk list`` is in deadline order
 with urgent and overdue requests marked; ``desk watch --json`` is a JSON Lines stream.
@@ -20,6 +25,7 @@ import click
 from rich.text import Text
 
 from crossforce.cli.common import json_option, open_client, profile_option, reader_options, role_option
+from crossforce.cli.personview import pick_doc, record_option, show_pick
 from crossforce.cli.render import REFUSAL_CODES, emit_json, make_console, state_name
 from crossforce.cli.requestlist import (
     LIMIT_HELP,
@@ -32,13 +38,15 @@ from crossforce.cli.requestlist import (
     watch_line,
 )
 from crossforce.cli.status import ExitStatus
-from crossforce.cli.tables import records_table, request_panel
+from crossforce.cli.tables import request_panel
+from crossforce.client.holding import LocalResolver
+from crossforce.client.personpick import AmbiguousPersonError, Outcome
 from crossforce.client.sdk import Client
 from crossforce.client.tokenstore import GenerationGoneError
 from crossforce.crypto.sealed import DisclosurePayload
 from crossforce.domain import DECIDER_ROLES, HOLDER_ROLES, DisclosureRequest, RequestState, Role
 from crossforce.encoding.records import Record, payload_fields
-from crossforce.errors import PreconditionError, ValidationError
+from crossforce.errors import PreconditionError
 
 STATE_CHOICES = tuple(s.label for s in RequestState)
 """The ``--state`` words: the domain's state labels (``open``, ``confirmed``, ``no_match``, ...)."""
@@ -63,11 +71,27 @@ def desk_group() -> None:
     """
 
 
-def _ensure_resolved(client: Client, request_id: str) -> tuple[DisclosureRequest, tuple[Record, ...]]:
-    """Resolve an open request first: approval and refusal both need a confirmed one."""
+def _resolver(client: Client) -> LocalResolver:
+    """The holder's resolver over the client's own connection, profile and token store (the SDK's
+    ``resolve`` takes no choice of record yet)."""
+    return LocalResolver(
+        connection=client.connection,
+        profile=client.profile,
+        token_store=lambda: client.store,
+        reconcile=client.reconcile,
+    )
+
+
+def _ensure_resolved(
+    client: Client, request_id: str, *, record_id: str | None, undecided: bool = False
+) -> tuple[DisclosureRequest, tuple[Record, ...]]:
+    """Resolve an open request first (approval and refusal both need a confirmed one); the records are
+    the one person to disclose. ``undecided``: an ambiguous request may be confirmed without a choice
+    (to refuse it)."""
     req = client.get_request(request_id)
+    resolver = _resolver(client)
     if req.state == RequestState.OPEN:
-        res = client.resolve(req.request_id)
+        res = resolver.resolve(req, record_id=record_id, undecided=undecided)
         if not res.confirmed:
             raise PreconditionError(
                 f"request {req.request_id} resolved to no match: its tokens match none of your records "
@@ -78,7 +102,12 @@ def _ensure_resolved(client: Client, request_id: str) -> tuple[DisclosureRequest
         raise PreconditionError(
             f"request {req.request_id} is {state_name(req.state)}; only a confirmed request can be decided"
         )
-    return req, client.local_matches(req)
+    pick = resolver.person_pick(req)
+    if record_id:
+        pick = pick.choose(record_id)
+    elif pick.outcome is Outcome.AMBIGUOUS and not undecided:
+        raise AmbiguousPersonError(req.request_id, pick)
+    return req, pick.records
 
 
 @desk_group.command("list")
@@ -122,7 +151,8 @@ def desk_list(
 @click.argument("request_id")
 @reader_options(Role.DISCLOSURE_OFFICER)
 def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: bool) -> None:
-    """Show a request and the local records its tokens resolve to (read only: changes no state).
+    """Show a request, the local records its tokens resolve to and the one person it would disclose
+    (read only: changes no state). "local_records" in --json are that person's records.
 
     \b
     Example:
@@ -131,40 +161,52 @@ def desk_show(request_id: str, profile_dir: Path, role: str | None, as_json: boo
     with open_client(profile_dir, role, HOLDER_ROLES) as client:
         req = client.get_request(request_id)  # a prefix resolves to the one request it starts
         try:
-            records = client.local_matches(req)
+            pick = _resolver(client).person_pick(req)
         except GenerationGoneError:
             if not as_json:
                 make_console().print(request_panel(req))
             raise
     if as_json:
-        emit_json({"request": request_doc(req), "local_records": [payload_fields(r) for r in records]})
-        return
-    console = make_console()
-    console.print(request_panel(req))
-    if records:
-        console.print(
-            records_table([payload_fields(r) for r in records], title="your records these tokens resolve to")
+        emit_json(
+            {
+                "request": request_doc(req),
+                "local_records": [payload_fields(r) for r in pick.records],
+                **pick_doc(pick),
+            }
         )
-    else:
-        console.print("[yellow]the tokens resolve to none of your records: a Bloom-filter false positive[/]")
+        return
+    make_console().print(request_panel(req))
+    show_pick(pick)
 
 
 @desk_group.command("resolve")
 @click.argument("request_id")
 @reader_options(Role.DISCLOSURE_OFFICER)
-def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: bool) -> None:
-    """Resolve an open request locally: confirmed (records found) or no_match (false positive).
+@record_option
+def desk_resolve(
+    request_id: str, profile_dir: Path, role: str | None, as_json: bool, record_id: str | None
+) -> None:
+    """Resolve an open request locally: confirmed (one person's records) or no_match (false positive).
 
     The request's tokens are looked up in the generation of the index version it matched. If your
     token store no longer holds that version, nothing is resolved: the request stays open and the
-    command exits with status 3, naming the missing version.
+    command exits with status 3, naming the missing version. If the tokens name no one person (two
+    people agree equally, or only a name without a date), the records are listed, nothing is resolved
+    and the command exits with status 3: choose one with --record ID.
 
     \b
     Example:
       crossforce desk resolve 3f9c0d... --profile ./humberside
+      crossforce desk resolve 3f9c0d... --profile ./humberside --record HUM-000123
     """
     with open_client(profile_dir, role, HOLDER_ROLES) as client:
-        res = client.resolve(request_id)
+        req = client.get_request(request_id)
+        try:
+            res = _resolver(client).resolve(req, record_id=record_id)
+        except AmbiguousPersonError as exc:
+            if not as_json:
+                show_pick(exc.pick)
+            raise
     if as_json:
         emit_json(
             {
@@ -177,8 +219,8 @@ def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: 
     console = make_console()
     if res.confirmed:
         console.print(
-            f"request {res.request.request_id}: [bold]confirmed[/], {len(res.records)} local record(s): "
-            + ", ".join(r.record_id for r in res.records)
+            f"request {res.request.request_id}: [bold]confirmed[/], one person, {len(res.records)} local "
+            "record(s): " + ", ".join(r.record_id for r in res.records)
         )
     else:
         console.print(
@@ -193,12 +235,7 @@ def desk_resolve(request_id: str, profile_dir: Path, role: str | None, as_json: 
 @role_option(Role.DISCLOSURE_OFFICER)
 @click.option("--summary", required=True, help="What you disclose and why it is relevant.")
 @click.option("--contact", required=True, help="Point of contact for the requester.")
-@click.option(
-    "--include-record",
-    "include",
-    multiple=True,
-    help="Disclose only this local record id (repeat); default: every matched record.",
-)
+@record_option
 @click.option("--officer", required=True, help="Your collar number or staff id (logged).")
 @json_option
 def desk_approve(
@@ -208,32 +245,29 @@ def desk_approve(
     role: str | None,
     summary: str,
     contact: str,
-    include: tuple[str, ...],
+    record_id: str | None,
     officer: str,
     as_json: bool,
 ) -> None:
-    """Approve a request: sign and encrypt the chosen records to the requester.
+    """Approve a request: sign and encrypt one person's records to the requester.
 
-    An open request is resolved first. Only records the request's tokens resolve to may be included.
+    An open request is resolved first. By default the records of the one person the tokens name most
+    strongly are disclosed; if they name no one person, nothing is approved (exit status 3) until you
+    choose a record with --record (only records the request's tokens resolve to may be chosen).
 
     \b
     Example:
       crossforce desk approve 3f9c0d... --profile ./humberside --officer HUM-DO-12 \\
           --summary "Caution 2011 (theft); relevant" --contact "Disclosure Unit, 01482 000000" \\
-          --include-record HUM-000123
+          --record HUM-000123
     """
     with open_client(profile_dir, role, DECIDER_ROLES) as client:
-        req, records = _ensure_resolved(client, request_id)
-        chosen = records
-        if include:
-            by_id = {r.record_id: r for r in records}
-            unknown = [rid for rid in include if rid not in by_id]
-            if unknown:
-                raise ValidationError(
-                    f"record(s) {', '.join(unknown)} are not among the records this request matched "
-                    f"({', '.join(by_id) or 'none'})"
-                )
-            chosen = tuple(by_id[rid] for rid in include)
+        try:
+            req, chosen = _ensure_resolved(client, request_id, record_id=record_id)
+        except AmbiguousPersonError as exc:
+            if not as_json:
+                show_pick(exc.pick)
+            raise
         payload = DisclosurePayload(
             summary=summary, records=tuple(payload_fields(r) for r in chosen), point_of_contact=contact
         )
@@ -243,7 +277,7 @@ def desk_approve(
         return
     make_console().print(
         f"request {done.request_id}: [bold green]approved[/] by {officer}; "
-        f"{len(chosen)} record(s) signed and encrypted "
+        f"{len(chosen)} record(s) of one person signed and encrypted "
         f"to {done.requester_org} (audit entry {done.log_index})"
     )
 
@@ -258,14 +292,15 @@ def desk_approve(
 def desk_refuse(
     *, request_id: str, profile_dir: Path, role: str | None, reason: str, officer: str, as_json: bool
 ) -> None:
-    """Refuse a request with a reason (an open request is resolved first).
+    """Refuse a request with a reason (an open request is resolved first; an ambiguous one is confirmed
+    without choosing anyone, and nothing is disclosed).
 
     \b
     Example:
       crossforce desk refuse 3f9c0d... --profile ./kent --reason legal-restriction --officer KEN-DO-7
     """
     with open_client(profile_dir, role, DECIDER_ROLES) as client:
-        req, _records = _ensure_resolved(client, request_id)
+        req, _records = _ensure_resolved(client, request_id, record_id=None, undecided=True)
         done = client.refuse(req.request_id, REFUSAL_CODES[reason], officer_id=officer)
     if as_json:
         emit_json({"request": request_doc(done)})
@@ -311,8 +346,8 @@ def desk_watch(
     """Stream requests against your force as they open (the open backlog first).
 
     With --json, one JSON object per event (JSON Lines, flushed as written) for a case-management
-    system: the request's fields as in `desk list --json`, plus "resolved" (confirmed, no_match or
-    left_open) with --resolve. Without --duration or --count it runs until Ctrl-C.
+    system: the request's fields as in `desk list --json`, plus "resolved" (confirmed, no_match,
+    ambiguous or left_open) with --resolve. Without --duration or --count it runs until Ctrl-C.
 
     \b
     Examples:
@@ -334,6 +369,10 @@ def desk_watch(
                     res = client.resolve(req.request_id)
                     outcome = "confirmed" if res.confirmed else "no_match"
                     note = "confirmed" if res.confirmed else "no match"
+                except AmbiguousPersonError as exc:
+                    left_open += 1
+                    outcome = "ambiguous"
+                    note = f"left open, ambiguous: {exc.pick.reason}; choose with desk approve --record"
                 except GenerationGoneError as exc:
                     left_open += 1
                     outcome = "left_open"
@@ -350,6 +389,7 @@ def desk_watch(
         console.print(f"{seen} request(s) seen")
     if left_open:
         make_console(stderr=True).print(
-            f"[bold red]{left_open} request(s) left open: their index version is not held here[/]"
+            f"[bold red]{left_open} request(s) left open: their index version is not held here, or "
+            "their tokens name no one person[/]"
         )
         raise click.exceptions.Exit(int(ExitStatus.BAD_INPUT))

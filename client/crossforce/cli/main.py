@@ -14,6 +14,7 @@ import click
 
 from crossforce.cli.audit import audit_group
 from crossforce.cli.backup import backup, restore
+from crossforce.cli.calibrate import calibrate
 from crossforce.cli.check import check, check_batch
 from crossforce.cli.common import CrossforceGroup
 from crossforce.cli.completion import completion
@@ -24,7 +25,9 @@ from crossforce.cli.demo import demo
 from crossforce.cli.desk import desk_group
 from crossforce.cli.disclosures import disclosures_group
 from crossforce.cli.doctor import doctor
+from crossforce.cli.epoch import epoch_group
 from crossforce.cli.keys import keys_group
+from crossforce.cli.officer import officer_group
 from crossforce.cli.org import org_group
 from crossforce.cli.oversight import report, status
 from crossforce.cli.pki import pki_group
@@ -57,8 +60,11 @@ for command in (
     backup,
     restore,
     db_group,
+    calibrate,
     pki_group,
     keys_group,
+    officer_group,
+    epoch_group,
     org_group,
     validate,
     publish,

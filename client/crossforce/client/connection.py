@@ -19,6 +19,11 @@ A profile may name several matchers sharing one database (``Profile.addresses``)
 opens one channel per address behind a ``failover.FailoverChannel``, which sends a call that got no
 answer to the next address when it is safe to (``retries``), and an error after every address failed
 says which addresses were tried and what each did.
+
+A call whose request names an officer (a check's justification, a desk approval or refusal) carries that
+officer's credential in its metadata (``officercreds``; the matcher takes the officer from it), added
+here so that every caller of ``call``, the SDK's own modules and the tools that speak the wire alike,
+sends it without knowing about it.
 """
 
 from __future__ import annotations
@@ -33,15 +38,18 @@ import grpc
 from crossforce import errors
 from crossforce.client import certstatus, retries
 from crossforce.client.failover import AttemptsFailed, FailoverChannel
+from crossforce.client.officercreds import OfficerCredentials
 from crossforce.client.profile import Profile
 from crossforce.clock import utc_now
+from crossforce.crypto.officer import METADATA_KEY as OFFICER_KEY
 from crossforce.limits import DEFAULT_LIMITS
+from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.v2 import crossforce_pb2_grpc as rpc
 from crossforce.wire.errors import error_from_rpc
 from crossforce.wire.metadata import DEV_IDENTITY_HEADER
 
 DEFAULT_TIMEOUT_S = 60.0
-Metadata = tuple[tuple[str, str], ...]
+Metadata = tuple[tuple[str, str | bytes], ...]
 T = TypeVar("T")
 
 
@@ -77,6 +85,15 @@ def connect_failure(details: str, *, target: str, who: str, doctor: str) -> erro
             f"the matcher at {target} closed the TLS handshake: it rejected this profile's certificate for "
             f"{who} (not issued by its CA, or expired or not yet valid by its clock); check with {doctor}"
         )
+    return None
+
+
+def officer_named(request: Any) -> str | None:
+    """The officer id ``request`` names (possibly empty), or None for a request that names none."""
+    if isinstance(request, (pb.CheckRequest, pb.CheckBatchRequest)):
+        return str(request.justification.officer_id)
+    if isinstance(request, (pb.ApproveRequest, pb.RefuseRequest)):
+        return str(request.officer_id)
     return None
 
 
@@ -123,6 +140,8 @@ class Connection:
         self.target = target
         self.who = who
         self.doctor = doctor
+        self.officers: OfficerCredentials | None = None
+        """Where a request naming an officer gets its credential (``Client`` sets it; None: none sent)."""
         self.rebind(channel)
 
     @classmethod
@@ -167,10 +186,19 @@ class Connection:
 
     def call(self, method: Callable[..., T], request: Any, *, timeout: float | None = None) -> T:
         """Invoke a unary or client-streaming RPC; a failure raises the exact project error."""
+        metadata = self.metadata + self._officer_metadata(request)
         try:
-            return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+            return method(request, timeout=timeout or self.timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise self.error_for(exc) from None
+
+    def _officer_metadata(self, request: Any) -> Metadata:
+        """The officer credential for a request that names an officer, if this connection holds one."""
+        named = officer_named(request)
+        if named is None or self.officers is None:
+            return ()
+        encoded = self.officers.for_officer(named)
+        return () if encoded is None else ((OFFICER_KEY, encoded),)
 
     def stream(
         self, method: Callable[..., grpc.CallIterator[T]], request: Any, *, timeout: float | None

@@ -1,23 +1,12 @@
 """The disclosure desk: requests against this force (holder) and disclosures addressed to it (requester).
 
-The holder resolves a request's matched tokens against its own token store (tokens that resolve to no
-record are Bloom false positives: "no match", nothing disclosed), then approves with a payload signed by
-it and sealed to the requester's pinned box key, or refuses with a reason. The matcher relays only
-ciphertext; the requester checks the digest the holder approved, then opens and verifies the payload
-against the holder's pinned signing key.
+The holder resolves a request's matched tokens against its own token store to one person
+(``crossforce.client.holding``: which generation, which person, what is kept once the matcher forgets
+the tokens), then approves with a payload signed by it and sealed to the requester's pinned box key, or
+refuses with a reason. The matcher relays only ciphertext; the requester checks the digest the holder
+approved, then opens and verifies the payload against the holder's pinned signing key.
 
-Which records the tokens are resolved against matters (issue 13: a true hit must never be called a
-false positive): a request carries the index versions it matched (``matched_indexes``), and the desk
-resolves against the token store's generation of exactly that version, current or not. A request from
-a matcher that did not record versions resolves against the current generation of each epoch, then
-against the older generations still held. If the generation a request needs is not held, the desk
-raises ``GenerationGoneError`` and leaves the request open: it cannot tell a hit from a false positive,
-so it says neither. Before resolving, any staged generation is settled with the matcher (``reconcile``)
-so a publish whose acknowledgement was lost is current here too.
-
-The matcher forgets a request's tokens once it is resolved (issue 16), so ``resolve`` keeps what a
-confirmed request resolved to in the profile (``crossforce.client.resolutions``) and approval reads the
-records back from there. Sealing binds the requester's pinned box key and key version into the signed
+Sealing binds the requester's pinned box key and key version into the signed
 statement; on fetch the requester checks that statement names its own key and registered version, and
 proves by an inclusion proof that the holder's approval event in the log carries the SHA-256 of the
 ciphertext it fetched (docs/threat-model.md: "the operator re-seals a disclosure it read").
@@ -39,23 +28,22 @@ from collections.abc import Callable, Iterator, Sequence
 from crossforce.auditlog.events import DisclosureTransition, parse_event
 from crossforce.client.auditing import AuditReader
 from crossforce.client.connection import Connection
+from crossforce.client.holding import LocalResolver
+from crossforce.client.personpick import PersonPick
 from crossforce.client.profile import Profile
-from crossforce.client.resolutions import Resolutions
 from crossforce.client.retries import new_idempotency_key
-from crossforce.client.tokenstore import Generation, GenerationGoneError, TokenStore
+from crossforce.client.tokenstore import TokenStore
 from crossforce.crypto import sealed
 from crossforce.domain import (
     DisclosureRequest,
-    IndexRef,
     OverdueReport,
     Party,
-    QueryToken,
     RefusalReason,
     RequestState,
     Resolution,
 )
 from crossforce.encoding.records import Record
-from crossforce.errors import PreconditionError, ValidationError, VerificationError
+from crossforce.errors import ValidationError, VerificationError
 from crossforce.wire import disclosure as wire_disclosure
 
 
@@ -75,8 +63,9 @@ class DisclosureDesk:
         self._conn = connection
         self._profile = profile
         self._auditor = auditor
-        self._token_store = token_store
-        self._reconcile = reconcile
+        self._resolver = LocalResolver(
+            connection=connection, profile=profile, token_store=token_store, reconcile=reconcile
+        )
 
     # ------------------------------------------------------------------ both sides
     def list_requests(
@@ -138,105 +127,29 @@ class DisclosureDesk:
         return wire_disclosure.overdue_report_from_pb(msg)
 
     # ------------------------------------------------------------------ holder
+    def person_pick(self, request: DisclosureRequest) -> PersonPick:
+        """Every local record the request touched, scored, and the one person it names (read only;
+        ``LocalResolver.person_pick``)."""
+        return self._resolver.person_pick(request)
+
     def local_matches(self, request: DisclosureRequest) -> tuple[Record, ...]:
-        """This force's records the request's matched tokens resolve to, in the generation of the index
-        version the request matched (empty: a Bloom false positive).
+        """The one person's records the request would disclose, in the generation of the index version
+        it matched (empty: a Bloom false positive).
 
-        Raises ``GenerationGoneError`` (and nothing is resolved) when that generation is not held. A request
-        resolved already (the matcher has forgotten its tokens) gives the records kept when it was.
+        Raises ``GenerationGoneError`` (and nothing is resolved) when that generation is not held, and
+        ``AmbiguousPersonError`` when the tokens name no one person. A request resolved already (the
+        matcher has forgotten its tokens) gives the records kept when it was.
         """
-        return tuple(record for _gen, record in self._matches(request))
+        return self._resolver.local_matches(request)
 
-    def _matches(self, request: DisclosureRequest) -> list[tuple[Generation, Record]]:
-        if request.state is not RequestState.OPEN and not request.matched_tokens:
-            return self._kept_matches(request)
-        if self._reconcile is not None and self._token_store().staged():
-            self._reconcile()
-        store = self._token_store()
-        by_epoch: dict[int, list[QueryToken]] = {}
-        for tok in request.matched_tokens:
-            by_epoch.setdefault(tok.epoch, []).append(tok)
-        refs = {r.epoch: r for r in request.matched_indexes}
-        found: dict[str, Generation] = {}
-        missing: list[IndexRef] = []
-        fallbacks: list[tuple[list[QueryToken], list[Generation]]] = []
-        for epoch, tokens in sorted(by_epoch.items()):
-            ref = refs.get(epoch)
-            gen = store.generation_for(ref) if ref is not None else store.current(epoch)
-            if gen is None:
-                missing.append(ref or IndexRef(epoch=epoch, version=0))
-                continue
-            self._collect(store, gen, tokens, found)
-            if ref is None:
-                older = [g for g in reversed(store.generations()) if g.epoch == epoch and g != gen]
-                fallbacks.append((tokens, older))
-        if not found:
-            # No recorded version: the request may predate the current generation (a republish since).
-            for tokens, older in fallbacks:
-                for gen in older:
-                    if self._collect(store, gen, tokens, found):
-                        break
-        if not found and missing:
-            raise GenerationGoneError(request.request_id, missing)
-        return [(found[rid], r) for rid in sorted(found) if (r := store.record(found[rid], rid)) is not None]
+    def resolve(self, request_id: str, *, record_id: str | None = None) -> Resolution:
+        """Resolve a request's tokens against the local store to one person; confirm or clear it on the
+        matcher. ``record_id``: the officer's choice when the tokens name no one person.
 
-    def _kept_matches(self, request: DisclosureRequest) -> list[tuple[Generation, Record]]:
-        """The records kept locally when ``request`` was resolved (its tokens are gone from the matcher)."""
-        with Resolutions(self._profile.path) as kept:
-            matched = kept.get(request.request_id)
-        if matched is None:
-            if request.state is RequestState.NO_MATCH:
-                return []  # resolved to none of our records: nothing was kept because nothing matched
-            raise PreconditionError(
-                f"request {request.request_id} was resolved by another profile (or before profiles kept "
-                "resolutions) and the matcher no longer holds its tokens: this profile cannot tell which "
-                "of your records it matched; use the profile that resolved it"
-            )
-        store = self._token_store()
-        out: list[tuple[Generation, Record]] = []
-        gone: list[IndexRef] = []
-        for ref, rid in matched:
-            gen = store.generation_for(ref)
-            record = store.record(gen, rid) if gen is not None else None
-            if gen is None or record is None:
-                gone.append(ref)
-                continue
-            out.append((gen, record))
-        if gone:
-            raise GenerationGoneError(
-                request.request_id, sorted(set(gone), key=lambda r: (r.epoch, r.version))
-            )
-        return out
-
-    @staticmethod
-    def _collect(
-        store: TokenStore, gen: Generation, tokens: Sequence[QueryToken], found: dict[str, Generation]
-    ) -> bool:
-        hits = store.resolve(gen, ((t.key_type, t.token) for t in tokens))
-        for rid in hits:
-            found.setdefault(rid, gen)
-        return bool(hits)
-
-    def resolve(self, request_id: str) -> Resolution:
-        """Resolve a request's tokens against the local store; confirm or clear it on the matcher.
-
-        A request whose generation is not held raises ``GenerationGoneError`` and stays open.
+        A request whose generation is not held raises ``GenerationGoneError``, an ambiguous one without a
+        choice ``AmbiguousPersonError``; either stays open.
         """
-        request = self.get_request(request_id)
-        matches = self._matches(request)
-        if matches and request.state is RequestState.OPEN:
-            # Kept before the matcher forgets the tokens, so approval can find the records afterwards.
-            with Resolutions(self._profile.path) as kept:
-                kept.keep(request.request_id, ((gen.ref, rec.record_id) for gen, rec in matches))
-        records = tuple(rec for _gen, rec in matches)
-        msg = self._conn.call(
-            self._conn.disclosure.Resolve,
-            wire_disclosure.resolve_request(
-                request.request_id, confirmed=bool(records), idempotency_key=new_idempotency_key()
-            ),
-        )
-        updated = wire_disclosure.disclosure_request_from_pb(msg)
-        return Resolution(request=updated, confirmed=bool(records), records=records)
+        return self._resolver.resolve(self.get_request(request_id), record_id=record_id)
 
     def approve(
         self, request_id: str, payload: sealed.DisclosurePayload, *, officer_id: str

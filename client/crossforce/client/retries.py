@@ -40,6 +40,7 @@ READS = frozenset(
         "Audit/GetCheckpoint",
         "Audit/AddCosignature",  # keeps (or replaces) one witness's line for one size
         "Operations/Report",
+        "Operations/EpochStatus",
     )
 )
 """Calls that change nothing, or nothing more when repeated: always safe to send again."""
@@ -54,8 +55,12 @@ KEYED_WRITES = frozenset(
     )
 )
 """Writes that are safe to send again only when the request carries an idempotency key."""
-NEVER_RETRIED = frozenset(SERVICE + name for name in ("Registry/Register", "Index/Publish"))
-"""Writes with no key: a failure is passed on, and the caller decides (the publisher reconciles)."""
+NEVER_RETRIED = frozenset(
+    SERVICE + name
+    for name in ("Registry/Register", "Index/Publish", "Operations/ActivateEpoch", "Operations/RetireEpoch")
+)
+"""Writes with no key: a failure is passed on, and the caller decides (the publisher reconciles; the
+operator reads ``crossforce epoch status`` before acting again)."""
 
 RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 """Failures that mean no answer came from that matcher."""

@@ -18,6 +18,8 @@ Each job lives in its own module and the facade only wires them together:
 - ``desk``: the disclosure desk, holder and requester sides; a request is resolved against the
   generation of the index version it matched.
 
+It runs over 400 lines: one short forwarding method per operation, which is what a facade is.
+
 The facade itself speaks no protobuf. Tests and load tools that must speak the wire directly (hostile
 inputs, timing, interception) do it through ``client.connection`` (``Connection``: the channel, the stubs,
 ``call``, ``stream``, ``rebind``), which is the SDK's inside rather than its public face.
@@ -35,6 +37,8 @@ from crossforce.client.auditing import ENTRIES_PAGE, AuditReader, LogVerificatio
 from crossforce.client.checking import DEFAULT_BATCH_SIZE, DEFAULT_MAX_WAIT_S, Checker, Wait
 from crossforce.client.connection import DEFAULT_TIMEOUT_S, Connection
 from crossforce.client.desk import DisclosureDesk
+from crossforce.client.officercreds import OfficerCredentials
+from crossforce.client.personpick import PersonPick
 from crossforce.client.profile import Profile
 from crossforce.client.publishing import (
     CHUNK_BYTES,
@@ -100,10 +104,12 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT_S,
         channel: grpc.Channel | None = None,
         publish_checkpoint: Checkpoint | None = None,
+        officer_credential: bytes | None = None,
     ) -> None:
         """``channel``: a ready channel that brings its own caller identity (the test kit's in-memory
         one); by default the profile's real channel for ``role`` is opened. ``publish_checkpoint``:
-        called with each publish step's name once it is done (``publishing.STEPS``; tests kill here)."""
+        called with each publish step's name once it is done (``publishing.STEPS``; tests kill here).
+        ``officer_credential``: a pre-issued officer assertion (``officercreds``)."""
         self.profile = profile
         self.role = role
         self.timeout = timeout
@@ -112,6 +118,7 @@ class Client:
             if channel is None
             else Connection(channel=channel, timeout=timeout)
         )
+        self.connection.officers = OfficerCredentials.for_profile(profile, issued=officer_credential)
         self._store: TokenStore | None = None
         trust_store = profile.trust_store()
         self._audit = AuditReader(
@@ -325,8 +332,12 @@ class Client:
     def get_request(self, request_id: str) -> DisclosureRequest:
         return self._desk.get_request(request_id)
 
-    def resolve(self, request_id: str) -> Resolution:
-        return self._desk.resolve(request_id)
+    def resolve(self, request_id: str, *, record_id: str | None = None) -> Resolution:
+        """Resolve to one person (``record_id``: the officer's choice when the tokens name no one person)."""
+        return self._desk.resolve(request_id, record_id=record_id)
+
+    def person_pick(self, request: DisclosureRequest) -> PersonPick:
+        return self._desk.person_pick(request)
 
     def local_matches(self, request: DisclosureRequest) -> tuple[Record, ...]:
         return self._desk.local_matches(request)

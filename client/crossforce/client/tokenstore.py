@@ -1,9 +1,7 @@
 """The holding force's local token store: which of its own records each token came from, per generation.
 
-Kept in SQLite in the force's profile folder and never sent anywhere. When a disclosure request
-arrives carrying the tokens that matched, the force resolves them here: tokens that resolve to no record
-are Bloom-filter false positives and the request is answered "no match" without disclosing anything.
-
+Kept in SQLite in the force's profile folder and never sent anywhere. A disclosure request's tokens
+are resolved here: tokens that resolve to no record are Bloom-filter false positives ("no match").
 That answer is only true if the tokens are resolved against the records the matched index was built
 from (issue 13: a store replaced before the matcher accepted the new index, or by a later republish,
 turns a true hit into a "false positive"). So the store keeps **generations**, one per published index
@@ -66,6 +64,7 @@ _COLUMNS = "epoch, version, state, created_at_ms, promoted_at_ms, record_count, 
 
 TokenTriple = tuple[str, int, bytes]
 """(record_id, key_type, token)."""
+Pair = tuple[int, bytes]  # (key_type, token), as a request carries it
 
 
 @dataclass(frozen=True)
@@ -296,14 +295,17 @@ class TokenStore:
     # ------------------------------------------------------------------ reading
     def resolve(self, generation: Generation, tokens: Iterable[tuple[int, bytes]]) -> dict[str, set[int]]:
         """Map (key_type, token) pairs to {record_id: matched key types} within one generation."""
-        found: dict[str, set[int]] = {}
+        return {rid: {kt for kt, _ in pairs} for rid, pairs in self.matches(generation, tokens).items()}
+
+    def matches(self, generation: Generation, tokens: Iterable[Pair]) -> dict[str, set[Pair]]:
+        """{record_id: the (key_type, token) pairs that resolved to it}: tells duplicates from people."""
+        found: dict[str, set[Pair]] = {}
         for key_type, token in tokens:
-            rows = self._conn.execute(
+            for (rid,) in self._conn.execute(
                 "SELECT record_id FROM tokens WHERE epoch = ? AND version = ? AND token = ? AND key_type = ?",
                 (generation.epoch, generation.version, token, key_type),
-            ).fetchall()
-            for (rid,) in rows:
-                found.setdefault(rid, set()).add(key_type)
+            ).fetchall():
+                found.setdefault(rid, set()).add((key_type, token))
         return found
 
     def record(self, generation: Generation, record_id: str) -> Record | None:

@@ -335,13 +335,24 @@ class DisclosureTransition(AuditEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class EpochChange(AuditEvent):
-    """Older network-secret epochs were retired. Public: every force must republish under the current."""
+    """The operator's act on the network-secret epochs, with the state it leaves: an activation (the
+    current epoch grows), a retirement (``retired_through`` grows), or the state a matcher starts from
+    (actor ``matcher``, once). Public: every force must republish under the current epoch, and a monitor
+    checks the epoch against those announced out of band. Events written before operator epochs were
+    retirements the matcher derived from publishes.
+
+    ``force_override`` (1) marks a retirement the operator forced while ``cut_off`` (forces serving an
+    index only on the retired epoch) still had no index under the current one; both are omitted otherwise,
+    so earlier records parse unchanged."""
 
     KIND = EventKind.EPOCH_CHANGE
     PUBLIC = True
+    OPTIONAL = frozenset({"force_override", "cut_off"})
 
     retired_through: int
     current_epoch: int
+    force_override: int = 0
+    cut_off: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

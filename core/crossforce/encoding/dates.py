@@ -92,7 +92,8 @@ _ORDINAL: Final = re.compile(r"(\d)(?:st|nd|rd|th)\b", re.ASCII)
 _EIGHT_DIGITS: Final = re.compile(r"[0-9]{8}")
 
 
-def _days_in_month(year: int, month: int) -> int:
+def days_in_month(year: int, month: int) -> int:
+    """Days in ``month`` (1-12) of ``year``, Gregorian leap years."""
     if month == 2:
         return 29 if (year % 4 == 0 and year % 100 != 0) or year % 400 == 0 else 28
     return 30 if month in (4, 6, 9, 11) else 31
@@ -101,7 +102,7 @@ def _days_in_month(year: int, month: int) -> int:
 def _real(year: int, month: int, day: int, today: datetime.date) -> bool:
     return (
         1 <= month <= 12
-        and 1 <= day <= _days_in_month(year, month)
+        and 1 <= day <= days_in_month(year, month)
         and (year, month, day) <= (today.year, today.month, today.day)
     )
 

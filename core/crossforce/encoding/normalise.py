@@ -224,11 +224,7 @@ def normalise_given_names(raw: str) -> tuple[str, ...]:
         out.pop(0)
     while len(out) > 1 and out[-1] in _SUFFIXES:
         out.pop()
-    seen: list[str] = []
-    for g in out:
-        if g not in seen:
-            seen.append(g)
-    return tuple(seen)
+    return tuple(dict.fromkeys(out))  # repeats dropped, first place kept
 
 
 def normalise_name(given_names: str, surname: str) -> NormalisedName | None:

@@ -93,6 +93,8 @@ def placeholder_form(raw: str) -> str:
     """``fold_text`` of each slash-separated piece with dots removed, rejoined by "/": the form the rules
     compare. Slashes are what tell "N/A" (not applicable) from "N A" (two initials); dots are dropped so
     "N.K." is "NK"."""
+    if "/" not in raw and "." not in raw:  # most fields: one piece, nothing to drop
+        return fold_text(raw)
     return "/".join(fold_text(piece.replace(".", "")) for piece in raw.split("/"))
 
 
@@ -101,7 +103,7 @@ def is_placeholder_forenames(raw: str) -> bool:
     form = placeholder_form(raw)
     if not form.replace("/", "") or form in PLACEHOLDER_NAMES:
         return True
-    return all(word in PLACEHOLDER_FORENAME_WORDS for word in form.split(" "))
+    return PLACEHOLDER_FORENAME_WORDS.issuperset(form.split(" "))
 
 
 def is_placeholder_surname(raw: str) -> bool:

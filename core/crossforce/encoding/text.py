@@ -30,7 +30,11 @@ def fold_text(s: str) -> str:
     Idempotent: fold_text(fold_text(s)) == fold_text(s). Hyphens and all other punctuation become
     spaces so "Smith-Jones" and "Smith Jones" agree; the name rules below decide whether to re-join.
     The table's output holds only letters, digits and U+0020, so splitting on U+0020 alone collapses.
+    ASCII text (most names) takes the same table's ASCII rows as one byte-level translation.
     """
+    if s.isascii():
+        table, delete = FOLD.ascii_table()
+        return " ".join(s.encode("ascii").translate(table, delete).decode("ascii").split())
     return " ".join([w for w in s.translate(FOLD).split(" ") if w])
 
 
@@ -40,7 +44,10 @@ def _to_space() -> dict[int, str]:
 
 
 def split_whitespace(s: str) -> list[str]:
-    """``s.split()`` with the spec's whitespace (White_Space and U+001C..U+001F), not the runtime's."""
+    """``s.split()`` with the spec's whitespace (White_Space and U+001C..U+001F), not the runtime's.
+    Within ASCII the two agree (``unicodetable.ASCII_WHITESPACE``), so ASCII text is split directly."""
+    if s.isascii():
+        return s.split()
     return [w for w in s.translate(_to_space()).split(" ") if w]
 
 

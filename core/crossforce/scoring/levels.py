@@ -81,3 +81,14 @@ def explanations(agreed_types: Collection[int], sent_types: Collection[int] = ()
     if not sent_types or not _implied_missing(combined, agreed_types, sent_types):
         return [combined]
     return [agreement_levels((code,), sent_types) for code in sorted(set(agreed_types)) if code in KEY_TYPES]
+
+
+def family(levels: Mapping[str, str]) -> str:
+    """The pattern family of scored ``levels``: which fields agreed and which were offered yet agreed
+    with nothing, e.g. ``"dob+forename+location-surname"`` (a changed surname, same forename, date and
+    area). Calibration is fitted per family (``ScoringParams.family_calibration``) because how far the
+    independence assumption is off depends on which fields disagree: a forename and date agreeing
+    without the surname is most often a married name, a name agreeing without the date a namesake."""
+    agreed = sorted(f for f, level in levels.items() if level != NONE)
+    missing = sorted(f for f, level in levels.items() if level == NONE)
+    return "+".join(agreed) + "".join(f"-{f}" for f in missing)

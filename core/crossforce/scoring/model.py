@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from crossforce.scoring.levels import LEVELS, NONE, explanations
+from crossforce.scoring.levels import LEVELS, NONE, explanations, family
 from crossforce.scoring.params import NAME_CLASSES, ScoringParams, load_default
 
 DEFAULT = load_default()
@@ -75,7 +75,7 @@ def score(
     if force_records < 0 or total_records < force_records or not 0.0 <= fpr <= 1.0:
         raise ValueError("record counts or fpr out of range")
     best: Score | None = None
-    slope, intercept = params.calibration
+    outcome_slope, outcome_intercept = params.outcome_calibration
     for levels in explanations(agreed_types, sent_types):
         if all(level == NONE for level in levels.values()) or force_records == 0:
             candidate = Score(0.0, 0.0, MappingProxyType(levels))
@@ -89,7 +89,9 @@ def score(
                 fpr=fpr,
                 params=params,
             )
-            candidate = Score(_sigmoid(slope * log_odds + intercept), weight, MappingProxyType(levels))
+            slope, intercept = params.family_calibration.get(family(levels), params.calibration)
+            calibrated = outcome_slope * (slope * log_odds + intercept) + outcome_intercept
+            candidate = Score(_sigmoid(calibrated), weight, MappingProxyType(levels))
         if best is None or candidate.probability > best.probability:
             best = candidate
     return best if best is not None else Score(0.0, 0.0, MappingProxyType({}))

@@ -9,6 +9,7 @@ Loading is the package's only I/O.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -50,6 +51,22 @@ class ScoringParams:
     calibration: tuple[float, float] = (1.0, 0.0)
     """(slope, intercept) on the natural log-odds: Platt scaling fitted on the realistic profile, so the
     stated probability matches observed precision where the independence assumption is off."""
+    family_calibration: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    """Pattern family (``levels.family``) -> (slope, intercept) used instead of ``calibration`` for hits of
+    that family: fitted where the simulated run held enough hits of the family, anchored to the global
+    curve so that a family seen a few dozen times moves only as far as its evidence carries it."""
+    outcome_calibration: tuple[float, float] = (1.0, 0.0)
+    """(slope, intercept) applied last, on the logit of the calibrated probability: fitted from one
+    deployment's own request outcomes by ``crossforce calibrate`` (identity in the shipped file), kept
+    apart from ``calibration`` so an operator's adjustment stays visible beside the simulator's fit."""
+
+    _content: str = field(default="", init=False, repr=False, compare=False)
+    """The parameters as canonical JSON, kept for ``__hash__``."""
+
+    def __hash__(self) -> int:
+        """By content, so a matcher's remembered scores can be keyed by the parameters that made them
+        (the mappings inside are read-only views, which Python will not hash)."""
+        return hash(self._content)
 
     def __post_init__(self) -> None:
         for name, table in (("m", self.m), ("u", self.u)):
@@ -69,6 +86,11 @@ class ScoringParams:
                 raise ValueError(f"name_frequency[{fld!r}] must give {NAME_CLASSES} shares in (0, 1)")
         if not self.base_rate > 0.0:
             raise ValueError("base_rate must be positive")
+        curves = {"calibration": self.calibration, "outcome_calibration": self.outcome_calibration}
+        curves |= {f"family_calibration[{k!r}]": v for k, v in self.family_calibration.items()}
+        for name, (slope, intercept) in curves.items():
+            if not (math.isfinite(slope) and math.isfinite(intercept) and slope > 0.0):
+                raise ValueError(f"{name} must be a finite (slope > 0, intercept)")
         object.__setattr__(self, "m", _frozen(self.m))
         object.__setattr__(self, "u", _frozen(self.u))
         object.__setattr__(self, "m_none", MappingProxyType(dict(self.m_none)))
@@ -77,12 +99,20 @@ class ScoringParams:
         )
         object.__setattr__(self, "name_scale", MappingProxyType(dict(self.name_scale)))
         object.__setattr__(self, "name_floor", MappingProxyType(dict(self.name_floor)))
+        object.__setattr__(
+            self,
+            "family_calibration",
+            MappingProxyType({k: (float(a), float(b)) for k, (a, b) in self.family_calibration.items()}),
+        )
+        object.__setattr__(self, "_content", self.to_json())
 
     @classmethod
     def from_json(cls, text: str) -> ScoringParams:
         data: dict[str, Any] = json.loads(text)
         data.pop("comment", None)
         data["calibration"] = tuple(data.get("calibration", (1.0, 0.0)))
+        data["outcome_calibration"] = tuple(data.get("outcome_calibration", (1.0, 0.0)))
+        data["family_calibration"] = {k: tuple(v) for k, v in data.get("family_calibration", {}).items()}
         data["name_frequency"] = {k: tuple(v) for k, v in data["name_frequency"].items()}
         return cls(**data)
 
@@ -98,6 +128,8 @@ class ScoringParams:
             "name_floor": dict(self.name_floor),
             "base_rate": self.base_rate,
             "calibration": list(self.calibration),
+            "family_calibration": {k: list(v) for k, v in self.family_calibration.items()},
+            "outcome_calibration": list(self.outcome_calibration),
         }
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 

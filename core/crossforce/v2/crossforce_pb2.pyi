@@ -1859,6 +1859,99 @@ class LogKey(_message.Message):
 Global___LogKey: _TypeAlias = LogKey  # noqa: Y015
 
 @_typing.final
+class ActivateEpochRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    """the next epoch: the current one plus one"""
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivateEpochRequest: _TypeAlias = ActivateEpochRequest  # noqa: Y015
+
+@_typing.final
+class RetireEpochRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    FORCE_OVERRIDE_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    """the older live epoch"""
+    force_override: _builtins.bool
+    """retire even if some force serves an index only on it"""
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.int = ...,
+        force_override: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "force_override", b"force_override"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetireEpochRequest: _TypeAlias = RetireEpochRequest  # noqa: Y015
+
+@_typing.final
+class EpochStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EpochStatusRequest: _TypeAlias = EpochStatusRequest  # noqa: Y015
+
+@_typing.final
+class EpochStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENT_EPOCH_FIELD_NUMBER: _builtins.int
+    RETIRED_THROUGH_FIELD_NUMBER: _builtins.int
+    BEHIND_FIELD_NUMBER: _builtins.int
+    LOG_INDEX_FIELD_NUMBER: _builtins.int
+    current_epoch: _builtins.int
+    """the newest activated epoch"""
+    retired_through: _builtins.int
+    """every epoch up to this one is retired; live: (retired_through, current]"""
+    log_index: _builtins.int
+    """the audit leaf of the act (0 for EpochStatus)"""
+    @_builtins.property
+    def behind(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """forces serving an index only on an epoch older than the current"""
+
+    def __init__(
+        self,
+        *,
+        current_epoch: _builtins.int = ...,
+        retired_through: _builtins.int = ...,
+        behind: _abc.Iterable[_builtins.str] | None = ...,
+        log_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["behind", b"behind", "current_epoch", b"current_epoch", "log_index", b"log_index", "retired_through", b"retired_through"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EpochStatusResponse: _TypeAlias = EpochStatusResponse  # noqa: Y015
+
+@_typing.final
 class ReportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -1305,6 +1305,21 @@ class OperationsStub:
                 request_serializer=crossforce_dot_v2_dot_crossforce__pb2.ReportRequest.SerializeToString,
                 response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ReportResponse.FromString,
                 _registered_method=True)
+        self.ActivateEpoch = channel.unary_unary(
+                '/crossforce.v2.Operations/ActivateEpoch',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.ActivateEpochRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.EpochStatusResponse.FromString,
+                _registered_method=True)
+        self.RetireEpoch = channel.unary_unary(
+                '/crossforce.v2.Operations/RetireEpoch',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.RetireEpochRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.EpochStatusResponse.FromString,
+                _registered_method=True)
+        self.EpochStatus = channel.unary_unary(
+                '/crossforce.v2.Operations/EpochStatus',
+                request_serializer=crossforce_dot_v2_dot_crossforce__pb2.EpochStatusRequest.SerializeToString,
+                response_deserializer=crossforce_dot_v2_dot_crossforce__pb2.EpochStatusResponse.FromString,
+                _registered_method=True)
 
 
 class OperationsServicer:
@@ -1320,6 +1335,28 @@ class OperationsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ActivateEpoch(self, request, context):
+        """The network-secret epochs are operator acts (issue 15 item 3), each logged as an EPOCH_CHANGE event:
+        activation makes the next epoch current (forces may publish under it; the previous stays served);
+        retirement ends the older live epoch, refused (FAILED_PRECONDITION, naming them) while a force serves
+        an index only on it, unless force_override (logged with the forces it cut off).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetireEpoch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EpochStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperationsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1327,6 +1364,21 @@ def add_OperationsServicer_to_server(servicer, server):
                     servicer.Report,
                     request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ReportRequest.FromString,
                     response_serializer=crossforce_dot_v2_dot_crossforce__pb2.ReportResponse.SerializeToString,
+            ),
+            'ActivateEpoch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateEpoch,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.ActivateEpochRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.EpochStatusResponse.SerializeToString,
+            ),
+            'RetireEpoch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetireEpoch,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.RetireEpochRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.EpochStatusResponse.SerializeToString,
+            ),
+            'EpochStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.EpochStatus,
+                    request_deserializer=crossforce_dot_v2_dot_crossforce__pb2.EpochStatusRequest.FromString,
+                    response_serializer=crossforce_dot_v2_dot_crossforce__pb2.EpochStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1360,6 +1412,87 @@ class Operations:
             '/crossforce.v2.Operations/Report',
             crossforce_dot_v2_dot_crossforce__pb2.ReportRequest.SerializeToString,
             crossforce_dot_v2_dot_crossforce__pb2.ReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateEpoch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossforce.v2.Operations/ActivateEpoch',
+            crossforce_dot_v2_dot_crossforce__pb2.ActivateEpochRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.EpochStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetireEpoch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossforce.v2.Operations/RetireEpoch',
+            crossforce_dot_v2_dot_crossforce__pb2.RetireEpochRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.EpochStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EpochStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossforce.v2.Operations/EpochStatus',
+            crossforce_dot_v2_dot_crossforce__pb2.EpochStatusRequest.SerializeToString,
+            crossforce_dot_v2_dot_crossforce__pb2.EpochStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -489,6 +489,14 @@ class OperationsStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> OperationsAsyncStub: ...
     Report: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.ReportRequest, _crossforce_pb2.ReportResponse]
+    ActivateEpoch: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.ActivateEpochRequest, _crossforce_pb2.EpochStatusResponse]
+    """The network-secret epochs are operator acts (issue 15 item 3), each logged as an EPOCH_CHANGE event:
+    activation makes the next epoch current (forces may publish under it; the previous stays served);
+    retirement ends the older live epoch, refused (FAILED_PRECONDITION, naming them) while a force serves
+    an index only on it, unless force_override (logged with the forces it cut off).
+    """
+    RetireEpoch: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.RetireEpochRequest, _crossforce_pb2.EpochStatusResponse]
+    EpochStatus: _grpc.UnaryUnaryMultiCallable[_crossforce_pb2.EpochStatusRequest, _crossforce_pb2.EpochStatusResponse]
 
 @_typing.type_check_only
 class OperationsAsyncStub(OperationsStub):
@@ -499,6 +507,14 @@ class OperationsAsyncStub(OperationsStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Report: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.ReportRequest, _crossforce_pb2.ReportResponse]  # type: ignore[assignment]
+    ActivateEpoch: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.ActivateEpochRequest, _crossforce_pb2.EpochStatusResponse]  # type: ignore[assignment]
+    """The network-secret epochs are operator acts (issue 15 item 3), each logged as an EPOCH_CHANGE event:
+    activation makes the next epoch current (forces may publish under it; the previous stays served);
+    retirement ends the older live epoch, refused (FAILED_PRECONDITION, naming them) while a force serves
+    an index only on it, unless force_override (logged with the forces it cut off).
+    """
+    RetireEpoch: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.RetireEpochRequest, _crossforce_pb2.EpochStatusResponse]  # type: ignore[assignment]
+    EpochStatus: _aio.UnaryUnaryMultiCallable[_crossforce_pb2.EpochStatusRequest, _crossforce_pb2.EpochStatusResponse]  # type: ignore[assignment]
 
 class OperationsServicer(metaclass=_abc_1.ABCMeta):
     """---------------------------------------------------------------------------------------------
@@ -512,5 +528,31 @@ class OperationsServicer(metaclass=_abc_1.ABCMeta):
         request: _crossforce_pb2.ReportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_crossforce_pb2.ReportResponse, _abc.Awaitable[_crossforce_pb2.ReportResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ActivateEpoch(
+        self,
+        request: _crossforce_pb2.ActivateEpochRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_crossforce_pb2.EpochStatusResponse, _abc.Awaitable[_crossforce_pb2.EpochStatusResponse]]:
+        """The network-secret epochs are operator acts (issue 15 item 3), each logged as an EPOCH_CHANGE event:
+        activation makes the next epoch current (forces may publish under it; the previous stays served);
+        retirement ends the older live epoch, refused (FAILED_PRECONDITION, naming them) while a force serves
+        an index only on it, unless force_override (logged with the forces it cut off).
+        """
+
+    @_abc_1.abstractmethod
+    def RetireEpoch(
+        self,
+        request: _crossforce_pb2.RetireEpochRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_crossforce_pb2.EpochStatusResponse, _abc.Awaitable[_crossforce_pb2.EpochStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def EpochStatus(
+        self,
+        request: _crossforce_pb2.EpochStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_crossforce_pb2.EpochStatusResponse, _abc.Awaitable[_crossforce_pb2.EpochStatusResponse]]: ...
 
 def add_OperationsServicer_to_server(servicer: OperationsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -13,6 +13,7 @@ gRPC or open storage.
   matcher's folder, and its verified restore into a new one (``crossforce backup`` / ``restore``).
 - ``upgrade_database`` / ``database_status`` / ``migrate_from_sqlite``: a PostgreSQL database's schema, what
   it holds, and moving a pilot's SQLite folder into it (``crossforce db``).
+- ``calibrate_outcomes``: refit stated probabilities to resolved requests' outcomes (``crossforce calibrate``)
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ if TYPE_CHECKING:
     from crossforce.server.offline import verify_data_dir
     from crossforce.server.settings import ServerSettings, load_settings
     from crossforce.server.store.pgschema import database_status, upgrade_database
+    from crossforce.server.usecases.calibration import calibrate_outcomes
 
 __all__ = [
     "RunningServer",
     "ServerSettings",
     "back_up_data_dir",
+    "calibrate_outcomes",
     "database_status",
     "load_settings",
     "migrate_from_sqlite",
@@ -56,6 +59,7 @@ _HOMES = {
     "database_status": "crossforce.server.store.pgschema",
     "upgrade_database": "crossforce.server.store.pgschema",
     "migrate_from_sqlite": "crossforce.server.dbmigrate",
+    "calibrate_outcomes": "crossforce.server.usecases.calibration",
 }
 
 

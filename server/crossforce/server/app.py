@@ -8,6 +8,11 @@ matchers share (each keeps only the log signing key in its data folder, the same
 ``start`` and the test kit's in-memory server (``crossforce.testkit.inmemory``) both call it, so a test
 never runs a differently built server.
 
+The main server is gRPC's asyncio server on an event loop thread of its own (``transport.LoopThread``):
+``transport.SyncOnAio`` runs that same synchronous chain and the servicers in a worker pool once a
+request has fully arrived, after checking identity and per-certificate caps, so a client that never
+sends its request holds no thread (docs/operations.md, "Slow and greedy clients").
+
 Beside the mTLS port, ``start`` can open two plaintext listeners, each off unless asked for and bound to
 127.0.0.1 unless told otherwise (docs/operations.md): the OpenMetrics endpoint (``metrics_port``) and a
 gRPC listener that serves only the standard health service (``health_port``), for probes that hold no
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import grpc.aio
 import nacl.signing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
@@ -54,6 +60,7 @@ from crossforce.server.startchecks import check_private_data, check_server_folde
 from crossforce.server.status import DecodeGuard
 from crossforce.server.store import SQLiteStorage
 from crossforce.server.store.protocols import Storage
+from crossforce.server.transport import LoopThread, SyncOnAio
 
 log = logging.getLogger("crossforce.server")
 
@@ -61,15 +68,14 @@ LOG_KEY_FILE = "log-signing-key"
 HEALTH_INTERVAL_S = 2.0
 DEFAULT_MAX_WORKERS = 16
 """Worker threads of a matcher started without ``max_workers``."""
-QUEUED_PER_WORKER = 8
-"""Calls admitted per worker thread (running or queued); beyond that gRPC answers RESOURCE_EXHAUSTED."""
 HEALTH_WORKERS = 2
 """Threads of the plaintext health listener: a probe's check is a dictionary lookup."""
 LOCALHOST = "127.0.0.1"
 """Where the metrics and health listeners bind unless told otherwise: neither needs a certificate."""
 STREAM_SHARE = 4
-"""Publish streams and watch streams may each hold at most 1/STREAM_SHARE of the worker threads, so
-together they never take more than half: unary calls (checks, decisions, Ping) always find a thread."""
+"""Publish streams and watch streams may each hold at most 1/STREAM_SHARE of the worker threads (once
+admitted, a publish reads chunks and a watch waits for news inside a worker), so together they never
+take more than half: unary calls (checks, decisions, Ping) always find a thread."""
 
 
 def load_or_create_log_key(data_dir: Path, policy: WitnessPolicy | None = None) -> nacl.signing.SigningKey:
@@ -95,12 +101,16 @@ class Assembly:
     matcher: Matcher
     metrics: Metrics
     """This matcher's own registry: two matchers in one process never add to each other's counts."""
+    observer: CallObserver
+    """The first interceptor, also told of calls the transport ends before any handler runs."""
+    resolver: IdentityResolver
+    """Who is calling (``Authorise``'s, and the transport's before it reads a request)."""
     interceptors: tuple[grpc.ServerInterceptor[Any, Any], ...]
     """In call order: ``CallObserver`` first (it logs and counts every call, refused or not),
     ``DecodeGuard`` (it wraps every later interceptor's handler), the extra interceptors given to
     ``assemble``, ``Authorise`` last (servicers only see an authorised caller)."""
 
-    def add_servicers(self, server: grpc.Server, *, stream_slots: int) -> None:
+    def add_servicers(self, server: grpc.Server | grpc.aio.Server, *, stream_slots: int) -> None:
         """Register every servicer over this matcher; ``stream_slots`` bounds each stream kind."""
         add_all(server, self.matcher, stream_slots=stream_slots)
 
@@ -143,13 +153,16 @@ def assemble(
         storage.close()
         raise
     metrics.watch(MatcherStateSource(matcher=matcher, requests=storage))
-    authorise = Authorise(IdentityResolver(deny_list=deny_list, dev_mode=dev_mode))
+    resolver = IdentityResolver(deny_list=deny_list, dev_mode=dev_mode)
+    observer = CallObserver(metrics)
     return Assembly(
         storage=storage,
         audit=audit,
         matcher=matcher,
         metrics=metrics,
-        interceptors=(CallObserver(metrics), DecodeGuard(), *interceptors, authorise),
+        observer=observer,
+        resolver=resolver,
+        interceptors=(observer, DecodeGuard(), *interceptors, Authorise(resolver)),
     )
 
 
@@ -203,7 +216,9 @@ class RunningServer:
     def __init__(
         self,
         *,
-        server: grpc.Server,
+        server: grpc.aio.Server,
+        runtime: LoopThread,
+        pool: futures.ThreadPoolExecutor,
         port: int,
         assembly: Assembly,
         health: health.HealthServicer,
@@ -213,6 +228,8 @@ class RunningServer:
         health_port: int | None = None,
     ) -> None:
         self._server = server
+        self._runtime = runtime
+        self._pool = pool
         self.port = port
         self._assembly = assembly
         self._health = health
@@ -231,12 +248,17 @@ class RunningServer:
         matcher (its audit log, then storage)."""
         self._stop_health.set()
         self._health.enter_graceful_shutdown()
-        self._server.stop(grace).wait()
-        if self._health_server is not None:
-            self._health_server.stop(0).wait()
-        if self._metrics is not None:
-            self._metrics.stop()
-        self._assembly.close()
+        try:
+            self._runtime.run(self._server.stop(grace))
+        finally:
+            self._runtime.close()
+            # Handlers still running finish on their own (as on grpc's threaded server); none waits here.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            if self._health_server is not None:
+                self._health_server.stop(0).wait()
+            if self._metrics is not None:
+                self._metrics.stop()
+            self._assembly.close()
 
 
 def start(
@@ -288,38 +310,59 @@ def start(
         db=db,
     )
     storage, audit, matcher = built.storage, built.audit, built.matcher
-    limit = settings.limits.max_message_bytes
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers),
-        options=[
-            ("grpc.max_receive_message_length", limit),
-            ("grpc.max_send_message_length", limit),
-            # A second matcher on the same port must fail to bind, not silently take part of the traffic.
-            ("grpc.so_reuseport", 0),
-        ],
-        maximum_concurrent_rpcs=max_workers * QUEUED_PER_WORKER,
-        interceptors=list(built.interceptors),
-    )
-    built.add_servicers(server, stream_slots=max(1, max_workers // STREAM_SHARE))
+    pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="matcher")
+    runtime = LoopThread()
     health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    if reflection:
-        server_reflection.enable(server, (*SERVICE_NAMES, health.SERVICE_NAME))
     address = f"{host}:{port}"
     if creds is None:
         log.warning(
             "PLAINTEXT DEVELOPMENT MODE: no TLS, identity taken from a header. Never use in production."
         )
+
+    async def serve_on_loop() -> tuple[grpc.aio.Server, int]:
+        # Built on the loop's own thread: grpc.aio binds a server to the running loop.
+        server = grpc.aio.server(
+            migration_thread_pool=pool,
+            options=_server_options(settings),
+            maximum_concurrent_rpcs=settings.transport.max_concurrent_calls,
+            interceptors=[
+                SyncOnAio(
+                    chain=built.interceptors,
+                    observer=built.observer,
+                    resolver=built.resolver,
+                    settings=settings.transport,
+                    pool=pool,
+                )
+            ],
+        )
+        built.add_servicers(server, stream_slots=max(1, max_workers // STREAM_SHARE))
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        if reflection:
+            server_reflection.enable(server, (*SERVICE_NAMES, health.SERVICE_NAME))  # type: ignore[arg-type]
+        try:
+            got = (
+                server.add_insecure_port(address) if creds is None else server.add_secure_port(address, creds)
+            )
+        except RuntimeError:
+            got = 0
+        if got:
+            await server.start()
+        return server, got
+
     try:
-        bound = server.add_insecure_port(address) if creds is None else server.add_secure_port(address, creds)
-    except RuntimeError:
-        bound = 0
+        server, bound = runtime.run(serve_on_loop())
+    except BaseException:
+        runtime.close()
+        pool.shutdown(wait=False)
+        built.close()
+        raise
     if not bound:
+        runtime.close()
+        pool.shutdown(wait=False)
         built.close()
         raise PreconditionError(
             f"cannot listen on {address}: the port is in use (another matcher?) or not ours"
         )
-    server.start()
     health_server: grpc.Server | None = None
     try:
         health_server, health_bound = _health_listener(built, health_servicer, health_host, health_port)
@@ -327,7 +370,9 @@ def start(
     except BaseException:
         if health_server is not None:
             health_server.stop(0).wait()
-        server.stop(0).wait()
+        runtime.run(server.stop(0))
+        runtime.close()
+        pool.shutdown(wait=False)
         built.close()
         raise
     stop_health = threading.Event()
@@ -347,6 +392,8 @@ def start(
     )
     return RunningServer(
         server=server,
+        runtime=runtime,
+        pool=pool,
         port=bound,
         assembly=built,
         health=health_servicer,
@@ -355,6 +402,29 @@ def start(
         health_server=health_server,
         health_port=health_bound if health_server is not None else None,
     )
+
+
+def _server_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    """Message size limits, and the keepalive, idle and age limits of ``settings.transport``
+    (docs/operations.md, "Slow and greedy clients")."""
+    limit = settings.limits.max_message_bytes
+    transport = settings.transport
+
+    def ms(seconds: float) -> int:
+        return int(seconds * 1000)
+
+    return [
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+        # A second matcher on the same port must fail to bind, not silently take part of the traffic.
+        ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_time_ms", ms(transport.keepalive_time_s)),
+        ("grpc.keepalive_timeout_ms", ms(transport.keepalive_timeout_s)),
+        ("grpc.http2.min_ping_interval_without_data_ms", ms(transport.min_client_ping_interval_s)),
+        ("grpc.max_connection_idle_ms", ms(transport.max_connection_idle_s)),
+        ("grpc.max_connection_age_ms", ms(transport.max_connection_age_s)),
+        ("grpc.max_connection_age_grace_ms", ms(transport.max_connection_age_grace_s)),
+    ]
 
 
 def _metrics_listener(built: Assembly, host: str, port: int) -> MetricsListener:

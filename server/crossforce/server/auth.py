@@ -72,6 +72,12 @@ def caller(context: grpc.ServicerContext) -> pki.Identity:
     raise AuthenticationError("this call was not authenticated; the matcher refuses it")
 
 
+def needs_identity(method: str) -> bool:
+    """Whether a call to ``method`` must come from an admitted certificate: every API method and the
+    health service on the main port; reflection (which describes only the public API) does not."""
+    return roles.is_api_method(method) or method.startswith(HEALTH_SERVICE_PREFIX)
+
+
 def api_rpcs() -> tuple[str, ...]:
     """Every RPC of the ``crossforce.v2`` API as "Service/Method", read from the proto descriptor."""
     return tuple(
@@ -112,7 +118,7 @@ class Authorise(grpc.ServerInterceptor):  # type: ignore[type-arg]
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or not (roles.is_api_method(method) or method.startswith(HEALTH_SERVICE_PREFIX)):
+        if handler is None or not needs_identity(method):
             return handler
         admit = self._admit
         args = {

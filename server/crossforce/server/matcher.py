@@ -45,6 +45,7 @@ from crossforce.domain import (
     Registered,
     SealedDisclosure,
 )
+from crossforce.domain.epochs import EpochState
 from crossforce.server.audit import AuditLog
 from crossforce.server.policy import disclosure
 from crossforce.server.policy.publish import AcceptedHeader
@@ -55,6 +56,7 @@ from crossforce.server.store.protocols import Storage
 from crossforce.server.usecases.auditreads import AuditReads
 from crossforce.server.usecases.broker import Broker, sealed_disclosure
 from crossforce.server.usecases.checking import Checking
+from crossforce.server.usecases.epochs import Epochs
 from crossforce.server.usecases.publishing import Publishing
 from crossforce.server.usecases.quotareplay import QuotaFollower, replay_quotas
 from crossforce.server.usecases.refusals import RefusalFlusher
@@ -88,6 +90,9 @@ class Matcher:
             store=storage, audit=audit, limits=limits, clock=clock, write_lock=write_lock
         )
         self._table = IndexTable.load(storage)
+        self.epochs = Epochs(
+            store=storage, table=self._table, audit=audit, clock=clock, write_lock=write_lock
+        )
         self.publishing = Publishing(
             store=storage,
             table=self._table,
@@ -97,6 +102,7 @@ class Matcher:
             clock=clock,
             write_lock=write_lock,
             max_bits_per_record=settings.max_index_bits_per_record,
+            epochs=self.epochs,
         )
         self.broker = Broker(
             store=storage, audit=audit, settings=settings, clock=clock, write_lock=write_lock
@@ -123,6 +129,7 @@ class Matcher:
         audit.follow(QuotaFollower(self._quotas))
         audit.follow(self._wake_watchers_on_requests)
         audit.start_following()
+        self.epochs.start()  # logs the epoch state once, at the first start on this storage
         self.retention.start()  # purges what finished requests no longer need, now and hourly
         self._refusal_flusher = RefusalFlusher(
             (self.checking.refusals, self.publishing.refusals), audit, clock
@@ -175,6 +182,15 @@ class Matcher:
             indexes=tuple(self.status()),
             reliability=tuple(reliability_table(self._storage.request_outcomes())),
         )
+
+    def epoch_status(self) -> EpochState:
+        return self.epochs.status()
+
+    def activate_epoch(self, who: Identity, epoch: int) -> EpochState:
+        return self.epochs.activate(who, epoch)
+
+    def retire_epoch(self, who: Identity, epoch: int, *, force_override: bool) -> EpochState:
+        return self.epochs.retire(who, epoch, force_override=force_override)
 
     # ------------------------------------------------------------------ registration
     def registered_orgs(self) -> list[str]:

@@ -1,10 +1,11 @@
-"""What the matcher refuses to start beside: the CA's keys, data others can read, no deny list.
+"""What the matcher refuses to start beside: the CA's keys, keys or data others can read, no deny list.
 
 Why at start-up and not in the docs alone: each is a silent loss the operator would not notice while the
-matcher serves. A matcher beside the CA key lets whoever reads its disk mint any certificate; a data
-folder or log signing key others can read leaks the audit log or lets them sign heads; and a matcher
-without its deny list admits every revoked certificate. Each refusal names the file and the command that
-fixes it (``crossforce pki export-server``, ``chmod``, ``--no-deny-list`` for development only).
+matcher serves. A matcher beside the CA key lets whoever reads its disk mint any certificate; a server key
+others can read lets them pose as the matcher to every organisation; a data folder or log signing key
+others can read leaks the audit log or lets them sign heads; and a matcher without its deny list admits
+every revoked certificate. Each refusal names the file and the command that fixes it (``crossforce pki
+export-server``, ``chmod``, ``--no-deny-list`` for development only).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ _OPEN_TO_OTHERS = stat.S_IRWXG | stat.S_IRWXO
 
 
 def check_server_folder(pki_dir: Path) -> None:
-    """PreconditionError if ``pki_dir`` holds the CA's private key or issued client keys."""
+    """PreconditionError if ``pki_dir`` holds the CA's private key or issued client keys, or if its server
+    key is open to group or others (a folder copied with ``cp`` under a 022 umask: ``export-server``
+    writes it 0600)."""
     ca_key = pki_dir / pki.PkiDir.CA_KEY
     issued = pki_dir / pki.PkiDir.ISSUED
     for found in (ca_key, issued):
@@ -35,6 +38,9 @@ def check_server_folder(pki_dir: Path) -> None:
                 f"any certificate. Run `crossforce pki export-server --pki {pki_dir} --to DIR` and serve "
                 "with --pki DIR (the CA folder stays offline with the operator)"
             )
+    server_key = pki_dir / pki.PkiDir.SERVER_KEY
+    if server_key.exists():
+        _refuse_if_open(server_key, "600")
 
 
 def check_private_data(data_dir: Path, key_file: str) -> None:

@@ -5,16 +5,21 @@ held at Humberside under her previous (maiden) name and at Kent with her forenam
 else is drawn by the seeded ``ForceSimulator``, so a run is the same on any machine.
 
 Publishing runs one process per worker (``spawn``, never ``fork``: the calling process runs the
-matcher's gRPC threads, which must not be forked); each worker builds the simulator once.
+matcher's gRPC threads, which must not be forked); each worker builds the simulator once. The workers
+are started ignoring Ctrl-C and are terminated when the publish ends for any reason, so a stopped demo
+never leaves a worker publishing into a deployment whose folder is gone (issue 15, finding 12).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
+from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +41,8 @@ FORCE_B = "kent"
 INDEX_EXPIRY_DAYS = 7
 POLL_S = 0.2
 """How often the parent drains workers' progress while it waits for a force to finish."""
+WORKER_EXIT_S = 10.0
+"""Bound on waiting for each terminated worker to exit."""
 PUBLISH_ALL_TIMEOUT_S = 30 * 60.0
 """Bounds the whole parallel publish (about a minute at the default size): a stuck worker fails the demo."""
 
@@ -92,11 +99,17 @@ def make_simulator(total: int) -> ForceSimulator:
 
 
 _WORKER_SIM: ForceSimulator | None = None
+_WORKER_TICKS: SimpleQueue[int] | None = None
 
 
-def _init_worker(total: int) -> None:
-    global _WORKER_SIM  # noqa: PLW0603 - one simulator per worker process, built once
+def _init_worker(total: int, ticks: SimpleQueue[int]) -> None:
+    global _WORKER_SIM, _WORKER_TICKS  # noqa: PLW0603 - one simulator and queue per worker process
     _WORKER_SIM = make_simulator(total)
+    _WORKER_TICKS = ticks
+
+
+def _publish_in_worker(profile_dir: Path, code: str) -> PublishResult:
+    return publish_force(profile_dir, code, None, _WORKER_TICKS)
 
 
 def publish_force(
@@ -142,19 +155,16 @@ def publish_all(
                 advance(result.record_count)
             return results
         ctx = multiprocessing.get_context("spawn")
-        with (
-            ctx.Manager() as manager,
-            ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(total,)) as pool,
-        ):
-            ticks = manager.Queue()
-            # Largest first, so the slowest force never starts last.
+        ticks: SimpleQueue[int] = ctx.SimpleQueue()
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(total, ticks))
+        try:
+            # Largest first, so the slowest force never starts last. The first submit starts every worker.
             order = sorted(codes, key=lambda c: -sizes.get(c, 0))
-            pending = {pool.submit(publish_force, net.profiles[c].path, c, None, ticks) for c in order}
+            with _ctrl_c_ignored():
+                pending = {pool.submit(_publish_in_worker, net.profiles[c].path, c) for c in order}
             deadline = time.monotonic() + PUBLISH_ALL_TIMEOUT_S
             while pending:
                 if time.monotonic() > deadline:
-                    for fut in pending:
-                        fut.cancel()
                     raise TimeoutError(
                         f"{len(pending)} forces did not publish within {PUBLISH_ALL_TIMEOUT_S:.0f} s"
                     )
@@ -165,4 +175,41 @@ def publish_all(
                     result = fut.result()
                     results.append(result)
                     advance(result.record_count / 2)
+        finally:
+            _terminate(pool)
     return results
+
+
+@contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """SIGINT ignored while workers start, so they inherit "ignore" from birth.
+
+    Why: a terminal's Ctrl-C reaches every process in the foreground group. Workers that took it would
+    each print a traceback and die mid-publish; ignoring it leaves stopping to the demo, which
+    terminates them (``_terminate``). Only the main thread may change signal handling; elsewhere the
+    workers start as they are.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop every worker now, whether the publish finished, failed or was interrupted.
+
+    Why: ``shutdown`` (and leaving a ``with`` block) waits for every queued force to publish, so a
+    stopped demo would first publish the rest into a deployment about to be deleted. The executor has
+    no public way to end its workers before Python 3.14 (``terminate_workers``), so this reads its own
+    process table.
+    """
+    processes = list(pool._processes.values()) if pool._processes else []
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(WORKER_EXIT_S)

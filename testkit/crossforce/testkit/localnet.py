@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     from crossforce.server import RunningServer, ServerSettings
     from crossforce.server.store import Storage
 
+from crossforce.client.epochs import EpochOperator
 from crossforce.client.profile import Profile
 from crossforce.client.sdk import Client
 from crossforce.crypto.secrets import NetworkSecret
 from crossforce.domain import Role
 from crossforce.domain.enums import OrgKind
+from crossforce.domain.epochs import EpochState
 from crossforce.keystore import pki
 
 MATCHER_PKI = "matcher-pki"
@@ -43,6 +45,8 @@ OVERSIGHT_ROLES: tuple[Role, ...] = (Role.AUDITOR, Role.OPERATOR)
 """The operator's organisation (kind ``operator``): the auditor that reads the whole log, and the operator."""
 OVERSEER = "inspectorate"
 """The code ``add_overseer`` gives the operator's organisation, whose auditor reads everything."""
+NETWORK_OPERATOR = "network-ops"
+"""The operator's organisation a net makes for epoch acts when it has no overseer."""
 
 
 def net_kind(org: str, roles: Sequence[str]) -> OrgKind:
@@ -80,6 +84,8 @@ class LocalNet:
     server: RunningServer | None = None
     """The in-process matcher ``start_server`` started, or None (stopped, or a matcher run elsewhere)."""
     port: int = 0
+    _operator: Profile | None = None
+    """The operator's own profile, made on first use when the net has no overseer (``operator_client``)."""
     db: str | None = None
     """The PostgreSQL DSN the matcher stores everything in (schema already upgraded), or None for SQLite
     in ``data_dir``. Kept for every restart, so a restarted matcher finds the same data."""
@@ -212,12 +218,44 @@ class LocalNet:
                 with Client(prof, role=Role.FORCE_SYSTEM) as c:
                     c.register()
 
-    def rotate_secret(self) -> NetworkSecret:
-        """A new epoch for everyone (the distribution a real deployment does out of band)."""
+    def rotate_secret(self, *, activate: bool = True) -> NetworkSecret:
+        """A new epoch for everyone (the distribution a real deployment does out of band), then the
+        operator's activation of it (unless ``activate`` is False), so forces may publish under it."""
         self.secret = self.secret.rotate()
         for prof in self.profiles.values():
             prof.save_secret(self.secret)
+        if activate:
+            self.activate_epoch(self.secret.current_epoch)
         return self.secret
+
+    def operator_client(self) -> Client:
+        """A client with the operator's certificate: the overseer's if the net has one, else a profile
+        kept for the operator alone (not among ``profiles``, so it changes no test's organisations)."""
+        for prof in self.profiles.values():
+            if Role.OPERATOR in prof.roles():
+                return Client(prof, role=Role.OPERATOR)
+        if self._operator is None:
+            self.pki.declare_kind(NETWORK_OPERATOR, OrgKind.OPERATOR)
+            self._operator = Profile.create(
+                self.root / "orgs" / NETWORK_OPERATOR,
+                org=NETWORK_OPERATOR,
+                display_name="the network's operator",
+                server=self.address,
+                pki_dir=self.pki,
+                roles=(Role.OPERATOR,),
+                secret=self.secret,
+            )
+        return Client(self._operator.with_server(self.address), role=Role.OPERATOR)
+
+    def activate_epoch(self, epoch: int) -> EpochState:
+        """The operator makes ``epoch`` current (``crossforce epoch activate``)."""
+        with self.operator_client() as ops:
+            return EpochOperator(ops.connection).activate(epoch)
+
+    def retire_epoch(self, epoch: int, *, force_override: bool = False) -> EpochState:
+        """The operator retires ``epoch`` (``crossforce epoch retire``)."""
+        with self.operator_client() as ops:
+            return EpochOperator(ops.connection).retire(epoch, force_override=force_override)
 
 
 @contextlib.contextmanager

@@ -209,6 +209,25 @@ class CallObserver(grpc.ServerInterceptor):  # type: ignore[type-arg]
             fields["ref"] = notes.reference
         log.log(level, "rpc", extra={"fields": fields})
 
+    def record_unread(
+        self,
+        *,
+        kind: str,
+        method: str,
+        context: grpc.ServicerContext,
+        started: float,
+        code: grpc.StatusCode,
+        error: str | None,
+        org: str | None,
+        role: str | None,
+    ) -> None:
+        """A call the transport ended before its handler ran (identity refused before the request was
+        read, a per-certificate cap, a request that never arrived): the same one line and count."""
+        observed = ObservedContext(context)
+        observed.notes.code, observed.notes.error = code, error
+        observed.notes.org, observed.notes.role = org, role
+        self._finish(kind=kind, method=method, context=observed, started=started, raised=None)
+
     def _unary(self, behaviour: Callable[..., Any], kind: str, method: str) -> Callable[..., Any]:
         def run(request: Any, context: grpc.ServicerContext) -> Any:
             observed = ObservedContext(context)

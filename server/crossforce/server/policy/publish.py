@@ -28,6 +28,7 @@ from crossforce.index import bloom as index
 from crossforce.index.params import FORMAT_1
 from crossforce.index.partitioned import Partition, PartitionedIndex, check_layout
 from crossforce.limits import Limits
+from crossforce.server.policy.epochs import EpochRules
 
 BITS_SHA256_BYTES = 32
 
@@ -97,12 +98,14 @@ def accept_header(
     current_version: int | None,
     now_ms: int,
     limits: Limits,
-    max_epoch: int | None = None,
+    epochs: EpochRules | None = None,
     max_bits_per_record: int | None = None,
 ) -> AcceptedHeader:
     """Every rule decidable from a header whose signature ``verify_signature`` accepted.
 
     ``partitions``: what the header declares (``wire.index_header.parse_index_partitions``).
+    ``epochs``: the operator's epoch state; a publish under an epoch it has not activated, or has retired,
+    is refused (issue 15 item 3: a force publishing under made-up epochs retired everyone else's).
     ``max_bits_per_record`` (settings ``max_index_bits_per_record``) caps the declared size relative to
     the declared record count, so one force cannot make the matcher hold a huge, nearly empty filter
     (issue 15, item 11); ``limits.max_index_bytes`` caps it whatever is declared."""
@@ -113,11 +116,8 @@ def accept_header(
     check_format(header.format_version)
     if header.epoch < 1:
         raise ValidationError("epoch must be >= 1")
-    if max_epoch is not None and header.epoch > max_epoch:
-        # Retirement is sticky: one force jumping far ahead would retire every other force's epoch.
-        raise PreconditionError(
-            f"epoch {header.epoch} is ahead of the network: the epochs in use allow at most {max_epoch}"
-        )
+    if epochs is not None:
+        epochs.check_publish(header.epoch)
     if header.version < 1:
         raise ValidationError("version must be >= 1")
     if len(header.bits_sha256) != BITS_SHA256_BYTES:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from crossforce.clock import DAY_MS, SECOND_MS
@@ -240,6 +240,14 @@ class QuotaBook:
         """Alerts raised so far (oldest first, at most ``max_alerts``)."""
         with self._lock:
             return list(self._alerts)
+
+    def restore_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Put back alerts rebuilt from the audit log at start-up (oldest first), ahead of any raised
+        since, so a restart does not lose what the operator has not yet read (``max_alerts``: the newest)."""
+        with self._lock:
+            kept = list(self._alerts)
+            self._alerts.clear()
+            self._alerts.extend([*alerts, *kept])
 
     def drain_alerts(self) -> list[Alert]:
         """Alerts raised since the last drain, removed from the book (for writing to the audit log)."""

@@ -82,6 +82,10 @@ ROLE_TABLE: tuple[tuple[str, frozenset[str]], ...] = (
     # against the witness keys configured on the matcher, so the role only bounds who may send one.
     ("Audit/AddCosignature", frozenset({Role.FORCE_SYSTEM, Role.AUDITOR})),
     ("Operations/Report", _OVERSIGHT),
+    # Epochs change only by the operator's logged acts (issue 15 item 3); anyone may read the state.
+    ("Operations/ActivateEpoch", frozenset({Role.OPERATOR})),
+    ("Operations/RetireEpoch", frozenset({Role.OPERATOR})),
+    ("Operations/EpochStatus", _EVERYONE),
 )
 """Who may call each RPC: rows rather than a dict literal, so a repeated RPC is an error, not a silent
 overwrite of the earlier row."""

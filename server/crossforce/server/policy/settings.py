@@ -52,6 +52,11 @@ deployment says otherwise. The same codes as ``crossforce.forces.all_forces()`` 
 together); spelt out here because that module reads a data file and this package does no I/O."""
 
 
+OFFICER_CREDENTIALS_REQUIRED = "required"
+OFFICER_CREDENTIALS_OPTIONAL = "optional"
+OFFICER_CREDENTIAL_MODES = (OFFICER_CREDENTIALS_REQUIRED, OFFICER_CREDENTIALS_OPTIONAL)
+"""``ServerSettings.officer_credentials``: whether a check must carry a signed officer assertion."""
+
 UNITS_PER_CHECK = 1000
 """Default quota units per check of v1's limits: above ``TYPICAL_CHECK_UNITS``, so an honest caller's
 checks per day and per second are at least what they were when a check cost one."""
@@ -219,6 +224,57 @@ class QuotaSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TransportSettings:
+    """How long and how much a caller may hold the matcher's connections and calls (issue 15, findings 4
+    and 11; docs/operations.md, "Slow and greedy clients").
+
+    The caps are per client certificate (a fingerprint), so one organisation's system cannot take every
+    slot; the receive deadline bounds how long a call whose request never arrives is kept at all."""
+
+    receive_deadline_s: float = 10.0
+    """A call whose request message has not fully arrived this long after its headers is ended
+    DEADLINE_EXCEEDED; for a publish stream, the longest wait for each next chunk."""
+    max_unary_calls_per_identity: int = 16
+    """Calls (checks, decisions, reads) one certificate may have in flight at once, waiting for their
+    request included; beyond it RESOURCE_EXHAUSTED. 16: a vetting body's 16 parallel callers fit."""
+    max_streams_per_identity: int = 2
+    """Open streams of each kind (publish, watch, health watch) one certificate may hold at once."""
+    max_concurrent_calls: int = 1024
+    """Calls the whole matcher admits at once (gRPC's own cap); a waiting call holds no thread."""
+    keepalive_time_s: float = 60.0
+    """The matcher pings a connection quiet for this long, so a dead peer's calls end (and free their
+    slots) within keepalive_time_s + keepalive_timeout_s instead of at TCP's hours-long timeout."""
+    keepalive_timeout_s: float = 20.0
+    min_client_ping_interval_s: float = 30.0
+    """A client pinging more often than this is sent GOAWAY (too_many_pings): pings cost the server."""
+    max_connection_idle_s: float = 300.0
+    """A connection with no call for this long is closed (clients reconnect transparently)."""
+    max_connection_age_s: float = 3600.0
+    """A connection is asked to go away (GOAWAY) at this age, so no peer holds one forever and load
+    rebalances across replicas; calls open at that moment get ``max_connection_age_grace_s``."""
+    max_connection_age_grace_s: float = 86_400.0
+    """How long calls open on an aged-out connection may still run (new calls go to a new connection at
+    once). A day: a desk's watch stream survives a working day (the SDK does not reopen one yet), yet no
+    connection lives past age + grace."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_unary_calls_per_identity", "max_streams_per_identity", "max_concurrent_calls"):
+            if getattr(self, name) < 1:
+                raise ValidationError("must be at least 1", field=f"transport.{name}")
+        for name in (
+            "receive_deadline_s",
+            "keepalive_time_s",
+            "keepalive_timeout_s",
+            "min_client_ping_interval_s",
+            "max_connection_idle_s",
+            "max_connection_age_s",
+            "max_connection_age_grace_s",
+        ):
+            if not getattr(self, name) > 0:
+                raise ValidationError("must be positive (seconds)", field=f"transport.{name}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServerSettings:
     """The whole policy of one matcher deployment."""
 
@@ -251,10 +307,22 @@ class ServerSettings:
     """Per organisation: the form of its own case-management numbers, e.g. {kent = "^KT-[0-9]{6}$"}."""
     legal_bases: tuple[str, ...] = DEFAULT_LEGAL_BASES
     """The legal bases a check may cite; anything else is refused (free text would carry personal data)."""
+    scoring_params: str = ""
+    """Path of the scoring parameter file the matcher states probabilities with, as ``crossforce
+    calibrate`` writes it; empty: the shipped one (``crossforce/scoring/params-v2.json``). Read at start."""
     max_index_bits_per_record: int = 4096
     """An index may hold at most this many bits per record it declares (crossforce builds about 1,000),
     so a force cannot make the matcher hold a huge, nearly empty filter; ``limits.max_index_bytes`` is
     the absolute ceiling whatever is declared."""
+    officer_credentials: str = OFFICER_CREDENTIALS_REQUIRED
+    """"required": a check (and a desk decision naming an officer) must carry an officer assertion signed
+    by the organisation's registered signing key, and the officer id used everywhere is the one it
+    asserts (``crossforce.server.officers``). "optional": without one the free-text officer id is used,
+    and marked unverified; for a network whose forces have not yet updated their clients."""
+    officer_clock_skew_s: int = 300
+    """How far in the future an officer assertion may say it was issued (the issuer's clock may run ahead)."""
+    transport: TransportSettings = field(default_factory=TransportSettings)
+    """Deadlines, keepalive and per-certificate caps of the gRPC transport (the ``[transport]`` table)."""
 
     def __post_init__(self) -> None:
         _check_witnesses(self)
@@ -302,6 +370,12 @@ class ServerSettings:
             raise ValidationError("must be at least 1 (days)", field="retention_days")
         if self.max_index_bits_per_record < 1:
             raise ValidationError("must be at least 1", field="max_index_bits_per_record")
+        if self.officer_credentials not in OFFICER_CREDENTIAL_MODES:
+            raise ValidationError(
+                f"must be one of: {', '.join(OFFICER_CREDENTIAL_MODES)}", field="officer_credentials"
+            )
+        if not 0 <= self.officer_clock_skew_s <= 3600:
+            raise ValidationError("must be between 0 and 3600 (seconds)", field="officer_clock_skew_s")
 
     def purpose(self, code: str) -> PurposePolicy:
         """The policy for ``code``; ValidationError listing the allowed codes if there is none."""
@@ -351,7 +425,9 @@ class ServerSettings:
             data,
             {"limits", "quotas", "purposes", "org_purposes", "index_max_age_s", "expected_forces"}
             | {"witnesses", "witness_quorum", "retention_days", "max_index_bits_per_record"}
-            | {"case_reference_pattern", "case_reference_patterns", "legal_bases"},
+            | {"case_reference_pattern", "case_reference_patterns", "legal_bases", "scoring_params"}
+            | {"officer_credentials", "officer_clock_skew_s"}
+            | {"transport"},
             "",
         )
         limits = _build(Limits, _table(data, "limits"), "limits", DEFAULT_LIMITS)
@@ -399,6 +475,11 @@ class ServerSettings:
         for name in ("retention_days", "max_index_bits_per_record"):
             if name in data:
                 kwargs[name] = _coerce(data[name], int, name)
+        if "officer_credentials" in data:
+            kwargs["officer_credentials"] = _coerce(data["officer_credentials"], str, "officer_credentials")
+        if "officer_clock_skew_s" in data:
+            skew = data["officer_clock_skew_s"]
+            kwargs["officer_clock_skew_s"] = _coerce(skew, int, "officer_clock_skew_s")
         if "case_reference_pattern" in data:
             kwargs["case_reference_pattern"] = _coerce(
                 data["case_reference_pattern"], str, "case_reference_pattern"
@@ -408,11 +489,16 @@ class ServerSettings:
             kwargs["case_reference_patterns"] = {
                 org: _coerce(p, str, f"case_reference_patterns.{org}") for org, p in patterns.items()
             }
+        if "scoring_params" in data:
+            kwargs["scoring_params"] = _coerce(data["scoring_params"], str, "scoring_params")
         if "legal_bases" in data:
             bases = data["legal_bases"]
             if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
                 raise ValidationError("must be a list of legal bases", field="legal_bases")
             kwargs["legal_bases"] = tuple(bases)
+        kwargs["transport"] = _build(
+            TransportSettings, _table(data, "transport"), "transport", TransportSettings()
+        )
         return cls(limits=limits, quotas=quotas, purposes=purposes, org_purposes=org_purposes, **kwargs)
 
 

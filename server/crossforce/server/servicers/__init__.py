@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
+import grpc.aio
 
 from crossforce.server.matcher import Matcher
 from crossforce.server.servicers.audit import AuditServicer
@@ -27,7 +28,7 @@ from crossforce.v2 import crossforce_pb2_grpc as rpc
 __all__ = ["SERVICE_NAMES", "StreamSlots", "add_all"]
 
 
-def add_all(server: grpc.Server, matcher: Matcher, *, stream_slots: int) -> None:
+def add_all(server: grpc.Server | grpc.aio.Server, matcher: Matcher, *, stream_slots: int) -> None:
     """Register every servicer; at most ``stream_slots`` publish and as many watch streams run at once.
 
     The server must carry ``auth.Authorise`` (``app.start`` installs it): servicers refuse any call it

@@ -18,6 +18,7 @@ from crossforce.domain import Party
 from crossforce.server import status
 from crossforce.server.auth import caller, check_still_admitted
 from crossforce.server.matcher import Matcher
+from crossforce.server.officers import decision_officer
 from crossforce.server.policy import disclosure
 from crossforce.server.servicers.streams import StreamSlots
 from crossforce.v2 import crossforce_pb2 as pb
@@ -102,7 +103,7 @@ class DisclosureServicer(rpc.DisclosureServicer):
             request.request_id,
             disclosure.Action.APPROVE,
             sealed=bytes(request.sealed_payload),
-            officer_id=request.officer_id,
+            officer_id=decision_officer(self.matcher, context, request.officer_id),
             idempotency_key=request.idempotency_key,
         )
         return wire.disclosure_request_to_pb(shown)
@@ -116,7 +117,7 @@ class DisclosureServicer(rpc.DisclosureServicer):
             request.request_id,
             disclosure.Action.REFUSE,
             refusal_reason=int(reason),
-            officer_id=request.officer_id,
+            officer_id=decision_officer(self.matcher, context, request.officer_id),
             idempotency_key=request.idempotency_key,
         )
         return wire.disclosure_request_to_pb(shown)

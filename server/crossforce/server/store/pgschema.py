@@ -11,7 +11,9 @@ Version 1 is the SQLite layout of ``store.schema`` version 4, column for column 
 a pilot's folder), plus ``audit_head``, the one row whose lock is the log's sequence across matchers,
 and ``index_bits``, the content-addressed index bits that SQLite keeps in files (``released_at_ms``:
 when a prune first found no index row naming them, so bits are removed only after every replica has
-had time to read them). Version 2 adds ``requests.probability_ppm`` (SQLite version 5). Text keys sort
+had time to read them). Version 2 adds ``requests.probability_ppm`` (SQLite version 5). Version 3 (SQLite
+version 6) changes no table: epochs are operator acts, kept in ``meta``, and the version keeps a matcher
+from before, which retired epochs by itself from publishes, off the database. Text keys sort
 bytewise (``COLLATE "C"``) as they do in SQLite, whatever the database's locale.
 
 The connection helpers live here too because the upgrade, the backend and the migration all open
@@ -30,7 +32,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from crossforce.errors import PermissionDeniedError, PreconditionError, UnavailableError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CONNECT_TIMEOUT_S = 5
 """Seconds a connection attempt may take unless the DSN says otherwise: a dead host fails fast."""
 APPLICATION_NAME = "crossforce-matcher"
@@ -125,7 +127,10 @@ VERSION_2 = ("ALTER TABLE requests ADD COLUMN probability_ppm BIGINT NOT NULL DE
 """The probability a check stated for each request's hit, in millionths (0 for requests opened before):
 the reliability report compares it with the holder's outcome (issue 14)."""
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: VERSION_1, 2: VERSION_2}
+VERSION_3: tuple[str, ...] = ()
+"""Epochs became operator acts (``epoch_state`` and ``retired_through`` in ``meta``, the first set and
+logged at the first start of a matcher of this version): no table changes; an older matcher must not serve."""
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: VERSION_1, 2: VERSION_2, 3: VERSION_3}
 """The statements that bring a database from the version before up to each version (0: empty)."""
 
 

@@ -10,7 +10,10 @@ row per (tree size, witness), kept beside the log and never part of it; and
 ``requests.approval_log_index``: the audit leaf of a request's approval, which the requester checks the
 ciphertext's digest against (0 for requests approved before it was recorded, or never approved).
 Version 4 added ``idempotency``: the answer to each write that carried an idempotency key (issue 17), so
-a client that retries on another matcher never applies a check or a decision twice.
+a client that retries on another matcher never applies a check or a decision twice. Version 6 changes no
+table: epochs became operator acts (issue 15 item 3; ``meta`` ``epoch_state`` and ``retired_through``,
+set with the event that records them, the first at the matcher's first start), and the version keeps a
+matcher from before, which retired epochs by itself from what forces published, from opening the folder.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from crossforce.errors import PreconditionError, UnavailableError
 from crossforce.server.store.rows import RequestRow
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,6 +72,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: (COSIGNATURES_TABLE, "ALTER TABLE requests ADD COLUMN approval_log_index INTEGER NOT NULL DEFAULT 0"),
     4: (IDEMPOTENCY_TABLE,),
     5: ("ALTER TABLE requests ADD COLUMN probability_ppm INTEGER NOT NULL DEFAULT 0",),
+    6: (),  # operator epochs: no table changes (see the module docstring)
 }
 """The statements that bring a folder from the version before up to each version (requests opened before
 version 2 keep an empty list of matched indexes: the matcher did not record them then; requests opened

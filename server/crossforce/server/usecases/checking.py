@@ -151,6 +151,11 @@ class Checking:
         self.refusals = self._refusals
         """Read by the matcher's flusher (``refusals.write_drained``)."""
 
+    @property
+    def settings(self) -> ServerSettings:
+        """The deployment's settings (the servicer reads the officer-credential rule from them)."""
+        return self._settings
+
     def validate_justification(self, who: Identity, why: Justification) -> PurposePolicy:
         """The justification's policy, once its four fields and the caller's purposes check out."""
         for name in JUSTIFICATION_FIELDS:

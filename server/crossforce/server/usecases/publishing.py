@@ -5,6 +5,8 @@ against the registered key before it is parsed, and everything decidable from it
 chunk is read; bits must match the signed digest and a plausible fill. Versions strictly increase per
 (organisation, epoch), re-checked against the stored row inside the transaction that records the
 publish (another matcher on the same storage may have published meanwhile), so no rollback or replay.
+The epoch must be live (``usecases.epochs``: activated by the operator, not retired), checked from the
+header and again in that transaction; a publish never changes the epochs (issue 15 item 3).
 Bits are written and superseded files pruned under one publish lock, so a prune never removes the file
 of a publish in flight; the next snapshot is built before the write lock is taken (copying the shared
 table takes seconds at 10M records), so disclosure transitions never wait for the copy. Every refusal
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from crossforce.auditlog.events import EpochChange, PublishAccepted, PublishRefused
+from crossforce.auditlog.events import PublishAccepted, PublishRefused
 from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
@@ -24,14 +26,15 @@ from crossforce.errors import PreconditionError, TooLargeError, ValidationError
 from crossforce.index.partitioned import PartitionedIndex
 from crossforce.limits import Limits
 from crossforce.server.audit import AuditLog
-from crossforce.server.policy import epochs, publish
+from crossforce.server.policy import publish
 from crossforce.server.policy.publish import AcceptedHeader
 from crossforce.server.policy.settings import ServerSettings
 from crossforce.server.store.protocols import IndexStore
 from crossforce.server.store.rows import IndexRow
+from crossforce.server.usecases.epochs import Epochs
 from crossforce.server.usecases.refusals import RefusalGate
 from crossforce.server.usecases.registry import Registry
-from crossforce.server.usecases.serving import RETIRED_THROUGH, IndexTable, Prepared
+from crossforce.server.usecases.serving import IndexTable, Prepared
 from crossforce.wire.index_header import parse_index_header, parse_index_partitions, peek_index_header
 
 log = logging.getLogger("crossforce.server")
@@ -51,9 +54,14 @@ class Publishing:
         clock: Clock,
         write_lock: threading.RLock,
         max_bits_per_record: int = DEFAULT_MAX_BITS_PER_RECORD,
+        epochs: Epochs | None = None,
     ) -> None:
-        """``max_bits_per_record``: settings ``max_index_bits_per_record``."""
+        """``max_bits_per_record``: settings ``max_index_bits_per_record``. ``epochs``: the operator's
+        epoch state, which every publish is checked against (one over the same store by default)."""
         self._store = store
+        self._epochs = epochs or Epochs(
+            store=store, table=table, audit=audit, clock=clock, write_lock=write_lock
+        )
         self._max_bits_per_record = max_bits_per_record
         self._refusals = RefusalGate()
         self.refusals = self._refusals
@@ -89,7 +97,7 @@ class Publishing:
                 current_version=serving.version if serving else None,
                 now_ms=self._clock(),
                 limits=self._limits,
-                max_epoch=self._table.current_epoch() + 1 if self._table.keys() else None,
+                epochs=self._epochs.rules(),
                 max_bits_per_record=self._max_bits_per_record,
             )
         except Exception as exc:
@@ -129,8 +137,8 @@ class Publishing:
                         f"index version {header.version} is not newer than the serving version "
                         f"{current.version}"
                     )
-                published = {*self._table.keys(), (header.org, header.epoch)}
-                retired_through = epochs.retired_through_after(published, self._table.retired_through)
+                # The operator may have retired the epoch since ``begin`` (on any matcher): checked again.
+                self._epochs.rules().check_publish(header.epoch)
                 idx = self._audit.append(
                     tx,
                     PublishAccepted(
@@ -162,19 +170,7 @@ class Publishing:
                     log_index=idx,
                 )
                 tx.put_index(row)
-                if retired_through != self._table.retired_through:
-                    tx.set_meta(RETIRED_THROUGH, str(retired_through))
-                    self._audit.append(
-                        tx,
-                        EpochChange(
-                            at_ms=now,
-                            actor_org=who.org,
-                            actor_role=who.role,
-                            retired_through=retired_through,
-                            current_epoch=max(e for _o, e in published),
-                        ),
-                    )
-            self._table.install(row, new_index, retired_through, prepared=prepared)
+            self._table.install(row, new_index, self._table.retired_through, prepared=prepared)
         log.info("accepted index from %s epoch %d version %d", header.org, header.epoch, header.version)
         return row, self._audit.head
 

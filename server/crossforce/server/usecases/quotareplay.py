@@ -20,10 +20,11 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from crossforce.auditlog.events import AuditEvent, Check, EventKind, decode_event
+from crossforce.auditlog.events import AuditEvent, Check, EventKind, QuotaDenied, decode_event
 from crossforce.clock import SECOND_MS, day_start_ms
+from crossforce.domain.operations import Alert
 from crossforce.errors import QuotaExceededError, ValidationError
-from crossforce.server.policy.quotas import QuotaBook
+from crossforce.server.policy.quotas import QUOTA_DENIED, QuotaBook
 from crossforce.server.settings import QuotaSettings
 from crossforce.server.store.protocols import LogReads
 
@@ -47,17 +48,32 @@ def replay_quotas(
     """Charge ``quotas`` with the logged checks still in force; returns how many were replayed."""
     since = replay_since(settings, now_ms)
     checks: list[Check] = []
+    denied: list[QuotaDenied] = []
     end = size
     while end > 0:
         start = max(0, end - REPLAY_PAGE)
         page = [decode_event(entry) for _i, entry, _leaf in log_reads.log_entries(start, end)]
-        checks[:0] = [Check.from_record(e) for e in page if e.kind == EventKind.CHECK and e.at_ms >= since]
+        recent = [e for e in page if e.at_ms >= since]
+        checks[:0] = [Check.from_record(e) for e in recent if e.kind == EventKind.CHECK]
+        denied[:0] = [QuotaDenied.from_record(e) for e in recent if e.kind == EventKind.QUOTA_DENIED]
         if page and max(e.at_ms for e in page) < since:
             break
         end = start
     for event in checks:
         charge_logged_check(quotas, event)
-    quotas.drain_alerts()
+    quotas.drain_alerts()  # the replay's own alerts: charges refused now were allowed when made
+    # Refusals are logged events, so the operator's quota alerts survive a restart (issue 15, finding 12).
+    quotas.restore_alerts(
+        [
+            Alert(
+                at_ms=e.at_ms,
+                org=e.actor_org,
+                kind=QUOTA_DENIED,
+                detail=e.limit + (f" (+{e.suppressed} more that minute)" if e.suppressed else ""),
+            )
+            for e in denied
+        ]
+    )
     if checks:
         log.info("quotas restored from %d logged checks", len(checks))
     return len(checks)

@@ -1,0 +1,463 @@
+"""Match keys: the second half of the Encode step (docs/spec.md, "Match keys", "Canonical encoding").
+
+This module derives a record's keys; the key types, their strengths and canonical encoding are in
+``crossforce.encoding.keytypes`` and the phonetic code and nickname table in ``phonetic`` (all
+re-exported here). A record becomes several deterministic keys, each built so that one common way
+nominal data goes wrong (a nickname, a typo, a swapped day and month, a married name, a dropped
+particle) still leaves at least one key equal between two records of the same person, while keys stay
+specific enough that namesakes rarely collide among tens of millions of records. Spec v2 adds keys
+that need no date of birth or no forename or no surname, because a held record often lacks one of
+them (issue 14). Every key is later a 32-byte token and about 60 bits in every index, so the list stays
+short: about twenty keys for an ordinary record.
+
+Hot path: ``canonical_keys`` builds each record's keys from cached name halves (one per distinct given
+names, one per distinct surname) and date and postcode tails, by byte concatenation only. The module is
+over 400 lines because that hot path is one piece: the cached halves and tails share private types, and
+splitting them would spread one spec section over several modules.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Final, NamedTuple
+
+from bench.encoding_before.normalise import (
+    normalise_given_names,
+    normalise_identifier,
+    normalise_postcode,
+    normalise_previous_name,
+    normalise_surname,
+    parse_date_parts,
+    postcode_district,
+)
+from bench.encoding_before.placeholders import DOE_FORENAMES
+from crossforce.clock import utc_today
+from crossforce.encoding.keytypes import (
+    CANONICAL_PREFIX,
+    FORENAME_DOB,
+    FORENAME_DOB_AREA,
+    FRAGMENT_DOB,
+    ID_KEY_TYPES,
+    INITIAL_DOB,
+    KEY_TYPES,
+    MAX_FORENAMES,
+    MAX_PREVIOUS_NAMES,
+    NAME_DISTRICT,
+    NAME_DOB,
+    NAME_NODATE,
+    NAME_YEAR,
+    PARTIAL_DOB,
+    PHONETIC_DOB,
+    PHONETIC_POSTCODE,
+    SURNAME_DOB,
+    SURNAME_DOB_AREA,
+    KeyType,
+    MatchKey,
+    decode_key,
+    encode_key,
+    field_bytes,
+    hit_strength,
+)
+from crossforce.encoding.phonetic import canonical_forename, soundex
+from crossforce.encoding.records import Record
+from crossforce.errors import ValidationError
+
+__all__ = [
+    "CANONICAL_PREFIX",
+    "KEY_TYPES",
+    "MAX_FORENAMES",
+    "MAX_PREVIOUS_NAMES",
+    "KeyType",
+    "MatchKey",
+    "canonical_forename",
+    "canonical_keys",
+    "decode_key",
+    "derive_keys",
+    "encode_key",
+    "hit_strength",
+    "key_bytes",
+    "soundex",
+]
+
+
+# --- Key derivation ------------------------------------------------------------------------------------
+#
+# Every field but the last (the date or postcode ones) depends only on the name. Its forename half is
+# encoded once per distinct given names and its surname half once per distinct surname, both cached
+# (most records' exact given-names-and-surname pair is new, each half seldom is); the record's date of
+# birth and postcode, encoded once per record, then complete the keys by plain byte concatenation.
+
+_MAX_DAY: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+"""Longest length of each month (29 for February): the masked-year partial date needs a day that some
+year's month has."""
+
+
+def _header(key_type: int, field_count: int) -> bytes:
+    return CANONICAL_PREFIX + bytes((key_type, field_count))
+
+
+_H_NAME_DOB: Final = _header(NAME_DOB, 3)
+_H_PHONETIC_DOB: Final = _header(PHONETIC_DOB, 3)
+_H_INITIAL_DOB: Final = _header(INITIAL_DOB, 3)
+_H_FRAGMENT_DOB_PREFIX: Final = _header(FRAGMENT_DOB, 4) + field_bytes("p")
+_H_FRAGMENT_DOB_SUFFIX: Final = _header(FRAGMENT_DOB, 4) + field_bytes("s")
+_H_PARTIAL_DOB: Final = _header(PARTIAL_DOB, 3)
+_H_PHONETIC_POSTCODE: Final = _header(PHONETIC_POSTCODE, 3)
+_H_SURNAME_DOB_AREA: Final = _header(SURNAME_DOB_AREA, 3)
+_H_FORENAME_DOB_AREA: Final = _header(FORENAME_DOB_AREA, 3)
+_H_NAME_NODATE: Final = _header(NAME_NODATE, 2)
+_H_NAME_YEAR: Final = _header(NAME_YEAR, 3)
+_H_SURNAME_DOB: Final = _header(SURNAME_DOB, 2)
+_H_FORENAME_DOB: Final = _header(FORENAME_DOB, 2)
+_H_NAME_DISTRICT: Final = _header(NAME_DISTRICT, 3)
+
+
+@lru_cache(maxsize=1 << 14)
+def _forename_codes(forename: str) -> tuple[str, ...]:
+    """Soundex of a full forename as written and of its canonical form, without repeats or empties.
+
+    Both, because the nickname table and a misspelling each defeat the other: Jak and Jack share
+    J200 only as written (the table makes Jack John), Bill and William share W450 only canonically."""
+    codes = (soundex(forename), soundex(canonical_forename(forename)))
+    return tuple(c for i, c in enumerate(codes) if c and c not in codes[:i])
+
+
+# A pair of names is written in ascending code-point order (``a + b if a <= b else b + a`` below, on
+# the encoded fields): a key on a pair does not care which box each name was written in (forename and
+# surname transposed, as surname-first naming often leaves them).
+
+
+class _Given(NamedTuple):
+    """The forename half of the name keys, encoded once per distinct list of given names."""
+
+    first: str | None
+    """Canonical (nickname-resolved) first full forename, ``c1``; None when there is none."""
+    first_field: bytes
+    firsts: tuple[tuple[str, bytes], ...]
+    """(c, encoded) for c(F1) and, when different, c(F2): the forenames name_dob and name_nodate key on
+    for the current name (someone known by their middle name)."""
+    pre: str
+    """pre(c1) and suf(c1): its first and last three code points."""
+    pre_field: bytes
+    suf: str
+    suf_field: bytes
+    codes: tuple[tuple[str, bytes], ...]
+    """(code, encoded) for the forename codes of the first MAX_FORENAMES full forenames, no repeats."""
+    first_codes: tuple[tuple[str, bytes], ...]
+    """The same for the first full forename alone."""
+    initial: bytes | None
+    area_heads: tuple[bytes, ...]
+    """forename_dob_area heads (current given names only; no surname needed)."""
+    dob_head: bytes | None
+    """forename_dob head, c(F1) encoded after the key header (current given names only)."""
+    doe_forename: bool
+    """The first forename is John or Jane, beside which the surname "Doe" is a placeholder."""
+
+
+class _Surname(NamedTuple):
+    """The surname half of the name keys, encoded once per distinct surname."""
+
+    compact: str
+    compact_field: bytes
+    variants: tuple[tuple[str, bytes], ...]
+    """(v, encoded) for every surname variant, the compact surname first."""
+    soundex: str
+    soundex_field: bytes
+    variant_soundexes: tuple[tuple[str, bytes], ...]
+    """(code, encoded) for the non-empty Soundex of each surname variant after the compact one."""
+    pre: str
+    pre_field: bytes
+    suf: str
+    suf_field: bytes
+    area_heads: tuple[bytes, ...]
+    """surname_dob_area head, when the surname has a Soundex code."""
+
+
+def _coded(codes: Iterable[str]) -> tuple[tuple[str, bytes], ...]:
+    return tuple((c, field_bytes(c)) for c in dict.fromkeys(codes))
+
+
+_NO_GIVEN: Final = _Given(None, b"", (), "", b"", "", b"", (), (), None, (), None, False)
+
+
+@lru_cache(maxsize=1 << 16)
+def _given_half(given: tuple[str, ...]) -> _Given:
+    full = [g for g in given if len(g) > 1]
+    initial = field_bytes(given[0][0]) if given else None
+    doe_forename = bool(given) and given[0] in DOE_FORENAMES
+    if not full:
+        return _NO_GIVEN._replace(initial=initial, doe_forename=doe_forename)
+    first = canonical_forename(full[0])
+    first_field = field_bytes(first)
+    first_codes = _coded(_forename_codes(full[0]))
+    firsts: tuple[tuple[str, bytes], ...] = ((first, first_field),)
+    if len(full) > 1 and (second := canonical_forename(full[1])) != first:
+        firsts += ((second, field_bytes(second)),)
+    return _Given(
+        first=first,
+        first_field=first_field,
+        firsts=firsts,
+        pre=first[:3],
+        pre_field=field_bytes(first[:3]),
+        suf=first[-3:],
+        suf_field=field_bytes(first[-3:]),
+        codes=_coded(c for g in full[:MAX_FORENAMES] for c in _forename_codes(g)),
+        first_codes=first_codes,
+        initial=initial,
+        area_heads=tuple(_H_FORENAME_DOB_AREA + f for _, f in first_codes),
+        dob_head=_H_FORENAME_DOB + first_field,
+        doe_forename=doe_forename,
+    )
+
+
+@lru_cache(maxsize=1 << 16)
+def _surname_half(compact: str, variants: tuple[str, ...]) -> _Surname:
+    code = soundex(compact)
+    code_field = field_bytes(code) if code else b""
+    return _Surname(
+        compact=compact,
+        compact_field=field_bytes(compact),
+        variants=tuple((v, field_bytes(v)) for v in variants),
+        soundex=code,
+        soundex_field=code_field,
+        variant_soundexes=_coded(c for c in map(soundex, variants[1:]) if c),
+        pre=compact[:3],
+        pre_field=field_bytes(compact[:3]),
+        suf=compact[-3:],
+        suf_field=field_bytes(compact[-3:]),
+        area_heads=(_H_SURNAME_DOB_AREA + code_field,) if code else (),
+    )
+
+
+@lru_cache(maxsize=1 << 16)
+def _given_of(given_names: str) -> _Given:
+    """The current given names' half, keyed by the raw field (one cache lookup per record)."""
+    return _given_half(normalise_given_names(given_names))
+
+
+@lru_cache(maxsize=1 << 16)
+def _surname_of(surname: str) -> _Surname | None:
+    """The current surname's half, keyed by the raw field; None when the surname is missing."""
+    parsed = normalise_surname(surname)
+    return None if parsed is None else _surname_half(parsed[0], parsed[2])
+
+
+@lru_cache(maxsize=1 << 14)
+def _previous_halves(raw: str, given_names: str) -> tuple[_Given, _Surname] | None:
+    name = normalise_previous_name(raw, given_names)
+    if name is None:
+        return None
+    return _given_half(name.given), _surname_half(name.surname, name.surname_variants)
+
+
+def _pair(a: str, a_field: bytes, b: str, b_field: bytes) -> bytes:
+    return a_field + b_field if a <= b else b_field + a_field
+
+
+def _name_keys(out: list[bytes], g: _Given, s: _Surname, dob: _DobTails, area: bytes | None) -> None:
+    """Append the date keys of one name (given and surname halves), current or previous, completed by
+    the record's date tails. docs/spec.md "Match keys" states the same rules."""
+    c1, c1_field, _, pre, pre_field, suf, suf_field, codes, first_codes, initial, _, _, _ = g
+    sur, sur_field, variants, code, code_field, variant_codes, spre, spre_field, ssuf, ssuf_field, heads = s
+    full, unordered, partial, year = dob
+    if area is not None and heads:
+        out.append(heads[0] + area)
+    if full is not None:
+        if initial is not None:
+            out.append(_H_INITIAL_DOB + initial + sur_field + full)
+        out += [_H_SURNAME_DOB + v + full for _, v in variants]
+    if c1 is None:
+        return
+    if full is not None:
+        pres = pre_field + spre_field if pre <= spre else spre_field + pre_field
+        sufs = suf_field + ssuf_field if suf <= ssuf else ssuf_field + suf_field
+        out.append(_H_FRAGMENT_DOB_PREFIX + pres + full)
+        out.append(_H_FRAGMENT_DOB_SUFFIX + sufs + full)
+    if unordered is not None:
+        if code:
+            out += [
+                _H_PHONETIC_DOB + (f + code_field if x <= code else code_field + f) + unordered
+                for x, f in codes
+            ]
+        for y, yf in variant_codes:
+            out += [_H_PHONETIC_DOB + (f + yf if x <= y else yf + f) + unordered for x, f in first_codes]
+    if partial or year is not None:
+        names = c1_field + sur_field if c1 <= sur else sur_field + c1_field
+        out += [_H_PARTIAL_DOB + names + tail for tail in partial]
+        if year is not None:
+            out.append(_H_NAME_YEAR + names + year)
+
+
+def _forename_keys(
+    out: list[bytes], firsts: tuple[tuple[str, bytes], ...], s: _Surname, full: bytes | None
+) -> None:
+    """name_dob (with a full date) and name_nodate (always) of forenames ``firsts`` with every surname
+    variant: c(F1) and c(F2) for the current name, c(F1) alone for a previous one."""
+    for c, cf in firsts:
+        if full is not None:
+            out += [_H_NAME_DOB + cf + vf + full for _, vf in s.variants]
+        out += [_H_NAME_NODATE + (cf + vf if c <= v else vf + cf) for v, vf in s.variants]
+
+
+def _postcode_keys(
+    out: list[bytes], g: _Given, s: _Surname, postcode: bytes | None, district: bytes | None
+) -> None:
+    """phonetic_postcode and name_district: the current name only (a postcode is where the person is
+    now)."""
+    if g.first is None:
+        return
+    if postcode is not None and s.soundex:
+        out += [_H_PHONETIC_POSTCODE + _pair(x, f, s.soundex, s.soundex_field) + postcode for x, f in g.codes]
+    if district is not None:
+        out.append(_H_NAME_DISTRICT + _pair(g.first, g.first_field, s.compact, s.compact_field) + district)
+
+
+_LENGTH_PREFIX: Final = tuple(n.to_bytes(2, "big") for n in range(64))
+
+
+def _ascii_field(value: str) -> bytes:
+    """``_field`` for short ASCII strings that rarely repeat (dates, identifiers, postcodes): no cache."""
+    return _LENGTH_PREFIX[len(value)] + value.encode("ascii")
+
+
+class _DobTails(NamedTuple):
+    full: bytes | None
+    unordered: bytes | None
+    partial: tuple[bytes, ...]
+    year: bytes | None
+    """The year part alone (name_year), whenever the date has one."""
+
+
+_NO_DOB: Final = _DobTails(None, None, (), None)
+
+
+_DATE_LENGTH: Final = b"\x00\x0a"
+"""Length prefix of every date field: YYYY-MM-DD, YYYY-LL-HH and the masked forms are 10 characters."""
+
+
+@lru_cache(maxsize=1 << 16)
+def _dob_tails(dob: str, today: datetime.date) -> _DobTails:
+    """Encoded full date, year with unordered day/month, and masked partial dates of a date of birth
+    (``today`` bounds the year: a birth after it is no date, so it is part of the cache key)."""
+    parts = parse_date_parts(dob, today=today)
+    if parts is None:
+        return _NO_DOB
+    y, m, d = parts.year, parts.month, parts.day
+    ys = f"{y:04d}" if y is not None else ""
+    ms = f"{m:02d}" if m is not None else ""
+    ds = f"{d:02d}" if d is not None else ""
+    full = _DATE_LENGTH + f"{ys}-{ms}-{ds}".encode() if parts.valid else None
+    unordered = None
+    if ys and parts.day_month_unordered is not None:
+        lo, hi = parts.day_month_unordered
+        unordered = _DATE_LENGTH + f"{ys}-{lo:02d}-{hi:02d}".encode()
+    partial: list[bytes] = []
+    if ys and ms:
+        partial.append(_DATE_LENGTH + f"{ys}-{ms}-**".encode())
+    if ys and ds:
+        partial.append(_DATE_LENGTH + f"{ys}-**-{ds}".encode())
+    if m is not None and d is not None and d <= _MAX_DAY[m]:
+        partial.append(_DATE_LENGTH + f"****-{ms}-{ds}".encode())
+    return _DobTails(full, unordered, tuple(partial), _ascii_field(ys) if ys else None)
+
+
+_UK_POSTCODE_TEXT: Final = re.compile(
+    r"\s*([A-Za-z]{1,2}[0-9][0-9A-Za-z]?)\s*([0-9][A-Za-z]{2})\s*", re.ASCII
+)
+"""A full UK postcode as typed (any case, spaces anywhere between): the common case, normalised
+directly. It is never a placeholder, so the result is ``normalise_postcode``'s."""
+
+
+_NO_POSTCODE: Final[tuple[bytes | None, bytes | None]] = (None, None)
+
+
+@lru_cache(maxsize=1 << 14)
+def _postcode_tails(raw: str) -> tuple[bytes | None, bytes | None]:
+    """Encoded postcode and postcode district, or (None, None) when the postcode is absent."""
+    if match := _UK_POSTCODE_TEXT.fullmatch(raw):
+        outward = match[1].upper()
+        return _ascii_field(outward + match[2].upper()), _ascii_field(outward)
+    postcode = normalise_postcode(raw)
+    if postcode is None:
+        return _NO_POSTCODE
+    return _ascii_field(postcode), _ascii_field(postcode_district(postcode))
+
+
+_ID_HEADERS: Final = {kind: _header(kt, 1) for kind, kt in ID_KEY_TYPES.items()}
+
+
+def _identifier_key(kind: str, value: str) -> bytes | None:
+    """Not cached: identifiers are nearly unique, so a cache would only cost."""
+    try:
+        canonical = normalise_identifier(kind, value)
+    except ValidationError:
+        return None
+    if canonical is None:
+        return None
+    return _ID_HEADERS[kind] + _ascii_field(canonical)
+
+
+def canonical_keys(record: Record, *, today: datetime.date | None = None) -> list[bytes]:
+    """The canonical bytes of every key of ``record``, deduplicated and sorted.
+
+    Sorting the bytes sorts by key type first (its byte follows the fixed prefix), so this is the
+    spec's key order; ``key[len(CANONICAL_PREFIX)]`` is each key's type. The tokeniser's hot loop.
+    ``today`` (default: the clock's UTC date) is the spec's explicit input: a date of birth after it
+    is no date, so two implementations agree only when they agree on it (the vectors state it).
+    """
+    out: list[bytes] = []
+    if record.pnc_id and (key := _identifier_key("pnc_id", record.pnc_id)):
+        out.append(key)
+    if record.ni_number and (key := _identifier_key("ni_number", record.ni_number)):
+        out.append(key)
+    if record.passport_number and (key := _identifier_key("passport_number", record.passport_number)):
+        out.append(key)
+    if record.driving_licence and (key := _identifier_key("driving_licence", record.driving_licence)):
+        out.append(key)
+    dob = _dob_tails(record.date_of_birth, today or utc_today()) if record.date_of_birth else _NO_DOB
+    postcode, district = _postcode_tails(record.postcode) if record.postcode else _NO_POSTCODE
+    unordered = dob.unordered
+    area = unordered + district if unordered is not None and district is not None else None
+    given_names = record.given_names
+    g = _given_of(given_names)
+    s = _surname_of(record.surname)
+    if s is not None and not (g.doe_forename and s.compact == "doe"):
+        _name_keys(out, g, s, dob, area)
+        _forename_keys(out, g.firsts, s, dob.full)
+        _postcode_keys(out, g, s, postcode, district)
+    if g.dob_head is not None and dob.full is not None:
+        out.append(g.dob_head + dob.full)
+    if area is not None:
+        out += [head + area for head in g.area_heads]
+    if record.previous_names:
+        for raw in record.previous_names[:MAX_PREVIOUS_NAMES]:
+            if halves := _previous_halves(raw, given_names):
+                pg, ps = halves
+                _name_keys(out, pg, ps, dob, area)
+                _forename_keys(out, pg.firsts[:1], ps, dob.full)
+    out = list(set(out))
+    out.sort()
+    return out
+
+
+_TYPE_AT: Final = len(CANONICAL_PREFIX)
+
+
+def key_bytes(record: Record, *, today: datetime.date | None = None) -> list[tuple[int, bytes]]:
+    """(key_type, canonical bytes) of every key of ``record``, in ``derive_keys`` order."""
+    return [(key[_TYPE_AT], key) for key in canonical_keys(record, today=today)]
+
+
+def derive_keys(record: Record, *, today: datetime.date | None = None) -> list[MatchKey]:
+    """Every match key of ``record``, deduplicated, in a deterministic order (by type, then bytes).
+
+    Lenient by design: an empty, placeholder or malformed field gives no key instead of an error (a
+    force's legacy record with a garbled NI number still keys on its name), and a date of birth with
+    one bad part still gives the partial-date keys. Raises ValidationError only for a field too long to
+    encode. Callers that must reject bad input (a vetting query) validate the fields first with the
+    strict ``parse_date`` and ``normalise_identifier``.
+    """
+    return [MatchKey(key[_TYPE_AT], key) for key in canonical_keys(record, today=today)]
