@@ -133,3 +133,23 @@ def test_calibrate_needs_one_source_and_somewhere_to_write(tmp_path: Path) -> No
     assert code == ExitStatus.BAD_INPUT and "--out FILE" in text
     code, text = _run("calibrate", "--data", str(tmp_path), "--dry-run")
     assert code == ExitStatus.BAD_INPUT and "no matcher database" in text
+
+
+def test_calibrate_reads_a_running_matchers_folder_and_a_backup_without_changing_either(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "matcher"
+    folder.mkdir()
+    storage = SQLiteStorage(folder)  # holds the folder lock, as a running matcher does
+    try:
+        _seed(storage, 3000)
+        code, text = _run("calibrate", "--data", str(folder), "--dry-run")
+        assert code == 0 and "3000 resolved requests" in text, text
+        backup = tmp_path / "backup"
+        assert _run("backup", "--data", str(folder), "--to", str(backup))[0] == 0
+    finally:
+        storage.close()
+    before = {p: p.read_bytes() for p in backup.rglob("*") if p.is_file()}
+    code, text = _run("calibrate", "--data", str(backup), "--out", str(tmp_path / "scoring.json"))
+    assert code == 0 and "3000 resolved requests" in text, text
+    assert {p: p.read_bytes() for p in backup.rglob("*") if p.is_file()} == before

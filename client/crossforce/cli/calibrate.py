@@ -56,7 +56,7 @@ def _rows(rows: Any) -> list[dict[str, float | int]]:
     "--data",
     "data_dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="A stopped matcher's data folder, or a backup of it (a running matcher holds its folder's lock).",
+    help="A matcher's data folder (it may be running) or a backup of it; read-only.",
 )
 @click.option(
     "--db",

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from crossforce.auditlog import merkle
+from crossforce.bytereader import ByteReader
 from crossforce.errors import ValidationError
 
 EVENT_FORMAT_VERSION = 1
@@ -161,32 +162,6 @@ def event_leaf_hash(e: Event) -> bytes:
     return merkle.leaf_hash(encode_event(e))
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._at = 0
-
-    def take(self, n: int, what: str) -> bytes:
-        if n > len(self._data) - self._at:
-            raise ValidationError(f"event truncated in {what}")
-        chunk = self._data[self._at : self._at + n]
-        self._at += n
-        return chunk
-
-    def text(self, length: struct.Struct, limit: int, what: str) -> tuple[bytes, str]:
-        (n,) = length.unpack(self.take(length.size, what))
-        if n > limit:
-            raise ValidationError(f"{what} is {n} bytes, more than {limit}")
-        raw = self.take(n, what)
-        try:
-            return raw, raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValidationError(f"{what} is not valid UTF-8") from exc
-
-    def done(self) -> bool:
-        return self._at == len(self._data)
-
-
 def decode_event(b: bytes) -> Event:
     """Parse an encoded event; anything but the one canonical encoding is a ValidationError."""
     if not isinstance(b, bytes | bytearray | memoryview):
@@ -194,7 +169,7 @@ def decode_event(b: bytes) -> Event:
     data = bytes(b)
     if len(data) > MAX_EVENT_BYTES:
         raise ValidationError(f"event is {len(data)} bytes, more than {MAX_EVENT_BYTES}")
-    reader = _Reader(data)
+    reader = ByteReader(data, "event")
     magic, version, kind_value, at_ms = _PREFIX.unpack(reader.take(_PREFIX.size, "header"))
     if magic != EVENT_MAGIC:
         raise ValidationError("not an audit event (bad magic)")

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import secrets
 import struct
 from dataclasses import dataclass
 
 import nacl.signing
 
+from crossforce.bytereader import ByteReader
 from crossforce.crypto import envelope
 from crossforce.crypto.pki import validate_org
 from crossforce.errors import ValidationError, VerificationError
@@ -85,8 +87,12 @@ class OfficerAssertion:
         return self.issued_at_ms <= now_ms < self.expires_at_ms
 
 
+_U32 = struct.Struct(">I")
+"""Every variable-length field is prefixed by its length as a big-endian 32-bit number."""
+
+
 def _field(value: bytes) -> bytes:
-    return struct.pack(">I", len(value)) + value
+    return _U32.pack(len(value)) + value
 
 
 def _check_fields(a: OfficerAssertion) -> None:
@@ -123,39 +129,7 @@ def issue(
         nonce=secrets.token_bytes(NONCE_BYTES),
     )
     signature = envelope.sign(OFFICER_ASSERTION_CONTEXT, unsigned.payload(), signing)
-    return OfficerAssertion(
-        org=unsigned.org,
-        officer_id=unsigned.officer_id,
-        issued_at_ms=unsigned.issued_at_ms,
-        expires_at_ms=unsigned.expires_at_ms,
-        nonce=unsigned.nonce,
-        signature=signature,
-    )
-
-
-class _Reader:
-    """Reads the fields of ``parse`` in order; ValidationError on any short or trailing byte."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._at = 0
-
-    def take(self, n: int) -> bytes:
-        if self._at + n > len(self._data):
-            raise ValidationError("officer assertion is truncated")
-        chunk = self._data[self._at : self._at + n]
-        self._at += n
-        return chunk
-
-    def field(self, max_bytes: int) -> bytes:
-        (length,) = struct.unpack(">I", self.take(4))
-        if length > max_bytes:
-            raise ValidationError("officer assertion has an over-long field")
-        return self.take(length)
-
-    def done(self) -> None:
-        if self._at != len(self._data):
-            raise ValidationError("officer assertion has trailing bytes")
+    return dataclasses.replace(unsigned, signature=signature)
 
 
 def parse(encoded: bytes) -> OfficerAssertion:
@@ -166,20 +140,18 @@ def parse(encoded: bytes) -> OfficerAssertion:
     if len(encoded) < envelope.SIGNATURE_BYTES + 1:
         raise ValidationError("officer assertion is truncated")
     payload, signature = encoded[: -envelope.SIGNATURE_BYTES], encoded[-envelope.SIGNATURE_BYTES :]
-    read = _Reader(payload)
-    (version,) = struct.unpack(">B", read.take(1))
+    read = ByteReader(payload, "officer assertion")
+    (version,) = struct.unpack(">B", read.take(1, "version"))
     if version != FORMAT_VERSION:
         raise ValidationError(
             f"officer assertion format {version} is not supported (expected {FORMAT_VERSION})"
         )
-    try:
-        org = read.field(64).decode()
-        officer_id = read.field(MAX_OFFICER_ID_BYTES).decode()
-    except UnicodeDecodeError as exc:
-        raise ValidationError("officer assertion text is not UTF-8") from exc
-    issued_at_ms, expires_at_ms = struct.unpack(">QQ", read.take(16))
-    nonce = read.field(NONCE_BYTES)
-    read.done()
+    _, org = read.text(_U32, 64, "organisation")
+    _, officer_id = read.text(_U32, MAX_OFFICER_ID_BYTES, "officer id")
+    issued_at_ms, expires_at_ms = struct.unpack(">QQ", read.take(16, "times"))
+    nonce = read.field(_U32, NONCE_BYTES, "nonce")
+    if not read.done():
+        raise ValidationError("officer assertion has trailing bytes")
     assertion = OfficerAssertion(
         org=org,
         officer_id=officer_id,

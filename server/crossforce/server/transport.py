@@ -62,8 +62,12 @@ def kind_of(handler: Handler) -> str:
     return "server_stream" if handler.response_streaming else "unary"
 
 
-def _behaviour(handler: Handler) -> Callable[..., Any] | None:
-    return handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+def _behaviour(handler: Handler) -> Callable[..., Any]:
+    """The one function a method handler carries, whichever of the four call kinds it is."""
+    behaviour = handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+    if behaviour is None:
+        raise TypeError("a gRPC method handler without a behaviour")
+    return behaviour
 
 
 def _is_async(handler: Handler) -> bool:
@@ -210,19 +214,21 @@ class SyncOnAio(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         )
         await context.send_abort()
 
+    async def _request(self, handler: Handler, call: Call, first: Any) -> Any:
+        """What the synchronous handler reads: its one message, or a blocking iterator over the stream."""
+        if handler.request_streaming:
+            return BlockingRequests(first, call.context, self._settings.receive_deadline_s)
+        if first is EOF:
+            await self._refuse(
+                call, None, code=grpc.StatusCode.INVALID_ARGUMENT, details="the call carried no request"
+            )
+        return first
+
     async def _run_unary(self, handler: Handler, call: Call, first: Any) -> Any:
         loop = asyncio.get_running_loop()
         context = call.context
-        if handler.request_streaming:
-            behaviour: Callable[..., Any] = handler.stream_unary  # type: ignore[assignment]
-            request: Any = BlockingRequests(first, context, self._settings.receive_deadline_s)
-        else:
-            behaviour = handler.unary_unary  # type: ignore[assignment]
-            request = first
-            if first is EOF:
-                await self._refuse(
-                    call, None, code=grpc.StatusCode.INVALID_ARGUMENT, details="the call carried no request"
-                )
+        behaviour = _behaviour(handler)
+        request = await self._request(handler, call, first)
         try:
             return await loop.run_in_executor(self._pool, behaviour, request, context)
         except Exception:
@@ -232,16 +238,8 @@ class SyncOnAio(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     async def _run_stream(self, handler: Handler, call: Call, first: Any) -> AsyncIterator[Any]:
         context = call.context
-        if handler.request_streaming:
-            behaviour: Callable[..., Any] = handler.stream_stream  # type: ignore[assignment]
-            request: Any = BlockingRequests(first, context, self._settings.receive_deadline_s)
-        else:
-            behaviour = handler.unary_stream  # type: ignore[assignment]
-            request = first
-            if first is EOF:
-                await self._refuse(
-                    call, None, code=grpc.StatusCode.INVALID_ARGUMENT, details="the call carried no request"
-                )
+        behaviour = _behaviour(handler)
+        request = await self._request(handler, call, first)
         pending: futures.Future[Any] | None = None
         answers: Iterator[Any] | None = None
         try:

@@ -1,4 +1,5 @@
-"""Read a matcher's stored audit log from its data folder without opening it for writing.
+"""Read a matcher's stored audit log (and its requests' outcomes) from its data folder without opening it
+for writing.
 
 For the offline verifier (``crossforce audit verify --data DIR``, ``crossforce.auditlog.verify``): the log
 entries and signed heads come out as plain values (ints and bytes), a page at a time, so the verifier
@@ -54,6 +55,12 @@ class StoredLog:
             "SELECT tree_size, timestamp_ms, root, signature FROM heads ORDER BY tree_size", ()
         ):
             yield int(size), int(ts), bytes(root), bytes(sig)
+
+    def request_outcomes(self) -> list[tuple[int, int]]:
+        """(probability in millionths, state) of every request that stated a probability, as
+        ``Storage.request_outcomes`` gives them: what ``crossforce calibrate`` fits to."""
+        rows = self._rows("SELECT probability_ppm, state FROM requests WHERE probability_ppm > 0", ())
+        return [(int(ppm), int(state)) for ppm, state in rows]
 
 
 @contextlib.contextmanager

@@ -129,21 +129,22 @@ def load_scoring_params(path: Path | None) -> tuple[scoring.ScoringParams, str]:
 
 
 def read_outcomes(*, data_dir: Path | None = None, dsn: str | None = None) -> list[tuple[int, int]]:
-    """(probability in millionths, state) of every request that stated one, from a stopped matcher's
-    data folder (SQLite takes the folder's lock, so a running matcher's is refused) or a PostgreSQL
-    database (read while matchers run)."""
+    """(probability in millionths, state) of every request that stated one, from a matcher's data folder
+    or a backup of one (``crossforce backup``: its ``data`` part), opened read-only so that a running
+    matcher's folder can be read and a backup is never changed, or from a PostgreSQL database."""
     if (data_dir is None) == (dsn is None):
         raise ValidationError("give a data folder or a database, not both")
     if data_dir is not None:
-        from crossforce.server.store.sqlite import DB_FILE, SQLiteStorage
+        from crossforce.server.backupmanifest import DATA_PART
+        from crossforce.server.store.readonly import open_stored_log
+        from crossforce.server.store.sqlite import DB_FILE
 
-        if not (data_dir / DB_FILE).is_file():
+        backed_up = data_dir / DATA_PART
+        folder = backed_up if (backed_up / DB_FILE).is_file() else data_dir
+        if not (folder / DB_FILE).is_file():
             raise ValidationError(f"no matcher database in {data_dir}")
-        storage = SQLiteStorage(data_dir)
-        try:
-            return storage.request_outcomes()
-        finally:
-            storage.close()
+        with open_stored_log(folder) as stored:
+            return stored.request_outcomes()
     from crossforce.server.store.postgres import PostgresStorage
 
     assert dsn is not None

@@ -33,6 +33,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +71,7 @@ from crossforce.server.store.protocols import Transaction
 from crossforce.server.store.rows import IdempotentRow, IndexRow
 from crossforce.server.usecases import idempotency
 from crossforce.server.usecases.broker import Broker, Opening
+from crossforce.server.usecases.calibration import load_scoring_params
 from crossforce.server.usecases.common import check_text
 from crossforce.server.usecases.hits import HitRules, ScoredHit, scored_hits
 from crossforce.server.usecases.refusals import RefusalGate
@@ -147,6 +149,9 @@ class Checking:
         self._limits = settings.limits
         self._clock = clock
         self._per_type = shape.max_per_type(self._limits)
+        chosen = Path(settings.scoring_params) if settings.scoring_params else None
+        self._scoring, self.scoring_sha256 = load_scoring_params(chosen)
+        """Read once at start: a file that is missing or malformed stops the matcher with its path."""
         self._refusals = RefusalGate()
         self.refusals = self._refusals
         """Read by the matcher's flusher (``refusals.write_drained``)."""
@@ -234,7 +239,7 @@ class Checking:
         if accepted:
             self._charge(who, why, sum(costs), now)
         matches = self.match(accepted, now, view)
-        rules = HitRules.of(policy, view.rows, self._limits.max_filter_fpr)
+        rules = HitRules.of(policy, view.rows, self._limits.max_filter_fpr, self._scoring)
         scored = [  # scored before the transaction, which then only writes
             Scored(scored_hits(cand, found, types, matches.orgs, rules), found, cost)
             for cand, found, types, cost in zip(

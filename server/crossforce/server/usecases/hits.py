@@ -38,9 +38,17 @@ class HitRules:
     """Per-token false-positive rate of an index: ``Limits.max_filter_fpr``, the ceiling publish
     enforces on every partition, so the probability never credits an index with fewer false hits
     than it may have."""
+    params: scoring.ScoringParams = scoring.DEFAULT
+    """The parameters probabilities are stated with (the ``scoring_params`` setting's file, if set)."""
 
     @classmethod
-    def of(cls, policy: PurposePolicy, rows: Mapping[tuple[str, int], IndexRow], fpr: float) -> HitRules:
+    def of(
+        cls,
+        policy: PurposePolicy,
+        rows: Mapping[tuple[str, int], IndexRow],
+        fpr: float,
+        params: scoring.ScoringParams = scoring.DEFAULT,
+    ) -> HitRules:
         records: dict[str, int] = {}
         for (org, _epoch), row in rows.items():
             records[org] = max(records.get(org, 0), row.record_count)
@@ -50,6 +58,7 @@ class HitRules:
             records=records,
             total_records=sum(records.values()),
             fpr=fpr,
+            params=params,
         )
 
 
@@ -96,6 +105,7 @@ def scored_hits(
             records,
             max(records, rules.total_records),
             rules.fpr,
+            rules.params,
         )
         label = scoring.label(probability, rules.thresholds)
         if label == scoring.NOT_REPORTED:
@@ -117,6 +127,7 @@ def _probability(
     force_records: int,
     total_records: int,
     fpr: float,
+    params: scoring.ScoringParams,
 ) -> float:
     """``scoring.score``'s probability, remembered: a batch repeats a few hundred distinct (agreed, sent,
     classes, force) patterns across its thousand candidates, and scoring one costs ~0.2 ms of Python
@@ -128,5 +139,6 @@ def _probability(
         force_records=force_records,
         total_records=total_records,
         fpr=fpr,
+        params=params,
         sent_types=sent,
     ).probability
