@@ -98,9 +98,9 @@ GOAL_RECALL = 0.97
 GOAL_FALSE_RATE = 0.005
 GOAL_CALIBRATION_GAP = 0.05
 GOAL_DECILE_MIN = 100
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.6
 """The default report threshold (server policy ``DEFAULT_REPORT_THRESHOLD``)."""
-THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
+THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.9, 0.95)
 V1_STRENGTHS = {"weak": 1, "medium": 2, "strong": 3}
 ARMS = ("v1", "v2")
 

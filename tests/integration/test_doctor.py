@@ -246,3 +246,14 @@ def test_doctor_fails_a_profile_folder_others_can_read(net: LocalNet) -> None:
     assert status == ExitStatus.BAD_INPUT, doc
     folders = checks_named(doc, "folders")[0]
     assert folders["level"] == "FAIL" and "keys" in str(folders["detail"])
+
+
+def test_doctor_fails_a_token_store_others_can_read(net: LocalNet) -> None:
+    """A force's records sit in its token store: one that group or others can read is a failure, named."""
+    store = profile_dir(net) / "tokens.sqlite3"
+    store.write_bytes(b"")
+    os.chmod(store, 0o644)  # what an earlier client, under a 022 umask, left
+    status, doc = doctor_json(net)
+    assert status == ExitStatus.BAD_INPUT, doc
+    folders = checks_named(doc, "folders")[0]
+    assert folders["level"] == "FAIL" and "tokens.sqlite3" in str(folders["detail"])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +135,9 @@ def make_v1_store(path: Path) -> None:
     )
     conn.commit()
     conn.close()
+    os.chmod(
+        path, 0o600
+    )  # as the refusal tells its owner (a 0644 one: tests/reliability/test_data_at_rest.py)
 
 
 def test_a_single_table_store_migrates_to_one_current_generation_version_0(tmp_path: Path) -> None:
@@ -172,6 +176,7 @@ def test_a_store_from_a_newer_client_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "tokens.sqlite3"
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    os.chmod(path, 0o600)
     with pytest.raises(PreconditionError, match="upgrade the client"):
         TokenStore(path)
 

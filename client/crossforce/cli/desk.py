@@ -25,6 +25,7 @@ import click
 from rich.text import Text
 
 from crossforce.cli.common import json_option, open_client, profile_option, reader_options, role_option
+from crossforce.cli.disclosures import reopen_notice
 from crossforce.cli.personview import pick_doc, record_option, show_pick
 from crossforce.cli.render import REFUSAL_CODES, emit_json, make_console, state_name
 from crossforce.cli.requestlist import (
@@ -262,6 +263,7 @@ def desk_approve(
           --record HUM-000123
     """
     with open_client(profile_dir, role, DECIDER_ROLES) as client:
+        client.profile.org_keys()  # a workstation cannot sign: say so before resolving anything
         try:
             req, chosen = _ensure_resolved(client, request_id, record_id=record_id)
         except AmbiguousPersonError as exc:
@@ -348,6 +350,8 @@ def desk_watch(
     With --json, one JSON object per event (JSON Lines, flushed as written) for a case-management
     system: the request's fields as in `desk list --json`, plus "resolved" (confirmed, no_match,
     ambiguous or left_open) with --resolve. Without --duration or --count it runs until Ctrl-C.
+    When the matcher restarts or closes the connection, the watch reopens it (a warning on stderr)
+    and shows no request twice; it ends after two minutes without the matcher.
 
     \b
     Examples:
@@ -359,7 +363,7 @@ def desk_watch(
     seen = 0
     left_open = 0
     with open_client(profile_dir, role, HOLDER_ROLES) as client:
-        events = client.watch_requests(timeout=duration, states=codes)
+        events = client.watch_requests(timeout=duration, states=codes, on_reopen=reopen_notice())
         for req in bounded(events, count=count, duration=duration):
             seen += 1
             outcome = ""

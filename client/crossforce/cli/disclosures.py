@@ -20,7 +20,7 @@ from crossforce.cli.common import (
     profile_option,
     role_option,
 )
-from crossforce.cli.render import emit_json, force_name, make_console, outcome_name
+from crossforce.cli.render import emit_json, force_name, make_console, outcome_name, warn_line
 from crossforce.cli.requestlist import (
     LIMIT_HELP,
     bounded,
@@ -32,8 +32,19 @@ from crossforce.cli.requestlist import (
     watch_line,
 )
 from crossforce.cli.tables import records_table, request_panel
+from crossforce.client.desk import OnReopen
 from crossforce.domain import REQUESTER_ROLES, RequestState, Role
-from crossforce.errors import ValidationError
+from crossforce.errors import CrossforceError, ValidationError
+
+
+def reopen_notice() -> OnReopen:
+    """Say on stderr (never in the JSON Lines on stdout) that the watch lost its stream and reopens it."""
+    console = make_console(stderr=True)
+
+    def notice(lost: CrossforceError, pause_s: float) -> None:
+        warn_line(console, f"the watch lost its stream ({lost}); reopening in {pause_s:.1f} s")
+
+    return notice
 
 
 @click.group(name="disclosures")
@@ -144,7 +155,8 @@ def disclosures_watch(
     Each event is the request as `disclosures list --json` shows it; with --json, one JSON object per
     line, flushed as written (JSON Lines), for a case-management system: "state" and "outcome" say what
     was decided (approved, refused: <reason>, no trace, ...). A request that was approved can then be
-    fetched with `disclosures open`. Holders' matched tokens are never sent to you.
+    fetched with `disclosures open`. Holders' matched tokens are never sent to you. A stream the matcher
+    closes (restart, connection age) is reopened, with a warning on stderr; no change is shown twice.
 
     \b
     Examples:
@@ -155,7 +167,9 @@ def disclosures_watch(
     console = make_console()
     seen = 0
     with open_client(profile_dir, role, REQUESTER_ROLES) as client:
-        events = client.watch_requests(timeout=duration, as_holder=False, states=codes)
+        events = client.watch_requests(
+            timeout=duration, as_holder=False, states=codes, on_reopen=reopen_notice()
+        )
         wanted = (r for r in events if case_ref is None or r.justification.case_reference == case_ref)
         for req in bounded(wanted, count=count, duration=duration):
             seen += 1

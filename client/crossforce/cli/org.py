@@ -26,6 +26,8 @@ from crossforce.cli.common import (
 from crossforce.cli.logkeys import log_key_file_option
 from crossforce.cli.render import emit_json, make_console, when
 from crossforce.client.profile import Profile
+from crossforce.client.profilekeys import own_keys
+from crossforce.client.profileworkstation import WORKSTATION_ROLES, export_workstation
 from crossforce.client.truststore import pin_published_log_key, read_published_log_key
 from crossforce.domain import OrgKind, Role
 from crossforce.errors import ValidationError
@@ -250,6 +252,37 @@ def org_rotate_keys(profile_dir: Path, role: str | None, as_json: bool) -> None:
     )
 
 
+@org_group.command("export-workstation")
+@profile_option
+@click.option(
+    "--roles",
+    required=True,
+    help=f"Comma-separated officer roles the workstation works in ({', '.join(sorted(WORKSTATION_ROLES))}).",
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@json_option
+def org_export_workstation(profile_dir: Path, roles: str, out_dir: Path, as_json: bool) -> None:
+    """Write an officer's workstation profile: officer certificates, CA, network secret, public keys.
+
+    The organisation's private keys stay in this (system) profile: a workstation checks and refuses with
+    an officer credential (``crossforce officer issue``), and cannot register, publish, approve or open.
+
+    \b
+    Example:
+      crossforce org export-workstation --profile ./dbs --roles vetting-officer --out ./dbs-ws
+    """
+    wanted = [r.strip() for r in roles.split(",") if r.strip()]
+    made = export_workstation(load_profile(profile_dir), out_dir, roles=wanted)
+    if as_json:
+        emit_json({"profile": str(made.path), "org": made.org, "roles": sorted(made.roles())})
+        return
+    listed = ", ".join(sorted(made.roles()))
+    make_console().print(
+        f"workstation profile for [bold]{made.org}[/] at {made.path} (roles {listed});"
+        " it holds no organisation private key"
+    )
+
+
 @org_group.command("show")
 @profile_option
 @click.option("--remote", is_flag=True, help="Also fetch the keys the matcher holds for this organisation.")
@@ -262,7 +295,7 @@ def org_show(profile_dir: Path, remote: bool, as_json: bool) -> None:
       crossforce org show --profile ./humberside --remote
     """
     profile = load_profile(profile_dir)
-    keys = profile.org_keys()
+    keys = own_keys(profile)  # a workstation holds the public file only
     certs = []
     for role in profile.roles():
         ident = pki.identity_from_pem(profile.cert_pair(role).cert_pem)
@@ -284,8 +317,9 @@ def org_show(profile_dir: Path, remote: bool, as_json: bool) -> None:
         "server": profile.server,
         "dev_plaintext": profile.dev_plaintext,
         "certificates": certs,
-        "signing_key": keys.signing_public.hex(),
-        "box_key": keys.box_public.hex(),
+        "signing_key": keys.signing_key.hex() if keys else None,
+        "box_key": keys.box_key.hex() if keys else None,
+        "holds_org_keys": profile.holds_org_keys,
         "network_secret": epochs,
         "pinned_orgs": sorted(state.get("pins", {})),
         "has_tree_head": "tree_head" in state,
@@ -306,8 +340,9 @@ def org_show(profile_dir: Path, remote: bool, as_json: bool) -> None:
             "key_version": found.key_version,
             "registered_at": when(found.registered_at_ms),
             "log_index": found.log_index,
-            "keys_match_local": bytes(found.signing_key) == keys.signing_public
-            and bytes(found.box_key) == keys.box_public,
+            "keys_match_local": keys is not None
+            and bytes(found.signing_key) == keys.signing_key
+            and bytes(found.box_key) == keys.box_key,
         }
     if as_json:
         emit_json(doc)
@@ -319,7 +354,12 @@ def org_show(profile_dir: Path, remote: bool, as_json: bool) -> None:
     )
     for c in certs:
         console.print(f"  certificate {c['role']:<20} until {str(c['not_after'])[:16]}  {c['fingerprint']}")
-    console.print(f"  signing key {doc['signing_key']}\n  box key     {doc['box_key']}")
+    if keys is None:
+        console.print("  organisation keys: none in this profile (held by the system profile)")
+    else:
+        console.print(f"  signing key {doc['signing_key']}\n  box key     {doc['box_key']}")
+        if not profile.holds_org_keys:
+            console.print("  (public keys only: a workstation; the private keys stay on the system profile)")
     console.print(f"  network secret: epochs {epochs['epochs']} (current {epochs['current_epoch']})")
     if "token_store" in doc:
         console.print(f"  token store: {doc['token_store']}")

@@ -298,7 +298,12 @@ EVENT_LABELS = {
     EventKind.DISCLOSURE_TRANSITION: "disclosure",
     EventKind.EPOCH_CHANGE: "epoch change",
     EventKind.REVOCATION: "revocation",
+    EventKind.RATE_ANOMALY: "rate anomaly",
 }
+
+
+UNVERIFIED = " (typed, no credential)"
+"""After an officer id the caller typed rather than proved (``officer_credentials = "optional"``)."""
 
 
 def event_summary(e: AuditEvent) -> str:
@@ -306,8 +311,8 @@ def event_summary(e: AuditEvent) -> str:
     if isinstance(e, Check):
         hits = ",".join(e.hits) or "no trace"
         return (
-            f"officer {e.officer_id} purpose {e.purpose} case {e.case_reference}"
-            f" basis {e.legal_basis} -> {hits}"
+            f"officer {e.officer_id}{UNVERIFIED if e.officer_unverified else ''} purpose {e.purpose}"
+            f" case {e.case_reference} basis {e.legal_basis} -> {hits}"
         )
     if isinstance(e, DisclosureTransition):
         step = f"{(e.state_from or 'new').lower()} -> {e.state_to.lower()}"
@@ -320,7 +325,8 @@ def event_summary(e: AuditEvent) -> str:
     if isinstance(e, PublishAccepted):
         return f"{e.org} epoch {e.epoch} v{e.version}, {e.record_count} records"
     if isinstance(e, QuotaDenied):
-        return f"officer {e.officer_id} purpose {e.purpose}: {e.limit}"
+        unverified = UNVERIFIED if e.officer_unverified else ""
+        return f"officer {e.officer_id}{unverified} purpose {e.purpose}: {e.limit}"
     fields = e.stored_fields()
     return ", ".join(f"{k}={v}" for k, v in fields.items() if not k.endswith(("_key", "sha256")))
 

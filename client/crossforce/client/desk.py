@@ -18,14 +18,21 @@ full id, and an answer for a request whose id does not start with what was asked
 Each decision (resolve, approve, refuse) carries an idempotency key of its own, kept on every retry of
 it (``retries``): a decision whose answer was lost can be sent again, to any matcher sharing the
 database, and comes back with the request as it now is instead of "cannot approve an APPROVED request".
+
+A watch outlives its stream (``follow_watch``): the matcher closes every connection at its maximum age
+and restarts on a deploy, so a lost stream is reopened after a jittered pause, and the backlog the
+matcher sends again is not yielded twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 from crossforce.auditlog.events import DisclosureTransition, parse_event
+from crossforce.client import retries
 from crossforce.client.auditing import AuditReader
 from crossforce.client.connection import Connection
 from crossforce.client.holding import LocalResolver
@@ -43,7 +50,7 @@ from crossforce.domain import (
     Resolution,
 )
 from crossforce.encoding.records import Record
-from crossforce.errors import ValidationError, VerificationError
+from crossforce.errors import CrossforceError, UnavailableError, ValidationError, VerificationError
 from crossforce.wire import disclosure as wire_disclosure
 
 
@@ -106,14 +113,22 @@ class DisclosureDesk:
         timeout: float | None = None,
         as_holder: bool = True,
         states: Sequence[RequestState | int] = (),
+        on_reopen: OnReopen | None = None,
     ) -> Iterator[DisclosureRequest]:
         """Requests as they change state, the current backlog first, until ``timeout`` (then the iterator
         ends): against this force (``as_holder``; default states: open) or opened by this organisation
-        (default: every state, so each decision arrives as it is made)."""
+        (default: every state, so each decision arrives as it is made).
+
+        A lost stream (the matcher restarting, or closing the connection at its maximum age) is reopened
+        (``follow_watch``); ``on_reopen(error, pause_s)`` is told each time, before the pause."""
         party = Party.HOLDER if as_holder else Party.REQUESTER
         request = wire_disclosure.watch_requests_request(states, party=party)
-        for msg in self._conn.stream(self._conn.disclosure.WatchRequests, request, timeout=timeout):
-            yield wire_disclosure.disclosure_request_from_pb(msg)
+
+        def open_stream(left: float | None) -> Iterator[DisclosureRequest]:
+            for msg in self._conn.stream(self._conn.disclosure.WatchRequests, request, timeout=left):
+                yield wire_disclosure.disclosure_request_from_pb(msg)
+
+        return follow_watch(open_stream, timeout=timeout, on_reopen=on_reopen)
 
     def get_request(self, request_id: str) -> DisclosureRequest:
         """The request ``request_id`` (a full id or a prefix of 6+ hex characters) names."""
@@ -210,6 +225,7 @@ class DisclosureDesk:
         ``allow_unbound`` opens a disclosure sealed before recipient binding (format version 1, with no
         approval log index); the result says it is not recipient-bound.
         """
+        keys = self._profile.org_keys()  # first: a fetch marks the request delivered, so fail before it
         msg = self._conn.call(
             self._conn.disclosure.FetchDisclosure, wire_disclosure.fetch_disclosure_request(request_id)
         )
@@ -224,7 +240,6 @@ class DisclosureDesk:
                 got.approval_log_index, got.request_id, got.sealed_payload, holder_org=got.holder_org
             )
         own = self._auditor.organisation_keys(self._profile.org)
-        keys = self._profile.org_keys()
         if own.box_key != keys.box_public:
             raise VerificationError(
                 f"the registry shows a box key for {self._profile.org} (key version {own.key_version}) that "
@@ -276,6 +291,80 @@ class DisclosureDesk:
                 f"the ciphertext served for request {request_id} is not the one whose digest the log "
                 f"recorded at its approval (audit entry {index}): the matcher swapped it"
             )
+
+
+OnReopen = Callable[[CrossforceError, float], None]
+"""Told, before each pause, why a watch's stream was lost and how long until it is reopened."""
+SEEN_LIMIT = 100_000
+"""The most (request, state) pairs a watch remembers to skip in a re-sent backlog; the oldest are
+forgotten first (a backlog is a page of the newest requests, far fewer)."""
+
+
+def follow_watch(
+    open_stream: Callable[[float | None], Iterator[DisclosureRequest]],
+    *,
+    timeout: float | None,
+    on_reopen: OnReopen | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    rand: Callable[[], float] = random.random,
+) -> Iterator[DisclosureRequest]:
+    """Requests from ``open_stream(seconds_left)``, reopened when the stream is lost, each (request,
+    state) yielded once, until ``timeout`` seconds have passed (None: until the caller stops).
+
+    Lost means UNAVAILABLE, or an end before the timeout. A stream that never connected (it failed at
+    once, delivering nothing) raises its error as it is: a wrong address or a matcher down when the
+    watch starts is said now. Once connected, a lost stream is reopened after a jittered, capped pause
+    (``retries.watch_backoff_s``), for up to ``retries.WATCH_GIVE_UP_S`` of failing attempts in a row,
+    then UnavailableError. Every other error (revoked or unknown certificate, a role that may not watch)
+    ends the watch at once. On reopening the matcher sends its backlog again; what was yielded already
+    is skipped, so a caller sees each state change once and loses none.
+    """
+    deadline = None if timeout is None else clock() + timeout
+    seen: dict[tuple[str, int], None] = {}
+    connected = False
+    failures = 0
+    failing_since = 0.0
+    while True:
+        left = None if deadline is None else deadline - clock()
+        if left is not None and left <= 0:
+            return
+        opened = clock()
+        delivered = False
+        lost: CrossforceError
+        try:
+            for req in open_stream(left):
+                delivered = True
+                key = (req.request_id, int(req.state))
+                if key in seen:
+                    continue
+                seen[key] = None
+                if len(seen) > SEEN_LIMIT:
+                    del seen[next(iter(seen))]
+                yield req
+            if deadline is not None and clock() >= deadline:
+                return
+            lost = UnavailableError("the matcher ended the watch stream")
+        except UnavailableError as exc:
+            lost = exc
+        if delivered or clock() - opened >= retries.WATCH_HELD_S:
+            connected, failures = True, 0
+        if not connected:
+            raise lost
+        failures += 1
+        if failures == 1:
+            failing_since = clock()
+        elif clock() - failing_since > retries.WATCH_GIVE_UP_S:
+            raise UnavailableError(
+                f"the watch lost its stream and could not reopen it in {retries.WATCH_GIVE_UP_S:.0f} s "
+                f"({failures - 1} attempts); last: {lost}"
+            )
+        pause = retries.watch_backoff_s(failures, rand)
+        if deadline is not None:
+            pause = max(0.0, min(pause, deadline - clock()))
+        if on_reopen is not None:
+            on_reopen(lost, pause)
+        sleep(pause)
 
 
 def _check_answer(asked: str, answered: str) -> None:

@@ -8,7 +8,8 @@ the last tree head seen, the matcher's log key, the keys pinned for other organi
 version published per epoch; changed only under its lock file, ``crossforce.client.truststore``) and,
 optionally, ``config.toml``, the defaults for officer, purpose, legal basis and server
 (``crossforce.client.profileconfig``). Nothing here is ever sent to the matcher except public keys,
-tokens and ciphertext.
+tokens and ciphertext. An officer's workstation profile (``profileworkstation``) holds only the public
+half of ``keys/`` and no token store: it checks, and cannot register, publish or approve.
 """
 
 from __future__ import annotations
@@ -24,9 +25,16 @@ from crossforce.client.truststore import TrustStore
 from crossforce.crypto.orgkeys import OrgKeys
 from crossforce.crypto.secrets import NetworkSecret
 from crossforce.domain import OrgKind
-from crossforce.errors import ValidationError
+from crossforce.errors import NotFoundError, ValidationError
 from crossforce.fsutil import atomic_write, atomic_write_private, make_private_dir
-from crossforce.keystore import load_network_secret, load_org_keys, pki, save_network_secret, save_org_keys
+from crossforce.keystore import (
+    KEY_FILE,
+    load_network_secret,
+    load_org_keys,
+    pki,
+    save_network_secret,
+    save_org_keys,
+)
 
 PROFILE_FILE = "profile.json"
 STATE_FILE = "state.json"
@@ -134,7 +142,23 @@ class Profile:
         return (self.path / "ca.pem").read_bytes()
 
     def org_keys(self) -> OrgKeys:
-        return load_org_keys(self.path / "keys", org=self.org)
+        """The organisation's private keys. NotFoundError naming the missing file and who holds it when
+        the profile has none (an officer's workstation holds only the public file, ``profileworkstation``):
+        registering or rotating keys, publishing, approving and opening disclosures need them."""
+        keys_dir = self.path / "keys"
+        if not (keys_dir / KEY_FILE).exists():
+            raise NotFoundError(
+                f"{keys_dir / KEY_FILE} is not in this profile (an officer's workstation holds only the "
+                f"organisation's public keys): registering or rotating keys, publishing, approving a "
+                f"disclosure and opening one need {self.org}'s private keys, which only its system "
+                "profile holds (the one that ran `crossforce org register`); do this there"
+            )
+        return load_org_keys(keys_dir, org=self.org)
+
+    @property
+    def holds_org_keys(self) -> bool:
+        """Whether this profile holds the organisation's private keys (a workstation does not)."""
+        return (self.path / "keys" / KEY_FILE).exists()
 
     def secret(self) -> NetworkSecret:
         return load_network_secret(self.path / SECRET_FILE)

@@ -20,8 +20,8 @@ import shutil
 
 from crossforce.client.auditing import AuditReader
 from crossforce.client.connection import Connection
-from crossforce.client.keyhistory import Anchors, OwnKeys
 from crossforce.client.profile import Profile
+from crossforce.client.profilekeys import anchors_of
 from crossforce.crypto import certificates, orgkeys
 from crossforce.crypto.orgkeys import OrgKeys
 from crossforce.domain import KeyRegistration, Organisation
@@ -29,19 +29,10 @@ from crossforce.keystore import KEY_FILE, load_org_keys, save_org_keys
 from crossforce.wire import index as wire_index
 from crossforce.wire import registry as wire_registry
 
+__all__ = ["PENDING_KEYS", "Registrar", "anchors_of"]  # anchors_of: where callers found it before
+
 PENDING_KEYS = "keys-pending"
 """Profile folder holding rotated keys the matcher has not yet acknowledged."""
-
-
-def anchors_of(profile: Profile) -> Anchors:
-    """The CA and local keys a profile checks key histories against. A profile without a CA file is
-    accepted only in development mode (plaintext); any other profile must have one."""
-    keys = profile.org_keys()
-    has_ca = (profile.path / "ca.pem").exists()
-    return Anchors(
-        ca_pem=profile.ca_pem() if has_ca or not profile.dev_plaintext else None,
-        own=OwnKeys(org=keys.org, signing_key=keys.signing_public, box_key=keys.box_public),
-    )
 
 
 class Registrar:

@@ -7,6 +7,9 @@ repeat with the first answer and applies nothing again. Registration and publish
 here: a key change must not be sent twice blindly, and a publish is a stream whose answer, when lost,
 the publisher settles itself (staged generations: ``publishing.Publisher.reconcile``).
 
+A watch (a server stream) is reopened when it is lost (``watch_backoff_s``, ``desk.follow_watch``):
+the matcher closes every connection at its maximum age, and restarts.
+
 Only two failures mean "this matcher did not answer": UNAVAILABLE (nothing listening, a replica going
 down, a replica that lost its database) and DEADLINE_EXCEEDED (no answer in time). Every other status is
 an answer, and is passed on as it is.
@@ -14,7 +17,9 @@ an answer, and is passed on as it is.
 
 from __future__ import annotations
 
+import random
 import secrets
+from collections.abc import Callable
 
 import grpc
 
@@ -104,3 +109,25 @@ def backoff_s(attempt: int) -> float:
     if attempt <= 0:
         return 0.0
     return BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1]
+
+
+WATCH_BACKOFF_FIRST_S = 0.25
+"""The longest pause before reopening a watch after its first failure; doubled after each further one."""
+WATCH_BACKOFF_MAX_S = 10.0
+"""The longest pause between two attempts to reopen a watch."""
+WATCH_HELD_S = 2.0
+"""A watch stream that lasted this long (or delivered a request) was connected: its failure is a lost
+stream to reopen, and the count of failed attempts starts again."""
+WATCH_GIVE_UP_S = 120.0
+"""How long a watch keeps trying to reopen a lost stream before it ends with UnavailableError: a matcher
+restarted by a deploy is back well within it; one down for longer is the operator's to report."""
+
+
+def watch_backoff_s(failures: int, rand: Callable[[], float] = random.random) -> float:
+    """The pause before reopening a watch after ``failures`` failed attempts in a row (1 for the first).
+
+    Capped exponential with "equal jitter": at least half the step, plus a random share of the other
+    half, so desks that lost the same matcher at the same moment do not all reconnect at once, and none
+    reconnects in a tight loop."""
+    step = min(WATCH_BACKOFF_MAX_S, WATCH_BACKOFF_FIRST_S * 2.0 ** min(max(0, failures - 1), 16))
+    return step / 2 + rand() * step / 2

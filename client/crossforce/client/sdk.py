@@ -29,17 +29,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import grpc
 
 from crossforce.auditlog.verify import LogSnapshot
+from crossforce.client import officercreds
 from crossforce.client.auditing import ENTRIES_PAGE, AuditReader, LogVerification
 from crossforce.client.checking import DEFAULT_BATCH_SIZE, DEFAULT_MAX_WAIT_S, Checker, Wait
 from crossforce.client.connection import DEFAULT_TIMEOUT_S, Connection
-from crossforce.client.desk import DisclosureDesk
+from crossforce.client.desk import DisclosureDesk, OnReopen
 from crossforce.client.officercreds import OfficerCredentials
 from crossforce.client.personpick import PersonPick
 from crossforce.client.profile import Profile
+from crossforce.client.profilekeys import anchors_of
 from crossforce.client.publishing import (
     CHUNK_BYTES,
     DEFAULT_EXPIRY_DAYS,
@@ -50,10 +53,10 @@ from crossforce.client.publishing import (
     TokenTriple,
     no_checkpoint,
 )
-from crossforce.client.registering import Registrar, anchors_of
+from crossforce.client.registering import Registrar
 from crossforce.client.tokenstore import Generation, TokenStore
 from crossforce.client.verifiedlog import VerifiedLog, verified_log_path
-from crossforce.crypto import sealed
+from crossforce.crypto import officer, sealed
 from crossforce.domain import (
     Candidate,
     CheckReport,
@@ -77,6 +80,7 @@ from crossforce.domain import (
     SignedTreeHead,
 )
 from crossforce.encoding.records import Record
+from crossforce.errors import ValidationError
 from crossforce.index.partitioned import PartitionedIndex
 from crossforce.wire import operations as wire_operations
 
@@ -93,6 +97,21 @@ __all__ = [
 ]
 
 
+def _encoded_credential(given: bytes | Path | None) -> bytes | None:
+    """The encoded assertion in what a caller passed: a file path, a file's armoured bytes, or the
+    encoded assertion itself (anything else is refused by ``officer.parse`` as malformed)."""
+    if given is None:
+        return None
+    if isinstance(given, Path):
+        return officercreds.load(given)
+    if given.startswith(officer.ARMOUR_BEGIN.encode("ascii")):
+        try:
+            return officer.from_armoured(given.decode("ascii"))
+        except UnicodeDecodeError:
+            raise ValidationError("the officer credential is not text", field="officer_credential") from None
+    return given
+
+
 class Client:
     """One organisation acting in one role; close it (or use ``with``) to release the channel."""
 
@@ -104,12 +123,14 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT_S,
         channel: grpc.Channel | None = None,
         publish_checkpoint: Checkpoint | None = None,
-        officer_credential: bytes | None = None,
+        officer_credential: bytes | Path | None = None,
     ) -> None:
         """``channel``: a ready channel that brings its own caller identity (the test kit's in-memory
         one); by default the profile's real channel for ``role`` is opened. ``publish_checkpoint``:
         called with each publish step's name once it is done (``publishing.STEPS``; tests kill here).
-        ``officer_credential``: a pre-issued officer assertion (``officercreds``)."""
+        ``officer_credential``: a pre-issued officer assertion (``crossforce officer issue``): the path of
+        its file, the file's bytes, or the encoded assertion (``officercreds.load``). With one, a profile
+        that holds no organisation key (an officer's workstation) checks as the officer it names."""
         self.profile = profile
         self.role = role
         self.timeout = timeout
@@ -118,7 +139,9 @@ class Client:
             if channel is None
             else Connection(channel=channel, timeout=timeout)
         )
-        self.connection.officers = OfficerCredentials.for_profile(profile, issued=officer_credential)
+        self.connection.officers = OfficerCredentials.for_profile(
+            profile, issued=_encoded_credential(officer_credential)
+        )
         self._store: TokenStore | None = None
         trust_store = profile.trust_store()
         self._audit = AuditReader(
@@ -199,6 +222,7 @@ class Client:
     ) -> PublishResult:
         """See ``Publisher.publish_records``: staged, sent, current once acknowledged; ``max_shrink``
         refuses a publish dropping more than that share of the published records."""
+        self.profile.org_keys()  # a workstation fails here, before anything is encoded or staged
         return self._publisher.publish_records(
             records, epoch=epoch, expires_in_days=expires_in_days, progress=progress, max_shrink=max_shrink
         )
@@ -323,11 +347,16 @@ class Client:
         timeout: float | None = None,
         as_holder: bool = True,
         states: Sequence[RequestState | int] = (),
+        on_reopen: OnReopen | None = None,
     ) -> Iterator[DisclosureRequest]:
         """Requests as they change state (holder: against this force; else: opened by this organisation).
+        A lost stream is reopened and nothing is yielded twice (``desk.follow_watch``); ``on_reopen``
+        hears of each reopening.
 
         Every ``request_id`` argument of the disclosure methods may be a prefix of 6+ hex characters."""
-        return self._desk.watch_requests(timeout=timeout, as_holder=as_holder, states=states)
+        return self._desk.watch_requests(
+            timeout=timeout, as_holder=as_holder, states=states, on_reopen=on_reopen
+        )
 
     def get_request(self, request_id: str) -> DisclosureRequest:
         return self._desk.get_request(request_id)
@@ -345,17 +374,20 @@ class Client:
     def approve(
         self, request_id: str, payload: sealed.DisclosurePayload, *, officer_id: str
     ) -> DisclosureRequest:
+        self.profile.org_keys()  # the holder's signature: a workstation fails before anything is sent
         return self._desk.approve(request_id, payload, officer_id=officer_id)
 
     def refuse(self, request_id: str, reason: RefusalReason | int, *, officer_id: str) -> DisclosureRequest:
         return self._desk.refuse(request_id, reason, officer_id=officer_id)
 
     def fetch_disclosure(self, request_id: str, *, allow_unbound: bool = False) -> sealed.DisclosurePayload:
-        return self._desk.fetch_disclosure(request_id, allow_unbound=allow_unbound)
+        return self.open_disclosure(request_id, allow_unbound=allow_unbound).payload
 
     def open_disclosure(self, request_id: str, *, allow_unbound: bool = False) -> sealed.OpenedDisclosure:
         """As ``fetch_disclosure``, and says whether the disclosure was recipient-bound (only a disclosure
-        sealed before this release, opened with ``allow_unbound``, is not)."""
+        sealed before this release, opened with ``allow_unbound``, is not). A profile without the
+        organisation's box key (a workstation) fails before fetching: a fetch marks the request delivered."""
+        self.profile.org_keys()
         return self._desk.open_disclosure(request_id, allow_unbound=allow_unbound)
 
     def overdue_report(self) -> OverdueReport:

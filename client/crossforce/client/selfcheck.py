@@ -21,6 +21,7 @@ from crossforce import errors
 from crossforce.client import certstatus, health
 from crossforce.client.connection import Connection
 from crossforce.client.profile import SECRET_FILE, Profile
+from crossforce.client.profilekeys import own_keys
 from crossforce.clock import utc_now
 from crossforce.domain import Role
 from crossforce.wire import audit as wire_audit
@@ -51,6 +52,10 @@ def _attempt(call: Callable[[], T]) -> T | errors.CrossforceError:
         return exc
 
 
+PRIVATE_DATA = ("tokens.sqlite3", "verified-log-", "resolutions")
+"""Files that hold the force's records or its desk's decisions (and their SQLite side files)."""
+
+
 def _modes(root: Path) -> list[health.PathMode]:
     """Every folder and file under the profile (symbolic links are not followed), with its mode."""
     found = [health.PathMode("", root.lstat().st_mode, secret=False)]
@@ -61,7 +66,9 @@ def _modes(root: Path) -> list[health.PathMode]:
             mode = path.lstat().st_mode
             relative = str(path.relative_to(root))
             in_keys = relative.startswith("keys" + os.sep) and ".pub." not in name
-            secret = stat.S_ISREG(mode) and (in_keys or name.endswith("-key.pem") or name == SECRET_FILE)
+            secret = stat.S_ISREG(mode) and (
+                in_keys or name.endswith("-key.pem") or name == SECRET_FILE or name.startswith(PRIVATE_DATA)
+            )
             found.append(health.PathMode(relative, mode, secret=secret))
     return found
 
@@ -253,8 +260,10 @@ class Examination:
         )
         if isinstance(found, errors.CrossforceError):
             return self._failed("registration", org, found)
-        keys = self.profile.org_keys()
-        match = bytes(found.signing_key) == keys.signing_public and bytes(found.box_key) == keys.box_public
+        keys = own_keys(self.profile)  # a workstation holds only the public file
+        match = keys is None or (
+            bytes(found.signing_key) == keys.signing_key and bytes(found.box_key) == keys.box_key
+        )
         return health.registration_finding(
             org, health.Registration(True, found.key_version, match), profile_path=self.where
         )

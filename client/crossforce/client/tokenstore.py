@@ -19,7 +19,8 @@ version, keyed by (epoch, version):
   (``covers_below``).
 
 Invariants: at most one current generation per epoch; every change is one SQLite transaction, so a
-process killed at any point leaves the store as it was before or after that change.
+process killed at any point leaves the store as it was before or after that change; its files are 0600
+in a 0700 folder, and opening refuses a store others could read (``crossforce.privatefiles``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 from crossforce.domain import IndexRef
 from crossforce.encoding.records import FIELDS, Record
 from crossforce.errors import PreconditionError
+from crossforce.privatefiles import open_private_database
 
 SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of a store with generations; 0 is the single-table store of older clients."""
@@ -62,8 +64,7 @@ _TOKEN_INDEX = "CREATE INDEX IF NOT EXISTS tokens_by_value ON tokens (epoch, ver
 _COLUMNS = "epoch, version, state, created_at_ms, promoted_at_ms, record_count, token_count, covers_below"
 """A ``generations`` row in ``Generation`` field order."""
 
-TokenTriple = tuple[str, int, bytes]
-"""(record_id, key_type, token)."""
+TokenTriple = tuple[str, int, bytes]  # (record_id, key_type, token)
 Pair = tuple[int, bytes]  # (key_type, token), as a request carries it
 
 
@@ -127,6 +128,7 @@ class TokenStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        open_private_database(path, what="the token store")  # it holds the force's records
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA busy_timeout=30000")
@@ -134,7 +136,7 @@ class TokenStore:
 
     # ------------------------------------------------------------------ schema
     def _open_schema(self) -> None:
-        with self._txn():
+        with _Transaction(self._conn):
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version == SCHEMA_VERSION:
                 return
@@ -185,9 +187,6 @@ class TokenStore:
         self._conn.execute("DROP TABLE v1_tokens")
         self._conn.execute(_TOKEN_INDEX)
 
-    def _txn(self) -> _Transaction:
-        return _Transaction(self._conn)
-
     # ------------------------------------------------------------------ generations
     def stage(
         self,
@@ -200,7 +199,7 @@ class TokenStore:
     ) -> Generation:
         """Keep ``records`` and their tokens as the staged generation (epoch, version); nothing current
         changes. A legacy generation of the epoch learns that versions from here on are not its own."""
-        with self._txn():
+        with _Transaction(self._conn):
             if self._get(epoch, version) is not None:
                 raise PreconditionError(f"the token store already holds index v{version} of epoch {epoch}")
             count = self._insert(epoch, version, records, tokens)
@@ -217,7 +216,7 @@ class TokenStore:
 
     def promote(self, epoch: int, version: int, *, now_ms: int) -> Generation:
         """Make (epoch, version) current for its epoch: the matcher acknowledged (or holds) that version."""
-        with self._txn():
+        with _Transaction(self._conn):
             if self._get(epoch, version) is None:
                 raise PreconditionError(f"the token store holds no index v{version} of epoch {epoch}")
             self._conn.execute(
@@ -232,7 +231,7 @@ class TokenStore:
     def drop(self, epoch: int, version: int) -> None:
         """Forget one generation, its records and tokens (a staged one the matcher never took, or one
         nothing refers to any more)."""
-        with self._txn():
+        with _Transaction(self._conn):
             self._delete(epoch, version)
 
     def prune(self, keep: Iterable[IndexRef]) -> list[Generation]:
@@ -244,7 +243,7 @@ class TokenStore:
             for g in self.generations()
             if g.state == PREVIOUS and not any(g.stands_for(ref) for ref in wanted)
         ]
-        with self._txn():
+        with _Transaction(self._conn):
             for g in dropped:
                 self._delete(g.epoch, g.version)
         return dropped
@@ -255,7 +254,7 @@ class TokenStore:
         For tools that build and publish index bits themselves (load tests, crash tests) and so cannot
         tie the tokens to a version; a force's publish stages and promotes versioned generations instead.
         """
-        with self._txn():
+        with _Transaction(self._conn):
             for (version,) in self._conn.execute(
                 "SELECT version FROM generations WHERE epoch = ?", (epoch,)
             ).fetchall():

@@ -16,7 +16,8 @@ to exactly the record the matcher has always written, and ``parse_event`` accept
 converting it back gives the same record, so ``encode(parse_event(b)) == b`` for every accepted ``b``.
 Field conventions inside the record: ints as decimal text, bytes as lower-case hex,
 lists (non-empty items, no commas) comma-joined, optional fields (``OPTIONAL``) omitted when empty or
-zero.
+zero. The module is over 400 lines because every kind's type sits beside the one conversion they share,
+so the whole format reads in one place (docs/audit.md lists the same kinds).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ __all__ = [
     "PublishAccepted",
     "PublishRefused",
     "QuotaDenied",
+    "RateAnomaly",
     "Registration",
     "Revocation",
     "decode_event",
@@ -275,7 +277,7 @@ class Check(AuditEvent):
     """One candidate checked. ``hits`` names the forces that matched, who are not its readers."""
 
     KIND = EventKind.CHECK
-    OPTIONAL = frozenset({"cost"})
+    OPTIONAL = frozenset({"cost", "officer_unverified"})
 
     check_id: str
     officer_id: str
@@ -289,6 +291,9 @@ class Check(AuditEvent):
     """Quota units charged (spec v2: the sum of the tokens' date spans), so a restarted or following
     matcher charges its quota book exactly what was charged. 0 (omitted from the record, as in events
     written before spec v2) means one unit: ``charged_units``."""
+    officer_unverified: int = 0
+    """1: ``officer_id`` is the caller's free text, not an organisation-signed officer credential (a
+    deployment with ``officer_credentials = "optional"``); omitted (0) when verified, as in earlier events."""
 
     @property
     def charged_units(self) -> int:
@@ -302,12 +307,14 @@ class QuotaDenied(AuditEvent):
     ``suppressed``: as ``PublishRefused.suppressed`` (per organisation, purpose and limit)."""
 
     KIND = EventKind.QUOTA_DENIED
-    OPTIONAL = frozenset({"suppressed"})
+    OPTIONAL = frozenset({"suppressed", "officer_unverified"})
 
     officer_id: str
     purpose: str
     limit: str
     suppressed: int = 0
+    officer_unverified: int = 0
+    """As ``Check.officer_unverified``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -315,7 +322,7 @@ class DisclosureTransition(AuditEvent):
     """A disclosure request opened (``state_from`` empty) or moved; both parties may read it."""
 
     KIND = EventKind.DISCLOSURE_TRANSITION
-    OPTIONAL = frozenset({"officer_id", "reason", "payload_sha256"})
+    OPTIONAL = frozenset({"officer_id", "reason", "payload_sha256", "officer_unverified"})
 
     request_id: str
     holder_org: str
@@ -328,6 +335,8 @@ class DisclosureTransition(AuditEvent):
     """The refusal reason's number (proto ``RefusalReason``), 0 when not a refusal."""
     payload_sha256: bytes = b""
     """SHA-256 of the sealed payload, on approval."""
+    officer_unverified: int = 0
+    """As ``Check.officer_unverified``: the deciding officer's id was typed, not proved."""
 
     def readers(self) -> frozenset[str]:
         return _parties(self.actor_org, self.holder_org, self.requester_org)
@@ -369,6 +378,21 @@ class Revocation(AuditEvent):
         return _parties(self.actor_org, self.org)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RateAnomaly(AuditEvent):
+    """The matcher's anomaly alarm fired on ``org``'s demand (``detail``: the matcher's own text, the
+    units charged in the window and their ratio to the average; never request content).
+
+    Logged so the operator's alert outlives a restart (issue 15, finding 12). The actor is the matcher
+    (``matcher``, role ``operator``), not the organisation: only auditors read it, so an organisation
+    probing the network is not told that it has been noticed."""
+
+    KIND = EventKind.RATE_ANOMALY
+
+    org: str
+    detail: str
+
+
 AUDIT_EVENT_TYPES: Mapping[EventKind, type[AuditEvent]] = types.MappingProxyType(
     {
         cls.KIND: cls
@@ -382,6 +406,7 @@ AUDIT_EVENT_TYPES: Mapping[EventKind, type[AuditEvent]] = types.MappingProxyType
             DisclosureTransition,
             EpochChange,
             Revocation,
+            RateAnomaly,
         )
     }
 )

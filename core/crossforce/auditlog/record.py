@@ -67,6 +67,7 @@ class EventKind(enum.IntEnum):
     DISCLOSURE_TRANSITION = 7
     EPOCH_CHANGE = 8
     REVOCATION = 9
+    RATE_ANOMALY = 10
 
 
 def _is_org_field(key: str) -> bool:

@@ -10,10 +10,11 @@ that need no date of birth or no forename or no surname, because a held record o
 them (issue 14). Every key is later a 32-byte token and about 60 bits in every index, so the list stays
 short: about twenty keys for an ordinary record.
 
-Hot path: ``canonical_keys`` builds each record's keys from cached name halves (one per distinct given
-names, one per distinct surname) and date and postcode tails, by byte concatenation only. The module is
-over 400 lines because that hot path is one piece: the cached halves and tails share private types, and
-splitting them would spread one spec section over several modules.
+Hot path: ``canonical_keys`` completes each record's keys from cached heads (one set per distinct
+name pair, built from cached name halves) and date and postcode tails, by byte concatenation only,
+already in key order. The module is over 400 lines because that hot path is one piece: the cached
+halves, heads and tails share private types, and splitting them would spread one spec section over
+several modules.
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ __all__ = [
 #
 # Every field but the last (the date or postcode ones) depends only on the name. Its forename half is
 # encoded once per distinct given names and its surname half once per distinct surname, both cached
-# (most records' exact given-names-and-surname pair is new, each half seldom is); the record's date of
-# birth and postcode, encoded once per record, then complete the keys by plain byte concatenation.
+# (each half is seldom new); the pair's heads (``_Heads``) are cached too, for the common names that
+# repeat through a force's file. The record's date of birth and postcode, encoded once per record,
+# then complete the keys by plain byte concatenation.
 
 _MAX_DAY: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 """Longest length of each month (29 for February): the masked-year partial date needs a day that some
@@ -178,8 +180,18 @@ class _Surname(NamedTuple):
     """surname_dob_area head, when the surname has a Soundex code."""
 
 
+_LENGTH_PREFIX: Final = tuple(n.to_bytes(2, "big") for n in range(64))
+
+
+def _field(value: str) -> bytes:
+    """``field_bytes`` (length u16 big-endian, then UTF-8) with a table for the length of a short
+    field, which every name part is: the halves encode a dozen fields each on a first sighting."""
+    data = value.encode()
+    return _LENGTH_PREFIX[len(data)] + data if 0 < len(data) < 64 else field_bytes(value)
+
+
 def _coded(codes: Iterable[str]) -> tuple[tuple[str, bytes], ...]:
-    return tuple((c, field_bytes(c)) for c in dict.fromkeys(codes))
+    return tuple((c, _field(c)) for c in dict.fromkeys(codes))
 
 
 _NO_GIVEN: Final = _Given(None, b"", (), "", b"", "", b"", (), (), None, (), None, False)
@@ -188,24 +200,24 @@ _NO_GIVEN: Final = _Given(None, b"", (), "", b"", "", b"", (), (), None, (), Non
 @lru_cache(maxsize=1 << 16)
 def _given_half(given: tuple[str, ...]) -> _Given:
     full = [g for g in given if len(g) > 1]
-    initial = field_bytes(given[0][0]) if given else None
+    initial = _field(given[0][0]) if given else None
     doe_forename = bool(given) and given[0] in DOE_FORENAMES
     if not full:
         return _NO_GIVEN._replace(initial=initial, doe_forename=doe_forename)
     first = canonical_forename(full[0])
-    first_field = field_bytes(first)
+    first_field = _field(first)
     first_codes = _coded(_forename_codes(full[0]))
     firsts: tuple[tuple[str, bytes], ...] = ((first, first_field),)
     if len(full) > 1 and (second := canonical_forename(full[1])) != first:
-        firsts += ((second, field_bytes(second)),)
+        firsts += ((second, _field(second)),)
     return _Given(
         first=first,
         first_field=first_field,
         firsts=firsts,
         pre=first[:3],
-        pre_field=field_bytes(first[:3]),
+        pre_field=_field(first[:3]),
         suf=first[-3:],
-        suf_field=field_bytes(first[-3:]),
+        suf_field=_field(first[-3:]),
         codes=_coded(c for g in full[:MAX_FORENAMES] for c in _forename_codes(g)),
         first_codes=first_codes,
         initial=initial,
@@ -218,18 +230,18 @@ def _given_half(given: tuple[str, ...]) -> _Given:
 @lru_cache(maxsize=1 << 16)
 def _surname_half(compact: str, variants: tuple[str, ...]) -> _Surname:
     code = soundex(compact)
-    code_field = field_bytes(code) if code else b""
+    code_field = _field(code) if code else b""
     return _Surname(
         compact=compact,
-        compact_field=field_bytes(compact),
-        variants=tuple((v, field_bytes(v)) for v in variants),
+        compact_field=_field(compact),
+        variants=tuple((v, _field(v)) for v in variants),
         soundex=code,
         soundex_field=code_field,
         variant_soundexes=_coded(c for c in map(soundex, variants[1:]) if c),
         pre=compact[:3],
-        pre_field=field_bytes(compact[:3]),
+        pre_field=_field(compact[:3]),
         suf=compact[-3:],
-        suf_field=field_bytes(compact[-3:]),
+        suf_field=_field(compact[-3:]),
         area_heads=(_H_SURNAME_DOB_AREA + code_field,) if code else (),
     )
 
@@ -247,7 +259,6 @@ def _surname_of(surname: str) -> _Surname | None:
     return None if parsed is None else _surname_half(parsed[0], parsed[2])
 
 
-@lru_cache(maxsize=1 << 14)
 def _previous_halves(raw: str, given_names: str) -> tuple[_Given, _Surname] | None:
     name = normalise_previous_name(raw, given_names)
     if name is None:
@@ -255,69 +266,160 @@ def _previous_halves(raw: str, given_names: str) -> tuple[_Given, _Surname] | No
     return _given_half(name.given), _surname_half(name.surname, name.surname_variants)
 
 
-def _pair(a: str, a_field: bytes, b: str, b_field: bytes) -> bytes:
-    return a_field + b_field if a <= b else b_field + a_field
+class _Heads(NamedTuple):
+    """The keys of one name as heads waiting for the record's tails (``head + tail``), built once per
+    distinct name so that a record's keys cost one concatenation each.
+
+    The fields are in key-type order and each field's heads are sorted and distinct, so the keys come
+    out sorted and distinct without a sort: keys sort by type first (the byte after the prefix), and
+    heads of one type hold the same number of length-prefixed fields, so none is a prefix of another
+    and ``head + tail`` sorts as ``head`` for a fixed tail."""
+
+    name_dob: tuple[bytes, ...]
+    """16 name_dob: + the full date."""
+    phonetic_dob: tuple[bytes, ...]
+    """17 phonetic_dob: + the year with unordered day and month."""
+    initial_fragment_dob: tuple[bytes, ...]
+    """18 initial_dob and 19 fragment_dob: + the full date."""
+    partial_dob: bytes | None
+    """20 partial_dob: + each masked partial date (``_DobTails.partial`` is sorted)."""
+    phonetic_postcode: tuple[bytes, ...]
+    """23 phonetic_postcode: + the postcode."""
+    area: tuple[bytes, ...]
+    """24 surname_dob_area and 25 forename_dob_area: + unordered date and district."""
+    name_nodate: tuple[bytes, ...]
+    """26 name_nodate: complete keys."""
+    name_year: bytes | None
+    """27 name_year: + the year."""
+    surname_forename_dob: tuple[bytes, ...]
+    """28 surname_dob and 29 forename_dob: + the full date."""
+    name_district: bytes | None
+    """30 name_district: + the district."""
 
 
-def _name_keys(out: list[bytes], g: _Given, s: _Surname, dob: _DobTails, area: bytes | None) -> None:
-    """Append the date keys of one name (given and surname halves), current or previous, completed by
-    the record's date tails. docs/spec.md "Match keys" states the same rules."""
-    c1, c1_field, _, pre, pre_field, suf, suf_field, codes, first_codes, initial, _, _, _ = g
+def _sorted(heads: list[bytes]) -> tuple[bytes, ...]:
+    """Heads already distinct (built from distinct parts), sorted."""
+    return tuple(sorted(heads)) if len(heads) > 1 else tuple(heads)
+
+
+def _sorted_unique(heads: list[bytes]) -> tuple[bytes, ...]:
+    """Heads that can repeat (a name pair written in code-point order, a Soundex code shared by two
+    surname variants), deduplicated and sorted."""
+    return tuple(sorted(set(heads))) if len(heads) > 1 else tuple(heads)
+
+
+def _name_heads(g: _Given, s: _Surname | None, current: bool) -> _Heads:
+    """The heads of one name: the current one (``current``: c(F1) and c(F2) for name_dob and
+    name_nodate, the postcode keys, and forename_dob and forename_dob_area, which need no surname) or a
+    previous one (c(F1) only, no postcode keys: a postcode is where the person is now). ``s`` None: no
+    usable surname (missing, or John or Jane Doe). docs/spec.md "Match keys" states the same rules."""
+    c1, c1_field, firsts, pre, pre_field, suf, suf_field, codes, first_codes, initial, g_area, g_dob, _ = g
+    surname_dob: list[bytes] = [g_dob] if current and g_dob is not None else []
+    area = list(g_area) if current else []
+    if s is None:
+        return _Heads((), (), (), None, (), _sorted(area), (), None, _sorted(surname_dob), None)
     sur, sur_field, variants, code, code_field, variant_codes, spre, spre_field, ssuf, ssuf_field, heads = s
-    full, unordered, partial, year = dob
-    if area is not None and heads:
-        out.append(heads[0] + area)
-    if full is not None:
-        if initial is not None:
-            out.append(_H_INITIAL_DOB + initial + sur_field + full)
-        out += [_H_SURNAME_DOB + v + full for _, v in variants]
+    area += heads[:1]
+    surname_dob += [_H_SURNAME_DOB + v for _, v in variants]
+    initial_dob = [] if initial is None else [_H_INITIAL_DOB + initial + sur_field]
     if c1 is None:
-        return
-    if full is not None:
-        pres = pre_field + spre_field if pre <= spre else spre_field + pre_field
-        sufs = suf_field + ssuf_field if suf <= ssuf else ssuf_field + suf_field
-        out.append(_H_FRAGMENT_DOB_PREFIX + pres + full)
-        out.append(_H_FRAGMENT_DOB_SUFFIX + sufs + full)
-    if unordered is not None:
+        return _Heads(
+            (), (), tuple(initial_dob), None, (), _sorted(area), (), None, _sorted(surname_dob), None
+        )
+    fragments = [
+        _H_FRAGMENT_DOB_PREFIX + (pre_field + spre_field if pre <= spre else spre_field + pre_field),
+        _H_FRAGMENT_DOB_SUFFIX + (suf_field + ssuf_field if suf <= ssuf else ssuf_field + suf_field),
+    ]
+    phonetic = (
+        [_H_PHONETIC_DOB + (f + code_field if x <= code else code_field + f) for x, f in codes]
+        if code
+        else []
+    )
+    for y, yf in variant_codes:
+        phonetic += [_H_PHONETIC_DOB + (f + yf if x <= y else yf + f) for x, f in first_codes]
+    name_dob: list[bytes] = []
+    nodate: list[bytes] = []
+    for c, cf in firsts if current else firsts[:1]:
+        name_dob += [_H_NAME_DOB + cf + vf for _, vf in variants]
+        nodate += [_H_NAME_NODATE + (cf + vf if c <= v else vf + cf) for v, vf in variants]
+    names = c1_field + sur_field if c1 <= sur else sur_field + c1_field
+    postcode: list[bytes] = []
+    district = None
+    if current:
         if code:
-            out += [
-                _H_PHONETIC_DOB + (f + code_field if x <= code else code_field + f) + unordered
-                for x, f in codes
+            postcode = [
+                _H_PHONETIC_POSTCODE + (f + code_field if x <= code else code_field + f) for x, f in codes
             ]
-        for y, yf in variant_codes:
-            out += [_H_PHONETIC_DOB + (f + yf if x <= y else yf + f) + unordered for x, f in first_codes]
-    if partial or year is not None:
-        names = c1_field + sur_field if c1 <= sur else sur_field + c1_field
-        out += [_H_PARTIAL_DOB + names + tail for tail in partial]
-        if year is not None:
-            out.append(_H_NAME_YEAR + names + year)
+        district = _H_NAME_DISTRICT + names
+    return _Heads(
+        _sorted(name_dob),
+        _sorted_unique(phonetic),
+        _sorted(initial_dob + fragments),
+        _H_PARTIAL_DOB + names,
+        _sorted(postcode),
+        _sorted(area),
+        _sorted_unique(nodate),
+        _H_NAME_YEAR + names,
+        _sorted(surname_dob),
+        district,
+    )
 
 
-def _forename_keys(
-    out: list[bytes], firsts: tuple[tuple[str, bytes], ...], s: _Surname, full: bytes | None
+@lru_cache(maxsize=1 << 15)
+def _current_heads(given_names: str, surname: str) -> _Heads:
+    """The heads of a record's current name, keyed by its raw fields. Names repeat in a force's file
+    (6,190 distinct pairs in the bench's 20,000 synthetic records), so this skips most of the key
+    building; a miss costs about what building the keys did. 32,768 entries (about 45 MB when full):
+    8,192 thrashed on a 100,000-record file (20,696 distinct pairs), costing about a fifth of the speed."""
+    g = _given_of(given_names)
+    s = _surname_of(surname)
+    return _name_heads(g, None if s is None or (g.doe_forename and s.compact == "doe") else s, True)
+
+
+@lru_cache(maxsize=1 << 14)
+def _previous_heads(raw: str, given_names: str) -> _Heads | None:
+    """The heads of a previous name."""
+    halves = _previous_halves(raw, given_names)
+    return None if halves is None else _name_heads(halves[0], halves[1], False)
+
+
+def _complete(
+    out: list[bytes],
+    heads: _Heads,
+    dob: _DobTails,
+    area: bytes | None,
+    postcode: bytes | None,
+    district: bytes | None,
 ) -> None:
-    """name_dob (with a full date) and name_nodate (always) of forenames ``firsts`` with every surname
-    variant: c(F1) and c(F2) for the current name, c(F1) alone for a previous one."""
-    for c, cf in firsts:
-        if full is not None:
-            out += [_H_NAME_DOB + cf + vf + full for _, vf in s.variants]
-        out += [_H_NAME_NODATE + (cf + vf if c <= v else vf + cf) for v, vf in s.variants]
-
-
-def _postcode_keys(
-    out: list[bytes], g: _Given, s: _Surname, postcode: bytes | None, district: bytes | None
-) -> None:
-    """phonetic_postcode and name_district: the current name only (a postcode is where the person is
-    now)."""
-    if g.first is None:
-        return
-    if postcode is not None and s.soundex:
-        out += [_H_PHONETIC_POSTCODE + _pair(x, f, s.soundex, s.soundex_field) + postcode for x, f in g.codes]
-    if district is not None:
-        out.append(_H_NAME_DISTRICT + _pair(g.first, g.first_field, s.compact, s.compact_field) + district)
-
-
-_LENGTH_PREFIX: Final = tuple(n.to_bytes(2, "big") for n in range(64))
+    """Append every key of one name, in key order: its heads completed by the record's tails."""
+    append = out.append
+    full, unordered, partial, year = dob
+    if full is not None:
+        for head in heads.name_dob:
+            append(head + full)
+    if unordered is not None:
+        for head in heads.phonetic_dob:
+            append(head + unordered)
+    if full is not None:
+        for head in heads.initial_fragment_dob:
+            append(head + full)
+    if (names := heads.partial_dob) is not None:
+        for tail in partial:
+            append(names + tail)
+    if postcode is not None:
+        for head in heads.phonetic_postcode:
+            append(head + postcode)
+    if area is not None:
+        for head in heads.area:
+            append(head + area)
+    out += heads.name_nodate
+    if year is not None and heads.name_year is not None:
+        append(heads.name_year + year)
+    if full is not None:
+        for head in heads.surname_forename_dob:
+            append(head + full)
+    if district is not None and heads.name_district is not None:
+        append(heads.name_district + district)
 
 
 def _ascii_field(value: str) -> bytes:
@@ -329,6 +431,7 @@ class _DobTails(NamedTuple):
     full: bytes | None
     unordered: bytes | None
     partial: tuple[bytes, ...]
+    """The masked partial dates, sorted (so the keys made from them come out in order)."""
     year: bytes | None
     """The year part alone (name_year), whenever the date has one."""
 
@@ -340,7 +443,9 @@ _DATE_LENGTH: Final = b"\x00\x0a"
 """Length prefix of every date field: YYYY-MM-DD, YYYY-LL-HH and the masked forms are 10 characters."""
 
 
-_YEAR_LENGTH: Final = b"\x00\x04"
+_TWO_DIGITS: Final = {f"{n:02d}": n for n in range(100)}
+_YEARS: Final = {str(y): y for y in range(1000, 2200)}
+"""Four-digit years a date of birth can have (``int`` for any other, which then fails the range)."""
 _NUMERIC_DOB: Final = re.compile(
     r"([0-9]{4})[-/.]([0-9]{2})[-/.]([0-9]{2})|([0-9]{2})[-/.]([0-9]{2})[-/.]([0-9]{4})"
 )
@@ -355,32 +460,31 @@ def _numeric_tails(ys: str, ms: str, ds: str, today: datetime.date) -> _DobTails
     The same rules as ``parse_date_parts`` then the general path (a year from MIN_BIRTH_YEAR to
     today's, a real date not after today, day and month read either way round), without building its
     ``DateParts``: a frozen dataclass costs more than the rest, and most dates are new to the cache.
-    The fields print as written (four and two digits), so the tails are made of the text."""
-    y, m, d = int(ys), int(ms), int(ds)
-    if not MIN_BIRTH_YEAR <= y <= today.year:  # no year: at most the year-masked partial date
-        if 1 <= m <= 12 and 1 <= d <= _MAX_DAY[m]:
-            return _DobTails(None, None, (_DATE_LENGTH + f"****-{ms}-{ds}".encode(),), None)
-        return _NO_DOB
-    last = (today.year, today.month, today.day)
-    valid = 1 <= m <= 12 and 1 <= d <= days_in_month(y, m) and (y, m, d) <= last
-    swapped = valid or (1 <= d <= 12 and 1 <= m <= days_in_month(y, d) and (y, d, m) <= last)
+    The fields print as written (four and two digits), so the tails are made of the text; the numbers
+    come from tables (``int`` is a third of the cost)."""
+    y, m, d = _YEARS.get(ys) or int(ys), _TWO_DIGITS[ms], _TWO_DIGITS[ds]
     month_ok, day_ok = 1 <= m <= 12, 1 <= d <= 31
-    partial: list[bytes] = []
-    if month_ok:
-        partial.append(_DATE_LENGTH + f"{ys}-{ms}-**".encode())
+    masked_year = month_ok and day_ok and d <= _MAX_DAY[m]
+    if not MIN_BIRTH_YEAR <= y <= today.year:  # no year: at most the year-masked partial date
+        return _DobTails(None, None, (f"\x00\x0a****-{ms}-{ds}".encode(),), None) if masked_year else _NO_DOB
+    last = (today.year, today.month, today.day)
+    valid = month_ok and 1 <= d <= days_in_month(y, m) and (y, m, d) <= last
+    swapped = valid or (1 <= d <= 12 and 1 <= m <= days_in_month(y, d) and (y, d, m) <= last)
+    partial: list[bytes] = []  # in byte order: "*" sorts before the digits
+    if masked_year:
+        partial.append(f"\x00\x0a****-{ms}-{ds}".encode())
     if day_ok:
-        partial.append(_DATE_LENGTH + f"{ys}-**-{ds}".encode())
-    if month_ok and day_ok and d <= _MAX_DAY[m]:
-        partial.append(_DATE_LENGTH + f"****-{ms}-{ds}".encode())
+        partial.append(f"\x00\x0a{ys}-**-{ds}".encode())
+    if month_ok:
+        partial.append(f"\x00\x0a{ys}-{ms}-**".encode())
     unordered = None
     if swapped:
-        lo, hi = (m, d) if m <= d else (d, m)
-        unordered = _DATE_LENGTH + f"{ys}-{lo:02d}-{hi:02d}".encode()
+        unordered = (f"\x00\x0a{ys}-{ms}-{ds}" if m <= d else f"\x00\x0a{ys}-{ds}-{ms}").encode()
     return _DobTails(
-        _DATE_LENGTH + f"{ys}-{ms}-{ds}".encode() if valid else None,
+        f"\x00\x0a{ys}-{ms}-{ds}".encode() if valid else None,
         unordered,
         tuple(partial),
-        _YEAR_LENGTH + ys.encode(),
+        f"\x00\x04{ys}".encode(),
     )
 
 
@@ -411,7 +515,7 @@ def _dob_tails(dob: str, today: datetime.date) -> _DobTails:
         partial.append(_DATE_LENGTH + f"{ys}-**-{ds}".encode())
     if m is not None and d is not None and d <= _MAX_DAY[m]:
         partial.append(_DATE_LENGTH + f"****-{ms}-{ds}".encode())
-    return _DobTails(full, unordered, tuple(partial), _ascii_field(ys) if ys else None)
+    return _DobTails(full, unordered, tuple(sorted(partial)), _ascii_field(ys) if ys else None)
 
 
 _UK_POSTCODE_TEXT: Final = re.compile(
@@ -493,23 +597,13 @@ def canonical_keys(record: Record, *, today: datetime.date | None = None) -> lis
     unordered = dob.unordered
     area = unordered + district if unordered is not None and district is not None else None
     given_names = record.given_names
-    g = _given_of(given_names)
-    s = _surname_of(record.surname)
-    if s is not None and not (g.doe_forename and s.compact == "doe"):
-        _name_keys(out, g, s, dob, area)
-        _forename_keys(out, g.firsts, s, dob.full)
-        _postcode_keys(out, g, s, postcode, district)
-    if g.dob_head is not None and dob.full is not None:
-        out.append(g.dob_head + dob.full)
-    if area is not None:
-        out += [head + area for head in g.area_heads]
+    _complete(out, _current_heads(given_names, record.surname), dob, area, postcode, district)
     if record.previous_names:
         for raw in record.previous_names[:MAX_PREVIOUS_NAMES]:
-            if halves := _previous_halves(raw, given_names):
-                pg, ps = halves
-                _name_keys(out, pg, ps, dob, area)
-                _forename_keys(out, pg.firsts[:1], ps, dob.full)
-    return sorted(set(out))
+            if heads := _previous_heads(raw, given_names):
+                _complete(out, heads, dob, area, None, None)
+        return sorted(set(out))  # a previous name can repeat a key of the current name
+    return out  # sorted and distinct: identifiers by type (below 16), the name's keys by construction
 
 
 _TYPE_AT: Final = len(CANONICAL_PREFIX)

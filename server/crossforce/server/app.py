@@ -42,7 +42,7 @@ from crossforce.auditlog import treehead
 from crossforce.auditlog.logkey import WitnessPolicy
 from crossforce.clock import Clock
 from crossforce.errors import PreconditionError, ValidationError, VerificationError
-from crossforce.fsutil import atomic_write
+from crossforce.fsutil import atomic_write, make_private_dir
 from crossforce.keystore import pki
 from crossforce.server.audit import AuditLog
 from crossforce.server.auth import Authorise
@@ -134,7 +134,7 @@ def assemble(
     ``dev_mode`` takes the caller's identity from a metadata header instead of the client certificate
     (``IdentityResolver``); only the plaintext development server and the in-memory test server set it.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)  # 0700: who checked whom, and why
     storage = _open_storage(data_dir, db)
     metrics = Metrics()
     witnesses = WitnessPolicy(witnesses=settings.witnesses, quorum=settings.witness_quorum)
@@ -298,7 +298,7 @@ def start(
         check_server_folder(pki_dir)  # never beside the CA key: a reader of this disk could mint certificates
         key, cert, ca = pki.server_credentials_args(pki.PkiDir(pki_dir))
         creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
-    check_private_data(data_dir, LOG_KEY_FILE)
+    check_private_data(data_dir)
     settings = settings or ServerSettings()
     deny = DenyList(deny_list_for(pki_dir, deny_list, no_deny_list=no_deny_list or dev_plaintext))
     built = assemble(

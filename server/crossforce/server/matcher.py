@@ -254,10 +254,16 @@ class Matcher:
         *,
         open_requests: bool,
         idempotency_key: str = "",
+        officer_verified: bool = True,
     ) -> CheckOutcome:
         """A batch: each candidate the matcher cannot check is answered with its own error."""
         return self.checking.check(
-            who, candidates, why, open_requests=open_requests, idempotency_key=idempotency_key
+            who,
+            candidates,
+            why,
+            open_requests=open_requests,
+            idempotency_key=idempotency_key,
+            officer_verified=officer_verified,
         )
 
     def check_one(
@@ -268,10 +274,16 @@ class Matcher:
         *,
         open_requests: bool,
         idempotency_key: str = "",
+        officer_verified: bool = True,
     ) -> CheckOutcome:
         """A single check: a candidate the matcher cannot check fails the call."""
         return self.checking.check_one(
-            who, candidate, why, open_requests=open_requests, idempotency_key=idempotency_key
+            who,
+            candidate,
+            why,
+            open_requests=open_requests,
+            idempotency_key=idempotency_key,
+            officer_verified=officer_verified,
         )
 
     # ------------------------------------------------------------------ disclosure
@@ -293,6 +305,7 @@ class Matcher:
         sealed: bytes | None = None,
         refusal_reason: int = 0,
         officer_id: str = "",
+        officer_verified: bool = True,
         idempotency_key: str = "",
     ) -> DisclosureRequest:
         row = self.broker.transition(
@@ -302,6 +315,7 @@ class Matcher:
             sealed=sealed,
             refusal_reason=refusal_reason,
             officer_id=officer_id,
+            officer_verified=officer_verified,
             idempotency_key=idempotency_key,
         )
         return self.broker.shown(who, row)

@@ -141,6 +141,6 @@ def for_matcher(matcher: Matcher) -> OfficerCredentials:
     )
 
 
-def decision_officer(matcher: Matcher, context: grpc.ServicerContext, claimed: str) -> str:
-    """The officer id a desk decision (Approve, Refuse) records: as for a check, but one may name none."""
-    return for_matcher(matcher).officer(caller(context), presented(context), claimed, named=False).officer_id
+def decision_officer(matcher: Matcher, context: grpc.ServicerContext, claimed: str) -> Officer:
+    """The officer a desk decision (Approve, Refuse) records: as for a check, but one may name none."""
+    return for_matcher(matcher).officer(caller(context), presented(context), claimed, named=False)

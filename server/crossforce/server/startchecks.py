@@ -2,27 +2,27 @@
 
 Why at start-up and not in the docs alone: each is a silent loss the operator would not notice while the
 matcher serves. A matcher beside the CA key lets whoever reads its disk mint any certificate; a server key
-others can read lets them pose as the matcher to every organisation; a data folder or log signing key
-others can read leaks the audit log or lets them sign heads; and a matcher without its deny list admits
-every revoked certificate. Each refusal names the file and the command that fixes it (``crossforce pki
-export-server``, ``chmod``, ``--no-deny-list`` for development only).
+others can read lets them pose as the matcher to every organisation; a data folder others can read, or any
+file or folder in it (the database and its ``-wal`` and ``-shm``, which earlier versions made 0644, the
+``indexes/`` folder, the log signing key), leaks the audit log or lets them sign heads; and a matcher
+without its deny list admits every revoked certificate. Each refusal names the file and the command that
+fixes it (``crossforce pki export-server``, ``chmod``, ``--no-deny-list`` for development only).
 """
 
 from __future__ import annotations
 
 import logging
-import stat
 from pathlib import Path
 
+from crossforce.auditlog.logkey import PUBLISHED_LOG_KEY_FILE
 from crossforce.errors import PreconditionError, ValidationError
 from crossforce.fsutil import make_private_dir
 from crossforce.keystore import pki
 from crossforce.keystore.serverexport import parse_deny_list
+from crossforce.privatefiles import loose, loose_under, refuse_loose
 from crossforce.server.identity import MAX_DENY_LIST_BYTES
 
 log = logging.getLogger("crossforce.server")
-
-_OPEN_TO_OTHERS = stat.S_IRWXG | stat.S_IRWXO
 
 
 def check_server_folder(pki_dir: Path) -> None:
@@ -39,28 +39,18 @@ def check_server_folder(pki_dir: Path) -> None:
                 "with --pki DIR (the CA folder stays offline with the operator)"
             )
     server_key = pki_dir / pki.PkiDir.SERVER_KEY
-    if server_key.exists():
-        _refuse_if_open(server_key, "600")
+    refuse_loose(loose([server_key]), what="the matcher's server key", root=pki_dir)
 
 
-def check_private_data(data_dir: Path, key_file: str) -> None:
-    """Create ``data_dir`` 0700 if missing; PreconditionError if it, or its log signing key, is open to
-    group or others (the audit log's database and the key that signs its heads)."""
+def check_private_data(data_dir: Path) -> None:
+    """Create ``data_dir`` 0700 if missing; PreconditionError if it, or any folder or file in it (the
+    database and its side files, ``indexes/``, the log signing key), is open to group or others. Only
+    the published log public key may be readable by them."""
     if not data_dir.exists():
         make_private_dir(data_dir)
         return
-    _refuse_if_open(data_dir, "700")
-    key = data_dir / key_file
-    if key.exists():
-        _refuse_if_open(key, "600")
-
-
-def _refuse_if_open(path: Path, mode: str) -> None:
-    if path.stat().st_mode & _OPEN_TO_OTHERS:
-        raise PreconditionError(
-            f"{path} can be read or written by group or others (mode "
-            f"{stat.S_IMODE(path.stat().st_mode):o}); run `chmod {mode} {path}` and start again"
-        )
+    found = loose_under(data_dir, public=(PUBLISHED_LOG_KEY_FILE,))
+    refuse_loose(found, what=f"the matcher's data folder {data_dir}", root=data_dir)
 
 
 def deny_list_for(pki_dir: Path | None, deny_list: Path | None, *, no_deny_list: bool) -> Path | None:

@@ -149,6 +149,8 @@ class QuotaBook:
         self._trackers: dict[str, _RateTracker] = {}
         self._denied_window: dict[tuple[str, str], int] = {}
         self._alerts: deque[Alert] = deque(maxlen=settings.max_alerts)
+        self._unlogged: list[Alert] = []
+        """Rate anomalies raised by this matcher's own charges and not yet written to the audit log."""
         self._lock = threading.Lock()
         """Charges come from every call thread, and on shared storage from the audit log's follower too:
         each is all-or-nothing only if no other runs between its checks and its spending."""
@@ -157,14 +159,25 @@ class QuotaBook:
 
     # --- public ---------------------------------------------------------------------------------
 
-    def charge(self, *, org: str, officer: str, purpose: str, cost: int, now_ms: int) -> None:
+    def charge(
+        self, *, org: str, officer: str, purpose: str, cost: int, now_ms: int, logged: bool = False
+    ) -> None:
         """Spend ``cost`` units for ``org``/``officer`` under ``purpose``, or raise and spend nothing.
+
+        ``logged``: the charge replays a check already in the audit log (at start-up, or another
+        matcher's): a rate anomaly it raises is shown but not queued for logging, since the matcher that
+        made the check logs its own.
 
         Raises ValidationError for an unknown purpose or a cost below 1, QuotaDeniedError (a
         QuotaExceededError) naming the limit and when it resets.
         """
         with self._lock:
-            self._charge(org=org, officer=officer, purpose=purpose, cost=cost, now_ms=now_ms)
+            kept = len(self._unlogged)
+            try:
+                self._charge(org=org, officer=officer, purpose=purpose, cost=cost, now_ms=now_ms)
+            finally:
+                if logged:
+                    del self._unlogged[kept:]
 
     def _charge(self, *, org: str, officer: str, purpose: str, cost: int, now_ms: int) -> None:
         if cost < 1:
@@ -250,11 +263,27 @@ class QuotaBook:
             self._alerts.extend([*alerts, *kept])
 
     def drain_alerts(self) -> list[Alert]:
-        """Alerts raised since the last drain, removed from the book (for writing to the audit log)."""
+        """Alerts raised since the last drain, removed from the book (and from the queue for logging)."""
         with self._lock:
             drained = list(self._alerts)
             self._alerts.clear()
+            self._unlogged.clear()
         return drained
+
+    def unlogged_anomalies(self) -> list[Alert]:
+        """Rate anomalies this matcher's charges raised since the last call, handed over (once) for
+        writing to the audit log, so the operator's alert outlives a restart (issue 15, finding 12)."""
+        if not self._unlogged:  # the common case, without the lock: a check raises none
+            return []
+        with self._lock:
+            taken = self._unlogged
+            self._unlogged = []
+        return taken
+
+    def requeue_anomalies(self, alerts: Sequence[Alert]) -> None:
+        """Put back anomalies whose logging failed, to be written with the next ones."""
+        with self._lock:
+            self._unlogged[:0] = alerts
 
     # --- inside ---------------------------------------------------------------------------------
 
@@ -272,18 +301,18 @@ class QuotaBook:
         if tracker.count > threshold:
             tracker.last_alert_window = tracker.window
             ratio = tracker.count / tracker.average if tracker.average > 0 else math.inf
-            self._alerts.append(
-                Alert(
-                    at_ms=now_ms,
-                    org=org,
-                    kind=RATE_ANOMALY,
-                    detail=(
-                        f"{tracker.count} units so far in this {s.anomaly_window_s} s window, "
-                        f"{ratio:.1f}x the average of {tracker.average:.1f} "
-                        f"(alert threshold {s.anomaly_factor:g}x)"
-                    ),
-                )
+            alert = Alert(
+                at_ms=now_ms,
+                org=org,
+                kind=RATE_ANOMALY,
+                detail=(
+                    f"{tracker.count} units so far in this {s.anomaly_window_s} s window, "
+                    f"{ratio:.1f}x the average of {tracker.average:.1f} "
+                    f"(alert threshold {s.anomaly_factor:g}x)"
+                ),
             )
+            self._alerts.append(alert)
+            self._unlogged.append(alert)
 
     def _note_denial(self, org: str, denial: QuotaDeniedError, now_ms: int, window: int) -> None:
         key = (org, denial.limit)

@@ -97,13 +97,15 @@ class DisclosureServicer(rpc.DisclosureServicer):
     @status.unary
     def Approve(self, request: pb.ApproveRequest, context: grpc.ServicerContext) -> pb.DisclosureRequest:
         who = caller(context)
+        officer = decision_officer(self.matcher, context, request.officer_id)
         # An empty payload reaches the policy as b"", which refuses it (policy.disclosure.apply).
         shown = self.matcher.transition(
             who,
             request.request_id,
             disclosure.Action.APPROVE,
             sealed=bytes(request.sealed_payload),
-            officer_id=decision_officer(self.matcher, context, request.officer_id),
+            officer_id=officer.officer_id,
+            officer_verified=officer.verified,
             idempotency_key=request.idempotency_key,
         )
         return wire.disclosure_request_to_pb(shown)
@@ -112,12 +114,14 @@ class DisclosureServicer(rpc.DisclosureServicer):
     def Refuse(self, request: pb.RefuseRequest, context: grpc.ServicerContext) -> pb.DisclosureRequest:
         who = caller(context)
         reason = wire.refusal_from_pb(request.reason)
+        officer = decision_officer(self.matcher, context, request.officer_id)
         shown = self.matcher.transition(
             who,
             request.request_id,
             disclosure.Action.REFUSE,
             refusal_reason=int(reason),
-            officer_id=decision_officer(self.matcher, context, request.officer_id),
+            officer_id=officer.officer_id,
+            officer_verified=officer.verified,
             idempotency_key=request.idempotency_key,
         )
         return wire.disclosure_request_to_pb(shown)

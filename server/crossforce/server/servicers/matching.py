@@ -30,23 +30,27 @@ class MatcherServicer(rpc.MatcherServicer):
         self.matcher = matcher
         self.officers = officers.for_matcher(matcher)
 
-    def _officer_query(self, query: CheckQuery, context: grpc.ServicerContext) -> CheckQuery:
-        """``query`` with the officer id its credential asserts (or the free text, where allowed)."""
-        why, _acting = self.officers.justified(
+    def _officer_query(
+        self, query: CheckQuery, context: grpc.ServicerContext
+    ) -> tuple[CheckQuery, officers.Officer]:
+        """``query`` with the officer id its credential asserts (or the free text, where allowed), and
+        that officer (``verified`` False for free text: the check's events say so)."""
+        why, acting = self.officers.justified(
             caller(context), query.justification, officers.presented(context)
         )
-        return dataclasses.replace(query, justification=why)
+        return dataclasses.replace(query, justification=why), acting
 
     @status.unary
     def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
         """One candidate: a candidate the matcher cannot check fails the call with its status."""
-        query = self._officer_query(wire.check_query_from_pb(request), context)
+        query, acting = self._officer_query(wire.check_query_from_pb(request), context)
         outcome = self.matcher.check_one(
             caller(context),
             query.candidates[0],
             query.justification,
             open_requests=query.open_requests,
             idempotency_key=query.idempotency_key,
+            officer_verified=acting.verified,
         )
         return wire.check_response_to_pb(outcome)
 
@@ -55,13 +59,14 @@ class MatcherServicer(rpc.MatcherServicer):
         self, request: pb.CheckBatchRequest, context: grpc.ServicerContext
     ) -> pb.CheckBatchResponse:
         """Many candidates: each one the matcher cannot check is answered alone; the rest are checked."""
-        query = self._officer_query(wire.check_query_from_pb(request), context)
+        query, acting = self._officer_query(wire.check_query_from_pb(request), context)
         outcome = self.matcher.check(
             caller(context),
             query.candidates,
             query.justification,
             open_requests=query.open_requests,
             idempotency_key=query.idempotency_key,
+            officer_verified=acting.verified,
         )
         return wire.check_batch_response_to_pb(outcome)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crossforce.errors import NotFoundError, UnavailableError, VerificationError
+from crossforce.privatefiles import create_private_file
 from crossforce.server.store.folderlock import LOCK_FILE
 from crossforce.server.store.sqlite import BITS_DIR, DB_FILE
 
@@ -86,6 +87,7 @@ def snapshot_database(data_dir: Path, dest: Path) -> DatabaseFacts:
     integrity check; the facts are read from the copy, so they describe exactly what was saved.
     """
     with _read_only(database_path(data_dir)) as source:
+        create_private_file(dest)  # 0600 before a byte of the copy lands (and its journal takes its mode)
         target = sqlite3.connect(dest)
         try:
             source.backup(target)  # all pages in one step: one read transaction, one instant

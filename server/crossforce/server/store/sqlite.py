@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crossforce.errors import AlreadyExistsError, UnavailableError
-from crossforce.fsutil import atomic_write
+from crossforce.fsutil import PRIVATE_FILE_MODE, atomic_write
+from crossforce.privatefiles import create_private_file, create_private_folder
 from crossforce.server.store import schema
 from crossforce.server.store.folderlock import lock_data_folder
 from crossforce.server.store.protocols import RequestPosition
@@ -248,12 +249,13 @@ class SQLiteStorage:
         self.data_dir = data_dir
         self._folder_lock = lock_data_folder(data_dir)
         self.bits_dir = data_dir / BITS_DIR
-        self.bits_dir.mkdir(parents=True, exist_ok=True)
+        create_private_folder(self.bits_dir)
         for leftover in self.bits_dir.glob(".*.tmp"):  # an index write cut short by a crash
             leftover.unlink(missing_ok=True)
         self.db_path = data_dir / DB_FILE
         self._lock = threading.RLock()
         self._closed = threading.Event()
+        create_private_file(self.db_path)  # 0600 before SQLite opens it: its -wal and -shm take its mode
         self._conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -360,7 +362,7 @@ class SQLiteStorage:
         path = self.bits_dir / f"{sha256_hex}.bin"
         if not path.exists():
             try:
-                atomic_write(path, bits, mode=0o600)
+                atomic_write(path, bits, mode=PRIVATE_FILE_MODE)
             except OSError as exc:
                 raise UnavailableError(
                     "storage cannot write the index; the previous index still serves, retry later"
@@ -518,7 +520,7 @@ class SQLiteStorage:
             # A new file each time: reopening an existing one succeeds on a folder that can no longer
             # take new files (full disk, read-only remount, lost permissions).
             probe = self.data_dir / f".health-{os.getpid()}-{threading.get_ident()}"
-            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
             os.close(fd)
             probe.unlink()
         except (UnavailableError, OSError):

@@ -309,6 +309,7 @@ class Broker:
         sealed: bytes | None = None,
         refusal_reason: int = 0,
         officer_id: str = "",
+        officer_verified: bool = True,
         idempotency_key: str = "",
     ) -> RequestRow:
         """Apply ``action`` to the request as stored when the transaction opens; returns it as it is
@@ -325,6 +326,7 @@ class Broker:
             sealed=sealed,
             reason=decisions.refusal_reason(refusal_reason),
             officer_id=officer_id,
+            officer_verified=officer_verified,
             key=idempotency.checked_key(idempotency_key),
         )
         full_id = self._full_id(who, action, request_id)

@@ -74,6 +74,7 @@ from crossforce.server.usecases.broker import Broker, Opening
 from crossforce.server.usecases.calibration import load_scoring_params
 from crossforce.server.usecases.common import check_text
 from crossforce.server.usecases.hits import HitRules, ScoredHit, scored_hits
+from crossforce.server.usecases.quotareplay import anomaly_event
 from crossforce.server.usecases.refusals import RefusalGate
 from crossforce.server.usecases.serving import IndexTable, ServingView
 from crossforce.server.usecases.tokenmatch import Matches, match_tokens
@@ -188,10 +189,20 @@ class Checking:
         *,
         open_requests: bool,
         idempotency_key: str = "",
+        officer_verified: bool = True,
     ) -> CheckOutcome:
-        """A batch: each candidate the matcher cannot check is answered with its own error."""
+        """A batch: each candidate the matcher cannot check is answered with its own error.
+
+        ``officer_verified`` False: ``why.officer_id`` is the caller's free text, not an organisation's
+        signed credential (``officer_credentials = "optional"``); every event of the check says so."""
         return self._check(
-            who, candidates, why, open_requests=open_requests, alone=False, key=idempotency_key
+            who,
+            candidates,
+            why,
+            open_requests=open_requests,
+            alone=False,
+            key=idempotency_key,
+            officer_verified=officer_verified,
         )
 
     def check_one(
@@ -202,11 +213,18 @@ class Checking:
         *,
         open_requests: bool,
         idempotency_key: str = "",
+        officer_verified: bool = True,
     ) -> CheckOutcome:
         """A single ``Check``: a candidate the matcher cannot check fails the call with its status, so
         the caller gets a clear error rather than an answer that holds nothing but that error."""
         return self._check(
-            who, [candidate], why, open_requests=open_requests, alone=True, key=idempotency_key
+            who,
+            [candidate],
+            why,
+            open_requests=open_requests,
+            alone=True,
+            key=idempotency_key,
+            officer_verified=officer_verified,
         )
 
     def _check(
@@ -218,6 +236,7 @@ class Checking:
         open_requests: bool,
         alone: bool,
         key: str,
+        officer_verified: bool,
     ) -> CheckOutcome:
         key = idempotency.checked_key(key)
         policy = self._validate(who, candidates, why, open_requests=open_requests)
@@ -237,7 +256,7 @@ class Checking:
         now = self._clock()
         costs = [shape.cost(c) for c in accepted]
         if accepted:
-            self._charge(who, why, sum(costs), now)
+            self._charge(who, why, sum(costs), now, officer_verified=officer_verified)
         matches = self.match(accepted, now, view)
         rules = HitRules.of(policy, view.rows, self._limits.max_filter_fpr, self._scoring)
         scored = [  # scored before the transaction, which then only writes
@@ -257,7 +276,15 @@ class Checking:
                         indexes = []
                         for i, one in zip(positions, scored, strict=True):
                             answers[i], log_index = self._record(
-                                tx, who, why, candidates[i], one, matches, now, open_requests=open_requests
+                                tx,
+                                who,
+                                why,
+                                candidates[i],
+                                one,
+                                matches,
+                                now,
+                                open_requests=open_requests,
+                                officer_verified=officer_verified,
                             )
                             indexes.append(log_index)
                         if key:
@@ -341,12 +368,15 @@ class Checking:
             )
         return policy
 
-    def _charge(self, who: Identity, why: Justification, cost: int, now: int) -> None:
+    def _charge(
+        self, who: Identity, why: Justification, cost: int, now: int, *, officer_verified: bool
+    ) -> None:
         try:
             self._quotas.charge(
                 org=who.org, officer=why.officer_id, purpose=why.purpose, cost=cost, now_ms=now
             )
         except Exception as exc:
+            self._log_anomalies(now)
             # One QUOTA_DENIED per organisation, purpose, limit and minute; the rest are counted into it.
             limit = str(getattr(exc, "limit", type(exc).__name__))
             key = (who.org, "quota", f"{why.purpose}/{limit}")
@@ -361,6 +391,7 @@ class Checking:
                     purpose=why.purpose,
                     limit=text,
                     suppressed=suppressed,
+                    officer_unverified=int(not officer_verified),
                 )
 
             suppressed = self._refusals.admit(key, now, event_for)
@@ -372,6 +403,21 @@ class Checking:
             except BaseException:
                 self._refusals.restore(key, suppressed + 1)  # counted into the next event instead
                 raise
+            raise
+        self._log_anomalies(now)
+
+    def _log_anomalies(self, now: int) -> None:
+        """Write the rate anomalies the last charge raised (rare: one per organisation per window) to
+        the audit log, so the operator's alert survives a restart; kept for the next call if that fails."""
+        alerts = self._quotas.unlogged_anomalies()
+        if not alerts:
+            return
+        try:
+            with self._audit.transaction(now) as tx:
+                for alert in alerts:
+                    self._audit.append(tx, anomaly_event(alert))
+        except BaseException:
+            self._quotas.requeue_anomalies(alerts)
             raise
 
     def _record(
@@ -385,6 +431,7 @@ class Checking:
         now: int,
         *,
         open_requests: bool,
+        officer_verified: bool,
     ) -> tuple[CheckResult, int]:
         """One candidate's hits, the requests they open, and its CHECK event, staged in ``tx``; returns the
         result and the event's log index."""
@@ -434,6 +481,7 @@ class Checking:
                 hits=tuple(h.org for h in hits),
                 requests=tuple(h.request_id for h in hits if h.request_id),
                 cost=scored.cost,
+                officer_unverified=int(not officer_verified),
             ),
         )
         return CheckResult(check_id=check_id, hits=tuple(hits)), log_index

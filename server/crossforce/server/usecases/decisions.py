@@ -36,6 +36,8 @@ class Decision:
     sealed: bytes | None = None
     reason: RefusalReason | None = None
     officer_id: str = ""
+    officer_verified: bool = True
+    """False: ``officer_id`` is the caller's free text (``officer_credentials = "optional"``)."""
     key: str = ""
     """The caller's idempotency key (empty: none)."""
 
@@ -72,6 +74,7 @@ def transition_event(
     *,
     state_from: str,
     officer_id: str = "",
+    officer_verified: bool = True,
     reason: int = 0,
     payload_sha256: bytes = b"",
 ) -> DisclosureTransition:
@@ -88,6 +91,7 @@ def transition_event(
         officer_id=officer_id,
         reason=reason,
         payload_sha256=payload_sha256,
+        officer_unverified=int(bool(officer_id) and not officer_verified),
     )
 
 
@@ -163,6 +167,7 @@ def stage(
         after,
         state_from=before.state.name,
         officer_id=decision.officer_id,
+        officer_verified=decision.officer_verified,
         reason=int(decision.reason or 0),
         payload_sha256=decision.payload_sha256,
     )

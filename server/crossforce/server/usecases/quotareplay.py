@@ -20,13 +20,23 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from crossforce.auditlog.events import AuditEvent, Check, EventKind, QuotaDenied, decode_event
+from crossforce.auditlog.events import (
+    AuditEvent,
+    Check,
+    Event,
+    EventKind,
+    QuotaDenied,
+    RateAnomaly,
+    decode_event,
+)
 from crossforce.clock import SECOND_MS, day_start_ms
+from crossforce.domain import Role
 from crossforce.domain.operations import Alert
 from crossforce.errors import QuotaExceededError, ValidationError
-from crossforce.server.policy.quotas import QUOTA_DENIED, QuotaBook
+from crossforce.server.policy.quotas import QUOTA_DENIED, RATE_ANOMALY, QuotaBook
 from crossforce.server.settings import QuotaSettings
 from crossforce.server.store.protocols import LogReads
+from crossforce.server.usecases.epochs import MATCHER_ACTOR
 
 log = logging.getLogger("crossforce.server")
 
@@ -48,35 +58,49 @@ def replay_quotas(
     """Charge ``quotas`` with the logged checks still in force; returns how many were replayed."""
     since = replay_since(settings, now_ms)
     checks: list[Check] = []
-    denied: list[QuotaDenied] = []
+    alerts: list[Alert] = []
     end = size
     while end > 0:
         start = max(0, end - REPLAY_PAGE)
         page = [decode_event(entry) for _i, entry, _leaf in log_reads.log_entries(start, end)]
         recent = [e for e in page if e.at_ms >= since]
         checks[:0] = [Check.from_record(e) for e in recent if e.kind == EventKind.CHECK]
-        denied[:0] = [QuotaDenied.from_record(e) for e in recent if e.kind == EventKind.QUOTA_DENIED]
+        alerts[:0] = [alert for e in recent if (alert := alert_of(e)) is not None]
         if page and max(e.at_ms for e in page) < since:
             break
         end = start
     for event in checks:
         charge_logged_check(quotas, event)
     quotas.drain_alerts()  # the replay's own alerts: charges refused now were allowed when made
-    # Refusals are logged events, so the operator's quota alerts survive a restart (issue 15, finding 12).
-    quotas.restore_alerts(
-        [
-            Alert(
-                at_ms=e.at_ms,
-                org=e.actor_org,
-                kind=QUOTA_DENIED,
-                detail=e.limit + (f" (+{e.suppressed} more that minute)" if e.suppressed else ""),
-            )
-            for e in denied
-        ]
-    )
+    # Refusals and anomalies are logged events, so the operator's alerts survive a restart (issue 15,
+    # finding 12).
+    quotas.restore_alerts(alerts)
     if checks:
         log.info("quotas restored from %d logged checks", len(checks))
     return len(checks)
+
+
+def alert_of(event: Event) -> Alert | None:
+    """The operator's alert a logged event stands for (a quota refusal or a rate anomaly), else None."""
+    if event.kind == EventKind.QUOTA_DENIED:
+        denied = QuotaDenied.from_record(event)
+        more = f" (+{denied.suppressed} more that minute)" if denied.suppressed else ""
+        return Alert(at_ms=denied.at_ms, org=denied.actor_org, kind=QUOTA_DENIED, detail=denied.limit + more)
+    if event.kind == EventKind.RATE_ANOMALY:
+        anomaly = RateAnomaly.from_record(event)
+        return Alert(at_ms=anomaly.at_ms, org=anomaly.org, kind=RATE_ANOMALY, detail=anomaly.detail)
+    return None
+
+
+def anomaly_event(alert: Alert) -> RateAnomaly:
+    """The audit event that keeps a rate-anomaly alert (actor: the matcher, read by auditors only)."""
+    return RateAnomaly(
+        at_ms=alert.at_ms,
+        actor_org=MATCHER_ACTOR,
+        actor_role=Role.OPERATOR.value,
+        org=alert.org,
+        detail=alert.detail,
+    )
 
 
 def charge_logged_check(quotas: QuotaBook, event: Check) -> None:
@@ -89,6 +113,7 @@ def charge_logged_check(quotas: QuotaBook, event: Check) -> None:
             purpose=event.purpose,
             cost=event.charged_units,
             now_ms=event.at_ms,
+            logged=True,
         )
 
 
