@@ -8,41 +8,21 @@ whose holder can register keys, publish, decide disclosures and name any officer
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from crossforce.client.keyhistory import Anchors, OwnKeys
 from crossforce.client.profile import Profile
-from crossforce.crypto.orgkeys import KEY_BYTES
-from crossforce.errors import ValidationError
-from crossforce.fsutil import read_limited
-from crossforce.keystore.orgkeys import KEY_FILE, PUBLIC_FILE, PUBLIC_FORMAT
-
-MAX_PUBLIC_FILE_BYTES = 4096
-"""A public key file is about 250 bytes."""
+from crossforce.keystore.orgkeys import KEY_FILE, load_public_org_keys
 
 
 def load_public_keys(directory: Path, *, org: str) -> OwnKeys | None:
-    """``<directory>/org-keys.pub.json`` for ``org``, or None when the file is absent. ValidationError
-    names the file and the field for a malformed file or one of another organisation."""
-    path = Path(directory) / PUBLIC_FILE
-    try:
-        raw = read_limited(path, MAX_PUBLIC_FILE_BYTES)
-    except FileNotFoundError:
+    """``<directory>/org-keys.pub.json`` for ``org`` (``keystore.orgkeys.load_public_org_keys``), or None
+    when the file is absent."""
+    found = load_public_org_keys(directory, org=org)
+    if found is None:
         return None
-    try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise ValidationError(f"{path}: not valid JSON") from None
-    if not isinstance(doc, dict) or doc.get("format") != PUBLIC_FORMAT:
-        raise ValidationError(f"{path}: format must be {PUBLIC_FORMAT!r}")
-    if doc.get("org") != org:
-        raise ValidationError(f"{path}: keys belong to {doc.get('org')!r}, expected {org!r}")
-    return OwnKeys(
-        org=org,
-        signing_key=_hex_key(doc, "signing_public", path),
-        box_key=_hex_key(doc, "box_public", path),
-    )
+    signing, box = found
+    return OwnKeys(org=org, signing_key=signing, box_key=box)
 
 
 def own_keys(profile: Profile) -> OwnKeys | None:
@@ -64,13 +44,3 @@ def anchors_of(profile: Profile) -> Anchors:
         ca_pem=profile.ca_pem() if has_ca or not profile.dev_plaintext else None,
         own=own_keys(profile),
     )
-
-
-def _hex_key(doc: dict[str, object], name: str, path: Path) -> bytes:
-    value = doc.get(name)
-    if not isinstance(value, str) or len(value) != 2 * KEY_BYTES:
-        raise ValidationError(f"{path}: {name} must be {2 * KEY_BYTES} hex characters")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise ValidationError(f"{path}: {name} is not hex") from None

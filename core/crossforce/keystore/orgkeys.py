@@ -89,6 +89,26 @@ def load_org_keys(directory: Path, *, org: str | None = None) -> OrgKeys:
     return OrgKeys(org=file_org, signing=nacl.signing.SigningKey(seed), box=nacl.public.PrivateKey(box))
 
 
+def load_public_org_keys(directory: Path, *, org: str) -> tuple[bytes, bytes] | None:
+    """The (signing, box) public keys in ``<directory>/org-keys.pub.json`` for ``org``, or None when the
+    file is absent (an officer's workstation holds this file and never the private one). ValidationError
+    names the file and the field for a malformed file or one of another organisation."""
+    path = Path(directory) / PUBLIC_FILE
+    try:
+        raw = read_limited(path, MAX_KEY_FILE_BYTES)
+    except FileNotFoundError:
+        return None
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ValidationError(f"{path}: not valid JSON") from None
+    if not isinstance(doc, dict) or doc.get("format") != PUBLIC_FORMAT:
+        raise ValidationError(f"{path}: format must be {PUBLIC_FORMAT!r}")
+    if doc.get("org") != org:
+        raise ValidationError(f"{path}: keys belong to {doc.get('org')!r}, expected {org!r}")
+    return _hex_key(doc, "signing_public", path), _hex_key(doc, "box_public", path)
+
+
 def _hex_key(doc: dict[str, Any], name: str, path: Path) -> bytes:
     value = doc.get(name)
     if not isinstance(value, str) or len(value) != 2 * KEY_BYTES:
