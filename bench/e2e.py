@@ -8,10 +8,17 @@ Every figure is printed beside its baseline from the same run:
 * publish time per force vs index size, while loading and again at steady state (3 sizes), and the time to
   build and publish a 1,000,000-record force index;
 * single-check latency p50/p99 over gRPC vs an empty RPC (Matcher/Ping) on the same channel, interleaved
-  one for one (goal: check p50 within 1.5x of Ping);
+  one for one, and one durable append on the matcher's filesystem (``fdatasync_us``: ~200 ``os.write`` +
+  ``os.fdatasync`` of a 4 KiB block in a temp file in the run's root, beside the matcher's data folder),
+  because issue 20's goal is "check p50 <= Ping p50 + one durable append + 150 µs; p99 <= 2x p50";
 * CheckBatch throughput over gRPC, candidates/s (goal >= 50,000/s against 43 forces);
-* single-check throughput and latency with 1, 4 and 16 concurrent callers (cost vs query rate);
-* matcher memory: RSS of the server process vs the sum of index bytes (goal <= 2x).
+* single-check throughput and latency with 1, 4 and 16 concurrent callers (cost vs query rate, no
+  republish: the baseline of the next figure);
+* sustained single checks from ``--republish-callers`` (16) thread callers for ``--republish-s`` seconds
+  while forces republish at "production rate" (``republish_load`` in the JSON; goal >= 2,000 checks/s
+  with p99 <= 25 ms): see PRODUCTION_RATE;
+* matcher memory: RSS of the server process vs the sum of index bytes, steady and at peak while the
+  forces republish (the 1.3x goal itself is judged in-process by bench.republish).
 
 The helpers here (start_matcher, settings_toml, make_population, force_index) are shared with
 loadtests/run.py so both stand on the same deployment.
@@ -30,6 +37,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import random
 import shutil
 import signal
@@ -91,6 +100,18 @@ SCREENING = Justification(
 
 THREAD_JOIN_TIMEOUT_S = 600.0
 """Every load phase ends well within this (each call has its own deadline); past it, something hung."""
+REPUBLISH_EVERY_S = 2.0
+PRODUCTION_RATE = (
+    "one force republishes its whole real-size index every 2 s, round robin from the largest force "
+    "down (each force every ~86 s at 43 forces); the load test's full run republishes each force once "
+    "in 5 minutes (one publish every ~7 s), so this is ~3.5x that and biased to the largest indexes"
+)
+"""What "while forces republish at production rate" means in the sustained phase (also in its JSON).
+No publish rate has been measured in service; the load test's full run (docs/performance.md) publishes
+each force once in 5 minutes, and this phase publishes ~3.5x as often, largest indexes first, so the
+figure includes republish cost rather than understating it."""
+DURABLE_APPEND_BLOCK = 4096
+DURABLE_APPEND_SAMPLES = 200
 
 
 def settings_toml(*, probe_purpose: str | None = None, probe_daily_limit: int = 200) -> str:
@@ -186,7 +207,10 @@ def serve_timed(argv: Sequence[str]) -> None:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    print(f"crossforce matcher listening on port {running.port}", flush=True)
+    # one write of the whole line: stderr (the log) shares the pipe, and a log line written between
+    # print's text and its newline once made the harness read the port as "353952026"
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), f"crossforce matcher listening on port {running.port}\n".encode())
     done.wait()
     running.stop()
     stats: dict[str, Any] = {"all": timing.summary()}
@@ -379,6 +403,36 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def durable_append_us(folder: Path, samples: int = DURABLE_APPEND_SAMPLES) -> dict[str, float]:
+    """p50/p99/mean µs of one durable append on ``folder``'s filesystem: ``os.write`` of a 4 KiB block
+    then ``os.fdatasync``, ``samples`` times, in a temp file deleted afterwards. The single-check goal
+    allows exactly one of these on top of Ping, so it is measured where the matcher's log lives, in the
+    same run as the check it is compared with."""
+    block = os.urandom(DURABLE_APPEND_BLOCK)
+    fd, name = tempfile.mkstemp(prefix="fdatasync-", dir=folder)
+    try:
+        times = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            os.write(fd, block)
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+        os.unlink(name)
+    return summary_us(times)
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset the process's VmHWM (``5`` to /proc/PID/clear_refs), so a later peak is this phase's own;
+    False where the kernel does not allow it (the peak then covers the process's whole life)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5", encoding="ascii")
+    except OSError:
+        return False
+    return True
+
+
 # --------------------------------------------------------------------------------------- bench
 
 
@@ -413,6 +467,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         result["server_us"] = stats.get("all", {})
         result["server_us_latency_phase"] = stats.get("latency_phase", {})
+        if "republish_load" in result:
+            result["republish_load"]["server_us"] = stats.get("republish_phase", {})
         shutil.rmtree(root, ignore_errors=True)
     return result
 
@@ -439,10 +495,14 @@ def _measure(
     loading: list[dict[str, Any]] = []
     index_bytes = 0
     total_tokens = 0
+    keep = republish_count(args)
+    prebuilt: list[Prebuilt] = []
     for code in order:
         bloom, count, build_s = force_index(
             rng, sizes[code], args.tokens_per_record, population.tokens_of(code)
         )
+        if len(prebuilt) < keep:  # kept for the republish phase, so it builds nothing while it runs
+            prebuilt.append(Prebuilt(code=code, index=bloom, tokens=count, records=sizes[code]))
         with net.client(code, Role.FORCE_SYSTEM) as client:
             publish_s = publish_one(client, bloom, count, sizes[code])
         index_bytes += bloom.size_bytes
@@ -482,16 +542,26 @@ def _measure(
         )
     out["publish_steady"] = steady
 
+    out["fdatasync_us"] = durable_append_us(server.log_path.parent)
+    out["fdatasync_folder"] = str(server.log_path.parent)
     officer = Client(net.profiles[VETTING_ORG], role=Role.VETTING_OFFICER)
+    windows_path = server.log_path.parent / "server-stats.windows.json"
     try:
         started = time.time()
         out |= _latency(officer, population, args)
         windows = {"latency_phase": [started, time.time()]}
-        (server.log_path.parent / "server-stats.windows.json").write_text(json.dumps(windows))
+        windows_path.write_text(json.dumps(windows))
         out |= _batch(net, population, args)
         out |= _sweep(net, population, args)
     finally:
         officer.close()
+    if prebuilt:
+        started = time.time()
+        out["republish_load"] = _republish_load(net, server, population, prebuilt, args)
+        out["republish_load"]["peak_rss_ratio"] = out["republish_load"]["peak_rss_bytes"] / index_bytes
+        windows["republish_phase"] = [started, time.time()]
+        windows_path.write_text(json.dumps(windows))
+    del prebuilt
 
     # --- a 1,000,000-record force index, built and published (replaces the largest force's index)
     code = order[0]
@@ -645,6 +715,116 @@ def _sweep(net: LocalNet, population: Population, args: argparse.Namespace) -> d
     return {"sweep": rows}
 
 
+@dataclass(frozen=True)
+class Prebuilt:
+    """A force's real-size index, built during loading and republished as is in the republish phase."""
+
+    code: str
+    index: PartitionedIndex
+    tokens: int
+    records: int
+
+
+def republish_count(args: argparse.Namespace) -> int:
+    """How many forces' indexes the republish phase needs (0: no phase): one per interval, plus one."""
+    seconds, every = float(args.republish_s), float(args.republish_every_s)
+    return 0 if seconds <= 0 else math.ceil(seconds / every) + 1
+
+
+def _republish_load(
+    net: LocalNet,
+    server: MatcherProcess,
+    population: Population,
+    prebuilt: Sequence[Prebuilt],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Closed-loop single checks from ``--republish-callers`` threads for ``--republish-s`` seconds while
+    a background thread republishes ``prebuilt`` (largest first) every ``--republish-every-s``. The
+    publisher shares this process with the callers (its serialising and streaming cost the client
+    CPU, not the matcher's), so the figure is a lower bound for the matcher alone."""
+    why = justification_to_pb(WHY)
+    requests = [
+        pb.CheckRequest(candidate=candidate_pb(toks), justification=why, open_requests=True)
+        for _held, toks in population.candidates
+    ]
+    callers = args.republish_callers
+    clients = [Client(net.profiles[VETTING_ORG], role=Role.VETTING_OFFICER) for _ in range(callers)]
+    latencies: list[list[float]] = [[] for _ in clients]
+    errors = [0] * callers
+    publishes: list[dict[str, Any]] = []
+    publish_errors: list[str] = []
+    stop = threading.Event()
+
+    def check(n: int, c: Client) -> None:
+        i = n
+        while not stop.is_set():
+            start = time.perf_counter()
+            try:
+                c.connection.call(c.connection.matcher.Check, requests[i % len(requests)])
+            except Exception:  # counted, not raised: an error is a result of this phase
+                errors[n] += 1
+            else:
+                latencies[n].append(time.perf_counter() - start)
+            i += callers
+
+    def republish() -> None:
+        k = 0
+        next_at = time.perf_counter()
+        while not stop.is_set():
+            force = prebuilt[k % len(prebuilt)]
+            began = time.perf_counter()
+            try:
+                with net.client(force.code, Role.FORCE_SYSTEM) as client:
+                    publish_one(client, force.index, force.tokens, force.records)
+            except Exception as exc:  # reported, not raised: the phase goes on
+                publish_errors.append(f"{force.code}: {exc}"[:200])
+            else:
+                publishes.append(
+                    {"org": force.code, "records": force.records, "publish_s": time.perf_counter() - began}
+                )
+            k += 1
+            next_at += args.republish_every_s
+            stop.wait(max(0.0, next_at - time.perf_counter()))
+
+    try:
+        for c in clients:
+            c.ping()
+        peak_reset = reset_peak_rss(server.pid)
+        load_start = os.getloadavg()[0]
+        threads = [threading.Thread(target=check, args=(n, c)) for n, c in enumerate(clients)]
+        publisher = threading.Thread(target=republish)
+        start = time.perf_counter()
+        for t in (publisher, *threads):
+            t.start()
+        stop.wait(args.republish_s)
+        stop.set()
+        _join_all(threads)
+        elapsed = time.perf_counter() - start
+        _join_all([publisher])
+        load_end = os.getloadavg()[0]
+        peak = server.peak_rss_bytes()
+    finally:
+        for c in clients:
+            c.close()
+    flat = [x for part in latencies for x in part]
+    return {
+        "callers": callers,
+        "seconds": elapsed,
+        "checks_per_s": len(flat) / elapsed,
+        **(summary_us(flat) if flat else {"p50": None, "p99": None, "mean": None, "n": 0}),
+        "errors": sum(errors),
+        "publishes": len(publishes),
+        "publish_errors": publish_errors,
+        "publish_every_s": args.republish_every_s,
+        "production_rate": PRODUCTION_RATE,
+        "published": publishes,
+        "publish_s_p50": statistics.median([p["publish_s"] for p in publishes]) if publishes else None,
+        "peak_rss_bytes": peak,
+        "peak_rss_since": "phase start" if peak_reset else "process start",
+        "loadavg_1m_start_end": [load_start, load_end],
+    }
+
+
 def print_report(r: dict[str, Any]) -> None:
     mib = 2**20
     print(
@@ -653,14 +833,14 @@ def print_report(r: dict[str, Any]) -> None:
     )
     print(
         f"matcher RSS {r['rss_bytes'] / mib:,.0f} MiB = {r['rss_ratio']:.2f}x index bytes "
-        f"(goal <= 2x; empty server {r['baseline_rss_bytes'] / mib:.0f} MiB; "
+        f"(empty server {r['baseline_rss_bytes'] / mib:.0f} MiB; "
         f"peak {r['rss_peak_bytes'] / mib:,.0f} MiB)"
     )
     print(f"{'':28} {'p50 µs':>9} {'p99 µs':>9}")
     print(f"{'Ping (empty RPC)':28} {r['ping_us']['p50']:>9.0f} {r['ping_us']['p99']:>9.0f}")
     print(
         f"{'Check (43 forces)':28} {r['check_us']['p50']:>9.0f} {r['check_us']['p99']:>9.0f}   "
-        f"{r['check_vs_ping_p50']:.2f}x Ping (goal <= 1.5x); hit share {r['check_hit_share']:.3f}"
+        f"{r['check_vs_ping_p50']:.2f}x Ping; hit share {r['check_hit_share']:.3f}"
     )
     print(
         f"CheckBatch x{r['grpc_batch_size']}: {r['grpc_batch_candidates_per_s']:,.0f} candidates/s "
@@ -670,6 +850,21 @@ def print_report(r: dict[str, Any]) -> None:
         print(
             f"{row['callers']:>3} callers: {row['checks_per_s']:>7,.0f} checks/s  "
             f"p50 {row['p50'] / 1e3:.2f} ms  p99 {row['p99'] / 1e3:.2f} ms"
+        )
+    f = r["fdatasync_us"]
+    print(
+        f"durable append (4 KiB write + fdatasync) p50 {f['p50']:.0f} µs p99 {f['p99']:.0f} µs; "
+        f"check goal p50 <= Ping + that + 150 = {r['ping_us']['p50'] + f['p50'] + 150:.0f} µs, "
+        f"p99 <= 2x p50 = {2 * r['check_us']['p50']:.0f} µs"
+    )
+    if "republish_load" in r:
+        q = r["republish_load"]
+        print(
+            f"{q['callers']:>3} callers while republishing: {q['checks_per_s']:>7,.0f} checks/s  "
+            f"p50 {q['p50'] / 1e3:.2f} ms  p99 {q['p99'] / 1e3:.2f} ms  errors {q['errors']}  "
+            f"{q['publishes']} publishes (every {q['publish_every_s']:g} s); peak RSS "
+            f"{q['peak_rss_bytes'] / mib:,.0f} MiB ({q['peak_rss_ratio']:.2f}x index bytes); "
+            f"load {q['loadavg_1m_start_end'][0]:.2f} -> {q['loadavg_1m_start_end'][1]:.2f}"
         )
     for row in r["publish_steady"]:
         print(
@@ -697,6 +892,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--callers", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--sweep-s", type=float, default=10.0)
     parser.add_argument("--republish-repeats", type=int, default=3)
+    parser.add_argument(
+        "--republish-s", type=float, default=10.0, help="seconds of checks while forces republish (0: skip)"
+    )
+    parser.add_argument("--republish-every-s", type=float, default=REPUBLISH_EVERY_S)
+    parser.add_argument("--republish-callers", type=int, default=16)
     parser.add_argument("--million", type=int, default=1_000_000, help="records in the big-force publish")
     parser.add_argument("--workers", type=int, default=16, help="matcher gRPC worker threads")
     parser.add_argument("--seed", type=int, default=2026)
@@ -706,6 +906,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.total_records = min(args.total_records, 1_000_000)
         args.checks, args.batches, args.sweep_s, args.republish_repeats = 1000, 8, 4.0, 2
+        args.republish_s = min(args.republish_s, 6.0)
     return args
 
 

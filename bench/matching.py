@@ -9,8 +9,11 @@ is tested only in that partition. Figures:
   with fresh tokens, so caches are as cold as in service): 1 force (the largest), the 8 largest, all 43;
   goal: 43 forces within 3x of 1 force;
 * the same for all-hit and all-miss candidates against 43 forces (they must cost the same);
-* batch throughput: candidates/s for batches of ``--batch`` candidates against 43 forces, one thread
-  (goal >= 50,000/s), and two threads checking two batches at once (the GIL is released in the gather);
+* batch throughput: candidates/s for batches of ``--batch`` candidates against 43 forces, one calling
+  thread (goal >= 50,000/s; the compiled kernel splits a big batch over the cores itself), the kernel
+  kept on the calling thread, and two threads checking two batches at once;
+* every figure for the matcher's compiled kernel (``crossforce.server.matchkernel``, what the server
+  runs) and, in the same run, for core's numpy ``MatchSnapshot.check`` (the baseline, suffix ``_numpy``);
 * memory: snapshot bytes / sum of index bytes (goal <= 2), and the cost of swapping one force's index in
   (bench.republish measures the peak memory of that swap).
 
@@ -25,6 +28,7 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +38,7 @@ from crossforce.forces import sizes_for_total
 from crossforce.index.bloom import DEFAULT_TARGET_FPR
 from crossforce.index.partitioned import PartitionedIndex
 from crossforce.index.snapshot import MatchSnapshot
+from crossforce.server import matchkernel
 
 TYPES = np.array(sorted(KEY_TYPES), dtype=np.uint8)
 
@@ -47,17 +52,34 @@ def random_types(rng: np.random.Generator, shape: int | tuple[int, ...]) -> NDAr
     return rng.choice(TYPES, size=shape)
 
 
+Checker = Callable[[MatchSnapshot, NDArray[np.uint8], NDArray[np.uint8]], NDArray[np.bool_]]
+"""One way to answer a check: the numpy one in core or the matcher's compiled kernel."""
+
+
+def kernel_serial(
+    snapshot: MatchSnapshot, tokens: NDArray[np.uint8], types: NDArray[np.uint8]
+) -> NDArray[np.bool_]:
+    return matchkernel.check(snapshot, tokens, types, parallel=False)
+
+
+CHECKERS: dict[str, Checker] = {"kernel": matchkernel.check, "numpy": MatchSnapshot.check}
+"""The server's kernel first (the figures without a suffix), then the numpy baseline."""
+
+
 def time_checks(
-    snapshot: MatchSnapshot, queries: NDArray[np.uint8], types: NDArray[np.uint8]
+    snapshot: MatchSnapshot,
+    queries: NDArray[np.uint8],
+    types: NDArray[np.uint8],
+    checker: Checker = matchkernel.check,
 ) -> tuple[float, float]:
-    """Median and p99 microseconds of snapshot.check over queries (C, T, 32) of types (C, T), after a
+    """Median and p99 microseconds of one checker over queries (C, T, 32) of types (C, T), after a
     short warm-up."""
     for query, kinds in zip(queries[:50], types[:50], strict=True):
-        snapshot.check(query, kinds)
+        checker(snapshot, query, kinds)
     times = []
     for query, kinds in zip(queries, types, strict=True):
         start = time.perf_counter_ns()
-        snapshot.check(query, kinds)
+        checker(snapshot, query, kinds)
         times.append(time.perf_counter_ns() - start)
     times.sort()
     return statistics.median(times) / 1e3, times[int(0.99 * (len(times) - 1))] / 1e3
@@ -106,10 +128,12 @@ def main() -> None:
     indexes.clear()  # the snapshots hold their own copies; the matcher need not keep the index objects
 
     shape = (args.checks, args.tokens)
-    per_check: dict[int, tuple[float, float]] = {}
+    per_check: dict[str, dict[int, tuple[float, float]]] = {name: {} for name in CHECKERS}
     for n, snapshot in snapshots.items():
         queries = random_tokens(rng, args.checks * args.tokens).reshape(*shape, 32)
-        per_check[n] = time_checks(snapshot, queries, random_types(rng, shape))
+        kinds = random_types(rng, shape)
+        for name, checker in CHECKERS.items():  # the same queries for both, one after the other
+            per_check[name][n] = time_checks(snapshot, queries, kinds, checker)
 
     # All-hit: every token is a distinct member of one of the 8 largest forces (no repeats, so no warmer
     # caches than the all-miss run).
@@ -119,33 +143,44 @@ def main() -> None:
     hit_queries, hit_kinds = hit_pool[pick].reshape(*shape, 32), hit_types[pick].reshape(shape)
     assert full.check(hit_queries[0], hit_kinds[0]).any(axis=1).all(), "member tokens must be found"
     miss_queries = random_tokens(rng, args.checks * args.tokens).reshape(*shape, 32)
-    hit_us = time_checks(full, hit_queries, hit_kinds)[0]
-    miss_us = time_checks(full, miss_queries, random_types(rng, shape))[0]
+    miss_kinds = random_types(rng, shape)
+    hit_us = {name: time_checks(full, hit_queries, hit_kinds, c)[0] for name, c in CHECKERS.items()}
+    miss_us = {name: time_checks(full, miss_queries, miss_kinds, c)[0] for name, c in CHECKERS.items()}
 
     batch_tokens = args.batch * args.tokens
     batches = [
         (random_tokens(rng, batch_tokens), random_types(rng, batch_tokens)) for _ in range(args.batches)
     ]
-    full.check(*batches[0])
-    batch_times = []
-    for batch in batches:
+
+    def one_thread(checker: Checker) -> tuple[float, float]:
+        """Candidates/s over the batches from one calling thread: median batch, best batch (the least
+        disturbed by other load on a shared box)."""
+        checker(full, *batches[0])
+        batch_times = []
+        for batch in batches:
+            start = time.perf_counter()
+            checker(full, *batch)
+            batch_times.append(time.perf_counter() - start)
+        return args.batch / statistics.median(batch_times), args.batch / min(batch_times)
+
+    def two_threads(checker: Checker) -> float:
+        def worker(chunk: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]]) -> None:
+            for batch in chunk:
+                checker(full, *batch)
+
+        threads = [threading.Thread(target=worker, args=(batches[i::2],)) for i in range(2)]
         start = time.perf_counter()
-        full.check(*batch)
-        batch_times.append(time.perf_counter() - start)
-    per_second_1 = args.batch / statistics.median(batch_times)
-    per_second_best = args.batch / min(batch_times)  # least disturbed by other load on a shared box
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return args.batch * len(batches) / (time.perf_counter() - start)
 
-    def worker(chunk: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]]) -> None:
-        for batch in chunk:
-            full.check(*batch)
-
-    threads = [threading.Thread(target=worker, args=(batches[i::2],)) for i in range(2)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    per_second_2 = args.batch * len(batches) / (time.perf_counter() - start)
+    batch_1 = {name: one_thread(c) for name, c in CHECKERS.items()}
+    batch_serial = one_thread(kernel_serial)
+    batch_2 = {name: two_threads(c) for name, c in CHECKERS.items()}
+    full_answers = {name: c(full, *batches[0]) for name, c in CHECKERS.items()}
+    assert np.array_equal(full_answers["kernel"], full_answers["numpy"]), "kernel and numpy must agree"
 
     print(f"records {args.total_records:,}  tokens {total_tokens:,}  forces {len(order)}  probes {probes}")
     print(
@@ -153,16 +188,23 @@ def main() -> None:
         f"built in {build_s:.1f} s"
     )
     print()
-    print(f"{'forces':>8} {'median µs/check':>16} {'p99 µs':>10} {'vs 1 force':>11}")
-    for n, (median, p99) in per_check.items():
-        print(f"{n:>8} {median:>16.1f} {p99:>10.1f} {median / per_check[1][0]:>10.2f}x")
-    print()
-    print(f"43 forces, all-hit candidates: {hit_us:.1f} µs   all-miss: {miss_us:.1f} µs")
     print(
-        f"batch {args.batch} x {args.tokens} tokens, 43 forces, 1 thread: {per_second_1:,.0f} candidates/s "
-        f"(median batch), {per_second_best:,.0f} (best batch)"
+        f"{'forces':>8} {'kernel µs/check':>16} {'p99 µs':>10} {'numpy µs/check':>15} {'p99 µs':>10} "
+        f"{'ratio':>6}"
     )
-    print(f"two batches at once on two threads: {per_second_2:,.0f} candidates/s")
+    for n in snapshots:
+        (k50, k99), (n50, n99) = per_check["kernel"][n], per_check["numpy"][n]
+        print(f"{n:>8} {k50:>16.1f} {k99:>10.1f} {n50:>15.1f} {n99:>10.1f} {n50 / k50:>5.2f}x")
+    print(f"kernel 43 vs 1 force: {per_check['kernel'][43][0] / per_check['kernel'][1][0]:.2f}x")
+    print()
+    for name in CHECKERS:
+        print(f"{name}: 43 forces, all-hit candidates {hit_us[name]:.1f} µs, all-miss {miss_us[name]:.1f} µs")
+    print(f"batch {args.batch} x {args.tokens} tokens, 43 forces (candidates/s, median batch / best batch):")
+    for name in CHECKERS:
+        print(f"  {name:>6}, one calling thread: {batch_1[name][0]:,.0f} / {batch_1[name][1]:,.0f}")
+    print(f"  kernel kept on the calling thread: {batch_serial[0]:,.0f} / {batch_serial[1]:,.0f}")
+    for name in CHECKERS:
+        print(f"  {name:>6}, two batches at once on two threads: {batch_2[name]:,.0f}")
     print(f"snapshot {full.nbytes / 2**20:,.1f} MiB = {memory_ratio:.3f} x sum of index bytes")
     print(f"with_index (replace the largest force): {swap_s * 1e3:.0f} ms")
     print(f"segments (tables a publish may copy one of): {getattr(full, 'segment_count', 1)}")
@@ -175,14 +217,22 @@ def main() -> None:
         "bits_per_token": index_bytes * 8 / total_tokens,
         "probes": probes,
         "tokens_per_candidate": args.tokens,
-        "check_us_median": {str(n): round(v[0], 2) for n, v in per_check.items()},
-        "check_us_p99": {str(n): round(v[1], 2) for n, v in per_check.items()},
-        "ratio_43_vs_1": per_check[43][0] / per_check[1][0],
-        "hit_us": hit_us,
-        "miss_us": miss_us,
-        "batch_candidates_per_s_1_thread": per_second_1,
-        "batch_candidates_per_s_1_thread_best": per_second_best,
-        "batch_candidates_per_s_2_threads": per_second_2,
+        "check_us_median": {str(n): round(v[0], 2) for n, v in per_check["kernel"].items()},
+        "check_us_p99": {str(n): round(v[1], 2) for n, v in per_check["kernel"].items()},
+        "ratio_43_vs_1": per_check["kernel"][43][0] / per_check["kernel"][1][0],
+        "hit_us": hit_us["kernel"],
+        "miss_us": miss_us["kernel"],
+        "batch_candidates_per_s_1_thread": batch_1["kernel"][0],
+        "batch_candidates_per_s_1_thread_best": batch_1["kernel"][1],
+        "batch_candidates_per_s_2_threads": batch_2["kernel"],
+        "batch_candidates_per_s_kernel_serial": batch_serial[0],
+        "check_us_median_numpy": {str(n): round(v[0], 2) for n, v in per_check["numpy"].items()},
+        "check_us_p99_numpy": {str(n): round(v[1], 2) for n, v in per_check["numpy"].items()},
+        "hit_us_numpy": hit_us["numpy"],
+        "miss_us_numpy": miss_us["numpy"],
+        "batch_candidates_per_s_1_thread_numpy": batch_1["numpy"][0],
+        "batch_candidates_per_s_2_threads_numpy": batch_2["numpy"],
+        "kernel_workers": matchkernel.WORKERS,
         "snapshot_bytes": full.nbytes,
         "memory_ratio": memory_ratio,
         "with_index_s": swap_s,

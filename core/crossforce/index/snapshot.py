@@ -21,12 +21,15 @@ Invariants:
   per (token, force), and with the number of segments by one call each.
 * Hits and misses do exactly the same work: no early exit, no branch on the data.
 * A token is present iff every word of its block has every bit of its mask set: (bits | ~mask) == ~0.
+* ``layout`` holds the same tables as plain read-only arrays for the matcher's compiled kernel
+  (``crossforce.server.matchkernel``, which must answer exactly as ``check``): core needs only numpy.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -131,6 +134,33 @@ def _pack(parts: Sequence[Part]) -> list[_Segment]:
     return segments
 
 
+def _read_only(array: NDArray[np.int64]) -> NDArray[np.int64]:
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class CheckLayout:
+    """Everything ``MatchSnapshot.check`` reads besides the tokens, as plain read-only arrays, so that a
+    compiled kernel outside crossforce-core (the matcher's ``crossforce.server.matchkernel``) can give the
+    same answers without core depending on a compiler. Built once per publish; forces are in internal
+    (segment) order.
+
+    * ``levels``: the distinct probe counts, increasing (a token's masks are computed once per level);
+    * ``geometry``: (KEY_TYPE_SLOTS, forces, 3) int64, per key-type byte and force: partition blocks
+      (0: the force has no such partition, never a match), first row in its segment, level index;
+    * ``segment_bounds``: (segments + 1,) the internal forces of segment s are ``bounds[s]:bounds[s+1]``;
+    * ``columns``: (forces,) the output column (position in ``MatchSnapshot.orgs``) of each force;
+    * ``segments``: the (blocks, 8) uint64 tables themselves.
+    """
+
+    levels: NDArray[np.int64]
+    geometry: NDArray[np.int64]
+    segment_bounds: NDArray[np.int64]
+    columns: NDArray[np.int64]
+    segments: tuple[NDArray[np.uint64], ...]
+
+
 def _part(org: str, index: PartitionedIndex) -> Part:
     if not isinstance(org, str) or not org:
         raise ValidationError("organisation codes must be non-empty strings", field="org")
@@ -148,10 +178,12 @@ class MatchSnapshot:
         "_levels",
         "_segments",
         "_where",
+        "layout",
         "orgs",
     )
 
     orgs: tuple[str, ...]
+    layout: CheckLayout
 
     def __init__(self, segments: Sequence[_Segment]) -> None:
         """Private: use build / with_index / without. Everything a check needs besides the segments'
@@ -189,6 +221,13 @@ class MatchSnapshot:
         bounds = np.cumsum([0] + [len(s.orgs) for s in segments])
         self._gathers = tuple(
             (s.bits, int(a), int(b)) for s, a, b in zip(segments, bounds[:-1], bounds[1:], strict=True)
+        )
+        self.layout = CheckLayout(
+            levels=_read_only(np.array(self._levels, dtype=np.int64)),
+            geometry=_read_only(np.ascontiguousarray(geometry.transpose(0, 2, 1))),
+            segment_bounds=_read_only(np.asarray(bounds, dtype=np.int64)),
+            columns=_read_only(cols.astype(np.int64)),
+            segments=tuple(s.bits for s in segments),
         )
 
     @classmethod

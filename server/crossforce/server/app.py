@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass
@@ -521,8 +523,12 @@ def serve(
                 "health_port": running.health_port,
             }
         }
-        print(json.dumps(ready, sort_keys=True), flush=True)
+        line = json.dumps(ready, sort_keys=True)
     else:
-        print(f"crossforce matcher listening on port {running.port}", flush=True)
+        line = f"crossforce matcher listening on port {running.port}"
+    # One write of the whole line: a supervisor often reads stdout and stderr (the log) from one pipe,
+    # and a log line landing between the text and its newline once made a harness read the port wrong.
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), (line + "\n").encode())
     done.wait()
     running.stop()

@@ -137,7 +137,12 @@ class AuditLog:
     @staticmethod
     def append(tx: Transaction, event: AuditEvent) -> int:
         """Stage ``event`` in ``tx``; returns its leaf index (final once the transaction commits)."""
-        entry = event.encode()
+        return AuditLog.append_encoded(tx, event.encode())
+
+    @staticmethod
+    def append_encoded(tx: Transaction, entry: bytes) -> int:
+        """Stage an event already encoded by its canonical encoder (``AuditEvent.encode``, or a batch's
+        ``usecases.checkevents``, which gives the same bytes); returns its leaf index."""
         return tx.append_log(entry, merkle.leaf_hash(entry))
 
     # ------------------------------------------------------------------ following other matchers

@@ -13,7 +13,8 @@ during a rotation).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, MutableSet
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,10 @@ def _table(values: Mapping[int, int]) -> npt.NDArray[np.int64]:
 DATE_SPAN = _table({code: kt.date_span for code, kt in KEY_TYPES.items()})
 """Quota units per token, by key type code (0 for a code the spec does not define: refused anyway)."""
 KNOWN = _table(dict.fromkeys(KEY_TYPES, 1)).astype(bool)
+PATTERNS_KEPT = 4096
+"""Key-type patterns remembered (``cost``, ``check_candidate``'s ``passed``): a batch repeats a few
+dozen (the key types follow from which fields a record has), so a pattern is judged once, not per
+candidate; bounded so a caller sending endless new patterns costs memory only up to this."""
 
 
 def max_per_type(limits: Limits) -> npt.NDArray[np.int64]:
@@ -54,20 +59,33 @@ def cost(candidate: Candidate) -> int:
     """Quota units for ``candidate``: its dearest block's sum of ``date_span`` (at least 1)."""
     dearest = 0
     for block in candidate.blocks:
-        types = np.frombuffer(block.key_types, dtype=np.uint8)
-        dearest = max(dearest, int(DATE_SPAN[types].sum()))
+        dearest = max(dearest, _block_cost(bytes(block.key_types)))
     return max(dearest, 1)
 
 
+@functools.lru_cache(maxsize=PATTERNS_KEPT)
+def _block_cost(key_types: bytes) -> int:
+    """One block's sum of ``date_span``: a function of its key types alone, remembered per pattern."""
+    return int(DATE_SPAN[np.frombuffer(key_types, dtype=np.uint8)].sum())
+
+
 def check_candidate(
-    candidate: Candidate, *, limits: Limits, active: tuple[int, ...], per_type: npt.NDArray[np.int64]
+    candidate: Candidate,
+    *,
+    limits: Limits,
+    active: tuple[int, ...],
+    per_type: npt.NDArray[np.int64],
+    passed: MutableSet[bytes] | None = None,
 ) -> None:
     """Refuse a candidate that was not made from one record, or that the matcher cannot check.
 
     ValidationError (INVALID_ARGUMENT) for its shape, TooLargeError for too many tokens,
     PreconditionError for an epoch not in use (``active``; empty: any). Messages name the block and the
     slot (type code, token number), never a token's value; the result's place names the candidate.
-    ``per_type`` is ``max_per_type(limits)``, computed once per batch by the caller.
+    ``per_type`` is ``max_per_type(limits)``, computed once per batch by the caller. ``passed``, if
+    given, holds the key-type patterns already found valid under these same ``limits`` and ``per_type``
+    (the caller keeps one per pair): a block with one of them skips the type checks, which depend on
+    its key types alone; every other check still runs for every block.
     """
     for name, value in (("forename", candidate.forename_class), ("surname", candidate.surname_class)):
         if not 0 <= value <= NAME_CLASS_UNLISTED:
@@ -80,7 +98,7 @@ def check_candidate(
         if block.epoch in seen:
             raise ValidationError(f"{where}: a second block for the same epoch; send one block per epoch")
         seen.add(block.epoch)
-        _check_block(block.key_types, block.tokens, where, limits=limits, per_type=per_type)
+        _check_block(block.key_types, block.tokens, where, limits=limits, per_type=per_type, passed=passed)
         if active and block.epoch not in active:
             raise PreconditionError(
                 f"{where}: epoch {block.epoch} is not in use; active epochs: " + ", ".join(map(str, active))
@@ -88,7 +106,13 @@ def check_candidate(
 
 
 def _check_block(
-    key_types: bytes, tokens: bytes, where: str, *, limits: Limits, per_type: npt.NDArray[np.int64]
+    key_types: bytes,
+    tokens: bytes,
+    where: str,
+    *,
+    limits: Limits,
+    per_type: npt.NDArray[np.int64],
+    passed: MutableSet[bytes] | None,
 ) -> None:
     count = len(key_types)
     if count > limits.max_tokens_per_candidate:
@@ -98,6 +122,21 @@ def _check_block(
             f"{where}: {len(tokens)} bytes of tokens for {count} key types; tokens are {limits.token_bytes}"
             " bytes each"
         )
+    pattern = bytes(key_types)
+    if passed is None or pattern not in passed:
+        _check_types(pattern, where, per_type=per_type)
+        if passed is not None:
+            if len(passed) >= PATTERNS_KEPT:
+                passed.clear()
+            passed.add(pattern)
+    size = limits.token_bytes
+    distinct = {tokens[j : j + size] for j in range(0, len(tokens), size)}
+    if len(distinct) != count:
+        raise ValidationError(f"{where}: a token appears twice; each token is sent once")
+
+
+def _check_types(key_types: bytes, where: str, *, per_type: npt.NDArray[np.int64]) -> None:
+    """Only key types the spec defines, and no more of each than one record yields."""
     types = np.frombuffer(key_types, dtype=np.uint8)
     unknown = types[~KNOWN[types]]
     if unknown.size:
@@ -111,7 +150,3 @@ def _check_block(
             f"{where}: {int(counts[code])} tokens of key type {code} ({KEY_TYPES[code].name}); one record"
             f" yields at most {int(per_type[code])}"
         )
-    size = limits.token_bytes
-    distinct = {tokens[j : j + size] for j in range(0, len(tokens), size)}
-    if len(distinct) != count:
-        raise ValidationError(f"{where}: a token appears twice; each token is sent once")

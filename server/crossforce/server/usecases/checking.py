@@ -30,7 +30,6 @@ rules apart (what a candidate may hold and cost is ``policy.candidates``).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from crossforce.auditlog.events import Check, QuotaDenied
+from crossforce.auditlog.events import QuotaDenied
 from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock
 from crossforce.crypto.pki import Identity
@@ -72,6 +71,7 @@ from crossforce.server.store.rows import IdempotentRow, IndexRow
 from crossforce.server.usecases import idempotency
 from crossforce.server.usecases.broker import Broker, Opening
 from crossforce.server.usecases.calibration import load_scoring_params
+from crossforce.server.usecases.checkevents import CheckEvents, check_ids
 from crossforce.server.usecases.common import check_text
 from crossforce.server.usecases.hits import HitRules, ScoredHit, scored_hits
 from crossforce.server.usecases.quotareplay import anomaly_event
@@ -150,6 +150,8 @@ class Checking:
         self._limits = settings.limits
         self._clock = clock
         self._per_type = shape.max_per_type(self._limits)
+        self._shapes_passed: set[bytes] = set()
+        """Key-type patterns found valid under ``_limits`` (``shape.check_candidate``'s ``passed``)."""
         chosen = Path(settings.scoring_params) if settings.scoring_params else None
         self._scoring, self.scoring_sha256 = load_scoring_params(chosen)
         """Read once at start: a file that is missing or malformed stops the matcher with its path."""
@@ -179,6 +181,7 @@ class Checking:
             limits=self._limits,
             active=self._table.active_epochs() if active is None else active,
             per_type=self._per_type,
+            passed=self._shapes_passed,
         )
 
     def check(
@@ -258,7 +261,9 @@ class Checking:
         if accepted:
             self._charge(who, why, sum(costs), now, officer_verified=officer_verified)
         matches = self.match(accepted, now, view)
-        rules = HitRules.of(policy, view.rows, self._limits.max_filter_fpr, self._scoring)
+        rules = HitRules.of(
+            policy, view.rows, self._limits.max_filter_fpr, self._scoring, records=view.record_counts
+        )
         scored = [  # scored before the transaction, which then only writes
             Scored(scored_hits(cand, found, types, matches.orgs, rules), found, cost)
             for cand, found, types, cost in zip(
@@ -269,12 +274,28 @@ class Checking:
         answered = self._coverage(view, accepted, now)
         stale = tuple(f.org for f in answered.not_searched if f.reason in STALE_REASONS)
         if accepted:
+            events = CheckEvents(
+                at_ms=now,
+                actor_org=who.org,
+                actor_role=who.role,
+                officer_id=why.officer_id,
+                purpose=why.purpose,
+                legal_basis=why.legal_basis,
+                case_reference=why.case_reference,
+                officer_unverified=int(not officer_verified),
+            )
+            # Encoded before the transaction: its body runs under the audit log's lock, which every
+            # other writer waits for, so only what needs the transaction is done inside it.
+            prepared = [
+                self._prepare(one, events, check_id=check_id, open_requests=open_requests)
+                for one, check_id in zip(scored, check_ids(len(scored)), strict=True)
+            ]
             try:
                 with self._audit.transaction(now) as tx:
                     earlier = tx.idempotent(who.org, key) if key else None
                     if earlier is None:
                         indexes = []
-                        for i, one in zip(positions, scored, strict=True):
+                        for i, one, (check_id, entry) in zip(positions, scored, prepared, strict=True):
                             answers[i], log_index = self._record(
                                 tx,
                                 who,
@@ -283,8 +304,10 @@ class Checking:
                                 one,
                                 matches,
                                 now,
+                                events,
+                                check_id=check_id,
+                                entry=entry,
                                 open_requests=open_requests,
-                                officer_verified=officer_verified,
                             )
                             indexes.append(log_index)
                         if key:
@@ -429,13 +452,15 @@ class Checking:
         scored: Scored,
         matches: Matches,
         now: int,
+        events: CheckEvents,
         *,
+        check_id: str,
+        entry: bytes | None,
         open_requests: bool,
-        officer_verified: bool,
     ) -> tuple[CheckResult, int]:
         """One candidate's hits, the requests they open, and its CHECK event, staged in ``tx``; returns the
-        result and the event's log index."""
-        check_id = uuid.uuid4().hex
+        result and the event's log index. ``entry`` is the event already encoded (``_prepare``), or None
+        when it names requests opened here (``events``, the batch's, encodes it then)."""
         hits: list[ForceHit] = []
         tokens = candidate.query_tokens() if open_requests and scored.hits else ()
         for hit in scored.hits:
@@ -467,21 +492,24 @@ class Checking:
                     probability=hit.probability,
                 )
             )
-        log_index = self._audit.append(
-            tx,
-            Check(
-                at_ms=now,
-                actor_org=who.org,
-                actor_role=who.role,
-                check_id=check_id,
-                officer_id=why.officer_id,
-                purpose=why.purpose,
-                legal_basis=why.legal_basis,
-                case_reference=why.case_reference,
+        if entry is None:
+            entry = events.encode(
+                check_id,
                 hits=tuple(h.org for h in hits),
                 requests=tuple(h.request_id for h in hits if h.request_id),
                 cost=scored.cost,
-                officer_unverified=int(not officer_verified),
-            ),
-        )
+            )
+        log_index = self._audit.append_encoded(tx, entry)
         return CheckResult(check_id=check_id, hits=tuple(hits)), log_index
+
+    @staticmethod
+    def _prepare(
+        scored: Scored, events: CheckEvents, *, check_id: str, open_requests: bool
+    ) -> tuple[str, bytes | None]:
+        """A candidate's check id, and its CHECK event's bytes when nothing in them waits for the
+        transaction: none of its hits opens a request (``_record`` opens them only when
+        ``open_requests`` and the hit ``may_request``), so the event names its hits and no request."""
+        if open_requests and any(hit.may_request for hit in scored.hits):
+            return check_id, None
+        hits = tuple(hit.org for hit in scored.hits)
+        return check_id, events.encode(check_id, hits=hits, requests=(), cost=scored.cost)

@@ -48,10 +48,13 @@ class HitRules:
         rows: Mapping[tuple[str, int], IndexRow],
         fpr: float,
         params: scoring.ScoringParams = scoring.DEFAULT,
+        *,
+        records: Mapping[str, int] | None = None,
     ) -> HitRules:
-        records: dict[str, int] = {}
-        for (org, _epoch), row in rows.items():
-            records[org] = max(records.get(org, 0), row.record_count)
+        """``records`` is ``record_counts(rows)`` when the caller already has it (a serving view
+        computes it once per publish, not once per check)."""
+        if records is None:
+            records = record_counts(rows)
         return cls(
             thresholds=scoring.Thresholds(report=policy.report_threshold, request=policy.request_threshold),
             hit_only=not policy.allows_disclosure,
@@ -60,6 +63,14 @@ class HitRules:
             fpr=fpr,
             params=params,
         )
+
+
+def record_counts(rows: Mapping[tuple[str, int], IndexRow]) -> dict[str, int]:
+    """Organisation -> records its index declares, the largest over its epochs (``HitRules.records``)."""
+    records: dict[str, int] = {}
+    for (org, _epoch), row in rows.items():
+        records[org] = max(records.get(org, 0), row.record_count)
+    return records
 
 
 @dataclass(frozen=True)
@@ -87,15 +98,17 @@ def scored_hits(
     ``found`` is the candidate's (tokens x forces) match matrix and ``key_types`` each row's type.
     """
     hits: list[ScoredHit] = []
-    columns = np.nonzero(found.any(axis=0))[0]
-    if columns.size == 0:
+    if not found.any():
         return hits  # most candidates: nothing agreed anywhere, nothing to score
+    columns = np.nonzero(found.any(axis=0))[0]
     # Every type the candidate offered: a field offered that no agreeing key vouches for (a date of birth
     # sent, yet only a date-free key agreed) is evidence against the hit (the parameters assume it).
-    sent = frozenset(int(t) for t in np.unique(key_types))
+    # Key types are one byte each (uint8), so a set of their bytes is the set of their codes.
+    types = np.ascontiguousarray(key_types, dtype=np.uint8)
+    sent = frozenset(types.tobytes())
     for col in columns:
         f = int(col)
-        agreed = tuple(sorted({int(t) for t in key_types[found[:, f]]}))
+        agreed = tuple(sorted(set(types[found[:, f]].tobytes())))
         records = rules.records.get(orgs[f], 0)
         probability = _probability(
             agreed,

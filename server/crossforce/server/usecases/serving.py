@@ -32,6 +32,7 @@ from crossforce.index.snapshot import MatchSnapshot
 from crossforce.server.policy import coverage, epochs
 from crossforce.server.store.protocols import IndexStore
 from crossforce.server.store.rows import IndexRow
+from crossforce.server.usecases.hits import record_counts
 from crossforce.wire.index_header import parse_index_partitions
 
 RETIRED_THROUGH = "retired_through"
@@ -93,6 +94,12 @@ class ServingView:
             expires = np.array([self.rows[(o, epoch)].expires_at_ms for o in snap.orgs], dtype=np.int64)
             out.append((epoch, EpochPlan(snapshot=snap, cols=cols, expires_at_ms=expires)))
         return tuple(out)
+
+    @functools.cached_property
+    def record_counts(self) -> Mapping[str, int]:
+        """Records each organisation's index declares (``hits.record_counts``): the prior a hit is
+        scored with, which only a publish changes."""
+        return record_counts(self.rows)
 
     @functools.cached_property
     def facts(self) -> tuple[coverage.IndexFacts, ...]:
