@@ -12,6 +12,7 @@ from crossforce.domain import Candidate, QueryToken
 from crossforce.server.settings import PurposePolicy
 from crossforce.server.store.rows import IndexRow
 from crossforce.server.usecases.hits import HitRules, scored_hits
+from crossforce.testkit.indexrows import index_row
 
 NAME_DOB, PHONETIC_DOB, NAME_YEAR, PNC_ID = 16, 17, 27, 1
 ORGS = ["kent", "essex", "surrey"]
@@ -19,21 +20,7 @@ FPR = 5e-8
 
 
 def row(org: str, records: int, epoch: int = 1) -> IndexRow:
-    return IndexRow(
-        org=org,
-        epoch=epoch,
-        version=1,
-        header=b"",
-        signature=b"",
-        bits_sha256="",
-        num_blocks=1,
-        num_probes=1,
-        token_count=1,
-        record_count=records,
-        published_at_ms=0,
-        expires_at_ms=1,
-        log_index=0,
-    )
+    return index_row(org, epoch, record_count=records, token_count=1)
 
 
 ROWS = {(o, 1): row(o, n) for o, n in zip(ORGS, (1_000_000, 800_000, 600_000), strict=True)}

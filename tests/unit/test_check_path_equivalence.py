@@ -35,6 +35,7 @@ from crossforce.server.store.rows import IndexRow
 from crossforce.server.usecases import checkevents
 from crossforce.server.usecases.checkevents import CheckEvents, check_ids
 from crossforce.server.usecases.hits import HitRules, record_counts, scored_hits
+from crossforce.testkit.indexrows import index_row
 from crossforce.v2 import crossforce_pb2 as pb
 from crossforce.wire import matching as wire
 
@@ -147,21 +148,7 @@ def test_cost_remembered_per_pattern_is_the_sum_of_date_spans() -> None:
 
 
 def row(org: str, records: int, epoch: int) -> IndexRow:
-    return IndexRow(
-        org=org,
-        epoch=epoch,
-        version=1,
-        header=b"",
-        signature=b"",
-        bits_sha256="",
-        num_blocks=1,
-        num_probes=1,
-        token_count=1,
-        record_count=records,
-        published_at_ms=0,
-        expires_at_ms=1,
-        log_index=0,
-    )
+    return index_row(org, epoch, record_count=records, token_count=1)
 
 
 ROWS = {(o, e): row(o, 10_000 * (i + 1) * e, e) for i, o in enumerate(ORGS) for e in (1, 2)}

@@ -17,27 +17,14 @@ from crossforce.server.store.rows import IndexRow
 from crossforce.server.usecases.checking import facts_of
 from crossforce.server.usecases.serving import NEVER, ServingView
 from crossforce.server.usecases.tokenmatch import match_tokens
+from crossforce.testkit.indexrows import index_row
 
 EXPIRES = {"avon": 1_000, "kent": 2_000, "met": 5_000}
 CONFIGURED = ("avon", "dorset", "kent", "met")
 
 
 def row(org: str, epoch: int, expires_at_ms: int) -> IndexRow:
-    return IndexRow(
-        org=org,
-        epoch=epoch,
-        version=1,
-        header=b"",
-        signature=b"",
-        bits_sha256="",
-        num_blocks=1,
-        num_probes=1,
-        token_count=0,
-        record_count=0,
-        published_at_ms=0,
-        expires_at_ms=expires_at_ms,
-        log_index=0,
-    )
+    return index_row(org, epoch, expires_at_ms=expires_at_ms)
 
 
 def view_with_members() -> tuple[ServingView, dict[str, bytes]]:

@@ -19,27 +19,14 @@ from crossforce.index.snapshot import MatchSnapshot
 from crossforce.server.store.rows import IndexRow
 from crossforce.server.usecases.serving import ServingView
 from crossforce.server.usecases.tokenmatch import match_tokens
+from crossforce.testkit.indexrows import index_row
 
 ORGS = ("avon", "dorset", "kent", "met", "surrey")
 KEY_TYPES = np.array([1, 2, 16], dtype=np.uint8)
 
 
 def _row(org: str, epoch: int, expires_at_ms: int) -> IndexRow:
-    return IndexRow(
-        org=org,
-        epoch=epoch,
-        version=1,
-        header=b"",
-        signature=b"",
-        bits_sha256="",
-        num_blocks=1,
-        num_probes=1,
-        token_count=0,
-        record_count=0,
-        published_at_ms=0,
-        expires_at_ms=expires_at_ms,
-        log_index=0,
-    )
+    return index_row(org, epoch, expires_at_ms=expires_at_ms)
 
 
 def _view(rng: np.random.Generator) -> tuple[ServingView, list[bytes]]:
