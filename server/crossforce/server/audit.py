@@ -21,7 +21,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Protocol
 
 import nacl.signing
@@ -89,6 +89,11 @@ class AuditLog:
     signs one head over everything staged, stores it and commits with a single fsync, then releases them
     all. Nothing is acknowledged before it is durable, and a busy matcher pays one fsync per batch
     instead of one per check. A head is signed once per size, by the matcher that committed that size.
+
+    A writer that is alone (no other writer inside ``transaction``: none queued to stage, none in its
+    batch, none of the last batch still on its way out) commits its batch itself, in its own thread:
+    there is nobody to share the fsync with, and handing the batch to the committer and being woken
+    again would only add two thread switches to its wait.
     """
 
     def __init__(
@@ -105,6 +110,11 @@ class AuditLog:
         self._followers: list[Follower] = []
         self._batch: _Batch | None = None
         self._batch_now_ms = 0
+        self._in_flight = 0
+        """Writers inside ``transaction``, from before they take the lock until they return: a writer
+        deciding whether it is alone sees those queued for the lock behind it and those of a batch just
+        committed that are about to come back (a closed loop of callers), and leaves its batch for them."""
+        self._in_flight_lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._closing = False
         self._closed = threading.Event()
@@ -280,46 +290,67 @@ class AuditLog:
         leaf that is not durable. After a storage failure writers get UnavailableError at once; once a
         second the next one tries storage again, and the first that succeeds ends the outage.
         """
-        with self._lock:
-            if self._closing:
-                raise UnavailableError("the matcher is shutting down")
-            if self._failure is not None and time.monotonic() < self._retry_at:
-                raise UnavailableError(STORAGE_DOWN)  # the next writer after ``_retry_at`` tries again
-            if self._batch is not None and not self._storage.in_transaction():
-                self._abort_batch(UnavailableError("the storage transaction was aborted"))
-            if self._batch is None:
-                self._open_batch()
-            batch = self._batch
-            if batch is None:  # ``_open_batch`` sets it or raises; this only satisfies the type checker
-                raise UnavailableError("the storage transaction was not opened")
-            tx = self._storage.staged(self._tree.size)
-            try:
-                yield tx
-                self._storage.keep_staged()
-            except BaseException as exc:
-                if not self._storage.in_transaction():  # the engine rolled back everything (disk full...)
-                    self._abort_batch(exc)
-                elif batch.writers == 0:
-                    # Nobody else staged into this batch: end it now. Left open, it would hold the log's
-                    # sequence (on PostgreSQL the row lock every matcher appends through) until the next
-                    # writer came, stalling every other matcher's writes and this one's follower.
+        with self._in_flight_lock:
+            self._in_flight += 1
+        try:
+            with self._lock:
+                batch = yield from self._stage(now_ms)
+                if self._in_flight == 1 and batch.writers == 1 and self._batch is batch:
+                    # Nobody to share the fsync with: commit here, with no hand-off to the committer.
                     self._batch = None
-                    self._storage.rollback()
+                    self._commit(batch)
                 else:
-                    self._storage.drop_staged()  # undo this writer's work only
-                raise
-            for leaf in tx.appended_leaves:
-                self._tree.append(leaf)
-            batch.writers += 1
-            self._batch_now_ms = max(self._batch_now_ms, now_ms)
-            self._wake.notify()
-        if not batch.done.wait(COMMIT_WAIT_S):
-            raise UnavailableError("storage did not commit in time; the change may not have been recorded")
-        if batch.error is not None:
-            # The store's own words when it has them: a lost connection during COMMIT means the change
-            # may or may not have been recorded, which is not "nothing was changed".
-            said = str(batch.error) if isinstance(batch.error, UnavailableError) else ""
-            raise UnavailableError(said or "storage could not commit; nothing was changed") from batch.error
+                    self._wake.notify()
+            if not batch.done.wait(COMMIT_WAIT_S):
+                raise UnavailableError(
+                    "storage did not commit in time; the change may not have been recorded"
+                )
+            if batch.error is not None:
+                # The store's own words when it has them: a lost connection during COMMIT means the change
+                # may or may not have been recorded, which is not "nothing was changed".
+                said = str(batch.error) if isinstance(batch.error, UnavailableError) else ""
+                raise UnavailableError(
+                    said or "storage could not commit; nothing was changed"
+                ) from batch.error
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+
+    def _stage(self, now_ms: int) -> Generator[Transaction, None, _Batch]:
+        """Open or join the batch and stage the caller's work into it (caller holds the lock): yields the
+        transaction to the ``with`` body, returns the batch it joined."""
+        if self._closing:
+            raise UnavailableError("the matcher is shutting down")
+        if self._failure is not None and time.monotonic() < self._retry_at:
+            raise UnavailableError(STORAGE_DOWN)  # the next writer after ``_retry_at`` tries again
+        if self._batch is not None and not self._storage.in_transaction():
+            self._abort_batch(UnavailableError("the storage transaction was aborted"))
+        if self._batch is None:
+            self._open_batch()
+        batch = self._batch
+        if batch is None:  # ``_open_batch`` sets it or raises; this only satisfies the type checker
+            raise UnavailableError("the storage transaction was not opened")
+        tx = self._storage.staged(self._tree.size)
+        try:
+            yield tx
+            self._storage.keep_staged()
+        except BaseException as exc:
+            if not self._storage.in_transaction():  # the engine rolled back everything (disk full...)
+                self._abort_batch(exc)
+            elif batch.writers == 0:
+                # Nobody else staged into this batch: end it now. Left open, it would hold the log's
+                # sequence (on PostgreSQL the row lock every matcher appends through) until the next
+                # writer came, stalling every other matcher's writes and this one's follower.
+                self._batch = None
+                self._storage.rollback()
+            else:
+                self._storage.drop_staged()  # undo this writer's work only
+            raise
+        for leaf in tx.appended_leaves:
+            self._tree.append(leaf)
+        batch.writers += 1
+        self._batch_now_ms = max(self._batch_now_ms, now_ms)
+        return batch
 
     def _open_batch(self) -> None:
         """Take the storage's sequence and catch up with what other matchers committed (caller holds the
@@ -356,30 +387,36 @@ class AuditLog:
                 if self._batch is None:
                     return
                 batch, self._batch = self._batch, None
-                started = time.monotonic()
-                try:
-                    head = self._head
-                    if self._tree.size != head.head.tree_size:
-                        head = self._sign(self._tree.size, max(self._batch_now_ms, head.head.timestamp_ms))
-                        self._storage.staged(self._tree.size).put_head(
-                            HeadRow(
-                                tree_size=head.head.tree_size,
-                                timestamp_ms=head.head.timestamp_ms,
-                                root=head.head.root_hash,
-                                signature=head.signature,
-                            )
-                        )
-                        self._storage.keep_staged()
-                    self._storage.commit()
-                    self._head = head
-                    self._committed = self._tree.size
-                    self._report(batch, started, ok=True)
-                except BaseException as exc:
-                    batch.error = exc
-                    self._report(batch, started, ok=False)
-                    self._roll_back(exc)
-                finally:
-                    batch.done.set()
+                self._commit(batch)
+
+    def _commit(self, batch: _Batch) -> None:
+        """Sign a head over everything staged, store it and commit (one fsync), then release the batch's
+        writers (caller holds the lock and has taken ``batch`` out of ``self._batch``). The committer
+        thread and a lone writer run this same code, so both keep the same guarantees."""
+        started = time.monotonic()
+        try:
+            head = self._head
+            if self._tree.size != head.head.tree_size:
+                head = self._sign(self._tree.size, max(self._batch_now_ms, head.head.timestamp_ms))
+                self._storage.staged(self._tree.size).put_head(
+                    HeadRow(
+                        tree_size=head.head.tree_size,
+                        timestamp_ms=head.head.timestamp_ms,
+                        root=head.head.root_hash,
+                        signature=head.signature,
+                    )
+                )
+                self._storage.keep_staged()
+            self._storage.commit()
+            self._head = head
+            self._committed = self._tree.size
+            self._report(batch, started, ok=True)
+        except BaseException as exc:
+            batch.error = exc
+            self._report(batch, started, ok=False)
+            self._roll_back(exc)
+        finally:
+            batch.done.set()
 
     def _report(self, batch: _Batch, started: float, *, ok: bool) -> None:
         """Tell the hook; a failing hook never fails a commit (metrics are not worth a lost write)."""
