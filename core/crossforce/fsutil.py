@@ -20,7 +20,7 @@ PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes | memoryview, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` atomically and durably, the new file having exactly ``mode``."""
     path = Path(path)
     folder = path.parent

@@ -25,16 +25,15 @@ import nacl.signing
 import numpy as np
 import pytest
 
-from crossforce.crypto import envelope, orgkeys
+from crossforce.crypto import orgkeys
 from crossforce.crypto.pki import Identity
-from crossforce.domain import Candidate, IndexHeaderFields, QueryToken
-from crossforce.index import bloom as index
+from crossforce.domain import Candidate, QueryToken
 from crossforce.index.partitioned import PartitionedIndex
 from crossforce.server.audit import AuditLog
 from crossforce.server.matcher import Justification, Matcher
 from crossforce.server.settings import QuotaSettings, ServerSettings
 from crossforce.server.store import SQLiteStorage
-from crossforce.wire.index_header import encode_index_header
+from crossforce.testkit.indexheaders import signed_index_header
 
 FORCES = ("avon-somerset", "humberside", "kent", "dyfed-powys")
 TOKENS_PER_FORCE = 200_000
@@ -102,26 +101,8 @@ def _matcher(data: Path) -> tuple[Matcher, dict[str, list[bytes]]]:
         # Token i is of KEY_TYPES[i % 8]: row r of a force's tokens is one candidate's worth, one per type.
         types = bytes(KEY_TYPES[i % len(KEY_TYPES)] for i in range(len(tokens)))
         bloom = PartitionedIndex.build(types, tokens)
-        now = int(time.time() * 1000)
-        header = encode_index_header(
-            IndexHeaderFields(
-                format_version=index.INDEX_FORMAT_VERSION,
-                org=org,
-                epoch=1,
-                version=1,
-                num_blocks=bloom.num_blocks,
-                num_probes=0,
-                token_count=bloom.token_count,
-                record_count=len(tokens) // 8,
-                bits_sha256=bloom.sha256(),
-                created_at_ms=now,
-                expires_at_ms=now + 86_400_000,
-            ),
-            bloom.partitions,
-        )
-        accepted = matcher.begin_publish(
-            who, header, envelope.sign(envelope.INDEX_HEADER_CONTEXT, header, keys.signing)
-        )
+        signed = signed_index_header(org, bloom, keys.signing, version=1, record_count=len(tokens) // 8)
+        accepted = matcher.begin_publish(who, signed.header, signed.signature)
         matcher.finish_publish(who, accepted, bloom.to_bytes())
         held[org] = tokens
     return matcher, held

@@ -174,13 +174,20 @@ class PartitionedIndex:
         return cls(partitions=partitions, words=words)
 
     @classmethod
-    def from_bytes(cls, partitions: Sequence[Partition], data: bytes) -> PartitionedIndex:
-        """Wrap published bytes (zero-copy for ``bytes``); the length must be the partitions' sum exactly."""
+    def from_bytes(cls, partitions: Sequence[Partition], data: bytes | memoryview) -> PartitionedIndex:
+        """Wrap published bytes; the length must be the partitions' sum exactly.
+
+        Zero-copy for ``bytes`` and for a read-only ``memoryview`` (the matcher receives a publish into
+        one buffer and serves it as it is: issue 20, no second copy of the largest force at a
+        republish); anything writable is copied first, so the index cannot change under its digest."""
         check_layout(partitions)
         size = sum(p.params.size_bytes for p in partitions)
-        if len(data) != size:
-            raise ValidationError(f"is {len(data)} bytes, its partitions need {size}", field="index")
-        if not isinstance(data, bytes):
+        length = data.nbytes if isinstance(data, memoryview) else len(data)
+        if length != size:
+            raise ValidationError(f"is {length} bytes, its partitions need {size}", field="index")
+        if isinstance(data, memoryview):
+            data = data.cast("B") if data.readonly and data.c_contiguous else bytes(data)
+        elif not isinstance(data, bytes):
             data = bytes(data)
         return cls(partitions=partitions, words=np.frombuffer(data, dtype=_WORD))
 

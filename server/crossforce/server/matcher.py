@@ -239,7 +239,9 @@ class Matcher:
         """Refuse a chunk that is too large, or that overruns the header's size after ``received`` bytes."""
         self.publishing.check_chunk(header, received, bits)
 
-    def finish_publish(self, who: Identity, header: AcceptedHeader, bits: bytes) -> PublishReceipt:
+    def finish_publish(
+        self, who: Identity, header: AcceptedHeader, bits: bytes | memoryview
+    ) -> PublishReceipt:
         row, head = self.publishing.finish(who, header, bits)
         return PublishReceipt(
             org=row.org, epoch=row.epoch, version=row.version, log_index=row.log_index, tree_head=head

@@ -211,7 +211,7 @@ def check_bits_per_record(
         )
 
 
-def verify_bits(header: AcceptedHeader, bits: bytes, limits: Limits) -> PartitionedIndex:
+def verify_bits(header: AcceptedHeader, bits: bytes | memoryview, limits: Limits) -> PartitionedIndex:
     """Digest, exact length and, per partition, a fill ratio consistent with its declared token count."""
     if len(bits) != header.size_bytes:
         raise ValidationError(

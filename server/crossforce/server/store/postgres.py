@@ -533,7 +533,7 @@ class PostgresStorage:
         rows = self._query(f"SELECT {pgschema.INDEXES.column_list} FROM indexes ORDER BY org, epoch")
         return [IndexRow(**r) for r in rows]
 
-    def write_bits(self, sha256_hex: str, bits: bytes) -> None:
+    def write_bits(self, sha256_hex: str, bits: bytes | memoryview) -> None:
         """Committed (in its own transaction) before the publish that names it; bits already stored
         are only marked as wanted again, not sent twice."""
         try:

@@ -79,7 +79,7 @@ class IndexStore(Protocol):
     """Index generations: one row per (organisation, epoch) and content-addressed bits beside it."""
 
     def indexes(self) -> list[IndexRow]: ...
-    def write_bits(self, sha256_hex: str, bits: bytes) -> None:
+    def write_bits(self, sha256_hex: str, bits: bytes | memoryview) -> None:
         """Durable before the row that points at it commits; UnavailableError if it cannot be written."""
         ...
 

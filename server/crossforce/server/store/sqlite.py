@@ -358,7 +358,7 @@ class SQLiteStorage:
     def indexes(self) -> list[IndexRow]:
         return [IndexRow(**dict(r)) for r in self._query("SELECT * FROM indexes ORDER BY org, epoch")]
 
-    def write_bits(self, sha256_hex: str, bits: bytes) -> None:
+    def write_bits(self, sha256_hex: str, bits: bytes | memoryview) -> None:
         path = self.bits_dir / f"{sha256_hex}.bin"
         if not path.exists():
             try:

@@ -104,7 +104,9 @@ class Publishing:
             self._log_refused(who, type(exc).__name__)
             raise
 
-    def finish(self, who: Identity, header: AcceptedHeader, bits: bytes) -> tuple[IndexRow, SignedTreeHead]:
+    def finish(
+        self, who: Identity, header: AcceptedHeader, bits: bytes | memoryview
+    ) -> tuple[IndexRow, SignedTreeHead]:
         try:
             new_index = publish.verify_bits(header, bits, self._limits)
         except Exception as exc:

@@ -1,0 +1,51 @@
+"""Signed index headers for tests and benchmarks that publish straight to a matcher, without a client.
+
+Why here: tests of the publish path and benchmarks of a republish need a header the matcher accepts for
+an index they built (signed by the force's registered key, valid for a day); one builder keeps the
+header's fields in one place when the format gains one. A force's own software signs with
+``crossforce.client.publishing`` instead.
+"""
+
+from __future__ import annotations
+
+import nacl.signing
+
+from crossforce import clock
+from crossforce.crypto import envelope
+from crossforce.domain import IndexHeaderFields, SignedIndexHeader
+from crossforce.index import bloom as index
+from crossforce.index.partitioned import PartitionedIndex
+from crossforce.wire.index_header import encode_index_header
+
+
+def signed_index_header(
+    org: str,
+    built: PartitionedIndex,
+    signing: nacl.signing.SigningKey,
+    *,
+    version: int,
+    record_count: int,
+    epoch: int = 1,
+) -> SignedIndexHeader:
+    """The honest header for ``built`` (its digest, blocks, partitions and token count), created now and
+    expiring in a day, signed with ``signing``."""
+    now = clock.now_ms()
+    header = encode_index_header(
+        IndexHeaderFields(
+            format_version=index.INDEX_FORMAT_VERSION,
+            org=org,
+            epoch=epoch,
+            version=version,
+            num_blocks=built.num_blocks,
+            num_probes=0,  # format 2: each partition declares its own
+            token_count=built.token_count,
+            record_count=record_count,
+            bits_sha256=built.sha256(),
+            created_at_ms=now,
+            expires_at_ms=now + clock.DAY_MS,
+        ),
+        built.partitions,
+    )
+    return SignedIndexHeader(
+        header=header, signature=envelope.sign(envelope.INDEX_HEADER_CONTEXT, header, signing)
+    )
