@@ -57,6 +57,7 @@ import grpc
 import numpy as np
 from numpy.typing import NDArray
 
+from bench import cheapclient
 from bench.matching import random_tokens
 from crossforce.client.sdk import Client
 from crossforce.domain import Candidate, Justification, QueryToken, Role
@@ -70,6 +71,7 @@ from crossforce.testkit.harness import SERVE, MatcherProcess, with_pythonpath
 from crossforce.testkit.localnet import FORCE_ROLES, VETTING_ROLES, LocalNet
 from crossforce.testkit.simulate import ForceSimulator
 from crossforce.v2 import crossforce_pb2 as pb
+from crossforce.wire import matching as wire_matching
 from crossforce.wire.common import justification_to_pb
 from crossforce.wire.matching import candidate_to_pb
 
@@ -552,7 +554,7 @@ def _measure(
         windows = {"latency_phase": [started, time.time()]}
         windows_path.write_text(json.dumps(windows))
         out |= _batch(net, population, args)
-        out |= _sweep(net, population, args)
+        out |= _sweep(net, server.pid, population, args)
     finally:
         officer.close()
     if prebuilt:
@@ -659,9 +661,10 @@ def _batch(net: LocalNet, population: Population, args: argparse.Namespace) -> d
 
 
 def closed_loop(
-    clients: Sequence[Client], requests: Sequence[pb.CheckRequest], seconds: float
+    clients: Sequence[Client], requests: Sequence[Any], seconds: float, *, method: str = "Check"
 ) -> list[float]:
-    """Each client sends single checks back to back for ``seconds``; returns every call's latency."""
+    """Each client sends ``method`` calls (single checks by default) back to back for ``seconds``;
+    returns every call's latency."""
     latencies: list[list[float]] = [[] for _ in clients]
     stop = threading.Event()
 
@@ -670,7 +673,7 @@ def closed_loop(
         while not stop.is_set():
             request = requests[i % len(requests)]
             start = time.perf_counter()
-            c.connection.call(c.connection.matcher.Check, request)
+            c.connection.call(getattr(c.connection.matcher, method), request)
             latencies[n].append(time.perf_counter() - start)
             i += len(clients)
 
@@ -692,27 +695,109 @@ def _join_all(threads: Sequence[threading.Thread]) -> None:
             raise RuntimeError(f"a load thread did not finish within {THREAD_JOIN_TIMEOUT_S:.0f} s")
 
 
-def _sweep(net: LocalNet, population: Population, args: argparse.Namespace) -> dict[str, Any]:
-    """Closed-loop single checks from 1, 4 and 16 concurrent callers (own channels) for a fixed time."""
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) the process ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuMeter:
+    """CPU used by the matcher (``server_pid``) and by this process (the callers) over one load loop, so
+    a throughput can be read as microseconds of each side's CPU per call."""
+
+    server_pid: int
+    started: tuple[float, float] = (0.0, 0.0)
+
+    def start(self) -> None:
+        self.started = (process_cpu_s(self.server_pid), time.process_time())
+
+    def per_call_us(self, calls: int) -> dict[str, float]:
+        server, client = process_cpu_s(self.server_pid), time.process_time()
+        n = max(1, calls)
+        return {
+            "server_cpu_us_per_call": (server - self.started[0]) / n * 1e6,
+            "client_cpu_us_per_call": (client - self.started[1]) / n * 1e6,
+        }
+
+
+def _sweep(
+    net: LocalNet, server_pid: int, population: Population, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Closed-loop single checks from 1, 4 and 16 concurrent callers (own channels) for a fixed time;
+    then, at the largest count, the same callers' empty Pings and the cheap client's checks and Pings
+    (``sweep_ceiling``): what the transport alone allows, and whether the load client is the limit."""
     why = justification_to_pb(WHY)
     requests = [
         pb.CheckRequest(candidate=candidate_pb(toks), justification=why, open_requests=True)
         for _held, toks in population.candidates
     ]
+    meter = CpuMeter(server_pid)
     rows = []
+    ceiling: dict[str, Any] = {}
     for callers in args.callers:
         clients = [Client(net.profiles[VETTING_ORG], role=Role.VETTING_OFFICER) for _ in range(callers)]
         try:
             for c in clients:
                 c.ping()
+            meter.start()
             start = time.perf_counter()
             flat = closed_loop(clients, requests, args.sweep_s)
             elapsed = time.perf_counter() - start
+            row = {"callers": callers, "checks_per_s": len(flat) / elapsed, **summary_us(flat)}
+            rows.append(row | meter.per_call_us(len(flat)))
+            if callers == max(args.callers):
+                ceiling["callers"] = callers
+                ceiling["threads_check"] = rows[-1]
+                meter.start()
+                start = time.perf_counter()
+                pings = closed_loop(clients, [wire_matching.ping_request()], args.sweep_s, method="Ping")
+                per_s = len(pings) / (time.perf_counter() - start)
+                ceiling["threads_ping"] = {
+                    "per_s": per_s,
+                    **summary_us(pings),
+                    **meter.per_call_us(len(pings)),
+                }
+                prepared = [
+                    cheapclient.PreparedCall(r.SerializeToString(), clients[0].connection.metadata_for(r))
+                    for r in requests
+                ]
         finally:
             for c in clients:
                 c.close()
-        rows.append({"callers": callers, "checks_per_s": len(flat) / elapsed, **summary_us(flat)})
-    return {"sweep": rows}
+    ceiling |= _cheap_sweep(net, meter, prepared, ceiling["callers"], args.sweep_s)
+    return {"sweep": rows, "sweep_ceiling": ceiling}
+
+
+def _cheap_sweep(
+    net: LocalNet,
+    meter: CpuMeter,
+    prepared: Sequence[cheapclient.PreparedCall],
+    callers: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """The same checks, and empty Pings, from the cheap client (``bench.cheapclient``: one thread,
+    requests serialised in advance)."""
+    profile = net.profiles[VETTING_ORG]
+    ping = [cheapclient.PreparedCall(wire_matching.ping_request().SerializeToString(), prepared[0].metadata)]
+    out: dict[str, Any] = {}
+    for name, method, calls in (("cheap_check", "Check", prepared), ("cheap_ping", "Ping", ping)):
+        meter.start()
+        latencies, elapsed, errors = cheapclient.closed_loop(
+            profile,
+            role=Role.VETTING_OFFICER,
+            method=f"/crossforce.v2.Matcher/{method}",
+            calls=calls,
+            callers=callers,
+            seconds=seconds,
+        )
+        out[name] = {
+            "per_s": len(latencies) / elapsed,
+            "errors": errors,
+            **summary_us(latencies),
+            **meter.per_call_us(len(latencies)),
+        }
+    return out
 
 
 @dataclass(frozen=True)
@@ -851,6 +936,21 @@ def print_report(r: dict[str, Any]) -> None:
             f"{row['callers']:>3} callers: {row['checks_per_s']:>7,.0f} checks/s  "
             f"p50 {row['p50'] / 1e3:.2f} ms  p99 {row['p99'] / 1e3:.2f} ms"
         )
+    if "sweep_ceiling" in r:
+        ceil = r["sweep_ceiling"]
+        for name, label in (
+            ("threads_check", "checks, thread client"),
+            ("threads_ping", "empty Pings, thread client"),
+            ("cheap_check", "checks, cheap client"),
+            ("cheap_ping", "empty Pings, cheap client"),
+        ):
+            row = ceil[name]
+            rate = row.get("per_s", row.get("checks_per_s", 0.0))
+            print(
+                f"{ceil['callers']:>3} callers, {label:27} {rate:>7,.0f}/s  p99 {row['p99'] / 1e3:6.2f} ms  "
+                f"CPU per call: matcher {row['server_cpu_us_per_call']:,.0f} µs, "
+                f"client {row['client_cpu_us_per_call']:,.0f} µs"
+            )
     f = r["fdatasync_us"]
     print(
         f"durable append (4 KiB write + fdatasync) p50 {f['p50']:.0f} µs p99 {f['p99']:.0f} µs; "

@@ -30,6 +30,8 @@ LOCUST_P99_MS = 50.0
 MEMORY_PEAK_RATIO = 1.3
 ENCODING_RECORDS_PER_S = 30_000.0
 INDEX_BUILD_SPEEDUP = 100.0
+TRANSPORT_AS_MATCHER = "aio, handler on a thread (as the matcher)"
+"""bench.transport's variant the sustained goal's floor is read from (its ``VARIANTS`` name)."""
 LOCUST_COMMAND = (
     "python -m loadtests.run --duration 300 --total-records 10000000 --out out/load-full --officers 50 "
     "--check-rate 20 --republish-every 300\n"
@@ -133,6 +135,18 @@ def goal_rows(r: dict[str, Any]) -> list[Row]:
             f"no republish, {quiet['callers']} callers: {quiet['checks_per_s']:,.0f}/s, "
             f"p99 {quiet['p99'] / 1e3:.1f} ms"
         )
+        ceiling = e.get("sweep_ceiling", {}).get("threads_ping")
+        if ceiling:  # the same callers' empty Pings: the most the matcher's own call path allows
+            baseline += (
+                f"; the matcher's empty Pings, same callers: {ceiling['per_s']:,.0f}/s "
+                f"({ceiling['server_cpu_us_per_call']:,.0f} µs matcher CPU a call)"
+            )
+        bare = r.get("transport", {}).get("variants", {}).get(TRANSPORT_AS_MATCHER)
+        if bare:  # the floor: a bare gRPC Python server run as the matcher runs its handlers
+            baseline += (
+                f"; bare gRPC server, empty calls: {bare['calls_per_s']:,.0f}/s "
+                f"({bare['server_cpu_us_per_call']:,.0f} µs server CPU a call)"
+            )
         ok = (
             q["checks_per_s"] >= SUSTAINED_CHECKS_PER_S
             and q["p99"] <= SUSTAINED_P99_US

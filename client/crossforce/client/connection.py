@@ -186,11 +186,16 @@ class Connection:
 
     def call(self, method: Callable[..., T], request: Any, *, timeout: float | None = None) -> T:
         """Invoke a unary or client-streaming RPC; a failure raises the exact project error."""
-        metadata = self.metadata + self._officer_metadata(request)
+        metadata = self.metadata_for(request)
         try:
             return method(request, timeout=timeout or self.timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise self.error_for(exc) from None
+
+    def metadata_for(self, request: Any) -> Metadata:
+        """What ``call`` sends beside ``request``: the connection's own metadata and, for a request that
+        names an officer, the officer's credential (a load generator reuses it for many calls)."""
+        return self.metadata + self._officer_metadata(request)
 
     def _officer_metadata(self, request: Any) -> Metadata:
         """The officer credential for a request that names an officer, if this connection holds one."""
