@@ -162,12 +162,12 @@ def goal_rows(r: dict[str, Any]) -> list[Row]:
             f"index bytes {rp['index_bytes'] / 2**20:,.0f} MiB (largest force "
             f"{rp['largest_bytes'] / 2**20:,.0f} MiB); swap {rp['republish_s'] * 1e3:,.0f} ms"
         )
-        return (
-            f"{rp['peak_ratio']:.2f}x index bytes",
-            baseline,
-            rp["peak_ratio"] <= MEMORY_PEAK_RATIO,
-            load_of(rp),
-        )
+        peak = rp["peak_ratio"]
+        if "stream_alloc_peak_ratio" in rp:  # bench.republish --stream: through the Index servicer too
+            stream = (rp["stream_alloc_peak_ratio"], rp["stream_rss_peak_ratio"])
+            baseline += f"; through the publish stream: allocations {stream[0]:.2f}x, RSS {stream[1]:.2f}x"
+            peak = max(peak, *stream)  # judged on the worst of the three
+        return f"{peak:.2f}x index bytes", baseline, peak <= MEMORY_PEAK_RATIO, load_of(rp)
 
     def encoding() -> tuple[str, str, bool, str]:
         enc = r["encoding"]

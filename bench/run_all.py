@@ -169,7 +169,7 @@ def run_all(plan: Plan, out: Path, skip: set[str]) -> dict[str, Any]:
         ),
         ("index_v2", "bench.index_v2", ["--records", str(plan.index_v2_records), "--runs", "2"]),
         ("matching", "bench.matching", ["--total-records", str(plan.matching_records)]),
-        ("republish", "bench.republish", ["--total-records", str(plan.matching_records)]),
+        ("republish", "bench.republish", ["--total-records", str(plan.matching_records), "--stream"]),
         ("transport", "bench.transport", []),
     ]
     for size in plan.e2e_sizes:

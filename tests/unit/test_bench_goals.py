@@ -228,3 +228,13 @@ def test_sustained_baseline_names_the_empty_call_floors_when_measured() -> None:
     baseline = row(results(e2e_10000000=e2e(sweep_ceiling=ceiling), transport=bare), "sustained")[2]
     assert "empty Pings, same callers: 1,100/s (930 µs" in baseline
     assert "bare gRPC server, empty calls: 2,400/s (410 µs" in baseline
+
+
+def test_memory_goal_judged_on_the_worst_of_snapshot_and_publish_stream() -> None:
+    """bench.republish --stream adds the republish through the Index servicer (allocations and RSS);
+    the goal is judged on the worst of the three ratios, each shown."""
+    streamed = results()["republish"] | {"stream_alloc_peak_ratio": 1.25, "stream_rss_peak_ratio": 1.4}
+    value, baseline, _goal, verdict = row(results(republish=streamed), "matcher memory")[1:5]
+    assert value == "1.40x index bytes" and verdict == "NOT MET"
+    assert "allocations 1.25x, RSS 1.40x" in baseline
+    assert row(results(), "matcher memory")[4] == "met"
