@@ -151,6 +151,9 @@ def run(seconds: float, callers: int, rounds: int) -> dict[str, Any]:
         finally:
             proc.terminate()
             proc.join(10)
+            if proc.is_alive():  # stuck in gRPC's shutdown: no server outlives its measurement
+                proc.kill()
+                proc.join(10)
         out["variants"][name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]} | {
             "runs": runs
         }

@@ -122,6 +122,7 @@ def test_writers_in_flight_together_still_share_commits(storage: SlowOrFailingSQ
             t.start()
         for t in threads:
             t.join(timeout=30)
+            assert not t.is_alive(), f"{t.name} still waiting for its commit"
         assert not errors
         assert log.size == writers
         assert all(c.ok for c in hook.calls)
@@ -184,6 +185,7 @@ def test_writer_that_is_not_alone_leaves_its_batch_to_the_committer(storage: Slo
         assert inside.wait(timeout=10)
         release.set()
         writer.join(timeout=10)
+        assert not writer.is_alive()
         assert not errors
         assert log.size == 1
         assert [(c.thread, c.writers) for c in hook.calls] == [("audit-commit", 1)]

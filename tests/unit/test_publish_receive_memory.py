@@ -16,6 +16,7 @@ import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import nacl.signing
 import numpy as np
@@ -24,11 +25,12 @@ import pytest
 from crossforce.crypto import orgkeys
 from crossforce.crypto.pki import Identity
 from crossforce.encoding.keytypes import KEY_TYPES
-from crossforce.errors import ValidationError
+from crossforce.errors import UnavailableError, ValidationError
 from crossforce.index import snapshot as snapshot_module
 from crossforce.index.partitioned import PartitionedIndex
 from crossforce.server.audit import AuditLog
 from crossforce.server.matcher import Matcher
+from crossforce.server.servicers import index as index_servicer
 from crossforce.server.servicers.index import IndexServicer
 from crossforce.server.servicers.streams import StreamSlots
 from crossforce.server.settings import ServerSettings
@@ -155,6 +157,26 @@ def test_a_refused_republish_leaves_the_previous_version_serving(force: _Force, 
     assert force.serving_version() == 1
     served = force.matcher.publishing._table.snapshot(1)
     assert served is not None and served.index(ORG) == first
+
+
+def test_no_memory_for_the_receive_buffer_is_unavailable_and_the_previous_version_serves(
+    force: _Force, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that does not overcommit may refuse the buffer at the declared size: the publisher is told
+    UNAVAILABLE with what to do (not an internal error), and nothing changes."""
+    first, second = _index(6), _index(7)
+    force.publish(force.chunks(first, 1))
+    real_empty = np.empty
+
+    def no_memory_at_the_declared_size(shape: Any, *args: Any, **kwargs: Any) -> Any:
+        if shape == second.size_bytes:
+            raise MemoryError
+        return real_empty(shape, *args, **kwargs)
+
+    monkeypatch.setattr(index_servicer.np, "empty", no_memory_at_the_declared_size)
+    with pytest.raises(UnavailableError, match="retry later"):
+        force.publish(force.chunks(second, 2))
+    assert force.serving_version() == 1
 
 
 def test_from_bytes_adopts_a_read_only_buffer_and_copies_a_writable_one() -> None:

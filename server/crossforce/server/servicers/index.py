@@ -8,7 +8,7 @@ import grpc
 import numpy as np
 
 from crossforce.crypto import pki
-from crossforce.errors import ValidationError
+from crossforce.errors import UnavailableError, ValidationError
 from crossforce.server import status
 from crossforce.server.auth import caller
 from crossforce.server.matcher import Matcher
@@ -58,7 +58,13 @@ class IndexServicer(rpc.IndexServicer):
         bits verified are the bits served. Pages are only touched as chunks arrive; a short publish
         returns only what arrived (and is refused for its length), an overlong chunk is refused by
         ``check_publish_chunk`` before it is written."""
-        words = np.empty(header.size_bytes, dtype=np.uint8)
+        try:
+            words = np.empty(header.size_bytes, dtype=np.uint8)
+        except MemoryError:  # a host that does not overcommit: say so, as storage that is full would
+            raise UnavailableError(
+                "the matcher cannot reserve memory for this index now; the previous index still serves, "
+                "retry later"
+            ) from None
         received = 0
         with words.data.cast("B") as into:
             for chunk in chunks:
