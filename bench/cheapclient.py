@@ -44,49 +44,6 @@ def _channel(profile: Profile, role: str) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(profile.addresses[0], creds, options=options)
 
 
-async def _closed_loop(
-    profile: Profile,
-    role: str,
-    method: str,
-    calls: Sequence[PreparedCall],
-    callers: int,
-    seconds: float,
-    timeout_s: float,
-) -> tuple[list[float], float, int]:
-    channels = [_channel(profile, role) for _ in range(callers)]
-    try:
-        stubs = [ch.unary_unary(method) for ch in channels]  # bytes in, bytes out: no (de)serialisers
-        for stub in stubs:  # connect (TLS handshake) before the clock starts
-            await stub(calls[0].body, metadata=calls[0].metadata, timeout=timeout_s)
-        latencies: list[float] = []
-        errors = 0
-        stop_at = 0.0
-
-        async def caller(n: int) -> None:
-            nonlocal errors
-            stub = stubs[n]
-            i = n
-            while time.perf_counter() < stop_at:
-                call = calls[i % len(calls)]
-                started = time.perf_counter()
-                try:
-                    await stub(call.body, metadata=call.metadata, timeout=timeout_s)
-                except grpc.aio.AioRpcError:
-                    errors += 1  # counted, not raised: an error is a result of the phase
-                latencies.append(time.perf_counter() - started)
-                i += callers
-
-        begun = time.perf_counter()
-        stop_at = begun + seconds
-        await asyncio.wait_for(
-            asyncio.gather(*(caller(n) for n in range(callers))), timeout=seconds + timeout_s + 5.0
-        )
-        return latencies, time.perf_counter() - begun, errors
-    finally:
-        for ch in channels:
-            await ch.close()
-
-
 def closed_loop(
     profile: Profile,
     *,
@@ -101,4 +58,38 @@ def closed_loop(
     ``/crossforce.v2.Matcher/Check``) back to back for ``seconds``, cycling through ``calls``; returns
     every call's latency, the elapsed seconds and how many calls failed. Bounded: each call has a
     deadline and the whole loop is cancelled past ``seconds`` plus one deadline."""
-    return asyncio.run(_closed_loop(profile, role, method, calls, callers, seconds, timeout_s))
+    latencies: list[float] = []
+    errors = 0
+
+    async def caller(stub: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes], n: int, stop_at: float) -> None:
+        nonlocal errors
+        i = n
+        while time.perf_counter() < stop_at:
+            call = calls[i % len(calls)]
+            started = time.perf_counter()
+            try:
+                await stub(call.body, metadata=call.metadata, timeout=timeout_s)
+            except grpc.aio.AioRpcError:
+                errors += 1  # counted, not raised: an error is a result of the phase
+            latencies.append(time.perf_counter() - started)
+            i += callers
+
+    async def run() -> float:
+        channels = [_channel(profile, role) for _ in range(callers)]
+        try:
+            stubs = [ch.unary_unary(method) for ch in channels]  # bytes in, bytes out: no (de)serialisers
+            for stub in stubs:  # connect (TLS handshake) before the clock starts
+                await stub(calls[0].body, metadata=calls[0].metadata, timeout=timeout_s)
+            begun = time.perf_counter()
+            stop_at = begun + seconds
+            await asyncio.wait_for(
+                asyncio.gather(*(caller(stub, n, stop_at) for n, stub in enumerate(stubs))),
+                timeout=seconds + timeout_s + 5.0,
+            )
+            return time.perf_counter() - begun
+        finally:
+            for ch in channels:
+                await ch.close()
+
+    elapsed = asyncio.run(run())
+    return latencies, elapsed, errors

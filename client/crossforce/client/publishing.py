@@ -43,7 +43,6 @@ from crossforce.client.truststore import TrustStore
 from crossforce.crypto import envelope
 from crossforce.domain import (
     DisclosureRequest,
-    IndexHeaderFields,
     IndexRef,
     MatcherStatus,
     PublishReceipt,
@@ -53,10 +52,9 @@ from crossforce.domain import (
 from crossforce.encoding.records import Record
 from crossforce.encoding.tokens import Tokeniser
 from crossforce.errors import CrossforceError, UnavailableError, ValidationError
-from crossforce.index import bloom as index
 from crossforce.index.partitioned import PartitionedIndex
 from crossforce.wire import index as wire_index
-from crossforce.wire.index_header import encode_index_header
+from crossforce.wire.index_header import header_for_index
 
 CHUNK_BYTES = 1024 * 1024
 """Index bits per publish-stream message (well under the message size limit)."""
@@ -275,21 +273,15 @@ class Publisher:
         with self._trust.transaction() as txn:
             txn.state = trust.next_index_version(txn.state, epoch, now_ms=now, asked=version)
             version = txn.state.index_versions[epoch]
-        header = encode_index_header(
-            IndexHeaderFields(
-                format_version=index.INDEX_FORMAT_VERSION,
-                org=self._profile.org,
-                epoch=epoch,
-                version=version,
-                num_blocks=built.num_blocks,
-                num_probes=0,  # format 2: each partition declares its own
-                token_count=token_count,
-                record_count=record_count,
-                bits_sha256=built.sha256(),
-                created_at_ms=now,
-                expires_at_ms=now + int(expires_in_days * clock.DAY_MS),
-            ),
-            built.partitions,
+        header = header_for_index(
+            built,
+            org=self._profile.org,
+            epoch=epoch,
+            version=version,
+            token_count=token_count,
+            record_count=record_count,
+            created_at_ms=now,
+            expires_at_ms=now + int(expires_in_days * clock.DAY_MS),
         )
         signature = envelope.sign(envelope.INDEX_HEADER_CONTEXT, header, self._profile.org_keys().signing)
         return SignedIndexHeader(header=header, signature=signature)

@@ -20,8 +20,8 @@ from google.protobuf.message import DecodeError
 
 from crossforce.domain import IndexHeaderFields
 from crossforce.errors import ValidationError
-from crossforce.index.bloom import IndexParams
-from crossforce.index.partitioned import Partition
+from crossforce.index.bloom import INDEX_FORMAT_VERSION, IndexParams
+from crossforce.index.partitioned import Partition, PartitionedIndex
 from crossforce.v2 import crossforce_pb2 as pb
 
 
@@ -99,3 +99,34 @@ def encode_index_header(fields: IndexHeaderFields, partitions: tuple[Partition, 
             for p in partitions
         ],
     ).SerializeToString()
+
+
+def header_for_index(
+    built: PartitionedIndex,
+    *,
+    org: str,
+    epoch: int,
+    version: int,
+    token_count: int,
+    record_count: int,
+    created_at_ms: int,
+    expires_at_ms: int,
+) -> bytes:
+    """The header bytes that describe ``built`` (its blocks, digest and partitions) for a publish: one
+    place for what a force signs, whether its client or a test that publishes without one builds it."""
+    return encode_index_header(
+        IndexHeaderFields(
+            format_version=INDEX_FORMAT_VERSION,
+            org=org,
+            epoch=epoch,
+            version=version,
+            num_blocks=built.num_blocks,
+            num_probes=0,  # format 2: each partition declares its own
+            token_count=token_count,
+            record_count=record_count,
+            bits_sha256=built.sha256(),
+            created_at_ms=created_at_ms,
+            expires_at_ms=expires_at_ms,
+        ),
+        built.partitions,
+    )

@@ -12,10 +12,9 @@ import nacl.signing
 
 from crossforce import clock
 from crossforce.crypto import envelope
-from crossforce.domain import IndexHeaderFields, SignedIndexHeader
-from crossforce.index import bloom as index
+from crossforce.domain import SignedIndexHeader
 from crossforce.index.partitioned import PartitionedIndex
-from crossforce.wire.index_header import encode_index_header
+from crossforce.wire.index_header import header_for_index
 
 
 def signed_index_header(
@@ -30,21 +29,15 @@ def signed_index_header(
     """The honest header for ``built`` (its digest, blocks, partitions and token count), created now and
     expiring in a day, signed with ``signing``."""
     now = clock.now_ms()
-    header = encode_index_header(
-        IndexHeaderFields(
-            format_version=index.INDEX_FORMAT_VERSION,
-            org=org,
-            epoch=epoch,
-            version=version,
-            num_blocks=built.num_blocks,
-            num_probes=0,  # format 2: each partition declares its own
-            token_count=built.token_count,
-            record_count=record_count,
-            bits_sha256=built.sha256(),
-            created_at_ms=now,
-            expires_at_ms=now + clock.DAY_MS,
-        ),
-        built.partitions,
+    header = header_for_index(
+        built,
+        org=org,
+        epoch=epoch,
+        version=version,
+        token_count=built.token_count,
+        record_count=record_count,
+        created_at_ms=now,
+        expires_at_ms=now + clock.DAY_MS,
     )
     return SignedIndexHeader(
         header=header, signature=envelope.sign(envelope.INDEX_HEADER_CONTEXT, header, signing)
