@@ -5,8 +5,10 @@ while the old one keeps serving. What that costs in memory is the issue-20 goal 
 index bytes at peak during a republish of the largest force". Measured with tracemalloc (numpy reports
 its array allocations to it), from the moment the new index's bytes arrive (as ``IndexTable`` receives
 them: ``PartitionedIndex.from_bytes``; format 2, tokens of every v2 key type) until the new snapshot has
-replaced the old one; the old snapshot and the received bytes count throughout. Also times single
-checks against the snapshot before and after, to show a republish does not change the check cost.
+replaced the old one; the old snapshot and the received bytes count throughout. The snapshot is built as
+the matcher builds its own (``matchkernel.SEGMENT_BYTES``: every force in a segment of its own). Also
+times single checks (the matcher's compiled kernel) against the snapshot before and after, to show a
+republish does not change the check cost.
 
 ``--stream`` also measures the whole receive: a Matcher on SQLite (in a temporary folder) that has every
 force's index published through the publish stream (``IndexServicer._publish``, 1 MiB chunks as the
@@ -41,6 +43,7 @@ from crossforce.forces import sizes_for_total
 from crossforce.index.bloom import DEFAULT_TARGET_FPR
 from crossforce.index.partitioned import PartitionedIndex
 from crossforce.index.snapshot import MatchSnapshot
+from crossforce.server import matchkernel
 
 CHUNK_BYTES = 1 << 20
 """What the client sends per publish message (``crossforce.client.publishing.CHUNK_BYTES``)."""
@@ -64,7 +67,7 @@ def median_check_us(snapshot: MatchSnapshot, rng: np.random.Generator, checks: i
     times = []
     for query, kinds in zip(queries, types, strict=True):
         start = time.perf_counter_ns()
-        snapshot.check(query, kinds)
+        matchkernel.check(snapshot, query, kinds)
         times.append(time.perf_counter_ns() - start)
     return float(np.median(times)) / 1e3
 
@@ -207,7 +210,9 @@ def main() -> None:
         if args.stream:
             indexes[code] = bloom
         snapshot = (
-            MatchSnapshot.build({code: bloom}) if snapshot is None else snapshot.with_index(code, bloom)
+            MatchSnapshot.build({code: bloom}, segment_bytes=matchkernel.SEGMENT_BYTES)
+            if snapshot is None
+            else snapshot.with_index(code, bloom)
         )
     assert snapshot is not None
     gc.collect()

@@ -2,8 +2,8 @@
 
 The publish stream (``IndexServicer._publish``) is driven in process against a Matcher on SQLite: the
 chunks are received into one buffer allocated at the size the signed header declares, verified, and
-served as they are by a force with a segment of its own (``snapshot.SEGMENT_BYTES`` is lowered so a
-small test index is such a force). tracemalloc (numpy reports its arrays to it) gives the allocation
+served as they are (the matcher gives every force a segment of its own: tests/unit/
+test_segment_per_force.py). tracemalloc (numpy reports its arrays to it) gives the allocation
 peak above the level before the republish. Before this change the bits were grown in a ``bytearray`` and
 copied to ``bytes`` while it was still alive: a peak of about twice the index. Refusals (short,
 oversized, bad digest, cancelled) still refuse and leave the previous version serving.
@@ -26,7 +26,6 @@ from crossforce.crypto import orgkeys
 from crossforce.crypto.pki import Identity
 from crossforce.encoding.keytypes import KEY_TYPES
 from crossforce.errors import UnavailableError, ValidationError
-from crossforce.index import snapshot as snapshot_module
 from crossforce.index.partitioned import PartitionedIndex
 from crossforce.server.audit import AuditLog
 from crossforce.server.matcher import Matcher
@@ -100,9 +99,7 @@ class _Force:
 
 
 @pytest.fixture
-def force(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> _Force:
-    # A force at least SEGMENT_BYTES big has a segment of its own: the case of the largest force.
-    monkeypatch.setattr(snapshot_module, "SEGMENT_BYTES", 1 << 20)
+def force(tmp_path: Path) -> _Force:
     return _Force(tmp_path)
 
 

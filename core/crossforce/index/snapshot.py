@@ -6,9 +6,12 @@ Invariants:
   reference atomically, so a check in flight always sees one consistent set of indexes.
 * Each force's index is format 2 (``partitioned``): its partitions' blocks, one table per force. Forces'
   tables live in a few read-only segments, each a (blocks, 8) uint64 table of one or more forces (a force
-  is a segment and an offset in it). A force at least SEGMENT_BYTES big has a segment of its own that *is*
-  its published words (no copy); smaller forces share segments of up to SEGMENT_BYTES. Snapshots share
-  segments, so a publish copies at most the one segment holding the force, never the others (issue 20).
+  is a segment and an offset in it). A force at least ``segment_bytes`` big has a segment of its own that
+  *is* its published words (no copy); smaller forces share segments of up to ``segment_bytes``. Snapshots
+  share segments, so a publish copies at most the one segment holding the force, never the others (issue
+  20). The budget is the snapshot's own (``build``): SEGMENT_BYTES suits this numpy check, which pays a
+  call per segment; the matcher's compiled kernel reads segments by address and passes 0 (every force
+  its own segment: a republish copies nothing).
 * A token of key type t is tested only in partition t of each force (issue 15: a relabelled token cannot
   match). Per (key type, force) the snapshot holds, computed once per publish, one row of a small table:
   the partition's block count, its first row in the segment and its probe level, gathered for all forces
@@ -48,10 +51,11 @@ CHECK_CHUNK_PAIRS: Final = 8192
 """(token, force) pairs per inner step: 8192 gathered blocks = 512 KiB, which stays in L2 between the
 gather and the AND, while keeping numpy's per-call overhead small next to the work."""
 SEGMENT_BYTES: Final = 128 * 2**20
-"""Most bytes of forces that share one segment. A publish copies its force's segment, so this bounds the
-copy (and the memory it adds) for every force smaller than it; each segment costs a check one ``take``
-call (~1.7 µs): at 10,000,000 records (898 MiB) 8 segments add ~13 µs to a ~48 µs check (64 MiB: 16
-segments, +25 µs). The largest forces (the Met, 133 MiB at 10 M records) have a segment of their own."""
+"""The default budget (``build``): most bytes of forces that share one segment. A publish copies its
+force's segment, so this bounds the copy (and the memory it adds) for every force smaller than it; each
+segment costs this check one ``take`` call (~1.7 µs): at 10,000,000 records (898 MiB) 8 segments add
+~13 µs to a ~48 µs check (64 MiB: 16 segments, +25 µs). The largest forces (the Met, 133 MiB at 10 M
+records) have a segment of their own."""
 KEY_TYPE_SLOTS: Final = MAX_KEY_TYPE + 1
 """Columns of the per-(force, key type) tables: one per possible key-type byte."""
 
@@ -114,17 +118,17 @@ def _size(part: Part) -> int:
     return len(part[2]) * BLOCK_BYTES
 
 
-def _pack(parts: Sequence[Part]) -> list[_Segment]:
-    """Group parts into segments: a big force alone, small ones together up to SEGMENT_BYTES each."""
+def _pack(parts: Sequence[Part], budget: int) -> list[_Segment]:
+    """Group parts into segments: a big force alone, small ones together up to ``budget`` bytes each."""
     segments: list[_Segment] = []
     shared: list[Part] = []
     shared_bytes = 0
     for part in parts:
         size = _size(part)
-        if size >= SEGMENT_BYTES:
+        if size >= budget:
             segments.append(_Segment([part]))
             continue
-        if shared and shared_bytes + size > SEGMENT_BYTES:
+        if shared and shared_bytes + size > budget:
             segments.append(_Segment(shared))
             shared, shared_bytes = [], 0
         shared.append(part)
@@ -176,6 +180,7 @@ class MatchSnapshot:
         "_geometry",
         "_layouts",
         "_levels",
+        "_segment_bytes",
         "_segments",
         "_where",
         "layout",
@@ -185,9 +190,10 @@ class MatchSnapshot:
     orgs: tuple[str, ...]
     layout: CheckLayout
 
-    def __init__(self, segments: Sequence[_Segment]) -> None:
+    def __init__(self, segments: Sequence[_Segment], segment_bytes: int) -> None:
         """Private: use build / with_index / without. Everything a check needs besides the segments'
         bits is computed here, once per publish, not once per check."""
+        self._segment_bytes = segment_bytes
         internal = [org for segment in segments for org in segment.orgs]
         layouts = [layout for segment in segments for layout in segment.layouts]
         starts = [int(start) for segment in segments for start in segment.offsets]
@@ -231,31 +237,37 @@ class MatchSnapshot:
         )
 
     @classmethod
-    def build(cls, indexes: Mapping[str, PartitionedIndex]) -> MatchSnapshot:
-        """Hold every index (orgs sorted); big ones are referenced as they are, small ones copied together."""
-        return cls(_pack([_part(org, indexes[org]) for org in sorted(indexes)]))
+    def build(
+        cls, indexes: Mapping[str, PartitionedIndex], *, segment_bytes: int | None = None
+    ) -> MatchSnapshot:
+        """Hold every index (orgs sorted); big ones are referenced as they are, small ones copied together
+        into segments of up to ``segment_bytes`` (default SEGMENT_BYTES; 0: none shares, none is copied).
+        Snapshots made from this one by ``with_index`` and ``without`` keep its budget."""
+        budget = SEGMENT_BYTES if segment_bytes is None else segment_bytes
+        return cls(_pack([_part(org, indexes[org]) for org in sorted(indexes)], budget), budget)
 
     def with_index(self, org: str, index: PartitionedIndex) -> MatchSnapshot:
         """A new snapshot with ``org``'s index added or replaced. Copies at most one segment (the one that
         held ``org``, or the small one it joins); the old snapshot keeps serving until the caller swaps."""
         new = _part(org, index)
         size = _size(new)
+        budget = self._segment_bytes
         segments = list(self._segments)
         home = self._where.get(org)
         if home is not None:
             segments.remove(home[0])
             rest = [part for part in home[0].parts() if part[0] != org]
-            if rest and sum(_size(p) for p in rest) + size <= SEGMENT_BYTES:
-                return MatchSnapshot([*segments, _Segment([*rest, new])])
+            if rest and sum(_size(p) for p in rest) + size <= budget:
+                return MatchSnapshot([*segments, _Segment([*rest, new])], budget)
             if rest:
                 segments.append(_Segment(rest))
-        if size < SEGMENT_BYTES:
-            room = [s for s in segments if s.nbytes + size <= SEGMENT_BYTES]
+        if size < budget:
+            room = [s for s in segments if s.nbytes + size <= budget]
             if room:
                 target = min(room, key=lambda s: s.nbytes)
                 segments.remove(target)
-                return MatchSnapshot([*segments, _Segment([*target.parts(), new])])
-        return MatchSnapshot([*segments, _Segment([new])])
+                return MatchSnapshot([*segments, _Segment([*target.parts(), new])], budget)
+        return MatchSnapshot([*segments, _Segment([new])], budget)
 
     def without(self, org: str) -> MatchSnapshot:
         """A new snapshot without ``org`` (expired, withdrawn); idempotent, so racing expiries are safe."""
@@ -264,7 +276,7 @@ class MatchSnapshot:
             return self
         segments = [s for s in self._segments if s is not home[0]]
         rest = [part for part in home[0].parts() if part[0] != org]
-        return MatchSnapshot([*segments, _Segment(rest)] if rest else segments)
+        return MatchSnapshot([*segments, _Segment(rest)] if rest else segments, self._segment_bytes)
 
     def index(self, org: str) -> PartitionedIndex:
         """A copy of ``org``'s index as published (for re-checks and tests; not on the hot path)."""

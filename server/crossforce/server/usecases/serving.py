@@ -29,6 +29,7 @@ from crossforce.domain import Coverage, IndexStatus
 from crossforce.index import bloom as index
 from crossforce.index.partitioned import PartitionedIndex
 from crossforce.index.snapshot import MatchSnapshot
+from crossforce.server import matchkernel
 from crossforce.server.policy import coverage, epochs
 from crossforce.server.store.protocols import IndexStore
 from crossforce.server.store.rows import IndexRow
@@ -154,8 +155,9 @@ class ServingView:
 
 @dataclass(frozen=True)
 class Prepared:
-    """An epoch's next snapshot, built before any lock is taken (it may copy a segment of up to
-    ``snapshot.SEGMENT_BYTES``), and the snapshot it was built from: if that is no longer the one serving
+    """An epoch's next snapshot, built before any lock is taken (the matcher's snapshots give every force
+    a segment of its own, ``matchkernel.SEGMENT_BYTES``, so it copies no bits), and the snapshot it was
+    built from: if that is no longer the one serving
     at install (another matcher's publish was followed meanwhile), the install rebuilds from the one
     serving instead."""
 
@@ -198,7 +200,10 @@ class IndexTable:
             if row.epoch > retired_through:
                 bits = store.read_bits(row.bits_sha256)
                 loaded.setdefault(row.epoch, {})[row.org] = PartitionedIndex.from_bytes(layout, bits)
-        snapshots = {epoch: MatchSnapshot.build(indexes) for epoch, indexes in loaded.items()}
+        snapshots = {
+            epoch: MatchSnapshot.build(indexes, segment_bytes=matchkernel.SEGMENT_BYTES)
+            for epoch, indexes in loaded.items()
+        }
         del loaded  # the index objects are freed; the snapshots hold the only copy
         store.prune_bits()
         return cls(store=store, rows=rows, snapshots=snapshots, retired_through=retired_through)
@@ -269,7 +274,9 @@ class IndexTable:
 
     @staticmethod
     def _with(base: MatchSnapshot | None, org: str, new_index: PartitionedIndex) -> MatchSnapshot:
-        return base.with_index(org, new_index) if base is not None else MatchSnapshot.build({org: new_index})
+        if base is not None:
+            return base.with_index(org, new_index)
+        return MatchSnapshot.build({org: new_index}, segment_bytes=matchkernel.SEGMENT_BYTES)
 
     def _retire(self, retired_through: int) -> None:
         """Raise the retired mark (never lower it) and drop the snapshots it retires (lock held)."""
