@@ -23,7 +23,7 @@ import datetime
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Final, NamedTuple
+from typing import Final, TypeAlias
 
 from crossforce.clock import DAY_MS, now_ms
 from crossforce.encoding.dates import days_in_month
@@ -120,13 +120,23 @@ _H_NAME_DISTRICT: Final = _header(NAME_DISTRICT, 3)
 
 
 @lru_cache(maxsize=1 << 14)
-def _forename_codes(forename: str) -> tuple[str, ...]:
-    """Soundex of a full forename as written and of its canonical form, without repeats or empties.
+def _forename_codes(forename: str) -> tuple[tuple[str, bytes], ...]:
+    """(code, encoded) for the Soundex of a full forename as written and of its canonical form, without
+    repeats or empties.
 
     Both, because the nickname table and a misspelling each defeat the other: Jak and Jack share
-    J200 only as written (the table makes Jack John), Bill and William share W450 only canonically."""
+    J200 only as written (the table makes Jack John), Bill and William share W450 only canonically.
+    Encoded here, once per forename: forenames repeat far more than lists of given names do."""
     codes = (soundex(forename), soundex(canonical_forename(forename)))
-    return tuple(c for i, c in enumerate(codes) if c and c not in codes[:i])
+    return tuple((c, _field(c)) for i, c in enumerate(codes) if c and c not in codes[:i])
+
+
+@lru_cache(maxsize=1 << 14)
+def _canonical_first(forename: str) -> tuple[str, bytes, bytes, bytes]:
+    """c(forename) and, encoded, c, pre(c) and suf(c) (its first and last three code points): the
+    parts of a given-names half that depend on one forename, encoded once per forename."""
+    c = canonical_forename(forename)
+    return c, _field(c), _field(c[:3]), _field(c[-3:])
 
 
 # A pair of names is written in ascending code-point order (``a + b if a <= b else b + a`` below, on
@@ -134,50 +144,46 @@ def _forename_codes(forename: str) -> tuple[str, ...]:
 # surname transposed, as surname-first naming often leaves them).
 
 
-class _Given(NamedTuple):
-    """The forename half of the name keys, encoded once per distinct list of given names."""
+# The two name halves, like the heads and the date tails below, are plain tuples rather than
+# NamedTuples: the garbage collector stops tracking a cached plain tuple of strings, bytes and tuples
+# once it has seen it, never a NamedTuple (see ``_Heads``).
 
-    first: str | None
-    """Canonical (nickname-resolved) first full forename, ``c1``; None when there is none."""
-    first_field: bytes
-    firsts: tuple[tuple[str, bytes], ...]
-    """(c, encoded) for c(F1) and, when different, c(F2): the forenames name_dob and name_nodate key on
-    for the current name (someone known by their middle name)."""
-    pre: str
-    """pre(c1) and suf(c1): its first and last three code points."""
-    pre_field: bytes
-    suf: str
-    suf_field: bytes
-    codes: tuple[tuple[str, bytes], ...]
-    """(code, encoded) for the forename codes of the first MAX_FORENAMES full forenames, no repeats."""
-    first_codes: tuple[tuple[str, bytes], ...]
-    """The same for the first full forename alone."""
-    initial: bytes | None
-    area_heads: tuple[bytes, ...]
-    """forename_dob_area heads (current given names only; no surname needed)."""
-    dob_head: bytes | None
-    """forename_dob head, c(F1) encoded after the key header (current given names only)."""
-    doe_forename: bool
-    """The first forename is John or Jane, beside which the surname "Doe" is a placeholder."""
+_Given: TypeAlias = tuple[
+    str | None,  # first: canonical (nickname-resolved) first full forename, c1; None when there is none
+    bytes,  # first_field: c1 encoded
+    tuple[tuple[str, bytes], ...],  # firsts: (c, encoded) for c(F1) and, when different, c(F2)
+    str,  # pre: pre(c1), its first three code points
+    bytes,  # pre_field
+    str,  # suf: suf(c1), its last three code points
+    bytes,  # suf_field
+    tuple[tuple[str, bytes], ...],  # codes: (code, encoded), forename codes of the first full forenames
+    tuple[tuple[str, bytes], ...],  # first_codes: the same for the first full forename alone
+    bytes | None,  # initial
+    tuple[bytes, ...],  # area_heads: forename_dob_area heads (current given names only)
+    bytes | None,  # dob_head: forename_dob head, c(F1) encoded after the key header
+    bool,  # doe_forename: the first forename is John or Jane ("Doe" beside it is a placeholder)
+]
+"""The forename half of the name keys, encoded once per distinct list of given names. ``firsts``: the
+forenames name_dob and name_nodate key on for the current name (someone known by their middle name);
+``codes`` covers the first MAX_FORENAMES full forenames, without repeats."""
+
+_GIVEN_DOE_FORENAME: Final = 12
 
 
-class _Surname(NamedTuple):
-    """The surname half of the name keys, encoded once per distinct surname."""
-
-    compact: str
-    compact_field: bytes
-    variants: tuple[tuple[str, bytes], ...]
-    """(v, encoded) for every surname variant, the compact surname first."""
-    soundex: str
-    soundex_field: bytes
-    variant_soundexes: tuple[tuple[str, bytes], ...]
-    """(code, encoded) for the non-empty Soundex of each surname variant after the compact one."""
-    pre: str
-    pre_field: bytes
-    suf: str
-    suf_field: bytes
-    area_heads: tuple[bytes, ...]
-    """surname_dob_area head, when the surname has a Soundex code."""
+_Surname: TypeAlias = tuple[
+    str,  # compact
+    bytes,  # compact_field
+    tuple[tuple[str, bytes], ...],  # variants: (v, encoded) for every surname variant, compact first
+    str,  # soundex
+    bytes,  # soundex_field
+    tuple[tuple[str, bytes], ...],  # variant_soundexes: non-empty Soundex of each later variant
+    str,  # pre
+    bytes,  # pre_field
+    str,  # suf
+    bytes,  # suf_field
+    tuple[bytes, ...],  # area_heads: surname_dob_area head, when the surname has a Soundex code
+]
+"""The surname half of the name keys, encoded once per distinct surname."""
 
 
 _LENGTH_PREFIX: Final = tuple(n.to_bytes(2, "big") for n in range(64))
@@ -194,36 +200,37 @@ def _coded(codes: Iterable[str]) -> tuple[tuple[str, bytes], ...]:
     return tuple((c, _field(c)) for c in dict.fromkeys(codes))
 
 
-_NO_GIVEN: Final = _Given(None, b"", (), "", b"", "", b"", (), (), None, (), None, False)
-
-
 @lru_cache(maxsize=1 << 16)
 def _given_half(given: tuple[str, ...]) -> _Given:
     full = [g for g in given if len(g) > 1]
     initial = _field(given[0][0]) if given else None
     doe_forename = bool(given) and given[0] in DOE_FORENAMES
     if not full:
-        return _NO_GIVEN._replace(initial=initial, doe_forename=doe_forename)
-    first = canonical_forename(full[0])
-    first_field = _field(first)
-    first_codes = _coded(_forename_codes(full[0]))
+        return (None, b"", (), "", b"", "", b"", (), (), initial, (), None, doe_forename)
+    first, first_field, pre_field, suf_field = _canonical_first(full[0])
+    first_codes = _forename_codes(full[0])
     firsts: tuple[tuple[str, bytes], ...] = ((first, first_field),)
-    if len(full) > 1 and (second := canonical_forename(full[1])) != first:
-        firsts += ((second, _field(second)),)
-    return _Given(
-        first=first,
-        first_field=first_field,
-        firsts=firsts,
-        pre=first[:3],
-        pre_field=_field(first[:3]),
-        suf=first[-3:],
-        suf_field=_field(first[-3:]),
-        codes=_coded(c for g in full[:MAX_FORENAMES] for c in _forename_codes(g)),
-        first_codes=first_codes,
-        initial=initial,
-        area_heads=tuple(_H_FORENAME_DOB_AREA + f for _, f in first_codes),
-        dob_head=_H_FORENAME_DOB + first_field,
-        doe_forename=doe_forename,
+    codes = first_codes
+    if len(full) > 1:
+        second, second_field, _, _ = _canonical_first(full[1])
+        if second != first:
+            firsts += ((second, second_field),)
+        # (code, encoded) pairs repeat exactly when their codes do: the first of each is kept
+        codes = tuple(dict.fromkeys(c for g in full[:MAX_FORENAMES] for c in _forename_codes(g)))
+    return (
+        first,
+        first_field,
+        firsts,
+        first[:3],
+        pre_field,
+        first[-3:],
+        suf_field,
+        codes,
+        first_codes,
+        initial,
+        tuple(_H_FORENAME_DOB_AREA + f for _, f in first_codes),
+        _H_FORENAME_DOB + first_field,
+        doe_forename,
     )
 
 
@@ -231,18 +238,18 @@ def _given_half(given: tuple[str, ...]) -> _Given:
 def _surname_half(compact: str, variants: tuple[str, ...]) -> _Surname:
     code = soundex(compact)
     code_field = _field(code) if code else b""
-    return _Surname(
-        compact=compact,
-        compact_field=_field(compact),
-        variants=tuple((v, _field(v)) for v in variants),
-        soundex=code,
-        soundex_field=code_field,
-        variant_soundexes=_coded(c for c in map(soundex, variants[1:]) if c),
-        pre=compact[:3],
-        pre_field=_field(compact[:3]),
-        suf=compact[-3:],
-        suf_field=_field(compact[-3:]),
-        area_heads=(_H_SURNAME_DOB_AREA + code_field,) if code else (),
+    return (
+        compact,
+        _field(compact),
+        tuple((v, _field(v)) for v in variants),
+        code,
+        code_field,
+        _coded(c for c in map(soundex, variants[1:]) if c),
+        compact[:3],
+        _field(compact[:3]),
+        compact[-3:],
+        _field(compact[-3:]),
+        (_H_SURNAME_DOB_AREA + code_field,) if code else (),
     )
 
 
@@ -266,35 +273,30 @@ def _previous_halves(raw: str, given_names: str) -> tuple[_Given, _Surname] | No
     return _given_half(name.given), _surname_half(name.surname, name.surname_variants)
 
 
-class _Heads(NamedTuple):
-    """The keys of one name as heads waiting for the record's tails (``head + tail``), built once per
-    distinct name so that a record's keys cost one concatenation each.
+_Heads: TypeAlias = tuple[
+    tuple[bytes, ...],  # 16 name_dob: + the full date
+    tuple[bytes, ...],  # 17 phonetic_dob: + the year with unordered day and month
+    tuple[bytes, ...],  # 18 initial_dob and 19 fragment_dob: + the full date
+    bytes | None,  # 20 partial_dob: + each masked partial date (the dob tails' partial dates are sorted)
+    tuple[bytes, ...],  # 23 phonetic_postcode: + the postcode
+    tuple[bytes, ...],  # 24 surname_dob_area and 25 forename_dob_area: + unordered date and district
+    tuple[bytes, ...],  # 26 name_nodate: complete keys
+    bytes | None,  # 27 name_year: + the year
+    tuple[bytes, ...],  # 28 surname_dob and 29 forename_dob: + the full date
+    bytes | None,  # 30 name_district: + the district
+]
+"""The keys of one name as heads waiting for the record's tails (``head + tail``), built once per
+distinct name so that a record's keys cost one concatenation each.
 
-    The fields are in key-type order and each field's heads are sorted and distinct, so the keys come
-    out sorted and distinct without a sort: keys sort by type first (the byte after the prefix), and
-    heads of one type hold the same number of length-prefixed fields, so none is a prefix of another
-    and ``head + tail`` sorts as ``head`` for a fixed tail."""
+The fields are in key-type order and each field's heads are sorted and distinct, so the keys come
+out sorted and distinct without a sort: keys sort by type first (the byte after the prefix), and
+heads of one type hold the same number of length-prefixed fields, so none is a prefix of another
+and ``head + tail`` sorts as ``head`` for a fixed tail.
 
-    name_dob: tuple[bytes, ...]
-    """16 name_dob: + the full date."""
-    phonetic_dob: tuple[bytes, ...]
-    """17 phonetic_dob: + the year with unordered day and month."""
-    initial_fragment_dob: tuple[bytes, ...]
-    """18 initial_dob and 19 fragment_dob: + the full date."""
-    partial_dob: bytes | None
-    """20 partial_dob: + each masked partial date (``_DobTails.partial`` is sorted)."""
-    phonetic_postcode: tuple[bytes, ...]
-    """23 phonetic_postcode: + the postcode."""
-    area: tuple[bytes, ...]
-    """24 surname_dob_area and 25 forename_dob_area: + unordered date and district."""
-    name_nodate: tuple[bytes, ...]
-    """26 name_nodate: complete keys."""
-    name_year: bytes | None
-    """27 name_year: + the year."""
-    surname_forename_dob: tuple[bytes, ...]
-    """28 surname_dob and 29 forename_dob: + the full date."""
-    name_district: bytes | None
-    """30 name_district: + the district."""
+A plain tuple, not a NamedTuple, like ``_DobTails``: the garbage collector stops tracking a plain
+tuple of bytes and tuples once it has seen it, never a NamedTuple, so tens of thousands of cached
+NamedTuples made the collector re-scan them in a full collection about once per 20,000 records
+(1-4 us a record, 4-13% of the encoding time in bench/encoding.py's cold passes)."""
 
 
 def _sorted(heads: list[bytes]) -> tuple[bytes, ...]:
@@ -317,51 +319,55 @@ def _name_heads(g: _Given, s: _Surname | None, current: bool) -> _Heads:
     surname_dob: list[bytes] = [g_dob] if current and g_dob is not None else []
     area = list(g_area) if current else []
     if s is None:
-        return _Heads((), (), (), None, (), _sorted(area), (), None, _sorted(surname_dob), None)
+        return ((), (), (), None, (), _sorted(area), (), None, _sorted(surname_dob), None)
     sur, sur_field, variants, code, code_field, variant_codes, spre, spre_field, ssuf, ssuf_field, heads = s
     area += heads[:1]
     surname_dob += [_H_SURNAME_DOB + v for _, v in variants]
     initial_dob = [] if initial is None else [_H_INITIAL_DOB + initial + sur_field]
     if c1 is None:
-        return _Heads(
-            (), (), tuple(initial_dob), None, (), _sorted(area), (), None, _sorted(surname_dob), None
-        )
-    fragments = [
-        _H_FRAGMENT_DOB_PREFIX + (pre_field + spre_field if pre <= spre else spre_field + pre_field),
-        _H_FRAGMENT_DOB_SUFFIX + (suf_field + ssuf_field if suf <= ssuf else ssuf_field + suf_field),
-    ]
-    phonetic = (
-        [_H_PHONETIC_DOB + (f + code_field if x <= code else code_field + f) for x, f in codes]
-        if code
-        else []
+        return ((), (), tuple(initial_dob), None, (), _sorted(area), (), None, _sorted(surname_dob), None)
+    # Below, heads of one type are gathered with plain loops and sorted inline: a first sighting of a
+    # name pair runs this once, and comprehension and helper calls were a quarter of its cost.
+    initial_dob.append(
+        _H_FRAGMENT_DOB_PREFIX + (pre_field + spre_field if pre <= spre else spre_field + pre_field)
     )
+    initial_dob.append(
+        _H_FRAGMENT_DOB_SUFFIX + (suf_field + ssuf_field if suf <= ssuf else ssuf_field + suf_field)
+    )
+    phonetic: list[bytes] = []
+    postcode: list[bytes] = []
+    if code:
+        for x, f in codes:
+            pair = f + code_field if x <= code else code_field + f
+            phonetic.append(_H_PHONETIC_DOB + pair)
+            if current:
+                postcode.append(_H_PHONETIC_POSTCODE + pair)
     for y, yf in variant_codes:
-        phonetic += [_H_PHONETIC_DOB + (f + yf if x <= y else yf + f) for x, f in first_codes]
+        for x, f in first_codes:
+            phonetic.append(_H_PHONETIC_DOB + (f + yf if x <= y else yf + f))
     name_dob: list[bytes] = []
     nodate: list[bytes] = []
     for c, cf in firsts if current else firsts[:1]:
-        name_dob += [_H_NAME_DOB + cf + vf for _, vf in variants]
-        nodate += [_H_NAME_NODATE + (cf + vf if c <= v else vf + cf) for v, vf in variants]
+        for v, vf in variants:
+            name_dob.append(_H_NAME_DOB + cf + vf)
+            nodate.append(_H_NAME_NODATE + (cf + vf if c <= v else vf + cf))
     names = c1_field + sur_field if c1 <= sur else sur_field + c1_field
-    postcode: list[bytes] = []
-    district = None
-    if current:
-        if code:
-            postcode = [
-                _H_PHONETIC_POSTCODE + (f + code_field if x <= code else code_field + f) for x, f in codes
-            ]
-        district = _H_NAME_DISTRICT + names
-    return _Heads(
-        _sorted(name_dob),
-        _sorted_unique(phonetic),
-        _sorted(initial_dob + fragments),
+    name_dob.sort()
+    initial_dob.sort()
+    postcode.sort()
+    area.sort()
+    surname_dob.sort()
+    return (
+        tuple(name_dob),
+        tuple(sorted(set(phonetic))),  # can repeat: a Soundex code shared by two surname variants
+        tuple(initial_dob),
         _H_PARTIAL_DOB + names,
-        _sorted(postcode),
-        _sorted(area),
-        _sorted_unique(nodate),
+        tuple(postcode),
+        tuple(area),
+        tuple(sorted(set(nodate))),  # can repeat: a name pair is written in code-point order
         _H_NAME_YEAR + names,
-        _sorted(surname_dob),
-        district,
+        tuple(surname_dob),
+        _H_NAME_DISTRICT + names if current else None,
     )
 
 
@@ -373,7 +379,7 @@ def _current_heads(given_names: str, surname: str) -> _Heads:
     8,192 thrashed on a 100,000-record file (20,696 distinct pairs), costing about a fifth of the speed."""
     g = _given_of(given_names)
     s = _surname_of(surname)
-    return _name_heads(g, None if s is None or (g.doe_forename and s.compact == "doe") else s, True)
+    return _name_heads(g, None if s is None or (g[_GIVEN_DOE_FORENAME] and s[0] == "doe") else s, True)
 
 
 @lru_cache(maxsize=1 << 14)
@@ -394,32 +400,44 @@ def _complete(
     """Append every key of one name, in key order: its heads completed by the record's tails."""
     append = out.append
     full, unordered, partial, year = dob
+    (
+        name_dob,
+        phonetic_dob,
+        initial_fragment,
+        names,
+        phonetic_postcode,
+        area_heads,
+        nodate,
+        name_year,
+        own_dob,
+        name_district,
+    ) = heads
     if full is not None:
-        for head in heads.name_dob:
+        for head in name_dob:
             append(head + full)
     if unordered is not None:
-        for head in heads.phonetic_dob:
+        for head in phonetic_dob:
             append(head + unordered)
     if full is not None:
-        for head in heads.initial_fragment_dob:
+        for head in initial_fragment:
             append(head + full)
-    if (names := heads.partial_dob) is not None:
+    if names is not None:
         for tail in partial:
             append(names + tail)
     if postcode is not None:
-        for head in heads.phonetic_postcode:
+        for head in phonetic_postcode:
             append(head + postcode)
     if area is not None:
-        for head in heads.area:
+        for head in area_heads:
             append(head + area)
-    out += heads.name_nodate
-    if year is not None and heads.name_year is not None:
-        append(heads.name_year + year)
+    out += nodate
+    if year is not None and name_year is not None:
+        append(name_year + year)
     if full is not None:
-        for head in heads.surname_forename_dob:
+        for head in own_dob:
             append(head + full)
-    if district is not None and heads.name_district is not None:
-        append(heads.name_district + district)
+    if district is not None and name_district is not None:
+        append(name_district + district)
 
 
 def _ascii_field(value: str) -> bytes:
@@ -427,16 +445,13 @@ def _ascii_field(value: str) -> bytes:
     return _LENGTH_PREFIX[len(value)] + value.encode("ascii")
 
 
-class _DobTails(NamedTuple):
-    full: bytes | None
-    unordered: bytes | None
-    partial: tuple[bytes, ...]
-    """The masked partial dates, sorted (so the keys made from them come out in order)."""
-    year: bytes | None
-    """The year part alone (name_year), whenever the date has one."""
+_DobTails: TypeAlias = tuple[bytes | None, bytes | None, tuple[bytes, ...], bytes | None]
+"""A date of birth's tails: (full date, year with unordered day and month, the masked partial dates
+sorted so the keys made from them come out in order, the year alone for name_year). A plain tuple so
+the garbage collector stops tracking the cached ones (see ``_Heads``)."""
 
 
-_NO_DOB: Final = _DobTails(None, None, (), None)
+_NO_DOB: Final[_DobTails] = (None, None, (), None)
 
 
 _DATE_LENGTH: Final = b"\x00\x0a"
@@ -463,10 +478,30 @@ def _numeric_tails(ys: str, ms: str, ds: str, today: datetime.date) -> _DobTails
     The fields print as written (four and two digits), so the tails are made of the text; the numbers
     come from tables (``int`` is a third of the cost)."""
     y, m, d = _YEARS.get(ys) or int(ys), _TWO_DIGITS[ms], _TWO_DIGITS[ds]
+    if (
+        MIN_BIRTH_YEAR <= y < today.year
+        and 1 <= m <= 12
+        and 1 <= d <= _MAX_DAY[m]
+        and (d != 29 or m != 2 or (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)))
+    ):
+        # Nearly every date: a real date in a year before this one, so all the tests below pass (valid,
+        # hence day and month unordered too; all three partial dates). The tails straight away, in the
+        # same order: less than half the cost of the general branch (0.63 against 1.43 us).
+        full = f"\x00\x0a{ys}-{ms}-{ds}".encode()
+        return (
+            full,
+            full if m <= d else f"\x00\x0a{ys}-{ds}-{ms}".encode(),
+            (
+                f"\x00\x0a****-{ms}-{ds}".encode(),
+                f"\x00\x0a{ys}-**-{ds}".encode(),
+                f"\x00\x0a{ys}-{ms}-**".encode(),
+            ),
+            f"\x00\x04{ys}".encode(),
+        )
     month_ok, day_ok = 1 <= m <= 12, 1 <= d <= 31
     masked_year = month_ok and day_ok and d <= _MAX_DAY[m]
     if not MIN_BIRTH_YEAR <= y <= today.year:  # no year: at most the year-masked partial date
-        return _DobTails(None, None, (f"\x00\x0a****-{ms}-{ds}".encode(),), None) if masked_year else _NO_DOB
+        return (None, None, (f"\x00\x0a****-{ms}-{ds}".encode(),), None) if masked_year else _NO_DOB
     last = (today.year, today.month, today.day)
     valid = month_ok and 1 <= d <= days_in_month(y, m) and (y, m, d) <= last
     swapped = valid or (1 <= d <= 12 and 1 <= m <= days_in_month(y, d) and (y, d, m) <= last)
@@ -480,7 +515,7 @@ def _numeric_tails(ys: str, ms: str, ds: str, today: datetime.date) -> _DobTails
     unordered = None
     if swapped:
         unordered = (f"\x00\x0a{ys}-{ms}-{ds}" if m <= d else f"\x00\x0a{ys}-{ds}-{ms}").encode()
-    return _DobTails(
+    return (
         f"\x00\x0a{ys}-{ms}-{ds}".encode() if valid else None,
         unordered,
         tuple(partial),
@@ -515,7 +550,7 @@ def _dob_tails(dob: str, today: datetime.date) -> _DobTails:
         partial.append(_DATE_LENGTH + f"{ys}-**-{ds}".encode())
     if m is not None and d is not None and d <= _MAX_DAY[m]:
         partial.append(_DATE_LENGTH + f"****-{ms}-{ds}".encode())
-    return _DobTails(full, unordered, tuple(sorted(partial)), _ascii_field(ys) if ys else None)
+    return (full, unordered, tuple(sorted(partial)), _ascii_field(ys) if ys else None)
 
 
 _UK_POSTCODE_TEXT: Final = re.compile(
@@ -594,7 +629,7 @@ def canonical_keys(record: Record, *, today: datetime.date | None = None) -> lis
         out.append(key)
     dob = _dob_tails(record.date_of_birth, today or _utc_today()) if record.date_of_birth else _NO_DOB
     postcode, district = _postcode_tails(record.postcode) if record.postcode else _NO_POSTCODE
-    unordered = dob.unordered
+    unordered = dob[1]
     area = unordered + district if unordered is not None and district is not None else None
     given_names = record.given_names
     _complete(out, _current_heads(given_names, record.surname), dob, area, postcode, district)
