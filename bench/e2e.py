@@ -146,6 +146,9 @@ class TimingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Server-side handler time per RPC (from the handler's start to its return, lock waits included),
     so client-side figures can be told apart from load-generator artefacts."""
 
+    builds_per_method = True
+    """Its handler depends only on the method and the handler it wraps (``transport.builds_per_method``)."""
+
     def __init__(self) -> None:
         self.samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
         """Per RPC: (wall-clock start, seconds in the handler)."""

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import grpc
 import grpc.aio
 
+from crossforce.crypto import pki
 from crossforce.server import status
 
 EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]  # not in grpc-stubs
@@ -42,6 +43,9 @@ class LoopContext(grpc.ServicerContext):
         self.loop = loop
         self.ended = False
         self.aborted: tuple[grpc.StatusCode, str] | None = None
+        self.admitted: tuple[object, pki.Identity] | None = None
+        """(resolver, identity): who the transport resolved before reading the request, and with which
+        resolver, so ``Authorise`` re-admits that identity instead of reading the certificate again."""
         self._callbacks: list[Callable[[], None]] = []
 
     def end(self) -> None:

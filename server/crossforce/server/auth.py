@@ -37,6 +37,7 @@ import grpc
 from crossforce.crypto import pki
 from crossforce.errors import AuthenticationError
 from crossforce.server import status
+from crossforce.server.aiocontext import LoopContext
 from crossforce.server.identity import IdentityResolver
 from crossforce.server.observability.calls import note_caller
 from crossforce.server.observability.context import ForwardingContext
@@ -87,6 +88,18 @@ def api_rpcs() -> tuple[str, ...]:
     )
 
 
+def _resolved_earlier(context: grpc.ServicerContext, resolver: IdentityResolver) -> pki.Identity | None:
+    """The identity ``resolver`` gave the transport for this call before it read the request (on the
+    asyncio server), or None (the in-memory server, or another resolver)."""
+    innermost: grpc.ServicerContext = context
+    while isinstance(innermost, ForwardingContext):
+        innermost = innermost.inner
+    admitted = innermost.admitted if isinstance(innermost, LoopContext) else None
+    if admitted is None or admitted[0] is not resolver:
+        return None
+    return admitted[1]
+
+
 class Authorise(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """Resolve and authorise the caller of every API method before its handler runs.
 
@@ -94,13 +107,17 @@ class Authorise(grpc.ServerInterceptor):  # type: ignore[type-arg]
     servicer always sees an ``AuthorisedContext``.
     """
 
+    builds_per_method = True
+    """``intercept_service`` depends only on the method and its handler: the transport may build once."""
+
     def __init__(self, identify: IdentityResolver) -> None:
         roles.check_against_api(api_rpcs())  # ValueError: the matcher must not start with a stale table
         self._identify = identify
 
     def _admit(self, method: str, context: grpc.ServicerContext) -> AuthorisedContext:
         try:
-            who = self._identify(context)
+            known = _resolved_earlier(context, self._identify)
+            who = self._identify(context) if known is None else self._identify.readmit(known)
         except Exception as exc:
             status.abort(context, exc)  # the call's log line: "unauthenticated" and the fingerprint
         note_caller(context, org=who.org, role=who.role)

@@ -186,11 +186,19 @@ class IdentityResolver:
             return known
         identity = pki.identity_from_pem(cert_pem)
         if identity.fingerprint in deny.fingerprints:
-            raise AuthenticationError(
-                f"certificate {identity.fingerprint[:16]}… for {identity.org} ({identity.role}) "
-                "has been revoked"
-            )
+            raise _revoked(identity)
         self._cache.put(cert_pem, deny.digest, identity)
+        return identity
+
+    def readmit(self, identity: pki.Identity) -> pki.Identity:
+        """``identity``, resolved by this resolver earlier in the same call (the transport, before it read
+        the request), admitted again against the deny list as it is now: what calling the resolver again
+        would decide (AuthenticationError once revoked, UnavailableError while the list cannot be read),
+        without reading the certificate again. Development mode has no deny list to consult."""
+        if self.dev_mode:
+            return identity
+        if identity.fingerprint in self.deny_list.snapshot().fingerprints:
+            raise _revoked(identity)
         return identity
 
     def check_still_admitted(self, identity: pki.Identity) -> None:
@@ -208,6 +216,12 @@ class IdentityResolver:
             if key == DEV_IDENTITY_HEADER:
                 return dev_identity(value if isinstance(value, str) else value.decode())
         raise AuthenticationError(f"development mode: send the {DEV_IDENTITY_HEADER} metadata header")
+
+
+def _revoked(identity: pki.Identity) -> AuthenticationError:
+    return AuthenticationError(
+        f"certificate {identity.fingerprint[:16]}… for {identity.org} ({identity.role}) has been revoked"
+    )
 
 
 def dev_identity(text: str) -> pki.Identity:

@@ -4,20 +4,22 @@ Why: grpc-python's threaded server reads a unary request inside the worker threa
 headers and never a message held every worker and froze the matcher (issue 15, finding 4). Here the
 event loop reads each request; a worker thread is taken only once the request is whole.
 
-``SyncOnAio`` is the one ``grpc.aio.ServerInterceptor`` of the main server. For every call it applies
-the synchronous interceptor chain (``CallObserver``, ``DecodeGuard``, any extra, ``Authorise``: the same
-chain the in-memory test server runs) and turns the resulting handler into an asynchronous one that,
-before reading any message:
+``SyncOnAio`` is the one ``grpc.aio.ServerInterceptor`` of the main server. It applies the synchronous
+interceptor chain (``CallObserver``, ``DecodeGuard``, any extra, ``Authorise``: the same chain the
+in-memory test server runs) and turns the resulting handler into an asynchronous one, once per method
+when every interceptor of the chain ``builds_per_method`` (else on every call). That handler, before
+reading any message:
 
 1. resolves the caller from the client certificate and the deny list (a revoked certificate is refused
-   without its request ever being read);
+   without its request ever being read), and leaves that identity on the call's ``LoopContext`` so
+   ``Authorise`` re-admits it against the deny list instead of reading the certificate again;
 2. takes a per-certificate slot (``Caps``: so many unary calls, so many streams of each kind; beyond it
    RESOURCE_EXHAUSTED naming the cap);
 
 then reads the request within ``TransportSettings.receive_deadline_s`` (DEADLINE_EXCEEDED otherwise),
-and only then runs the synchronous handler in the worker pool with a ``LoopContext``. Every call is
-taken as a client stream (``request_streaming``), whatever its kind, because only a streaming handler
-runs before gRPC has read a message; for a unary method exactly one message is read.
+and only then runs the synchronous handler in the worker pool with a ``LoopContext`` (``in_pool``).
+Every call is taken as a client stream (``request_streaming``), whatever its kind, because only a
+streaming handler runs before gRPC has read a message; for a unary method exactly one message is read.
 
 Refusals made here are logged and counted through ``CallObserver.record_unread`` like any other call.
 The per-certificate caps are ``crossforce.server.caps``; the context the servicers get is
@@ -48,6 +50,7 @@ from crossforce.server.caps import UNARY, Caps, Lease
 from crossforce.server.identity import IdentityResolver
 from crossforce.server.observability.calls import CallObserver
 from crossforce.server.policy.settings import TransportSettings
+from crossforce.server.status import DecodeGuard
 
 Interceptor: TypeAlias = "grpc.ServerInterceptor[Any, Any]"
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
@@ -68,6 +71,14 @@ def _behaviour(handler: Handler) -> Callable[..., Any]:
     if behaviour is None:
         raise TypeError("a gRPC method handler without a behaviour")
     return behaviour
+
+
+def builds_per_method(interceptor: Interceptor) -> bool:
+    """Whether ``interceptor.intercept_service`` depends only on the method's name and the handler it is
+    given (no per-call state, no side effect for a method the server has), so ``SyncOnAio`` may build a
+    method's handler once and reuse it for every later call: an interceptor says so with a class
+    attribute ``builds_per_method = True`` (``DecodeGuard``, which lives apart, is known here)."""
+    return isinstance(interceptor, DecodeGuard) or getattr(interceptor, "builds_per_method", False) is True
 
 
 def _is_async(handler: Handler) -> bool:
@@ -122,6 +133,11 @@ class SyncOnAio(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self.caps = Caps(
             unary=settings.max_unary_calls_per_identity, streams=settings.max_streams_per_identity
         )
+        self._per_method = all(builds_per_method(i) for i in self._chain)
+        self._built: dict[str, tuple[Handler, Handler]] = {}
+        """Method -> (the handler gRPC found, the bridged handler built from it), when every interceptor
+        of the chain builds from the method and its handler alone (``builds_per_method``). Keyed by the
+        methods the server has (gRPC found a handler), so bounded; touched only on the loop thread."""
 
     async def intercept_service(
         self,
@@ -129,6 +145,10 @@ class SyncOnAio(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
         found: Handler | None = await continuation(handler_call_details)
+        method = handler_call_details.method
+        built = self._built.get(method)
+        if built is not None and built[0] is found:
+            return built[1]  # this method's chain and bridge, built at its first call
         if found is not None and _is_async(found):
             return found  # an asyncio-native servicer (reflection v1alpha): nothing to bridge
         handler = found
@@ -136,7 +156,10 @@ class SyncOnAio(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             handler = interceptor.intercept_service(_Passthrough(handler), handler_call_details)
         if handler is None:
             return None  # type: ignore[return-value]  # gRPC answers UNIMPLEMENTED
-        return self._bridge(handler, handler_call_details.method)
+        bridged = self._bridge(handler, method)
+        if self._per_method and found is not None:
+            self._built[method] = (found, bridged)
+        return bridged
 
     # --- the asynchronous handler -----------------------------------------------------------------
 
@@ -177,6 +200,7 @@ class SyncOnAio(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if needs_identity(call.method):
             try:
                 call.who = self._resolver(call.context)
+                call.context.admitted = (self._resolver, call.who)
                 call.lease = self.caps.take(call.who, bucket)
             except Exception as exc:
                 await self._refuse(call, exc)
@@ -232,7 +256,7 @@ class SyncOnAio(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         behaviour = _behaviour(handler)
         request = await self._request(handler, call, first)
         try:
-            return await loop.run_in_executor(self._pool, behaviour, request, context)
+            return await in_pool(self._pool, loop, behaviour, request, context)
         except Exception:
             if context.aborted is not None:
                 await context.send_abort()
@@ -275,6 +299,49 @@ class SyncOnAio(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     self._pool.submit(_quietly, closer)
 
         step.add_done_callback(close)
+
+
+async def in_pool(
+    pool: futures.Executor, loop: asyncio.AbstractEventLoop, behaviour: Callable[..., T], *args: Any
+) -> T:
+    """``behaviour(*args)`` on a pool thread, awaited on ``loop``: ``loop.run_in_executor`` with one future
+    instead of two chained ones (the worker settles the loop's future with one ``call_soon_threadsafe``).
+    As there, a call cancelled before a worker has taken it never runs, and one already running finishes
+    with nobody waiting for its answer."""
+    answer: asyncio.Future[T] = loop.create_future()
+
+    def work() -> None:
+        try:
+            result = behaviour(*args)
+        except BaseException as exc:  # as the executor's own future keeps it: the awaiting call raises it
+            _settle_soon(loop, answer, None, exc)
+        else:
+            _settle_soon(loop, answer, result, None)
+
+    taken = pool.submit(work)
+    try:
+        return await answer
+    except asyncio.CancelledError:
+        taken.cancel()  # not started yet: it never will
+        raise
+
+
+def _settle_soon(
+    loop: asyncio.AbstractEventLoop, answer: asyncio.Future[Any], result: Any, exc: BaseException | None
+) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has closed: the server has stopped, nobody waits
+        loop.call_soon_threadsafe(_settle, answer, result, exc)
+
+
+def _settle(answer: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if answer.cancelled():
+        return
+    if exc is None:
+        answer.set_result(result)
+    elif isinstance(exc, StopIteration):  # a future cannot hold one (asyncio's own rule for tasks)
+        answer.set_exception(RuntimeError("a handler raised StopIteration"))
+    else:
+        answer.set_exception(exc)
 
 
 def _quietly(close: Callable[[], None]) -> None:

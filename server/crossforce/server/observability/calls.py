@@ -166,6 +166,10 @@ def _ended(notes: CallNotes, raised: BaseException | None, context: grpc.Service
 class CallObserver(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """Time, log and count every call. Install it first (outermost)."""
 
+    builds_per_method = True
+    """For a method the server has, ``intercept_service`` depends only on the method and its handler (a
+    call to an unknown method, counted here, is never reused): the transport may build it once."""
+
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 

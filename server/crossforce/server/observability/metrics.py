@@ -156,6 +156,9 @@ class Metrics:
             registry=r,
         )
         self.storage_healthy.set(1)
+        self._call_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+        """The two children ``record_call`` updates, by their labels (as many as the labelled series: the
+        methods the server has, "unknown", and the status names); dict reads and writes are atomic."""
 
     def watch(self, source: StateSource) -> None:
         """Read the matcher's state at every scrape (call once)."""
@@ -164,8 +167,16 @@ class Metrics:
     def record_call(
         self, *, kind: str, service: str, method: str, code: str, seconds: float, reason: str | None
     ) -> None:
-        self.handled.labels(kind, service, method, code).inc()
-        self.handling_seconds.labels(kind, service, method).observe(seconds)
+        key = (kind, service, method, code)
+        children = self._call_children.get(key)
+        if children is None:  # the first call of its kind: labels() validates and takes the family's lock
+            children = (
+                self.handled.labels(kind, service, method, code),
+                self.handling_seconds.labels(kind, service, method),
+            )
+            self._call_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
         if reason is not None:
             self.refusals.labels(reason).inc()
 
