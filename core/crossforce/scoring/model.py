@@ -11,6 +11,7 @@ for nothing. Types that only several records together explain are scored one by 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -76,8 +77,9 @@ def score(
         raise ValueError("record counts or fpr out of range")
     best: Score | None = None
     outcome_slope, outcome_intercept = params.outcome_calibration
-    for levels in explanations(agreed_types, sent_types):
-        if all(level == NONE for level in levels.values()) or force_records == 0:
+    for items, pattern_family, nothing_agreed in _patterns(tuple(agreed_types), tuple(sent_types)):
+        levels = dict(items)
+        if nothing_agreed or force_records == 0:
             candidate = Score(0.0, 0.0, MappingProxyType(levels))
         else:
             weight, log_odds = evidence(
@@ -89,7 +91,7 @@ def score(
                 fpr=fpr,
                 params=params,
             )
-            slope, intercept = params.family_calibration.get(family(levels), params.calibration)
+            slope, intercept = params.family_calibration.get(pattern_family, params.calibration)
             calibrated = outcome_slope * (slope * log_odds + intercept) + outcome_intercept
             candidate = Score(_sigmoid(calibrated), weight, MappingProxyType(levels))
         if best is None or candidate.probability > best.probability:
@@ -112,15 +114,47 @@ def evidence(
     classes = {"forename": forename_class, "surname": surname_class}
     weight = log_m = log_q = 0.0
     for field, level in levels.items():
-        u = field_u(field, level, name_class=classes.get(field, 0), params=params)
-        m = params.m_none[field] if level == NONE else params.m[field][level]
-        weight += math.log2(m / u)
-        log_m += math.log(m)
-        log_q += math.log(u)
+        field_weight, field_log_m, field_log_u = _field_terms(field, level, classes.get(field, 0), params)
+        weight += field_weight
+        log_m += field_log_m
+        log_q += field_log_u
     coincidence = -math.expm1(-force_records * math.exp(log_q)) + fpr
     prior = min(_PRIOR_CAP, params.base_rate * force_records / max(1, total_records))
     log_odds = math.log(prior / (1.0 - prior)) + log_m - math.log(max(_LEAST_U, min(1.0, coincidence)))
     return weight, log_odds
+
+
+PATTERNS_KEPT = 4096
+"""Distinct (agreed, sent) key-type lists and (field, level, class) terms remembered (``_patterns``,
+``_field_terms``): a matcher meets a few hundred of each, again and again."""
+
+
+@functools.lru_cache(maxsize=PATTERNS_KEPT)
+def _patterns(
+    agreed_types: tuple[int, ...], sent_types: tuple[int, ...]
+) -> tuple[tuple[tuple[tuple[str, str], ...], str, bool], ...]:
+    """``explanations`` of these key types, each as its (field, level) items in order, its ``family`` and
+    whether nothing in it agreed: a function of the two lists alone (in their order), remembered.
+
+    Why: a matcher scores a hit whose (agreed, sent, name classes, force) it has not met yet for most
+    of a batch's candidates whose classes vary (hundreds per 1,000-candidate batch, issue 20), and
+    these steps, and the per-field terms below, were most of a score's ~130 µs. Each remembered value
+    is the one the plain computation gives, and the sums over fields are taken in the same order, so
+    the probability is the same float (tests/unit/test_batch_path_equivalence.py)."""
+    return tuple(
+        (tuple(levels.items()), family(levels), all(level == NONE for level in levels.values()))
+        for levels in explanations(agreed_types, sent_types)
+    )
+
+
+@functools.lru_cache(maxsize=PATTERNS_KEPT)
+def _field_terms(
+    field: str, level: str, name_class: int, params: ScoringParams
+) -> tuple[float, float, float]:
+    """One field's terms of ``evidence`` at ``level``: (log2(m/u), log(m), log(u)), remembered."""
+    u = field_u(field, level, name_class=name_class, params=params)
+    m = params.m_none[field] if level == NONE else params.m[field][level]
+    return math.log2(m / u), math.log(m), math.log(u)
 
 
 def _sigmoid(x: float) -> float:

@@ -30,6 +30,7 @@ rules apart (what a candidate may hold and cost is ``policy.candidates``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from crossforce import scoring
 from crossforce.auditlog.events import QuotaDenied
 from crossforce.auditlog.treehead import SignedTreeHead
 from crossforce.clock import Clock
@@ -73,7 +75,7 @@ from crossforce.server.usecases.broker import Broker, Opening
 from crossforce.server.usecases.calibration import load_scoring_params
 from crossforce.server.usecases.checkevents import CheckEvents, check_ids
 from crossforce.server.usecases.common import check_text
-from crossforce.server.usecases.hits import HitRules, ScoredHit, scored_hits
+from crossforce.server.usecases.hits import HitRules, ScoredHit, remembered_probability, scored_hits
 from crossforce.server.usecases.quotareplay import anomaly_event
 from crossforce.server.usecases.refusals import RefusalGate
 from crossforce.server.usecases.serving import IndexTable, ServingView
@@ -86,12 +88,21 @@ STALE_REASONS = frozenset({NotSearchedReason.EXPIRED, NotSearchedReason.RETIRED_
 """Reasons a force that holds an index was not searched because of that index (``stale_orgs``)."""
 
 
+BATCH_SCORING_MIN = 8
+"""Candidates from which a check's hits are scored for the whole batch at once (``batch_hits``); fewer
+(a single check) are scored one by one (``hits.scored_hits``), which costs less for one candidate."""
+TYPE_BITS = 64
+"""``batch_hits`` holds a set of key types as the bits of one uint64: codes below this (every code the
+spec defines is; screening refuses the others before matching)."""
+NO_HITS: tuple[ScoredHit, ...] = ()
+
+
 @dataclass(frozen=True)
 class Scored:
-    """One accepted candidate, ready to record: its hits worth answering, its match matrix (which of
-    its tokens matched where: a request carries those), and the quota units it was charged."""
+    """One accepted candidate that has hits, ready to record: its hits worth answering, its match matrix
+    (which of its tokens matched where: a request carries those), and the quota units it was charged."""
 
-    hits: list[ScoredHit]
+    hits: Sequence[ScoredHit]
     found: npt.NDArray[np.bool_]
     cost: int
 
@@ -172,18 +183,6 @@ class Checking:
         self._settings.check_justification(who.org, why)  # no personal data in what is kept forever
         return policy
 
-    def validate_candidate(self, candidate: Candidate, *, active: tuple[int, ...] | None = None) -> None:
-        """Refuse a candidate that was not made from one record or that the matcher cannot check
-        (``policy.candidates``); ``active`` is the epochs in use, computed once per batch by the caller
-        (read from the table when not given)."""
-        shape.check_candidate(
-            candidate,
-            limits=self._limits,
-            active=self._table.active_epochs() if active is None else active,
-            per_type=self._per_type,
-            passed=self._shapes_passed,
-        )
-
     def check(
         self,
         who: Identity,
@@ -251,7 +250,13 @@ class Checking:
                 return self._replayed(earlier, digest)
         view = self._table.view()
         active = view.active  # once per batch, not once per candidate
-        refused = [self._screen(cand, active) for cand in candidates]
+        refused = shape.screen(
+            candidates,
+            limits=self._limits,
+            active=active,
+            per_type=self._per_type,
+            passed=self._shapes_passed,
+        )
         if alone and refused[0] is not None:
             raise refused[0]
         positions = [i for i, exc in enumerate(refused) if exc is None]
@@ -264,12 +269,7 @@ class Checking:
         rules = HitRules.of(
             policy, view.rows, self._limits.max_filter_fpr, self._scoring, records=view.record_counts
         )
-        scored = [  # scored before the transaction, which then only writes
-            Scored(scored_hits(cand, found, types, matches.orgs, rules), found, cost)
-            for cand, found, types, cost in zip(
-                accepted, matches.per_candidate, matches.key_types, costs, strict=True
-            )
-        ]
+        hits = self._hits(accepted, matches, rules)  # scored before the transaction, which only writes
         answers = [refused_result(exc) if exc is not None else None for exc in refused]
         answered = self._coverage(view, accepted, now)
         stale = tuple(f.org for f in answered.not_searched if f.reason in STALE_REASONS)
@@ -286,22 +286,27 @@ class Checking:
             )
             # Encoded before the transaction: its body runs under the audit log's lock, which every
             # other writer waits for, so only what needs the transaction is done inside it.
-            prepared = [
-                self._prepare(one, events, check_id=check_id, open_requests=open_requests)
-                for one, check_id in zip(scored, check_ids(len(scored)), strict=True)
+            ids = check_ids(len(accepted))
+            entries = [
+                self._prepare(its_hits, cost, events, check_id=check_id, open_requests=open_requests)
+                for its_hits, cost, check_id in zip(hits, costs, ids, strict=True)
             ]
             try:
                 with self._audit.transaction(now) as tx:
                     earlier = tx.idempotent(who.org, key) if key else None
                     if earlier is None:
                         indexes = []
-                        for i, one, (check_id, entry) in zip(positions, scored, prepared, strict=True):
+                        for k, (i, check_id, entry) in enumerate(zip(positions, ids, entries, strict=True)):
+                            if entry is not None and not hits[k]:  # most candidates: nothing to open
+                                answers[i] = CheckResult(check_id=check_id, hits=())
+                                indexes.append(self._audit.append_encoded(tx, entry))
+                                continue
                             answers[i], log_index = self._record(
                                 tx,
                                 who,
                                 why,
                                 candidates[i],
-                                one,
+                                Scored(hits[k], matches.of(k), costs[k]),
                                 matches,
                                 now,
                                 events,
@@ -341,6 +346,17 @@ class Checking:
         matching core can be timed on its own (tests/reliability/test_timing.py wraps it)."""
         return match_tokens(candidates, now, view)
 
+    @staticmethod
+    def _hits(accepted: Sequence[Candidate], matches: Matches, rules: HitRules) -> list[Sequence[ScoredHit]]:
+        """Each accepted candidate's hits worth answering: a batch's at once (``batch_hits``), a few
+        candidates' one by one (``hits.scored_hits``); the same hits either way."""
+        if len(accepted) >= BATCH_SCORING_MIN:
+            return batch_hits(accepted, matches, rules)
+        return [
+            scored_hits(cand, matches.of(k), matches.types_of(k), matches.orgs, rules)
+            for k, cand in enumerate(accepted)
+        ]
+
     def _replayed(self, earlier: IdempotentRow, digest: bytes) -> CheckOutcome:
         """The stored answer to this very request, under the current tree head (which commits to its
         events); FAILED_PRECONDITION if the key answered another request."""
@@ -350,20 +366,10 @@ class Checking:
             raise UnavailableError("this matcher has not yet loaded the answer's log entry; retry shortly")
         return idempotency.decode_check(same.response, self._audit.head)
 
-    def _screen(self, candidate: Candidate, active: tuple[int, ...]) -> CrossforceError | None:
-        """The error that refuses this candidate alone, or None if it can be checked."""
-        try:
-            self.validate_candidate(candidate, active=active)
-        except (ValidationError, TooLargeError, PreconditionError) as exc:
-            return exc
-        return None
-
     def _coverage(self, view: ServingView, accepted: Sequence[Candidate], now: int) -> Coverage:
         """Which expected forces were searched for every accepted candidate (``policy.coverage``),
         remembered by the view until the next publish or expiry (``ServingView.coverage``)."""
-        epochs = [{b.epoch for b in cand.blocks if len(b)} for cand in accepted]
-        common = frozenset(set.intersection(*epochs)) if epochs else frozenset()
-        return view.coverage(self._settings.expected_forces, common, now)
+        return view.coverage(self._settings.expected_forces, common_epochs(accepted), now)
 
     def expected_orgs(self) -> tuple[str, ...]:
         """The organisations every check is expected to search (settings, and every one that published)."""
@@ -504,12 +510,115 @@ class Checking:
 
     @staticmethod
     def _prepare(
-        scored: Scored, events: CheckEvents, *, check_id: str, open_requests: bool
-    ) -> tuple[str, bytes | None]:
-        """A candidate's check id, and its CHECK event's bytes when nothing in them waits for the
-        transaction: none of its hits opens a request (``_record`` opens them only when
-        ``open_requests`` and the hit ``may_request``), so the event names its hits and no request."""
-        if open_requests and any(hit.may_request for hit in scored.hits):
-            return check_id, None
-        hits = tuple(hit.org for hit in scored.hits)
-        return check_id, events.encode(check_id, hits=hits, requests=(), cost=scored.cost)
+        hits: Sequence[ScoredHit], cost: int, events: CheckEvents, *, check_id: str, open_requests: bool
+    ) -> bytes | None:
+        """A candidate's CHECK event's bytes when nothing in them waits for the transaction: none of its
+        ``hits`` opens a request (``_record`` opens them only when ``open_requests`` and the hit
+        ``may_request``), so the event names its hits and no request; else None."""
+        if open_requests and any(hit.may_request for hit in hits):
+            return None
+        orgs = tuple(hit.org for hit in hits)
+        return events.encode(check_id, hits=orgs, requests=(), cost=cost)
+
+
+def common_epochs(accepted: Sequence[Candidate]) -> frozenset[int]:
+    """The epochs every accepted candidate carries tokens for (a block without tokens carries none):
+    what coverage reports searched. A batch repeats one pattern or two, each intersected once."""
+    patterns: set[tuple[int, ...]] = set()
+    for cand in accepted:
+        blocks = cand.blocks
+        if len(blocks) == 1 and blocks[0].key_types:  # nearly every candidate
+            patterns.add((blocks[0].epoch,))
+        else:
+            patterns.add(tuple(b.epoch for b in blocks if len(b)))
+    if not patterns:
+        return frozenset()
+    return frozenset(set.intersection(*(set(p) for p in patterns)))
+
+
+def batch_hits(
+    candidates: Sequence[Candidate], matches: Matches, rules: HitRules
+) -> list[Sequence[ScoredHit]]:
+    """``hits.scored_hits`` for every candidate of a batch at once: the same hits, in the same (column)
+    order, with the same probabilities and labels (tests/unit/test_batch_path_equivalence.py).
+
+    Why: most candidates of a batch agree somewhere on some key (a namesake, a shared date of birth),
+    ~3 (candidate, force) pairs each on average, nearly all below the report threshold; scored one
+    candidate at a time that was ~20 µs a candidate of Python (issue 20). Here the key types that agreed
+    at each pair, and those each candidate sent, are found for the whole batch with numpy as bit sets,
+    and each distinct (agreed, sent, name classes, force) is scored once with the probability
+    ``scored_hits`` states (``hits.remembered_probability``, remembered across batches)."""
+    out: list[Sequence[ScoredHit]] = [NO_HITS] * len(candidates)
+    found, all_types, starts = matches.found, matches.types, matches.starts
+    forces = found.shape[1]
+    pairs = np.flatnonzero(found)  # every (token, force) that agreed, token by token
+    if pairs.size == 0:
+        return out
+    if int(all_types.max()) >= TYPE_BITS:  # never after screening; scored the plain way if it were
+        return [
+            scored_hits(cand, matches.of(k), matches.types_of(k), matches.orgs, rules)
+            for k, cand in enumerate(candidates)
+        ]
+    rows, columns = np.divmod(pairs, forces)
+    owners = np.searchsorted(starts, rows, side="right") - 1
+    bits = np.left_shift(np.uint64(1), all_types.astype(np.uint64))
+    # The (candidate, force) pairs in candidate then column order, with the types that agreed at each.
+    order = np.argsort(owners * forces + columns, kind="stable")
+    keys = (owners * forces + columns)[order]
+    firsts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    agreed = np.bitwise_or.reduceat(bits[rows[order]], firsts)
+    pair_owners = owners[order][firsts]
+    pair_columns = columns[order][firsts]
+    # The types each candidate sent (every candidate with a pair has rows; the others are skipped).
+    nonempty = starts[1:] > starts[:-1]
+    sent = np.zeros(len(candidates), dtype=np.uint64)
+    sent[nonempty] = np.bitwise_or.reduceat(bits, starts[:-1][nonempty])
+    orgs, thresholds = matches.orgs, rules.thresholds
+    scored: dict[tuple[int, int, int, int, int], tuple[float, int, tuple[int, ...]]] = {}
+    reported: dict[int, list[ScoredHit]] = {}
+    sent_by = sent.tolist()
+    for owner, column, agreed_bits in zip(
+        pair_owners.tolist(), pair_columns.tolist(), agreed.tolist(), strict=True
+    ):
+        cand = candidates[owner]
+        key = (agreed_bits, sent_by[owner], cand.forename_class, cand.surname_class, column)
+        known = scored.get(key)
+        if known is None:
+            agreed_codes = _codes(agreed_bits)
+            records = rules.records.get(orgs[column], 0)
+            probability = remembered_probability(
+                agreed_codes,
+                frozenset(_codes(key[1])),
+                cand.forename_class,
+                cand.surname_class,
+                records,
+                max(records, rules.total_records),
+                rules.fpr,
+                rules.params,
+            )
+            known = scored[key] = (probability, scoring.label(probability, thresholds), agreed_codes)
+        probability, label, agreed_codes = known
+        if label == scoring.NOT_REPORTED:
+            continue
+        hit = (
+            ScoredHit(orgs[column], column, (), 0.0, 0, may_request=False)
+            if rules.hit_only
+            else ScoredHit(
+                orgs[column],
+                column,
+                agreed_codes,
+                probability,
+                label,
+                may_request=probability >= thresholds.request,
+            )
+        )
+        reported.setdefault(owner, []).append(hit)
+    for owner, hits in reported.items():
+        out[owner] = hits
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _codes(bits: int) -> tuple[int, ...]:
+    """The key type codes of a bit set, ascending (a batch meets a few dozen sets, again and again)."""
+    return tuple(code for code in range(TYPE_BITS) if bits >> code & 1)

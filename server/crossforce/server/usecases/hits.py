@@ -110,7 +110,7 @@ def scored_hits(
         f = int(col)
         agreed = tuple(sorted(set(types[found[:, f]].tobytes())))
         records = rules.records.get(orgs[f], 0)
-        probability = _probability(
+        probability = remembered_probability(
             agreed,
             sent,
             candidate.forename_class,
@@ -132,7 +132,7 @@ def scored_hits(
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _probability(
+def remembered_probability(
     agreed: tuple[int, ...],
     sent: frozenset[int],
     forename_class: int,
