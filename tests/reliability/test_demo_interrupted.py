@@ -128,3 +128,37 @@ def test_demo_interrupted_mid_run_leaves_no_secrets_and_no_workers(
             proc.kill()
             proc.wait(timeout=10)
         kill_session(proc.pid)
+
+
+_CTRL_C_WHILE_WORKERS_START = """
+import multiprocessing, os, signal
+from concurrent.futures import ProcessPoolExecutor
+from crossforce.testkit import demo_cast
+
+def sigint_blocked() -> bool:
+    return signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        with demo_cast._ctrl_c_held():
+            futures = [pool.submit(sigint_blocked) for _ in range(4)]
+            os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C while the workers start
+        print("the Ctrl-C was lost", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", [f.result() for f in futures], flush=True)
+    finally:
+        pool.shutdown()
+"""
+
+
+def test_a_ctrl_c_while_the_workers_start_still_stops_the_demo(tmp_path: Path) -> None:
+    """The race the group test above can hit: SIGINT landing while the workers start. It was ignored
+    there (so the workers would inherit "ignore"), and the demo ran to the end with status 0; blocked
+    instead, it reaches the demo once they have started, and the workers never act on it."""
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(_CTRL_C_WHILE_WORKERS_START)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=EXIT_WITHIN_S, check=False
+    )
+    assert done.stdout.strip() == "interrupted [True, True, True, True]", done.stdout + done.stderr

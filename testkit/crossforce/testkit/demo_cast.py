@@ -160,7 +160,7 @@ def publish_all(
         try:
             # Largest first, so the slowest force never starts last. The first submit starts every worker.
             order = sorted(codes, key=lambda c: -sizes.get(c, 0))
-            with _ctrl_c_ignored():
+            with _ctrl_c_held():
                 pending = {pool.submit(_publish_in_worker, net.profiles[c].path, c) for c in order}
             deadline = time.monotonic() + PUBLISH_ALL_TIMEOUT_S
             while pending:
@@ -181,22 +181,24 @@ def publish_all(
 
 
 @contextmanager
-def _ctrl_c_ignored() -> Iterator[None]:
-    """SIGINT ignored while workers start, so they inherit "ignore" from birth.
+def _ctrl_c_held() -> Iterator[None]:
+    """SIGINT blocked in this thread while workers start, so they are born with it blocked.
 
     Why: a terminal's Ctrl-C reaches every process in the foreground group. Workers that took it would
-    each print a traceback and die mid-publish; ignoring it leaves stopping to the demo, which
-    terminates them (``_terminate``). Only the main thread may change signal handling; elsewhere the
-    workers start as they are.
+    each print a traceback and die mid-publish; with SIGINT blocked from birth they never act on it,
+    and stopping is left to the demo, which terminates them (``_terminate``). Blocked, not ignored: a
+    Ctrl-C that lands while the workers start stays pending and reaches the demo when the block ends
+    (ignoring it lost it, and the demo ran to the end). Only the main thread handles SIGINT; elsewhere
+    the workers start as they are.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
