@@ -135,6 +135,9 @@ class DecodeGuard(grpc.ServerInterceptor):  # type: ignore[type-arg]
     failed) before any servicer code sees it. Install it first, so it wraps every other interceptor.
     """
 
+    builds_per_method = True
+    """Its handler depends only on the method's handler (``transport.builds_per_method``)."""
+
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],

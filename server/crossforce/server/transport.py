@@ -50,7 +50,6 @@ from crossforce.server.caps import UNARY, Caps, Lease
 from crossforce.server.identity import IdentityResolver
 from crossforce.server.observability.calls import CallObserver
 from crossforce.server.policy.settings import TransportSettings
-from crossforce.server.status import DecodeGuard
 
 Interceptor: TypeAlias = "grpc.ServerInterceptor[Any, Any]"
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
@@ -77,8 +76,8 @@ def builds_per_method(interceptor: Interceptor) -> bool:
     """Whether ``interceptor.intercept_service`` depends only on the method's name and the handler it is
     given (no per-call state, no side effect for a method the server has), so ``SyncOnAio`` may build a
     method's handler once and reuse it for every later call: an interceptor says so with a class
-    attribute ``builds_per_method = True`` (``DecodeGuard``, which lives apart, is known here)."""
-    return isinstance(interceptor, DecodeGuard) or getattr(interceptor, "builds_per_method", False) is True
+    attribute ``builds_per_method = True``."""
+    return getattr(interceptor, "builds_per_method", False) is True
 
 
 def _is_async(handler: Handler) -> bool:
