@@ -3,7 +3,7 @@ same log bytes).
 
 Each batch-wide step is compared with the per-candidate rule it replaces, on random inputs: screening
 (``candidates.screen`` against ``check_candidate``, error type and message), hit scoring
-(``checking.batch_hits`` against ``hits.scored_hits``), the kernel fed in memory order
+(``hits.batch_hits`` against ``hits.scored_hits``), the kernel fed in memory order
 (``tokenmatch.kernel_check`` against ``matchkernel.check``), the epochs coverage reports searched, and
 the whole path: a batch checked by a Matcher against the same candidates checked one at a time, with
 the same check ids and clock, must write the same CHECK entries byte for byte and answer the same.
@@ -43,6 +43,7 @@ from crossforce.server.servicers.streams import StreamSlots
 from crossforce.server.settings import PurposePolicy, ServerSettings
 from crossforce.server.store import SQLiteStorage
 from crossforce.server.usecases import checking, tokenmatch
+from crossforce.server.usecases import hits as hits_module
 from crossforce.server.usecases.hits import HitRules, remembered_probability, scored_hits
 from crossforce.server.usecases.tokenmatch import Matches
 from crossforce.testkit.indexheaders import signed_index_header
@@ -188,7 +189,7 @@ def test_batch_hits_are_the_hits_scored_one_candidate_at_a_time(seed: int) -> No
                 Candidate(blocks=(), forename_class=int(rng.integers(6)), surname_class=int(rng.integers(6)))
                 for _ in sizes
             ]
-            got = checking.batch_hits(cands, matches, rules)
+            got = hits_module.batch_hits(cands, matches, rules)
             want = [
                 scored_hits(c, matches.of(k), matches.types_of(k), matches.orgs, rules)
                 for k, c in enumerate(cands)

@@ -133,21 +133,24 @@ def _authorised_ping(resolver: IdentityResolver, context: grpc.ServicerContext) 
     return handler.unary_unary(object(), ObservedContext(context))
 
 
-def test_authorise_reuses_the_identity_the_transport_resolved(tmp_path: Path) -> None:
-    deny = tmp_path / "revoked.txt"
+def _admitted_by_the_transport(deny: Path) -> tuple[IdentityResolver, LoopContext]:
+    """A resolver reading ``deny`` (nobody revoked yet), and a call's context on which the transport
+    left the identity it resolved with it."""
     deny.write_text("# nobody\n")
     resolver = IdentityResolver(deny_list=DenyList(deny, recheck_s=0.0))
     context = LoopContext(NoCertificate(), None)  # type: ignore[arg-type]
     context.admitted = (resolver, _identity())
+    return resolver, context
+
+
+def test_authorise_reuses_the_identity_the_transport_resolved(tmp_path: Path) -> None:
+    resolver, context = _admitted_by_the_transport(tmp_path / "revoked.txt")
     assert _authorised_ping(resolver, context) == _identity()
 
 
 def test_a_revocation_after_the_transport_admitted_the_caller_still_refuses(tmp_path: Path) -> None:
     deny = tmp_path / "revoked.txt"
-    deny.write_text("# nobody\n")
-    resolver = IdentityResolver(deny_list=DenyList(deny, recheck_s=0.0))
-    context = LoopContext(NoCertificate(), None)  # type: ignore[arg-type]
-    context.admitted = (resolver, _identity())
+    resolver, context = _admitted_by_the_transport(deny)
     deny.write_text(f"{FINGERPRINT}\n")  # revoked while the request was on its way
     with pytest.raises(Exception):  # noqa: B017  # the threaded server's bare abort Exception
         _authorised_ping(resolver, context)

@@ -56,11 +56,6 @@ class Matches:
         """Each candidate's (tokens x forces) matrix (views of ``found``)."""
         return [self.of(i) for i in range(len(self.starts) - 1)]
 
-    @property
-    def key_types(self) -> list[npt.NDArray[np.uint8]]:
-        """Each candidate's rows' key types (views of ``types``)."""
-        return [self.types_of(i) for i in range(len(self.starts) - 1)]
-
 
 def match_tokens(candidates: Sequence[Candidate], now: int, view: ServingView) -> Matches:
     """Every token against every force of its epoch, in one kernel pass per epoch (no early exit).
