@@ -30,10 +30,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -98,85 +95,37 @@ class RssPeak:
         self.peak = max(self.peak, rss_bytes())
 
 
-class StreamMatcher:
-    """A Matcher on SQLite whose forces publish through the publish stream handler, in process."""
-
-    def __init__(self, folder: Path) -> None:
-        import nacl.signing
-
-        from crossforce.server.audit import AuditLog
-        from crossforce.server.matcher import Matcher
-        from crossforce.server.servicers.index import IndexServicer
-        from crossforce.server.servicers.streams import StreamSlots
-        from crossforce.server.settings import ServerSettings
-        from crossforce.server.store import SQLiteStorage
-
-        storage = SQLiteStorage(folder)
-        audit = AuditLog(storage=storage, key=nacl.signing.SigningKey.generate())
-        self.matcher = Matcher(storage=storage, settings=ServerSettings(), audit=audit)
-        self.servicer = IndexServicer(self.matcher, slots=StreamSlots("publish", 1))
-        self.keys: dict[str, Any] = {}
-
-    def who(self, org: str) -> Any:
-        from crossforce.crypto.pki import Identity
-
-        return Identity(
-            org=org, role="force-system", fingerprint="bench", not_after=datetime.now(UTC) + timedelta(days=1)
-        )
-
-    def register(self, org: str) -> None:
-        from crossforce.crypto import orgkeys
-
-        keys = self.keys[org] = orgkeys.OrgKeys.generate(org)
-        self.matcher.register(
-            self.who(org),
-            org=org,
-            signing_key=keys.signing_public,
-            box_key=keys.box_public,
-            proof=orgkeys.sign_registration(keys),
-            display_name=org,
-        )
-
-    def chunks(self, org: str, bloom: PartitionedIndex, version: int, records: int) -> Iterator[Any]:
-        """The stream as the client sends it: one chunk made at a time (the client's bits excluded)."""
-        from crossforce.testkit.indexheaders import signed_index_header
-        from crossforce.wire import index as wire
-
-        signed = signed_index_header(
-            org, bloom, self.keys[org].signing, version=version, record_count=records
-        )
-        header, signature = signed.header, signed.signature
-        payload = bloom.words.data.cast("B")
-        return wire.publish_chunks(header, signature, payload, chunk_bytes=CHUNK_BYTES)  # type: ignore[arg-type]
-
-    def publish(self, chunks: Iterator[Any], org: str) -> None:
-        class Active:
-            def is_active(self) -> bool:
-                return True
-
-        self.servicer._publish(self.who(org), chunks, Active())  # type: ignore[arg-type]
-
-
 def stream_republish(
     sizes: dict[str, int], largest: str, indexes: dict[str, PartitionedIndex], fresh: PartitionedIndex
 ) -> dict[str, float]:
     """Every force published through the stream, then the largest republished the same way: peaks."""
+    from crossforce.testkit.publishstream import PublishStreamMatcher
+
+    def bits(bloom: PartitionedIndex) -> memoryview:
+        """The index's own words, so that making the stream copies none (the client's bits excluded)."""
+        return bloom.words.data.cast("B")
+
     index_bytes = sum(bloom.size_bytes for bloom in indexes.values())
     with tempfile.TemporaryDirectory(prefix="republish-") as folder:
-        stream = StreamMatcher(Path(folder))
+        stream = PublishStreamMatcher(Path(folder), chunk_bytes=CHUNK_BYTES)
         for code in sorted(indexes):
             stream.register(code)
-            stream.publish(stream.chunks(code, indexes[code], 1, sizes[code]), code)
-        chunks = stream.chunks(largest, fresh, 2, sizes[largest])
+            bloom = indexes[code]
+            stream.publish(
+                code, stream.chunks(code, bloom, version=1, record_count=sizes[code], bits=bits(bloom))
+            )
+        # The stream as the client sends it: one chunk made at a time.
+        chunks = stream.chunks(largest, fresh, version=2, record_count=sizes[largest], bits=bits(fresh))
         gc.collect()
         tracemalloc.start()
         before, _ = tracemalloc.get_traced_memory()
         start = time.perf_counter()
         with RssPeak() as rss:
-            stream.publish(chunks, largest)
+            stream.publish(largest, chunks)
         took = time.perf_counter() - start
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        stream.close()
     return {
         "stream_republish_s": took,
         "stream_alloc_peak_bytes": peak - before + index_bytes,

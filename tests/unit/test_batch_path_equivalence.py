@@ -20,12 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import nacl.signing
 import numpy as np
 import pytest
 
 from crossforce import scoring
-from crossforce.crypto import orgkeys
 from crossforce.crypto.pki import Identity
 from crossforce.domain import Candidate, Justification, TokenBlock
 from crossforce.encoding.keytypes import KEY_TYPES
@@ -35,20 +33,15 @@ from crossforce.index.snapshot import MatchSnapshot
 from crossforce.limits import Limits
 from crossforce.scoring import model as scoring_model
 from crossforce.server import matchkernel
-from crossforce.server.audit import AuditLog
 from crossforce.server.matcher import Matcher
 from crossforce.server.policy import candidates as shape
-from crossforce.server.servicers.index import IndexServicer
-from crossforce.server.servicers.streams import StreamSlots
 from crossforce.server.settings import PurposePolicy, ServerSettings
-from crossforce.server.store import SQLiteStorage
 from crossforce.server.usecases import checking, tokenmatch
 from crossforce.server.usecases import hits as hits_module
 from crossforce.server.usecases.hits import HitRules, remembered_probability, scored_hits
 from crossforce.server.usecases.tokenmatch import Matches
-from crossforce.testkit.indexheaders import signed_index_header
 from crossforce.testkit.indexrows import index_row
-from crossforce.wire import index as wire_index
+from crossforce.testkit.publishstream import PublishStreamMatcher
 
 LIMITS = Limits()
 PER_TYPE = shape.max_per_type(LIMITS)
@@ -336,47 +329,26 @@ def _why(purpose: str) -> Justification:
     )
 
 
-class _Active:
-    def is_active(self) -> bool:
-        return True
-
-
 @pytest.fixture
 def held(tmp_path: Path) -> Iterator[tuple[Matcher, dict[str, list[tuple[int, bytes]]]]]:
     """A Matcher on SQLite to which four forces published, and the (type, token) pairs each holds."""
-    storage = SQLiteStorage(tmp_path)
-    audit = AuditLog(storage=storage, key=nacl.signing.SigningKey.generate())
-    matcher = Matcher(storage=storage, settings=ServerSettings.from_toml_text(SETTINGS), audit=audit)
-    servicer = IndexServicer(matcher, slots=StreamSlots("publish", 1))
+    net = PublishStreamMatcher(
+        tmp_path, chunk_bytes=1 << 16, settings=ServerSettings.from_toml_text(SETTINGS)
+    )
     rng = np.random.default_rng(3)
     kinds = np.array(KNOWN, dtype=np.uint8)
     holds: dict[str, list[tuple[int, bytes]]] = {}
     for org in FORCES:
-        who = Identity(
-            org=org, role="force-system", fingerprint="t", not_after=datetime.now(UTC) + timedelta(days=1)
-        )
-        keys = orgkeys.OrgKeys.generate(org)
-        matcher.register(
-            who,
-            org=org,
-            signing_key=keys.signing_public,
-            box_key=keys.box_public,
-            proof=orgkeys.sign_registration(keys),
-            display_name=org,
-        )
+        net.register(org)
         types = rng.choice(kinds, size=2_000)
         tokens = rng.integers(0, 256, size=(2_000, 32), dtype=np.uint8)
         bloom = PartitionedIndex.build(types, tokens)
-        signed = signed_index_header(org, bloom, keys.signing, version=1, record_count=500)
-        chunks = wire_index.publish_chunks(
-            signed.header, signed.signature, bloom.words.tobytes(), chunk_bytes=1 << 16
-        )
-        servicer._publish(who, chunks, _Active())  # type: ignore[arg-type]
+        net.publish(org, net.chunks(org, bloom, version=1, record_count=500))
         holds[org] = [(int(t), bytes(k)) for t, k in zip(types, tokens, strict=True)]
     try:
-        yield matcher, holds
+        yield net.matcher, holds
     finally:
-        matcher.close()
+        net.close()
 
 
 def _candidates(rng: random.Random, holds: dict[str, list[tuple[int, bytes]]], count: int) -> list[Candidate]:

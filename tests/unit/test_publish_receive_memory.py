@@ -1,12 +1,12 @@
 """A republish holds the new index once, not two or three times (issue 20: matcher memory at peak).
 
-The publish stream (``IndexServicer._publish``) is driven in process against a Matcher on SQLite: the
-chunks are received into one buffer allocated at the size the signed header declares, verified, and
-served as they are (the matcher gives every force a segment of its own: tests/unit/
-test_segment_per_force.py). tracemalloc (numpy reports its arrays to it) gives the allocation
-peak above the level before the republish. Before this change the bits were grown in a ``bytearray`` and
-copied to ``bytes`` while it was still alive: a peak of about twice the index. Refusals (short,
-oversized, bad digest, cancelled) still refuse and leave the previous version serving.
+The publish stream (``IndexServicer._publish``) is driven in process against a Matcher on SQLite
+(``crossforce.testkit.publishstream``): the chunks are received into one buffer allocated at the size
+the signed header declares, verified, and served as they are (the matcher gives every force a segment
+of its own: tests/unit/test_segment_per_force.py). tracemalloc (numpy reports its arrays to it) gives
+the allocation peak above the level before the republish. Before this change the bits were grown in a
+``bytearray`` and copied to ``bytes`` while it was still alive: a peak of about twice the index.
+Refusals (short, oversized, bad digest, cancelled) still refuse and leave the previous version serving.
 """
 
 from __future__ import annotations
@@ -14,118 +14,69 @@ from __future__ import annotations
 import gc
 import tracemalloc
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import nacl.signing
 import numpy as np
 import pytest
 
-from crossforce.crypto import orgkeys
-from crossforce.crypto.pki import Identity
-from crossforce.encoding.keytypes import KEY_TYPES
 from crossforce.errors import UnavailableError, ValidationError
 from crossforce.index.partitioned import PartitionedIndex
-from crossforce.server.audit import AuditLog
-from crossforce.server.matcher import Matcher
 from crossforce.server.servicers import index as index_servicer
-from crossforce.server.servicers.index import IndexServicer
-from crossforce.server.servicers.streams import StreamSlots
-from crossforce.server.settings import ServerSettings
-from crossforce.server.store import SQLiteStorage
-from crossforce.testkit.indexheaders import signed_index_header
+from crossforce.testkit.publishstream import PublishStreamMatcher, seeded_index
 from crossforce.v2 import crossforce_pb2 as pb
-from crossforce.wire import index as wire
 
 ORG = "kent"
 TOKENS = 600_000
 CHUNK = 256 << 10
 
 
-class _Context:
-    """The one thing ``_publish`` asks of a gRPC context: whether the caller is still there."""
-
-    def __init__(self, active: bool = True) -> None:
-        self.active = active
-
-    def is_active(self) -> bool:
-        return self.active
-
-
-def _who() -> Identity:
-    return Identity(
-        org=ORG, role="force-system", fingerprint="memory", not_after=datetime.now(UTC) + timedelta(days=1)
-    )
-
-
 def _index(seed: int) -> PartitionedIndex:
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, 256, size=(TOKENS, 32), dtype=np.uint8)
-    types = np.array(sorted(KEY_TYPES), dtype=np.uint8)[rng.integers(0, len(KEY_TYPES), size=TOKENS)]
-    return PartitionedIndex.build(types, tokens)
+    return seeded_index(seed, TOKENS)
 
 
-class _Force:
-    def __init__(self, data: Path) -> None:
-        storage = SQLiteStorage(data)
-        audit = AuditLog(storage=storage, key=nacl.signing.SigningKey.generate())
-        self.matcher = Matcher(storage=storage, settings=ServerSettings(), audit=audit)
-        self.keys = orgkeys.OrgKeys.generate(ORG)
-        self.matcher.register(
-            _who(),
-            org=ORG,
-            signing_key=self.keys.signing_public,
-            box_key=self.keys.box_public,
-            proof=orgkeys.sign_registration(self.keys),
-            display_name=ORG,
-        )
-        self.servicer = IndexServicer(self.matcher, slots=StreamSlots("publish", 2))
+def _chunks(
+    force: PublishStreamMatcher, bloom: PartitionedIndex, version: int, *, bits: bytes | None = None
+) -> Iterator[pb.PublishChunk]:
+    return force.chunks(ORG, bloom, version=version, record_count=TOKENS // 8, bits=bits)
 
-    def chunks(
-        self, bloom: PartitionedIndex, version: int, *, bits: bytes | None = None
-    ) -> Iterator[pb.PublishChunk]:
-        signed = signed_index_header(ORG, bloom, self.keys.signing, version=version, record_count=TOKENS // 8)
-        header, signature = signed.header, signed.signature
-        payload = bloom.to_bytes() if bits is None else bits
-        return wire.publish_chunks(header, signature, payload, chunk_bytes=CHUNK)
 
-    def publish(self, chunks: Iterator[pb.PublishChunk], *, active: bool = True) -> pb.PublishResponse:
-        return self.servicer._publish(_who(), chunks, _Context(active))  # type: ignore[arg-type]
-
-    def serving_version(self) -> int | None:
-        row = self.matcher.publishing._table.row(ORG, 1)
-        return row.version if row else None
+def _serving_version(force: PublishStreamMatcher) -> int | None:
+    row = force.matcher.publishing._table.row(ORG, 1)
+    return row.version if row else None
 
 
 @pytest.fixture
-def force(tmp_path: Path) -> _Force:
-    return _Force(tmp_path)
+def force(tmp_path: Path) -> Iterator[PublishStreamMatcher]:
+    """A matcher on which one force, ``ORG``, is registered (and has published nothing yet)."""
+    force = PublishStreamMatcher(tmp_path, chunk_bytes=CHUNK)
+    force.register(ORG)
+    yield force
+    force.close()
 
 
-def test_a_republish_holds_the_new_index_once(force: _Force) -> None:
+def test_a_republish_holds_the_new_index_once(force: PublishStreamMatcher) -> None:
     first, second = _index(1), _index(2)
     assert second.size_bytes >= 4 << 20
-    force.publish(force.chunks(first, 1))
-    chunks = list(force.chunks(second, 2))  # the stream as it arrives (gRPC holds a chunk at a time)
+    force.publish(ORG, _chunks(force, first, 1))
+    chunks = list(_chunks(force, second, 2))  # the stream as it arrives (gRPC holds a chunk at a time)
     gc.collect()
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
-        force.publish(iter(chunks))
+        force.publish(ORG, iter(chunks))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert force.serving_version() == 2
+    assert _serving_version(force) == 2
     extra = peak - before
     assert extra <= 1.2 * second.size_bytes, f"republish peak {extra / second.size_bytes:.2f}x the index"
 
 
-def test_the_served_bits_are_the_received_buffer_and_read_only(force: _Force) -> None:
+def test_the_served_bits_are_the_received_buffer_and_read_only(force: PublishStreamMatcher) -> None:
     bloom = _index(3)
-    force.publish(force.chunks(bloom, 1))
-    served = force.matcher.publishing._table.snapshot(1)
-    assert served is not None
+    force.publish(ORG, _chunks(force, bloom, 1))
+    served = force.served()
     (segment,) = served.segment_bits()
     with pytest.raises(ValueError):
         segment[0, 0] = 1
@@ -139,9 +90,11 @@ def test_the_served_bits_are_the_received_buffer_and_read_only(force: _Force) ->
 
 
 @pytest.mark.parametrize("case", ["short", "long", "digest", "cancelled"])
-def test_a_refused_republish_leaves_the_previous_version_serving(force: _Force, case: str) -> None:
+def test_a_refused_republish_leaves_the_previous_version_serving(
+    force: PublishStreamMatcher, case: str
+) -> None:
     first, second = _index(4), _index(5)
-    force.publish(force.chunks(first, 1))
+    force.publish(ORG, _chunks(force, first, 1))
     payload = second.to_bytes()
     bits = {
         "short": payload[:-64],
@@ -150,19 +103,18 @@ def test_a_refused_republish_leaves_the_previous_version_serving(force: _Force, 
         "cancelled": payload,
     }[case]
     with pytest.raises(ValidationError):
-        force.publish(force.chunks(second, 2, bits=bits), active=case != "cancelled")
-    assert force.serving_version() == 1
-    served = force.matcher.publishing._table.snapshot(1)
-    assert served is not None and served.index(ORG) == first
+        force.publish(ORG, _chunks(force, second, 2, bits=bits), active=case != "cancelled")
+    assert _serving_version(force) == 1
+    assert force.served().index(ORG) == first
 
 
 def test_no_memory_for_the_receive_buffer_is_unavailable_and_the_previous_version_serves(
-    force: _Force, monkeypatch: pytest.MonkeyPatch
+    force: PublishStreamMatcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A host that does not overcommit may refuse the buffer at the declared size: the publisher is told
     UNAVAILABLE with what to do (not an internal error), and nothing changes."""
     first, second = _index(6), _index(7)
-    force.publish(force.chunks(first, 1))
+    force.publish(ORG, _chunks(force, first, 1))
     real_empty = np.empty
 
     def no_memory_at_the_declared_size(shape: Any, *args: Any, **kwargs: Any) -> Any:
@@ -172,8 +124,8 @@ def test_no_memory_for_the_receive_buffer_is_unavailable_and_the_previous_versio
 
     monkeypatch.setattr(index_servicer.np, "empty", no_memory_at_the_declared_size)
     with pytest.raises(UnavailableError, match="retry later"):
-        force.publish(force.chunks(second, 2))
-    assert force.serving_version() == 1
+        force.publish(ORG, _chunks(force, second, 2))
+    assert _serving_version(force) == 1
 
 
 def test_from_bytes_adopts_a_read_only_buffer_and_copies_a_writable_one() -> None:
