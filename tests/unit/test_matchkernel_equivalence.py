@@ -176,6 +176,35 @@ def test_concurrent_callers_get_their_own_answers(monkeypatch: pytest.MonkeyPatc
     assert failures == []
 
 
+def test_a_split_check_does_not_wait_for_a_pool_thread_busy_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A share of a split check that the pool has not started (every pool thread busy, as with another
+    batch's shares) is taken back by the caller, which answers alone; it used to wait for the pool thread
+    to come free and do the share."""
+    monkeypatch.setattr(matchkernel, "PARALLEL_MIN_PAIRS", 100)
+    monkeypatch.setattr(matchkernel, "WORKERS", 2)
+    rng = np.random.default_rng(13)
+    indexes, types, members = random_indexes(rng, [[(16, 40, 7, 200), (17, 3, 21, 30)]] * 3)
+    snapshot = MatchSnapshot.build(indexes)
+    key_types, queries = queries_for(rng, types, members, extra=300)
+    expected = snapshot.check(queries, key_types)
+    release = threading.Event()
+    blockers = [matchkernel._pool.submit(release.wait, 60) for _ in range(matchkernel._pool._max_workers)]
+    answers: list[NDArray[np.bool_]] = []
+    caller = threading.Thread(target=lambda: answers.append(matchkernel.check(snapshot, queries, key_types)))
+    try:
+        caller.start()
+        caller.join(timeout=20)
+        assert not caller.is_alive(), "the check waited for a pool thread that was busy elsewhere"
+    finally:
+        release.set()
+        for blocker in blockers:
+            blocker.result(timeout=60)
+        caller.join(timeout=60)
+    assert len(answers) == 1 and np.array_equal(answers[0], expected)
+
+
 def test_the_matcher_starts_where_no_cache_folder_is_writable() -> None:
     """numba refuses to cache without a writable folder; the kernel then compiles at import instead of
     failing the matcher's start (simulated with a cache locator that never applies)."""

@@ -254,7 +254,8 @@ def check(
     """``snapshot.check(tokens, key_types)``, compiled: (T, F) bool over ``snapshot.orgs``, the same bits.
 
     Big inputs (at least PARALLEL_MIN_PAIRS pairs) are split by tokens over WORKERS threads, the caller's
-    one included, each writing its own rows of the answer; ``parallel=False`` keeps it all on the caller's
+    one included, each writing its own rows of the answer (a share no pool thread has started when the
+    caller's own is done, the caller does too); ``parallel=False`` keeps it all on the caller's
     thread (benches compare the two)."""
     array = token_array(tokens)
     kinds = np.ascontiguousarray(key_type_array(key_types))
@@ -272,13 +273,18 @@ def check(
         _check_rows(words, kinds, 0, num_tokens, plan.array, out)
         return out
     edges = np.linspace(0, num_tokens, parts + 1).astype(np.intp).tolist()
-    futures = [
+    helpers = [
         _pool.submit(_check_rows, words, kinds, edges[i], edges[i + 1], plan.array, out)
         for i in range(1, parts)
     ]
     _check_rows(words, kinds, edges[0], edges[1], plan.array, out)
-    for future in futures:
-        future.result()
+    for i, helper in enumerate(helpers, start=1):
+        # A share the pool has not started (its threads busy with another batch's shares) is taken back
+        # and done here: waiting would add the other batch's remaining work to this one's.
+        if helper.cancel():
+            _check_rows(words, kinds, edges[i], edges[i + 1], plan.array, out)
+        else:
+            helper.result()
     return out
 
 
