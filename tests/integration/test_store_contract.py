@@ -200,6 +200,28 @@ def test_group_commit_keeps_each_writer_that_succeeded_and_undoes_the_one_that_f
     assert storage.request("r1") is None and storage.request("r2") == request_row("r2")
 
 
+def test_entries_staged_together_are_the_rows_staged_one_by_one(backend: Backend) -> None:
+    """A batch stages its no-hit events with one ``append_logs``: the same rows, indexes and leaves as one
+    ``append_log`` each, in order with those staged singly around them, and undone with their writer."""
+    storage = backend.storage
+    with storage.lock:
+        storage.begin()
+        tx = storage.staged(0)
+        assert tx.append_log(b"single-0", leaf(0)) == 0
+        assert tx.append_logs([b"many-1", b"many-2", b"many-3"], [leaf(1), leaf(2), leaf(3)]) == range(1, 4)
+        assert tx.append_logs([], []) == range(4, 4)
+        assert tx.append_log(b"single-4", leaf(4)) == 4
+        assert list(tx.appended_leaves) == [leaf(i) for i in range(5)]
+        storage.keep_staged()
+        undone = storage.staged(5)
+        assert undone.append_logs([b"undone-5", b"undone-6"], [leaf(5), leaf(6)]) == range(5, 7)
+        storage.drop_staged()
+        storage.commit()
+    entries = [b"single-0", b"many-1", b"many-2", b"many-3", b"single-4"]
+    assert storage.log_entries(0, 10) == [(i, e, leaf(i)) for i, e in enumerate(entries)]
+    assert storage.log_size() == 5
+
+
 def test_rollback_leaves_nothing_behind(backend: Backend) -> None:
     storage = backend.storage
     with storage.lock:

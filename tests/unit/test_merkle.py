@@ -365,6 +365,30 @@ def test_tree_agrees_with_the_reference_root_at_every_size_up_to_200() -> None:
     assert [tree.leaf_hash_at(i) for i in range(tree.size)] == LEAVES
 
 
+@settings(max_examples=150, deadline=None)
+@given(start=st.integers(0, 70), runs=st.lists(st.integers(0, 40), max_size=4))
+def test_extend_builds_the_tree_that_appending_one_by_one_builds(start: int, runs: list[int]) -> None:
+    """A batch's leaves go in with one ``extend``: every root, proof and later append must be those of the
+    same leaves appended one at a time (runs that cross and end on every kind of subtree boundary)."""
+    one, many = MerkleTree(LEAVES[:start]), MerkleTree(LEAVES[:start])
+    at = start
+    for run in runs:
+        chunk = LEAVES[at : at + run]
+        for h in chunk:
+            one.append(h)
+        many.extend(chunk)
+        at += len(chunk)
+        assert many.size == one.size == at
+    assert [many.root_at(size) for size in range(at + 1)] == [one.root_at(size) for size in range(at + 1)]
+    assert many.root() == root_from_leaf_hashes(LEAVES[:at])
+    for index in range(at):
+        assert many.inclusion_proof(index) == one.inclusion_proof(index)
+    for first in range(at + 1):
+        assert many.consistency_proof(first) == one.consistency_proof(first)
+    assert many.append(LEAVES[at]) == one.append(LEAVES[at]) == at
+    assert many.root() == one.root()
+
+
 def test_tree_proofs_for_old_sizes_match_the_module_functions() -> None:
     tree = MerkleTree(LEAVES)
     rng = random.Random(9162)
@@ -383,6 +407,7 @@ def test_tree_proofs_for_old_sizes_match_the_module_functions() -> None:
     [
         lambda t: t.append(b"short"),
         lambda t: t.append("x" * 32),
+        lambda t: t.extend([LEAVES[10], b"short"]),
         lambda t: t.root_at(11),
         lambda t: t.root_at(-1),
         lambda t: t.inclusion_proof(10),

@@ -234,13 +234,21 @@ def check_response_to_pb(outcome: CheckOutcome) -> pb.CheckResponse:
 
 
 def check_batch_response_to_pb(outcome: CheckOutcome) -> pb.CheckBatchResponse:
-    return pb.CheckBatchResponse(
-        results=[check_result_to_pb(r) for r in outcome.results],
+    """The batch's answer. Most results are a check id alone (no hit, no error): those are added in place,
+    where a built message given to the constructor is copied again (~1 µs a candidate of a 1,000 batch)."""
+    msg = pb.CheckBatchResponse(
         forces_searched=outcome.forces_searched,
         stale_orgs=list(outcome.stale_orgs),
         tree_head=tree_head_to_pb(outcome.tree_head),
         coverage=_coverage_message(outcome.coverage),
     )
+    results = msg.results
+    for result in outcome.results:
+        if result.hits or result.error is not None:
+            results.append(check_result_to_pb(result))
+        else:
+            results.add(check_id=result.check_id)
+    return msg
 
 
 def check_outcome_from_pb(msg: pb.CheckResponse | pb.CheckBatchResponse) -> CheckOutcome:

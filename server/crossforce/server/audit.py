@@ -155,6 +155,12 @@ class AuditLog:
         ``usecases.checkevents``, which gives the same bytes); returns its leaf index."""
         return tx.append_log(entry, merkle.leaf_hash(entry))
 
+    @staticmethod
+    def append_encoded_many(tx: Transaction, entries: Sequence[bytes]) -> range:
+        """``append_encoded`` for each entry in order, staged with one statement: a batch's candidates
+        that opened nothing. The log is unchanged (one event, one leaf each); only the staging is shared."""
+        return tx.append_logs(entries, [merkle.leaf_hash(entry) for entry in entries])
+
     # ------------------------------------------------------------------ following other matchers
     def follow(self, follower: Follower) -> None:
         """Tell ``follower`` every entry other matchers append from now on (see ``Follower``)."""
@@ -346,8 +352,7 @@ class AuditLog:
             else:
                 self._storage.drop_staged()  # undo this writer's work only
             raise
-        for leaf in tx.appended_leaves:
-            self._tree.append(leaf)
+        self._tree.extend(tx.appended_leaves)
         batch.writers += 1
         self._batch_now_ms = max(self._batch_now_ms, now_ms)
         return batch

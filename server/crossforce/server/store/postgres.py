@@ -127,6 +127,26 @@ class PostgresTransaction:
         self.next_log_index += 1
         return idx
 
+    def append_logs(self, entries: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> range:
+        if len(entries) != len(leaf_hashes):
+            raise ValueError(f"{len(entries)} entries for {len(leaf_hashes)} leaf hashes")
+        indexes = range(self.next_log_index, self.next_log_index + len(entries))
+        rows = [
+            {"idx": idx, "entry": entry, "leaf_hash": leaf}
+            for idx, entry, leaf in zip(indexes, entries, leaf_hashes, strict=True)
+        ]
+        if rows:
+            try:
+                with self._conn.cursor() as cur:
+                    cur.executemany(pgschema.LOG.insert(), rows)  # one pipelined round of statements
+            except psycopg.errors.UniqueViolation:
+                raise
+            except psycopg.Error as exc:
+                raise UnavailableError("storage cannot write; nothing was changed") from exc
+        self.appended_leaves.extend(leaf_hashes)
+        self.next_log_index = indexes.stop
+        return indexes
+
     def put_org(self, row: OrgRow) -> None:
         self._exec(pgschema.ORGS.upsert(), _fields(row, pgschema.ORGS))
 

@@ -59,6 +59,21 @@ class SQLiteTransaction:
         self.next_log_index += 1
         return idx
 
+    def append_logs(self, entries: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> range:
+        if len(entries) != len(leaf_hashes):
+            raise ValueError(f"{len(entries)} entries for {len(leaf_hashes)} leaf hashes")
+        indexes = range(self.next_log_index, self.next_log_index + len(entries))
+        try:
+            rows = zip(indexes, entries, leaf_hashes, strict=True)
+            self.conn.executemany("INSERT INTO log (idx, entry, leaf_hash) VALUES (?, ?, ?)", rows)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise UnavailableError("storage cannot write (disk full?); nothing was changed") from exc
+        self.appended_leaves.extend(leaf_hashes)
+        self.next_log_index = indexes.stop
+        return indexes
+
     def put_org(self, row: OrgRow) -> None:
         self._exec(
             "INSERT OR REPLACE INTO orgs VALUES (?, ?, ?, ?, ?, ?, ?)",

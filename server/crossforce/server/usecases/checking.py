@@ -289,12 +289,15 @@ class Checking:
                 with self._audit.transaction(now) as tx:
                     earlier = tx.idempotent(who.org, key) if key else None
                     if earlier is None:
-                        indexes = []
+                        indexes: list[int] = []
+                        plain: list[bytes] = []  # no-hit candidates' events, staged together in order
                         for k, (i, check_id, entry) in enumerate(zip(positions, ids, entries, strict=True)):
                             if entry is not None and not hits[k]:  # most candidates: nothing to open
                                 answers[i] = CheckResult(check_id=check_id, hits=())
-                                indexes.append(self._audit.append_encoded(tx, entry))
+                                plain.append(entry)
                                 continue
+                            indexes.extend(self._audit.append_encoded_many(tx, plain))
+                            plain.clear()
                             answers[i], log_index = self._record(
                                 tx,
                                 who,
@@ -309,6 +312,7 @@ class Checking:
                                 open_requests=open_requests,
                             )
                             indexes.append(log_index)
+                        indexes.extend(self._audit.append_encoded_many(tx, plain))
                         if key:
                             answer = idempotency.encode_check(
                                 _outcome(answers, answered, stale, self._audit.head)
