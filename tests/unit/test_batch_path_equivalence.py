@@ -393,17 +393,13 @@ def _candidates(rng: random.Random, holds: dict[str, list[tuple[int, bytes]]], c
 def _run(
     matcher: Matcher, monkeypatch: pytest.MonkeyPatch, ids: Iterator[int], call: Any
 ) -> tuple[Any, list[bytes]]:
-    entries: list[bytes] = []
+    """The call's answer and every log entry it appended, read back from the stored log (whichever
+    way the check path staged them), with check ids drawn from ``ids``."""
     audit = matcher.checking._audit
-    real = type(audit).append_encoded
-
-    def capture(tx: Any, entry: bytes) -> int:
-        entries.append(bytes(entry))
-        return real(tx, entry)
-
-    monkeypatch.setattr(audit, "append_encoded", capture)
     monkeypatch.setattr(checking, "check_ids", lambda n: [f"{next(ids):032x}" for _ in range(n)])
-    return call(), entries
+    start = audit.size
+    answer = call()
+    return answer, [entry for _index, entry, _leaf in audit.entries(start, audit.size)]
 
 
 @pytest.mark.parametrize("purpose", PURPOSES)
@@ -450,6 +446,7 @@ def test_a_batch_writes_the_entries_and_answers_of_its_candidates_checked_one_by
             continue
         alone.append(outcome.results[0])
         alone_entries += entries
+    assert len(batch_entries) == sum(r.error is None for r in together.results)  # one per candidate checked
     assert batch_entries == alone_entries
     assert [r if r.error is None else (r.error.code, r.error.message) for r in together.results] == alone
     hits = [h for r in together.results for h in r.hits]

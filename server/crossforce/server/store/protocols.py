@@ -41,7 +41,10 @@ class Transaction(Protocol):
 
     def append_log(self, entry: bytes, leaf_hash: bytes) -> int: ...
     def append_logs(self, entries: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> range:
-        """``append_log`` of each pair in order, in one statement (a batch's events); their indexes."""
+        """``append_log`` of each pair in order, in one statement (a batch's events); their indexes.
+
+        Not atomic on its own: if it raises, rows before the failing one may be staged, so the writer
+        must let the error end its body (the group commit then drops its savepoint) and not write on."""
         ...
 
     def put_org(self, row: OrgRow) -> None: ...

@@ -63,13 +63,14 @@ class SQLiteTransaction:
         if len(entries) != len(leaf_hashes):
             raise ValueError(f"{len(entries)} entries for {len(leaf_hashes)} leaf hashes")
         indexes = range(self.next_log_index, self.next_log_index + len(entries))
-        try:
-            rows = zip(indexes, entries, leaf_hashes, strict=True)
-            self.conn.executemany("INSERT INTO log (idx, entry, leaf_hash) VALUES (?, ?, ?)", rows)
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            raise UnavailableError("storage cannot write (disk full?); nothing was changed") from exc
+        if entries:
+            try:
+                rows = zip(indexes, entries, leaf_hashes, strict=True)
+                self.conn.executemany("INSERT INTO log (idx, entry, leaf_hash) VALUES (?, ?, ?)", rows)
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.Error as exc:
+                raise UnavailableError("storage cannot write (disk full?); nothing was changed") from exc
         self.appended_leaves.extend(leaf_hashes)
         self.next_log_index = indexes.stop
         return indexes
