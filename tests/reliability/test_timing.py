@@ -25,7 +25,6 @@ import nacl.signing
 import numpy as np
 import pytest
 
-from crossforce.crypto import orgkeys
 from crossforce.crypto.pki import Identity
 from crossforce.domain import Candidate, QueryToken
 from crossforce.index.partitioned import PartitionedIndex
@@ -34,6 +33,7 @@ from crossforce.server.matcher import Justification, Matcher
 from crossforce.server.settings import QuotaSettings, ServerSettings
 from crossforce.server.store import SQLiteStorage
 from crossforce.testkit.indexheaders import signed_index_header
+from crossforce.testkit.publishstream import register_force
 
 FORCES = ("avon-somerset", "humberside", "kent", "dyfed-powys")
 TOKENS_PER_FORCE = 200_000
@@ -86,16 +86,7 @@ def _matcher(data: Path) -> tuple[Matcher, dict[str, list[bytes]]]:
     held: dict[str, list[bytes]] = {}
     rng = np.random.default_rng(7)
     for org in FORCES:
-        keys = orgkeys.OrgKeys.generate(org)
-        who = _identity(org, "force-system")
-        matcher.register(
-            who,
-            org=org,
-            signing_key=keys.signing_public,
-            box_key=keys.box_public,
-            proof=orgkeys.sign_registration(keys),
-            display_name=org,
-        )
+        keys, who = register_force(matcher, org)
         raw = rng.bytes(32 * TOKENS_PER_FORCE)
         tokens = [raw[i : i + 32] for i in range(0, len(raw), 32)]
         # Token i is of KEY_TYPES[i % 8]: row r of a force's tokens is one candidate's worth, one per type.

@@ -482,7 +482,7 @@ def _numeric_tails(ys: str, ms: str, ds: str, today: datetime.date) -> _DobTails
         MIN_BIRTH_YEAR <= y < today.year
         and 1 <= m <= 12
         and 1 <= d <= _MAX_DAY[m]
-        and (d != 29 or m != 2 or (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)))
+        and (d != 29 or m != 2 or days_in_month(y, 2) == 29)
     ):
         # Nearly every date: a real date in a year before this one, so all the tests below pass (valid,
         # hence day and month unordered too; all three partial dates). The tails straight away, in the

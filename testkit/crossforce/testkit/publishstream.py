@@ -78,19 +78,8 @@ class PublishStreamMatcher:
         self.matcher.close()
 
     def register(self, org: str) -> None:
-        """Register ``org`` with fresh keys, as its force-system identity (valid for a day)."""
-        keys = self.keys[org] = orgkeys.OrgKeys.generate(org)
-        who = self.identities[org] = Identity(
-            org=org, role="force-system", fingerprint=org, not_after=datetime.now(UTC) + timedelta(days=1)
-        )
-        self.matcher.register(
-            who,
-            org=org,
-            signing_key=keys.signing_public,
-            box_key=keys.box_public,
-            proof=orgkeys.sign_registration(keys),
-            display_name=org,
-        )
+        """Register ``org`` with fresh keys, as its force-system identity (``register_force``)."""
+        self.keys[org], self.identities[org] = register_force(self.matcher, org)
 
     def chunks(
         self,
@@ -127,6 +116,25 @@ class PublishStreamMatcher:
         snapshot = self.matcher.publishing._table.snapshot(epoch)
         assert snapshot is not None, f"the matcher serves nothing for epoch {epoch}"
         return snapshot
+
+
+def register_force(matcher: Matcher, org: str) -> tuple[orgkeys.OrgKeys, Identity]:
+    """Register ``org`` on an in-process ``matcher`` with fresh keys and a proof signed by them, as its
+    force-system identity (valid for a day): the keys (to sign its index headers) and the identity (to
+    publish as)."""
+    keys = orgkeys.OrgKeys.generate(org)
+    who = Identity(
+        org=org, role="force-system", fingerprint=org, not_after=datetime.now(UTC) + timedelta(days=1)
+    )
+    matcher.register(
+        who,
+        org=org,
+        signing_key=keys.signing_public,
+        box_key=keys.box_public,
+        proof=orgkeys.sign_registration(keys),
+        display_name=org,
+    )
+    return keys, who
 
 
 def seeded_tokens(seed: int, count: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
