@@ -59,9 +59,9 @@ def test_next_expiry_is_strictly_after_now() -> None:
 def test_expired_forces_stop_matching_at_their_expiry() -> None:
     view, members = view_with_members()
     candidate = [QueryToken(token=members[org], key_type=1, epoch=1) for org in sorted(members)]
-    before = match_tokens([Candidate.of(candidate)], 999, view).of(0)
+    before = match_tokens([Candidate.of(candidate)], 999, view).per_candidate[0]
     assert before.diagonal().all()
-    after = match_tokens([Candidate.of(candidate)], 2_000, view).of(0)
+    after = match_tokens([Candidate.of(candidate)], 2_000, view).per_candidate[0]
     assert after.any(axis=0).tolist() == [False, False, True]  # avon and kent expired, the met not
 
 
@@ -69,4 +69,4 @@ def test_columns_are_every_organisation_with_a_row_sorted() -> None:
     view, members = view_with_members()
     matches = match_tokens([Candidate.of([QueryToken(token=members["met"], key_type=1, epoch=1)])], 0, view)
     assert matches.orgs == sorted(EXPIRES)
-    assert matches.of(0)[0].tolist() == [False, False, True]
+    assert matches.per_candidate[0][0].tolist() == [False, False, True]

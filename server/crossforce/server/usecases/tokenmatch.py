@@ -51,6 +51,11 @@ class Matches:
         """The key types of candidate ``i``'s rows (a view)."""
         return self.types[self.starts[i] : self.starts[i + 1]]
 
+    @property
+    def per_candidate(self) -> list[npt.NDArray[np.bool_]]:
+        """Each candidate's (tokens x forces) matrix (views of ``found``)."""
+        return [self.of(i) for i in range(len(self.starts) - 1)]
+
 
 def match_tokens(candidates: Sequence[Candidate], now: int, view: ServingView) -> Matches:
     """Every token against every force of its epoch, in one kernel pass per epoch (no early exit).
